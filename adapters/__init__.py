@@ -1,0 +1,1 @@
+"""Channel adapters: one module per channel, a small base protocol, an explicit registry."""

@@ -1,0 +1,113 @@
+"""The local outbox: every delivery becomes a file a person can open.
+
+Mail and newsletter submissions are `.eml` files (open them in any mail program), pages are `.html`, posts
+and webhook payloads are `.json`. Files go to `<path>/<message>/<NN-tier>/<forum>.<ext>`. The default plan
+delivers every channel here, so a new user sees the whole cascade run with nothing configured.
+"""
+
+from __future__ import annotations
+
+import email.policy
+import email.utils
+import json
+import os
+import tempfile
+from email.message import EmailMessage
+from pathlib import Path
+from typing import ClassVar
+
+from adapters.base import Adapter, ChannelSettings
+from budbringer.delivery import Delivery, Receipt
+from budbringer.errors import Problem
+
+HEADER = "X-Budbringer-Delivery"
+
+
+class OutboxSettings(ChannelSettings):
+    path: str = "outbox"
+    sender: str = "kommunikation@socialomraadet.example"
+
+
+class OutboxAdapter(Adapter):
+    type: ClassVar[str] = "outbox"
+    media: ClassVar[frozenset[str]] = frozenset({"mail", "page", "post", "submission", "web"})
+    Settings = OutboxSettings
+    settings: OutboxSettings
+
+    @property
+    def root(self) -> Path:
+        return Path(self.settings.path)
+
+    def path_for(self, delivery: Delivery) -> Path:
+        variant = delivery.variant
+        ext = {"mail": "eml", "submission": "eml", "page": "html"}.get(variant.medium, "json")
+        return self.root / delivery.message_id / f"{variant.tier_index:02d}-{variant.tier}" / f"{variant.forum}.{ext}"
+
+    def deliver(self, delivery: Delivery) -> Receipt:
+        target = self.path_for(delivery)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _write_atomically(target, self._content(delivery, target.suffix))
+        return self._receipt(target)
+
+    def find(self, delivery: Delivery) -> Receipt | None:
+        target = self.path_for(delivery)
+        if target.is_file() and delivery.key in target.read_text(encoding="utf-8"):
+            return self._receipt(target)
+        return None
+
+    def preflight(self) -> list[Problem]:
+        probe = self.root
+        while not probe.exists():
+            probe = probe.parent
+        if not os.access(probe, os.W_OK):
+            return [Problem(f"channels.{self.name}", "path", f"{self.root} is not writable",
+                            "choose a folder you can write to")]
+        return []
+
+    def _receipt(self, target: Path) -> Receipt:
+        return Receipt(provider="outbox", provider_id=str(target))
+
+    def _content(self, delivery: Delivery, suffix: str) -> str:
+        variant = delivery.variant
+        if suffix == ".eml":
+            mail = EmailMessage(policy=email.policy.SMTP)
+            mail["From"] = self.settings.sender
+            mail["To"] = ", ".join(variant.recipients)
+            mail["Subject"] = variant.subject
+            mail["Date"] = email.utils.formatdate(localtime=False)
+            mail["Message-ID"] = email.utils.make_msgid(idstring=delivery.short_key, domain="budbringer.local")
+            mail[HEADER] = delivery.key
+            mail.set_content(variant.body, subtype="html" if variant.body_format == "html" else "plain")
+            return mail.as_string()
+        if suffix == ".html":
+            return (f'<!doctype html>\n<html lang="da">\n<head>\n<meta charset="utf-8">\n'
+                    f'<meta name="budbringer-delivery" content="{delivery.key}">\n'
+                    f"<title>{_escape(variant.subject)}</title>\n</head>\n<body>\n{variant.body}\n</body>\n</html>\n")
+        payload = {
+            "delivery": delivery.key,
+            "forum": variant.forum,
+            "title": variant.subject,
+            "summary": variant.summary,
+            "link": variant.link,
+            "format": variant.body_format,
+            "body": variant.body,
+        }
+        return json.dumps(payload, ensure_ascii=False, indent=2) + "\n"
+
+
+def _escape(text: str) -> str:
+    import html
+
+    return html.escape(text, quote=True)
+
+
+def _write_atomically(target: Path, content: str) -> None:
+    """A crash mid-write leaves either no file or the whole file, never half of one."""
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(content)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

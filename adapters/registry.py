@@ -1,0 +1,36 @@
+"""The explicit registry: the `type:` name in config/plan.yaml → the adapter class.
+
+Adding a channel means adding its class to ADAPTERS. A name taken twice is an error at start-up.
+"""
+
+from __future__ import annotations
+
+from adapters.base import Adapter
+from adapters.memory import MemoryAdapter
+from adapters.outbox import OutboxAdapter
+
+ADAPTERS: tuple[type[Adapter], ...] = (
+    OutboxAdapter,
+    MemoryAdapter,
+)
+
+
+def _index(classes: tuple[type[Adapter], ...]) -> dict[str, type[Adapter]]:
+    index: dict[str, type[Adapter]] = {}
+    for cls in classes:
+        if cls.type in index:
+            raise RuntimeError(f"adapter type {cls.type!r} is registered twice: "
+                               f"{index[cls.type].__name__} and {cls.__name__}")
+        index[cls.type] = cls
+    return index
+
+
+_BY_TYPE = _index(ADAPTERS)
+
+
+def get(type_name: str) -> type[Adapter] | None:
+    return _BY_TYPE.get(type_name)
+
+
+def names() -> list[str]:
+    return sorted(_BY_TYPE)

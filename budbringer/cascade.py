@@ -1,0 +1,214 @@
+"""The cascade as plain functions: prepare a message, record its approval, deliver one variant exactly once.
+
+The Prefect flows in `flows/` call these in the plan's order; nothing here imports Prefect, so the same
+steps run (and are tested) without a server.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from adapters import registry
+from adapters.base import Adapter
+from budbringer import approval as approval_
+from budbringer import checks, message as message_, plan as plan_, render
+from budbringer.approval import Approval
+from budbringer.checks import Finding
+from budbringer.delivery import Delivery, Receipt
+from budbringer.errors import (
+    ApprovalError,
+    DeliveryError,
+    InputError,
+    PermanentDeliveryError,
+    Problem,
+    TransientDeliveryError,
+    UncertainDeliveryError,
+)
+from budbringer.ledger import Ledger, Record, State
+from budbringer.message import Message
+from budbringer.plan import Plan
+from budbringer.render import Variant
+
+log = logging.getLogger("budbringer")
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A message checked and rendered for every forum: what an approver approves."""
+
+    plan: Plan
+    message: Message
+    variants: list[Variant]
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "error"]
+
+    @property
+    def approval_hash(self) -> str:
+        return approval_.approval_hash({v.forum: v.content_hash for v in self.variants})
+
+
+def prepare(plan_path: str | Path | None, message_path: str | Path) -> Prepared:
+    """Load the plan and the message, render every variant and check it. Raises InputError on any error."""
+    plan = plan_.load(plan_path)
+    message = message_.load(message_path, plan)
+    variants = render.render_variants(plan, message)
+    findings = checks.check_variants(plan, variants)
+    errors = [f for f in findings if f.severity == "error"]
+    if errors:
+        raise InputError([Problem(str(message.path), f"variant for {f.forum}", f.text.split(":")[0],
+                                  f.text.split(":", 1)[-1].strip()) for f in errors])
+    return Prepared(plan, message, variants, findings)
+
+
+def preflight(plan: Plan) -> list[Problem]:
+    """Every channel the plan uses checks its credentials and settings, without delivering anything."""
+    used = {plan.fora[v].channel for tier in plan.tiers for v in plan.active_fora(tier)}
+    problems: list[Problem] = []
+    for name, adapter in channels(plan).items():
+        if name in used:
+            problems += adapter.preflight()
+    return problems
+
+
+_channels: dict[tuple, Adapter] = {}
+_channels_lock = threading.Lock()
+
+
+def channels(plan: Plan) -> dict[str, Adapter]:
+    """One adapter object per channel per process, so that tokens and rate limits are shared by a run."""
+    out: dict[str, Adapter] = {}
+    with _channels_lock:
+        for name, channel in plan.channels.items():
+            cache_key = (str(plan.path.resolve()), name, channel.model_dump_json())
+            if cache_key not in _channels:
+                cls = registry.get(channel.type)
+                assert cls is not None, "plan.load() checked every channel type"
+                _channels[cache_key] = cls.from_config(name, channel.settings)
+            out[name] = _channels[cache_key]
+    return out
+
+
+def record_approval(prepared: Prepared, ledger: Ledger, approved_by: str, reference: str,
+                    override_order: bool = False, override_reason: str = "") -> Approval:
+    """Record who approved exactly these variants. Refuses approvers outside the policy, and a message that
+    was already delivered with other content (an edit after delivery is a new message)."""
+    earlier = ledger.delivered_hashes(prepared.message.id)
+    current = {f"{v.forum}={v.content_hash}" for v in prepared.variants}
+    changed = sorted({entry.split("=")[0] for entry in earlier - current})
+    if changed:
+        raise ApprovalError(
+            f"message {prepared.message.id!r} was already delivered to {', '.join(changed)} with other content; "
+            f"a changed message is a new message: give it a new id (and a new approval)")
+    granted = approval_.grant(prepared.plan.approval, prepared.message.id, prepared.variants, approved_by,
+                              reference, override_order, override_reason)
+    return ledger.record_approval(granted)
+
+
+def deliveries(prepared: Prepared, approval: Approval) -> list[Delivery]:
+    return [Delivery(prepared.message.id, v, v.channel, approval.id) for v in prepared.variants]  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one delivery ended in this run."""
+
+    key: str
+    forum: str
+    tier: str
+    tier_index: int
+    channel: str
+    state: str  # delivered, already delivered, failed, uncertain, not started
+    receipt: Receipt | None = None
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.state in ("delivered", "already delivered")
+
+
+def deliver(delivery: Delivery, adapter: Adapter, ledger: Ledger) -> Outcome:
+    """Deliver one variant exactly once. The only path from a variant to a channel.
+
+    Refuses a variant the recorded approval does not cover. An earlier delivery is reported, not repeated;
+    an earlier attempt whose outcome is unknown is looked up at the provider and otherwise left for the
+    operator. Raises TransientDeliveryError (after recording it) so the caller may retry.
+    """
+    approval = ledger.approval(delivery.approval_id)
+    if approval is None or approval.message_id != delivery.message_id:
+        raise ApprovalError(f"delivery {delivery.key} has no recorded approval: nothing was sent")
+    if not approval.covers(delivery.variant):
+        raise ApprovalError(
+            f"the content for {delivery.forum} differs from what was approved (approval {approval.id} by "
+            f"{approval.approved_by}): nothing was sent; the changed message needs a new approval")
+
+    def outcome(state: str, record: Record | None = None, error: str = "") -> Outcome:
+        variant = delivery.variant
+        return Outcome(delivery.key, variant.forum, variant.tier, variant.tier_index, delivery.channel, state,
+                       record.receipt if record else None, error)
+
+    record, owned = ledger.claim(delivery)
+    if record.state == State.DELIVERED:
+        log.info("%s: already delivered (%s)", delivery.key, record.receipt.provider_id if record.receipt else "")
+        return outcome("already delivered", record)
+    if record.state == State.UNCERTAIN:
+        return outcome("uncertain", record, record.error or "outcome unknown: settle it with the provider")
+    if not owned:
+        record = _reconcile(delivery, adapter, ledger, record)
+        if record.state != State.ATTEMPTING:
+            return outcome("already delivered" if record.state == State.DELIVERED else "uncertain", record,
+                           record.error or "")
+    log.info("%s: delivering over %s", delivery.key, adapter.name)
+    try:
+        receipt = adapter.deliver(delivery)
+    except UncertainDeliveryError as exc:
+        ledger.uncertain(delivery.key, str(exc))
+        return outcome("uncertain", ledger.record(delivery.key), str(exc))
+    except TransientDeliveryError as exc:
+        ledger.failed(delivery.key, str(exc))
+        raise
+    except DeliveryError as exc:
+        ledger.failed(delivery.key, str(exc))
+        return outcome("failed", ledger.record(delivery.key), str(exc))
+    except Exception as exc:
+        # An unexpected error inside a channel: the request may have gone out. Never guess.
+        text = f"{adapter.name} → {delivery.forum}: unexpected {type(exc).__name__}: {exc}"
+        ledger.uncertain(delivery.key, text)
+        return outcome("uncertain", ledger.record(delivery.key), text)
+    ledger.delivered(delivery.key, receipt)
+    return outcome("delivered", ledger.record(delivery.key))
+
+
+def _reconcile(delivery: Delivery, adapter: Adapter, ledger: Ledger, record: Record) -> Record:
+    """An earlier attempt never finished (a crash): ask the provider whether it arrived."""
+    try:
+        receipt = adapter.find(delivery)
+    except NotImplementedError:
+        ledger.uncertain(delivery.key, f"{adapter.name} → {delivery.forum}: an earlier attempt did not finish "
+                                       "and this channel cannot be asked whether it arrived; check and settle it")
+        return ledger.record(delivery.key)  # type: ignore[return-value]
+    if receipt is not None:
+        ledger.delivered(delivery.key, receipt, "found at the provider after an unfinished attempt")
+        return ledger.record(delivery.key)  # type: ignore[return-value]
+    if not ledger.retake(record):
+        raise TransientDeliveryError(adapter.name, delivery.forum, "another run took this delivery up first")
+    return ledger.record(delivery.key)  # type: ignore[return-value]
+
+
+def not_started(delivery: Delivery, reason: str) -> Outcome:
+    variant = delivery.variant
+    return Outcome(delivery.key, variant.forum, variant.tier, variant.tier_index, delivery.channel, "not started",
+                   error=reason)
+
+
+def by_tier(items: Iterable[Delivery]) -> list[list[Delivery]]:
+    tiers: dict[int, list[Delivery]] = {}
+    for item in items:
+        tiers.setdefault(item.variant.tier_index, []).append(item)
+    return [tiers[index] for index in sorted(tiers)]

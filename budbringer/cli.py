@@ -1,0 +1,208 @@
+"""The `budbringer` command. `--help`, `check`, `preview`, `status` and `plan` never import Prefect."""
+
+from __future__ import annotations
+
+import argparse
+import html
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from budbringer.errors import ApprovalError, BudbringerError, InputError
+
+EXIT_OK, EXIT_PROBLEM = 0, 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return EXIT_PROBLEM
+    try:
+        return args.run(args)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_PROBLEM
+    except BudbringerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_PROBLEM
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--plan", default=None, metavar="PATH",
+                        help="the plan (default: $BUDBRINGER_PLAN, else config/plan.yaml)")
+    parser = argparse.ArgumentParser(
+        prog="budbringer", parents=[common],
+        description="Run a communication plan: approval, then the cascade in the plan's order, then publish.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    check = sub.add_parser("check", parents=[common], help="validate plan and message, render every variant")
+    check.add_argument("message", help="the message file (Markdown with front matter)")
+    check.set_defaults(run=cmd_check)
+
+    preview = sub.add_parser("preview", parents=[common], help="write every variant as HTML with an index page")
+    preview.add_argument("message")
+    preview.add_argument("--out", default=None, help="folder (default: preview/<message id>)")
+    preview.set_defaults(run=cmd_preview)
+
+    send = sub.add_parser("send", parents=[common], help="send an approved message through every tier")
+    send.add_argument("message")
+    send.add_argument("--approved-by", required=True, metavar="NAME",
+                      help="the chair, members (comma-separated) or the steering group")
+    send.add_argument("--approval-ref", required=True, metavar="REF", help="where the approval is recorded")
+    send.add_argument("--override-order", action="store_true",
+                      help="the chair's override: release every tier at once (needs --reason)")
+    send.add_argument("--reason", default="", help="why the order is overridden")
+    send.set_defaults(run=cmd_send)
+
+    status = sub.add_parser("status", parents=[common], help="the ledger: every delivery and its state")
+    status.add_argument("message", nargs="?", help="a message id or file (default: all)")
+    status.set_defaults(run=cmd_status)
+
+    plan = sub.add_parser("plan", parents=[common], help="the plan as a readable overview")
+    plan.set_defaults(run=cmd_plan)
+    return parser
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from budbringer import cascade
+
+    prepared = cascade.prepare(args.plan, args.message)
+    problems = cascade.preflight(prepared.plan)
+    if problems:
+        raise InputError(problems)
+    print(f"{prepared.message.path}: {len(prepared.variants)} variants rendered for "
+          f"{len({v.tier for v in prepared.variants})} tiers; approval hash {prepared.approval_hash[:12]}")
+    for finding in prepared.findings:
+        print(f"  {finding.severity}: {finding.forum}: {finding.text}")
+    print("ok: nothing was sent")
+    return EXIT_OK
+
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    from budbringer import cascade, render
+
+    prepared = cascade.prepare(args.plan, args.message)
+    out = Path(args.out or Path("preview") / prepared.message.id)
+    out.mkdir(parents=True, exist_ok=True)
+    request = render.render_approval_request(prepared.plan, prepared.message, prepared.variants,
+                                             prepared.findings, prepared.approval_hash)
+    entries = []
+    for variant in [request, *prepared.variants]:
+        name = f"{variant.tier_index:02d}-{variant.forum}.html"
+        body = variant.body if variant.body_format == "html" else f"<pre>{html.escape(variant.body)}</pre>"
+        (out / name).write_text(_page(variant.subject, body), encoding="utf-8")
+        entries.append(f'<li><a href="{name}">{html.escape(variant.forum_title)}</a> — '
+                       f"{html.escape(variant.subject)} <small>({variant.medium}, "
+                       f"{variant.content_hash[:12]})</small></li>")
+    findings = "".join(f"<li>{html.escape(f.severity)}: {html.escape(f.forum)}: {html.escape(f.text)}</li>"
+                       for f in prepared.findings) or "<li>none</li>"
+    index = (f"<h1>{html.escape(prepared.message.title)}</h1><p>Approval hash "
+             f"<code>{prepared.approval_hash}</code></p><h2>Variants</h2><ul>{''.join(entries)}</ul>"
+             f"<h2>Findings</h2><ul>{findings}</ul>")
+    (out / "index.html").write_text(_page(f"Preview: {prepared.message.id}", index), encoding="utf-8")
+    print(f"{len(entries)} previews written; open {(out / 'index.html').resolve()}")
+    return EXIT_OK
+
+
+def _page(title: str, body: str) -> str:
+    return (f'<!doctype html>\n<html lang="da"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+            f"<style>body{{font-family:sans-serif;max-width:48rem;margin:2rem auto;line-height:1.5}}</style>"
+            f"</head><body>\n{body}\n</body></html>\n")
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    from budbringer import message as message_, plan as plan_
+    from budbringer.ledger import Ledger
+    from budbringer.report import record_rows, table
+
+    if args.override_order and not args.reason.strip():
+        raise ApprovalError("--override-order needs --reason TEXT: the chair's reason is recorded and reported")
+    plan = plan_.load(args.plan)
+    message = message_.load(args.message, plan)
+    before = {r.key for r in Ledger().records(message.id) if r.state == "delivered"}
+    _quiet_prefect()
+    from flows.send import CascadeFailed, send_flow
+
+    failed = None
+    try:
+        outcomes = send_flow(message=str(Path(args.message).resolve()), approved_by=args.approved_by,
+                             approval_ref=args.approval_ref, plan=str(plan.path.resolve()),
+                             override_order=args.override_order, reason=args.reason)
+    except CascadeFailed as exc:
+        failed = exc
+        outcomes = None
+    records = Ledger().records(message.id)
+    print()
+    print(table(record_rows(records), ("tier", "forum", "channel", "state", "attempts", "receipt", "time")))
+    new = [r for r in records if r.state == "delivered" and r.key not in before]
+    if failed is not None:
+        print(f"\nerror: {failed}", file=sys.stderr)
+        return EXIT_PROBLEM
+    if not new:
+        print(f"\nNothing new delivered: all {len(outcomes or [])} deliveries of {message.id} were delivered before.")
+    else:
+        print(f"\n{len(new)} delivered now, {len(outcomes or []) - len(new)} delivered before.")
+    return EXIT_OK
+
+
+def _quiet_prefect() -> None:
+    """Settings for Prefect before it is imported: no telemetry, our loggers shown in the run's logs."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "budbringer")
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from budbringer.ledger import Ledger
+    from budbringer.report import record_rows, table
+
+    message_id = args.message
+    if message_id and Path(message_id).is_file():
+        from budbringer import message as message_
+
+        message_id = message_.load(message_id).id
+    ledger = Ledger()
+    records = ledger.records(message_id)
+    print(table(record_rows(records)))
+    if message_id:
+        for approval in ledger.approvals_for(message_id):
+            line = (f"approval {approval.id}: {approval.approved_by} ({approval.reference}) at "
+                    f"{approval.approved_at:%Y-%m-%d %H:%M} UTC, hash {approval.hash[:12]}")
+            if approval.override_order:
+                line += f"; order overridden: {approval.override_reason}"
+            print(line)
+    return EXIT_OK
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from budbringer import plan as plan_
+
+    plan = plan_.load(args.plan)
+    policy = plan.approval
+    print(f"{plan.name}\n({plan.path})\n")
+    print(f"Vision: {plan.narrative.vision}  ·  Aim: {plan.narrative.aim}\n")
+    alone = "may approve alone" if policy.chair_may_approve_alone else "approves with the others"
+    print(f"Approval: {policy.title} — chair {policy.chair} ({alone}); otherwise {policy.members_required} of "
+          f"{len(policy.members)} members: {', '.join(m.name for m in policy.members)}\n")
+    for index, tier in enumerate(plan.tiers, start=1):
+        print(f"{index}. {tier.title} [{tier.name}, {tier.phase}]")
+        for name in tier.fora:
+            forum = plan.fora[name]
+            channel = plan.channels[forum.channel]
+            state = "" if forum.enabled else f"  (disabled: {forum.disabled_reason or 'later phase'})"
+            to = ", ".join(forum.recipients or forum.sites or ([forum.newsletter.editor] if forum.newsletter else []))
+            print(f"   - {forum.title} ({name}): {forum.stakeholder}, {forum.medium} via {forum.channel} "
+                  f"({channel.type}){' → ' + to if to else ''}{state}")
+            if forum.informs:
+                print(f"       passes it on to: {', '.join(forum.informs)}")
+            if forum.meetings:
+                print(f"       meetings: {', '.join(d.isoformat() for d in forum.meetings)}")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

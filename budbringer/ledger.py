@@ -1,0 +1,289 @@
+"""The ledger: every approval and every delivery with its state and receipt, in SQL.
+
+SQLite by default (`.budbringer/ledger.db`, or under $BUDBRINGER_HOME); `BUDBRINGER_DATABASE_URL` points it at
+PostgreSQL (`postgresql+psycopg://…`) or anything SQLAlchemy speaks. Prefect's cache is no ledger: this is.
+
+A delivery row is keyed by the delivery key (message, content hash, forum, channel), so a re-run, a retry or
+a second run of the same message finds the row and never delivers twice. States:
+
+    attempting → delivered        the provider took it (receipt kept)
+    attempting → failed           the provider refused, or could not take it: nothing was delivered
+    attempting → uncertain        it may have been delivered: reconciled, or settled by the operator
+
+Every change of state is also appended to `delivery_events`, so the history of a delivery can be read back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import threading
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from budbringer.approval import Approval
+from budbringer.delivery import Delivery, Receipt
+
+
+class State(StrEnum):
+    ATTEMPTING = "attempting"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    UNCERTAIN = "uncertain"
+
+
+metadata = sa.MetaData()
+
+approvals = sa.Table(
+    "approvals", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("message_id", sa.String(100), nullable=False, index=True),
+    sa.Column("approval_hash", sa.String(64), nullable=False),
+    sa.Column("variant_hashes", sa.Text, nullable=False),
+    sa.Column("approved_by", sa.String(500), nullable=False),
+    sa.Column("reference", sa.String(500), nullable=False),
+    sa.Column("approved_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("override_order", sa.Boolean, nullable=False, default=False),
+    sa.Column("override_reason", sa.Text, nullable=False, default=""),
+)
+
+deliveries = sa.Table(
+    "deliveries", metadata,
+    sa.Column("key", sa.String(300), primary_key=True),
+    sa.Column("message_id", sa.String(100), nullable=False, index=True),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("forum", sa.String(100), nullable=False),
+    sa.Column("channel", sa.String(100), nullable=False),
+    sa.Column("tier", sa.String(100), nullable=False),
+    sa.Column("tier_index", sa.Integer, nullable=False),
+    sa.Column("approval_id", sa.Integer, sa.ForeignKey("approvals.id"), nullable=False),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("receipt", sa.Text, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+delivery_events = sa.Table(
+    "delivery_events", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("key", sa.String(300), nullable=False, index=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False, default=""),
+)
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _aware(value: dt.datetime | None) -> dt.datetime | None:
+    """SQLite hands back naive datetimes; everything here is UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value
+
+
+@dataclass(frozen=True)
+class Record:
+    """A delivery as the ledger knows it."""
+
+    key: str
+    message_id: str
+    content_hash: str
+    forum: str
+    channel: str
+    tier: str
+    tier_index: int
+    approval_id: int
+    state: State
+    attempts: int
+    receipt: Receipt | None
+    error: str | None
+    started_at: dt.datetime
+    finished_at: dt.datetime | None
+
+
+def database_url() -> str:
+    if os.environ.get("BUDBRINGER_DATABASE_URL"):
+        return os.environ["BUDBRINGER_DATABASE_URL"]
+    home = Path(os.environ.get("BUDBRINGER_HOME", ".budbringer"))
+    home.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{(home / 'ledger.db').resolve()}"
+
+
+_engines: dict[str, sa.Engine] = {}
+_engines_lock = threading.Lock()
+
+
+def _engine(url: str) -> sa.Engine:
+    with _engines_lock:
+        if url not in _engines:
+            if url.startswith("sqlite"):
+                engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+                @sa.event.listens_for(engine, "connect")
+                def _pragmas(connection, _record):  # type: ignore[no-untyped-def]
+                    cursor = connection.cursor()
+                    cursor.execute("PRAGMA journal_mode=WAL")
+                    cursor.execute("PRAGMA foreign_keys=ON")
+                    cursor.close()
+            else:
+                engine = sa.create_engine(url, pool_pre_ping=True)
+            metadata.create_all(engine)
+            _engines[url] = engine
+        return _engines[url]
+
+
+class Ledger:
+    def __init__(self, url: str | None = None) -> None:
+        self.url = url or database_url()
+        self.engine = _engine(self.url)
+
+    def __repr__(self) -> str:
+        return f"Ledger({sa.make_url(self.url).render_as_string(hide_password=True)!r})"
+
+    # approvals -----------------------------------------------------------------------------------------
+
+    def record_approval(self, approval: Approval) -> Approval:
+        with self.engine.begin() as conn:
+            result = conn.execute(approvals.insert().values(
+                message_id=approval.message_id, approval_hash=approval.hash,
+                variant_hashes=json.dumps(approval.variant_hashes, sort_keys=True),
+                approved_by=approval.approved_by, reference=approval.reference,
+                approved_at=approval.approved_at, override_order=approval.override_order,
+                override_reason=approval.override_reason,
+            ))
+            new_id = result.inserted_primary_key[0]
+        return self.approval(new_id)  # type: ignore[return-value]
+
+    def approval(self, approval_id: int) -> Approval | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(approvals.select().where(approvals.c.id == approval_id)).mappings().first()
+        return _approval(row) if row else None
+
+    def approvals_for(self, message_id: str) -> list[Approval]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(approvals.select().where(approvals.c.message_id == message_id)
+                                .order_by(approvals.c.id)).mappings().all()
+        return [_approval(row) for row in rows]
+
+    # deliveries ----------------------------------------------------------------------------------------
+
+    def claim(self, delivery: Delivery) -> tuple[Record, bool]:
+        """Start an attempt, or find the earlier one.
+
+        Returns the record and whether this caller now owns an attempt. When it does not, the record says
+        what is known: delivered, uncertain, or an earlier attempt that never finished (a crash).
+        """
+        variant = delivery.variant
+        stamp = now()
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(deliveries.insert().values(
+                    key=delivery.key, message_id=delivery.message_id, content_hash=variant.content_hash,
+                    forum=variant.forum, channel=delivery.channel, tier=variant.tier,
+                    tier_index=variant.tier_index, approval_id=delivery.approval_id,
+                    state=State.ATTEMPTING, attempts=1, started_at=stamp,
+                ))
+                self._event(conn, delivery.key, State.ATTEMPTING, "first attempt")
+            return self.record(delivery.key), True  # type: ignore[return-value]
+        except IntegrityError:
+            pass
+        existing = self.record(delivery.key)
+        assert existing is not None
+        if existing.state != State.FAILED:
+            return existing, False
+        # A failed delivery was not delivered: take it up again, unless another run just did.
+        with self.engine.begin() as conn:
+            taken = conn.execute(deliveries.update().where(
+                (deliveries.c.key == delivery.key) & (deliveries.c.state == State.FAILED)
+                & (deliveries.c.attempts == existing.attempts)
+            ).values(state=State.ATTEMPTING, attempts=existing.attempts + 1, error=None, started_at=stamp,
+                     approval_id=delivery.approval_id)).rowcount
+            if taken:
+                self._event(conn, delivery.key, State.ATTEMPTING, f"attempt {existing.attempts + 1}")
+        return self.record(delivery.key), bool(taken)  # type: ignore[return-value]
+
+    def retake(self, record: Record) -> bool:
+        """Take over an attempt that is known not to have delivered (after a lookup at the provider)."""
+        with self.engine.begin() as conn:
+            taken = conn.execute(deliveries.update().where(
+                (deliveries.c.key == record.key) & (deliveries.c.attempts == record.attempts)
+                & deliveries.c.state.in_([State.ATTEMPTING, State.UNCERTAIN])
+            ).values(state=State.ATTEMPTING, attempts=record.attempts + 1, started_at=now())).rowcount
+            if taken:
+                self._event(conn, record.key, State.ATTEMPTING, f"attempt {record.attempts + 1} after lookup")
+        return bool(taken)
+
+    def delivered(self, key: str, receipt: Receipt, detail: str = "") -> None:
+        self._finish(key, State.DELIVERED, receipt=json.dumps(receipt.to_json()), error=None,
+                     detail=detail or receipt.provider_id)
+
+    def failed(self, key: str, error: str) -> None:
+        self._finish(key, State.FAILED, error=error, detail=error)
+
+    def uncertain(self, key: str, error: str) -> None:
+        self._finish(key, State.UNCERTAIN, error=error, detail=error)
+
+    def _finish(self, key: str, state: State, *, detail: str, **values: object) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(deliveries.update().where(deliveries.c.key == key)
+                         .values(state=state, finished_at=now(), **values))
+            self._event(conn, key, state, detail)
+
+    @staticmethod
+    def _event(conn: sa.Connection, key: str, state: State, detail: str) -> None:
+        conn.execute(delivery_events.insert().values(key=key, at=now(), state=state, detail=detail[:2000]))
+
+    def record(self, key: str) -> Record | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(deliveries.select().where(deliveries.c.key == key)).mappings().first()
+        return _record(row) if row else None
+
+    def records(self, message_id: str | None = None) -> list[Record]:
+        query = deliveries.select().order_by(deliveries.c.message_id, deliveries.c.tier_index,
+                                             deliveries.c.forum)
+        if message_id:
+            query = query.where(deliveries.c.message_id == message_id)
+        with self.engine.connect() as conn:
+            return [_record(row) for row in conn.execute(query).mappings()]
+
+    def events(self, key: str) -> list[tuple[dt.datetime, str, str]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(delivery_events.c.at, delivery_events.c.state, delivery_events.c.detail)
+                                .where(delivery_events.c.key == key).order_by(delivery_events.c.id)).all()
+        return [(_aware(at), state, detail) for at, state, detail in rows]  # type: ignore[misc]
+
+    def delivered_hashes(self, message_id: str) -> set[str]:
+        """Content hashes of this message that reached at least one forum (to catch edits after delivery)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(deliveries.c.content_hash, deliveries.c.forum)
+                                .where((deliveries.c.message_id == message_id)
+                                       & (deliveries.c.state != State.FAILED))).all()
+        return {f"{forum}={digest}" for digest, forum in rows}
+
+
+def _approval(row: sa.RowMapping) -> Approval:
+    return Approval(
+        id=row["id"], message_id=row["message_id"], variant_hashes=json.loads(row["variant_hashes"]),
+        approved_by=row["approved_by"], reference=row["reference"], approved_at=_aware(row["approved_at"]),
+        override_order=bool(row["override_order"]), override_reason=row["override_reason"] or "",
+    )
+
+
+def _record(row: sa.RowMapping) -> Record:
+    return Record(
+        key=row["key"], message_id=row["message_id"], content_hash=row["content_hash"], forum=row["forum"],
+        channel=row["channel"], tier=row["tier"], tier_index=row["tier_index"], approval_id=row["approval_id"],
+        state=State(row["state"]), attempts=row["attempts"],
+        receipt=Receipt.from_json(json.loads(row["receipt"])) if row["receipt"] else None,
+        error=row["error"], started_at=_aware(row["started_at"]), finished_at=_aware(row["finished_at"]),
+    )

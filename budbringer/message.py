@@ -1,0 +1,95 @@
+"""A message: what the communications officer writes once, as Markdown with YAML front matter.
+
+```
+---
+id: 2026-11-status-udbud
+title: Status på udbuddet af et nyt dokumentationssystem
+summary: Én eller to sætninger, der kan stå alene.
+date: 2026-11-23
+link: https://www.rm.dk/…            # optional
+fora: [oc, hmu]                       # optional: only these fora (default: every forum of the plan)
+sections:                             # optional: extra text for one stakeholder group
+  employees: Hvad betyder det for dig …
+---
+The body, in Markdown.
+```
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from budbringer import yamlfile
+from budbringer.errors import InputError, Problem
+from budbringer.plan import Plan, Stakeholder
+
+FENCE = "---"
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{2,80}$")]
+    title: Annotated[str, StringConstraints(min_length=5, max_length=200)]
+    summary: Annotated[str, StringConstraints(min_length=10, max_length=600)]
+    date: dt.date
+    link: Annotated[str, StringConstraints(pattern=r"^https://\S+$")] | None = None
+    fora: list[str] | None = Field(default=None, description="Only these fora; default: every forum.")
+    sections: dict[Stakeholder, str] = {}
+    body: Annotated[str, StringConstraints(min_length=20)]
+    path: Path = Field(default=Path("message.md"), exclude=True)
+
+
+def load(path: str | os.PathLike[str], plan: Plan | None = None) -> Message:
+    """Read a message file; raise InputError naming every problem (file, line, field, fix)."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError([Problem(str(file), "(file)", f"cannot be read: {exc.strerror}",
+                                  "check the path of the message")]) from None
+    lines = text.splitlines()
+    if not lines or lines[0].strip() != FENCE or FENCE not in (line.strip() for line in lines[1:]):
+        raise InputError([Problem(str(file), "(front matter)", "has no YAML front matter",
+                                  "start the file with a line '---', the fields id, title, summary and date, "
+                                  "and another '---' line before the body", 1)])
+    end = next(i for i, line in enumerate(lines[1:], start=1) if line.strip() == FENCE)
+    front = "\n".join(lines[1:end])
+    data, where, problems = yamlfile.load(file, front)
+    if not isinstance(data, dict):
+        raise InputError([Problem(str(file), "(front matter)", "is not a mapping of fields",
+                                  "write the front matter as `field: value` lines", 2)])
+    where = {at: line + 1 for at, line in where.items()}  # the front matter starts on line 2
+    body = "\n".join(lines[end + 1:]).strip() + "\n"
+    try:
+        message = Message.model_validate({**data, "body": body, "path": file})
+    except ValidationError as exc:
+        for error in exc.errors():
+            at = tuple(error["loc"])
+            if error["type"] == "missing":
+                what, fix = "is required", f"add `{at[-1]}:` to the front matter"
+            elif error["type"] == "extra_forbidden":
+                what, fix = "is not a known field", "use id, title, summary, date, link, fora, sections"
+            elif at[:1] == ("id",):
+                what, fix = f"{error.get('input')!r} is not a valid id", "use lower-case letters, digits and -"
+            elif at[:1] == ("body",):
+                what, fix = "is empty or too short", "write the message below the front matter"
+            else:
+                what, fix = error["msg"].lower(), "correct the value"
+            problems.append(Problem(str(file), yamlfile.dotted(at), what, fix,
+                                    yamlfile.line_of(where, at) if at[:1] != ("body",) else end + 2))
+        raise InputError(problems) from None
+    if plan is not None:
+        for index, forum in enumerate(message.fora or []):
+            if forum not in plan.fora:
+                problems.append(Problem(str(file), f"fora[{index}]", f"names the unknown forum {forum!r}",
+                                        f"use one of: {', '.join(sorted(plan.fora))}",
+                                        yamlfile.line_of(where, ("fora", index))))
+    if problems:
+        raise InputError(problems)
+    return message

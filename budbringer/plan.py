@@ -1,0 +1,304 @@
+"""The communication plan as data: fora, tiers, channels, the approval policy and the calendar.
+
+The plan is read from YAML (`config/plan.yaml`) and validated here. Every problem found is reported at once,
+each naming the file, the line, the field and the fix. See `config/README.md` for every field.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+
+from budbringer import yamlfile
+from budbringer.errors import InputError, Problem
+
+Stakeholder = Literal["citizens", "employees", "management", "others"]
+Medium = Literal["mail", "page", "post", "submission", "web"]
+Phase = Literal["cascade", "publish"]
+Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
+Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_PLAN = PROJECT_ROOT / "config" / "plan.yaml"
+
+STAKEHOLDER_LABELS = {
+    "citizens": "borgere",
+    "employees": "medarbejdere",
+    "management": "ledelse",
+    "others": "øvrige",
+}
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Narrative(Strict):
+    """The overall story every message carries (the plan's "overordnede budskaber")."""
+
+    organisation: str
+    project: str
+    vision: str
+    aim: str
+    contact: str
+
+
+class Member(Strict):
+    name: str
+    email: Email
+    role: str = "medlem"
+
+
+class ApprovalPolicy(Strict):
+    """Who approves: the steering group's members, and the chair, who may approve alone."""
+
+    title: str = "Styregruppen"
+    template: str = Field(default="approval_request.html.j2", description="Template of the approval request.")
+    channel: Name | None = Field(default=None, description="Channel that carries approval requests (mail).")
+    members: list[Member] = Field(min_length=1)
+    chair: str = Field(description="Name of the member who chairs the group.")
+    chair_may_approve_alone: bool = True
+    members_required: int = Field(default=2, ge=1, description="Members needed when the chair does not approve.")
+
+    def member(self, name: str) -> Member | None:
+        wanted = name.strip().casefold()
+        return next((m for m in self.members if m.name.casefold() == wanted or m.email.casefold() == wanted), None)
+
+
+class Channel(BaseModel):
+    """A named way of delivering: an adapter type and its settings (checked by the adapter's own model)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    type: str
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class NewsletterIssue(Strict):
+    date: dt.date
+    deadline: dt.date
+
+
+class Newsletter(Strict):
+    """A newsletter edited by people: items go to the editor before the deadline of an issue."""
+
+    editor: Email
+    word_limit: int = Field(gt=0)
+    issues: list[NewsletterIssue] = []
+
+
+class Forum(Strict):
+    """A group that must be informed, how it is reached, and what it reads."""
+
+    title: str
+    description: str = ""
+    stakeholder: Stakeholder
+    medium: Medium
+    channel: Name
+    template: str
+    enabled: bool = True
+    recipients: list[Email] = []
+    sites: list[str] = Field(default=[], description="SharePoint sites as 'host/sites/name' (pages only).")
+    informs: list[str] = Field(default=[], description="Who this forum passes the message on to (e.g. LMU).")
+    meetings: list[dt.date] = Field(default=[], description="Meeting dates (OC's monthly meetings).")
+    newsletter: Newsletter | None = None
+    max_chars: int | None = Field(default=None, gt=0)
+    max_words: int | None = Field(default=None, gt=0)
+    disabled_reason: str = ""
+
+
+class Tier(Strict):
+    """One step of the cascade: the fora informed together."""
+
+    name: Name
+    title: str
+    phase: Phase = "cascade"
+    fora: list[Name] = Field(min_length=1)
+
+
+class Readability(Strict):
+    """Rules for one stakeholder group, checked before approval (warnings, not errors)."""
+
+    max_lix: int | None = Field(default=None, gt=0, description="Highest LIX (Danish readability index).")
+    avoid: list[str] = Field(default=[], description="Words this group should not meet (jargon).")
+
+
+class Plan(Strict):
+    name: str
+    narrative: Narrative
+    approval: ApprovalPolicy
+    templates: str = Field(default="../templates", description="Template folder, relative to the plan file.")
+    channels: dict[Name, Channel]
+    fora: dict[Name, Forum]
+    tiers: list[Tier] = Field(min_length=1)
+    readability: dict[Stakeholder, Readability] = {}
+
+    # Set by load(), not read from YAML.
+    path: Path = Field(default=Path("plan.yaml"), exclude=True)
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _path(cls, value: Any) -> Path:
+        return Path(value)
+
+    @property
+    def templates_dir(self) -> Path:
+        return (self.path.parent / self.templates).resolve()
+
+    def tier_of(self, forum: str) -> Tier:
+        return next(t for t in self.tiers if forum in t.fora)
+
+    def active_fora(self, tier: Tier) -> list[str]:
+        return [name for name in tier.fora if self.fora[name].enabled]
+
+
+def plan_path(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """The plan to use: --plan, else $BUDBRINGER_PLAN, else config/plan.yaml here, else the packaged one."""
+    if explicit:
+        return Path(explicit)
+    if os.environ.get("BUDBRINGER_PLAN"):
+        return Path(os.environ["BUDBRINGER_PLAN"])
+    local = Path("config/plan.yaml")
+    return local if local.exists() else DEFAULT_PLAN
+
+
+def load(path: str | os.PathLike[str] | None = None) -> Plan:
+    """Read and validate a plan; raise InputError naming every problem found."""
+    file = plan_path(path)
+    data, lines, problems = _read_with_extends(file)
+    if not isinstance(data, dict):
+        raise InputError([Problem(str(file), "(top level)", "is not a mapping of plan fields",
+                                  "start from config/plan.yaml and keep its structure")])
+    try:
+        plan = Plan.model_validate({**data, "path": file})
+    except ValidationError as exc:
+        problems += [_problem(str(file), lines, error) for error in exc.errors()]
+        raise InputError(problems) from None
+    problems += _cross_check(plan, str(file), lines)
+    if problems:
+        raise InputError(problems)
+    return plan
+
+
+def _read_with_extends(file: Path) -> tuple[Any, dict, list[Problem]]:
+    """A plan may say `extends: base.yaml` and override parts of it (e.g. swap the channels)."""
+    data, lines, problems = yamlfile.load(file)
+    if isinstance(data, dict) and isinstance(data.get("templates"), str):
+        # A template folder is relative to the file that names it, so an overlay elsewhere still finds it.
+        data["templates"] = str((file.parent / data["templates"]).resolve())
+    if isinstance(data, dict) and "extends" in data:
+        base_file = (file.parent / str(data.pop("extends"))).resolve()
+        base, base_lines, base_problems = _read_with_extends(base_file)
+        data = _merge(base, data)
+        lines = {**base_lines, **lines}
+        problems = base_problems + problems
+    return data, lines, problems
+
+
+def _merge(base: Any, override: Any) -> Any:
+    if isinstance(base, dict) and isinstance(override, dict):
+        return {**base, **{k: _merge(base.get(k), v) for k, v in override.items()}}
+    return override
+
+
+def _problem(file: str, lines: dict, error: Any) -> Problem:
+    at = tuple(part for part in error["loc"] if not (isinstance(part, str) and part.startswith("function-")))
+    field = yamlfile.dotted(at)
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        what, fix = "is not a known field", "remove it or correct its spelling (see config/README.md)"
+    elif kind == "missing":
+        what, fix = "is required", f"add `{at[-1]}:` here (see config/README.md)"
+    elif kind == "string_pattern_mismatch" and "@" in str(error.get("ctx", {}).get("pattern", "")):
+        what, fix = f"is not an e-mail address ({error.get('input')!r})", "write it as name@domain"
+    elif kind == "string_pattern_mismatch":
+        what, fix = f"{error.get('input')!r} is not a valid name", "use lower-case letters, digits and _"
+    elif kind == "literal_error":
+        what = f"{error.get('input')!r} is not allowed"
+        fix = f"use one of {error['ctx']['expected']}"
+    else:
+        what, fix = error["msg"].lower(), "correct the value (see config/README.md)"
+    return Problem(file, field, what, fix, yamlfile.line_of(lines, at))
+
+
+def _cross_check(plan: Plan, file: str, lines: dict) -> list[Problem]:
+    from adapters import registry  # the adapters are plain Python: no Prefect, no network here
+
+    problems: list[Problem] = []
+
+    def add(at: tuple, what: str, fix: str) -> None:
+        problems.append(Problem(file, yamlfile.dotted(at), what, fix, yamlfile.line_of(lines, at)))
+
+    known = sorted(plan.fora)
+    placed: dict[str, str] = {}
+    tier_names: set[str] = set()
+    for i, tier in enumerate(plan.tiers):
+        if tier.name in tier_names:
+            add(("tiers", i, "name"), f"tier {tier.name!r} is named twice", "give each tier a unique name")
+        tier_names.add(tier.name)
+        for j, forum in enumerate(tier.fora):
+            if forum not in plan.fora:
+                add(("tiers", i, "fora", j), f"names the unknown forum {forum!r}",
+                    f"add it under `fora:` or use one of: {', '.join(known)}")
+            elif forum in placed:
+                add(("tiers", i, "fora", j), f"forum {forum!r} is already in tier {placed[forum]!r}",
+                    "a forum belongs to one tier: remove it from one of them")
+            else:
+                placed[forum] = tier.name
+    phases = [t.phase for t in plan.tiers]
+    if "publish" in phases and "cascade" in phases[phases.index("publish"):]:
+        add(("tiers",), "a cascade tier comes after a publish tier",
+            "the plan goes public only after the internal cascade: move the publish tiers last")
+
+    for name, channel in plan.channels.items():
+        adapter = registry.get(channel.type)
+        if adapter is None:
+            add(("channels", name, "type"), f"unknown channel type {channel.type!r}",
+                f"use one of: {', '.join(registry.names())}")
+            continue
+        try:
+            adapter.Settings.model_validate(channel.settings)
+        except ValidationError as exc:
+            problems += [_problem(file, lines, {**e, "loc": ("channels", name, *e["loc"])}) for e in exc.errors()]
+
+    templates = plan.templates_dir
+    for name, forum in plan.fora.items():
+        if name not in placed:
+            add(("fora", name), "is in no tier", "add it to the `fora:` list of one tier, or delete it")
+        channel = plan.channels.get(forum.channel)
+        if channel is None:
+            add(("fora", name, "channel"), f"names the unknown channel {forum.channel!r}",
+                f"use one of: {', '.join(sorted(plan.channels))}")
+        else:
+            adapter = registry.get(channel.type)
+            if adapter is not None and forum.medium not in adapter.media:
+                add(("fora", name, "medium"),
+                    f"channel {forum.channel!r} ({channel.type}) cannot deliver {forum.medium!r}",
+                    f"use a channel whose type handles {forum.medium!r}; {channel.type} handles "
+                    f"{', '.join(sorted(adapter.media))}")
+        if not (templates / forum.template).is_file():
+            add(("fora", name, "template"), f"template {forum.template!r} does not exist in {templates}",
+                f"create {templates / forum.template} or correct the name")
+        if forum.enabled and forum.medium in ("mail",) and not forum.recipients:
+            add(("fora", name, "recipients"), "a mail forum has no recipients", "list its addresses")
+        if forum.enabled and forum.medium == "page" and not forum.sites:
+            add(("fora", name, "sites"), "a page forum has no sites", "list its sites as host/sites/name")
+        if forum.enabled and forum.medium == "submission" and forum.newsletter is None:
+            add(("fora", name, "newsletter"), "a newsletter forum has no newsletter settings",
+                "add `newsletter:` with editor, word_limit and issues")
+    if plan.approval.member(plan.approval.chair) is None:
+        add(("approval", "chair"), f"{plan.approval.chair!r} is not one of the members",
+            "name the chair exactly as in `approval.members`")
+    if not (templates / plan.approval.template).is_file():
+        add(("approval", "template"), f"template {plan.approval.template!r} does not exist in {templates}",
+            f"create {templates / plan.approval.template} or correct the name")
+    if plan.approval.channel and plan.approval.channel not in plan.channels:
+        add(("approval", "channel"), f"names the unknown channel {plan.approval.channel!r}",
+            f"use one of: {', '.join(sorted(plan.channels))}")
+    return problems

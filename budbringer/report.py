@@ -1,0 +1,86 @@
+"""What a run did, as rows and Markdown: for the terminal, the Prefect UI's artifacts and `status`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from budbringer.approval import Approval
+from budbringer.ledger import Record
+
+if TYPE_CHECKING:
+    from budbringer.cascade import Outcome, Prepared
+
+COLUMNS = ("tier", "forum", "channel", "state", "receipt", "time")
+
+
+def _time(record_or_outcome: object) -> str:
+    receipt = getattr(record_or_outcome, "receipt", None)
+    return receipt.delivered_at.strftime("%Y-%m-%d %H:%M:%S") if receipt else ""
+
+
+def outcome_rows(outcomes: Iterable[Outcome]) -> list[dict[str, str]]:
+    return [
+        {
+            "tier": f"{o.tier_index}. {o.tier}",
+            "forum": o.forum,
+            "channel": o.channel,
+            "state": o.state,
+            "receipt": (o.receipt.url or o.receipt.provider_id) if o.receipt else o.error,
+            "time": _time(o),
+        }
+        for o in sorted(outcomes, key=lambda o: (o.tier_index, o.forum))
+    ]
+
+
+def record_rows(records: Iterable[Record]) -> list[dict[str, str]]:
+    return [
+        {
+            "message": r.message_id,
+            "tier": f"{r.tier_index}. {r.tier}",
+            "forum": r.forum,
+            "channel": r.channel,
+            "state": r.state.value,
+            "attempts": str(r.attempts),
+            "receipt": (r.receipt.url or r.receipt.provider_id) if r.receipt else (r.error or ""),
+            "time": _time(r),
+        }
+        for r in records
+    ]
+
+
+def summary_markdown(prepared: Prepared, approval: Approval, outcomes: list[Outcome]) -> str:
+    counts: dict[str, int] = {}
+    for outcome in outcomes:
+        counts[outcome.state] = counts.get(outcome.state, 0) + 1
+    lines = [
+        f"# {prepared.message.title}",
+        "",
+        f"- **Message**: `{prepared.message.id}`",
+        f"- **Approved by** {approval.approved_by} under *{approval.reference}* "
+        f"at {approval.approved_at:%Y-%m-%d %H:%M} UTC (approval {approval.id}, hash `{approval.hash[:12]}`)",
+    ]
+    if approval.override_order:
+        lines.append(f"- **Order overridden by the chair**: {approval.override_reason}")
+    lines.append("- **Deliveries**: " + ", ".join(f"{n} {state}" for state, n in sorted(counts.items())))
+    warnings = [f for f in prepared.findings if f.severity == "warning"]
+    if warnings:
+        lines += ["", "## Warnings", ""] + [f"- {w.forum}: {w.text}" for w in warnings]
+    problems = [o for o in outcomes if not o.ok]
+    if problems:
+        lines += ["", "## Needs attention", ""] + [f"- {o.forum}: **{o.state}** — {o.error}" for o in problems]
+    return "\n".join(lines) + "\n"
+
+
+def table(rows: list[dict[str, str]], columns: Iterable[str] | None = None) -> str:
+    """A plain-text table (no colours, so it reads the same in a log, a pipe or a terminal)."""
+    if not rows:
+        return "(nothing)"
+    cols = list(columns or rows[0].keys())
+    cells = [[str(row.get(c, "")) for c in cols] for row in rows]
+    widths = [min(max(len(c), *(len(r[i]) for r in cells)), 70) for i, c in enumerate(cols)]
+
+    def line(values: list[str]) -> str:
+        return "  ".join(v[:w].ljust(w) for v, w in zip(values, widths, strict=True)).rstrip()
+
+    return "\n".join([line(cols), line(["-" * w for w in widths]), *(line(r) for r in cells)])

@@ -1,0 +1,82 @@
+"""Shared fixtures: a real Prefect API for the session, a fresh ledger and outbox per test, a trustme CA."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import trustme
+import yaml
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+ROOT = Path(__file__).resolve().parent.parent
+PLAN = ROOT / "config" / "plan.yaml"
+MESSAGE = ROOT / "messages" / "2026-11-status-udbud.md"
+
+
+@pytest.fixture(scope="session")
+def prefect_api() -> Iterator[None]:
+    """One real (temporary) Prefect server for the whole session: entering it costs seconds."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run in an empty folder: its own ledger (SQLite), outbox and previews."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("BUDBRINGER_HOME", str(tmp_path / ".budbringer"))
+    monkeypatch.delenv("BUDBRINGER_DATABASE_URL", raising=False)
+    monkeypatch.delenv("BUDBRINGER_PLAN", raising=False)
+    from adapters import memory
+
+    memory.clear()
+    return tmp_path
+
+
+def write_plan(folder: Path, overlay: dict, name: str = "plan.yaml") -> Path:
+    """A plan that extends the shipped one with `overlay` (deep-merged): the way a test changes one thing."""
+    path = folder / name
+    path.write_text(yaml.safe_dump({"extends": str(PLAN), **overlay}, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def memory_plan(folder: Path, refuse: list[str] | None = None) -> Path:
+    """The shipped plan with every channel switched to the in-memory adapter."""
+    base = yaml.safe_load(PLAN.read_text(encoding="utf-8"))
+    channels = {name: {"type": "memory", "refuse": refuse or []} for name in base["channels"]}
+    # `extends` merges mappings, so replacing a channel's settings needs the whole channel: drop `path`.
+    path = folder / "memory-plan.yaml"
+    base["channels"] = channels
+    base["templates"] = str(ROOT / "templates")
+    path.write_text(yaml.safe_dump(base, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def message_copy(workdir: Path) -> Path:
+    target = workdir / MESSAGE.name
+    shutil.copy(MESSAGE, target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def ca(tmp_path_factory: pytest.TempPathFactory) -> Iterator[trustme.CA]:
+    """A local certificate authority; requests (and msal) trust it through REQUESTS_CA_BUNDLE."""
+    authority = trustme.CA()
+    bundle = tmp_path_factory.mktemp("ca") / "ca.pem"
+    authority.cert_pem.write_to_path(str(bundle))
+    previous = os.environ.get("REQUESTS_CA_BUNDLE")
+    os.environ["REQUESTS_CA_BUNDLE"] = str(bundle)
+    yield authority
+    if previous is None:
+        os.environ.pop("REQUESTS_CA_BUNDLE", None)
+    else:
+        os.environ["REQUESTS_CA_BUNDLE"] = previous
