@@ -8,12 +8,18 @@ so they never show in reprs, logs or exceptions. Bad settings fail when the plan
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import ClassVar
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from budbringer.checks import Finding
 from budbringer.delivery import Delivery, Receipt
 from budbringer.errors import Problem
+from budbringer.render import Variant
+
+if TYPE_CHECKING:
+    from budbringer.plan import Forum, Plan
 
 
 class ChannelSettings(BaseModel):
@@ -55,6 +61,23 @@ class Adapter(ABC):
     def preflight(self) -> list[Problem]:
         """Check credentials and reachability without delivering anything. Empty when all is well."""
         return []
+
+    @classmethod
+    def review(cls, variant: Variant, forum: Forum) -> list[Finding]:
+        """What this channel finds wrong with one variant before approval, beyond the plan's own checks.
+
+        Offline and without settings or credentials, so `check` and `preview` need nothing configured: e.g.
+        LinkedIn measures a post after its own escaping (an error stops the approval). Warnings may use the
+        date (a newsletter deadline that has passed, a token that expires soon).
+        """
+        return []
+
+    def bind(self, plan: Plan, channels: Mapping[str, Adapter]) -> None:
+        """Called with the plan and its other channels once they are all built; optional.
+
+        For channels that need plan facts (a newsletter's issues) or deliver through another channel (a
+        newsletter submission goes out over the plan's mail channel).
+        """
 
     def close(self) -> None:
         """Release connections; optional."""

@@ -7,20 +7,20 @@ delivers every channel here, so a new user sees the whole cascade run with nothi
 
 from __future__ import annotations
 
-import email.policy
+import datetime as dt
 import email.utils
 import json
 import os
 import tempfile
-from email.message import EmailMessage
 from pathlib import Path
 from typing import ClassVar
 
 from adapters.base import Adapter, ChannelSettings
+from adapters.mailformat import HEADER, build_mail
 from budbringer.delivery import Delivery, Receipt
 from budbringer.errors import Problem
 
-HEADER = "X-Budbringer-Delivery"
+__all__ = ["HEADER", "OutboxAdapter", "OutboxSettings"]
 
 
 class OutboxSettings(ChannelSettings):
@@ -70,14 +70,9 @@ class OutboxAdapter(Adapter):
     def _content(self, delivery: Delivery, suffix: str) -> str:
         variant = delivery.variant
         if suffix == ".eml":
-            mail = EmailMessage(policy=email.policy.SMTP)
-            mail["From"] = self.settings.sender
-            mail["To"] = ", ".join(variant.recipients)
-            mail["Subject"] = variant.subject
-            mail["Date"] = email.utils.formatdate(localtime=False)
-            mail["Message-ID"] = email.utils.make_msgid(idstring=delivery.short_key, domain="budbringer.local")
-            mail[HEADER] = delivery.key
-            mail.set_content(variant.body, subtype="html" if variant.body_format == "html" else "plain")
+            mail = build_mail(delivery, self.settings.sender, sent_at=dt.datetime.now(dt.UTC),
+                              message_id=email.utils.make_msgid(idstring=delivery.short_key,
+                                                                domain="budbringer.local"))
             return mail.as_string()
         if suffix == ".html":
             return (f'<!doctype html>\n<html lang="da">\n<head>\n<meta charset="utf-8">\n'

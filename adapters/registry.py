@@ -6,12 +6,24 @@ Adding a channel means adding its class to ADAPTERS. A name taken twice is an er
 from __future__ import annotations
 
 from adapters.base import Adapter
+from adapters.graph_mail import GraphMailAdapter
+from adapters.linkedin import LinkedInAdapter
 from adapters.memory import MemoryAdapter
+from adapters.newsletter import NewsletterAdapter
 from adapters.outbox import OutboxAdapter
+from adapters.sharepoint_news import SharePointNewsAdapter
+from adapters.smtp import SmtpAdapter
+from adapters.webhook import WebhookAdapter
 
 ADAPTERS: tuple[type[Adapter], ...] = (
     OutboxAdapter,
     MemoryAdapter,
+    LinkedInAdapter,
+    WebhookAdapter,
+    NewsletterAdapter,
+    GraphMailAdapter,
+    SharePointNewsAdapter,
+    SmtpAdapter,
 )
 
 

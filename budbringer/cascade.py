@@ -59,12 +59,22 @@ def prepare(plan_path: str | Path | None, message_path: str | Path) -> Prepared:
     plan = plan_.load(plan_path)
     message = message_.load(message_path, plan)
     variants = render.render_variants(plan, message)
-    findings = checks.check_variants(plan, variants)
+    findings = checks.check_variants(plan, variants) + channel_findings(plan, variants)
     errors = [f for f in findings if f.severity == "error"]
     if errors:
         raise InputError([Problem(str(message.path), f"variant for {f.forum}", f.text.split(":")[0],
                                   f.text.split(":", 1)[-1].strip()) for f in errors])
     return Prepared(plan, message, variants, findings)
+
+
+def channel_findings(plan: Plan, variants: list[Variant]) -> list[Finding]:
+    """What each variant's channel finds in it (e.g. LinkedIn measures a post after its own escaping)."""
+    findings: list[Finding] = []
+    for variant in variants:
+        cls = registry.get(plan.channels[variant.channel].type)
+        if cls is not None:
+            findings += cls.review(variant, plan.fora[variant.forum])
+    return findings
 
 
 def preflight(plan: Plan) -> list[Problem]:
@@ -92,6 +102,8 @@ def channels(plan: Plan) -> dict[str, Adapter]:
                 assert cls is not None, "plan.load() checked every channel type"
                 _channels[cache_key] = cls.from_config(name, channel.settings)
             out[name] = _channels[cache_key]
+        for adapter in out.values():
+            adapter.bind(plan, out)
     return out
 
 

@@ -38,6 +38,14 @@ def plain_text(variant: Variant) -> str:
     return html.unescape(nh3.clean(marked, tags=set()))
 
 
+def counted_text(variant: Variant) -> str:
+    """The part a word limit applies to: the `<article>` of a submission (not its cover note), else all."""
+    articles = re.findall(r"<article\b.*?</article>", variant.body, flags=re.S)
+    if variant.body_format == "html" and articles:
+        return html.unescape(nh3.clean("\n".join(articles), tags=set()))
+    return plain_text(variant)
+
+
 def lix(text: str) -> float:
     words = WORD.findall(text)
     if not words:
@@ -63,7 +71,7 @@ def check_variants(plan: Plan, variants: list[Variant]) -> list[Finding]:
                 f"summary or the template {forum.template}",
                 f"{len(variant.body)} tegn; {forum.title} kan højst rumme {forum.max_chars}."))
         limit = forum.max_words or (forum.newsletter.word_limit if forum.newsletter else None)
-        if limit is not None and (count := word_count(text)) > limit:
+        if limit is not None and (count := word_count(counted_text(variant))) > limit:
             findings.append(Finding(
                 variant.forum, "error",
                 f"{count} words; {forum.title} takes at most {limit}: shorten the message's "

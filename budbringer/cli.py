@@ -62,6 +62,13 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("message", nargs="?", help="a message id or file (default: all)")
     status.set_defaults(run=cmd_status)
 
+    mark = sub.add_parser("mark", parents=[common], help="record a newsletter editor's answer to a submission")
+    mark.add_argument("message", help="a message id or file")
+    mark.add_argument("forum", help="the newsletter's forum in the plan (e.g. midtnyt, perspektiv)")
+    mark.add_argument("answer", choices=["accepted", "declined"])
+    mark.add_argument("--note", default="", help="what the editor said (e.g. the issue it will be in)")
+    mark.set_defaults(run=cmd_mark)
+
     plan = sub.add_parser("plan", parents=[common], help="the plan as a readable overview")
     plan.set_defaults(run=cmd_plan)
     return parser
@@ -175,6 +182,38 @@ def cmd_status(args: argparse.Namespace) -> int:
             if approval.override_order:
                 line += f"; order overridden: {approval.override_reason}"
             print(line)
+    for answer in ledger.answers(message_id):
+        print(f"editor's answer: {answer.message_id} {answer.forum}: {answer.answer} on {answer.marked_at:%Y-%m-%d}"
+              + (f" ({answer.note})" if answer.note else ""))
+    return EXIT_OK
+
+
+def cmd_mark(args: argparse.Namespace) -> int:
+    """Record whether a newsletter's editor accepted or declined a submission that was delivered."""
+    from budbringer import plan as plan_
+    from budbringer.errors import Problem
+    from budbringer.ledger import Ledger, State
+
+    message_id = args.message
+    if Path(message_id).is_file():
+        from budbringer import message as message_
+
+        message_id = message_.load(message_id).id
+    plan = plan_.load(args.plan)
+    newsletters = sorted(name for name, forum in plan.fora.items() if forum.newsletter is not None)
+    forum = plan.fora.get(args.forum)
+    if forum is None or forum.newsletter is None:
+        raise InputError([Problem(str(plan.path), "fora", f"{args.forum!r} is not a newsletter forum of the plan",
+                                  f"use one of: {', '.join(newsletters)}")])
+    ledger = Ledger()
+    submitted = [r for r in ledger.records(message_id) if r.forum == args.forum]
+    if not any(r.state == State.DELIVERED for r in submitted):
+        state = submitted[-1].state.value if submitted else "not sent"
+        raise BudbringerError(f"{message_id} was not delivered to {args.forum} ({state}): there is no submission "
+                              f"to answer; `budbringer status {message_id}` shows what was delivered")
+    answer = ledger.record_answer(message_id, args.forum, args.answer, args.note.strip())
+    print(f"recorded: {forum.title} {answer.answer} {message_id} on {answer.marked_at:%Y-%m-%d}"
+          + (f" ({answer.note})" if answer.note else ""))
     return EXIT_OK
 
 

@@ -270,6 +270,32 @@ class Ledger:
                                        & (deliveries.c.state != State.FAILED))).all()
         return {f"{forum}={digest}" for digest, forum in rows}
 
+    # editors' answers to newsletter submissions --------------------------------------------------------
+
+    def record_answer(self, message_id: str, forum: str, answer: str, note: str = "") -> EditorAnswer:
+        """Record what a newsletter's editor said about a submission. A later answer replaces an earlier one
+        in `answers()`; every answer stays in the table."""
+        if answer not in ANSWERS:
+            raise ValueError(f"answer must be one of {', '.join(ANSWERS)}, not {answer!r}")
+        with self.engine.begin() as conn:
+            new_id = conn.execute(editor_answers.insert().values(
+                message_id=message_id, forum=forum, answer=answer, note=note, marked_at=now(),
+            )).inserted_primary_key[0]
+            row = conn.execute(editor_answers.select().where(editor_answers.c.id == new_id)).mappings().one()
+        return _answer(row)
+
+    def answers(self, message_id: str | None = None) -> list[EditorAnswer]:
+        """The latest answer for each (message, forum), in message and forum order."""
+        query = editor_answers.select().order_by(editor_answers.c.id)
+        if message_id:
+            query = query.where(editor_answers.c.message_id == message_id)
+        latest: dict[tuple[str, str], EditorAnswer] = {}
+        with self.engine.connect() as conn:
+            for row in conn.execute(query).mappings():
+                answer = _answer(row)
+                latest[(answer.message_id, answer.forum)] = answer
+        return [latest[key] for key in sorted(latest)]
+
 
 def _approval(row: sa.RowMapping) -> Approval:
     return Approval(
@@ -287,3 +313,33 @@ def _record(row: sa.RowMapping) -> Record:
         receipt=Receipt.from_json(json.loads(row["receipt"])) if row["receipt"] else None,
         error=row["error"], started_at=_aware(row["started_at"]), finished_at=_aware(row["finished_at"]),
     )
+
+
+# Editors' answers: a newsletter is edited by people, who accept or decline a submission after it was
+# delivered (`budbringer mark`). Kept apart from `deliveries`: the delivery succeeded either way.
+
+ANSWERS = ("accepted", "declined")
+
+editor_answers = sa.Table(
+    "editor_answers", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("message_id", sa.String(100), nullable=False, index=True),
+    sa.Column("forum", sa.String(100), nullable=False),
+    sa.Column("answer", sa.String(20), nullable=False),
+    sa.Column("note", sa.Text, nullable=False, default=""),
+    sa.Column("marked_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class EditorAnswer:
+    message_id: str
+    forum: str
+    answer: str
+    note: str
+    marked_at: dt.datetime
+
+
+def _answer(row: sa.RowMapping) -> EditorAnswer:
+    return EditorAnswer(message_id=row["message_id"], forum=row["forum"], answer=row["answer"],
+                        note=row["note"] or "", marked_at=_aware(row["marked_at"]))  # type: ignore[arg-type]

@@ -1,0 +1,374 @@
+"""Microsoft 365 mail through Graph (`type: graph_mail`): OC, HMU and the networks are briefed by e-mail.
+
+One delivery is `POST {graph}/users/{sender}/sendMail` with the variant's HTML, its recipients, the header
+`x-budbringer-delivery: <delivery key>` and a copy in the sender's Sent Items. Exchange's limits are held
+here: at most 500 recipients per message (a longer list is sent in parts, each its own step), and per
+sending mailbox 30 messages a minute and 4 requests at a time, shared by every delivery of this process
+(`MailboxLimiter`; issue 6 takes it across processes).
+
+sendMail has no idempotency key: a 5xx, a timeout or a broken connection after the request went out may
+still have sent the mail. Such an outcome is never re-sent blindly. With `lookup: {enabled: true}` the
+adapter looks the mail up in the sender's mailbox and sends again only when it is not there; without it the
+delivery is left *uncertain* for the operator. The lookup cannot use the header: Graph does not filter on
+`internetMessageHeaders`, and the copy in Sent Items does not even carry them (microsoftgraph/
+microsoft-graph-docs#2716). So every mail also carries the delivery key in a named extended property of
+Budbringer's own (`singleValueExtendedProperties`), which Graph filters on server-side:
+
+    GET /users/{sender}/messages?$filter=singleValueExtendedProperties/Any(ep: ep/id eq '{id}' and ep/value eq '{key}')
+
+That lookup needs the application permission `Mail.Read` (Mail.ReadBasic.All does not cover extended
+properties); scope it to the sending mailbox with Exchange's RBAC for Applications or an application access
+policy. The whole mailbox is searched, not only Sent Items, so a mail still in the Outbox or moved by a
+person is found too. Which layer retries what: see adapters/graph.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any, ClassVar
+from urllib.parse import quote
+
+from pydantic import Field, StringConstraints
+
+from adapters.base import Adapter, ChannelSettings
+from adapters.graph import GraphClient, RetrySettings, odata_string, query, token_fix
+from budbringer.delivery import Delivery, Receipt
+from budbringer.errors import (
+    DeliveryError,
+    PermanentDeliveryError,
+    Problem,
+    TransientDeliveryError,
+    UncertainDeliveryError,
+)
+
+log = logging.getLogger("budbringer.graph_mail")
+
+HEADER = "x-budbringer-delivery"
+PART_HEADER = "x-budbringer-part"
+#: a named MAPI property in Budbringer's own property set: the delivery key, filterable in the mailbox
+PROPERTY_ID = "String {6f1d2c83-5b7a-4e0c-9d41-b7a3c2e95f10} Name BudbringerDelivery"
+MAX_RECIPIENTS = 500
+
+Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+
+
+class SentItemsLookup(ChannelSettings):
+    """Look a mail up in the sender's mailbox after an unknown outcome (needs Mail.Read; see the docstring)."""
+
+    enabled: bool = False
+    settle: float = Field(default=20.0, ge=0, description="Seconds to wait before the first look: Exchange "
+                                                          "files the sent copy a few seconds after accepting.")
+    checks: int = Field(default=3, ge=1, description="How many times to look before concluding it is not there.")
+    interval: float = Field(default=10.0, ge=0, description="Seconds between looks.")
+    resends: int = Field(default=1, ge=0, description="Sends after a lookup found nothing, per part.")
+
+
+class GraphMailSettings(ChannelSettings):
+    sender: Email = Field(description="The mailbox that sends (and keeps the copy in Sent Items).")
+    max_recipients: int = Field(default=MAX_RECIPIENTS, ge=1, le=MAX_RECIPIENTS)
+    messages_per_minute: int = Field(default=30, ge=1, description="Exchange: per sending mailbox.")
+    concurrent_requests: int = Field(default=4, ge=1, description="Exchange: per sending mailbox.")
+    lookup: SentItemsLookup = SentItemsLookup()
+    retry: RetrySettings = RetrySettings()
+
+
+class MailboxLimiter:
+    """Exchange's per-mailbox limits: `per_window` messages per `window` seconds, `concurrent` requests at once.
+
+    Every request to the mailbox takes a slot; a sendMail also takes a place in the window (counted when it
+    starts, so a throttled attempt counts too, which errs on the safe side).
+    """
+
+    def __init__(self, per_window: int, concurrent: int, window: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.per_window, self.concurrent, self.window = per_window, concurrent, window
+        self._clock, self._sleep = clock, sleep
+        self._slots = threading.BoundedSemaphore(concurrent)
+        self._started: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def request(self) -> Iterator[None]:
+        with self._slots:
+            yield
+
+    @contextmanager
+    def message(self) -> Iterator[None]:
+        self._take_place()
+        with self.request():
+            yield
+
+    def _take_place(self) -> None:
+        while True:
+            with self._lock:
+                now = self._clock()
+                while self._started and self._started[0] <= now - self.window:
+                    self._started.popleft()
+                if len(self._started) < self.per_window:
+                    self._started.append(now)
+                    return
+                wait = self._started[0] + self.window - now
+            log.info("holding a message for %.1f s: %d messages in the last %.0f s", wait, self.per_window,
+                     self.window)
+            self._sleep(wait)
+
+
+_limiters: dict[str, MailboxLimiter] = {}
+_limiters_lock = threading.Lock()
+
+
+def limiter_for(mailbox: str, per_minute: int, concurrent: int) -> MailboxLimiter:
+    """The process-wide limiter of one mailbox; the first channel to use the mailbox sets its limits."""
+    with _limiters_lock:
+        key = mailbox.casefold()
+        if key not in _limiters:
+            _limiters[key] = MailboxLimiter(per_minute, concurrent)
+        return _limiters[key]
+
+
+#: parts accepted in this process, by part key: a Prefect retry after a later part failed skips them
+_accepted: dict[str, dict[str, Any]] = {}
+_accepted_lock = threading.Lock()
+
+
+def forget_process_state() -> None:
+    """Drop the limiters and the parts remembered in this process (tests)."""
+    with _limiters_lock:
+        _limiters.clear()
+    with _accepted_lock:
+        _accepted.clear()
+
+
+def part_key(key: str, part: int, parts: int) -> str:
+    return key if parts == 1 else f"{key}#{part}/{parts}"
+
+
+def split(recipients: tuple[str, ...], size: int) -> list[tuple[str, ...]]:
+    return [recipients[i:i + size] for i in range(0, len(recipients), size)]
+
+
+def sendmail_body(delivery: Delivery, recipients: tuple[str, ...], part: int = 1, parts: int = 1) -> dict[str, Any]:
+    """The sendMail request body for one part (pure)."""
+    variant = delivery.variant
+    headers = [{"name": HEADER, "value": delivery.key}]
+    if parts > 1:
+        headers.append({"name": PART_HEADER, "value": f"{part}/{parts}"})
+    return {
+        "message": {
+            "subject": variant.subject,
+            "body": {"contentType": "HTML" if variant.body_format == "html" else "Text", "content": variant.body},
+            "toRecipients": [{"emailAddress": {"address": address}} for address in recipients],
+            "internetMessageHeaders": headers,
+            "singleValueExtendedProperties": [{"id": PROPERTY_ID, "value": part_key(delivery.key, part, parts)}],
+        },
+        "saveToSentItems": True,
+    }
+
+
+class GraphMailAdapter(Adapter):
+    type: ClassVar[str] = "graph_mail"
+    media: ClassVar[frozenset[str]] = frozenset({"mail", "submission"})
+    max_concurrency: ClassVar[int] = 4
+    Settings = GraphMailSettings
+    settings: GraphMailSettings
+
+    def __init__(self, name: str, settings: GraphMailSettings) -> None:  # type: ignore[override]
+        super().__init__(name, settings)
+        self.graph = GraphClient(name, settings.retry)
+        self.limiter = limiter_for(settings.sender, settings.messages_per_minute, settings.concurrent_requests)
+
+    @property
+    def _mailbox(self) -> str:
+        return f"/users/{quote(self.settings.sender, safe='@')}"
+
+    # delivering ------------------------------------------------------------------------------------------
+
+    def deliver(self, delivery: Delivery) -> Receipt:
+        forum = delivery.forum
+        recipients = delivery.variant.recipients
+        if not recipients:
+            raise PermanentDeliveryError(self.name, forum, "the forum has no recipients",
+                                         "list its addresses under the forum's `recipients`")
+        chunks = split(recipients, self.settings.max_recipients)
+        parts: list[dict[str, Any]] = []
+        for number, chunk in enumerate(chunks, start=1):
+            key = part_key(delivery.key, number, len(chunks))
+            try:
+                part = (self._known(key, forum, len(chunks), len(chunk))
+                        or self._send(delivery, chunk, number, len(chunks)))
+            except DeliveryError as exc:
+                raise self._partial(exc, parts, number, len(chunks)) from None
+            with _accepted_lock:
+                _accepted[key] = part
+            parts.append(part)
+        return self._receipt(parts)
+
+    def _known(self, key: str, forum: str, parts: int, recipients: int) -> dict[str, Any] | None:
+        """A part already delivered: accepted earlier in this process, or (for a mail in parts, with the lookup
+        on) found in the mailbox, as after a run that stopped half-way."""
+        with _accepted_lock:
+            if key in _accepted:
+                return _accepted[key]
+        if parts > 1 and self.settings.lookup.enabled:
+            found = self._look_up(key, forum)
+            if found:
+                log.info("%s → %s: %s is already in %s's mailbox; not sent again", self.name, forum, key,
+                         self.settings.sender)
+                return _part(key, recipients, found=found, sends=0)
+        return None
+
+    def _send(self, delivery: Delivery, chunk: tuple[str, ...], number: int, parts: int) -> dict[str, Any]:
+        forum = delivery.forum
+        key = part_key(delivery.key, number, parts)
+        body = sendmail_body(delivery, chunk, number, parts)
+        lookup = self.settings.lookup
+        sends = 0
+        while True:
+            sends += 1
+            try:
+                with self.limiter.message():
+                    response = self.graph.request(
+                        "POST", f"{self._mailbox}/sendMail", forum=forum, safe=False, fix=self._send_fix,
+                        expect=(202,), json=body, headers={"client-request-id": str(uuid.uuid4())})
+            except UncertainDeliveryError as exc:
+                if not lookup.enabled:
+                    raise UncertainDeliveryError(
+                        self.name, forum, exc.reason,
+                        f"look for the header {HEADER}: {key} in {self.settings.sender}'s Sent Items and settle the "
+                        "delivery by hand (see `budbringer status`); with `lookup: {enabled: true}` Budbringer "
+                        "looks by itself") from None
+                found = self._await(key, forum, exc)
+                if found:
+                    log.info("%s → %s: %s was delivered after all (found in the mailbox)", self.name, forum, key)
+                    return _part(key, len(chunk), found=found, sends=sends)
+                if sends > lookup.resends:
+                    raise TransientDeliveryError(
+                        self.name, forum, f"{exc.reason}; sent {sends} times and not found in {self.settings.sender}'s "
+                        f"mailbox after {lookup.checks} looks each", "the run tries again later") from None
+                log.warning("%s → %s: %s is not in %s's mailbox after the unknown outcome; sending it again",
+                            self.name, forum, key, self.settings.sender)
+                continue
+            log.info("%s → %s: sendMail accepted (%d recipients, part %d of %d)", self.name, forum, len(chunk),
+                     number, parts)
+            return _part(key, len(chunk), request_id=response.headers.get("request-id", ""), sends=sends)
+
+    def _await(self, key: str, forum: str, cause: UncertainDeliveryError) -> dict[str, Any] | None:
+        """After an unknown outcome: give Exchange time to file the mail, then look a few times."""
+        lookup = self.settings.lookup
+        time.sleep(lookup.settle)
+        for check in range(lookup.checks):
+            try:
+                found = self._look_up(key, forum)
+            except DeliveryError as exc:
+                raise UncertainDeliveryError(self.name, forum, f"{cause.reason}; the lookup failed too: {exc.reason}",
+                                             exc.fix or "check Sent Items by hand, then settle it") from None
+            if found:
+                return found
+            if check < lookup.checks - 1:
+                time.sleep(lookup.interval)
+        return None
+
+    def _look_up(self, key: str, forum: str) -> dict[str, Any] | None:
+        condition = (f"singleValueExtendedProperties/Any(ep: ep/id eq {odata_string(PROPERTY_ID)} "
+                     f"and ep/value eq {odata_string(key)})")
+        path = f"{self._mailbox}/messages" + query(filter=condition, select="id,internetMessageId,sentDateTime",
+                                                   top="5")
+        with self.limiter.request():
+            response = self.graph.request("GET", path, forum=forum, safe=True, fix=self._lookup_fix)
+        found = response.json().get("value") or []
+        if len(found) > 1:
+            log.error("%s → %s: %s is in %s's mailbox %d times", self.name, forum, key, self.settings.sender,
+                      len(found))
+        if not found:
+            return None
+        first = found[0]
+        return {"id": first.get("id", ""), "internetMessageId": first.get("internetMessageId", ""),
+                "sentDateTime": first.get("sentDateTime", ""), "copies": len(found)}
+
+    def _partial(self, exc: DeliveryError, parts: list[dict[str, Any]], number: int, total: int) -> DeliveryError:
+        """A later part failed after earlier parts went out: never report that as "nothing was delivered"."""
+        if not parts:
+            return exc
+        done = f"parts 1–{len(parts)} of {total} were delivered; part {number} failed: {exc.reason}"
+        if isinstance(exc, TransientDeliveryError) and self.settings.lookup.enabled:
+            return TransientDeliveryError(self.name, exc.forum, done,
+                                          "a retry sends only the parts that are not in the mailbox")
+        return UncertainDeliveryError(self.name, exc.forum, done,
+                                      (exc.fix + "; then " if exc.fix else "") + "settle it: sending again would "
+                                      "repeat the delivered parts")
+
+    def _receipt(self, parts: list[dict[str, Any]]) -> Receipt:
+        ids = [p["request_id"] or (p["found"] or {}).get("internetMessageId", "") for p in parts]
+        return Receipt(provider="graph_mail", provider_id=",".join(i for i in ids if i),
+                       details={"sender": self.settings.sender, "parts": parts,
+                                "recipients": sum(p["recipients"] for p in parts)})
+
+    # reconciling -----------------------------------------------------------------------------------------
+
+    def find(self, delivery: Delivery) -> Receipt | None:
+        """Every part found in the sender's mailbox → its receipt; otherwise None (the missing parts are sent,
+        the found ones are skipped). Without the lookup the provider cannot be asked."""
+        if not self.settings.lookup.enabled:
+            raise NotImplementedError
+        chunks = split(delivery.variant.recipients, self.settings.max_recipients) or [()]
+        parts = []
+        for number, chunk in enumerate(chunks, start=1):
+            key = part_key(delivery.key, number, len(chunks))
+            found = self._look_up(key, delivery.forum)
+            if not found:
+                return None
+            parts.append(_part(key, len(chunk), found=found, sends=0))
+        return self._receipt(parts)
+
+    # checking --------------------------------------------------------------------------------------------
+
+    def preflight(self) -> list[Problem]:
+        """Sign in (a wrong or missing credential shows here), and with the lookup on, ask the mailbox once:
+        that finds a wrong `sender` and a missing Mail.Read before anything is sent."""
+        where = f"channels.{self.name}"
+        problems = self.graph.preflight()
+        if problems:
+            return problems
+        if self.settings.lookup.enabled:
+            try:
+                self._look_up(f"preflight-{uuid.uuid4()}", "(preflight)")
+            except DeliveryError as exc:
+                return [Problem(where, "lookup", exc.reason, exc.fix)]
+        return []
+
+    def _send_fix(self, status: int, code: str) -> str:
+        sender = self.settings.sender
+        if code in ("ErrorInvalidUser", "MailboxNotEnabledForRESTAPI", "ResourceNotFound") or status == 404:
+            return f"mailbox {sender} was not found: check `sender` in the channel's settings"
+        return token_fix(status, code) or {
+            403: "grant the application permission Mail.Send to the app (API permissions → Microsoft Graph → "
+                 f"Application permissions) and give admin consent; if the app is scoped to some mailboxes, include "
+                 f"{sender}",
+            400: "Graph refused the message: check the forum's recipients and the template's output",
+            413: "the message is too large for Exchange: shorten it",
+        }.get(status, "see Graph's message above")
+
+    def _lookup_fix(self, status: int, code: str) -> str:
+        sender = self.settings.sender
+        if status == 404 or code in ("ErrorInvalidUser", "MailboxNotEnabledForRESTAPI"):
+            return f"mailbox {sender} was not found: check `sender` in the channel's settings"
+        return token_fix(status, code) or {
+            403: f"grant the application permission Mail.Read (scoped to {sender}) for the Sent Items lookup, or turn "
+                 "`lookup` off in the channel's settings",
+        }.get(status, "see Graph's message above")
+
+    def close(self) -> None:
+        self.graph.close()
+
+
+def _part(key: str, recipients: int, *, request_id: str = "", found: dict[str, Any] | None = None,
+          sends: int) -> dict[str, Any]:
+    return {"key": key, "recipients": recipients, "request_id": request_id, "found": found, "sends": sends,
+            "accepted_at": dt.datetime.now(dt.UTC).isoformat()}

@@ -1,0 +1,184 @@
+"""Newsletter submissions (`type: newsletter`, medium `submission`): MidtNyt and Perspektiv.
+
+A newsletter is edited by people, so a submission is a mail to its editor (the forum's `newsletter.editor`)
+with the item in the newsletter's format (the forum's template: a cover note and the item). This channel
+does not send mail itself: `transport:` names another channel of the plan that does (the plan's mail
+channel: the local outbox with nothing configured, Microsoft 365 or SMTP when they are). The submission keeps
+its delivery key, so the transport's own lookup (a mail header, a file) finds it after a lost answer.
+
+Issues and deadlines are plan facts (`newsletter.issues`). The approved cover note names the issue due
+after the message's date, so the approval does not depend on the day it is given. At delivery the issue is
+chosen again from today's date (Europe/Copenhagen): if the named issue's deadline has passed, the
+submission targets the next issue and says so in a short note above the approved text (Danish, about
+timing only; the item itself is unchanged).
+
+Whether the editor took it is recorded afterwards: `budbringer mark MESSAGE FORUM accepted|declined`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+from zoneinfo import ZoneInfo
+
+from pydantic import Field
+
+from adapters.base import Adapter, ChannelSettings
+from budbringer.checks import Finding
+from budbringer.delivery import Delivery, Receipt
+from budbringer.errors import PermanentDeliveryError, Problem
+from budbringer.render import Variant, danish_date
+
+if TYPE_CHECKING:
+    from budbringer.plan import Newsletter, NewsletterIssue, Plan
+
+
+class NewsletterSettings(ChannelSettings):
+    transport: str = Field(default="mail", pattern=r"^[a-z][a-z0-9_]*$",
+                           description="The plan's channel that carries the submission mail.")
+    timezone: str = Field(default="Europe/Copenhagen", description="Where a deadline day begins and ends.")
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Which issue a submission is for, decided on the day it is sent."""
+
+    target: NewsletterIssue | None  # the first issue whose deadline is today or later; None: none planned
+    named: NewsletterIssue | None  # the issue the approved cover note names, if any
+    late: bool  # the named issue's deadline has passed
+
+    def note(self, title: str) -> str:
+        """The Danish note above the approved text, or "" when the cover note already says it all."""
+        target, named = self.target, self.named
+        if named is not None and not self.late:
+            return ""
+        if named is None and target is None:
+            return ""
+        if named is None:
+            assert target is not None
+            return (f"<p><strong>Bemærk:</strong> Forslaget er til nummeret af {title} den "
+                    f"{danish_date(target.date)}, som har deadline den {danish_date(target.deadline)}.</p>\n")
+        missed = (f"Forslaget kommer efter deadline den {danish_date(named.deadline)} for nummeret den "
+                  f"{danish_date(named.date)}.")
+        if target is None:
+            return (f"<p><strong>Bemærk:</strong> {missed} Vi kender endnu ikke datoen for det næste nummer af "
+                    f"{title}, så vi foreslår det til det første nummer, hvor der er plads.</p>\n")
+        return (f"<p><strong>Bemærk:</strong> {missed} Vi foreslår det derfor i stedet til nummeret den "
+                f"{danish_date(target.date)}, som har deadline den {danish_date(target.deadline)}.</p>\n")
+
+
+def timing(newsletter: Newsletter, body: str, today: dt.date) -> Timing:
+    issues = sorted(newsletter.issues, key=lambda issue: issue.date)
+    target = next((issue for issue in issues if issue.deadline >= today), None)
+    cover = " ".join(re.split(r"<article\b", body, maxsplit=1)[0].split())
+    named = next((issue for issue in issues if f"den {danish_date(issue.date)}" in cover), None)
+    return Timing(target, named, late=named is not None and named.deadline < today)
+
+
+@dataclass(frozen=True)
+class Submission(Delivery):
+    """The submission mail handed to the transport. It keeps the newsletter delivery's key, so the transport
+    marks and finds it by that key whatever the note above the text says."""
+
+    newsletter_key: str = ""
+
+    @property
+    def key(self) -> str:
+        return self.newsletter_key
+
+
+class NewsletterAdapter(Adapter):
+    type: ClassVar[str] = "newsletter"
+    media: ClassVar[frozenset[str]] = frozenset({"submission"})
+    Settings = NewsletterSettings
+    settings: NewsletterSettings
+
+    def __init__(self, name: str, settings: NewsletterSettings) -> None:  # type: ignore[override]
+        super().__init__(name, settings)
+        self.newsletters: dict[str, Newsletter] = {}
+        self.titles: dict[str, str] = {}
+        self.transport: Adapter | None = None
+        self._unbound = "the channel was not given its plan"
+
+    def bind(self, plan: Plan, channels: Mapping[str, Adapter]) -> None:
+        self.newsletters = {name: forum.newsletter for name, forum in plan.fora.items()
+                            if forum.channel == self.name and forum.newsletter is not None}
+        self.titles = {name: plan.fora[name].title for name in self.newsletters}
+        transport = channels.get(self.settings.transport)
+        if transport is None:
+            self._unbound = f"transport {self.settings.transport!r} is not a channel of the plan"
+        elif transport is self or "mail" not in transport.media:
+            self._unbound = (f"transport {self.settings.transport!r} ({transport.type}) does not send mail")
+        else:
+            self._unbound = ""
+            self.transport = transport
+
+    def today(self) -> dt.date:
+        return dt.datetime.now(ZoneInfo(self.settings.timezone)).date()
+
+    def submission(self, delivery: Delivery) -> tuple[Submission, Timing]:
+        """The mail the transport sends for this delivery, and the issue it is for."""
+        newsletter = self.newsletters.get(delivery.forum)
+        if newsletter is None:
+            raise PermanentDeliveryError(self.name, delivery.forum, "the forum has no newsletter settings",
+                                         "add `newsletter:` (editor, word_limit, issues) to the forum")
+        variant = delivery.variant
+        when = timing(newsletter, variant.body, self.today())
+        mail = dataclasses.replace(variant, medium="mail",
+                                   body=when.note(self.titles.get(delivery.forum, delivery.forum)) + variant.body)
+        return Submission(delivery.message_id, mail, self.settings.transport, delivery.approval_id,
+                          newsletter_key=delivery.key), when
+
+    def deliver(self, delivery: Delivery) -> Receipt:
+        transport = self._transport(delivery.forum)
+        mail, when = self.submission(delivery)
+        receipt = transport.deliver(mail)
+        details: dict[str, Any] = {**receipt.details, "transport": transport.name,
+                                   "editor": ", ".join(delivery.variant.recipients), "late": when.late,
+                                   "issue": when.target.date.isoformat() if when.target else None,
+                                   "deadline": when.target.deadline.isoformat() if when.target else None}
+        return dataclasses.replace(receipt, details=details)
+
+    def find(self, delivery: Delivery) -> Receipt | None:
+        transport = self._transport(delivery.forum)
+        mail, _ = self.submission(delivery)
+        return transport.find(mail)
+
+    def preflight(self) -> list[Problem]:
+        if self._unbound:
+            return [Problem(f"channels.{self.name}", "transport", self._unbound,
+                            "name the plan's mail channel, e.g. `transport: mail`")]
+        try:
+            ZoneInfo(self.settings.timezone)
+        except (ValueError, KeyError):
+            return [Problem(f"channels.{self.name}", "timezone", f"{self.settings.timezone!r} is not a time zone",
+                            "use a name like Europe/Copenhagen")]
+        return []
+
+    @classmethod
+    def review(cls, variant: Variant, forum: Any) -> list[Finding]:
+        if forum.newsletter is None:
+            return []
+        today = dt.datetime.now(ZoneInfo("Europe/Copenhagen")).date()
+        when = timing(forum.newsletter, variant.body, today)
+        if not when.late or when.named is None:
+            return []
+        after = (f"it goes to the issue of {when.target.date.isoformat()} instead" if when.target else
+                 "no later issue is planned")
+        after_da = (f"Sendes det, foreslås det i stedet til nummeret den {danish_date(when.target.date)}."
+                    if when.target else "Der er endnu ikke planlagt et senere nummer.")
+        return [Finding(variant.forum, "warning",
+                        f"the deadline for {forum.title} of {when.named.date.isoformat()} was "
+                        f"{when.named.deadline.isoformat()}; {after}, and the mail to the editor says so",
+                        f"Fristen for {forum.title} den {danish_date(when.named.date)} var den "
+                        f"{danish_date(when.named.deadline)}. {after_da}")]
+
+    def _transport(self, forum: str) -> Adapter:
+        if self.transport is None:
+            raise PermanentDeliveryError(self.name, forum, self._unbound,
+                                         "name the plan's mail channel, e.g. `transport: mail`")
+        return self.transport

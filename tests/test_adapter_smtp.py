@@ -1,0 +1,248 @@
+"""The smtp adapter against aiosmtpd on 127.0.0.1: STARTTLS and implicit TLS with a trustme certificate, login."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import logging
+import socket
+import ssl
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import trustme
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+from pydantic import ValidationError
+
+from adapters.mailformat import HEADER
+from adapters.outbox import OutboxAdapter
+from adapters.smtp import SmtpAdapter
+from budbringer.delivery import Delivery
+from budbringer.errors import PermanentDeliveryError, TransientDeliveryError, UncertainDeliveryError
+from budbringer.render import Variant
+
+pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
+
+USER, PASSWORD_ENV = "budbringer", "BUDBRINGER_TEST_SMTP_PASSWORD"
+PASSWORD = "smtp-secret-7f3a9c1e5b"
+SENDER = "kommunikation@socialomraadet.example"
+RECIPIENTS = ("oc-kredsen@socialomraadet.example", "hmu@socialomraadet.example")
+
+
+@dataclass
+class Relay:
+    """What aiosmtpd received, and how it should answer."""
+
+    envelopes: list = field(default_factory=list)
+    logins: list[str] = field(default_factory=list)
+    refuse_rcpt: dict[str, str] = field(default_factory=dict)  # address → reply
+    data_reply: str = "250 2.0.0 Ok: queued as 4XyZ1Q"
+    after_data: str = ""  # "drop" or "stall"
+    port: int = 0
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+        if address in self.refuse_rcpt:
+            return self.refuse_rcpt[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        self.envelopes.append(envelope)
+        if self.after_data == "drop":
+            server.transport.close()
+            return "421 closing"
+        if self.after_data == "stall":
+            await asyncio.sleep(1.0)
+        return self.data_reply
+
+    def authenticate(self, server, session, envelope, mechanism, auth_data):  # noqa: ANN001
+        ok = isinstance(auth_data, LoginPassword) and auth_data.login == USER.encode() \
+            and auth_data.password == PASSWORD.encode()
+        self.logins.append(mechanism if ok else f"{mechanism} refused")
+        return AuthResult(success=ok, handled=False)  # not handled: aiosmtpd answers 235 or 535 itself
+
+    def message(self, index: int = -1) -> email.message.EmailMessage:
+        return email.message_from_bytes(self.envelopes[index].original_content, policy=email.policy.default)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def ca_file(ca: trustme.CA, tmp_path: Path) -> Path:
+    path = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(path))
+    return path
+
+
+def _server_context(ca: trustme.CA) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+    return context
+
+
+@pytest.fixture(params=["starttls", "tls"])
+def relay(request: pytest.FixtureRequest, ca: trustme.CA, monkeypatch: pytest.MonkeyPatch) -> Iterator[Relay]:
+    monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
+    state = Relay(port=free_port())
+    common = {"hostname": "127.0.0.1", "port": state.port, "authenticator": state.authenticate,
+              "auth_required": True}
+    if request.param == "starttls":
+        controller = Controller(state, tls_context=_server_context(ca), require_starttls=True, **common)
+    else:  # implicit TLS: the whole session is encrypted, so AUTH needs no STARTTLS
+        controller = Controller(state, ssl_context=_server_context(ca), auth_require_tls=False, **common)
+    controller.start()
+    state.security = request.param  # type: ignore[attr-defined]
+    yield state
+    controller.stop()
+
+
+def adapter(relay: Relay, ca_file: Path | None, **settings: object) -> SmtpAdapter:
+    config = {"host": "127.0.0.1", "port": relay.port, "security": getattr(relay, "security", "starttls"),
+              "sender": SENDER, "username": USER, "password_env": PASSWORD_ENV, "timeout": 5,
+              **({"ca_file": str(ca_file)} if ca_file else {}), **settings}
+    return SmtpAdapter.from_config("smtp_mail", config)  # type: ignore[return-value]
+
+
+def delivery(recipients: tuple[str, ...] = RECIPIENTS) -> Delivery:
+    variant = Variant(forum="oc", forum_title="OC-kredsen", tier="oc", tier_index=1, phase="cascade", medium="mail",
+                      channel="smtp_mail", template="oc_briefing.html.j2", stakeholder="management",
+                      subject="Status på udbuddet – november 2026", body="<p>Forarbejdet er færdigt: æ ø å.</p>\n",
+                      body_format="html", summary="Forarbejdet er færdigt.", link=None, recipients=recipients)
+    return Delivery("2026-11-status-udbud", variant, "smtp_mail", approval_id=1)
+
+
+def test_delivers_over_tls_with_login(relay: Relay, ca_file: Path) -> None:
+    item = delivery()
+    receipt = adapter(relay, ca_file).deliver(item)
+
+    [envelope] = relay.envelopes
+    assert envelope.mail_from == SENDER and envelope.rcpt_tos == list(RECIPIENTS)
+    assert relay.logins and "refused" not in relay.logins[0]
+    mail = relay.message()
+    assert mail[HEADER] == item.key
+    assert mail["Message-ID"] == f"<budbringer-{item.short_key}@socialomraadet.example>"
+    assert mail["Subject"] == "Status på udbuddet – november 2026"
+    assert mail["To"] == ", ".join(RECIPIENTS) and mail["From"] == SENDER
+    assert mail.get_content_type() == "text/html"
+    assert mail.get_content() == "<p>Forarbejdet er færdigt: æ ø å.</p>\n"
+    assert all(byte < 128 for byte in envelope.original_content)  # 7-bit clean: any relay takes it
+    assert receipt.provider == "smtp" and receipt.provider_id == "4XyZ1Q"
+    assert receipt.details["refused"] == {} and receipt.details["recipients"] == 2
+
+
+def test_the_outbox_writes_the_same_mail(relay: Relay, ca_file: Path, tmp_path: Path) -> None:
+    item = delivery()
+    adapter(relay, ca_file).deliver(item)
+    outbox = OutboxAdapter.from_config("mail", {"path": str(tmp_path / "outbox"), "sender": SENDER})
+    outbox.deliver(item)
+    written = email.message_from_string(outbox.path_for(item).read_text(encoding="utf-8"),
+                                        policy=email.policy.default)
+    sent = relay.message()
+    for header in ("From", "To", "Subject", HEADER):
+        assert written[header] == sent[header]
+    assert written.get_content() == sent.get_content()
+
+
+def test_some_recipients_refused_is_delivered_and_says_so(relay: Relay, ca_file: Path,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    relay.refuse_rcpt = {RECIPIENTS[1]: "550 5.1.1 No such user"}
+    receipt = adapter(relay, ca_file).deliver(delivery())
+    assert relay.envelopes[0].rcpt_tos == [RECIPIENTS[0]]
+    assert receipt.details["refused"] == {RECIPIENTS[1]: "550 5.1.1 No such user"}
+    assert f"refused {RECIPIENTS[1]}" in caplog.text
+
+
+@pytest.mark.parametrize("setup,expected,text,received", [
+    (lambda r: r.refuse_rcpt.update({a: "451 4.3.0 Try again later" for a in RECIPIENTS}), TransientDeliveryError,
+     "refused every recipient", 0),
+    (lambda r: r.refuse_rcpt.update({a: "550 5.1.1 No such user" for a in RECIPIENTS}), PermanentDeliveryError,
+     "refused every recipient", 0),
+    (lambda r: setattr(r, "data_reply", "554 5.7.1 Message rejected as spam"), PermanentDeliveryError,
+     "refused the message: 554", 1),
+    (lambda r: setattr(r, "data_reply", "452 4.3.1 Insufficient system storage"), TransientDeliveryError,
+     "refused the message: 452", 1),
+    (lambda r: setattr(r, "after_data", "drop"), UncertainDeliveryError, "may have been queued", 1),
+    (lambda r: setattr(r, "after_data", "stall"), UncertainDeliveryError, "may have been queued", 1),
+], ids=["4xx-rcpt", "5xx-rcpt", "5xx-data", "4xx-data", "dropped-after-data", "timeout-after-data"])
+def test_faults(relay: Relay, ca_file: Path, setup, expected: type, text: str, received: int) -> None:  # noqa: ANN001
+    setup(relay)
+    item = delivery()
+    with pytest.raises(expected, match=text) as raised:
+        adapter(relay, ca_file, timeout=0.3).deliver(item)
+    assert str(raised.value).startswith("smtp_mail → oc:")
+    assert len(relay.envelopes) == received
+    if expected is UncertainDeliveryError:
+        assert f"<budbringer-{item.short_key}@socialomraadet.example>" in raised.value.fix
+
+
+def test_wrong_password_is_permanent_and_never_shown(relay: Relay, ca_file: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     caplog: pytest.LogCaptureFixture,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    caplog.set_level(logging.DEBUG)
+    wrong = PASSWORD + "-old"
+    monkeypatch.setenv(PASSWORD_ENV, wrong)
+    with pytest.raises(PermanentDeliveryError) as raised:
+        adapter(relay, ca_file).deliver(delivery())
+    assert "refused the login: 535" in raised.value.reason and PASSWORD_ENV in raised.value.fix
+    [problem] = adapter(relay, ca_file).preflight()
+    monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
+    receipt = adapter(relay, ca_file).deliver(delivery())
+    captured = capsys.readouterr()
+    for text in (str(raised.value), str(problem), caplog.text, captured.out, captured.err, repr(adapter(relay, None)),
+                 str(receipt.to_json())):
+        assert PASSWORD not in text and wrong not in text
+    assert relay.envelopes and len(relay.envelopes) == 1
+
+
+def test_preflight(relay: Relay, ca_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert adapter(relay, ca_file).preflight() == []
+    [problem] = adapter(relay, None).preflight()  # the system trust store does not know the test CA
+    assert "not trusted" in problem.what and "ca_file" in problem.fix
+    monkeypatch.delenv(PASSWORD_ENV)
+    with pytest.raises(PermanentDeliveryError, match=f"{PASSWORD_ENV} is not set"):
+        adapter(relay, ca_file).deliver(delivery())
+    assert relay.envelopes == []
+
+
+def test_relay_down_is_transient(ca_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
+    relay = Relay(port=free_port())
+    with pytest.raises(TransientDeliveryError, match="could not reach 127.0.0.1"):
+        adapter(relay, ca_file).deliver(delivery())
+
+
+def test_starttls_not_offered_is_permanent(ca_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
+    state = Relay(port=free_port())
+    controller = Controller(state, hostname="127.0.0.1", port=state.port)
+    controller.start()
+    try:
+        with pytest.raises(PermanentDeliveryError, match="does not support"):
+            adapter(state, ca_file, security="starttls").deliver(delivery())
+    finally:
+        controller.stop()
+    assert state.envelopes == []
+
+
+def test_no_login_over_an_unencrypted_connection() -> None:
+    with pytest.raises(ValidationError, match="unencrypted"):
+        SmtpAdapter.Settings.model_validate({"host": "relay", "sender": SENDER, "security": "none",
+                                             "username": USER, "password_env": PASSWORD_ENV})
+    with pytest.raises(ValidationError, match="password_env"):
+        SmtpAdapter.Settings.model_validate({"host": "relay", "sender": SENDER, "username": USER})
+    with pytest.raises(ValidationError, match="extra"):
+        SmtpAdapter.Settings.model_validate({"host": "relay", "sender": SENDER, "password": "inline"})
+
+
+def test_find_is_not_available() -> None:
+    smtp = SmtpAdapter.from_config("smtp_mail", {"host": "relay.example", "sender": SENDER})
+    with pytest.raises(NotImplementedError):
+        smtp.find(delivery())
