@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -136,7 +136,7 @@ class Outcome:
     tier: str
     tier_index: int
     channel: str
-    state: str  # delivered, already delivered, failed, uncertain, not started
+    state: str  # delivered, already delivered, failed, uncertain, not started, waiting
     receipt: Receipt | None = None
     error: str = ""
 
@@ -165,13 +165,21 @@ def deliver(delivery: Delivery, adapter: Adapter, ledger: Ledger) -> Outcome:
         return Outcome(delivery.key, variant.forum, variant.tier, variant.tier_index, delivery.channel, state,
                        record.receipt if record else None, error)
 
+    with ledger.hold(delivery.key) as held:
+        if not held:
+            # Another run is delivering this very variant now (a second trigger, a parallel worker): never both.
+            raise TransientDeliveryError(adapter.name, delivery.forum, "another run is delivering this right now",
+                                         "nothing was sent by this run; it looks again on its next attempt")
+        return _deliver_held(delivery, adapter, ledger, outcome)
+
+
+def _deliver_held(delivery: Delivery, adapter: Adapter, ledger: Ledger, outcome: Callable[..., Outcome]) -> Outcome:
     record, owned = ledger.claim(delivery)
     if record.state == State.DELIVERED:
         log.info("%s: already delivered (%s)", delivery.key, record.receipt.provider_id if record.receipt else "")
         return outcome("already delivered", record)
-    if record.state == State.UNCERTAIN:
-        return outcome("uncertain", record, record.error or "outcome unknown: settle it with the provider")
     if not owned:
+        # An earlier attempt never finished (a crash: nobody holds it now), or ended uncertain: ask the provider.
         record = _reconcile(delivery, adapter, ledger, record)
         if record.state != State.ATTEMPTING:
             return outcome("already delivered" if record.state == State.DELIVERED else "uncertain", record,
@@ -198,15 +206,25 @@ def deliver(delivery: Delivery, adapter: Adapter, ledger: Ledger) -> Outcome:
 
 
 def _reconcile(delivery: Delivery, adapter: Adapter, ledger: Ledger, record: Record) -> Record:
-    """An earlier attempt never finished (a crash): ask the provider whether it arrived."""
+    """An earlier attempt never finished (a crash) or ended uncertain: ask the provider whether it arrived.
+
+    Found → delivered. Certainly not there → this run takes the delivery up again. The provider cannot be
+    asked → uncertain, for the operator to settle (`budbringer resolve`). The lookup failing now → transient.
+    """
     try:
         receipt = adapter.find(delivery)
     except NotImplementedError:
-        ledger.uncertain(delivery.key, f"{adapter.name} → {delivery.forum}: an earlier attempt did not finish "
-                                       "and this channel cannot be asked whether it arrived; check and settle it")
+        if record.state != State.UNCERTAIN:
+            ledger.uncertain(delivery.key, f"{adapter.name} → {delivery.forum}: an earlier attempt did not finish "
+                                           "and this channel cannot be asked whether it arrived; check with the "
+                                           "provider, then settle it with `budbringer resolve`")
+        return ledger.record(delivery.key)  # type: ignore[return-value]
+    except UncertainDeliveryError as exc:
+        # A lookup that itself cannot tell (e.g. LinkedIn: a duplicate it cannot find): the operator settles.
+        ledger.uncertain(delivery.key, str(exc))
         return ledger.record(delivery.key)  # type: ignore[return-value]
     if receipt is not None:
-        ledger.delivered(delivery.key, receipt, "found at the provider after an unfinished attempt")
+        ledger.delivered(delivery.key, receipt, "found at the provider after an unfinished or uncertain attempt")
         return ledger.record(delivery.key)  # type: ignore[return-value]
     if not ledger.retake(record):
         raise TransientDeliveryError(adapter.name, delivery.forum, "another run took this delivery up first")
@@ -216,6 +234,13 @@ def _reconcile(delivery: Delivery, adapter: Adapter, ledger: Ledger, record: Rec
 def not_started(delivery: Delivery, reason: str) -> Outcome:
     variant = delivery.variant
     return Outcome(delivery.key, variant.forum, variant.tier, variant.tier_index, delivery.channel, "not started",
+                   error=reason)
+
+
+def waiting(delivery: Delivery, reason: str) -> Outcome:
+    """Not started yet, on purpose: its tier waits for a calendar gate (a later run delivers it)."""
+    variant = delivery.variant
+    return Outcome(delivery.key, variant.forum, variant.tier, variant.tier_index, delivery.channel, "waiting",
                    error=reason)
 
 

@@ -17,6 +17,7 @@ EXIT_OK, EXIT_PROBLEM = 0, 1
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    args.plan = getattr(args, "plan", None)
     if not getattr(args, "command", None):
         parser.print_help()
         return EXIT_PROBLEM
@@ -32,7 +33,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--plan", default=None, metavar="PATH",
+    # SUPPRESS: a subcommand's own (absent) --plan must not overwrite one given before the subcommand.
+    common.add_argument("--plan", default=argparse.SUPPRESS, metavar="PATH",
                         help="the plan (default: $BUDBRINGER_PLAN, else config/plan.yaml)")
     parser = argparse.ArgumentParser(
         prog="budbringer", parents=[common],
@@ -48,11 +50,16 @@ def _parser() -> argparse.ArgumentParser:
     preview.add_argument("--out", default=None, help="folder (default: preview/<message id>)")
     preview.set_defaults(run=cmd_preview)
 
-    send = sub.add_parser("send", parents=[common], help="send an approved message through every tier")
+    send = sub.add_parser(
+        "send", parents=[common], help="send a message through every tier (asking for approval if not given)",
+        description="Send a message through every tier. With --approved-by and --approval-ref it was approved in "
+                    "the steering group's meeting; without them the run asks the steering group for approval "
+                    "and waits for it (with a Prefect server), or sends the request and stops (without one): "
+                    "run `budbringer approve`, then send again.")
     send.add_argument("message")
-    send.add_argument("--approved-by", required=True, metavar="NAME",
+    send.add_argument("--approved-by", default=None, metavar="NAME",
                       help="the chair, members (comma-separated) or the steering group")
-    send.add_argument("--approval-ref", required=True, metavar="REF", help="where the approval is recorded")
+    send.add_argument("--approval-ref", default=None, metavar="REF", help="where the approval is recorded")
     send.add_argument("--override-order", action="store_true",
                       help="the chair's override: release every tier at once (needs --reason)")
     send.add_argument("--reason", default="", help="why the order is overridden")
@@ -68,6 +75,24 @@ def _parser() -> argparse.ArgumentParser:
     mark.add_argument("answer", choices=["accepted", "declined"])
     mark.add_argument("--note", default="", help="what the editor said (e.g. the issue it will be in)")
     mark.set_defaults(run=cmd_mark)
+
+    resolve = sub.add_parser("resolve", parents=[common],
+                             help="settle an uncertain delivery after checking with the provider")
+    resolve.add_argument("delivery", help="the delivery's key, or its short key as `status` shows it")
+    resolve.add_argument("outcome", choices=["sent", "resend"],
+                         help="sent: it arrived (recorded as delivered); resend: it did not (the next run sends it)")
+    resolve.add_argument("--note", default="", help="what you checked (e.g. 'found in Sent Items 10:42')")
+    resolve.set_defaults(run=cmd_resolve)
+
+    approve = sub.add_parser("approve", parents=[common], help="approve or reject a message waiting for approval",
+                             description="Record an approver's decision on a message whose approval was requested "
+                                         "(and resume the run that waits for it).")
+    approve.add_argument("message", help="the message file (its content must be what was sent for approval)")
+    approve.add_argument("--by", default=os.environ.get("BUDBRINGER_APPROVER"), metavar="NAME",
+                         help="who decides, as in the plan's member list (default: $BUDBRINGER_APPROVER)")
+    approve.add_argument("--reject", action="store_true", help="reject the message (needs --comment)")
+    approve.add_argument("--comment", default="", help="what should change (told to the author)")
+    approve.set_defaults(run=cmd_approve)
 
     plan = sub.add_parser("plan", parents=[common], help="the plan as a readable overview")
     plan.set_defaults(run=cmd_plan)
@@ -128,6 +153,8 @@ def cmd_send(args: argparse.Namespace) -> int:
 
     if args.override_order and not args.reason.strip():
         raise ApprovalError("--override-order needs --reason TEXT: the chair's reason is recorded and reported")
+    if args.approved_by and not (args.approval_ref or "").strip():
+        raise ApprovalError("--approved-by needs --approval-ref REF: where the approval is recorded (the minutes)")
     plan = plan_.load(args.plan)
     message = message_.load(args.message, plan)
     before = {r.key for r in Ledger().records(message.id) if r.state == "delivered"}
@@ -138,11 +165,14 @@ def cmd_send(args: argparse.Namespace) -> int:
     try:
         outcomes = send_flow(message=str(Path(args.message).resolve()), approved_by=args.approved_by,
                              approval_ref=args.approval_ref, plan=str(plan.path.resolve()),
-                             override_order=args.override_order, reason=args.reason)
+                             override_order=args.override_order, reason=args.reason,
+                             wait_for_approval=bool(os.environ.get("PREFECT_API_URL")))
     except CascadeFailed as exc:
         failed = exc
         outcomes = None
     records = Ledger().records(message.id)
+    if not records and not args.approved_by:
+        return _waiting_or_rejected(message.id, args.message, plan)
     print()
     print(table(record_rows(records), ("tier", "forum", "channel", "state", "attempts", "receipt", "time")))
     new = [r for r in records if r.state == "delivered" and r.key not in before]
@@ -177,6 +207,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     ledger = Ledger()
     records = ledger.records(message_id)
     print(table(record_rows(records)))
+    _print_uncertain(records)
     if message_id:
         for approval in ledger.approvals_for(message_id):
             line = (f"approval {approval.id}: {approval.approved_by} ({approval.reference}) at "
@@ -243,6 +274,109 @@ def cmd_plan(args: argparse.Namespace) -> int:
             if forum.meetings:
                 print(f"       meetings: {', '.join(d.isoformat() for d in forum.meetings)}")
     return EXIT_OK
+
+
+def cmd_resolve(args: argparse.Namespace) -> int:
+    """Settle an uncertain delivery: `sent` records it as delivered, `resend` lets the next run deliver it."""
+    from budbringer.ledger import Ledger
+
+    ledger = Ledger()
+    try:
+        key = ledger.find_key(args.delivery)
+        record = ledger.resolve(key, args.outcome, args.note.strip())
+    except ValueError as exc:
+        raise BudbringerError(str(exc)) from None
+    if args.outcome == "sent":
+        print(f"settled: {record.forum} ({record.channel}) is recorded as delivered by the operator; {key}")
+    else:
+        print(f"settled: {record.forum} ({record.channel}) was not delivered; the next `budbringer send` of "
+              f"{record.message_id} delivers it again; {key}")
+    return EXIT_OK
+
+def _print_uncertain(records: Sequence) -> None:  # type: ignore[type-arg]
+    """Each uncertain delivery with its short key and how to settle it (`budbringer resolve`)."""
+    import hashlib
+
+    for record in records:
+        if record.state == "uncertain":
+            short = hashlib.sha256(record.key.encode()).hexdigest()[:16]
+            print(f"uncertain: {record.message_id} {record.forum} ({record.channel}), delivery {short}: "
+                  f"{record.error or 'outcome unknown'}\n    check with the provider, then: budbringer resolve "
+                  f"{short} sent|resend")
+
+
+def _waiting_or_rejected(message_id: str, path: str, plan: object) -> int:
+    """What `send` says when it sent nothing because the message is not (yet) approved."""
+    from budbringer.approval_request import local
+    from budbringer.ledger import Ledger
+
+    ledger = Ledger()
+    request = ledger.request(message_id)
+    if request is None:
+        print(f"\n{message_id}: no approval was requested; nothing was sent", file=sys.stderr)
+        return EXIT_PROBLEM
+    if request.state == "rejected":
+        print(f"\n{message_id} was rejected ({request.comment}); nothing was sent. The author has been told. Edit "
+              f"the message and send it again to request a new approval.", file=sys.stderr)
+        return EXIT_PROBLEM
+    votes = ", ".join(f"{v.voter} ({v.decision})" for v in ledger.votes(request.id)) or "none yet"
+    deadline = f"; deadline {local(plan, request.deadline):%Y-%m-%d %H:%M}" if request.deadline else ""  # type: ignore[arg-type]
+    print(f"\nApproval of {message_id} was requested (request {request.id}, hash {request.approval_hash[:12]}"
+          f"{deadline}); decisions: {votes}. Nothing was sent yet.\n"
+          f"Approvers decide with: budbringer approve {path} --by NAME [--reject --comment TEXT]\n"
+          f"Then run this command again to send it.")
+    return EXIT_OK
+
+
+def cmd_approve(args: argparse.Namespace) -> int:
+    """Record one approver's decision, then resume the run that waits for it (if one does)."""
+    from budbringer import approval_request, cascade
+    from budbringer.approval_request import Decision
+    from budbringer.ledger import Ledger
+
+    if not (args.by or "").strip():
+        raise ApprovalError("who decides? pass --by NAME (as in the plan's member list) or set $BUDBRINGER_APPROVER")
+    if args.reject and not args.comment.strip():
+        raise ApprovalError("a rejection needs --comment TEXT: the author is told what to change")
+    prepared = cascade.prepare(args.plan, args.message)
+    ledger = Ledger()
+    request = approval_request.current(prepared, ledger)
+    decision = Decision(approval_request.REJECT if args.reject else approval_request.APPROVE, args.by.strip(),
+                        args.comment.strip())
+    status = approval_request.decide(prepared, ledger, request, decision, source="cli")
+    if status.approval is not None:
+        print(f"{prepared.message.id} is approved by {status.approval.approved_by} (approval {status.approval.id}, "
+              f"hash {status.approval.hash[:12]})")
+    elif status.rejected:
+        print(f"{prepared.message.id} is rejected: {status.request.comment}. Nothing will be sent.")
+    else:
+        print(f"{decision.by}'s approval of {prepared.message.id} is recorded; still needed: {status.needed}")
+    if request.flow_run_id and os.environ.get("PREFECT_API_URL"):
+        _resume(request.flow_run_id, decision)
+    elif status.decided:
+        print(f"No run is waiting: `budbringer send {args.message}` continues"
+              + (" (and tells the author)." if status.rejected else "."))
+    return EXIT_OK
+
+
+def _resume(flow_run_id: str, decision: object) -> None:
+    """Hand the decision to the run that waits for it, as the Prefect UI's form would."""
+    from uuid import UUID
+
+    _quiet_prefect()
+    from prefect.exceptions import FlowPauseTimeout, NotPausedError
+    from prefect.flow_runs import resume_flow_run
+
+    answer = {"beslutning": "afvis" if decision.decision == "reject" else "godkend",  # type: ignore[attr-defined]
+              "navn": decision.by, "bemaerkning": decision.comment}  # type: ignore[attr-defined]
+    try:
+        resume_flow_run(UUID(flow_run_id), run_input=answer)
+    except NotPausedError:
+        print(f"flow run {flow_run_id} is not waiting now; it reads the decision from the ledger when it next runs")
+    except FlowPauseTimeout:
+        print(f"flow run {flow_run_id} waited too long and ended; `budbringer send` starts a new one")
+    else:
+        print(f"resumed flow run {flow_run_id}")
 
 
 if __name__ == "__main__":

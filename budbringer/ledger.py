@@ -19,6 +19,8 @@ import datetime as dt
 import json
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -233,6 +235,69 @@ class Ledger:
     def uncertain(self, key: str, error: str) -> None:
         self._finish(key, State.UNCERTAIN, error=error, detail=error)
 
+    def resolve(self, key: str, outcome: str, note: str = "", by: str = "") -> Record:
+        """The operator settles an uncertain delivery after checking with the provider.
+
+        `sent`: it arrived → delivered, with a receipt that says the operator settled it. `resend`: it did not
+        arrive → failed, so the next run delivers it again. Only an uncertain delivery can be settled (a
+        delivered one is done, a failed one is delivered again anyway, an attempting one may still be under
+        way). Raises ValueError with what is wrong.
+        """
+        if outcome not in RESOLUTIONS:
+            raise ValueError(f"settle a delivery as one of {', '.join(RESOLUTIONS)}, not {outcome!r}")
+        record = self.record(key)
+        if record is None:
+            raise ValueError(f"no delivery {key!r} in the ledger")
+        if record.state != State.UNCERTAIN:
+            raise ValueError(f"{key} is {record.state.value}, not uncertain: only an uncertain delivery is settled")
+        who = by or os.environ.get("USER") or os.environ.get("USERNAME") or "the operator"
+        detail = f"settled by {who} as {outcome}" + (f": {note}" if note else "")
+        with self.engine.begin() as conn:
+            if outcome == "sent":
+                receipt = Receipt(provider=record.channel, provider_id="", details={
+                    "settled_by_operator": True, "by": who, "note": note, "earlier_error": record.error or ""})
+                values: dict[str, object] = {"state": State.DELIVERED, "receipt": json.dumps(receipt.to_json()),
+                                             "error": None}
+                state = State.DELIVERED
+            else:
+                values = {"state": State.FAILED, "error": f"{detail} (was: {record.error or 'uncertain'})"}
+                state = State.FAILED
+            settled = conn.execute(deliveries.update().where(
+                (deliveries.c.key == key) & (deliveries.c.state == State.UNCERTAIN)
+                & (deliveries.c.attempts == record.attempts)).values(finished_at=now(), **values)).rowcount
+            if not settled:
+                raise ValueError(f"{key} changed while it was being settled: look at `budbringer status` again")
+            self._event(conn, key, state, detail)
+        return self.record(key)  # type: ignore[return-value]
+
+    def find_key(self, text: str) -> str:
+        """A delivery's full key from its full key or its short key (as `status` shows it). ValueError if none
+        or several match."""
+        if self.record(text) is not None:
+            return text
+        import hashlib
+
+        wanted = text.strip().lower()
+        with self.engine.connect() as conn:
+            keys = [row[0] for row in conn.execute(sa.select(deliveries.c.key))]
+        matches = [key for key in keys if len(wanted) >= 6
+                   and hashlib.sha256(key.encode()).hexdigest()[:16].startswith(wanted)]
+        if len(matches) != 1:
+            raise ValueError(f"{'no' if not matches else 'more than one'} delivery matches {text!r}: give the key "
+                             "or the short key that `budbringer status` shows")
+        return matches[0]
+
+    def hold(self, key: str) -> AbstractContextManager[bool]:
+        """Hold the right to work on one delivery while this process lives: yields False when another run
+        holds it now. Released at the end, or by the operating system / the database when the process dies,
+        so a crashed run never blocks the next one (see budbringer.cascade.deliver)."""
+        if self.engine.dialect.name == "postgresql":
+            return _pg_hold(self.engine, key)
+        folder = (Path(self.engine.url.database).resolve().parent if self.engine.dialect.name == "sqlite"
+                  and self.engine.url.database not in (None, "", ":memory:")
+                  else Path(os.environ.get("BUDBRINGER_HOME", ".budbringer")).resolve())
+        return _file_hold(folder / "locks", key)
+
     def _finish(self, key: str, state: State, *, detail: str, **values: object) -> None:
         with self.engine.begin() as conn:
             conn.execute(deliveries.update().where(deliveries.c.key == key)
@@ -270,6 +335,113 @@ class Ledger:
                                        & (deliveries.c.state != State.FAILED))).all()
         return {f"{forum}={digest}" for digest, forum in rows}
 
+    # approval requests, votes and notices (approval inside a run) ------------------------------------
+
+    def open_request(self, message_id: str, approval_hash: str, title: str, meeting: dt.date | None,
+                     deadline: dt.datetime | None) -> tuple[ApprovalRequest, bool]:
+        """The request for approval of exactly this content, opened once. Returns it and whether it is new.
+
+        Opening a request for new content voids the open requests for the message's earlier content: an
+        edited message needs a new approval."""
+        with self.engine.begin() as conn:
+            existing = conn.execute(approval_requests.select().where(
+                (approval_requests.c.message_id == message_id)
+                & (approval_requests.c.approval_hash == approval_hash))).mappings().first()
+            if existing:
+                return _request(existing), False
+            conn.execute(approval_requests.update().where(
+                (approval_requests.c.message_id == message_id) & (approval_requests.c.state == "open")
+            ).values(state="void", decided_at=now(), comment="the message changed; a new request replaced this"))
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(approval_requests.insert().values(
+                    message_id=message_id, approval_hash=approval_hash, title=title, requested_at=now(),
+                    meeting=meeting, deadline=deadline.astimezone(dt.UTC) if deadline else None,
+                    state="open", comment=""))
+            created = True
+        except IntegrityError:  # another run opened it at the same moment
+            created = False
+        return self.request(message_id, approval_hash), created  # type: ignore[return-value]
+
+    def request(self, message_id: str, approval_hash: str | None = None) -> ApprovalRequest | None:
+        """The request for this content, or (without a hash) the message's latest request."""
+        query = approval_requests.select().where(approval_requests.c.message_id == message_id)
+        if approval_hash:
+            query = query.where(approval_requests.c.approval_hash == approval_hash)
+        with self.engine.connect() as conn:
+            row = conn.execute(query.order_by(approval_requests.c.id.desc())).mappings().first()
+        return _request(row) if row else None
+
+    def open_requests(self) -> list[ApprovalRequest]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(approval_requests.select().where(approval_requests.c.state == "open")
+                                .order_by(approval_requests.c.id)).mappings().all()
+        return [_request(row) for row in rows]
+
+    def waiting_run(self, request_id: int, flow_run_id: str | None) -> None:
+        """Remember which flow run waits for this request's decision (so `approve` can resume it)."""
+        with self.engine.begin() as conn:
+            conn.execute(approval_requests.update().where(approval_requests.c.id == request_id)
+                         .values(flow_run_id=flow_run_id))
+
+    def vote(self, request_id: int, voter: str, decision: str, comment: str, source: str) -> bool:
+        """Record one approver's decision; False if this approver had already decided this request."""
+        if decision not in DECISIONS:
+            raise ValueError(f"decision must be one of {', '.join(DECISIONS)}, not {decision!r}")
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(approval_votes.insert().values(request_id=request_id, voter=voter, decision=decision,
+                                                            comment=comment, source=source, at=now()))
+            return True
+        except IntegrityError:
+            return False
+
+    def votes(self, request_id: int) -> list[Vote]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(approval_votes.select().where(approval_votes.c.request_id == request_id)
+                                .order_by(approval_votes.c.id)).mappings().all()
+        return [Vote(voter=r["voter"], decision=r["decision"], comment=r["comment"] or "", source=r["source"],
+                     at=_aware(r["at"])) for r in rows]  # type: ignore[arg-type]
+
+    def decide(self, request_id: int, state: str, comment: str = "", approval_id: int | None = None) -> bool:
+        """Close an open request as approved or rejected; False if it was no longer open."""
+        with self.engine.begin() as conn:
+            changed = conn.execute(approval_requests.update().where(
+                (approval_requests.c.id == request_id) & (approval_requests.c.state == "open")
+            ).values(state=state, decided_at=now(), comment=comment, approval_id=approval_id)).rowcount
+        return bool(changed)
+
+    def claim_notice(self, key: str, message_id: str, request_id: int, kind: str) -> tuple[str, bool]:
+        """Start sending a notice (request, reminder, escalation, rejection) once. Returns (state, owned).
+
+        A notice that failed may be taken up again; one that was sent, or whose attempt never finished, is
+        not sent again (a crash mid-send leaves it `attempting`: the approvers may have it already)."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(notices.insert().values(key=key, message_id=message_id, request_id=request_id,
+                                                     kind=kind, state=State.ATTEMPTING, started_at=now()))
+            return State.ATTEMPTING, True
+        except IntegrityError:
+            pass
+        with self.engine.begin() as conn:
+            taken = conn.execute(notices.update().where((notices.c.key == key) & (notices.c.state == State.FAILED))
+                                 .values(state=State.ATTEMPTING, error=None, started_at=now())).rowcount
+            state = conn.execute(sa.select(notices.c.state).where(notices.c.key == key)).scalar_one()
+        return state, bool(taken)
+
+    def notice_done(self, key: str, state: State, receipt: Receipt | None = None, error: str = "") -> None:
+        with self.engine.begin() as conn:
+            conn.execute(notices.update().where(notices.c.key == key).values(
+                state=state, finished_at=now(), error=error or None,
+                receipt=json.dumps(receipt.to_json()) if receipt else None))
+
+    def notices_for(self, request_id: int) -> dict[str, str]:
+        """Kind → state of every notice of a request (e.g. {"request": "delivered", "reminder-1": ...})."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(notices.c.kind, notices.c.state)
+                                .where(notices.c.request_id == request_id)).all()
+        return {kind: state for kind, state in rows}
+
     # editors' answers to newsletter submissions --------------------------------------------------------
 
     def record_answer(self, message_id: str, forum: str, answer: str, note: str = "") -> EditorAnswer:
@@ -295,6 +467,46 @@ class Ledger:
                 answer = _answer(row)
                 latest[(answer.message_id, answer.forum)] = answer
         return [latest[key] for key in sorted(latest)]
+
+
+RESOLUTIONS = ("sent", "resend")
+
+
+@contextmanager
+def _file_hold(folder: Path, key: str) -> Iterator[bool]:
+    """An exclusive flock on a file per delivery key: conflicts between processes and between threads."""
+    import fcntl
+    import hashlib
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / (hashlib.sha256(key.encode()).hexdigest()[:32] + ".lock")
+    with open(path, "a+b") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+@contextmanager
+def _pg_hold(engine: sa.Engine, key: str) -> Iterator[bool]:
+    """A PostgreSQL session advisory lock on the key's hash, held on a connection of its own."""
+    import hashlib
+
+    number = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
+    with engine.connect() as conn:
+        held = bool(conn.execute(sa.text("SELECT pg_try_advisory_lock(:n)"), {"n": number}).scalar())
+        conn.commit()
+        try:
+            yield held
+        finally:
+            if held:
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:n)"), {"n": number})
+                conn.commit()
 
 
 def _approval(row: sa.RowMapping) -> Approval:
@@ -343,3 +555,86 @@ class EditorAnswer:
 def _answer(row: sa.RowMapping) -> EditorAnswer:
     return EditorAnswer(message_id=row["message_id"], forum=row["forum"], answer=row["answer"],
                         note=row["note"] or "", marked_at=_aware(row["marked_at"]))  # type: ignore[arg-type]
+
+
+# Approval inside a run: a request for the approval of one exact content (its approval hash), the approvers'
+# decisions, and the notices sent about it (the request, reminders, the escalation, a rejection) — each
+# notice keyed so that it is sent once however often a run is resumed or retried.
+
+DECISIONS = ("approve", "reject")
+
+approval_requests = sa.Table(
+    "approval_requests", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("message_id", sa.String(100), nullable=False, index=True),
+    sa.Column("approval_hash", sa.String(64), nullable=False),
+    sa.Column("title", sa.String(300), nullable=False, default=""),
+    sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("meeting", sa.Date, nullable=True),
+    sa.Column("deadline", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("flow_run_id", sa.String(64), nullable=True),
+    sa.Column("state", sa.String(20), nullable=False),  # open, approved, rejected, void
+    sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("comment", sa.Text, nullable=False, default=""),
+    sa.Column("approval_id", sa.Integer, sa.ForeignKey("approvals.id"), nullable=True),
+    sa.UniqueConstraint("message_id", "approval_hash", name="one_request_per_content"),
+)
+
+approval_votes = sa.Table(
+    "approval_votes", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("request_id", sa.Integer, sa.ForeignKey("approval_requests.id"), nullable=False, index=True),
+    sa.Column("voter", sa.String(200), nullable=False),
+    sa.Column("decision", sa.String(10), nullable=False),
+    sa.Column("comment", sa.Text, nullable=False, default=""),
+    sa.Column("source", sa.String(20), nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("request_id", "voter", name="one_vote_per_approver"),
+)
+
+notices = sa.Table(
+    "notices", metadata,
+    sa.Column("key", sa.String(300), primary_key=True),
+    sa.Column("message_id", sa.String(100), nullable=False, index=True),
+    sa.Column("request_id", sa.Integer, sa.ForeignKey("approval_requests.id"), nullable=False, index=True),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("receipt", sa.Text, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+
+@dataclass(frozen=True)
+class ApprovalRequest:
+    id: int
+    message_id: str
+    approval_hash: str
+    title: str
+    requested_at: dt.datetime
+    meeting: dt.date | None
+    deadline: dt.datetime | None
+    flow_run_id: str | None
+    state: str
+    decided_at: dt.datetime | None
+    comment: str
+    approval_id: int | None
+
+
+@dataclass(frozen=True)
+class Vote:
+    voter: str
+    decision: str
+    comment: str
+    source: str
+    at: dt.datetime
+
+
+def _request(row: sa.RowMapping) -> ApprovalRequest:
+    return ApprovalRequest(
+        id=row["id"], message_id=row["message_id"], approval_hash=row["approval_hash"],
+        title=row["title"] or "", requested_at=_aware(row["requested_at"]), meeting=row["meeting"],
+        deadline=_aware(row["deadline"]),
+        flow_run_id=row["flow_run_id"], state=row["state"], decided_at=_aware(row["decided_at"]),
+        comment=row["comment"] or "", approval_id=row["approval_id"])  # type: ignore[arg-type]

@@ -7,6 +7,7 @@ title: Status på udbuddet af et nyt dokumentationssystem
 summary: Én eller to sætninger, der kan stå alene.
 date: 2026-11-23
 link: https://www.rm.dk/…            # optional
+author: navn@socialomraadet.example   # optional: who is told if the steering group rejects it
 fora: [oc, hmu]                       # optional: only these fora (default: every forum of the plan)
 sections:                             # optional: extra text for one stakeholder group
   employees: Hvad betyder det for dig …
@@ -39,6 +40,9 @@ class Message(BaseModel):
     summary: Annotated[str, StringConstraints(min_length=10, max_length=600)]
     date: dt.date
     link: Annotated[str, StringConstraints(pattern=r"^https://\S+$")] | None = None
+    author: Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = Field(
+        default=None, description="Who is told if the steering group rejects the message (default: the "
+                                  "plan's contact).")
     fora: list[str] | None = Field(default=None, description="Only these fora; default: every forum.")
     sections: dict[Stakeholder, str] = {}
     body: Annotated[str, StringConstraints(min_length=20)]
@@ -74,7 +78,7 @@ def load(path: str | os.PathLike[str], plan: Plan | None = None) -> Message:
             if error["type"] == "missing":
                 what, fix = "is required", f"add `{at[-1]}:` to the front matter"
             elif error["type"] == "extra_forbidden":
-                what, fix = "is not a known field", "use id, title, summary, date, link, fora, sections"
+                what, fix = "is not a known field", "use id, title, summary, date, link, author, fora, sections"
             elif at[:1] == ("id",):
                 what, fix = f"{error.get('input')!r} is not a valid id", "use lower-case letters, digits and -"
             elif at[:1] == ("body",):

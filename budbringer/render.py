@@ -188,15 +188,21 @@ def _template_line(exc: BaseException, template: str) -> int | None:
     while tb is not None:
         if tb.tb_frame.f_code.co_filename.endswith(template.split("/")[-1]):
             line = tb.tb_lineno
+            # The frame runs Jinja's generated Python: map its line back to the template's own line.
+            compiled = tb.tb_frame.f_globals.get("__jinja_template__")
+            if compiled is not None:
+                line = compiled.get_corresponding_lineno(line)
         tb = tb.tb_next
     return line
 
 
 def render_approval_request(plan: Plan, message: Message, variants: list[Variant], findings: list[Any],
-                            approval_hash: str) -> Variant:
-    """The request to the steering group: every variant's subject and hash, and the check's findings."""
+                            approval_hash: str, deadline: Any = None, meeting: Any = None) -> Variant:
+    """The request to the steering group: every variant's subject and hash, the check's findings, and the
+    deadline (from the OC calendar) when there is one."""
     policy = plan.approval
-    ctx = {**context(plan, message), "variants": variants, "findings": findings, "approval_hash": approval_hash}
+    ctx = {**context(plan, message), "variants": variants, "findings": findings, "approval_hash": approval_hash,
+           "deadline": deadline, "meeting": meeting}
     subject, body = render_template(plan, policy.template, ctx)
     return Variant(
         forum="approval", forum_title=policy.title, tier="approval", tier_index=0, phase="approval",

@@ -1,5 +1,17 @@
 """The Prefect flows: approval → cascade → publish, in the plan's order.
 
+- `send_flow` (deployment `budbringer-send/manual`): a message the steering group approved in its meeting
+  (`approved_by`, `approval_ref`); without them the run asks for approval and waits (see below).
+- `monthly_briefing_flow` (deployment `budbringer-monthly/oc-briefing`, on a schedule): this month's message
+  (`messages/YYYY-MM-*.md`) for the next OC meeting: checked, sent for approval, then cascaded.
+- `approval_reminders_flow` (deployment `budbringer-reminders/daily`): reminders to approvers who have not
+  decided, and the escalation to the chair at the deadline.
+
+Approval inside a run: the run opens a request for exactly the rendered content, sends it to the steering
+group once, and waits for the decision — suspended when it runs from a deployment (no process is held;
+a resumed run starts again from the top and repeats nothing: every step is in the ledger), paused when it
+runs locally against a server. Approvers decide in the Prefect UI's form or with `budbringer approve`.
+
 Thin on purpose: every step is a typed function in `budbringer.cascade`; this module says which steps run
 as tasks, which retry, and in what order. It is the only place (with the rest of `flows/`) that imports
 Prefect.
@@ -12,16 +24,23 @@ fix something, the second must be looked up, not re-sent.
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.flow_runs import pause_flow_run, suspend_flow_run
 from prefect.futures import wait
+from prefect.input import RunInput
+from prefect.runtime import deployment as current_deployment
+from prefect.runtime import flow_run as current_flow_run
+from pydantic import Field
 
-from budbringer import cascade
+from budbringer import approval_request, cascade, deadlines
 from budbringer.approval import Approval
+from budbringer.approval_request import Decision, Status
 from budbringer.cascade import Outcome, Prepared
 from budbringer.delivery import Delivery
 from budbringer.errors import TransientDeliveryError
@@ -31,6 +50,21 @@ from budbringer.report import outcome_rows, summary_markdown
 
 class CascadeFailed(RuntimeError):
     """A delivery did not succeed: later tiers were not started. The report says which and why."""
+
+
+class ApprovalInput(RunInput):
+    """The form an approver fills in, in the Prefect UI, to decide on a message (Danish: approvers read it)."""
+
+    beslutning: Literal["godkend", "afvis"] = Field(
+        title="Beslutning", description="Godkend budskabet, som det er, eller afvis det.")
+    navn: str = Field(title="Dit navn", description="Dit navn, som det står i styregruppens medlemsliste.",
+                      min_length=2)
+    bemaerkning: str = Field(default="", title="Bemærkning",
+                             description="Skal udfyldes ved afvisning: hvad skal ændres?")
+
+    def decision(self) -> Decision:
+        return Decision(approval_request.APPROVE if self.beslutning == "godkend" else approval_request.REJECT,
+                        self.navn.strip(), self.bemaerkning.strip())
 
 
 def _transient(task: Any, task_run: Any, state: Any) -> bool:
@@ -68,6 +102,34 @@ def approval_task(prepared: Prepared, approved_by: str, reference: str, override
     return approval
 
 
+@task(name="request-approval", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[10, 60],
+      retry_condition_fn=_transient)
+def request_task(prepared: Prepared) -> Status:
+    """Open the request for this exact content and send it to the approvers — once, however often this runs."""
+    ledger = Ledger()
+    request, created = approval_request.open_request(prepared, ledger)
+    status = approval_request.evaluate(prepared, ledger, request)
+    logger = get_run_logger()
+    if status.decided:
+        return status
+    sent = approval_request.send_request(prepared, ledger, request, cascade.channels(prepared.plan))
+    deadline = approval_request.local(prepared.plan, request.deadline)
+    logger.info("Approval request %s for %s (hash %s): %s%s", request.id, prepared.message.id,
+                prepared.approval_hash[:12], sent, f"; deadline {deadline:%Y-%m-%d %H:%M}" if deadline else "")
+    return status
+
+
+@task(name="record-decision", cache_policy=NO_CACHE)
+def decision_task(prepared: Prepared, status: Status, decision: Decision) -> Status:
+    return approval_request.decide(prepared, Ledger(), status.request, decision, source="prefect-ui")
+
+
+@task(name="tell-author", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[10, 60],
+      retry_condition_fn=_transient)
+def rejection_task(prepared: Prepared, status: Status) -> str:
+    return approval_request.send_rejection(prepared, Ledger(), status, cascade.channels(prepared.plan))
+
+
 @task(name="deliver", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[10, 60],
       retry_condition_fn=_transient, task_run_name="deliver-{delivery.variant.forum}")
 def deliver_task(delivery: Delivery, plan_path: str) -> Outcome:
@@ -84,14 +146,49 @@ def deliver_task(delivery: Delivery, plan_path: str) -> Outcome:
     return outcome
 
 
-def _run_tiers(tiers: list[list[Delivery]], plan_path: str, release_all: bool) -> list[Outcome]:
+def _await_approval(prepared: Prepared, wait_for_decision: bool, wait_hours: float | None) -> Status:
+    """Ask for approval (once) and wait for decisions until the policy is satisfied or someone rejects.
+
+    Decisions already in the ledger count (from `budbringer approve` or an earlier run). Under a deployment
+    the run suspends (no process is held) and starts again from the top when resumed: the request is not
+    sent again and earlier decisions are read back, so each round's pause key is stable.
+    """
+    logger = get_run_logger()
+    status = request_task(prepared)
+    suspend = current_deployment.id is not None
+    timeout = int((wait_hours if wait_hours is not None else (24 * 31 if suspend else 24)) * 3600)
+    for round_ in range(len(prepared.plan.approval.members) * 3 + 1):
+        if status.decided or not wait_for_decision:
+            return status
+        Ledger().waiting_run(status.request.id, str(current_flow_run.id))
+        logger.info("Waiting for approval of %s: %s. Decide in this run's form in the Prefect UI or with "
+                    "`budbringer approve %s --by NAME`", prepared.message.id, status.needed, prepared.message.id)
+        key = f"approval-{prepared.approval_hash[:12]}-{round_}"
+        if suspend:
+            answer = suspend_flow_run(wait_for_input=ApprovalInput, timeout=timeout, key=key)
+        else:
+            answer = pause_flow_run(wait_for_input=ApprovalInput, timeout=timeout, key=key)
+        try:
+            status = decision_task(prepared, status, answer.decision())
+        except Exception as exc:  # an approver outside the policy, a rejection without a comment
+            logger.error("Decision refused: %s", exc)
+            status = approval_request.evaluate(prepared, Ledger(), status.request)
+    logger.error("Too many decisions without approval or rejection; the request stays open")
+    return status
+
+
+def _run_tiers(tiers: list[list[Delivery]], plan_path: str, release_all: bool, message_date: dt.date,
+               ) -> list[Outcome]:
+    from budbringer import plan as plan_
+
     logger = get_run_logger()
     outcomes: list[Outcome] = []
     if release_all:
-        logger.warning("Order overridden by the chair: every tier is released at once")
+        logger.warning("Order overridden by the chair: every tier is released at once, calendar gates too")
         futures = [deliver_task.submit(d, plan_path) for tier in tiers for d in tier]
         wait(futures)
         return [_result(f, d) for f, d in zip(futures, [d for tier in tiers for d in tier], strict=True)]
+    plan = plan_.load(plan_path)
     for index, tier in enumerate(tiers):
         blocked = [o for o in outcomes if not o.ok]
         if blocked:
@@ -99,7 +196,14 @@ def _run_tiers(tiers: list[list[Delivery]], plan_path: str, release_all: bool) -
             logger.error(reason)
             outcomes += [cascade.not_started(d, reason) for tiers_left in tiers[index:] for d in tiers_left]
             break
-        logger.info("Tier %s: %s", tier[0].variant.tier, ", ".join(d.forum for d in tier))
+        name = tier[0].variant.tier
+        if not deadlines.gate_open(plan, name, message_date, deadlines.local_now(plan)):
+            gate = deadlines.gate(plan, name, message_date)
+            reason = f"tier {name} waits until {gate:%Y-%m-%d} (its calendar gate); run again from then"
+            logger.warning(reason)
+            outcomes += [cascade.waiting(d, reason) for tiers_left in tiers[index:] for d in tiers_left]
+            break
+        logger.info("Tier %s: %s", name, ", ".join(d.forum for d in tier))
         futures = [deliver_task.submit(d, plan_path) for d in tier]
         wait(futures)
         outcomes += [_result(f, d) for f, d in zip(futures, tier, strict=True)]
@@ -116,41 +220,111 @@ def _result(future: Any, delivery: Delivery) -> Outcome:
 
 
 @flow(name="cascade", log_prints=True)
-def cascade_flow(deliveries: list[Delivery], plan_path: str, release_all: bool = False) -> list[Outcome]:
+def cascade_flow(deliveries: list[Delivery], plan_path: str, release_all: bool = False,
+                 message_date: dt.date | None = None) -> list[Outcome]:
     """The internal cascade: OC, then HMU and the networks, then the employees — each tier after the last."""
-    return _run_tiers(cascade.by_tier(deliveries), plan_path, release_all)
+    return _run_tiers(cascade.by_tier(deliveries), plan_path, release_all, message_date or dt.date.today())
 
 
 @flow(name="publish", log_prints=True)
-def publish_flow(deliveries: list[Delivery], plan_path: str, release_all: bool = False) -> list[Outcome]:
+def publish_flow(deliveries: list[Delivery], plan_path: str, release_all: bool = False,
+                 message_date: dt.date | None = None) -> list[Outcome]:
     """The external channels, after every internal tier was delivered."""
-    return _run_tiers(cascade.by_tier(deliveries), plan_path, release_all)
+    return _run_tiers(cascade.by_tier(deliveries), plan_path, release_all, message_date or dt.date.today())
 
 
 @flow(name="budbringer-send")
-def send_flow(message: str, approved_by: str, approval_ref: str, plan: str | None = None,
-              override_order: bool = False, reason: str = "") -> list[Outcome]:
-    """Send one message the steering group approved: record the approval, then cascade, then publish."""
+def send_flow(message: str, approved_by: str | None = None, approval_ref: str | None = None,
+              plan: str | None = None, override_order: bool = False, reason: str = "",
+              wait_for_approval: bool = True, wait_hours: float | None = None) -> list[Outcome]:
+    """Send one message: with `approved_by` and `approval_ref` as approved in the steering group's meeting;
+    without them, ask the steering group for approval and wait for it. Then cascade, then publish."""
+    return _send(message, approved_by, approval_ref, plan, override_order, reason, wait_for_approval, wait_hours)
+
+
+@flow(name="budbringer-monthly-briefing")
+def monthly_briefing_flow(plan: str | None = None, month: str | None = None, messages: str = "messages",
+                          wait_hours: float | None = None) -> list[Outcome]:
+    """The monthly OC briefing: this month's message for the next OC meeting, checked, approved, cascaded.
+
+    Convention: the message for the month is the one file `messages/YYYY-MM-*.md` (e.g.
+    `messages/2026-11-status-udbud.md`); `month` (YYYY-MM) defaults to the current month in the plan's
+    time zone. The run asks the steering group for approval and waits (suspended) for it.
+    """
     from budbringer import plan as plan_
 
+    loaded = plan_.load(plan)
+    month = month or deadlines.local_now(loaded).strftime("%Y-%m")
+    found = monthly_message(Path(messages), month)
+    get_run_logger().info("Monthly briefing for %s: %s", month, found)
+    return _send(str(found), None, None, str(loaded.path.resolve()), False, "", True, wait_hours)
+
+
+def monthly_message(folder: Path, month: str) -> Path:
+    """The one message of a month (`YYYY-MM-*.md`), or an InputError that says what to do."""
+    from budbringer.errors import InputError, Problem
+
+    found = sorted(folder.glob(f"{month}-*.md"))
+    if len(found) != 1:
+        what = "has no message" if not found else f"has {len(found)} messages ({', '.join(f.name for f in found)})"
+        raise InputError([Problem(str(folder), f"{month}-*.md", f"{what} for {month}",
+                                  f"write exactly one message for the month as {folder}/{month}-<topic>.md")])
+    return found[0]
+
+
+@flow(name="budbringer-approval-reminders")
+def approval_reminders_flow(plan: str | None = None) -> list[str]:
+    """Remind the approvers who have not decided, and escalate to the chair at the deadline — each once."""
+    from budbringer import plan as plan_
+
+    loaded = plan_.load(plan)
+    sent = approval_request.send_due_nudges(loaded, Ledger(), cascade.channels(loaded))
+    for line in sent:
+        get_run_logger().info(line)
+    return sent
+
+
+def _send(message: str, approved_by: str | None, approval_ref: str | None, plan: str | None,
+          override_order: bool, reason: str, wait_for_approval: bool, wait_hours: float | None) -> list[Outcome]:
+    from budbringer import plan as plan_
+
+    logger = get_run_logger()
     plan_path = str(plan_.plan_path(plan).resolve())
     prepared = prepare_task(plan_path, str(Path(message).resolve()))
-    approval = approval_task(prepared, approved_by, approval_ref, override_order, reason)
+    if approved_by:
+        approval = approval_task(prepared, approved_by, approval_ref or "", override_order, reason)
+    else:
+        status = _await_approval(prepared, wait_for_approval, wait_hours)
+        if status.rejected:
+            told = rejection_task(prepared, status)
+            logger.warning("%s was rejected (%s); nothing was sent; the author: %s", prepared.message.id,
+                           status.request.comment, told)
+            _report_decision(prepared, status)
+            return []
+        if status.approval is None:
+            logger.warning("%s waits for approval (%s): nothing was sent yet", prepared.message.id, status.needed)
+            _report_decision(prepared, status)
+            return []
+        approval = status.approval
+        if override_order:
+            approval = approval_request.with_override(approval, prepared.plan, Ledger(), reason)
     everything = cascade.deliveries(prepared, approval)
     internal = [d for d in everything if d.variant.phase == "cascade"]
     external = [d for d in everything if d.variant.phase == "publish"]
-    if override_order:
-        outcomes = publish_flow(everything, plan_path, release_all=True)
+    when = prepared.message.date
+    if approval.override_order:
+        outcomes = publish_flow(everything, plan_path, release_all=True, message_date=when)
     else:
-        outcomes = cascade_flow(internal, plan_path)
+        outcomes = cascade_flow(internal, plan_path, message_date=when)
         if all(o.ok for o in outcomes):
-            outcomes += publish_flow(external, plan_path)
+            outcomes += publish_flow(external, plan_path, message_date=when)
         else:
             reason_text = "the internal cascade did not finish: nothing was published"
             get_run_logger().error(reason_text)
-            outcomes += [cascade.not_started(d, reason_text) for d in external]
+            outcomes += [cascade.not_started(d, reason_text) if not any(o.state == "waiting" for o in outcomes)
+                         else cascade.waiting(d, reason_text) for d in external]
     _report(prepared, approval, outcomes)
-    failed = [o for o in outcomes if not o.ok]
+    failed = [o for o in outcomes if not o.ok and o.state != "waiting"]
     if failed:
         raise CascadeFailed(f"{len(failed)} of {len(outcomes)} deliveries did not succeed: "
                             + "; ".join(f"{o.forum} {o.state}" for o in failed))
@@ -164,3 +338,21 @@ def _report(prepared: Prepared, approval: Approval, outcomes: list[Outcome]) -> 
     create_markdown_artifact(key=f"summary-{prepared.message.id}",
                              markdown=summary_markdown(prepared, approval, outcomes),
                              description=f"Summary of {prepared.message.id}")
+
+
+def _report_decision(prepared: Prepared, status: Status) -> None:
+    """The run's summary when nothing was sent: waiting for approval, or rejected (and why)."""
+    request = status.request
+    lines = [f"# {prepared.message.title}", "",
+             f"Approval request {request.id} for `{prepared.message.id}` (hash `{request.approval_hash[:12]}`): "
+             f"**{request.state}**."]
+    if request.deadline:
+        lines.append(f"Deadline: {approval_request.local(prepared.plan, request.deadline):%Y-%m-%d %H:%M}"
+                     f" (OC meeting {request.meeting}).")
+    lines += ["", "| Approver | Decision | Comment | Where |", "|---|---|---|---|"]
+    lines += [f"| {v.voter} | {v.decision} | {v.comment} | {v.source} |" for v in status.votes] or ["| — | | | |"]
+    if status.needed:
+        lines += ["", f"Still needed: {status.needed}."]
+    lines += ["", "Nothing was sent."]
+    create_markdown_artifact(key=f"summary-{prepared.message.id}", markdown="\n".join(lines),
+                             description=f"Approval of {prepared.message.id}")

@@ -1,0 +1,260 @@
+"""Approval inside a run: ask the steering group, collect its decisions, remind, escalate, tell the author.
+
+The flow renders every variant and opens a *request* for exactly that content (its approval hash). The
+request goes to the approvers once; each approver decides (approve, or reject with a comment) in the
+Prefect UI's form or with `budbringer approve`. Decisions are kept in the ledger, so a run that is resumed,
+retried or started again finds them. When the decisions satisfy the policy (the chair alone, or enough
+members) an `Approval` is recorded that binds every variant's hash, exactly as an approval given up front.
+A rejection closes the request: nothing is sent and the author is told why. A changed message has another
+approval hash, so it opens a new request and voids the old one.
+
+Every notice (the request, each reminder, the escalation to the chair, the rejection) is keyed in the
+ledger and sent at most once however often a run is resumed. Plain Python: no Prefect here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from zoneinfo import ZoneInfo
+
+from adapters.base import Adapter
+from budbringer import approval as approval_
+from budbringer import deadlines, render
+from budbringer.approval import Approval
+from budbringer.cascade import Prepared
+from budbringer.delivery import Delivery
+from budbringer.errors import ApprovalError, DeliveryError, InputError, Problem
+from budbringer.ledger import ApprovalRequest, Ledger, State, Vote
+from budbringer.plan import Plan
+from budbringer.render import Variant
+
+log = logging.getLogger("budbringer")
+
+APPROVE, REJECT = "approve", "reject"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One approver's decision, from the Prefect UI's form or from `budbringer approve`."""
+
+    decision: str  # approve or reject
+    by: str
+    comment: str = ""
+
+
+@dataclass(frozen=True)
+class Status:
+    """Where a request stands after the decisions so far."""
+
+    request: ApprovalRequest
+    votes: list[Vote]
+    approval: Approval | None = None
+    rejected: bool = False
+    needed: str = ""  # what is still needed, while neither approved nor rejected
+
+    @property
+    def decided(self) -> bool:
+        return self.approval is not None or self.rejected
+
+
+def open_request(prepared: Prepared, ledger: Ledger) -> tuple[ApprovalRequest, bool]:
+    """The request for the prepared content, opened once (with its deadline from the OC calendar)."""
+    plan, message = prepared.plan, prepared.message
+    schedule = deadlines.schedule_for_message_date(plan, message.date)
+    return ledger.open_request(message.id, prepared.approval_hash, message.title,
+                               schedule.meeting if schedule else None, schedule.deadline if schedule else None)
+
+
+def current(prepared: Prepared, ledger: Ledger) -> ApprovalRequest:
+    """The open request for exactly the prepared content; refuses when the message changed since."""
+    request = ledger.request(prepared.message.id, prepared.approval_hash)
+    if request is None:
+        latest = ledger.request(prepared.message.id)
+        if latest is None:
+            raise ApprovalError(f"no approval has been requested for {prepared.message.id}: start a run with "
+                                f"`budbringer send {prepared.message.path}` first")
+        raise ApprovalError(
+            f"{prepared.message.id} has changed since approval was requested (hash {latest.approval_hash[:12]}, "
+            f"now {prepared.approval_hash[:12]}): an approval covers exactly what the approvers were sent; run "
+            f"`budbringer send {prepared.message.path}` again to request approval of the new content")
+    return request
+
+
+def decide(prepared: Prepared, ledger: Ledger, request: ApprovalRequest, decision: Decision,
+           source: str) -> Status:
+    """Record one approver's decision and see where the request stands. Refuses anyone outside the policy."""
+    policy = prepared.plan.approval
+    if request.approval_hash != prepared.approval_hash:
+        raise ApprovalError(f"the decision is for other content than {prepared.message.id} has now: "
+                            "the message changed after approval was requested; nothing was approved")
+    member = policy.member(decision.by)
+    if member is None:
+        raise ApprovalError(
+            f"{decision.by or '(no name)'} may not decide on {prepared.message.id}: only the members of "
+            f"{policy.title} ({', '.join(m.name for m in policy.members)}) may; give your own name as in the plan")
+    if decision.decision not in (APPROVE, REJECT):
+        raise ApprovalError(f"a decision is {APPROVE} or {REJECT}, not {decision.decision!r}")
+    if decision.decision == REJECT and not decision.comment.strip():
+        raise ApprovalError("a rejection needs a comment that tells the author what to change: "
+                            "pass --comment TEXT (or fill in the comment in the form)")
+    if request.state != "open":
+        return evaluate(prepared, ledger, ledger.request(request.message_id, request.approval_hash))  # type: ignore[arg-type]
+    if not ledger.vote(request.id, member.name, decision.decision, decision.comment.strip(), source):
+        log.info("%s had already decided on %s; the first decision stands", member.name, request.message_id)
+    return evaluate(prepared, ledger, request)
+
+
+def evaluate(prepared: Prepared, ledger: Ledger, request: ApprovalRequest) -> Status:
+    """Approved when the approving members satisfy the policy; rejected as soon as one of them rejects."""
+    votes = ledger.votes(request.id)
+    fresh = ledger.request(request.message_id, request.approval_hash) or request
+    if fresh.state == "approved" and fresh.approval_id is not None:
+        return Status(fresh, votes, approval=ledger.approval(fresh.approval_id))
+    if fresh.state == "rejected":
+        return Status(fresh, votes, rejected=True)
+    if fresh.state == "void":
+        raise ApprovalError(f"the approval request {fresh.id} for {fresh.message_id} was replaced by a newer one "
+                            "(the message changed)")
+    rejections = [v for v in votes if v.decision == REJECT]
+    if rejections:
+        reasons = "; ".join(f"{v.voter}: {v.comment}" for v in rejections)
+        ledger.decide(fresh.id, "rejected", comment=reasons)
+        return Status(ledger.request(fresh.message_id, fresh.approval_hash) or fresh, votes, rejected=True)
+    approvers = [v.voter for v in votes if v.decision == APPROVE]
+    if not approvers:
+        return Status(fresh, votes, needed=_needed(prepared.plan))
+    try:
+        approval_.check_approvers(prepared.plan.approval, ", ".join(approvers))
+    except ApprovalError as exc:
+        return Status(fresh, votes, needed=str(exc))
+    granted = Approval(message_id=fresh.message_id,
+                       variant_hashes={v.forum: v.content_hash for v in prepared.variants},
+                       approved_by=", ".join(approvers),
+                       reference=f"Budbringer approval request {fresh.id} ({', '.join(_sources(votes))})")
+    recorded = ledger.record_approval(granted)
+    if not ledger.decide(fresh.id, "approved", approval_id=recorded.id):
+        fresh = ledger.request(fresh.message_id, fresh.approval_hash) or fresh  # another process decided first
+        return evaluate(prepared, ledger, fresh)
+    return Status(ledger.request(fresh.message_id, fresh.approval_hash) or fresh, votes,
+                  approval=recorded)
+
+
+def _needed(plan: Plan) -> str:
+    policy = plan.approval
+    alone = f"the chair ({policy.chair}) alone, or " if policy.chair_may_approve_alone else ""
+    return f"approval by {alone}{policy.members_required} members of {policy.title}"
+
+
+def _sources(votes: list[Vote]) -> list[str]:
+    return sorted({"Prefect UI" if v.source == "prefect-ui" else "command line" for v in votes})
+
+
+def with_override(approval: Approval, plan: Plan, ledger: Ledger, reason: str) -> Approval:
+    """The chair's override of the order, on an approval given in the run: only the chair may give it."""
+    chair = plan.approval.member(plan.approval.chair)
+    names = {name.casefold() for name in approval_.approvers(approval.approved_by)}
+    if chair is None or chair.name.casefold() not in names:
+        raise ApprovalError(f"only the chair ({plan.approval.chair}) may override the order, and the chair "
+                            f"has not approved this message (approved by {approval.approved_by})")
+    if not reason.strip():
+        raise ApprovalError("overriding the order needs a reason: pass --reason TEXT")
+    return ledger.record_approval(replace(approval, id=None, override_order=True, override_reason=reason.strip(),
+                                          approved_at=dt.datetime.now(dt.UTC)))
+
+
+# Notices ------------------------------------------------------------------------------------------------
+
+
+def notice_channel(plan: Plan, channels: Mapping[str, Adapter]) -> Adapter:
+    name = plan.approval.channel
+    if not name or name not in channels:
+        raise InputError([Problem(str(plan.path), "approval.channel", "no channel carries approval requests",
+                                  "name the mail channel, e.g. `channel: mail` under `approval:`")])
+    return channels[name]
+
+
+def send_request(prepared: Prepared, ledger: Ledger, request: ApprovalRequest,
+                 channels: Mapping[str, Adapter]) -> str:
+    """Send the request (every variant, the findings, the deadline) to the approvers, once."""
+    plan = prepared.plan
+    variant = render.render_approval_request(plan, prepared.message, prepared.variants, prepared.findings,
+                                             prepared.approval_hash, deadline=local(plan, request.deadline),
+                                             meeting=request.meeting)
+    return _send(ledger, notice_channel(plan, channels), request, "request", variant)
+
+
+def send_rejection(prepared: Prepared, ledger: Ledger, status: Status, channels: Mapping[str, Adapter]) -> str:
+    """Tell the author why the steering group rejected the message, once."""
+    plan, message = prepared.plan, prepared.message
+    author = message.author or plan.narrative.contact
+    variant = _notice(plan, "approval_rejected.html.j2", "rejection", (author,), {
+        "request": status.request, "votes": status.votes, "message_title": message.title,
+        "message_id": message.id, "message_path": str(message.path)})
+    return _send(ledger, notice_channel(plan, channels), status.request, "rejection", variant)
+
+
+def send_due_nudges(plan: Plan, ledger: Ledger, channels: Mapping[str, Adapter],
+                    now: dt.datetime | None = None) -> list[str]:
+    """Reminders to the approvers who have not decided, and the escalation to the chair at the deadline.
+
+    Run on a schedule (the `approval-reminders` flow); each nudge is sent once. Returns what was sent."""
+    now = now or dt.datetime.now(dt.UTC)
+    sent: list[str] = []
+    for request in ledger.open_requests():
+        if request.meeting is None:
+            continue
+        schedule = deadlines.schedule_for(plan, request.meeting)
+        done = set(ledger.notices_for(request.id))
+        for nudge in schedule.due(now, done):
+            decided = {v.voter.casefold() for v in ledger.votes(request.id)}
+            if nudge.kind == "escalation":
+                chair = plan.approval.member(plan.approval.chair)
+                recipients = (chair.email,) if chair else ()
+            else:
+                recipients = tuple(m.email for m in plan.approval.members if m.name.casefold() not in decided)
+            if not recipients:
+                continue
+            variant = _notice(plan, "approval_reminder.html.j2", nudge.key, recipients, {
+                "request": request, "deadline": local(plan, request.deadline), "nudge": nudge,
+                "escalation": nudge.kind == "escalation",
+                "decided": sorted(decided), "message_id": request.message_id, "message_title": request.title})
+            state = _send(ledger, notice_channel(plan, channels), request, nudge.key, variant)
+            sent.append(f"{request.message_id}: {nudge.key} {state}")
+    return sent
+
+
+def local(plan: Plan, moment: dt.datetime | None) -> dt.datetime | None:
+    """A stored moment (UTC) in the plan's time zone, as approvers read it."""
+    return moment.astimezone(ZoneInfo(plan.calendar.timezone)) if moment else None
+
+
+def _notice(plan: Plan, template: str, kind: str, recipients: tuple[str, ...], extra: dict) -> Variant:
+    ctx = {"plan": plan, "narrative": plan.narrative, "approval": plan.approval, **extra}
+    subject, body = render.render_template(plan, template, ctx)
+    return Variant(forum=f"approval-{kind}", forum_title=plan.approval.title, tier="approval", tier_index=0,
+                   phase="approval", medium="mail", channel=plan.approval.channel or "", template=template,
+                   stakeholder="management", subject=subject, body=body, body_format="html", summary="",
+                   link=None, recipients=recipients)
+
+
+def _send(ledger: Ledger, adapter: Adapter, request: ApprovalRequest, kind: str, variant: Variant) -> str:
+    """Send one notice at most once. Returns "sent", "sent before", or the state that stops a resend."""
+    key = f"notice/{request.message_id}/{request.approval_hash[:16]}/{kind}"
+    state, owned = ledger.claim_notice(key, request.message_id, request.id, kind)
+    if not owned:
+        return "sent before" if state == State.DELIVERED else f"not resent ({state})"
+    delivery = Delivery(request.message_id, variant, adapter.name, approval_id=0)
+    try:
+        receipt = adapter.deliver(delivery)
+    except DeliveryError as exc:
+        ledger.notice_done(key, State.FAILED, error=str(exc))
+        raise
+    except Exception as exc:
+        ledger.notice_done(key, State.UNCERTAIN, error=f"unexpected {type(exc).__name__}: {exc}")
+        raise
+    ledger.notice_done(key, State.DELIVERED, receipt)
+    log.info("%s: %s sent to %s", request.message_id, kind, ", ".join(variant.recipients))
+    return "sent"
