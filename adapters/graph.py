@@ -22,8 +22,10 @@ Which layer retries what (the Microsoft 365 channels):
 
 | fault                                  | adapters.http (seconds) | the adapter                       | Prefect task  |
 |----------------------------------------|-------------------------|-----------------------------------|---------------|
-| 429 (any request), honouring           | waits, retries          | –                                 | if http gave  |
-| Retry-After in seconds or a date       |                         |                                   | up: retries   |
+| 429 (any request but sendMail),        | waits, retries          | –                                 | if http gave  |
+| honouring Retry-After (seconds, date)  |                         |                                   | up: retries   |
+| 429 on sendMail (it has been seen to   | never: uncertain        | looks the mail up (`lookup:`),    | only once it  |
+| deliver): honouring Retry-After        |                         | resends after Retry-After if absent| is not found |
 | 5xx / timeout: lookup, publish, sign-in| backs off, retries      | –                                 | as above      |
 | connection refused (nothing sent)      | backs off, retries      | –                                 | as above      |
 | 5xx / timeout / drop on sendMail       | never: uncertain        | looks the mail up (`lookup:`),    | only once it  |

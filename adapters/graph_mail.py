@@ -234,9 +234,11 @@ class GraphMailAdapter(Adapter):
             sends += 1
             try:
                 with self.limiter.message():
+                    # A 429 on sendMail has been seen where the mail went out: an unknown outcome, like a 503.
                     response = self.graph.request(
                         "POST", f"{self._mailbox}/sendMail", forum=forum, safe=False, fix=self._send_fix,
-                        expect=(202,), json=body, headers={"client-request-id": str(uuid.uuid4())})
+                        expect=(202,), json=body, headers={"client-request-id": str(uuid.uuid4())},
+                        throttle_may_act=True)
             except UncertainDeliveryError as exc:
                 if not lookup.enabled:
                     raise UncertainDeliveryError(
@@ -254,6 +256,9 @@ class GraphMailAdapter(Adapter):
                         f"mailbox after {lookup.checks} looks each", "the run tries again later") from None
                 log.warning("%s → %s: %s is not in %s's mailbox after the unknown outcome; sending it again",
                             self.name, forum, key, self.settings.sender)
+                wait = getattr(exc, "wait", None)
+                if wait:  # the provider's Retry-After, beyond the time the lookup already took
+                    time.sleep(max(0.0, min(wait, self.graph.policy.max_retry_after) - lookup.settle))
                 continue
             log.info("%s → %s: sendMail accepted (%d recipients, part %d of %d)", self.name, forum, len(chunk),
                      number, parts)

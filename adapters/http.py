@@ -6,7 +6,9 @@ what a fault *means* for the delivery:
 
 - the request never left (connection refused, DNS, connect timeout): nothing was delivered → retry, then
   TransientDeliveryError;
-- 429: throttled, the provider did not act → retry, then TransientDeliveryError;
+- 429: throttled, the provider did not act → retry, then TransientDeliveryError; except where the provider
+  is known to act on a request it answers 429 (Graph's sendMail: `throttle_may_act=True`), where a 429 on an
+  unsafe request is an unknown outcome like a 503;
 - 5xx or a read timeout on a *safe* request (a lookup, or a create guarded by a lookup) → retry, then
   TransientDeliveryError;
 - 5xx or a read timeout on an *unsafe* request (one that may have acted and cannot be repeated blindly) →
@@ -102,13 +104,21 @@ def retry_after(response: requests.Response | None, now: dt.datetime | None = No
     return max(0.0, (when - (now or dt.datetime.now(dt.UTC))).total_seconds())
 
 
+class MaybeActed(UncertainDeliveryError):
+    """An unsafe request may have acted; `wait` is the provider's Retry-After (seconds), if it gave one."""
+
+    def __init__(self, channel: str, forum: str, reason: str, fix: str = "", wait: float | None = None) -> None:
+        super().__init__(channel, forum, reason, fix)
+        self.wait = wait
+
+
 def call(session: requests.Session, method: str, url: str, *, channel: str, forum: str, safe: bool,
-         policy: Policy = Policy(), expect: tuple[int, ...] = (200, 201, 202, 204), **kwargs: Any
-         ) -> requests.Response:
+         policy: Policy = Policy(), expect: tuple[int, ...] = (200, 201, 202, 204), throttle_may_act: bool = False,
+         **kwargs: Any) -> requests.Response:
     """One HTTP call under the retry policy. Returns the response with an expected status.
 
     Raises Refused (4xx), TransientDeliveryError (nothing delivered, retries used up) or
-    UncertainDeliveryError (an unsafe request may have acted).
+    UncertainDeliveryError (an unsafe request may have acted; a MaybeActed when the provider answered).
     """
     kwargs.setdefault("timeout", (policy.connect_timeout, policy.read_timeout))
 
@@ -132,10 +142,11 @@ def call(session: requests.Session, method: str, url: str, *, channel: str, foru
         if response.status_code in expect:
             return response
         if response.status_code in RETRY_STATUSES:
-            if response.status_code != 429 and not safe:
+            if not safe and (response.status_code != 429 or throttle_may_act):
                 code, text = provider_error(response)
-                raise UncertainDeliveryError(channel, forum, f"HTTP {response.status_code} {code} {text}".strip()
-                                             + "; the provider may have acted", "check with the provider")
+                raise MaybeActed(channel, forum, f"HTTP {response.status_code} {code} {text}".strip()
+                                 + "; the provider may have acted", "check with the provider",
+                                 wait=retry_after(response))
             raise _Retry(f"HTTP {response.status_code}", retry_after(response), response)
         if 400 <= response.status_code < 500:
             raise Refused(response)

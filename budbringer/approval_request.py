@@ -183,7 +183,7 @@ def send_request(prepared: Prepared, ledger: Ledger, request: ApprovalRequest,
     variant = render.render_approval_request(plan, prepared.message, prepared.variants, prepared.findings,
                                              prepared.approval_hash, deadline=local(plan, request.deadline),
                                              meeting=request.meeting)
-    return _send(ledger, notice_channel(plan, channels), request, "request", variant)
+    return _send(ledger, notice_channel(plan, channels), request, "request", replace(variant, forum="approval-request"))
 
 
 def send_rejection(prepared: Prepared, ledger: Ledger, status: Status, channels: Mapping[str, Adapter]) -> str:

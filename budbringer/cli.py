@@ -94,6 +94,28 @@ def _parser() -> argparse.ArgumentParser:
     approve.add_argument("--comment", default="", help="what should change (told to the author)")
     approve.set_defaults(run=cmd_approve)
 
+    serve = sub.add_parser("serve", parents=[common],
+                           help="serve the deployments of prefect.yaml from this process (small installs)")
+    serve.add_argument("--message", default="messages/2026-11-status-udbud.md",
+                       help="the default message of the manual and preview deployments")
+    serve.add_argument("--limit", type=int, default=None, help="at most this many flow runs at once")
+    serve.set_defaults(run=cmd_serve)
+
+    alerts = sub.add_parser("alerts", parents=[common], help="alert operators when a run fails (Prefect automations)")
+    alerts_sub = alerts.add_subparsers(dest="alerts_command", metavar="ACTION", required=True)
+    alerts_setup = alerts_sub.add_parser(
+        "setup", help="store the webhook in a Prefect block and create the two alert automations",
+        description="Creates (or replaces) the automations budbringer-run-failed and budbringer-delivery-uncertain "
+                    "on the Prefect server ($PREFECT_API_URL); both call the webhook kept in the Prefect block "
+                    "budbringer-alerts. The URL is a secret: prefer $BUDBRINGER_ALERT_WEBHOOK_URL to the option.")
+    alerts_setup.add_argument("--webhook-url", default=None, metavar="URL",
+                              help="a Teams Workflows or Power Automate HTTP trigger URL (default: "
+                                   "$BUDBRINGER_ALERT_WEBHOOK_URL; '-' reads it from standard input)")
+    alerts_setup.add_argument("--format", choices=["json", "teams"], default="json",
+                              help="json: a flat JSON object (Power Automate, any receiver); teams: an Adaptive "
+                                   "Card for a Teams channel's Workflows webhook")
+    alerts_setup.set_defaults(run=cmd_alerts_setup)
+
     plan = sub.add_parser("plan", parents=[common], help="the plan as a readable overview")
     plan.set_defaults(run=cmd_plan)
     return parser
@@ -377,6 +399,39 @@ def _resume(flow_run_id: str, decision: object) -> None:
         print(f"flow run {flow_run_id} waited too long and ended; `budbringer send` starts a new one")
     else:
         print(f"resumed flow run {flow_run_id}")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve the manual send, the monthly OC briefing and the preview from this process until Ctrl-C."""
+    if args.plan:
+        os.environ["BUDBRINGER_PLAN"] = str(Path(args.plan).resolve())
+    _quiet_prefect()
+    from flows.serve import serve
+
+    serve(message=args.message, limit=args.limit)
+    return EXIT_OK
+
+
+def cmd_alerts_setup(args: argparse.Namespace) -> int:
+    """Create the alert automations; the webhook URL goes into a Prefect block and is never printed."""
+    url = args.webhook_url or os.environ.get("BUDBRINGER_ALERT_WEBHOOK_URL", "")
+    if url == "-":
+        url = sys.stdin.readline()
+    url = url.strip()
+    if not url:
+        raise BudbringerError("no webhook URL: set $BUDBRINGER_ALERT_WEBHOOK_URL (or pass --webhook-url URL, or "
+                              "--webhook-url - and the URL on standard input)")
+    if not url.startswith(("https://", "http://")):
+        raise BudbringerError("the webhook URL must start with https:// (the URL itself is not shown here)")
+    _quiet_prefect()
+    from flows.alerts import BLOCK_NAME, setup
+
+    done = setup(url, args.format)
+    print(f"webhook stored in the Prefect block {BLOCK_NAME!r} (Webhook); the URL is not shown")
+    for name, automation_id in done.automations.items():
+        print(f"automation {name}: {automation_id}")
+    print("Alerts go out when a budbringer-* flow run fails or crashes, and when a delivery is uncertain.")
+    return EXIT_OK
 
 
 if __name__ == "__main__":

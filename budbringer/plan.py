@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import zoneinfo
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
 from budbringer import yamlfile
 from budbringer.errors import InputError, Problem
@@ -120,6 +122,73 @@ class Tier(Strict):
     title: str
     phase: Phase = "cascade"
     fora: list[Name] = Field(min_length=1)
+    not_before: Literal["meeting"] | dt.date | None = Field(
+        default=None, description="Calendar gate: `meeting` (not before the OC meeting the message is for) or a "
+                                  "date; the tier starts on that day at the earliest.")
+
+    @field_validator("not_before", mode="before")
+    @classmethod
+    def _not_before(cls, value: Any) -> Any:
+        if value is None or value == "meeting":
+            return value
+        if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+            return value
+        if isinstance(value, str):
+            try:
+                return dt.date.fromisoformat(value.strip())
+            except ValueError:
+                pass
+        raise _custom(f"{value!r} is neither `meeting` nor a date",
+                      "write `not_before: meeting` (not before the OC meeting the message is for) or a date "
+                      "as YYYY-MM-DD, or leave it out")
+
+
+class Calendar(Strict):
+    """When the monthly OC briefing is due, when approval is asked for, reminded of and escalated.
+
+    Working days are Danish working days (budbringer.deadlines). See config/README.md.
+    """
+
+    timezone: str = Field(default="Europe/Copenhagen", description="IANA time zone of every date and time.")
+    meetings_forum: Name = Field(default="oc", description="The forum whose `meetings:` drive the briefing.")
+    briefing_working_days_before: int = Field(
+        default=5, ge=0, description="The briefing reaches the forum this many working days before its "
+                                     "meeting: the approval deadline.")
+    request_working_days_before_deadline: int = Field(
+        default=5, ge=1, description="The monthly run asks for approval this many working days before the "
+                                     "deadline.")
+    reminders_working_days_before_deadline: list[Annotated[int, Field(ge=1)]] = Field(
+        default=[2, 1], description="Reminders to the approvers who have not decided, in working days before "
+                                    "the deadline.")
+    reminder_time: dt.time = Field(default=dt.time(9, 0), description="Local time at which the request, the "
+                                                                       "reminders and the escalation fall due.")
+    escalate_to_chair: bool = Field(default=True, description="At the deadline the request goes to the chair.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise _custom(f"{value!r} is not a known time zone",
+                          "use an IANA name such as Europe/Copenhagen") from None
+        return value
+
+    @field_validator("reminder_time", mode="before")
+    @classmethod
+    def _reminder_time(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            # YAML 1.1 reads an unquoted 10:30 as the base-60 number 630.
+            raise _custom(f"{value!r} is not a time of day",
+                          "write the time in quotes as \"HH:MM\", e.g. reminder_time: \"10:30\"")
+        if isinstance(value, dt.time) and value.tzinfo is not None:
+            raise _custom("has a UTC offset", "write a local time without offset; `timezone:` says where")
+        return value
+
+
+def _custom(what: str, fix: str) -> PydanticCustomError:
+    """A validation error that load() reports with its own wording and fix."""
+    return PydanticCustomError("budbringer", "{what}", {"what": what, "fix": fix})
 
 
 class Readability(Strict):
@@ -138,6 +207,7 @@ class Plan(Strict):
     fora: dict[Name, Forum]
     tiers: list[Tier] = Field(min_length=1)
     readability: dict[Stakeholder, Readability] = {}
+    calendar: Calendar = Calendar()
 
     # Set by load(), not read from YAML.
     path: Path = Field(default=Path("plan.yaml"), exclude=True)
@@ -196,9 +266,23 @@ def _read_with_extends(file: Path) -> tuple[Any, dict, list[Problem]]:
         base_file = (file.parent / str(data.pop("extends"))).resolve()
         base, base_lines, base_problems = _read_with_extends(base_file)
         data = _merge(base, data)
-        lines = {**base_lines, **lines}
+        # Remember which file gives each field the overlay does not, so problems name the right file.
+        origin = base_lines.pop(_ORIGIN, {})
+        origin = {at: origin.get(at, str(base_file)) for at in base_lines if at not in lines}
+        lines = {**base_lines, **lines, _ORIGIN: origin}
         problems = base_problems + problems
     return data, lines, problems
+
+
+_ORIGIN = ("\0origin",)  # key in `lines` of {field path: file} for fields given by a base plan
+
+
+def _where(file: str, lines: dict, at: tuple) -> tuple[str, int | None]:
+    """The file and line of the deepest part of `at` a plan file gives (under `extends`, maybe the base)."""
+    for end in range(len(at), -1, -1):
+        if at[:end] in lines:
+            return lines.get(_ORIGIN, {}).get(at[:end], file), lines[at[:end]]
+    return file, None
 
 
 def _merge(base: Any, override: Any) -> Any:
@@ -211,7 +295,9 @@ def _problem(file: str, lines: dict, error: Any) -> Problem:
     at = tuple(part for part in error["loc"] if not (isinstance(part, str) and part.startswith("function-")))
     field = yamlfile.dotted(at)
     kind = error["type"]
-    if kind == "extra_forbidden":
+    if kind == "budbringer":
+        what, fix = error["ctx"]["what"], error["ctx"]["fix"]
+    elif kind == "extra_forbidden":
         what, fix = "is not a known field", "remove it or correct its spelling (see config/README.md)"
     elif kind == "missing":
         what, fix = "is required", f"add `{at[-1]}:` here (see config/README.md)"
@@ -224,7 +310,8 @@ def _problem(file: str, lines: dict, error: Any) -> Problem:
         fix = f"use one of {error['ctx']['expected']}"
     else:
         what, fix = error["msg"].lower(), "correct the value (see config/README.md)"
-    return Problem(file, field, what, fix, yamlfile.line_of(lines, at))
+    file, line = _where(file, lines, at)
+    return Problem(file, field, what, fix, line)
 
 
 def _cross_check(plan: Plan, file: str, lines: dict) -> list[Problem]:
@@ -233,7 +320,8 @@ def _cross_check(plan: Plan, file: str, lines: dict) -> list[Problem]:
     problems: list[Problem] = []
 
     def add(at: tuple, what: str, fix: str) -> None:
-        problems.append(Problem(file, yamlfile.dotted(at), what, fix, yamlfile.line_of(lines, at)))
+        where, line = _where(file, lines, at)
+        problems.append(Problem(where, yamlfile.dotted(at), what, fix, line))
 
     known = sorted(plan.fora)
     placed: dict[str, str] = {}
@@ -301,4 +389,30 @@ def _cross_check(plan: Plan, file: str, lines: dict) -> list[Problem]:
     if plan.approval.channel and plan.approval.channel not in plan.channels:
         add(("approval", "channel"), f"names the unknown channel {plan.approval.channel!r}",
             f"use one of: {', '.join(sorted(plan.channels))}")
+    _check_calendar(plan, add)
     return problems
+
+
+def _check_calendar(plan: Plan, add: Any) -> None:
+    """The calendar's cross-checks (budbringer.deadlines relies on them); `add` records each problem."""
+    calendar = plan.calendar
+    forum = plan.fora.get(calendar.meetings_forum)
+    if forum is None:
+        add(("calendar", "meetings_forum"), f"names the unknown forum {calendar.meetings_forum!r}",
+            f"name the forum whose meetings drive the briefing, one of: {', '.join(sorted(plan.fora))}")
+    elif not forum.meetings:
+        add(("fora", calendar.meetings_forum, "meetings"),
+            f"forum {calendar.meetings_forum!r} has no meeting dates, but calendar.meetings_forum names it",
+            f"list its meetings as `meetings: [YYYY-MM-DD, …]` under fora.{calendar.meetings_forum}, or set "
+            "calendar.meetings_forum to a forum that has them")
+    request = calendar.request_working_days_before_deadline
+    reminders = calendar.reminders_working_days_before_deadline
+    for i, days in enumerate(reminders):
+        if days >= request:
+            add(("calendar", "reminders_working_days_before_deadline", i),
+                f"a reminder {days} working days before the deadline comes no later than the request "
+                f"({request} working days before)",
+                "give reminders fewer working days than calendar.request_working_days_before_deadline")
+        if days in reminders[:i]:
+            add(("calendar", "reminders_working_days_before_deadline", i), f"{days} is given twice",
+                "list each reminder day once")

@@ -11,22 +11,41 @@ from budbringer.ledger import Record
 if TYPE_CHECKING:
     from budbringer.cascade import Outcome, Prepared
 
-COLUMNS = ("tier", "forum", "channel", "state", "receipt", "time")
+#: the columns of a delivery, in the Prefect UI's table artifact and in `budbringer status`
+COLUMNS = ("forum", "tier", "channel", "state", "receipt", "time")
 
 
 def _time(record_or_outcome: object) -> str:
+    """When it was delivered (the receipt's time), else when the attempt ended, in UTC."""
     receipt = getattr(record_or_outcome, "receipt", None)
-    return receipt.delivered_at.strftime("%Y-%m-%d %H:%M:%S") if receipt else ""
+    when = receipt.delivered_at if receipt else getattr(record_or_outcome, "finished_at", None)
+    return when.strftime("%Y-%m-%d %H:%M:%S UTC") if when else ""
 
 
-def outcome_rows(outcomes: Iterable[Outcome]) -> list[dict[str, str]]:
+def _receipt(receipt: object, error: str | None, links: bool = False) -> str:
+    """The receipt as a link where the provider gave one (a page, a post), else its id; else the error."""
+    if receipt is None:
+        return error or ""
+    url = getattr(receipt, "url", "") or ""
+    provider_id = getattr(receipt, "provider_id", "") or ""
+    if url.startswith(("http://", "https://")):
+        return f"[{provider_id or url}]({url})" if links else url
+    return url or provider_id
+
+
+def outcome_rows(outcomes: Iterable[Outcome], links: bool = True) -> list[dict[str, str]]:
+    """One row per delivery of a run, for the run's table artifact.
+
+    The Prefect UI renders Markdown in table cells, so a receipt with a web address (a SharePoint page, a
+    LinkedIn post) becomes a link there; `links=False` gives the bare address (for a terminal).
+    """
     return [
         {
-            "tier": f"{o.tier_index}. {o.tier}",
             "forum": o.forum,
+            "tier": f"{o.tier_index}. {o.tier}",
             "channel": o.channel,
             "state": o.state,
-            "receipt": (o.receipt.url or o.receipt.provider_id) if o.receipt else o.error,
+            "receipt": _receipt(o.receipt, o.error, links),
             "time": _time(o),
         }
         for o in sorted(outcomes, key=lambda o: (o.tier_index, o.forum))
@@ -34,16 +53,17 @@ def outcome_rows(outcomes: Iterable[Outcome]) -> list[dict[str, str]]:
 
 
 def record_rows(records: Iterable[Record]) -> list[dict[str, str]]:
+    """One row per delivery in the ledger: the artifact's columns, with the message and the attempts."""
     return [
         {
             "message": r.message_id,
-            "tier": f"{r.tier_index}. {r.tier}",
             "forum": r.forum,
+            "tier": f"{r.tier_index}. {r.tier}",
             "channel": r.channel,
             "state": r.state.value,
-            "attempts": str(r.attempts),
-            "receipt": (r.receipt.url or r.receipt.provider_id) if r.receipt else (r.error or ""),
+            "receipt": _receipt(r.receipt, r.error),
             "time": _time(r),
+            "attempts": str(r.attempts),
         }
         for r in records
     ]

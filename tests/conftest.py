@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +28,28 @@ def prefect_api() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+def _prefect_logs_to_real_stderr() -> None:
+    """Prefect's console handlers keep the stream they were made with; under pytest that can be a test's
+    capture stream, closed when that test ends (then every later log line fails, and with log_prints the
+    failure report recurses). Point them at the process's real stderr."""
+    if "prefect" not in sys.modules:
+        return
+    for logger in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]:
+        for handler in getattr(logger, "handlers", []):
+            if (type(handler).__module__.startswith("prefect") and isinstance(handler, logging.StreamHandler)
+                    and handler.stream not in (sys.__stderr__, sys.__stdout__)):
+                handler.stream = sys.__stderr__  # not setStream(): it flushes the old, closed one
+                if hasattr(handler, "console"):  # PrefectConsoleHandler writes through a rich Console
+                    handler.console.file = sys.__stderr__
+
+
+@pytest.fixture(autouse=True)
+def _prefect_logging() -> Iterator[None]:
+    _prefect_logs_to_real_stderr()
+    yield
+    _prefect_logs_to_real_stderr()
 
 
 @pytest.fixture

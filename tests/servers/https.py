@@ -4,12 +4,20 @@ An emulator subclasses `Emulator` and implements `handle(request) -> Reply`. Eve
 (method, path, query, headers, body) so tests can assert on what the server received. Faults are queued per
 test with `emulator.faults.append(Fault(...))`: the next matching request gets the fault instead of (or after)
 normal handling — a status with headers, a delay, or a dropped connection before or after acting.
+A `KillSwitch` shared by several emulators SIGKILLs a client process on the k-th request they receive,
+before or after acting on it (the crash harness): the production code needs no hooks of its own.
+
+Replies go out in one write with TCP_NODELAY (no Nagle / delayed-ACK stalls of ~40 ms per answer), and the
+server polls for shutdown every 20 ms.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
+import struct
 import ssl
 import threading
 import time
@@ -50,7 +58,10 @@ class Fault:
 
     kind: "status" (answer `status` with `headers`/`body`, without acting), "status_after" (act, then answer
     `status` anyway — the provider did it but said otherwise), "delay" (sleep `seconds`, then act normally),
-    "drop_before" (close the connection without acting), "drop_after" (act, then close without answering).
+    "drop_before" (close the connection without acting), "drop_after" (act, then close without answering),
+    "hang_before" (say nothing for `seconds`, then close without acting: the client times out, nothing done),
+    "hang_after" (act, then say nothing for `seconds` and close: the client times out, the thing is done),
+    "reset_before" / "reset_after" (a TCP reset — RST, not FIN — without acting / after acting).
     """
 
     kind: str
@@ -62,6 +73,31 @@ class Fault:
     times: int = 1
 
 
+class KillSwitch:
+    """SIGKILL the client process `pid` on the `at`-th request (1-based) that any emulator sharing this switch
+    receives: before acting on it (nothing done) or after (done, and the client never hears)."""
+
+    def __init__(self, pid: int, at: int, after: bool) -> None:
+        self.pid, self.at, self.after = pid, at, after
+        self.seen: list[str] = []
+        self.fired_on: str | None = None
+        self.lock = threading.Lock()
+
+    def trips(self, request: Request) -> bool:
+        with self.lock:
+            self.seen.append(f"{request.method} {request.path}")
+            if len(self.seen) == self.at and self.fired_on is None:
+                self.fired_on = self.seen[-1]
+                return True
+        return False
+
+    def kill(self) -> None:
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 class Emulator:
     """Base of a provider emulator. Subclasses implement handle()."""
 
@@ -69,6 +105,7 @@ class Emulator:
         self.requests: list[Request] = []
         self.faults: list[Fault] = []
         self.lock = threading.RLock()
+        self.kill_switch: KillSwitch | None = None
 
     def handle(self, request: Request) -> Reply:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -98,6 +135,19 @@ def _make_handler(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
         def log_message(self, *args: Any) -> None:  # keep test output clean
             pass
 
+        def setup(self) -> None:
+            self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            super().setup()
+
+        def _reset(self) -> None:
+            """Close with SO_LINGER 0: the client sees a TCP reset."""
+            self.close_connection = True
+            try:
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.connection.close()
+            except OSError:
+                pass
+
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
@@ -105,8 +155,25 @@ def _make_handler(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
             request = Request(self.command, parts.path, parse_qs(parts.query), dict(self.headers.items()), body)
             with emulator.lock:
                 emulator.requests.append(request)
+            switch = emulator.kill_switch
+            if switch is not None and switch.trips(request):
+                if switch.after:
+                    emulator.handle(request)
+                switch.kill()
+                self._reset()
+                return
             fault = emulator.take_fault(request)
             try:
+                if fault and fault.kind in ("reset_before", "reset_after"):
+                    if fault.kind == "reset_after":
+                        emulator.handle(request)
+                    self._reset()
+                    return
+                if fault and fault.kind in ("hang_before", "hang_after"):
+                    if fault.kind == "hang_after":
+                        emulator.handle(request)
+                    time.sleep(fault.seconds)
+                    raise _Drop
                 if fault and fault.kind == "drop_before":
                     raise _Drop
                 if fault and fault.kind == "status":
@@ -140,9 +207,9 @@ def _make_handler(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
             for name, value in headers.items():
                 self.send_header(name, value)
             self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            if payload:
-                self.wfile.write(payload)
+            # The head and the body in one write (end_headers() would write the head alone).
+            self._headers_buffer.append(b"\r\n" + payload)
+            self.flush_headers()
 
         do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
 
@@ -159,7 +226,8 @@ class HTTPSServer:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
         self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02},
+                                       daemon=True)
 
     @property
     def url(self) -> str:

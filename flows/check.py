@@ -1,0 +1,69 @@
+"""Check and preview a message as a Prefect run: what the steering group will be asked to approve.
+
+Runs the same checks as `budbringer check` (plan, message, templates, lengths, readability, channel
+credentials) and shows the result in the Prefect UI: a table of every variant (forum, tier, channel, subject,
+content hash) and a Markdown artifact with the findings, the approval hash and every variant's text. Nothing
+is sent and nothing is written to the ledger. Deployed as `budbringer-check/preview` (prefect.yaml).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+from budbringer import cascade
+from budbringer.errors import InputError
+
+
+def _text(body: str, body_format: str, limit: int = 1200) -> str:
+    """A variant's body as plain text for the preview artifact (the UI shows Markdown, not mail HTML)."""
+    if body_format == "html":
+        body = re.sub(r"<(br|/p|/h\d|/li|/tr)\s*/?>", "\n", body, flags=re.I)
+        body = html.unescape(re.sub(r"<[^>]+>", "", body))
+    body = re.sub(r"\n\s*\n+", "\n\n", body).strip()
+    return body if len(body) <= limit else body[:limit].rstrip() + " …"
+
+
+@flow(name="budbringer-check", log_prints=True)
+def check_flow(message: str, plan: str | None = None) -> dict[str, object]:
+    """Check a message against the plan and publish a preview of every variant as artifacts. Sends nothing."""
+    from budbringer import plan as plan_
+
+    logger = get_run_logger()
+    plan_path = str(plan_.plan_path(plan).resolve())
+    prepared = cascade.prepare(plan_path, str(Path(message).resolve()))
+    problems = cascade.preflight(prepared.plan)
+    for finding in prepared.findings:
+        logger.warning("%s: %s", finding.forum, finding.text)
+    key = re.sub(r"[^a-z0-9-]+", "-", prepared.message.id.lower()).strip("-")
+    create_table_artifact(
+        key=f"preview-{key}",
+        table=[{"forum": v.forum_title, "tier": f"{v.tier_index}. {v.tier}", "channel": v.channel,
+                "medium": v.medium, "subject": v.subject, "content hash": v.content_hash[:12]}
+               for v in sorted(prepared.variants, key=lambda v: (v.tier_index, v.forum))],
+        description=f"Variants of {prepared.message.id} (nothing was sent)")
+    lines = [f"# Preview: {prepared.message.title}", "",
+             f"- **Message**: `{prepared.message.id}`",
+             f"- **Approval hash**: `{prepared.approval_hash}` ({len(prepared.variants)} variants)",
+             "- **Nothing was sent.** Approve with `budbringer send … --approved-by … --approval-ref …` or the "
+             "`budbringer-send/manual` deployment."]
+    if problems:
+        lines += ["", "## Problems (the send would stop here)", ""]
+        lines += [f"- `{p.file}` {p.field}: {p.what} — {p.fix}" for p in problems]
+    if prepared.findings:
+        lines += ["", "## Findings", ""] + [f"- {f.severity}: {f.forum}: {f.text}" for f in prepared.findings]
+    for variant in sorted(prepared.variants, key=lambda v: (v.tier_index, v.forum)):
+        lines += ["", f"## {variant.tier_index}. {variant.forum_title} ({variant.channel}, {variant.medium})", "",
+                  f"**{variant.subject}**", "", "```text", _text(variant.body, variant.body_format), "```"]
+    create_markdown_artifact(key=f"preview-text-{key}", markdown="\n".join(lines) + "\n",
+                             description=f"Preview of {prepared.message.id}")
+    if problems:
+        raise InputError(problems)
+    logger.info("%s: %d variants, approval hash %s; nothing was sent", prepared.message.id,
+                len(prepared.variants), prepared.approval_hash[:12])
+    return {"message": prepared.message.id, "approval_hash": prepared.approval_hash,
+            "variants": len(prepared.variants), "findings": len(prepared.findings)}

@@ -1,0 +1,46 @@
+"""`budbringer serve`: the deployments of prefect.yaml, served from one long-running process.
+
+For a small install: no work pool and no worker, just this process (and a Prefect server, or Prefect Cloud).
+It registers the same deployments as `prefect deploy --all` — the manual send, the monthly OC briefing on
+the 20th at 08:00 Copenhagen time, and the check-and-preview run — and runs their flow runs itself, in the
+folder it was started in. Stop it with Ctrl-C (its schedules are paused on the way out).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: the same schedule as prefect.yaml's oc-briefing: the 20th of each month, 08:00 in Copenhagen
+MONTHLY_CRON = "0 8 20 * *"
+TIMEZONE = "Europe/Copenhagen"
+EXAMPLE_MESSAGE = "messages/2026-11-status-udbud.md"
+
+
+def deployments(message: str = EXAMPLE_MESSAGE) -> list[Any]:
+    """The runner deployments, named as in prefect.yaml (flow name / deployment name)."""
+    from prefect.schedules import Cron
+
+    from flows import send
+    from flows.check import check_flow
+
+    found = [
+        send.send_flow.to_deployment(
+            name="manual", parameters={"message": message}, tags=["budbringer"],
+            description="Send one approved message through every tier of the plan, then publish it."),
+        check_flow.to_deployment(
+            name="preview", parameters={"message": message}, tags=["budbringer"],
+            description="Check a message against the plan and show every variant in the UI. Sends nothing."),
+    ]
+    monthly = getattr(send, "monthly_briefing_flow", None)
+    if monthly is not None:
+        found.append(monthly.to_deployment(
+            name="oc-briefing", schedules=[Cron(MONTHLY_CRON, timezone=TIMEZONE)], tags=["budbringer"],
+            description="The monthly written briefing of OC-kredsen ahead of its next meeting."))
+    return found
+
+
+def serve(message: str = EXAMPLE_MESSAGE, limit: int | None = None) -> None:
+    """Register the deployments and run their flow runs here until interrupted."""
+    from prefect import serve as prefect_serve
+
+    prefect_serve(*deployments(message), limit=limit)

@@ -1,0 +1,219 @@
+"""Two runs of the same message at once never both deliver: on SQLite and on PostgreSQL.
+
+`cascade.deliver` holds the delivery (a per-key flock beside the SQLite file, a session advisory lock on
+PostgreSQL) before it claims the ledger row and until the provider has answered; a second run that finds it
+held is told "another run is delivering this right now" (transient: it looks again later, and then finds it
+delivered). A crashed holder releases it with its process (see tests/test_crash_harness.py).
+
+Proven twice per database: threads with ledger engines of their own against a slow channel, and two
+processes posting to a slow webhook receiver that does not deduplicate (counted on the server).
+PostgreSQL: BUDBRINGER_TEST_POSTGRES_URL (default postgresql+psycopg://postgres@127.0.0.1:5432/); a
+throwaway database is created and dropped. Skipped when unreachable, except under CI, where it fails.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+import sqlalchemy as sa
+
+from adapters.base import Adapter
+from budbringer import cascade
+from budbringer.approval import Approval
+from budbringer.delivery import Delivery, Receipt
+from budbringer.errors import TransientDeliveryError
+from budbringer.ledger import Ledger, State
+from budbringer.render import Variant
+from tests.conftest import ROOT
+from tests.servers.https import Fault, HTTPSServer
+from tests.servers.webhook import WebhookReceiver
+
+PG_URL = os.environ.get("BUDBRINGER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/")
+SECRET = "5a" * 32
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'ledger.db'}"
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    server = sa.make_url(PG_URL)
+    try:
+        admin = sa.create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001 - any reason it cannot be reached
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL at {server.render_as_string(hide_password=True)} is unreachable under CI: {exc}")
+        pytest.skip(f"PostgreSQL at {server.render_as_string(hide_password=True)} is unreachable ({type(exc).__name__});"
+                    " set BUDBRINGER_TEST_POSTGRES_URL or start one")
+    name = f"budbringer_test_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        from budbringer import ledger as ledger_module
+
+        for url, engine in list(ledger_module._engines.items()):
+            if name in url:
+                engine.dispose()
+                del ledger_module._engines[url]
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _variant(tag: str) -> Variant:
+    return Variant(forum="website", forum_title="Hjemmesiden", tier="external", tier_index=4, phase="publish",
+                   medium="web", channel="website", template="x", stakeholder="citizens", subject=f"Status {tag}",
+                   body=f"<p>Status {tag}</p>", body_format="html", summary="Status.", link=None)
+
+
+def _approved(url: str, tag: str) -> Delivery:
+    variant = _variant(tag)
+    approval = Ledger(url).record_approval(Approval(f"concurrent-{tag}", {variant.forum: variant.content_hash},
+                                                    "Mette Lund", "ref"))
+    return Delivery(f"concurrent-{tag}", variant, "website", approval.id)  # type: ignore[arg-type]
+
+
+class SlowChannel(Adapter):
+    """Takes a while to deliver, and counts what it delivered."""
+
+    type: ClassVar[str] = "slow"
+    media: ClassVar[frozenset[str]] = frozenset({"web"})
+
+    def __init__(self) -> None:
+        super().__init__("slow", None)  # type: ignore[arg-type]
+        self.delivered: list[str] = []
+        self.lock = threading.Lock()
+
+    def deliver(self, delivery: Delivery) -> Receipt:
+        time.sleep(0.3)
+        with self.lock:
+            self.delivered.append(delivery.key)
+        return Receipt("slow", f"slow-{len(self.delivered)}")
+
+    def find(self, delivery: Delivery) -> Receipt | None:
+        with self.lock:
+            return Receipt("slow", "found") if delivery.key in self.delivered else None
+
+
+def _threads(url: str, runs: int = 6) -> None:
+    item = _approved(url, f"threads-{uuid.uuid4().hex[:6]}")
+    channel = SlowChannel()
+    barrier = threading.Barrier(runs)
+    results: list[str] = []
+
+    def run() -> None:
+        ledger = Ledger(url)
+        ledger.engine = sa.create_engine(url, connect_args={"timeout": 30} if url.startswith("sqlite") else {})
+        barrier.wait()
+        try:
+            results.append(cascade.deliver(item, channel, ledger).state)
+        except TransientDeliveryError as exc:
+            assert "another run" in exc.reason
+            results.append("busy")
+        finally:
+            ledger.engine.dispose()
+
+    threads = [threading.Thread(target=run) for _ in range(runs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert channel.delivered == [item.key]
+    assert sorted(results).count("delivered") == 1, results
+    assert set(results) <= {"delivered", "busy", "already delivered"}
+    # A later run finds it delivered and sends nothing.
+    assert cascade.deliver(item, channel, Ledger(url)).state == "already delivered"
+    record = Ledger(url).record(item.key)
+    assert record is not None and record.state == State.DELIVERED and record.attempts == 1
+
+
+RUNNER = """
+import json, sys, time
+from adapters.webhook import WebhookAdapter
+from budbringer import cascade
+from budbringer.delivery import Delivery
+from budbringer.errors import TransientDeliveryError
+from budbringer.ledger import Ledger
+from tests.test_concurrent_runs import _variant
+
+tag, approval_id, start = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+item = Delivery("concurrent-" + tag, _variant(tag), "website", approval_id)
+channel = WebhookAdapter.from_config("website", {"url_env": "HOOK_URL", "secret_env": "HOOK_SECRET",
+                                                 "receiver_dedupes": False})
+ledger = Ledger()
+ledger.records()
+time.sleep(max(0.0, start - time.time()))
+try:
+    print(cascade.deliver(item, channel, ledger).state)
+except TransientDeliveryError as exc:
+    print("busy" if "another run" in exc.reason else "transient: " + exc.reason)
+"""
+
+
+def _processes(url: str, ca, tmp_path: Path) -> None:
+    tag = f"processes-{uuid.uuid4().hex[:6]}"
+    item = _approved(url, tag)
+    script = tmp_path / "concurrent_runner.py"
+    script.write_text(RUNNER, encoding="utf-8")
+    receiver = WebhookReceiver(SECRET)
+    receiver.faults.append(Fault("delay", lambda r: r.method == "POST", seconds=1.0, times=5))
+    with HTTPSServer(receiver, ca) as server:
+        env = {**os.environ, "HOOK_URL": server.url + "/intake/budbringer", "HOOK_SECRET": SECRET,
+               "BUDBRINGER_DATABASE_URL": url, "BUDBRINGER_HOME": str(tmp_path / ".budbringer"),
+               "PYTHONPATH": str(ROOT)}
+        start = time.time() + 2.5  # both have imported everything and opened the ledger by then
+        processes = [subprocess.Popen([sys.executable, str(script), tag, str(item.approval_id), str(start)],
+                                      env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      text=True) for _ in range(2)]
+        outputs = [p.communicate(timeout=60) for p in processes]
+    states = sorted(out.strip() for out, _ in outputs)
+    assert all(p.returncode == 0 for p in processes), [err[-1500:] for _, err in outputs]
+    assert len(receiver.received("POST")) == 1, states
+    assert states == ["busy", "delivered"], states
+    record = Ledger(url).record(item.key)
+    assert record is not None and record.state == State.DELIVERED
+
+
+def test_threads_never_both_deliver_on_sqlite(sqlite_url: str) -> None:
+    _threads(sqlite_url)
+
+
+def test_processes_never_both_deliver_on_sqlite(sqlite_url: str, ca, tmp_path: Path) -> None:
+    _processes(sqlite_url, ca, tmp_path)
+
+
+@pytest.mark.postgres
+def test_threads_never_both_deliver_on_postgresql(postgres_url: str) -> None:
+    _threads(postgres_url)
+
+
+@pytest.mark.postgres
+def test_processes_never_both_deliver_on_postgresql(postgres_url: str, ca, tmp_path: Path) -> None:
+    _processes(postgres_url, ca, tmp_path)
+
+
+def test_a_crashed_holder_does_not_block_the_next_run(sqlite_url: str, tmp_path: Path) -> None:
+    """The hold dies with its process: a run after a SIGKILL reconciles at once, it does not wait."""
+    item = _approved(sqlite_url, f"crash-{uuid.uuid4().hex[:6]}")
+    code = ("import os, signal, sys; from budbringer.ledger import Ledger; l = Ledger(sys.argv[1]); "
+            "h = l.hold(sys.argv[2]); assert h.__enter__(); os.kill(os.getpid(), signal.SIGKILL)")
+    done = subprocess.run([sys.executable, "-c", code, sqlite_url, item.key], cwd=tmp_path, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == -9
+    with Ledger(sqlite_url).hold(item.key) as held:
+        assert held

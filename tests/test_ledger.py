@@ -1,0 +1,239 @@
+"""The ledger round trip, the same on SQLite and on PostgreSQL: approvals, claims, receipts, states, events.
+
+The PostgreSQL tests create a throwaway database (`budbringer_test_<random>`) on the server at
+$BUDBRINGER_TEST_POSTGRES_URL (default postgresql+psycopg://postgres@127.0.0.1:5432/test) and drop it
+afterwards. Without a server they are skipped, except under CI (`CI` set), where they fail.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import secrets
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from budbringer import ledger as ledger_
+from budbringer.approval import Approval
+from budbringer.delivery import Delivery, Receipt
+from budbringer.ledger import Ledger, State
+from budbringer.render import Variant
+
+POSTGRES_URL = os.environ.get("BUDBRINGER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+MESSAGE_ID = "2026-11-status-udbud"
+
+
+def variant(forum: str, body: str = "<p>Kære alle</p>", tier: str = "oc", tier_index: int = 1) -> Variant:
+    return Variant(forum=forum, forum_title=forum.upper(), tier=tier, tier_index=tier_index, phase="cascade",
+                   medium="mail", channel="mail", template="oc_briefing.html.j2", stakeholder="management",
+                   subject=f"Orientering til {forum}", body=body, body_format="html", summary="Et resumé.",
+                   link=None, recipients=(f"{forum}@socialomraadet.example",))
+
+
+def approve(ledger: Ledger, *variants: Variant, **extra: object) -> Approval:
+    return ledger.record_approval(Approval(
+        message_id=MESSAGE_ID, variant_hashes={v.forum: v.content_hash for v in variants},
+        approved_by="Mette Lund", reference="Styregruppemøde 2026-11-20, punkt 3", **extra))  # type: ignore[arg-type]
+
+
+# -- the two databases ---------------------------------------------------------------------------------------
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> Iterator[str]:
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    yield url
+    engine = ledger_._engines.pop(url, None)
+    if engine is not None:
+        engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def postgres_server() -> Iterator[sa.Engine]:
+    """An AUTOCOMMIT connection to the test server, or a skip (a failure under CI) when there is none."""
+    admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except Exception as exc:  # no server, wrong credentials, no driver
+        admin.dispose()
+        where = sa.make_url(POSTGRES_URL).render_as_string(hide_password=True)
+        reason = f"no PostgreSQL at {where}: set BUDBRINGER_TEST_POSTGRES_URL ({type(exc).__name__}: {exc})"
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the PostgreSQL tests: {reason}")
+        pytest.skip(reason)
+    yield admin
+    admin.dispose()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: sa.Engine) -> Iterator[str]:
+    """A fresh database of its own, dropped afterwards, so that runs never see each other's rows."""
+    name = f"budbringer_test_{secrets.token_hex(6)}"
+    with postgres_server.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = sa.make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        engine = ledger_._engines.pop(url, None)
+        if engine is not None:
+            engine.dispose()
+        with postgres_server.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def ledger(request: pytest.FixtureRequest) -> Ledger:
+    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
+    made = Ledger(url)
+    assert made.engine.dialect.name == request.param
+    return made
+
+
+# -- the round trip ------------------------------------------------------------------------------------------
+
+def test_approval_round_trip(ledger: Ledger) -> None:
+    oc, hmu = variant("oc"), variant("hmu", tier="hmu_and_networks", tier_index=2)
+    first = approve(ledger, oc, hmu)
+    second = approve(ledger, oc, hmu, override_order=True, override_reason="Fristen for MidtNyt")
+    assert first.id is not None and second.id is not None and second.id > first.id
+    again = ledger.approval(first.id)
+    assert again == first
+    assert again.variant_hashes == {"oc": oc.content_hash, "hmu": hmu.content_hash}
+    assert again.hash == first.hash and again.covers(oc) and again.covers(hmu)
+    assert not again.covers(variant("oc", body="<p>Ændret</p>"))
+    assert again.approved_by == "Mette Lund" and again.reference == "Styregruppemøde 2026-11-20, punkt 3"
+    assert again.approved_at.tzinfo is not None
+    assert abs(again.approved_at - dt.datetime.now(dt.UTC)) < dt.timedelta(minutes=1)
+    assert [(a.id, a.override_order, a.override_reason) for a in ledger.approvals_for(MESSAGE_ID)] == [
+        (first.id, False, ""), (second.id, True, "Fristen for MidtNyt")]
+    assert ledger.approvals_for("en-anden-besked") == []
+    assert ledger.approval(first.id + 1000) is None
+
+
+def test_delivery_round_trip(ledger: Ledger) -> None:
+    oc = variant("oc")
+    approval = approve(ledger, oc)
+    delivery = Delivery(MESSAGE_ID, oc, "mail", approval.id)  # type: ignore[arg-type]
+
+    record, owned = ledger.claim(delivery)
+    assert owned and record.state == State.ATTEMPTING and record.attempts == 1
+    assert (record.key, record.message_id, record.content_hash, record.forum, record.channel, record.tier,
+            record.tier_index, record.approval_id) == (delivery.key, MESSAGE_ID, oc.content_hash, "oc", "mail", "oc",
+                                                       1, approval.id)
+    assert record.started_at.tzinfo is not None and record.finished_at is None and record.receipt is None
+    assert ledger.delivered_hashes(MESSAGE_ID) == {f"oc={oc.content_hash}"}  # an attempt may have delivered
+
+    # While it is under way, a second claim finds it and does not own it.
+    busy, owned_again = ledger.claim(delivery)
+    assert not owned_again and busy.state == State.ATTEMPTING and busy.attempts == 1
+
+    sent_at = dt.datetime(2026, 11, 24, 8, 30, tzinfo=dt.UTC)
+    receipt = Receipt("outbox", "outbox/oc.eml", "https://intranet.example/oc", sent_at, {"bytes": 2048, "ø": "å"})
+    ledger.delivered(delivery.key, receipt)
+    done = ledger.record(delivery.key)
+    assert done is not None and done.state == State.DELIVERED and done.error is None
+    assert done.receipt == receipt
+    assert done.finished_at is not None and done.started_at <= done.finished_at
+
+    # Delivered is final: a later claim reports it and never owns it.
+    later, owned_later = ledger.claim(delivery)
+    assert not owned_later and later.state == State.DELIVERED and later.attempts == 1
+    assert [state for _, state, _ in ledger.events(delivery.key)] == ["attempting", "delivered"]
+    assert ledger.records(MESSAGE_ID) == [done] and ledger.records() == [done]
+    assert ledger.records("en-anden-besked") == []
+
+
+def test_failed_is_taken_up_again_and_uncertain_is_not(ledger: Ledger) -> None:
+    hmu, web = variant("hmu", tier="hmu_and_networks", tier_index=2), variant("website", tier="external",
+                                                                                tier_index=4)
+    approval = approve(ledger, hmu, web)
+    first = Delivery(MESSAGE_ID, hmu, "mail", approval.id)  # type: ignore[arg-type]
+    ledger.claim(first)
+    ledger.failed(first.key, "mail → hmu: 403 Forbidden")
+    failed = ledger.record(first.key)
+    assert failed is not None and failed.state == State.FAILED and failed.error == "mail → hmu: 403 Forbidden"
+    assert ledger.delivered_hashes(MESSAGE_ID) == set()  # a failed delivery reached nobody
+
+    retry, owned = ledger.claim(first)
+    assert owned and retry.state == State.ATTEMPTING and retry.attempts == 2 and retry.error is None
+    ledger.delivered(first.key, Receipt("memory", "memory-1"))
+
+    uncertain = Delivery(MESSAGE_ID, web, "website", approval.id)  # type: ignore[arg-type]
+    ledger.claim(uncertain)
+    ledger.uncertain(uncertain.key, "website: timeout after the request was sent")
+    found, owned = ledger.claim(uncertain)
+    assert not owned and found.state == State.UNCERTAIN and found.attempts == 1
+    assert found.error == "website: timeout after the request was sent"
+    assert [s for _, s, _ in ledger.events(first.key)] == ["attempting", "failed", "attempting", "delivered"]
+    assert [(r.tier_index, r.forum, r.state) for r in ledger.records(MESSAGE_ID)] == [
+        (2, "hmu", State.DELIVERED), (4, "website", State.UNCERTAIN)]
+
+
+def claim_together(ledger: Ledger, delivery: Delivery, claimants: int = 6) -> list[bool]:
+    """`claimants` threads claim the same delivery at the same moment; each says whether it owns it."""
+    barrier = threading.Barrier(claimants)
+    owned: list[bool] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def claim() -> None:
+        try:
+            barrier.wait(timeout=10)
+            _, mine = Ledger(ledger.url).claim(delivery)
+            with lock:
+                owned.append(mine)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=claim) for _ in range(claimants)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not errors, errors
+    return owned
+
+
+def test_two_claims_of_one_delivery_only_one_owns_it(ledger: Ledger) -> None:
+    oc = variant("oc")
+    delivery = Delivery(MESSAGE_ID, oc, "mail", approve(ledger, oc).id)  # type: ignore[arg-type]
+    first, first_owned = ledger.claim(delivery)
+    second, second_owned = ledger.claim(delivery)
+    assert (first_owned, second_owned) == (True, False)
+    assert second.attempts == 1
+
+    # At the same moment: exactly one of several claims wins, for a new delivery and for a failed one.
+    hmu = variant("hmu", tier="hmu_and_networks", tier_index=2)
+    concurrent = Delivery(MESSAGE_ID, hmu, "mail", approve(ledger, hmu).id)  # type: ignore[arg-type]
+    assert sorted(claim_together(ledger, concurrent)) == [False] * 5 + [True]
+    ledger.failed(concurrent.key, "mail → hmu: 503")
+    assert sorted(claim_together(ledger, concurrent)) == [False] * 5 + [True]
+    record = ledger.record(concurrent.key)
+    assert record is not None and record.attempts == 2 and record.state == State.ATTEMPTING
+    assert len(ledger.records(MESSAGE_ID)) == 2
+
+
+def test_a_hold_on_a_delivery_is_exclusive(ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BUDBRINGER_HOME", str(tmp_path / "home"))
+    key = f"{MESSAGE_ID}/0123456789abcdef/oc/mail"
+    with ledger.hold(key) as first:
+        with Ledger(ledger.url).hold(key) as second:
+            assert (first, second) == (True, False)
+        with ledger.hold(f"{MESSAGE_ID}/0123456789abcdef/hmu/mail") as other:
+            assert other is True
+    with ledger.hold(key) as again:
+        assert again is True
+
+
+def test_the_ledger_never_shows_a_password() -> None:
+    url = "postgresql+psycopg://budbringer:hemmeligt-kodeord@db.example:5432/ledger"
+    text = sa.make_url(url).render_as_string(hide_password=True)
+    probe = Ledger.__new__(Ledger)
+    probe.url = url
+    assert "hemmeligt-kodeord" not in repr(probe)
+    assert repr(probe) == f"Ledger({text!r})"
