@@ -108,9 +108,18 @@ def decide(prepared: Prepared, ledger: Ledger, request: ApprovalRequest, decisio
 
 
 def evaluate(prepared: Prepared, ledger: Ledger, request: ApprovalRequest) -> Status:
-    """Approved when the approving members satisfy the policy; rejected as soon as one of them rejects."""
+    """Approved when the approving members satisfy the policy; rejected as soon as one of them rejects.
+
+    An approval of exactly this content recorded earlier (e.g. given up front in the steering group's
+    meeting) counts: the request is closed with it."""
     votes = ledger.votes(request.id)
     fresh = ledger.request(request.message_id, request.approval_hash) or request
+    if fresh.state == "open":
+        earlier = [a for a in ledger.approvals_for(fresh.message_id) if a.hash == fresh.approval_hash]
+        if earlier:
+            ledger.decide(fresh.id, "approved", comment=f"approved earlier: {earlier[0].reference}",
+                          approval_id=earlier[0].id)
+            fresh = ledger.request(fresh.message_id, fresh.approval_hash) or fresh
     if fresh.state == "approved" and fresh.approval_id is not None:
         return Status(fresh, votes, approval=ledger.approval(fresh.approval_id))
     if fresh.state == "rejected":

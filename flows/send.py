@@ -46,6 +46,7 @@ from budbringer.delivery import Delivery
 from budbringer.errors import TransientDeliveryError
 from budbringer.ledger import Ledger
 from budbringer.report import outcome_rows, summary_markdown
+from flows.alerts import emit_uncertain
 
 
 class CascadeFailed(RuntimeError):
@@ -324,6 +325,9 @@ def _send(message: str, approved_by: str | None, approval_ref: str | None, plan:
             outcomes += [cascade.not_started(d, reason_text) if not any(o.state == "waiting" for o in outcomes)
                          else cascade.waiting(d, reason_text) for d in external]
     _report(prepared, approval, outcomes)
+    for outcome in outcomes:
+        if outcome.state == "uncertain":
+            emit_uncertain(prepared.message.id, outcome.forum, outcome.error, outcome.key, outcome.channel)
     failed = [o for o in outcomes if not o.ok and o.state != "waiting"]
     if failed:
         raise CascadeFailed(f"{len(failed)} of {len(outcomes)} deliveries did not succeed: "

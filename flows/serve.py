@@ -2,7 +2,8 @@
 
 For a small install: no work pool and no worker, just this process (and a Prefect server, or Prefect Cloud).
 It registers the same deployments as `prefect deploy --all` — the manual send, the monthly OC briefing on
-the 20th at 08:00 Copenhagen time, and the check-and-preview run — and runs their flow runs itself, in the
+the 20th at 08:00 Copenhagen time, the approval
+reminders every working day, and the check-and-preview run — and runs their flow runs itself, in the
 folder it was started in. Stop it with Ctrl-C (its schedules are paused on the way out).
 """
 
@@ -12,6 +13,8 @@ from typing import Any
 
 #: the same schedule as prefect.yaml's oc-briefing: the 20th of each month, 08:00 in Copenhagen
 MONTHLY_CRON = "0 8 20 * *"
+#: the same schedule as prefect.yaml's reminders: every working day at 09:05 (reminders fall due at 09:00)
+REMINDERS_CRON = "5 9 * * 1-5"
 TIMEZONE = "Europe/Copenhagen"
 EXAMPLE_MESSAGE = "messages/2026-11-status-udbud.md"
 
@@ -31,11 +34,13 @@ def deployments(message: str = EXAMPLE_MESSAGE) -> list[Any]:
             name="preview", parameters={"message": message}, tags=["budbringer"],
             description="Check a message against the plan and show every variant in the UI. Sends nothing."),
     ]
-    monthly = getattr(send, "monthly_briefing_flow", None)
-    if monthly is not None:
-        found.append(monthly.to_deployment(
-            name="oc-briefing", schedules=[Cron(MONTHLY_CRON, timezone=TIMEZONE)], tags=["budbringer"],
-            description="The monthly written briefing of OC-kredsen ahead of its next meeting."))
+    found.append(send.monthly_briefing_flow.to_deployment(
+        name="oc-briefing", schedules=[Cron(MONTHLY_CRON, timezone=TIMEZONE)], tags=["budbringer"],
+        description="The monthly written briefing of OC-kredsen ahead of its next meeting."))
+    found.append(send.approval_reminders_flow.to_deployment(
+        name="daily", schedules=[Cron(REMINDERS_CRON, timezone=TIMEZONE)], tags=["budbringer"],
+        description="Remind the steering group of messages waiting for approval; escalate to the chair at "
+                    "the deadline."))
     return found
 
 

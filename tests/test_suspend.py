@@ -1,0 +1,88 @@
+"""Approval inside a run under a deployment: the run suspends (no process held), `budbringer approve` resumes
+it through the API, the worker starts it again from the top, and nothing is repeated.
+
+A real `prefect server start`, `prefect deploy` of prefect.yaml and a process worker, as in production; the
+ledger is SQLite in the checkout, shared by the worker's flow runs and the approver's command.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.servers.prefect_server import BIN, PrefectServer, Worker
+from tests.test_operations import _checkout, _wait_for_run
+
+MESSAGE_ID = "2026-11-status-udbud"
+
+
+def _wait_for_state(server: PrefectServer, run_id: str, name: str, worker: Worker, timeout: float = 180) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = server.get(f"/flow_runs/{run_id}")
+        assert isinstance(run, dict)
+        if run["state_name"] == name:
+            return run
+        assert run["state_type"] not in {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}, \
+            f"{run['state']}\n{worker.tail()}"
+        time.sleep(1)
+    pytest.fail(f"flow run {run_id} never reached {name}:\n{worker.tail()}")
+
+
+@pytest.mark.timeout(900)
+def test_a_suspended_run_is_resumed_by_an_approver_and_repeats_nothing(tmp_path: Path) -> None:
+    from budbringer.ledger import Ledger, State, notices
+
+    checkout = _checkout(tmp_path / "budbringer")
+    home = checkout / ".budbringer"
+    ledger_url = f"sqlite:///{home / 'ledger.db'}"
+    home.mkdir()
+    with PrefectServer(tmp_path / "prefect-home") as server:
+        server.prefect("work-pool", "create", "budbringer", "--type", "process")
+        server.prefect("--no-prompt", "deploy", "--all", cwd=checkout)
+        with Worker(server, "budbringer", cwd=checkout, log=tmp_path / "worker.log", BUDBRINGER_DIR=str(checkout),
+                    BUDBRINGER_HOME=str(home)) as worker:
+            started = server.prefect("deployment", "run", "budbringer-send/manual",
+                                     "-p", f"message=messages/{MESSAGE_ID}.md")
+            run_id = re.search(r"UUID: ([0-9a-f-]{36})", started.stdout).group(1)  # type: ignore[union-attr]
+            _wait_for_state(server, run_id, "Suspended", worker)
+
+            ledger = Ledger(ledger_url)
+            request = ledger.request(MESSAGE_ID)
+            assert request is not None and request.state == "open" and request.flow_run_id == run_id
+            assert ledger.notices_for(request.id) == {"request": State.DELIVERED}
+            assert ledger.records(MESSAGE_ID) == []  # nothing delivered before the decision
+            request_mail = checkout / "outbox" / MESSAGE_ID / "00-approval" / "approval-request.eml"
+            assert "Til godkendelse" in request_mail.read_text(encoding="utf-8")
+
+            # One member is not enough: the run is resumed, starts from the top, and suspends again.
+            approve = [str(BIN / "budbringer"), "approve", f"messages/{MESSAGE_ID}.md"]
+            env = server.env(BUDBRINGER_HOME=str(home))
+            first = subprocess.run([*approve, "--by", "Jens Kragh"], cwd=checkout, env=env, capture_output=True,
+                                   text=True, timeout=120)
+            assert first.returncode == 0, first.stderr
+            assert "still needed" in first.stdout and "resumed flow run" in first.stdout
+            time.sleep(2)
+            _wait_for_state(server, run_id, "Suspended", worker)
+            second = subprocess.run([*approve, "--by", "Sofie Dahl"], cwd=checkout, env=env, capture_output=True,
+                                    text=True, timeout=120)
+            assert second.returncode == 0, second.stderr
+            assert "is approved by Jens Kragh, Sofie Dahl" in second.stdout
+            run = _wait_for_run(server, run_id, worker)
+        assert run["state_type"] == "COMPLETED", f"{run['state']}\n{worker.tail()}"
+
+        # Three starts of the same run (suspended, suspended, completed): the request went out once, every
+        # forum was delivered once, under the approval the two members gave.
+        with ledger.engine.connect() as conn:
+            sent = conn.execute(notices.select().where(notices.c.message_id == MESSAGE_ID)).mappings().all()
+        assert [(n["kind"], n["state"]) for n in sent] == [("request", State.DELIVERED)]
+        records = ledger.records(MESSAGE_ID)
+        assert len(records) == 12 and all(r.state == State.DELIVERED and r.attempts == 1 for r in records)
+        [approval] = ledger.approvals_for(MESSAGE_ID)
+        assert approval.approved_by == "Jens Kragh, Sofie Dahl"
+        history = [state["name"] for state in server.get(f"/flow_run_states/?flow_run_id={run_id}")]  # type: ignore[union-attr]
+        assert history.count("Suspended") == 2 and history[-1] == "Completed", history
