@@ -18,15 +18,16 @@ import datetime as dt
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from adapters.base import Adapter
 from budbringer import approval as approval_
-from budbringer import deadlines, render
+from budbringer import cascade, deadlines, render
 from budbringer.approval import Approval
 from budbringer.cascade import Prepared
 from budbringer.delivery import Delivery
-from budbringer.errors import ApprovalError, DeliveryError, InputError, Problem
+from budbringer.errors import ApprovalError, BudbringerError, DeliveryError, InputError, Problem
 from budbringer.ledger import ApprovalRequest, Ledger, State, Vote
 from budbringer.plan import Plan
 from budbringer.render import Variant
@@ -43,6 +44,14 @@ class Decision:
     decision: str  # approve or reject
     by: str
     comment: str = ""
+
+
+class NudgeFailed(BudbringerError):
+    """Some reminders could not be sent (they are retried on the next run); the others were."""
+
+    def __init__(self, failures: list[str], sent: list[str]) -> None:
+        self.failures, self.sent = failures, sent
+        super().__init__("; ".join(failures))
 
 
 @dataclass(frozen=True)
@@ -63,6 +72,7 @@ class Status:
 def open_request(prepared: Prepared, ledger: Ledger) -> tuple[ApprovalRequest, bool]:
     """The request for the prepared content, opened once (with its deadline from the OC calendar)."""
     plan, message = prepared.plan, prepared.message
+    cascade.refuse_edit_after_delivery(prepared, ledger)
     schedule = deadlines.schedule_for_message_date(plan, message.date)
     return ledger.open_request(message.id, prepared.approval_hash, message.title,
                                schedule.meeting if schedule else None, schedule.deadline if schedule else None)
@@ -139,6 +149,7 @@ def evaluate(prepared: Prepared, ledger: Ledger, request: ApprovalRequest) -> St
         approval_.check_approvers(prepared.plan.approval, ", ".join(approvers))
     except ApprovalError as exc:
         return Status(fresh, votes, needed=str(exc))
+    cascade.refuse_edit_after_delivery(prepared, ledger)
     granted = Approval(message_id=fresh.message_id,
                        variant_hashes={v.forum: v.content_hash for v in prepared.variants},
                        approved_by=", ".join(approvers),
@@ -201,7 +212,7 @@ def send_rejection(prepared: Prepared, ledger: Ledger, status: Status, channels:
     author = message.author or plan.narrative.contact
     variant = _notice(plan, "approval_rejected.html.j2", "rejection", (author,), {
         "request": status.request, "votes": status.votes, "message_title": message.title,
-        "message_id": message.id, "message_path": str(message.path)})
+        "message_id": message.id, "message_path": _shown(message.path)})
     return _send(ledger, notice_channel(plan, channels), status.request, "rejection", variant)
 
 
@@ -212,27 +223,46 @@ def send_due_nudges(plan: Plan, ledger: Ledger, channels: Mapping[str, Adapter],
     Run on a schedule (the `approval-reminders` flow); each nudge is sent once. Returns what was sent."""
     now = now or dt.datetime.now(dt.UTC)
     sent: list[str] = []
+    failures: list[str] = []
     for request in ledger.open_requests():
         if request.meeting is None:
             continue
         schedule = deadlines.schedule_for(plan, request.meeting)
-        done = set(ledger.notices_for(request.id))
+        done = {kind for kind, state in ledger.notices_for(request.id).items() if state != State.FAILED}
         for nudge in schedule.due(now, done):
-            decided = {v.voter.casefold() for v in ledger.votes(request.id)}
+            voters = [v.voter for v in ledger.votes(request.id)]
+            decided = {name.casefold() for name in voters}
+            chair = plan.approval.member(plan.approval.chair)
             if nudge.kind == "escalation":
-                chair = plan.approval.member(plan.approval.chair)
-                recipients = (chair.email,) if chair else ()
+                if chair is None or chair.name.casefold() in decided:
+                    continue  # the chair has decided already: escalating to the chair says nothing new
+                recipients: tuple[str, ...] = (chair.email,)
             else:
                 recipients = tuple(m.email for m in plan.approval.members if m.name.casefold() not in decided)
             if not recipients:
                 continue
             variant = _notice(plan, "approval_reminder.html.j2", nudge.key, recipients, {
-                "request": request, "deadline": local(plan, request.deadline), "nudge": nudge,
-                "escalation": nudge.kind == "escalation",
-                "decided": sorted(decided), "message_id": request.message_id, "message_title": request.title})
-            state = _send(ledger, notice_channel(plan, channels), request, nudge.key, variant)
+                "request": request, "deadline": local(plan, request.deadline),
+                "requested_at": local(plan, request.requested_at), "nudge": nudge,
+                "escalation": nudge.kind == "escalation", "decided": voters, "message_id": request.message_id,
+                "message_title": request.title})
+            try:
+                state = _send(ledger, notice_channel(plan, channels), request, nudge.key, variant)
+            except DeliveryError as exc:  # kept as failed: the next run tries again
+                failures.append(f"{request.message_id}: {nudge.key} failed: {exc}")
+                continue
             sent.append(f"{request.message_id}: {nudge.key} {state}")
+    if failures:
+        raise NudgeFailed(failures, sent)
     return sent
+
+
+def _shown(path: Path) -> str:
+    """A message's path as the author knows it (relative to the checkout), never the server's layout."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return f"messages/{path.name}"
 
 
 def local(plan: Plan, moment: dt.datetime | None) -> dt.datetime | None:

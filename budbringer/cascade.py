@@ -111,6 +111,15 @@ def record_approval(prepared: Prepared, ledger: Ledger, approved_by: str, refere
                     override_order: bool = False, override_reason: str = "") -> Approval:
     """Record who approved exactly these variants. Refuses approvers outside the policy, and a message that
     was already delivered with other content (an edit after delivery is a new message)."""
+    refuse_edit_after_delivery(prepared, ledger)
+    granted = approval_.grant(prepared.plan.approval, prepared.message.id, prepared.variants, approved_by,
+                              reference, override_order, override_reason)
+    return ledger.record_approval(granted)
+
+
+def refuse_edit_after_delivery(prepared: Prepared, ledger: Ledger) -> None:
+    """Raise ApprovalError when some forum already got this message with other content: re-sending the
+    edited text would serve that forum twice. A changed message is a new message (a new id)."""
     earlier = ledger.delivered_hashes(prepared.message.id)
     current = {f"{v.forum}={v.content_hash}" for v in prepared.variants}
     changed = sorted({entry.split("=")[0] for entry in earlier - current})
@@ -118,9 +127,6 @@ def record_approval(prepared: Prepared, ledger: Ledger, approved_by: str, refere
         raise ApprovalError(
             f"message {prepared.message.id!r} was already delivered to {', '.join(changed)} with other content; "
             f"a changed message is a new message: give it a new id (and a new approval)")
-    granted = approval_.grant(prepared.plan.approval, prepared.message.id, prepared.variants, approved_by,
-                              reference, override_order, override_reason)
-    return ledger.record_approval(granted)
 
 
 def deliveries(prepared: Prepared, approval: Approval) -> list[Delivery]:

@@ -87,7 +87,8 @@ def _parser() -> argparse.ArgumentParser:
     approve = sub.add_parser("approve", parents=[common], help="approve or reject a message waiting for approval",
                              description="Record an approver's decision on a message whose approval was requested "
                                          "(and resume the run that waits for it).")
-    approve.add_argument("message", help="the message file (its content must be what was sent for approval)")
+    approve.add_argument("message", help="the message file, or its id (messages/ID.md); its content must be "
+                                                    "what was sent for approval")
     approve.add_argument("--by", default=os.environ.get("BUDBRINGER_APPROVER"), metavar="NAME",
                          help="who decides, as in the plan's member list (default: $BUDBRINGER_APPROVER)")
     approve.add_argument("--reject", action="store_true", help="reject the message (needs --comment)")
@@ -192,6 +193,12 @@ def cmd_send(args: argparse.Namespace) -> int:
     except CascadeFailed as exc:
         failed = exc
         outcomes = None
+    except Exception as exc:
+        if type(exc).__name__ != "FlowPauseTimeout":
+            raise
+        print(f"error: nobody decided on {message.id} in time; the decisions so far are kept: "
+              f"`budbringer approve` and `budbringer send` again continue", file=sys.stderr)
+        return EXIT_PROBLEM
     records = Ledger().records(message.id)
     if not records and not args.approved_by:
         return _waiting_or_rejected(message.id, args.message, plan)
@@ -360,7 +367,10 @@ def cmd_approve(args: argparse.Namespace) -> int:
         raise ApprovalError("who decides? pass --by NAME (as in the plan's member list) or set $BUDBRINGER_APPROVER")
     if args.reject and not args.comment.strip():
         raise ApprovalError("a rejection needs --comment TEXT: the author is told what to change")
-    prepared = cascade.prepare(args.plan, args.message)
+    path = Path(args.message)
+    if not path.is_file() and (Path("messages") / f"{args.message}.md").is_file():
+        path = Path("messages") / f"{args.message}.md"  # the message id, as the approval request shows it
+    prepared = cascade.prepare(args.plan, path)
     ledger = Ledger()
     request = approval_request.current(prepared, ledger)
     decision = Decision(approval_request.REJECT if args.reject else approval_request.APPROVE, args.by.strip(),
@@ -383,6 +393,7 @@ def cmd_approve(args: argparse.Namespace) -> int:
 
 def _resume(flow_run_id: str, decision: object) -> None:
     """Hand the decision to the run that waits for it, as the Prefect UI's form would."""
+    import time
     from uuid import UUID
 
     _quiet_prefect()
@@ -391,14 +402,18 @@ def _resume(flow_run_id: str, decision: object) -> None:
 
     answer = {"beslutning": "afvis" if decision.decision == "reject" else "godkend",  # type: ignore[attr-defined]
               "navn": decision.by, "bemaerkning": decision.comment}  # type: ignore[attr-defined]
-    try:
-        resume_flow_run(UUID(flow_run_id), run_input=answer)
-    except NotPausedError:
-        print(f"flow run {flow_run_id} is not waiting now; it reads the decision from the ledger when it next runs")
-    except FlowPauseTimeout:
-        print(f"flow run {flow_run_id} waited too long and ended; `budbringer send` starts a new one")
-    else:
+    for _ in range(30):  # the run records that it waits just before it pauses: give it a moment to get there
+        try:
+            resume_flow_run(UUID(flow_run_id), run_input=answer)
+        except NotPausedError:
+            time.sleep(2)
+            continue
+        except FlowPauseTimeout:
+            print(f"flow run {flow_run_id} waited too long and ended; `budbringer send` starts a new one")
+            return
         print(f"resumed flow run {flow_run_id}")
+        return
+    print(f"flow run {flow_run_id} is not waiting; it reads the decision from the ledger when it next checks")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -347,11 +347,17 @@ class Ledger:
             existing = conn.execute(approval_requests.select().where(
                 (approval_requests.c.message_id == message_id)
                 & (approval_requests.c.approval_hash == approval_hash))).mappings().first()
-            if existing:
+            if existing and existing["state"] != "void":
                 return _request(existing), False
             conn.execute(approval_requests.update().where(
                 (approval_requests.c.message_id == message_id) & (approval_requests.c.state == "open")
+                & (approval_requests.c.approval_hash != approval_hash)
             ).values(state="void", decided_at=now(), comment="the message changed; a new request replaced this"))
+            if existing:  # the message went back to content asked about before: ask again (its votes stand)
+                conn.execute(approval_requests.update().where(approval_requests.c.id == existing["id"])
+                             .values(state="open", decided_at=None, comment="", requested_at=now()))
+        if existing:
+            return self.request(message_id, approval_hash), False  # type: ignore[return-value]
         try:
             with self.engine.begin() as conn:
                 conn.execute(approval_requests.insert().values(

@@ -162,6 +162,10 @@ def _await_approval(prepared: Prepared, wait_for_decision: bool, wait_hours: flo
         if status.decided or not wait_for_decision:
             return status
         Ledger().waiting_run(status.request.id, str(current_flow_run.id))
+        # A decision may have come in (from `budbringer approve`) before this run was known to be waiting.
+        status = approval_request.evaluate(prepared, Ledger(), status.request)
+        if status.decided:
+            return status
         logger.info("Waiting for approval of %s: %s. Decide in this run's form in the Prefect UI or with "
                     "`budbringer approve %s --by NAME`", prepared.message.id, status.needed, prepared.message.id)
         key = f"approval-{prepared.approval_hash[:12]}-{round_}"

@@ -277,6 +277,7 @@ def test_reminders_go_to_those_who_have_not_decided_and_the_chair_gets_it_at_the
     assert set(reminder.recipients) == {"mette.lund@socialomraadet.example", "sofie.dahl@socialomraadet.example",
                                         "lars.bech@socialomraadet.example"}
     assert "Påmindelse" in reminder.subject and "3. december 2026 kl. 09.00" in reminder.body
+    assert "Følgende har allerede svaret: Jens Kragh." in reminder.body
     assert nudge_at(dt.datetime(2026, 12, 1, 15, 0, tzinfo=cph)) == []  # once
     assert nudge_at(dt.datetime(2026, 12, 2, 9, 30, tzinfo=cph)) == [f"{MESSAGE_ID}: reminder-2 sent"]
     assert nudge_at(dt.datetime(2026, 12, 3, 9, 0, tzinfo=cph)) == [f"{MESSAGE_ID}: escalation sent"]
@@ -325,3 +326,40 @@ def test_the_monthly_message_is_found_by_its_month(workdir: Path) -> None:
 
     with pytest.raises(InputError, match="has no message for 2026-12"):
         monthly_message(folder, "2026-12")
+
+
+def test_going_back_to_content_asked_about_before_reopens_its_request(workdir: Path, message_copy: Path,
+                                                                      plan_file: Path) -> None:
+    original = message_copy.read_text(encoding="utf-8")
+    prepared, ledger = _requested(plan_file, message_copy)
+    message_copy.write_text(original.replace("foråret 2027", "sommeren 2027"), encoding="utf-8")
+    approval_request.open_request(cascade.prepare(plan_file, message_copy), ledger)
+    assert ledger.request(MESSAGE_ID, prepared.approval_hash).state == "void"  # type: ignore[union-attr]
+    message_copy.write_text(original, encoding="utf-8")
+    request, created = approval_request.open_request(cascade.prepare(plan_file, message_copy), ledger)
+    assert not created and request.state == "open" and request.approval_hash == prepared.approval_hash
+    status = approval_request.decide(prepared, ledger, request, Decision("approve", "Mette Lund"), "cli")
+    assert status.approval is not None
+
+
+def test_an_edit_after_part_of_the_cascade_went_out_cannot_be_approved_in_a_run(
+        workdir: Path, message_copy: Path, plan_file: Path) -> None:
+    prepared, ledger = _requested(plan_file, message_copy)
+    status = approval_request.decide(prepared, ledger, approval_request.current(prepared, ledger),
+                                     Decision("approve", "Mette Lund"), "cli")
+    oc = next(d for d in cascade.deliveries(prepared, status.approval) if d.forum == "oc")  # type: ignore[arg-type]
+    assert cascade.deliver(oc, cascade.channels(prepared.plan)[oc.channel], ledger).state == "delivered"
+    message_copy.write_text(message_copy.read_text(encoding="utf-8").replace("foråret 2027", "sommeren 2027"),
+                            encoding="utf-8")
+    with pytest.raises(ApprovalError, match="already delivered to oc with other content"):
+        approval_request.open_request(cascade.prepare(plan_file, message_copy), ledger)
+    assert sent_fora().count("oc") == 1
+
+
+def test_approve_takes_the_message_id_the_request_shows(workdir: Path, message_copy: Path, plan_file: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    (workdir / "messages").mkdir()
+    shutil.copy(message_copy, workdir / "messages" / message_copy.name)
+    _requested(plan_file, message_copy)
+    assert cli.main(["approve", MESSAGE_ID, "--plan", str(plan_file), "--by", "Mette Lund"]) == 0
+    assert "is approved by Mette Lund" in capsys.readouterr().out
