@@ -1,14 +1,19 @@
 """The small protocol every channel implements: deliver one rendered variant, return a receipt.
 
 Channel facts (which media it carries, how many requests it may have in flight) are class attributes.
+Provider limits that hold across processes (per sending mailbox, per LinkedIn organisation) are declared
+per delivery by `limits()`, as plain `SharedLimit`s; the flow (`flows/send.py`) enforces them with Prefect
+global concurrency limits, so adapters never import Prefect.
 Each adapter declares its settings as a pydantic model that rejects unknown keys; secrets are `SecretStr`
 so they never show in reprs, logs or exceptions. Bad settings fail when the plan is loaded.
 """
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import BaseModel, ConfigDict
@@ -20,6 +25,42 @@ from budbringer.render import Variant
 
 if TYPE_CHECKING:
     from budbringer.plan import Forum, Plan
+
+
+_LIMIT_NAME = re.compile(r"^budbringer-[a-z0-9][a-z0-9-]{0,100}$")
+
+
+@dataclass(frozen=True)
+class SharedLimit:
+    """A provider limit shared by every run and worker, e.g. one Exchange sending mailbox.
+
+    `name` is stable and secret-free (no address, no token: a hash or a public id). While a delivery runs
+    it holds one of `concurrency` slots; with `per_minute`, it also takes `weight` places (the messages it
+    sends, e.g. one per sendMail part) of which at most `per_minute` may start in any 60 seconds.
+    """
+
+    name: str
+    concurrency: int
+    per_minute: int | None = None
+    weight: int = 1
+
+    def __post_init__(self) -> None:
+        if not _LIMIT_NAME.match(self.name):
+            raise ValueError(f"limit name {self.name!r}: lower-case letters, digits and '-', after 'budbringer-'")
+        if self.concurrency < 1 or self.weight < 1 or (self.per_minute is not None and self.per_minute < 1):
+            raise ValueError(f"limit {self.name}: concurrency, per_minute and weight must be at least 1")
+
+    @property
+    def rate_name(self) -> str:
+        return f"{self.name}-rate"
+
+    def rate(self) -> tuple[int, float] | None:
+        """`per_minute` as a token bucket (burst, refill per second) that never lets more than `per_minute`
+        start in any 60 seconds: burst + 60 × refill <= per_minute. The burst is ten seconds' worth."""
+        if self.per_minute is None:
+            return None
+        burst = max(1, self.per_minute // 6)
+        return burst, max(self.per_minute - burst, 0.5) / 60
 
 
 class ChannelSettings(BaseModel):
@@ -57,6 +98,14 @@ class Adapter(ABC):
         NotImplementedError where the provider cannot be asked (the operator must settle it).
         """
         raise NotImplementedError
+
+    def limits(self, delivery: Delivery) -> list[SharedLimit]:
+        """The provider limits this delivery consumes, held across every run and worker (empty: none).
+
+        Pure and offline: no request is made. The flow takes the slots before `deliver` (and `find`) run and
+        releases them after, so one delivery counts once however many requests it makes in turn.
+        """
+        return []
 
     def preflight(self) -> list[Problem]:
         """Check credentials and reachability without delivering anything. Empty when all is well."""

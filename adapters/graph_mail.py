@@ -4,7 +4,8 @@ One delivery is `POST {graph}/users/{sender}/sendMail` with the variant's HTML, 
 `x-budbringer-delivery: <delivery key>` and a copy in the sender's Sent Items. Exchange's limits are held
 here: at most 500 recipients per message (a longer list is sent in parts, each its own step), and per
 sending mailbox 30 messages a minute and 4 requests at a time, shared by every delivery of this process
-(`MailboxLimiter`; issue 6 takes it across processes).
+(`MailboxLimiter`) and, through `limits()`, by every run and worker (Prefect global concurrency limits
+named after a hash of the mailbox, taken by the flow; see docs/operations.md).
 
 sendMail has no idempotency key: a 5xx, a timeout or a broken connection after the request went out may
 still have sent the mail. Such an outcome is never re-sent blindly. With `lookup: {enabled: true}` the
@@ -25,6 +26,7 @@ person is found too. Which layer retries what: see adapters/graph.py.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import threading
 import time
@@ -37,7 +39,7 @@ from urllib.parse import quote
 
 from pydantic import Field, StringConstraints
 
-from adapters.base import Adapter, ChannelSettings
+from adapters.base import Adapter, ChannelSettings, SharedLimit
 from adapters.graph import GraphClient, RetrySettings, odata_string, query, token_fix
 from budbringer.delivery import Delivery, Receipt
 from budbringer.errors import (
@@ -146,6 +148,11 @@ def forget_process_state() -> None:
         _accepted.clear()
 
 
+def mailbox_limit_name(mailbox: str) -> str:
+    """The shared limit of one sending mailbox: stable, case-insensitive like Exchange, without the address."""
+    return f"budbringer-graph-mailbox-{hashlib.sha256(mailbox.casefold().encode()).hexdigest()[:12]}"
+
+
 def part_key(key: str, part: int, parts: int) -> str:
     return key if parts == 1 else f"{key}#{part}/{parts}"
 
@@ -189,6 +196,14 @@ class GraphMailAdapter(Adapter):
         return f"/users/{quote(self.settings.sender, safe='@')}"
 
     # delivering ------------------------------------------------------------------------------------------
+
+    def limits(self, delivery: Delivery) -> list[SharedLimit]:
+        """The sending mailbox's limits across runs: a delivery makes one request at a time (its parts and
+        lookups go in turn), so it holds one of `concurrent_requests` slots; each sendMail part is one of the
+        `messages_per_minute` (a part already accepted is counted anyway, which errs on the safe side)."""
+        parts = len(split(delivery.variant.recipients, self.settings.max_recipients)) or 1
+        return [SharedLimit(mailbox_limit_name(self.settings.sender), self.settings.concurrent_requests,
+                            self.settings.messages_per_minute, weight=parts)]
 
     def deliver(self, delivery: Delivery) -> Receipt:
         forum = delivery.forum

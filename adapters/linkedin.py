@@ -33,7 +33,7 @@ import requests
 from pydantic import Field, SecretStr
 
 from adapters import http
-from adapters.base import Adapter, ChannelSettings
+from adapters.base import Adapter, ChannelSettings, SharedLimit
 from budbringer.checks import Finding
 from budbringer.delivery import Delivery, Receipt
 from budbringer.errors import (
@@ -56,6 +56,11 @@ ENV_ORGANIZATION = "BUDBRINGER_LINKEDIN_ORGANIZATION"
 MAX_CHARS = 3000
 #: warn when a token has fewer days left than this
 EXPIRY_WARNING_DAYS = 14
+#: posts per organisation in flight at once, across every run and worker. LinkedIn's own limits are per day
+#: (per app and per member, reset at midnight UTC, not published: the Developer Portal's Analytics tab shows
+#: them), which no per-minute bucket expresses and a few posts a month never reach; what parallel runs can
+#: break is the one-post-at-a-time that the lookup by commentary and LinkedIn's DUPLICATE_POST guard rely on.
+ORGANIZATION_CONCURRENCY = 1
 
 RESERVED = frozenset("|{}@[]()<>#\\*_~")
 # A hashtag: `#` at the start of a word, then letters and digits (at least one letter), not followed by
@@ -167,6 +172,15 @@ class LinkedInAdapter(Adapter):
                 self.name, forum, f"{again.reason}, twice; the post was not found among the page's recent posts",
                 "look at the page: if the post is there, settle the delivery as delivered; if not, run again "
                 "(LinkedIn refuses an identical post, so a second run cannot post it twice)") from None
+
+    def limits(self, delivery: Delivery) -> list[SharedLimit]:
+        """One post at a time per organisation, across runs (see ORGANIZATION_CONCURRENCY). The id is the
+        page's public number, not a secret. No organisation configured: none (deliver() refuses it)."""
+        organization = self.settings.organization or os.environ.get(ENV_ORGANIZATION, "").strip()
+        number = re.fullmatch(r"(?:urn:li:organization:)?(\d+)", organization)
+        if not number:
+            return []
+        return [SharedLimit(f"budbringer-linkedin-org-{number.group(1)}", ORGANIZATION_CONCURRENCY)]
 
     def find(self, delivery: Delivery) -> Receipt | None:
         # A lookup that cannot be made now raises TransientDeliveryError: the caller tries again later.

@@ -138,13 +138,59 @@ def deliver_task(delivery: Delivery, plan_path: str) -> Outcome:
 
     plan = plan_.load(plan_path)
     adapter = cascade.channels(plan)[delivery.channel]
-    outcome = cascade.deliver(delivery, adapter, Ledger())
+    with _shared_limits(adapter, delivery):
+        outcome = cascade.deliver(delivery, adapter, Ledger())
     logger = get_run_logger()
     if outcome.ok:
         logger.info("%s: %s", outcome.forum, outcome.state)
     else:
         logger.error("%s: %s — %s", outcome.forum, outcome.state, outcome.error)
     return outcome
+
+
+def _shared_limits(adapter: Any, delivery: Delivery) -> Any:
+    """Take the provider limits the delivery consumes (`Adapter.limits`) across every run and worker; the
+    returned context releases them. Each limit is a Prefect global concurrency limit `<name>` (concurrent
+    deliveries), plus `<name>-rate` with slot decay when it has a per-minute rate; both are created or set to
+    the plan's values here (idempotent) and then taken strictly, so a missing limit is never skipped. Waiting
+    more than 30 minutes is a transient failure: nothing was sent, the task tries again."""
+    from contextlib import ExitStack
+
+    from prefect import get_client
+    from prefect.concurrency.sync import concurrency, rate_limit
+    from prefect.exceptions import ObjectAlreadyExists
+
+    limits = adapter.limits(delivery)
+    stack = ExitStack()
+    if not limits:
+        return stack
+    wanted = {limit.name: (limit.concurrency, 0.0) for limit in limits}
+    wanted |= {limit.rate_name: rate for limit in limits if (rate := limit.rate())}
+    with get_client(sync_client=True) as client:
+        for name, (size, decay) in wanted.items():
+            try:
+                client.upsert_global_concurrency_limit_by_name(name, size, slot_decay_per_second=decay)
+            except ObjectAlreadyExists:  # another run created it a moment ago: set its values
+                client.upsert_global_concurrency_limit_by_name(name, size, slot_decay_per_second=decay)
+    try:
+        # A lease renewal failing mid-send must not interrupt a request that may already be out.
+        stack.enter_context(concurrency([limit.name for limit in limits], timeout_seconds=1800, strict=True,
+                                        raise_on_lease_renewal_failure=False))
+        for limit in limits:
+            if rate := limit.rate():
+                for taken in range(0, limit.weight, rate[0]):  # never more than the burst at once
+                    rate_limit(limit.rate_name, occupy=min(rate[0], limit.weight - taken), timeout_seconds=1800,
+                               strict=True)
+    except TimeoutError:
+        stack.close()
+        raise TransientDeliveryError(adapter.name, delivery.forum, "waited 30 minutes for the provider's limits "
+                                     f"({', '.join(wanted)}) held by other runs; nothing was sent",
+                                     "the task tries again; see `prefect gcl ls` for who holds them") from None
+    except BaseException:
+        stack.close()
+        raise
+    get_run_logger().debug("%s: holding %s", delivery.forum, ", ".join(wanted))
+    return stack
 
 
 def _await_approval(prepared: Prepared, wait_for_decision: bool, wait_hours: float | None) -> Status:

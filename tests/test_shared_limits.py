@@ -1,0 +1,188 @@
+"""Provider limits hold across runs: Prefect global concurrency limits taken by `deliver_task`.
+
+Two flow runs started at once (threads, each in a copy of the caller's context: Prefect's settings live in a
+context variable) deliver two different messages over channels that share one limit of concurrency 1: the
+deliveries never overlap, and the limits exist on the server with the declared values. Without a shared limit
+the same two runs do overlap, so the setup really runs them side by side. Plus the names and values the Graph
+mail and LinkedIn adapters declare, which must be stable and secret-free.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import hashlib
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+
+from adapters.base import Adapter, ChannelSettings, SharedLimit
+from adapters.graph_mail import GraphMailAdapter
+from adapters.linkedin import LinkedInAdapter
+from budbringer import cascade
+from budbringer.approval import Approval
+from budbringer.delivery import Delivery, Receipt
+from budbringer.ledger import Ledger
+from budbringer.render import Variant
+from tests.conftest import memory_plan
+
+HOLD = 1.0  # seconds each delivery takes
+
+
+class TimedSettings(ChannelSettings):
+    limit: str = ""
+    per_minute: int | None = None
+
+
+class TimedChannel(Adapter):
+    """Like the memory channel, but slow, recording when each delivery started and ended."""
+
+    type: ClassVar[str] = "timed"
+    media: ClassVar[frozenset[str]] = frozenset({"web"})
+    Settings = TimedSettings
+    settings: TimedSettings
+    spans: ClassVar[list[tuple[str, float, float]]] = []
+    lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def limits(self, delivery: Delivery) -> list[SharedLimit]:
+        if not self.settings.limit:
+            return []
+        return [SharedLimit(self.settings.limit, 1, self.settings.per_minute)]
+
+    def deliver(self, delivery: Delivery) -> Receipt:
+        start = time.monotonic()
+        time.sleep(HOLD)
+        with self.lock:
+            self.spans.append((delivery.message_id, start, time.monotonic()))
+        return Receipt("timed", f"timed-{delivery.message_id}")
+
+
+def _approved(tag: str) -> Delivery:
+    variant = Variant(forum="website", forum_title="Hjemmesiden", tier="external", tier_index=4, phase="publish",
+                      medium="web", channel="website", template="x", stakeholder="citizens",
+                      subject=f"Status {tag}", body=f"<p>Status {tag}</p>", body_format="html", summary="Status.",
+                      link=None)
+    approval = Ledger().record_approval(Approval(tag, {variant.forum: variant.content_hash}, "Mette Lund", "ref"))
+    return Delivery(tag, variant, "website", approval.id)  # type: ignore[arg-type]
+
+
+def _two_runs_at_once(workdir: Path, monkeypatch: pytest.MonkeyPatch, settings: dict) -> list[tuple[str, float, float]]:
+    """Two flow runs, started together, each delivering its own message over its own channel object."""
+    from prefect import flow
+
+    from flows.send import deliver_task
+
+    started = threading.Barrier(2, timeout=60)
+
+    @flow(name="shared-limit-probe")
+    def probe(delivery: Delivery, plan_path: str) -> str:
+        started.wait()  # both runs exist (creating a run against SQLite takes a while): deliver at once
+        return deliver_task(delivery, plan_path).state
+
+    plan = str(memory_plan(workdir))
+    tag = uuid.uuid4().hex[:8]
+    deliveries = [_approved(f"limit-{tag}-{n}") for n in (1, 2)]
+    # Two channel objects, as two workers would have: only the server-side limit is shared.
+    channels = {d.message_id: TimedChannel.from_config("website", settings) for d in deliveries}
+    current: contextvars.ContextVar[Adapter] = contextvars.ContextVar("channel")
+
+    def channels_of(plan: object) -> dict[str, Adapter]:
+        return {"website": current.get()}
+
+    monkeypatch.setattr(cascade, "channels", channels_of)
+    TimedChannel.spans.clear()
+    states: list[str] = []
+    errors: list[BaseException] = []
+
+    def run(delivery: Delivery) -> None:
+        current.set(channels[delivery.message_id])
+        try:
+            states.append(probe(delivery, plan))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=contextvars.copy_context().run, args=(run, d)) for d in deliveries]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not errors, errors
+    assert states == ["delivered", "delivered"]
+    assert len(TimedChannel.spans) == 2
+    return sorted(TimedChannel.spans, key=lambda span: span[1])
+
+
+def test_two_runs_sharing_a_limit_of_one_never_overlap(prefect_api: None, workdir: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    name = f"budbringer-test-mailbox-{uuid.uuid4().hex[:12]}"
+    first, second = _two_runs_at_once(workdir, monkeypatch, {"limit": name, "per_minute": 30})
+
+    assert first[2] <= second[1], f"the deliveries overlapped: {first} and {second}"
+
+    from prefect import get_client
+
+    with get_client(sync_client=True) as client:
+        slots = client.read_global_concurrency_limit_by_name(name)
+        rate = client.read_global_concurrency_limit_by_name(f"{name}-rate")
+    assert (slots.limit, slots.slot_decay_per_second, slots.active_slots) == (1, 0.0, 0)  # released after
+    assert (rate.limit, rate.slot_decay_per_second) == (5, pytest.approx(25 / 60))
+
+
+def test_without_a_shared_limit_the_same_runs_overlap(prefect_api: None, workdir: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    first, second = _two_runs_at_once(workdir, monkeypatch, {})
+    assert second[1] < first[2], "the two runs did not run side by side: the test above would prove nothing"
+
+
+# -- the limits the adapters declare ---------------------------------------------------------------------------
+
+def _delivery(recipients: int) -> Delivery:
+    variant = Variant(forum="oc", forum_title="OC-kredsen", tier="oc", tier_index=1, phase="cascade", medium="mail",
+                      channel="mail", template="x", stakeholder="management", subject="Status",
+                      body="<p>Status</p>", body_format="html", summary="Status.", link=None,
+                      recipients=tuple(f"person{n}@example.org" for n in range(recipients)))
+    return Delivery("2026-11-status-udbud", variant, "mail", 1)  # type: ignore[arg-type]
+
+
+def test_graph_mail_declares_the_sending_mailboxs_limits() -> None:
+    channel = GraphMailAdapter.from_config("mail", {"sender": "Budbringer@Region.example"})
+    limits = channel.limits(_delivery(3))
+    digest = hashlib.sha256(b"budbringer@region.example").hexdigest()[:12]
+    assert limits == [SharedLimit(f"budbringer-graph-mailbox-{digest}", 4, 30, weight=1)]
+    assert "budbringer" in limits[0].name and "region" not in limits[0].name  # the address is not shown
+    assert limits[0].rate() == (5, pytest.approx(25 / 60))  # at most 5 + 60 × 25/60 = 30 in any minute
+    # The same mailbox spelt otherwise is the same limit; another mailbox is another.
+    other_case = GraphMailAdapter.from_config("mail2", {"sender": "budbringer@region.EXAMPLE"})
+    assert other_case.limits(_delivery(1))[0].name == limits[0].name
+    other = GraphMailAdapter.from_config("mail3", {"sender": "nyhedsbrev@region.example"})
+    assert other.limits(_delivery(1))[0].name != limits[0].name
+    # A list longer than 500 goes out in parts: each part is one message of the 30 a minute.
+    assert channel.limits(_delivery(1200))[0].weight == 3
+    tuned = GraphMailAdapter.from_config("mail4", {"sender": "budbringer@region.example", "messages_per_minute": 12,
+                                                   "concurrent_requests": 2})
+    assert (tuned.limits(_delivery(1))[0].concurrency, tuned.limits(_delivery(1))[0].per_minute) == (2, 12)
+
+
+def test_linkedin_declares_one_post_at_a_time_per_organisation(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BUDBRINGER_LINKEDIN_ORGANIZATION", raising=False)
+    monkeypatch.setenv("BUDBRINGER_LINKEDIN_TOKEN", "not-a-real-token")
+    delivery = _delivery(0)
+    assert LinkedInAdapter.from_config("li", {}).limits(delivery) == []  # deliver() refuses it anyway
+    assert LinkedInAdapter.from_config("li", {"organization": "urn:li:organization:2414183"}).limits(delivery) == [
+        SharedLimit("budbringer-linkedin-org-2414183", 1, None)]
+    monkeypatch.setenv("BUDBRINGER_LINKEDIN_ORGANIZATION", "2414183")
+    limits = LinkedInAdapter.from_config("li", {}).limits(delivery)
+    assert limits == [SharedLimit("budbringer-linkedin-org-2414183", 1, None)]
+    assert "not-a-real-token" not in repr(limits)
+    assert limits[0].rate() is None
+
+
+def test_a_shared_limit_refuses_bad_names_and_values() -> None:
+    with pytest.raises(ValueError):
+        SharedLimit("budbringer-mailbox-Budbringer@region.example", 4)
+    with pytest.raises(ValueError):
+        SharedLimit("budbringer-x", 0)
+    assert SharedLimit("budbringer-x", 1, 1).rate() == (1, pytest.approx(0.5 / 60))  # at most 1 in any minute
