@@ -27,6 +27,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -290,7 +291,11 @@ def send_flow(message: str, approved_by: str | None = None, approval_ref: str | 
               wait_for_approval: bool = True, wait_hours: float | None = None) -> list[Outcome]:
     """Send one message: with `approved_by` and `approval_ref` as approved in the steering group's meeting;
     without them, ask the steering group for approval and wait for it. Then cascade, then publish."""
-    return _send(message, approved_by, approval_ref, plan, override_order, reason, wait_for_approval, wait_hours)
+    follow_up = {"message": message, "approved_by": approved_by, "approval_ref": approval_ref, "plan": plan,
+                 "override_order": override_order, "reason": reason, "wait_for_approval": wait_for_approval,
+                 "wait_hours": wait_hours}
+    return _send(message, approved_by, approval_ref, plan, override_order, reason, wait_for_approval, wait_hours,
+                 follow_up)
 
 
 @flow(name="budbringer-monthly-briefing")
@@ -308,7 +313,8 @@ def monthly_briefing_flow(plan: str | None = None, month: str | None = None, mes
     month = month or deadlines.local_now(loaded).strftime("%Y-%m")
     found = monthly_message(Path(messages), month)
     get_run_logger().info("Monthly briefing for %s: %s", month, found)
-    return _send(str(found), None, None, str(loaded.path.resolve()), False, "", True, wait_hours)
+    follow_up = {"plan": plan, "month": month, "messages": messages, "wait_hours": wait_hours}
+    return _send(str(found), None, None, str(loaded.path.resolve()), False, "", True, wait_hours, follow_up)
 
 
 def monthly_message(folder: Path, month: str) -> Path:
@@ -336,7 +342,8 @@ def approval_reminders_flow(plan: str | None = None) -> list[str]:
 
 
 def _send(message: str, approved_by: str | None, approval_ref: str | None, plan: str | None,
-          override_order: bool, reason: str, wait_for_approval: bool, wait_hours: float | None) -> list[Outcome]:
+          override_order: bool, reason: str, wait_for_approval: bool, wait_hours: float | None,
+          follow_up: dict[str, Any]) -> list[Outcome]:
     from budbringer import plan as plan_
 
     logger = get_run_logger()
@@ -375,6 +382,9 @@ def _send(message: str, approved_by: str | None, approval_ref: str | None, plan:
             outcomes += [cascade.not_started(d, reason_text) if not any(o.state == "waiting" for o in outcomes)
                          else cascade.waiting(d, reason_text) for d in external]
     _report(prepared, approval, outcomes)
+    waiting = [o for o in outcomes if o.state == "waiting"]
+    if waiting:
+        _schedule_follow_up(prepared, waiting[0].tier, follow_up)
     for outcome in outcomes:
         if outcome.state == "uncertain":
             emit_uncertain(prepared.message.id, outcome.forum, outcome.error, outcome.key, outcome.channel)
@@ -383,6 +393,28 @@ def _send(message: str, approved_by: str | None, approval_ref: str | None, plan:
         raise CascadeFailed(f"{len(failed)} of {len(outcomes)} deliveries did not succeed: "
                             + "; ".join(f"{o.forum} {o.state}" for o in failed))
     return outcomes
+
+
+def _schedule_follow_up(prepared: Prepared, tier: str, parameters: dict[str, Any]) -> None:
+    """A tier waits for its calendar gate: under a deployment, schedule the same run for the gate's day (once,
+    however often this run is repeated). The follow-up delivers nothing twice: it finds the rest in the ledger."""
+    logger = get_run_logger()
+    gate = deadlines.gate(prepared.plan, tier, prepared.message.date)
+    if gate is None:
+        return
+    if current_deployment.id is None:
+        logger.warning("Tier %s waits until %s: run this again from then (a deployment would schedule it)",
+                       tier, gate)
+        return
+    from prefect.deployments import run_deployment
+
+    at = dt.datetime.combine(gate, prepared.plan.calendar.reminder_time,
+                             tzinfo=ZoneInfo(prepared.plan.calendar.timezone))
+    run = run_deployment(current_deployment.id, parameters=parameters, scheduled_time=at, timeout=0,
+                         as_subflow=False, idempotency_key=f"{prepared.message.id}/{prepared.approval_hash[:16]}/"
+                                                           f"{tier}/{gate.isoformat()}")
+    logger.info("Tier %s waits until %s: the follow-up run %s is scheduled for %s", tier, gate, run.id,
+                at.isoformat())
 
 
 def _report(prepared: Prepared, approval: Approval, outcomes: list[Outcome]) -> None:

@@ -86,3 +86,39 @@ def test_a_suspended_run_is_resumed_by_an_approver_and_repeats_nothing(tmp_path:
         assert approval.approved_by == "Jens Kragh, Sofie Dahl"
         history = [state["name"] for state in server.get(f"/flow_run_states/?flow_run_id={run_id}")]  # type: ignore[union-attr]
         assert history.count("Suspended") == 2 and history[-1] == "Completed", history
+
+
+@pytest.mark.timeout(900)
+def test_a_tier_waiting_for_the_oc_meeting_gets_a_follow_up_run_scheduled_once(tmp_path: Path) -> None:
+    import yaml
+
+    from budbringer.ledger import Ledger, State
+
+    checkout = _checkout(tmp_path / "budbringer")
+    plan_file = checkout / "config" / "plan.yaml"
+    plan = yaml.safe_load(plan_file.read_text(encoding="utf-8"))
+    plan["tiers"][1]["not_before"] = "meeting"  # HMU and the networks: not before the OC meeting
+    plan_file.write_text(yaml.safe_dump(plan, allow_unicode=True), encoding="utf-8")
+    home = checkout / ".budbringer"
+    home.mkdir()
+    with PrefectServer(tmp_path / "prefect-home") as server:
+        server.prefect("work-pool", "create", "budbringer", "--type", "process")
+        server.prefect("--no-prompt", "deploy", "--all", cwd=checkout)
+        with Worker(server, "budbringer", cwd=checkout, log=tmp_path / "worker.log", BUDBRINGER_DIR=str(checkout),
+                    BUDBRINGER_HOME=str(home)) as worker:
+            for _ in range(2):  # the same run twice: one follow-up
+                started = server.prefect("deployment", "run", "budbringer-send/manual",
+                                         "-p", f"message=messages/{MESSAGE_ID}.md", "-p", "approved_by=Mette Lund",
+                                         "-p", "approval_ref=Styregruppemøde 2026-11-20, punkt 3")
+                run_id = re.search(r"UUID: ([0-9a-f-]{36})", started.stdout).group(1)  # type: ignore[union-attr]
+                run = _wait_for_run(server, run_id, worker)
+                assert run["state_type"] == "COMPLETED", f"{run['state']}\n{worker.tail()}"
+
+        records = Ledger(f"sqlite:///{home / 'ledger.db'}").records(MESSAGE_ID)
+        assert [(r.forum, r.state) for r in records] == [("oc", State.DELIVERED)]
+        scheduled = [r for r in server.post("/flow_runs/filter", {}) if r["state_type"] == "SCHEDULED"]  # type: ignore[union-attr]
+        assert len(scheduled) == 1, scheduled
+        [follow_up] = scheduled
+        assert follow_up["expected_start_time"].startswith("2026-12-10T08:00:00")  # 09:00 in Copenhagen
+        assert follow_up["parameters"]["message"] == f"messages/{MESSAGE_ID}.md"
+        assert follow_up["parameters"]["approved_by"] == "Mette Lund"
