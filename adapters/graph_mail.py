@@ -34,10 +34,10 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any, ClassVar
+from typing import Any, ClassVar
 from urllib.parse import quote
 
-from pydantic import Field, StringConstraints
+from pydantic import Field
 
 from adapters.base import Adapter, ChannelSettings, SharedLimit
 from adapters.graph import GraphClient, RetrySettings, odata_string, query, token_fix
@@ -49,6 +49,7 @@ from budbringer.errors import (
     TransientDeliveryError,
     UncertainDeliveryError,
 )
+from budbringer.plan import Email
 
 log = logging.getLogger("budbringer.graph_mail")
 
@@ -58,7 +59,6 @@ PART_HEADER = "x-budbringer-part"
 PROPERTY_ID = "String {6f1d2c83-5b7a-4e0c-9d41-b7a3c2e95f10} Name BudbringerDelivery"
 MAX_RECIPIENTS = 500
 
-Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 
 
 class SentItemsLookup(ChannelSettings):

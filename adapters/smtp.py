@@ -26,9 +26,9 @@ import logging
 import os
 import smtplib
 import ssl
-from typing import Annotated, ClassVar, Literal
+from typing import ClassVar, Literal
 
-from pydantic import Field, SecretStr, StringConstraints, model_validator
+from pydantic import Field, SecretStr, model_validator
 
 from adapters.base import Adapter, ChannelSettings
 from adapters.mailformat import HEADER, build_mail, domain_of, stable_message_id
@@ -40,10 +40,10 @@ from budbringer.errors import (
     TransientDeliveryError,
     UncertainDeliveryError,
 )
+from budbringer.plan import Email
 
 log = logging.getLogger("budbringer.smtp")
 
-Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
 
 

@@ -384,36 +384,14 @@ def cmd_approve(args: argparse.Namespace) -> int:
     else:
         print(f"{decision.by}'s approval of {prepared.message.id} is recorded; still needed: {status.needed}")
     if request.flow_run_id and os.environ.get("PREFECT_API_URL"):
-        _resume(request.flow_run_id, decision)
+        _quiet_prefect()
+        from flows.send import resume_waiting_run
+
+        print(resume_waiting_run(request.flow_run_id, decision))
     elif status.decided:
         print(f"No run is waiting: `budbringer send {args.message}` continues"
               + (" (and tells the author)." if status.rejected else "."))
     return EXIT_OK
-
-
-def _resume(flow_run_id: str, decision: object) -> None:
-    """Hand the decision to the run that waits for it, as the Prefect UI's form would."""
-    import time
-    from uuid import UUID
-
-    _quiet_prefect()
-    from prefect.exceptions import FlowPauseTimeout, NotPausedError
-    from prefect.flow_runs import resume_flow_run
-
-    answer = {"beslutning": "afvis" if decision.decision == "reject" else "godkend",  # type: ignore[attr-defined]
-              "navn": decision.by, "bemaerkning": decision.comment}  # type: ignore[attr-defined]
-    for _ in range(30):  # the run records that it waits just before it pauses: give it a moment to get there
-        try:
-            resume_flow_run(UUID(flow_run_id), run_input=answer)
-        except NotPausedError:
-            time.sleep(2)
-            continue
-        except FlowPauseTimeout:
-            print(f"flow run {flow_run_id} waited too long and ended; `budbringer send` starts a new one")
-            return
-        print(f"resumed flow run {flow_run_id}")
-        return
-    print(f"flow run {flow_run_id} is not waiting; it reads the decision from the ledger when it next checks")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -12,7 +12,6 @@ if TYPE_CHECKING:
     from budbringer.cascade import Outcome, Prepared
 
 #: the columns of a delivery, in the Prefect UI's table artifact and in `budbringer status`
-COLUMNS = ("forum", "tier", "channel", "state", "receipt", "time")
 
 
 def _time(record_or_outcome: object) -> str:

@@ -8,7 +8,6 @@ is sent and nothing is written to the ledger. Deployed as `budbringer-check/prev
 
 from __future__ import annotations
 
-import html
 import re
 from pathlib import Path
 
@@ -16,15 +15,14 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from budbringer import cascade
+from budbringer.checks import plain_text
 from budbringer.errors import InputError
+from budbringer.render import Variant
 
 
-def _text(body: str, body_format: str, limit: int = 1200) -> str:
+def _text(variant: Variant, limit: int = 1200) -> str:
     """A variant's body as plain text for the preview artifact (the UI shows Markdown, not mail HTML)."""
-    if body_format == "html":
-        body = re.sub(r"<(br|/p|/h\d|/li|/tr)\s*/?>", "\n", body, flags=re.I)
-        body = html.unescape(re.sub(r"<[^>]+>", "", body))
-    body = re.sub(r"\n\s*\n+", "\n\n", body).strip()
+    body = re.sub(r"\n\s*\n+", "\n\n", plain_text(variant)).strip()
     return body if len(body) <= limit else body[:limit].rstrip() + " …"
 
 
@@ -40,11 +38,12 @@ def check_flow(message: str, plan: str | None = None) -> dict[str, object]:
     for finding in prepared.findings:
         logger.warning("%s: %s", finding.forum, finding.text)
     key = re.sub(r"[^a-z0-9-]+", "-", prepared.message.id.lower()).strip("-")
+    ordered = sorted(prepared.variants, key=lambda v: (v.tier_index, v.forum))
     create_table_artifact(
         key=f"preview-{key}",
         table=[{"forum": v.forum_title, "tier": f"{v.tier_index}. {v.tier}", "channel": v.channel,
                 "medium": v.medium, "subject": v.subject, "content hash": v.content_hash[:12]}
-               for v in sorted(prepared.variants, key=lambda v: (v.tier_index, v.forum))],
+               for v in ordered],
         description=f"Variants of {prepared.message.id} (nothing was sent)")
     lines = [f"# Preview: {prepared.message.title}", "",
              f"- **Message**: `{prepared.message.id}`",
@@ -56,9 +55,9 @@ def check_flow(message: str, plan: str | None = None) -> dict[str, object]:
         lines += [f"- `{p.file}` {p.field}: {p.what} — {p.fix}" for p in problems]
     if prepared.findings:
         lines += ["", "## Findings", ""] + [f"- {f.severity}: {f.forum}: {f.text}" for f in prepared.findings]
-    for variant in sorted(prepared.variants, key=lambda v: (v.tier_index, v.forum)):
+    for variant in ordered:
         lines += ["", f"## {variant.tier_index}. {variant.forum_title} ({variant.channel}, {variant.medium})", "",
-                  f"**{variant.subject}**", "", "```text", _text(variant.body, variant.body_format), "```"]
+                  f"**{variant.subject}**", "", "```text", _text(variant), "```"]
     create_markdown_artifact(key=f"preview-text-{key}", markdown="\n".join(lines) + "\n",
                              description=f"Preview of {prepared.message.id}")
     if problems:

@@ -68,6 +68,34 @@ class ApprovalInput(RunInput):
         return Decision(approval_request.APPROVE if self.beslutning == "godkend" else approval_request.REJECT,
                         self.navn.strip(), self.bemaerkning.strip())
 
+    @classmethod
+    def of(cls, decision: Decision) -> ApprovalInput:
+        return cls(beslutning="afvis" if decision.decision == approval_request.REJECT else "godkend",
+                   navn=decision.by, bemaerkning=decision.comment)
+
+
+def resume_waiting_run(flow_run_id: str, decision: Decision, attempts: int = 30) -> str:
+    """Hand a decision made on the command line to the run that waits for it, as the UI's form would.
+
+    The run records that it waits just before it pauses, so give it a moment to get there. Returns what
+    happened, for the approver."""
+    import time
+    from uuid import UUID
+
+    from prefect.exceptions import FlowPauseTimeout, NotPausedError
+    from prefect.flow_runs import resume_flow_run
+
+    for _ in range(attempts):
+        try:
+            resume_flow_run(UUID(flow_run_id), run_input=ApprovalInput.of(decision).model_dump())
+        except NotPausedError:
+            time.sleep(2)
+            continue
+        except FlowPauseTimeout:
+            return f"flow run {flow_run_id} waited too long and ended; `budbringer send` starts a new one"
+        return f"resumed flow run {flow_run_id}"
+    return f"flow run {flow_run_id} is not waiting; it reads the decision from the ledger when it next checks"
+
 
 def _transient(task: Any, task_run: Any, state: Any) -> bool:
     try:
@@ -149,6 +177,10 @@ def deliver_task(delivery: Delivery, plan_path: str) -> Outcome:
     return outcome
 
 
+#: the shared limits this process has created or set (name, (size, decay)): set once, then only taken
+_limits_set: set[tuple[str, tuple[int, float]]] = set()
+
+
 def _shared_limits(adapter: Any, delivery: Delivery) -> Any:
     """Take the provider limits the delivery consumes (`Adapter.limits`) across every run and worker; the
     returned context releases them. Each limit is a Prefect global concurrency limit `<name>` (concurrent
@@ -167,12 +199,15 @@ def _shared_limits(adapter: Any, delivery: Delivery) -> Any:
         return stack
     wanted = {limit.name: (limit.concurrency, 0.0) for limit in limits}
     wanted |= {limit.rate_name: rate for limit in limits if (rate := limit.rate())}
-    with get_client(sync_client=True) as client:
-        for name, (size, decay) in wanted.items():
-            try:
-                client.upsert_global_concurrency_limit_by_name(name, size, slot_decay_per_second=decay)
-            except ObjectAlreadyExists:  # another run created it a moment ago: set its values
-                client.upsert_global_concurrency_limit_by_name(name, size, slot_decay_per_second=decay)
+    missing = {name: value for name, value in wanted.items() if (name, value) not in _limits_set}
+    if missing:  # once per process and value, not once per delivery
+        with get_client(sync_client=True) as client:
+            for name, (size, decay) in missing.items():
+                try:
+                    client.upsert_global_concurrency_limit_by_name(name, size, slot_decay_per_second=decay)
+                except ObjectAlreadyExists:  # another run created it a moment ago: set its values
+                    client.upsert_global_concurrency_limit_by_name(name, size, slot_decay_per_second=decay)
+                _limits_set.add((name, (size, decay)))
     try:
         # A lease renewal failing mid-send must not interrupt a request that may already be out.
         stack.enter_context(concurrency([limit.name for limit in limits], timeout_seconds=1800, strict=True,
@@ -249,8 +284,8 @@ def _run_tiers(tiers: list[list[Delivery]], plan_path: str, release_all: bool, m
             outcomes += [cascade.not_started(d, reason) for tiers_left in tiers[index:] for d in tiers_left]
             break
         name = tier[0].variant.tier
-        if not deadlines.gate_open(plan, name, message_date, deadlines.local_now(plan)):
-            gate = deadlines.gate(plan, name, message_date)
+        gate = deadlines.gate(plan, name, message_date)
+        if gate is not None and deadlines.local_now(plan).date() < gate:
             reason = f"tier {name} waits until {gate:%Y-%m-%d} (its calendar gate); run again from then"
             logger.warning(reason)
             outcomes += [cascade.waiting(d, reason) for tiers_left in tiers[index:] for d in tiers_left]

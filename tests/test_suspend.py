@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,28 @@ from tests.servers.prefect_server import BIN, PrefectServer, Worker
 from tests.test_operations import _checkout, _wait_for_run
 
 MESSAGE_ID = "2026-11-status-udbud"
+
+
+@contextmanager
+def _deployed(tmp_path: Path, checkout: Path) -> Iterator[tuple[PrefectServer, Worker, Path]]:
+    """A server with prefect.yaml deployed from `checkout`, and a worker running there; yields the ledger's
+    home folder too (SQLite in the checkout)."""
+    home = checkout / ".budbringer"
+    home.mkdir()
+    with PrefectServer(tmp_path / "prefect-home") as server:
+        server.prefect("work-pool", "create", "budbringer", "--type", "process")
+        server.prefect("--no-prompt", "deploy", "--all", cwd=checkout)
+        with Worker(server, "budbringer", cwd=checkout, log=tmp_path / "worker.log", BUDBRINGER_DIR=str(checkout),
+                    BUDBRINGER_HOME=str(home)) as worker:
+            yield server, worker, home
+
+
+def _start_manual(server: PrefectServer, *parameters: str) -> str:
+    """Trigger the manual send of the example message; returns the flow run's id."""
+    flags = [flag for parameter in parameters for flag in ("-p", parameter)]
+    started = server.prefect("deployment", "run", "budbringer-send/manual", "-p", f"message=messages/{MESSAGE_ID}.md",
+                             *flags)
+    return re.search(r"UUID: ([0-9a-f-]{36})", started.stdout).group(1)  # type: ignore[union-attr]
 
 
 def _wait_for_state(server: PrefectServer, run_id: str, name: str, worker: Worker, timeout: float = 180) -> dict:
@@ -38,41 +62,33 @@ def test_a_suspended_run_is_resumed_by_an_approver_and_repeats_nothing(tmp_path:
     from budbringer.ledger import Ledger, State, notices
 
     checkout = _checkout(tmp_path / "budbringer")
-    home = checkout / ".budbringer"
-    ledger_url = f"sqlite:///{home / 'ledger.db'}"
-    home.mkdir()
-    with PrefectServer(tmp_path / "prefect-home") as server:
-        server.prefect("work-pool", "create", "budbringer", "--type", "process")
-        server.prefect("--no-prompt", "deploy", "--all", cwd=checkout)
-        with Worker(server, "budbringer", cwd=checkout, log=tmp_path / "worker.log", BUDBRINGER_DIR=str(checkout),
-                    BUDBRINGER_HOME=str(home)) as worker:
-            started = server.prefect("deployment", "run", "budbringer-send/manual",
-                                     "-p", f"message=messages/{MESSAGE_ID}.md")
-            run_id = re.search(r"UUID: ([0-9a-f-]{36})", started.stdout).group(1)  # type: ignore[union-attr]
-            _wait_for_state(server, run_id, "Suspended", worker)
+    with _deployed(tmp_path, checkout) as (server, worker, home):
+        ledger_url = f"sqlite:///{home / 'ledger.db'}"
+        run_id = _start_manual(server)
+        _wait_for_state(server, run_id, "Suspended", worker)
 
-            ledger = Ledger(ledger_url)
-            request = ledger.request(MESSAGE_ID)
-            assert request is not None and request.state == "open" and request.flow_run_id == run_id
-            assert ledger.notices_for(request.id) == {"request": State.DELIVERED}
-            assert ledger.records(MESSAGE_ID) == []  # nothing delivered before the decision
-            request_mail = checkout / "outbox" / MESSAGE_ID / "00-approval" / "approval-request.eml"
-            assert "Til godkendelse" in request_mail.read_text(encoding="utf-8")
+        ledger = Ledger(ledger_url)
+        request = ledger.request(MESSAGE_ID)
+        assert request is not None and request.state == "open" and request.flow_run_id == run_id
+        assert ledger.notices_for(request.id) == {"request": State.DELIVERED}
+        assert ledger.records(MESSAGE_ID) == []  # nothing delivered before the decision
+        request_mail = checkout / "outbox" / MESSAGE_ID / "00-approval" / "approval-request.eml"
+        assert "Til godkendelse" in request_mail.read_text(encoding="utf-8")
 
-            # One member is not enough: the run is resumed, starts from the top, and suspends again.
-            approve = [str(BIN / "budbringer"), "approve", f"messages/{MESSAGE_ID}.md"]
-            env = server.env(BUDBRINGER_HOME=str(home))
-            first = subprocess.run([*approve, "--by", "Jens Kragh"], cwd=checkout, env=env, capture_output=True,
-                                   text=True, timeout=120)
-            assert first.returncode == 0, first.stderr
-            assert "still needed" in first.stdout and "resumed flow run" in first.stdout
-            time.sleep(2)
-            _wait_for_state(server, run_id, "Suspended", worker)
-            second = subprocess.run([*approve, "--by", "Sofie Dahl"], cwd=checkout, env=env, capture_output=True,
-                                    text=True, timeout=120)
-            assert second.returncode == 0, second.stderr
-            assert "is approved by Jens Kragh, Sofie Dahl" in second.stdout
-            run = _wait_for_run(server, run_id, worker)
+        # One member is not enough: the run is resumed, starts from the top, and suspends again.
+        approve = [str(BIN / "budbringer"), "approve", f"messages/{MESSAGE_ID}.md"]
+        env = server.env(BUDBRINGER_HOME=str(home))
+        first = subprocess.run([*approve, "--by", "Jens Kragh"], cwd=checkout, env=env, capture_output=True,
+                               text=True, timeout=120)
+        assert first.returncode == 0, first.stderr
+        assert "still needed" in first.stdout and "resumed flow run" in first.stdout
+        time.sleep(2)
+        _wait_for_state(server, run_id, "Suspended", worker)
+        second = subprocess.run([*approve, "--by", "Sofie Dahl"], cwd=checkout, env=env, capture_output=True,
+                                text=True, timeout=120)
+        assert second.returncode == 0, second.stderr
+        assert "is approved by Jens Kragh, Sofie Dahl" in second.stdout
+        run = _wait_for_run(server, run_id, worker)
         assert run["state_type"] == "COMPLETED", f"{run['state']}\n{worker.tail()}"
 
         # Three starts of the same run (suspended, suspended, completed): the request went out once, every
@@ -99,20 +115,12 @@ def test_a_tier_waiting_for_the_oc_meeting_gets_a_follow_up_run_scheduled_once(t
     plan = yaml.safe_load(plan_file.read_text(encoding="utf-8"))
     plan["tiers"][1]["not_before"] = "meeting"  # HMU and the networks: not before the OC meeting
     plan_file.write_text(yaml.safe_dump(plan, allow_unicode=True), encoding="utf-8")
-    home = checkout / ".budbringer"
-    home.mkdir()
-    with PrefectServer(tmp_path / "prefect-home") as server:
-        server.prefect("work-pool", "create", "budbringer", "--type", "process")
-        server.prefect("--no-prompt", "deploy", "--all", cwd=checkout)
-        with Worker(server, "budbringer", cwd=checkout, log=tmp_path / "worker.log", BUDBRINGER_DIR=str(checkout),
-                    BUDBRINGER_HOME=str(home)) as worker:
-            for _ in range(2):  # the same run twice: one follow-up
-                started = server.prefect("deployment", "run", "budbringer-send/manual",
-                                         "-p", f"message=messages/{MESSAGE_ID}.md", "-p", "approved_by=Mette Lund",
-                                         "-p", "approval_ref=Styregruppemøde 2026-11-20, punkt 3")
-                run_id = re.search(r"UUID: ([0-9a-f-]{36})", started.stdout).group(1)  # type: ignore[union-attr]
-                run = _wait_for_run(server, run_id, worker)
-                assert run["state_type"] == "COMPLETED", f"{run['state']}\n{worker.tail()}"
+    with _deployed(tmp_path, checkout) as (server, worker, home):
+        for _ in range(2):  # the same run twice: one follow-up
+            run_id = _start_manual(server, "approved_by=Mette Lund",
+                                   "approval_ref=Styregruppemøde 2026-11-20, punkt 3")
+            run = _wait_for_run(server, run_id, worker)
+            assert run["state_type"] == "COMPLETED", f"{run['state']}\n{worker.tail()}"
 
         records = Ledger(f"sqlite:///{home / 'ledger.db'}").records(MESSAGE_ID)
         assert [(r.forum, r.state) for r in records] == [("oc", State.DELIVERED)]
