@@ -54,8 +54,8 @@ from urllib.parse import quote, urlsplit
 import requests
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from adapters import http
-from adapters.base import ChannelSettings
+from budbringer.adapters import http
+from budbringer.adapters.base import ChannelSettings
 from budbringer.errors import DeliveryError, PermanentDeliveryError, Problem, TransientDeliveryError
 
 log = logging.getLogger("budbringer.graph")

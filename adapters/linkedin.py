@@ -32,8 +32,8 @@ from urllib.parse import quote
 import requests
 from pydantic import Field, SecretStr
 
-from adapters import http
-from adapters.base import Adapter, ChannelSettings, SharedLimit
+from budbringer.adapters import http
+from budbringer.adapters.base import Adapter, ChannelSettings, SharedLimit
 from budbringer.checks import Finding
 from budbringer.delivery import Delivery, Receipt
 from budbringer.errors import (

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from typing import ClassVar
 
-from adapters.base import Adapter, ChannelSettings
+from budbringer.adapters.base import Adapter, ChannelSettings
 from budbringer.delivery import Delivery, Receipt
 from budbringer.errors import PermanentDeliveryError
 

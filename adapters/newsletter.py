@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field
 
-from adapters.base import Adapter, ChannelSettings
+from budbringer.adapters.base import Adapter, ChannelSettings
 from budbringer.checks import Finding
 from budbringer.delivery import Delivery, Receipt
 from budbringer.errors import PermanentDeliveryError, Problem

@@ -15,8 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import ClassVar
 
-from adapters.base import Adapter, ChannelSettings
-from adapters.mailformat import HEADER, build_mail
+from budbringer.adapters.base import Adapter, ChannelSettings
+from budbringer.adapters.mailformat import HEADER, build_mail
 from budbringer.delivery import Delivery, Receipt
 from budbringer.errors import Problem
 

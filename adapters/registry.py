@@ -5,15 +5,15 @@ Adding a channel means adding its class to ADAPTERS. A name taken twice is an er
 
 from __future__ import annotations
 
-from adapters.base import Adapter
-from adapters.graph_mail import GraphMailAdapter
-from adapters.linkedin import LinkedInAdapter
-from adapters.memory import MemoryAdapter
-from adapters.newsletter import NewsletterAdapter
-from adapters.outbox import OutboxAdapter
-from adapters.sharepoint_news import SharePointNewsAdapter
-from adapters.smtp import SmtpAdapter
-from adapters.webhook import WebhookAdapter
+from budbringer.adapters.base import Adapter
+from budbringer.adapters.graph_mail import GraphMailAdapter
+from budbringer.adapters.linkedin import LinkedInAdapter
+from budbringer.adapters.memory import MemoryAdapter
+from budbringer.adapters.newsletter import NewsletterAdapter
+from budbringer.adapters.outbox import OutboxAdapter
+from budbringer.adapters.sharepoint_news import SharePointNewsAdapter
+from budbringer.adapters.smtp import SmtpAdapter
+from budbringer.adapters.webhook import WebhookAdapter
 
 ADAPTERS: tuple[type[Adapter], ...] = (
     OutboxAdapter,

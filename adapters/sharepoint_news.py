@@ -30,8 +30,8 @@ from urllib.parse import quote
 
 from pydantic import Field
 
-from adapters.base import Adapter, ChannelSettings
-from adapters.graph import GraphClient, RetrySettings, odata_string, query, token_fix
+from budbringer.adapters.base import Adapter, ChannelSettings
+from budbringer.adapters.graph import GraphClient, RetrySettings, odata_string, query, token_fix
 from budbringer.delivery import Delivery, Receipt
 from budbringer.errors import (
     DeliveryError,

@@ -30,8 +30,8 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, SecretStr, model_validator
 
-from adapters.base import Adapter, ChannelSettings
-from adapters.mailformat import HEADER, build_mail, domain_of, stable_message_id
+from budbringer.adapters.base import Adapter, ChannelSettings
+from budbringer.adapters.mailformat import HEADER, build_mail, domain_of, stable_message_id
 from budbringer.delivery import Delivery, Receipt
 from budbringer.errors import (
     DeliveryError,

@@ -25,8 +25,8 @@ from urllib.parse import urlsplit
 import requests
 from pydantic import Field, SecretStr, model_validator
 
-from adapters import http
-from adapters.base import Adapter, ChannelSettings
+from budbringer.adapters import http
+from budbringer.adapters.base import Adapter, ChannelSettings
 from budbringer.delivery import Delivery, Receipt
 from budbringer.errors import PermanentDeliveryError, Problem
 

@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from adapters import registry
-from adapters.base import Adapter
+from budbringer.adapters import registry
+from budbringer.adapters.base import Adapter
 from budbringer import approval as approval_
 from budbringer import checks, message as message_, plan as plan_, render
 from budbringer.approval import Approval

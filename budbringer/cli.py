@@ -182,7 +182,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     message = message_.load(args.message, plan)
     before = {r.key for r in Ledger().records(message.id) if r.state == "delivered"}
     _quiet_prefect()
-    from flows.send import CascadeFailed, send_flow
+    from budbringer.flows.send import CascadeFailed, send_flow
 
     failed = None
     try:
@@ -385,7 +385,7 @@ def cmd_approve(args: argparse.Namespace) -> int:
         print(f"{decision.by}'s approval of {prepared.message.id} is recorded; still needed: {status.needed}")
     if request.flow_run_id and os.environ.get("PREFECT_API_URL"):
         _quiet_prefect()
-        from flows.send import resume_waiting_run
+        from budbringer.flows.send import resume_waiting_run
 
         print(resume_waiting_run(request.flow_run_id, decision))
     elif status.decided:
@@ -399,7 +399,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.plan:
         os.environ["BUDBRINGER_PLAN"] = str(Path(args.plan).resolve())
     _quiet_prefect()
-    from flows.serve import serve
+    from budbringer.flows.serve import serve
 
     serve(message=args.message, limit=args.limit)
     return EXIT_OK
@@ -417,7 +417,7 @@ def cmd_alerts_setup(args: argparse.Namespace) -> int:
     if not url.startswith(("https://", "http://")):
         raise BudbringerError("the webhook URL must start with https:// (the URL itself is not shown here)")
     _quiet_prefect()
-    from flows.alerts import BLOCK_NAME, setup
+    from budbringer.flows.alerts import BLOCK_NAME, setup
 
     done = setup(url, args.format)
     print(f"webhook stored in the Prefect block {BLOCK_NAME!r} (Webhook); the URL is not shown")

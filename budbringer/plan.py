@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from importlib import resources
 import zoneinfo
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -24,8 +25,9 @@ Phase = Literal["cascade", "publish"]
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
 Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_PLAN = PROJECT_ROOT / "config" / "plan.yaml"
+# The packaged plan and templates (the repository's config/ and templates/, shipped in the wheel as
+# budbringer.config and budbringer.templates): an installed budbringer works without a checkout.
+DEFAULT_PLAN = Path(str(resources.files("budbringer.config").joinpath("plan.yaml")))
 
 STAKEHOLDER_LABELS = {
     "citizens": "borgere",
@@ -315,7 +317,7 @@ def _problem(file: str, lines: dict, error: Any) -> Problem:
 
 
 def _cross_check(plan: Plan, file: str, lines: dict) -> list[Problem]:
-    from adapters import registry  # the adapters are plain Python: no Prefect, no network here
+    from budbringer.adapters import registry  # the adapters are plain Python: no Prefect, no network here
 
     problems: list[Problem] = []
 

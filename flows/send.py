@@ -47,7 +47,7 @@ from budbringer.delivery import Delivery
 from budbringer.errors import TransientDeliveryError
 from budbringer.ledger import Ledger
 from budbringer.report import outcome_rows, summary_markdown
-from flows.alerts import emit_uncertain
+from budbringer.flows.alerts import emit_uncertain
 
 
 class CascadeFailed(RuntimeError):

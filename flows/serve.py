@@ -23,8 +23,8 @@ def deployments(message: str = EXAMPLE_MESSAGE) -> list[Any]:
     """The runner deployments, named as in prefect.yaml (flow name / deployment name)."""
     from prefect.schedules import Cron
 
-    from flows import send
-    from flows.check import check_flow
+    from budbringer.flows import send
+    from budbringer.flows.check import check_flow
 
     found = [
         send.send_flow.to_deployment(

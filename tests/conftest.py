@@ -59,7 +59,7 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("BUDBRINGER_HOME", str(tmp_path / ".budbringer"))
     monkeypatch.delenv("BUDBRINGER_DATABASE_URL", raising=False)
     monkeypatch.delenv("BUDBRINGER_PLAN", raising=False)
-    from adapters import memory
+    from budbringer.adapters import memory
 
     memory.clear()
     return tmp_path

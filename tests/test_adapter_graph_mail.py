@@ -20,8 +20,8 @@ from urllib.parse import parse_qs
 import pytest
 import requests
 
-from adapters import graph, http
-from adapters.graph_mail import (
+from budbringer.adapters import graph, http
+from budbringer.adapters.graph_mail import (
     HEADER,
     PROPERTY_ID,
     GraphMailAdapter,
@@ -218,7 +218,7 @@ def test_faults(tenant: M365, waits: list[float], faults: list[Fault], settings:
 
 def test_retry_after_is_honoured_in_seconds_and_as_a_date(tenant: M365, waits: list[float],
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    from adapters import graph_mail
+    from budbringer.adapters import graph_mail
 
     slept: list[float] = []
     monkeypatch.setattr(graph_mail, "time", SimpleNamespace(sleep=slept.append, monotonic=time.monotonic))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.linkedin import LinkedInAdapter, little_text, plain_text
+from budbringer.adapters.linkedin import LinkedInAdapter, little_text, plain_text
 from budbringer import cascade, cli, render
 from budbringer import message as message_
 from budbringer import plan as plan_

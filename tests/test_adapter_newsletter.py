@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
-from adapters import memory
-from adapters.newsletter import NewsletterAdapter, Submission
+from budbringer.adapters import memory
+from budbringer.adapters.newsletter import NewsletterAdapter, Submission
 from budbringer import cascade, cli
 from budbringer import plan as plan_
 from budbringer.checks import counted_text, plain_text, word_count

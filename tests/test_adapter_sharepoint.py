@@ -7,8 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from adapters import graph, http
-from adapters.sharepoint_news import SharePointNewsAdapter, forget_sites, page_body, page_name
+from budbringer.adapters import graph, http
+from budbringer.adapters.sharepoint_news import SharePointNewsAdapter, forget_sites, page_body, page_name
 from budbringer.delivery import Delivery
 from budbringer.errors import PermanentDeliveryError, TransientDeliveryError
 from budbringer.render import Variant

@@ -18,9 +18,9 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from pydantic import ValidationError
 
-from adapters.mailformat import HEADER
-from adapters.outbox import OutboxAdapter
-from adapters.smtp import SmtpAdapter
+from budbringer.adapters.mailformat import HEADER
+from budbringer.adapters.outbox import OutboxAdapter
+from budbringer.adapters.smtp import SmtpAdapter
 from budbringer.delivery import Delivery
 from budbringer.errors import PermanentDeliveryError, TransientDeliveryError, UncertainDeliveryError
 from budbringer.render import Variant

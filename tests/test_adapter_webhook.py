@@ -14,7 +14,7 @@ import pytest
 import requests
 from pydantic import ValidationError
 
-from adapters.webhook import WebhookAdapter
+from budbringer.adapters.webhook import WebhookAdapter
 from budbringer.delivery import Delivery
 from budbringer.errors import PermanentDeliveryError, UncertainDeliveryError
 from budbringer.render import Variant

@@ -17,7 +17,7 @@ from uuid import UUID
 
 import pytest
 
-from adapters import memory
+from budbringer.adapters import memory
 from budbringer import approval_request, cascade, cli
 from budbringer import plan as plan_
 from budbringer.approval_request import Decision
@@ -78,7 +78,7 @@ def test_a_waiting_run_is_released_by_budbringer_approve_and_every_tier_is_deliv
         capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     from prefect.settings import PREFECT_API_URL
 
-    from flows.send import send_flow
+    from budbringer.flows.send import send_flow
 
     monkeypatch.setenv("PREFECT_API_URL", str(PREFECT_API_URL.value()))  # as an operator's shell has it
     answers: list[int] = []
@@ -105,7 +105,7 @@ def test_a_rejection_in_the_form_ends_the_run_with_nothing_sent_and_the_author_t
         prefect_api: None, workdir: Path, message_copy: Path, plan_file: Path) -> None:
     from prefect.flow_runs import resume_flow_run
 
-    from flows.send import send_flow
+    from budbringer.flows.send import send_flow
 
     form = {"beslutning": "afvis", "navn": "Mette Lund", "bemaerkning": "Afsnittet om tidsplanen skal være klarere."}
     watcher = when_paused(lambda run_id: resume_flow_run(UUID(run_id), run_input=form))
@@ -134,7 +134,7 @@ def test_an_outsider_in_the_form_is_refused_and_the_run_waits_on_for_a_member(
     from prefect import get_client
     from prefect.flow_runs import resume_flow_run
 
-    from flows.send import send_flow
+    from budbringer.flows.send import send_flow
 
     def paused_again(run_id: str, after: str) -> None:
         """Wait until the run pauses in a round after `after` (it refused or counted the last answer)."""
@@ -172,7 +172,7 @@ def test_an_outsider_in_the_form_is_refused_and_the_run_waits_on_for_a_member(
 
 def test_the_request_is_sent_once_however_often_the_run_starts_again(
         prefect_api: None, workdir: Path, message_copy: Path, plan_file: Path) -> None:
-    from flows.send import send_flow
+    from budbringer.flows.send import send_flow
 
     for _ in range(3):
         assert send_flow(message=str(message_copy), plan=str(plan_file), wait_for_approval=False) == []
@@ -294,7 +294,7 @@ def test_a_tier_gated_to_the_oc_meeting_waits_and_the_override_releases_it(
         prefect_api: None, workdir: Path, message_copy: Path) -> None:
     import yaml
 
-    from flows.send import send_flow
+    from budbringer.flows.send import send_flow
 
     base = yaml.safe_load(memory_plan(workdir).read_text(encoding="utf-8"))
     base["tiers"][1]["not_before"] = "meeting"
@@ -316,7 +316,7 @@ def test_a_tier_gated_to_the_oc_meeting_waits_and_the_override_releases_it(
 
 
 def test_the_monthly_message_is_found_by_its_month(workdir: Path) -> None:
-    from flows.send import monthly_message
+    from budbringer.flows.send import monthly_message
 
     folder = workdir / "messages"
     folder.mkdir()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from adapters import memory
+from budbringer.adapters import memory
 from budbringer.ledger import Ledger
 from tests.conftest import memory_plan
 
@@ -15,7 +15,7 @@ def test_the_preview_run_shows_every_variant_and_sends_nothing(prefect_api: None
     from prefect import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
-    from flows.check import check_flow
+    from budbringer.flows.check import check_flow
 
     result = check_flow(message=str(message_copy), plan=str(memory_plan(workdir)))
 

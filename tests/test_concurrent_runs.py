@@ -26,7 +26,7 @@ from typing import ClassVar
 import pytest
 import sqlalchemy as sa
 
-from adapters.base import Adapter
+from budbringer.adapters.base import Adapter
 from budbringer import cascade
 from budbringer.approval import Approval
 from budbringer.delivery import Delivery, Receipt
@@ -145,7 +145,7 @@ def _threads(url: str, runs: int = 6) -> None:
 
 RUNNER = """
 import json, sys, time
-from adapters.webhook import WebhookAdapter
+from budbringer.adapters.webhook import WebhookAdapter
 from budbringer import cascade
 from budbringer.delivery import Delivery
 from budbringer.errors import TransientDeliveryError

@@ -44,7 +44,7 @@ def providers(ca, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[LinkedInEmu
 def test_the_external_tier_goes_out_exactly_once_after_every_internal_tier(
         prefect_api: None, workdir: Path, message_copy: Path,
         providers: tuple[LinkedInEmulator, WebhookReceiver]) -> None:
-    from flows.send import send_flow
+    from budbringer.flows.send import send_flow
 
     linkedin, website = providers
     outcomes = send_flow(message=str(message_copy), approved_by="Mette Lund",

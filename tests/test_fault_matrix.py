@@ -17,12 +17,12 @@ from typing import Any
 
 import pytest
 
-from adapters import graph, graph_mail, sharepoint_news
-from adapters.base import Adapter
-from adapters.graph_mail import GraphMailAdapter
-from adapters.linkedin import LinkedInAdapter, little_text
-from adapters.sharepoint_news import SharePointNewsAdapter, page_name
-from adapters.webhook import WebhookAdapter
+from budbringer.adapters import graph, graph_mail, sharepoint_news
+from budbringer.adapters.base import Adapter
+from budbringer.adapters.graph_mail import GraphMailAdapter
+from budbringer.adapters.linkedin import LinkedInAdapter, little_text
+from budbringer.adapters.sharepoint_news import SharePointNewsAdapter, page_name
+from budbringer.adapters.webhook import WebhookAdapter
 from budbringer import cascade
 from budbringer.approval import Approval
 from budbringer.delivery import Delivery

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters import memory
+from budbringer.adapters import memory
 from budbringer import cascade
 from budbringer.delivery import Delivery
 from budbringer.errors import ApprovalError
@@ -61,7 +61,7 @@ def assert_tier_order(records: list[Record]) -> None:
 
 def test_full_send_in_the_plans_order_then_a_rerun_sends_nothing(prefect_api: None, workdir: Path,
                                                                  message_copy: Path) -> None:
-    from flows.send import send_flow
+    from budbringer.flows.send import send_flow
 
     plan = memory_plan(workdir)
     outcomes = send_flow(message=str(message_copy), approved_by="Mette Lund", approval_ref=REFERENCE, plan=str(plan))
@@ -95,7 +95,7 @@ def test_full_send_in_the_plans_order_then_a_rerun_sends_nothing(prefect_api: No
 
 
 def test_a_failed_delivery_stops_the_later_tiers(prefect_api: None, workdir: Path, message_copy: Path) -> None:
-    from flows.send import CascadeFailed, send_flow
+    from budbringer.flows.send import CascadeFailed, send_flow
 
     plan = memory_plan(workdir, refuse=["hmu"])
     with pytest.raises(CascadeFailed) as failed:
@@ -131,7 +131,7 @@ def test_a_failed_delivery_stops_the_later_tiers(prefect_api: None, workdir: Pat
 
 def test_the_chairs_override_is_recorded_and_releases_every_tier(prefect_api: None, workdir: Path,
                                                                  message_copy: Path) -> None:
-    from flows.send import send_flow
+    from budbringer.flows.send import send_flow
 
     reason = "Pressemeddelelse fra regionen før OC-mødet; HMU orienteres samme dag"
     outcomes = send_flow(message=str(message_copy), approved_by="Mette Lund", approval_ref=REFERENCE,
@@ -145,7 +145,7 @@ def test_the_chairs_override_is_recorded_and_releases_every_tier(prefect_api: No
 
 
 def test_an_approver_outside_the_policy_is_refused(prefect_api: None, workdir: Path, message_copy: Path) -> None:
-    from flows.send import send_flow
+    from budbringer.flows.send import send_flow
 
     with pytest.raises(ApprovalError, match="Ole Outsider may not approve"):
         send_flow(message=str(message_copy), approved_by="Ole Outsider", approval_ref=REFERENCE,

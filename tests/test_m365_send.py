@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from adapters import graph, graph_mail, sharepoint_news
+from budbringer.adapters import graph, graph_mail, sharepoint_news
 from budbringer import plan as plan_
 from budbringer.ledger import Ledger, State
 from tests.conftest import ROOT
@@ -73,7 +73,7 @@ def fast_plan(folder: Path) -> Path:
 
 
 def send(message: Path, plan: Path):  # type: ignore[no-untyped-def]
-    from flows.send import send_flow
+    from budbringer.flows.send import send_flow
 
     return send_flow(message=str(message), approved_by="Mette Lund",
                      approval_ref="Styregruppemøde 2026-11-20, punkt 3", plan=str(plan))
@@ -160,7 +160,7 @@ def test_faults_still_end_with_every_delivery_exactly_once(prefect_api: None, mi
 
 def test_a_refused_token_stops_the_run_before_the_next_tier(prefect_api: None, microsoft365: M365,
                                                             message_copy: Path, workdir: Path) -> None:
-    from flows.send import CascadeFailed
+    from budbringer.flows.send import CascadeFailed
 
     tenant = microsoft365
     tenant.graph.faults.append(Fault("status", is_send_mail, 401, times=99, body={"error": {

@@ -175,8 +175,8 @@ def test_a_failing_run_and_an_uncertain_delivery_alert_the_operators(
     from prefect.client.orchestration import get_client
 
     from budbringer import cli
-    from flows import alerts
-    from flows.send import CascadeFailed, send_flow
+    from budbringer.flows import alerts
+    from budbringer.flows.send import CascadeFailed, send_flow
 
     url, received = receiver
     os.environ["BUDBRINGER_ALERT_WEBHOOK_URL"] = url

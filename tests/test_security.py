@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from adapters import graph_mail
-from adapters.sharepoint_news import page_body
-from adapters.webhook import payload
+from budbringer.adapters import graph_mail
+from budbringer.adapters.sharepoint_news import page_body
+from budbringer.adapters.webhook import payload
 from budbringer import cascade, render
 from budbringer.approval import Approval
 from budbringer.delivery import Delivery

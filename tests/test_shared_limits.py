@@ -19,9 +19,9 @@ from typing import ClassVar
 
 import pytest
 
-from adapters.base import Adapter, ChannelSettings, SharedLimit
-from adapters.graph_mail import GraphMailAdapter
-from adapters.linkedin import LinkedInAdapter
+from budbringer.adapters.base import Adapter, ChannelSettings, SharedLimit
+from budbringer.adapters.graph_mail import GraphMailAdapter
+from budbringer.adapters.linkedin import LinkedInAdapter
 from budbringer import cascade
 from budbringer.approval import Approval
 from budbringer.delivery import Delivery, Receipt
@@ -73,7 +73,7 @@ def _two_runs_at_once(workdir: Path, monkeypatch: pytest.MonkeyPatch, settings: 
     """Two flow runs, started together, each delivering its own message over its own channel object."""
     from prefect import flow
 
-    from flows.send import deliver_task
+    from budbringer.flows.send import deliver_task
 
     started = threading.Barrier(2, timeout=60)
 

@@ -7,12 +7,14 @@ ledger is SQLite in the checkout, shared by the worker's flow runs and the appro
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -114,6 +116,9 @@ def test_a_tier_waiting_for_the_oc_meeting_gets_a_follow_up_run_scheduled_once(t
     plan_file = checkout / "config" / "plan.yaml"
     plan = yaml.safe_load(plan_file.read_text(encoding="utf-8"))
     plan["tiers"][1]["not_before"] = "meeting"  # HMU and the networks: not before the OC meeting
+    # The next OC meeting lies ahead whatever day the test runs on: the gate is closed now, on any date.
+    meeting = dt.date.today() + dt.timedelta(days=60)
+    plan["fora"]["oc"]["meetings"] = [meeting.isoformat()]
     plan_file.write_text(yaml.safe_dump(plan, allow_unicode=True), encoding="utf-8")
     with _deployed(tmp_path, checkout) as (server, worker, home):
         for _ in range(2):  # the same run twice: one follow-up
@@ -124,9 +129,14 @@ def test_a_tier_waiting_for_the_oc_meeting_gets_a_follow_up_run_scheduled_once(t
 
         records = Ledger(f"sqlite:///{home / 'ledger.db'}").records(MESSAGE_ID)
         assert [(r.forum, r.state) for r in records] == [("oc", State.DELIVERED)]
-        scheduled = [r for r in server.post("/flow_runs/filter", {}) if r["state_type"] == "SCHEDULED"]  # type: ignore[union-attr]
+        # Only the manual deployment's runs: the cron deployments have scheduled runs of their own.
+        manual = server.get("/deployments/name/budbringer-send/manual")
+        assert isinstance(manual, dict)
+        runs = server.post("/flow_runs/filter", {"deployments": {"id": {"any_": [manual["id"]]}}})
+        scheduled = [r for r in runs if r["state_type"] == "SCHEDULED"]  # type: ignore[union-attr]
         assert len(scheduled) == 1, scheduled
         [follow_up] = scheduled
-        assert follow_up["expected_start_time"].startswith("2026-12-10T08:00:00")  # 09:00 in Copenhagen
+        nine_in_copenhagen = dt.datetime.combine(meeting, dt.time(9), ZoneInfo("Europe/Copenhagen"))
+        assert dt.datetime.fromisoformat(follow_up["expected_start_time"]) == nine_in_copenhagen
         assert follow_up["parameters"]["message"] == f"messages/{MESSAGE_ID}.md"
         assert follow_up["parameters"]["approved_by"] == "Mette Lund"
