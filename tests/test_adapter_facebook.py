@@ -239,3 +239,40 @@ def test_check_refuses_a_long_facebook_post(workdir: Path, meta: MetaEmulator,
     assert cli.main(["check", "--plan", str(_plan(workdir, max_chars=5000)), str(short)]) == 0
     assert meta.received() == []  # check sends nothing
     assert MAX_CHARS == 1000
+
+
+def test_the_token_never_shows_in_logs_ledger_or_reprs(meta: MetaEmulator, tmp_path: Path,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    from budbringer.approval import Approval
+    from budbringer.ledger import Ledger
+
+    caplog.set_level(logging.DEBUG)
+    for name in ("urllib3", "requests", "budbringer"):
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
+    texts: list[str] = []
+    channel = adapter()
+    for fault in ("throttled", "timeout after acting", "expired token"):
+        meta.revoked = fault == "expired token"
+        if fault == "throttled":
+            meta.faults.append(Fault("status", match=lambda r: r.method == "POST", status=403, body=throttled(4),
+                                     times=99))
+        if fault == "timeout after acting":
+            meta.faults.clear()
+            meta.faults.append(_on_post("hang_after", seconds=1.0))
+        item = delivery(f"Hemmeligheder ({fault}).\n")
+        approval = ledger.record_approval(Approval(item.message_id, {item.forum: item.variant.content_hash},
+                                                   "Mette Lund", "ref"))
+        item = Delivery(item.message_id, item.variant, item.channel, approval.id)  # type: ignore[arg-type]
+        try:
+            outcome = cascade.deliver(item, channel, ledger)
+            texts += [outcome.error, repr(outcome)]
+        except TransientDeliveryError as exc:
+            texts += [str(exc), repr(exc), exc.fix]
+        texts += [repr(channel), repr(channel.settings), str(vars(channel)), str(vars(channel.graph))]
+    states = sorted(r.state.value for r in ledger.records())
+    assert states == ["delivered", "failed", "failed"]  # throttled, found after the timeout, the expired token
+    texts += [str(r) for r in ledger.records()] + [caplog.text] + [str(r.__dict__) for r in caplog.records]
+    texts.append((tmp_path / "ledger.db").read_bytes().decode("utf-8", "replace"))
+    assert len(caplog.records) > 3 and any("urllib3" in r.name for r in caplog.records)
+    assert TOKEN not in "\n".join(texts)
