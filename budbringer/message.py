@@ -91,11 +91,16 @@ def load(path: str | os.PathLike[str], plan: Plan | None = None) -> Message:
             if error["type"] == "missing":
                 what, fix = "is required", f"add `{at[-1]}:` to the front matter"
             elif error["type"] == "extra_forbidden":
-                what, fix = "is not a known field", "use id, title, summary, date, link, author, fora, sections, image"
+                what, fix = "is not a known field", ("use id, title, summary, date, link, author, fora, sections, "
+                                                     "image (with url and alt)")
             elif at[:1] == ("id",):
                 what, fix = f"{error.get('input')!r} is not a valid id", "use lower-case letters, digits and -"
             elif at[:1] == ("body",):
                 what, fix = "is empty or too short", "write the message below the front matter"
+            elif at[:2] == ("image", "url"):
+                what, fix = f"{error.get('input')!r} is not an https address", "give the image's public https:// URL"
+            elif at[:2] == ("image", "alt"):
+                what, fix = error["msg"].lower(), "say in a sentence what the picture shows (5 to 1,000 characters)"
             else:
                 what, fix = error["msg"].lower(), "correct the value"
             problems.append(Problem(str(file), yamlfile.dotted(at), what, fix,

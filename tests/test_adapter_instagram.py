@@ -17,7 +17,7 @@ from budbringer.delivery import Delivery
 from budbringer.errors import InputError, PermanentDeliveryError, TransientDeliveryError, UncertainDeliveryError
 from budbringer.render import Variant
 from tests.conftest import PLAN
-from tests.servers.https import Fault, HTTPSServer
+from tests.servers.https import Fault, HTTPSServer, Request
 from tests.servers.meta import ACCOUNT, MetaEmulator, throttled
 
 TOKEN = "EAAG-ig-token-never-logged-91ab"
@@ -94,7 +94,10 @@ def test_quota_container_poll_publish_permalink(meta: MetaEmulator) -> None:
 
 
 def _on(edge: str, kind: str, **kwargs: object) -> Fault:
-    return Fault(kind, match=lambda r: r.method == "POST" and r.path.endswith("/" + edge), **kwargs)  # type: ignore[arg-type]
+    def match(request: Request) -> bool:
+        return request.method == "POST" and request.path.endswith("/" + edge)
+
+    return Fault(kind, match=match, **kwargs)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(("name", "faults", "expected"), [

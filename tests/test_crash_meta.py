@@ -92,7 +92,8 @@ def world(ca, base: Path, name: str) -> Iterator[World]:
 def wrong_after(w: World) -> list[str]:
     wrong = [f"{forum}: {count} posts" for forum, count in w.served().items() if count != 1]
     records = {r.forum: r for r in w.ledger().records(MESSAGE_ID)}
-    wrong += [f"ledger: {r.forum} is {r.state.value}: {r.error}" for r in records.values() if r.state != State.DELIVERED]
+    wrong += [f"ledger: {r.forum} is {r.state.value}: {r.error}" for r in records.values()
+              if r.state != State.DELIVERED]
     for forum, items, key in (("facebook", w.meta.page_posts(), "id"), ("instagram", w.meta.published_media(), "id")):
         receipt = records[forum].receipt if forum in records else None
         if items and (receipt is None or receipt.provider_id != items[0][key]):
