@@ -6,7 +6,9 @@ Adding a channel means adding its class to ADAPTERS. A name taken twice is an er
 from __future__ import annotations
 
 from budbringer.adapters.base import Adapter
+from budbringer.adapters.facebook_page import FacebookPageAdapter
 from budbringer.adapters.graph_mail import GraphMailAdapter
+from budbringer.adapters.instagram import InstagramAdapter
 from budbringer.adapters.linkedin import LinkedInAdapter
 from budbringer.adapters.memory import MemoryAdapter
 from budbringer.adapters.newsletter import NewsletterAdapter
@@ -24,6 +26,8 @@ ADAPTERS: tuple[type[Adapter], ...] = (
     GraphMailAdapter,
     SharePointNewsAdapter,
     SmtpAdapter,
+    FacebookPageAdapter,
+    InstagramAdapter,
 )
 
 

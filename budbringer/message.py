@@ -11,6 +11,9 @@ author: navn@socialomraadet.example   # optional: who is told if the steering gr
 fora: [oc, hmu]                       # optional: only these fora (default: every forum of the plan)
 sections:                             # optional: extra text for one stakeholder group
   employees: Hvad betyder det for dig …
+image:                                # optional; Instagram needs it: a public https image and its alt text
+  url: https://www.rm.dk/…/billede.jpg
+  alt: Hvad billedet viser, for dem der ikke kan se det.
 ---
 The body, in Markdown.
 ```
@@ -32,6 +35,15 @@ from budbringer.plan import Plan, Stakeholder
 FENCE = "---"
 
 
+class Image(BaseModel):
+    """A picture for the posts that carry one (Instagram): a public https URL and its alt text."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: Annotated[str, StringConstraints(pattern=r"^https://\S+$", max_length=2000)]
+    alt: Annotated[str, StringConstraints(strip_whitespace=True, min_length=5, max_length=1000)]
+
+
 class Message(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -45,6 +57,7 @@ class Message(BaseModel):
                                   "plan's contact).")
     fora: list[str] | None = Field(default=None, description="Only these fora; default: every forum.")
     sections: dict[Stakeholder, str] = {}
+    image: Image | None = Field(default=None, description="A public https image and its alt text (Instagram).")
     body: Annotated[str, StringConstraints(min_length=20)]
     path: Path = Field(default=Path("message.md"), exclude=True)
 
@@ -78,11 +91,16 @@ def load(path: str | os.PathLike[str], plan: Plan | None = None) -> Message:
             if error["type"] == "missing":
                 what, fix = "is required", f"add `{at[-1]}:` to the front matter"
             elif error["type"] == "extra_forbidden":
-                what, fix = "is not a known field", "use id, title, summary, date, link, author, fora, sections"
+                what, fix = "is not a known field", ("use id, title, summary, date, link, author, fora, sections, "
+                                                     "image (with url and alt)")
             elif at[:1] == ("id",):
                 what, fix = f"{error.get('input')!r} is not a valid id", "use lower-case letters, digits and -"
             elif at[:1] == ("body",):
                 what, fix = "is empty or too short", "write the message below the front matter"
+            elif at[:2] == ("image", "url"):
+                what, fix = f"{error.get('input')!r} is not an https address", "give the image's public https:// URL"
+            elif at[:2] == ("image", "alt"):
+                what, fix = error["msg"].lower(), "say in a sentence what the picture shows (5 to 1,000 characters)"
             else:
                 what, fix = error["msg"].lower(), "correct the value"
             problems.append(Problem(str(file), yamlfile.dotted(at), what, fix,

@@ -52,6 +52,8 @@ class Variant:
     link: str | None
     recipients: tuple[str, ...] = ()
     sites: tuple[str, ...] = ()
+    image_url: str | None = None
+    image_alt: str | None = None
 
     @property
     def content_hash(self) -> str:
@@ -65,6 +67,8 @@ class Variant:
             "summary": self.summary,
             "link": self.link,
         }
+        if self.image_url is not None:  # only then: hashes of messages without an image stay as they were
+            content["image"] = {"url": self.image_url, "alt": self.image_alt}
         return hashlib.sha256(json.dumps(content, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
@@ -151,6 +155,8 @@ def render_variants(plan: Plan, message: Message) -> list[Variant]:
                 stakeholder=forum.stakeholder, subject=subject, body=body,
                 body_format="html" if forum.template.endswith(".html.j2") else "text",
                 summary=message.summary, link=message.link, recipients=recipients, sites=tuple(forum.sites),
+                image_url=message.image.url if message.image else None,
+                image_alt=message.image.alt if message.image else None,
             ))
     if problems:
         raise InputError(problems)
