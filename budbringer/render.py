@@ -303,7 +303,7 @@ def render_variants(plan: Plan, message: Message) -> list[Variant]:
                 medium=forum.medium, channel=forum.channel, template=forum.template,
                 stakeholder=forum.stakeholder, subject=subject, body=body,
                 body_format="html" if forum.template.endswith(".html.j2") else "text",
-                summary=content["lead"] or content["hook"] or subject, link=message.link,
+                summary=content["hook"] or content["lead"] or subject, link=message.link,
                 recipients=recipients, sites=tuple(forum.sites),
             ))
     if problems:
