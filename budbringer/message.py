@@ -157,6 +157,24 @@ class Message(BaseModel):
 FIELDS = ", ".join(name for name in Message.model_fields if name not in ("body", "path"))
 
 
+def fields_at(at: tuple) -> str:
+    """The fields allowed where an unknown one was found (`at` is pydantic's location of the unknown field)."""
+    model: type[BaseModel] = Message
+    for step in at[:-1]:
+        field = model.model_fields.get(step) if isinstance(step, str) else None
+        if field is None:
+            continue  # a key of a mapping (a group, a forum) or an index of a list
+        inner = [arg for arg in getattr(field.annotation, "__args__", ()) or (field.annotation,)]
+        inner += [a for arg in list(inner) for a in getattr(arg, "__args__", ())]
+        found = next((arg for arg in inner if isinstance(arg, type) and issubclass(arg, BaseModel)), None)
+        if found is None:
+            break
+        model = found
+    if model is Message:
+        return FIELDS
+    return ", ".join(model.model_fields)
+
+
 def load(path: str | os.PathLike[str], plan: Plan | None = None) -> Message:
     """Read a message file; raise InputError naming every problem (file, line, field, fix)."""
     file = Path(path)
@@ -186,7 +204,7 @@ def load(path: str | os.PathLike[str], plan: Plan | None = None) -> Message:
             if error["type"] == "missing":
                 what, fix = "is required", f"add `{at[-1]}:` to the front matter"
             elif error["type"] == "extra_forbidden":
-                what, fix = "is not a known field", f"use {FIELDS}"
+                what, fix = "is not a known field", f"use {fields_at(at)}"
             elif at[:1] == ("id",):
                 what, fix = f"{error.get('input')!r} is not a valid id", "use lower-case letters, digits and -"
             elif at[:1] == ("body",):
