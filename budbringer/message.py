@@ -64,11 +64,16 @@ class Part(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# A name or a role goes into a post's line as it is: no control characters (CR, LF, tab).
+PlainName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=120,
+                                             pattern=r"^[^\x00-\x1f\x7f]+$")]
+
+
 class Contact(Part):
     """A named person readers can turn to (newsletter editors want a name, not a mailbox)."""
 
-    name: Line
-    role: Line | None = Field(default=None, description="E.g. projektleder.")
+    name: PlainName
+    role: PlainName | None = Field(default=None, description="E.g. projektleder.")
     email: EmailAddress
     phone: Annotated[str, StringConstraints(pattern=r"^\+?[0-9 ]{8,16}$")] | None = None
 
