@@ -17,6 +17,7 @@ import html
 import re
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import nh3
 import pytest
@@ -685,3 +686,21 @@ def test_the_approval_request_without_findings(prepared: cascade.Prepared) -> No
     request = render.render_approval_request(prepared.plan, prepared.message, prepared.variants, [],
                                              prepared.approval_hash)
     assert "fandt ingen problemer" in text_of(request)
+
+
+def test_reminders_and_rejections_carry_no_slogan(prepared: cascade.Prepared) -> None:
+    # The layout adds nothing below a text: the narrative belongs to the message, not to every mail.
+    plan = prepared.plan
+    common = {"plan": plan, "narrative": plan.narrative, "approval": plan.approval,
+              "message_id": prepared.message.id, "message_title": prepared.message.title}
+    request = SimpleNamespace(meeting=dt.date(2026, 12, 10), id=1, title=prepared.message.title)
+    moment = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.timezone.utc)
+    reminder = render.render_template(plan, "approval_reminder.html.j2", {
+        **common, "request": request, "deadline": moment, "requested_at": moment, "nudge": None,
+        "escalation": False, "decided": []})
+    rejection = render.render_template(plan, "approval_rejected.html.j2", {
+        **common, "request": request, "message_path": "messages/x.md",
+        "votes": [SimpleNamespace(voter="Jens Kragh", decision="reject", comment="Kortere, tak.", source="cli")]})
+    assert "venter stadig på jeres godkendelse" in reminder[1] and "Kortere, tak." in rejection[1]
+    for _, body in (reminder, rejection):
+        assert VISION not in body and AIM not in body and OLD_FOOTER not in body
