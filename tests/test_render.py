@@ -174,7 +174,7 @@ EXPECTED: dict[str, list[str]] = {
         "Du skal ikke gøre noget. Din hjælp er den samme som i dag",
         f"Det står i vores vision: »{VISION}«",
         "Sådan er planen", "Vinteren 2026/27: Vi beskriver, hvad systemet skal kunne",  # the facts, plainly
-        f"Har du spørgsmål? Har du spørgsmål, er du velkommen til at skrive til os. Skriv til: {CONTACT}",
+        f"Har du spørgsmål? Du er altid velkommen til at skrive til os, hvis du vil vide mere. Skriv til: {CONTACT}",
     ],
     "linkedin": [
         "Nu går vi i markedsdialog", "Vi vil gerne møde leverandører og partnere",
