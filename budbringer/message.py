@@ -18,6 +18,7 @@ contact: {name: Anne Holm, role: projektleder, email: anne.holm@…}   # whom re
 next_status: 2027-01-14               # optional: when the next status comes
 timeline:                             # the facts: one line per step, in each group's words
   - when: Foråret 2027
+    now: true                               # optional: the step we are at (one at most)
     text: Vi sender udbuddet ud.            # staff wording (employees and management)
     citizens: Firmaer kan give et bud.      # optional, per group: citizens, employees, management, others
 groups:                               # per stakeholder group: citizens, employees, management, others
@@ -46,7 +47,7 @@ import os
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
 from budbringer import yamlfile
 from budbringer.errors import InputError, Problem
@@ -121,6 +122,7 @@ class Milestone(Part):
 
     when: Line
     text: Line
+    now: bool = Field(default=False, description="The step we are at: the status, shown on the timeline.")
     citizens: Line | None = None
     employees: Line | None = None
     management: Line | None = None
@@ -153,6 +155,13 @@ class Message(BaseModel):
     contact: Contact | None = None
     next_status: dt.date | None = None
     timeline: list[Milestone] = []
+
+    @field_validator("timeline")
+    @classmethod
+    def _one_step_now(cls, value: list[Milestone]) -> list[Milestone]:
+        if sum(step.now for step in value) > 1:
+            raise ValueError("marks more than one step with `now: true`: mark only the step we are at")
+        return value
     groups: dict[Stakeholder, Text] = {}
     forum_texts: dict[str, Text] = {}
     body: str = Field(default="", description="Notes for the steering group; never sent to a forum.")

@@ -266,7 +266,8 @@ def forum_context(plan: Plan, message: Message, base: dict[str, Any], name: str)
     text = forum_text(message, name, forum)
     content = _text_context(text, message.contact, forum.stakeholder)
     return {**base, "forum": forum, "forum_name": name, "tier": plan.tier_of(name), "content": content,
-            "timeline": [{"when": m.when, "text": m.for_group(forum.stakeholder)} for m in message.timeline],
+            "timeline": [{"when": m.when, "text": m.for_group(forum.stakeholder), "now": m.now}
+                         for m in message.timeline],
             "issue": newsletter_issue(forum, base["approval_deadline"]),
             # The names the social templates (Facebook, Instagram) use: the text, as HTML and as post paragraphs.
             "section": content["text_html"], "section_markdown": content["text_plain"]}

@@ -173,7 +173,8 @@ EXPECTED: dict[str, list[str]] = {
         "Et fælles system betyder, at de medarbejdere, der hjælper dig, kan se det samme",
         "Du skal ikke gøre noget. Din hjælp er den samme som i dag",
         f"Det står i vores vision: »{VISION}«",
-        "Sådan er planen", "Vinteren 2026/27: Vi beskriver, hvad systemet skal kunne",  # the facts, plainly
+        # the facts, plainly, with the step we are at
+        "Sådan er planen", "Vinteren 2026/27: Vi beskriver, hvad systemet skal kunne. Her er vi nu.",
         f"Har du spørgsmål? Du er altid velkommen til at skrive til os, hvis du vil vide mere. Skriv til: {CONTACT}",
     ],
     "linkedin": [
@@ -704,3 +705,14 @@ def test_reminders_and_rejections_carry_no_slogan(prepared: cascade.Prepared) ->
     assert "venter stadig på jeres godkendelse" in reminder[1] and "Kortere, tak." in rejection[1]
     for _, body in (reminder, rejection):
         assert VISION not in body and AIM not in body and OLD_FOOTER not in body
+
+
+def test_the_timeline_marks_one_step_as_now(tmp_path: Path, variants: dict[str, Variant]) -> None:
+    staff = "Vinteren 2026/27: Vi skriver kravspecifikationen og holder markedsdialog. Her er vi nu."
+    assert all(staff in text_of(variants[f]) for f in ("oc", "hmu", "network_quality", "intranet"))
+    assert all(text_of(v).count("Her er vi nu.") == 1 for f, v in variants.items() if "Tidsplan" in text_of(v))
+    path = edited_message(tmp_path, "  - when: Foråret 2027\n", "  - when: Foråret 2027\n    now: true\n")
+    with pytest.raises(InputError) as caught:
+        message_.load(path, plan_.load(PLAN))
+    [problem] = caught.value.problems
+    assert problem.field == "timeline" and "more than one step" in problem.what
