@@ -202,6 +202,9 @@ EXPECTED: dict[str, list[str]] = {
         "Jeres grænse er 400 ord", f"Kontaktperson: {CONTACT}",
         "For kommuner, pårørende og andre samarbejdspartnere ændrer intet sig lige nu",
         f"Det hænger sammen med vores vision: »{VISION}«",
+        # the plan ahead, in the words written for this group
+        "Vinteren 2026/27: Vi beskriver vores krav og taler med leverandører. Her er vi nu.",
+        "Derefter: Systemet tages i brug på alle specialområder.",
     ],
 }
 
