@@ -76,7 +76,10 @@ def timing(newsletter: Newsletter, body: str, today: dt.date) -> Timing:
     target = next((issue for issue in issues if issue.deadline >= today), None)
     cover = " ".join(re.split(r"<article\b", body, maxsplit=1)[0].split())
     named = next((issue for issue in issues if f"den {danish_date(issue.date)}" in cover), None)
-    return Timing(target, named, late=named is not None and named.deadline < today)
+    late = named is not None and named.deadline < today
+    if named is not None and not late:
+        target = named  # the approved cover note offers a later issue (after the approval deadline): keep it
+    return Timing(target, named, late=late)
 
 
 @dataclass(frozen=True)

@@ -1,21 +1,42 @@
 """A message: what the communications officer writes once, as Markdown with YAML front matter.
 
+Each stakeholder group (and, where the plan needs it, each forum) gets its own text: a headline, a lead, the
+text and a call to action. Facts shared by every group (the timeline, the next status, the contact) are
+written once, as data, and each template renders them in its reader's words.
+
 ```
 ---
 id: 2026-11-status-udbud
-title: Status på udbuddet af et nyt dokumentationssystem
-summary: Én eller to sætninger, der kan stå alene.
+title: Status på udbuddet – november 2026   # the steering group's and the operator's name for it
+summary: Én eller to sætninger til styregruppen om, hvad budskabet handler om.
 date: 2026-11-23
-link: https://www.rm.dk/…            # optional
+link: https://www.rm.dk/…             # optional
 author: navn@socialomraadet.example   # optional: who is told if the steering group rejects it
 fora: [oc, hmu]                       # optional: only these fora (default: every forum of the plan)
-sections:                             # optional: extra text for one stakeholder group
-  employees: Hvad betyder det for dig …
-image:                                # optional; Instagram needs it: a public https image and its alt text
-  url: https://www.rm.dk/…/billede.jpg
-  alt: Hvad billedet viser, for dem der ikke kan se det.
+image: {url: https://…/billede.jpg, alt: Hvad billedet viser}   # optional (Instagram)
+contact: {name: Anne Holm, role: projektleder, email: anne.holm@…}   # whom readers contact
+next_status: 2027-01-14               # optional: when the next status comes
+timeline:                             # the facts: one line per step, in each group's words
+  - when: Foråret 2027
+    now: true                               # optional: the step we are at (one at most)
+    text: Vi sender udbuddet ud.            # staff wording (employees and management)
+    citizens: Firmaer kan give et bud.      # optional, per group: citizens, employees, management, others
+groups:                               # per stakeholder group: citizens, employees, management, others
+  employees:
+    headline: …
+    lead: …
+    text: |                           # Markdown
+      …
+    action: {ask: Hvad vi beder dig om, by: 2026-12-18, contact: {…}}   # `by` and `contact` optional
+forum_texts:                          # per forum (its name in the plan) or per template (its name without
+  hmu:                                # .html.j2/.txt.j2, e.g. network_briefing for the three networks);
+    forward: {headline: …, text: …}   # fields here win over the forum's group
+  network_quality:
+    invitation: {what: …, date: 2027-01-19, time: "9.00-12.00", place: …, reply_by: 2027-01-08}
+  linkedin:
+    hook: …
 ---
-The body, in Markdown.
+Notes for the steering group (optional): shown in the approval request, never sent to a forum.
 ```
 """
 
@@ -26,13 +47,89 @@ import os
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
 from budbringer import yamlfile
 from budbringer.errors import InputError, Problem
 from budbringer.plan import Plan, Stakeholder
 
 FENCE = "---"
+
+Line = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=300)]
+Prose = Annotated[str, StringConstraints(strip_whitespace=True, min_length=10, max_length=6000)]
+EmailAddress = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+HttpsUrl = Annotated[str, StringConstraints(pattern=r"^https://\S+$")]
+
+
+class Part(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# A name or a role goes into a post's line as it is: no control characters (CR, LF, tab).
+PlainName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=120,
+                                             pattern=r"^[^\x00-\x1f\x7f]+$")]
+
+
+class Contact(Part):
+    """A named person readers can turn to (newsletter editors want a name, not a mailbox)."""
+
+    name: PlainName
+    role: PlainName | None = Field(default=None, description="E.g. projektleder.")
+    email: EmailAddress
+    phone: Annotated[str, StringConstraints(pattern=r"^\+?[0-9 ]{8,16}$")] | None = None
+
+
+class Action(Part):
+    """The call to action: what we ask of the reader, by when, and whom to contact."""
+
+    ask: Prose
+    by: dt.date | None = Field(default=None, description="The date we ask for it by.")
+    contact: Contact | None = Field(default=None, description="Default: the message's contact.")
+
+
+class Forward(Part):
+    """A text a forum passes on as it is (HMU to the LMUs, OC to its specialty areas)."""
+
+    headline: Line
+    text: Prose
+
+
+class Invitation(Part):
+    """A concrete invitation (the networks' workshop): what, when, where and how to reply."""
+
+    what: Line
+    date: dt.date
+    time: Annotated[str, StringConstraints(pattern=r"^\d{1,2}[.:]\d{2}(\s*[-–]\s*\d{1,2}[.:]\d{2})?$")]
+    place: Line
+    reply_by: dt.date
+    reply_to: EmailAddress | None = Field(default=None, description="Default: the message's contact.")
+
+
+class Text(Part):
+    """What one stakeholder group or one forum reads. Which fields a forum needs: see render.NEEDS."""
+
+    headline: Line | None = None
+    lead: Prose | None = Field(default=None, description="One to three sentences: the most important first.")
+    text: Prose | None = Field(default=None, description="Markdown.")
+    action: Action | None = None
+    hook: Line | None = Field(default=None, description="LinkedIn: the first line, before the fold.")
+    forward: Forward | None = None
+    invitation: Invitation | None = None
+
+
+class Milestone(Part):
+    """One step of the timeline: when, and what happens, in the default (staff) words and per group."""
+
+    when: Line
+    text: Line
+    now: bool = Field(default=False, description="The step we are at: the status, shown on the timeline.")
+    citizens: Line | None = None
+    employees: Line | None = None
+    management: Line | None = None
+    others: Line | None = None
+
+    def for_group(self, group: str) -> str:
+        return getattr(self, group, None) or self.text
 
 
 class Image(BaseModel):
@@ -51,15 +148,47 @@ class Message(BaseModel):
     title: Annotated[str, StringConstraints(min_length=5, max_length=200)]
     summary: Annotated[str, StringConstraints(min_length=10, max_length=600)]
     date: dt.date
-    link: Annotated[str, StringConstraints(pattern=r"^https://\S+$")] | None = None
-    author: Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = Field(
+    link: HttpsUrl | None = None
+    author: EmailAddress | None = Field(
         default=None, description="Who is told if the steering group rejects the message (default: the "
                                   "plan's contact).")
     fora: list[str] | None = Field(default=None, description="Only these fora; default: every forum.")
-    sections: dict[Stakeholder, str] = {}
     image: Image | None = Field(default=None, description="A public https image and its alt text (Instagram).")
-    body: Annotated[str, StringConstraints(min_length=20)]
+    contact: Contact | None = None
+    next_status: dt.date | None = None
+    timeline: list[Milestone] = []
+
+    @field_validator("timeline")
+    @classmethod
+    def _one_step_now(cls, value: list[Milestone]) -> list[Milestone]:
+        if sum(step.now for step in value) > 1:
+            raise ValueError("marks more than one step with `now: true`: mark only the step we are at")
+        return value
+    groups: dict[Stakeholder, Text] = {}
+    forum_texts: dict[str, Text] = {}
+    body: str = Field(default="", description="Notes for the steering group; never sent to a forum.")
     path: Path = Field(default=Path("message.md"), exclude=True)
+
+
+FIELDS = ", ".join(name for name in Message.model_fields if name not in ("body", "path"))
+
+
+def fields_at(at: tuple) -> str:
+    """The fields allowed where an unknown one was found (`at` is pydantic's location of the unknown field)."""
+    model: type[BaseModel] = Message
+    for step in at[:-1]:
+        field = model.model_fields.get(step) if isinstance(step, str) else None
+        if field is None:
+            continue  # a key of a mapping (a group, a forum) or an index of a list
+        inner = [arg for arg in getattr(field.annotation, "__args__", ()) or (field.annotation,)]
+        inner += [a for arg in list(inner) for a in getattr(arg, "__args__", ())]
+        found = next((arg for arg in inner if isinstance(arg, type) and issubclass(arg, BaseModel)), None)
+        if found is None:
+            break
+        model = found
+    if model is Message:
+        return FIELDS
+    return ", ".join(model.model_fields)
 
 
 def load(path: str | os.PathLike[str], plan: Plan | None = None) -> Message:
@@ -91,8 +220,7 @@ def load(path: str | os.PathLike[str], plan: Plan | None = None) -> Message:
             if error["type"] == "missing":
                 what, fix = "is required", f"add `{at[-1]}:` to the front matter"
             elif error["type"] == "extra_forbidden":
-                what, fix = "is not a known field", ("use id, title, summary, date, link, author, fora, sections, "
-                                                     "image (with url and alt)")
+                what, fix = "is not a known field", f"use {fields_at(at)}"
             elif at[:1] == ("id",):
                 what, fix = f"{error.get('input')!r} is not a valid id", "use lower-case letters, digits and -"
             elif at[:1] == ("body",):

@@ -1,6 +1,9 @@
 """Rendering: a message plus the plan becomes one variant per forum. Pure: no network, no clock, no Prefect.
 
-Each forum names a Jinja2 template in `templates/`. A template sets `subject` at its top level and renders
+Each forum names a Jinja2 template in `templates/`. The forum reads the text written for it: the message's
+`forum_texts` entry for its template and for its own name, over the text of its stakeholder group (`groups`),
+field by field. What a template needs (`NEEDS`) is checked first; a missing field is an InputError naming the
+message file, the field to write and what to write. A template sets `subject` at its top level and renders
 the body; `*.html.j2` templates are autoescaped HTML, `*.txt.j2` are plain text (LinkedIn). Undefined names
 are errors (StrictUndefined). The message's Markdown becomes sanitised HTML (markdown-it-py, then nh3), so
 hostile markup in a message cannot reach a page or a mail.
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import re
 import json
 from dataclasses import dataclass
 from functools import cache
@@ -21,9 +25,10 @@ import nh3
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
+from budbringer import deadlines
 from budbringer.errors import InputError, Problem
-from budbringer.message import Message
-from budbringer.plan import STAKEHOLDER_LABELS, Plan
+from budbringer.message import Contact, Message, Text
+from budbringer.plan import STAKEHOLDER_LABELS, Forum, NewsletterIssue, Plan
 
 MONTHS = ["januar", "februar", "marts", "april", "maj", "juni", "juli", "august", "september", "oktober",
           "november", "december"]
@@ -104,6 +109,140 @@ def environment(templates_dir: Path) -> jinja2.Environment:
     return env
 
 
+# What each template needs from the text its forum reads; any other template needs DEFAULT_NEEDS.
+DEFAULT_NEEDS = ("headline", "lead", "text", "action")
+NEEDS: dict[str, tuple[str, ...]] = {
+    "oc_briefing.html.j2": ("headline", "lead", "text", "action", "forward"),
+    "hmu_briefing.html.j2": ("headline", "lead", "text", "action", "forward"),
+    "network_briefing.html.j2": ("headline", "lead", "text", "action", "invitation"),
+    "linkedin_post.txt.j2": ("hook", "text", "action"),
+    "facebook_post.txt.j2": ("headline", "text"),
+    "instagram_post.txt.j2": ("headline", "text"),
+}
+
+# What to write, per field: said in the fix of a missing field.
+FIELD_HELP = {
+    "headline": "a headline in the reader's words (one line)",
+    "lead": "a lead of one to three short sentences, the most important first",
+    "text": "the text itself, in Markdown",
+    "action": "what we ask of the reader: `action: {ask: …, by: YYYY-MM-DD}` (contact: the message's `contact`)",
+    "forward": "the text this forum passes on as it is: `forward: {headline: …, text: …}`",
+    "invitation": "a concrete invitation: `invitation: {what: …, date: YYYY-MM-DD, time: \"9.00-12.00\", "
+                  "place: …, reply_by: YYYY-MM-DD}`",
+    "hook": "the first line of the post: a hook for suppliers and partners, not the report's title",
+}
+
+
+def _one_line(value: str | None) -> str | None:
+    """Headlines, leads and hooks are single lines wherever they go (a subject, a post's first line)."""
+    return None if value is None else " ".join(value.split())
+
+
+def template_key(template: str) -> str:
+    """The name a message's `forum_texts` may use for every forum sharing a template (network_briefing)."""
+    return template.split("/")[-1].split(".", 1)[0]
+
+
+def forum_text(message: Message, name: str, forum: Forum) -> Text:
+    """The text a forum reads: its group's, then the template's and the forum's own fields over it."""
+    merged: dict[str, Any] = {}
+    for layer in (message.groups.get(forum.stakeholder), message.forum_texts.get(template_key(forum.template)),
+                  message.forum_texts.get(name)):
+        if layer is not None:
+            merged.update({field: value for field, value in layer if value is not None})
+    return Text(**merged)
+
+
+def missing_content(plan: Plan, message: Message, names: list[str]) -> list[Problem]:
+    """What the message lacks for each forum it goes to: the field, where to write it and what to write."""
+    problems: list[Problem] = []
+    file = str(message.path)
+    known = set(plan.fora) | {template_key(f.template) for f in plan.fora.values()}
+    for key in message.forum_texts:
+        if key not in known:
+            problems.append(Problem(file, f"forum_texts.{key}", "names no forum and no template of the plan",
+                                    f"use a forum name ({', '.join(sorted(plan.fora))}) or a template name "
+                                    "such as network_briefing"))
+    for name in names:
+        forum = plan.fora[name]
+        text = forum_text(message, name, forum)
+        for field in NEEDS.get(forum.template.split("/")[-1], DEFAULT_NEEDS):
+            if getattr(text, field) is not None:
+                continue
+            where = (f"groups.{forum.stakeholder}.{field}" if field in DEFAULT_NEEDS
+                     else f"forum_texts.{name}.{field}")
+            alone = f" (or forum_texts.{name}.{field} for {forum.title} alone)" if field in DEFAULT_NEEDS else ""
+            problems.append(Problem(file, where, f"is missing: {forum.title} ({name}) needs it",
+                                    f"write {FIELD_HELP[field]}{alone}"))
+        needs_contact = forum.newsletter is not None or (text.action is not None and text.action.contact is None)
+        if needs_contact and message.contact is None and not any(p.field == "contact" for p in problems):
+            problems.append(Problem(file, "contact", f"is missing: {forum.title} ({name}) names a contact person",
+                                    "write `contact: {name: …, role: …, email: …}` (the person readers and "
+                                    "editors turn to)"))
+    return problems
+
+
+def approval_deadline(plan: Plan, message: Message) -> Any:
+    """The day approval is due for the message's OC meeting (deadlines), or the message's date without one."""
+    try:
+        schedule = deadlines.schedule_for_message_date(plan, message.date)
+    except InputError:
+        schedule = None
+    return schedule.deadline.date() if schedule is not None else message.date
+
+
+def newsletter_issue(forum: Forum, after: Any) -> NewsletterIssue | None:
+    """The first issue whose deadline falls after the approval deadline: the item can be approved in time."""
+    if forum.newsletter is None:
+        return None
+    return next((issue for issue in sorted(forum.newsletter.issues, key=lambda i: i.date)
+                 if issue.deadline > after), None)
+
+
+def _text_context(text: Text, contact: Contact | None, group: str) -> dict[str, Any]:
+    action = text.action
+    return {
+        "headline": _one_line(text.headline),
+        "lead": _one_line(text.lead),
+        "hook": _one_line(text.hook),
+        "text_html": markdown_to_html(text.text) if text.text else None,
+        "text_markdown": text.text,
+        "text_plain": plain_paragraphs(text.text) if text.text else None,
+        "action": None if action is None else {
+            "ask": _one_line(action.ask), "by": action.by, "contact": action.contact or contact},
+        "forward": None if text.forward is None else {
+            "headline": _one_line(text.forward.headline), "text_html": markdown_to_html(text.forward.text),
+            "text_markdown": text.forward.text},
+        "invitation": text.invitation,
+        "group": group,
+    }
+
+
+def plain_paragraphs(markdown: str) -> str:
+    """Markdown prose as plain text for a post: each paragraph on one line, list items kept, headings as
+    lines, no CR. (A post shows every line break the author's editor wrapped the text at.)"""
+    paragraphs = []
+    for block in markdown.replace("\r", "").split("\n\n"):
+        lines = [line.strip() for line in block.splitlines() if line.strip()]
+        if not lines:
+            continue
+        if all(line.startswith(("- ", "* ")) for line in lines):
+            paragraphs.append("\n".join("– " + line[2:] for line in lines))
+        else:
+            # A Markdown heading is "#" followed by a space; "#tag" is a hashtag and stays.
+            paragraphs.append(" ".join(re.sub(r"^#{1,6}\s+", "", line).strip() for line in lines))
+    return "\n\n".join(paragraphs)
+
+
+def _group_html(text: Text) -> Markup:
+    """One group's text as the steering group reads it in the approval request."""
+    parts = [f"<p><strong>{html.escape(_one_line(text.headline) or '')}</strong></p>" if text.headline else "",
+             f"<p>{html.escape(_one_line(text.lead) or '')}</p>" if text.lead else "",
+             str(markdown_to_html(text.text)) if text.text else "",
+             f"<p><em>{html.escape(_one_line(text.action.ask) or '')}</em></p>" if text.action else ""]
+    return Markup("\n".join(part for part in parts if part))
+
+
 def context(plan: Plan, message: Message) -> dict[str, Any]:
     """What every template sees (documented in templates/README.md)."""
     return {
@@ -115,13 +254,29 @@ def context(plan: Plan, message: Message) -> dict[str, Any]:
             "summary": message.summary,
             "date": message.date,
             "link": message.link,
-            "body_html": markdown_to_html(message.body),
+            "image": message.image,
+            "contact": message.contact,
+            "next_status": message.next_status,
+            "body_html": markdown_to_html(message.body) if message.body.strip() else Markup(""),
             "body_markdown": message.body,
-            "sections_html": {group: markdown_to_html(text) for group, text in message.sections.items()},
-            "sections_markdown": dict(message.sections),
+            "sections_html": {group: _group_html(text) for group, text in message.groups.items()},
+            "sections_markdown": {group: text.text or "" for group, text in message.groups.items()},
         },
+        "approval_deadline": approval_deadline(plan, message),
         "stakeholder_labels": STAKEHOLDER_LABELS,
     }
+
+
+def forum_context(plan: Plan, message: Message, base: dict[str, Any], name: str) -> dict[str, Any]:
+    forum = plan.fora[name]
+    text = forum_text(message, name, forum)
+    content = _text_context(text, message.contact, forum.stakeholder)
+    return {**base, "forum": forum, "forum_name": name, "tier": plan.tier_of(name), "content": content,
+            "timeline": [{"when": m.when, "text": m.for_group(forum.stakeholder), "now": m.now}
+                         for m in message.timeline],
+            "issue": newsletter_issue(forum, base["approval_deadline"]),
+            # The names the social templates (Facebook, Instagram) use: the text, as HTML and as post paragraphs.
+            "section": content["text_html"], "section_markdown": content["text_plain"]}
 
 
 def selected_fora(plan: Plan, message: Message) -> list[str]:
@@ -131,30 +286,33 @@ def selected_fora(plan: Plan, message: Message) -> list[str]:
 
 
 def render_variants(plan: Plan, message: Message) -> list[Variant]:
-    """Render every forum's variant; raise InputError naming every template that fails."""
+    """Render every forum's variant; raise InputError naming every missing text and every failing template."""
     base = context(plan, message)
+    names = selected_fora(plan, message)
+    problems = missing_content(plan, message, names)
+    if problems:
+        raise InputError(problems)
     variants: list[Variant] = []
-    problems: list[Problem] = []
     for index, tier in enumerate(plan.tiers, start=1):
         for name in plan.active_fora(tier):
-            if name not in selected_fora(plan, message):
+            if name not in names:
                 continue
             forum = plan.fora[name]
-            ctx = {**base, "forum": forum, "forum_name": name, "tier": tier,
-                   "section": base["message"]["sections_html"].get(forum.stakeholder),
-                   "section_markdown": base["message"]["sections_markdown"].get(forum.stakeholder)}
+            ctx = forum_context(plan, message, base, name)
             try:
                 subject, body = render_template(plan, forum.template, ctx)
             except InputError as exc:
                 problems += exc.problems
                 continue
             recipients = tuple(forum.recipients) or ((forum.newsletter.editor,) if forum.newsletter else ())
+            content = ctx["content"]
             variants.append(Variant(
                 forum=name, forum_title=forum.title, tier=tier.name, tier_index=index, phase=tier.phase,
                 medium=forum.medium, channel=forum.channel, template=forum.template,
                 stakeholder=forum.stakeholder, subject=subject, body=body,
                 body_format="html" if forum.template.endswith(".html.j2") else "text",
-                summary=message.summary, link=message.link, recipients=recipients, sites=tuple(forum.sites),
+                summary=content["hook"] or content["lead"] or subject, link=message.link,
+                recipients=recipients, sites=tuple(forum.sites),
                 image_url=message.image.url if message.image else None,
                 image_alt=message.image.alt if message.image else None,
             ))

@@ -274,8 +274,11 @@ def _message(folder: Path, others: str, fora: str = "[linkedin]") -> Path:
     path = folder / "lang-linkedin.md"
     path.write_text(
         "---\nid: 2026-11-lang-linkedin\ntitle: Status på udbuddet\nsummary: Udbuddet skrider frem efter planen.\n"
-        f"date: 2026-11-23\nfora: {fora}\nsections:\n  others: >-\n    {others}\n---\n"
-        "Udbuddet skrider frem, og vi fortæller mere, når der er nyt at sige.\n", encoding="utf-8")
+        f"date: 2026-11-23\nfora: {fora}\n"
+        "contact: {name: Anne Holm, email: udbud.dokumentation@socialomraadet.example}\n"
+        "forum_texts:\n  linkedin:\n    hook: Udbuddet skrider frem.\n"
+        f"    text: >-\n      {others}\n    action: {{ask: \"Skriv til os, hvis I vil vide mere.\"}}\n---\n",
+        encoding="utf-8")
     return path
 
 

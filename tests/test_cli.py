@@ -125,7 +125,7 @@ def test_preview_writes_every_variant_and_an_index(workdir: Path, capsys: pytest
         assert (folder / link).is_file()
     assert ">Styregruppen</a>" in page and ">HMU</a>" in page and ">MidtNyt</a>" in page
     assert "Kære medlemmer af HMU" in (folder / "02-hmu.html").read_text(encoding="utf-8")
-    assert "<pre>Status på udbuddet" in (folder / "04-linkedin.html").read_text(encoding="utf-8")
+    assert "<pre>Kan jeres system samle dokumentationen" in (folder / "04-linkedin.html").read_text(encoding="utf-8")
     assert_nothing_delivered(workdir)
 
 

@@ -62,7 +62,7 @@ def test_the_external_tier_goes_out_exactly_once_after_every_internal_tier(
     [post] = linkedin.created()
     assert [r.method for r in linkedin.received()] == ["POST"]
     assert post["author"] == f"urn:li:organization:{ORGANIZATION}"
-    assert displayed(post["commentary"]).startswith("Status på udbuddet af et nyt dokumentationssystem")
+    assert displayed(post["commentary"]).startswith("Kan jeres system samle dokumentationen")  # the hook
     assert "{hashtag|\\#|Socialområdet}" in post["commentary"]
     by_forum = {r.forum: r for r in records}
     assert by_forum["linkedin"].receipt.provider_id == post["id"]  # type: ignore[union-attr]

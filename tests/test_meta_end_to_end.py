@@ -44,9 +44,9 @@ def meta_plan(folder: Path, **channel_settings: object) -> Path:
 def meta_message(folder: Path) -> Path:
     """The example message with an image for Instagram in its front matter."""
     text = MESSAGE.read_text(encoding="utf-8")
-    head, rest = text.split("\nsections:", 1)
+    head, rest = text.split("\ndate:", 1)
     target = folder / MESSAGE.name
-    target.write_text(f"{head}\nimage:\n  url: {IMAGE}\n  alt: {ALT}\nsections:{rest}", encoding="utf-8")
+    target.write_text(f"{head}\nimage:\n  url: {IMAGE}\n  alt: {ALT}\ndate:{rest}", encoding="utf-8")
     return target
 
 

@@ -1,4 +1,9 @@
-"""Rendering: the example message becomes one Danish variant per enabled forum, each addressing its forum.
+"""Rendering: the example message becomes one Danish variant per enabled forum, each written for its reader.
+
+Each variant is tested for its headline, its form of address (du or I), what it must and must not say to its
+reader, terms explained for employees and none for citizens, and the absence of pasted paragraphs (no sentence
+of 12 or more words in more than three variants). A message missing a forum's text is refused, naming the
+field and what to write.
 
 Also: undefined template variables are errors naming the template, hostile markup in a message is
 neutralised, the content hash is stable and follows the content, and the approval request lists every
@@ -7,14 +12,17 @@ variant in Danish.
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import re
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
+import nh3
 import pytest
 
-from budbringer import cascade, checks, message as message_, plan as plan_, render
+from budbringer import cascade, checks, cli, deadlines, message as message_, plan as plan_, render
 from budbringer.approval import approval_hash
 from budbringer.checks import Finding
 from budbringer.errors import InputError
@@ -25,6 +33,8 @@ VISION = "Vi understøtter borgeren i at udleve ønsker, håb og drømme"
 AIM = "ét socialområde"
 LINK = "https://www.rm.dk/socialomraadet/nyt-dokumentationssystem/"
 TITLE = "Status på udbuddet af et nyt dokumentationssystem – november 2026"
+CONTACT = "Anne Holm, projektleder, udbud.dokumentation@socialomraadet.example"
+OLD_FOOTER = "endnu et skridt på vejen mod at blive"
 
 # Common Danish function words; a Danish text of some length uses many of them.
 DANISH_WORDS = {"og", "er", "at", "det", "til", "på", "med", "vi", "om", "for", "af", "en", "et", "de", "den",
@@ -55,107 +65,182 @@ def words_of(text: str) -> list[str]:
     return [w.casefold() for w in re.findall(r"[^\W\d_]+(?:-[^\W\d_]+)*:?", without_addresses)]
 
 
-# What each forum's variant must say to that forum (phrases from its template and the message's section for
-# its stakeholder group). The keys must be exactly the enabled fora of the shipped plan.
-EXPECTED: dict[str, list[str]] = {
-    "oc": [
-        "Kære alle i OC-kredsen",
-        "til OC-mødet den 10. december 2026",  # the next monthly meeting after the message's date
-        "Din rolle som leder", "Som leder er du den vigtigste formidler",  # the management section
-        "Giv budskabet videre i jeres specialområder",
-        "Vi beder jer orientere jeres egne specialområder",
-        "Foranalysen er afsluttet",  # the body
-    ],
-    "hmu": [
-        "Kære medlemmer af HMU",
-        "Husk at orientere LMU",
-        "HMU har ansvaret for at orientere de underliggende LMU gennem hele udbuddet",
-        "Kort version til LMU", "Klar til at sende videre uændret", "Slut på den korte version",
-        "Hvad betyder det for medarbejderne? Lige nu ændrer intet sig i din hverdag",  # inside the short version
-        "Ledelsens rolle", "Som leder er du den vigtigste formidler",
-    ],
-    "network_quality": [
-        "Kære alle i Netværk for kvalitetskoordinatorerne",
-        "på lige fod med HMU", "arbejde med foranalyse og kravspecifikation",
-        "Vi har brug for jeres viden",
-        "Vi vil derfor gerne have jeres hjælp til at kvalificere foranalysen og kravspecifikationen",
-        "Hvad betyder det for medarbejderne?", "Lige nu ændrer intet sig i din hverdag",
-    ],
-    "network_sensum": [
-        "Kære alle i Netværk for Sensum Bosted-tovholderne",
-        "jeres hjælp til at kvalificere foranalysen og kravspecifikationen",
-    ],
-    "network_health": [
-        "Kære alle i Netværk for sundhedskoordinatorerne",
-        "jeres hjælp til at kvalificere foranalysen og kravspecifikationen",
-    ],
-    "intranet": [
-        "Hvad betyder det for dig? Lige nu ændrer intet sig i din hverdag",  # what changes for employees
-        "du bliver oplært",
-        "Hvor kan du få hjælp?", "tal med din nærmeste leder",  # where to get help
-        "udbud.dokumentation@socialomraadet.example",
-        "Foranalysen er afsluttet",
-    ],
-    "intranet_local": [
-        "Hvad betyder det for dig? Lige nu ændrer intet sig i din hverdag",
-        "Hvor kan du få hjælp?", "tal med din nærmeste leder",
-    ],
-    "website": [
-        "Når du får hjælp fra os, skriver medarbejderne ned, hvad der sker",  # the citizens section
-        "Du skal ikke gøre noget. Din hjælp fortsætter som i dag",
-        "Har du spørgsmål, så skriv til os",
-        f"Vores vision er: »{VISION}«",
-    ],
-    "linkedin": [
-        "For kommuner, pårørende og andre samarbejdspartnere",  # the others section
-        "Det politiske niveau holdes orienteret undervejs",
-        f"Læs mere: {LINK}",
-        "#Socialområdet #RegionMidtjylland",
-    ],
-    "regional_intranet": [
-        "Socialområdet i Region Midtjylland er i gang med udbuddet af et nyt, fælles socialfagligt "
-        "dokumentationssystem",
-        "I dag dokumenterer Socialområdets specialområder i forskellige systemer",
-        "Arbejder du på Socialområdet? Lige nu ændrer intet sig i din hverdag",
-    ],
-    "midtnyt": [
-        "Til redaktionen af MidtNyt",
-        "nummeret den 3. december 2026, som har deadline den 26. november 2026",
-        "inden for jeres grænse på 250 ord",
-        "er godkendt af styregruppen",
-        "Forslag til indlæg:",
-        "Lige nu ændrer intet sig i din hverdag",  # employees
-    ],
-    "perspektiv": [
-        "Til redaktionen af Perspektiv",
-        "nummeret den 15. december 2026, som har deadline den 1. december 2026",
-        "inden for jeres grænse på 400 ord",
-        "til gavn for de borgere, der får hjælp fra flere steder",
-        "For kommuner, pårørende og andre samarbejdspartnere",  # others
-    ],
+def without(variant: Variant, *pattern: str) -> str:
+    """The variant's reader text without the parts matching `pattern` (e.g. a text meant to be forwarded)."""
+    body = variant.body
+    for part in pattern:
+        body = re.sub(part, " ", body, flags=re.S)
+    return " ".join(html.unescape(nh3.clean(body, tags=set())).split())
+
+
+def sentences(text: str) -> list[str]:
+    """Sentences of running text: an end mark followed by a capital letter or a quote ends one; dates ("10.
+    december"), times ("kl. 9.00") and abbreviations followed by small letters do not."""
+    return [s for s in re.split(r"(?<=[.!?])\s+(?=[A-ZÆØÅ»])", text) if re.search(r"[^\W\d_]", s)]
+
+
+def prose_sentences(variant: Variant) -> list[str]:
+    """Every sentence of the variant's paragraphs and list items (headings and the like are their own)."""
+    if variant.body_format == "text":
+        blocks = re.split(r"\n\s*\n", variant.body)
+    else:
+        blocks = [html.unescape(nh3.clean(b, tags=set())) for b in
+                  re.findall(r"<(?:p|li)>(.*?)</(?:p|li)>", variant.body, flags=re.S)]
+    return [s for block in blocks for s in sentences(" ".join(block.split()))]
+
+
+SENTENCE_WORD = re.compile(r"[^\W\d_]+(?:[-'’][^\W\d_]+)*")
+
+# What each forum's variant says to its reader: its headline (from the message's text for the forum or its
+# group), the phrases that address this reader, and the phrases that must not reach it. The keys must be
+# exactly the enabled fora of the shipped plan.
+HEADLINES = {
+    "oc": "Foranalysen er afsluttet – nu skriver vi kravene",
+    "hmu": "Status på udbuddet – kravene til det nye system skrives nu",
+    "network_quality": "Vær med til at skrive kravene til det nye system",
+    "network_sensum": "Vær med til at skrive kravene til det nye system",
+    "network_health": "Vær med til at skrive kravene til det nye system",
+    "intranet": "Nyt system til dokumentation: kravene skrives nu",
+    "intranet_local": "Nyt system til dokumentation: kravene skrives nu",
+    "website": "Vi vil samle vores notater om din hjælp i ét system",
+    "linkedin": "Kan jeres system samle dokumentationen for et helt socialområde? Så vil vi gerne høre fra jer.",
+    "regional_intranet": "Socialområdet samler sin dokumentation i ét system",
+    "midtnyt": "Ét system skal samle dokumentationen på Socialområdet",
+    "perspektiv": "Ét fælles system skal samle dokumentationen om borgerne",
 }
 
 SUBJECTS = {
-    "oc": f"Orientering til OC-kredsen: {TITLE}",
-    "hmu": f"Orientering til HMU: {TITLE}",
-    "network_quality": f"Orientering til Netværk for kvalitetskoordinatorerne: {TITLE}",
-    "network_sensum": f"Orientering til Netværk for Sensum Bosted-tovholderne: {TITLE}",
-    "network_health": f"Orientering til Netværk for sundhedskoordinatorerne: {TITLE}",
-    "intranet": TITLE,
-    "intranet_local": TITLE,
-    "website": TITLE,
-    "linkedin": TITLE,
-    "regional_intranet": f"Nyt fra Socialområdet: {TITLE}",
-    "midtnyt": f"Forslag til MidtNyt: {TITLE}",
-    "perspektiv": f"Forslag til Perspektiv: {TITLE}",
+    "oc": f"Orientering til OC-kredsen: {HEADLINES['oc']}",
+    "hmu": f"Orientering til HMU: {HEADLINES['hmu']}",
+    "network_quality": f"Invitation til Netværk for kvalitetskoordinatorerne: {HEADLINES['network_quality']}",
+    "network_sensum": f"Invitation til Netværk for Sensum Bosted-tovholderne: {HEADLINES['network_sensum']}",
+    "network_health": f"Invitation til Netværk for sundhedskoordinatorerne: {HEADLINES['network_health']}",
+    "intranet": HEADLINES["intranet"],
+    "intranet_local": HEADLINES["intranet_local"],
+    "website": HEADLINES["website"],
+    "linkedin": HEADLINES["linkedin"],
+    "regional_intranet": HEADLINES["regional_intranet"],
+    "midtnyt": f"Forslag til MidtNyt: {HEADLINES['midtnyt']}",
+    "perspektiv": f"Forslag til Perspektiv: {HEADLINES['perspektiv']}",
 }
+
+EXPECTED: dict[str, list[str]] = {
+    "oc": [
+        "Kære alle i OC-kredsen",
+        "orientering til OC-mødet den 10. december 2026",  # the next monthly meeting after the message's date
+        # strategy and goals for management, the vision told as the reason
+        f"Vores vision er »{VISION}«", "En af grundsøjlerne er at være ét socialområde", "Vi har tre mål",
+        "Jeres rolle som ledere",
+        # its role in the plan: inform its own specialty areas, with a text to pass on
+        "Vi beder jer give status videre i jeres egne specialområder", "Frist: 18. december 2026",
+        "Tekst til jeres specialområder", "Nyt om det fælles system til dokumentation",
+        "Foranalysen er afsluttet.", f"Kontakt: {CONTACT}", "Næste status får I den 14. januar 2027",
+    ],
+    "hmu": [
+        "Kære medlemmer af HMU",
+        "I er vores vej ud til de lokale MED-udvalg",
+        "Husk at orientere LMU", "Vi beder jer orientere LMU'erne, sådan som HMU har forpligtet sig til",
+        "I kan sende teksten nedenfor videre, som den er",
+        "Kort version til LMU", "Klar til at sende videre uændret", "Slut på den korte version",
+        "Orientering fra HMU om det nye dokumentationssystem", "HMU følger arbejdet og orienterer jer løbende",
+        f"Spørgsmål: {CONTACT}",  # the forwarded text travels alone: it carries its own contact
+    ],
+    "network_quality": [
+        "Kære alle i Netværk for kvalitetskoordinatorerne", "på lige fod med HMU",
+        "Tak for jeres hjælp med foranalysen",  # the analysis is done: they are thanked, not asked to redo it
+        "Invitation: Workshop om krav til mål, indsatser og opfølgning",
+        "Hvornår: 19. januar 2027 kl. 9.00-12.00", "Hvor: Regionshuset Viborg",
+        "Tilmelding: senest 8. januar 2027 til udbud.dokumentation@socialomraadet.example",
+    ],
+    "network_sensum": [
+        "Kære alle i Netværk for Sensum Bosted-tovholderne",
+        "Invitation: Workshop om erfaringerne med Sensum Bosted", "Hvornår: 20. januar 2027 kl. 9.00-12.00",
+    ],
+    "network_health": [
+        "Kære alle i Netværk for sundhedskoordinatorerne",
+        "Invitation: Workshop om krav til den sundhedsfaglige dokumentation", "Hvornår: 21. januar 2027 kl. 13.00-16.00",
+    ],
+    "intranet": [
+        "Lige nu ændrer intet sig i din hverdag",
+        "Hvad betyder det for dig? Du dokumenterer, som du plejer",  # what changes for me
+        "Du bliver oplært, før du skal bruge det",
+        "Hvor kan du få hjælp? Har du spørgsmål, så spørg din leder eller skriv til projektgruppen",
+        f"Skriv til: {CONTACT}",
+    ],
+    "intranet_local": ["Hvad betyder det for dig?", "Hvor kan du få hjælp?"],
+    "website": [
+        "Når du får hjælp fra os, skriver medarbejderne ned, hvad der sker",  # the lead, in citizens' words
+        "Et fælles system betyder, at de medarbejdere, der hjælper dig, kan se det samme",
+        "Du skal ikke gøre noget. Din hjælp er den samme som i dag",
+        f"Det står i vores vision: »{VISION}«",
+        # the facts, plainly, with the step we are at
+        "Sådan er planen", "Vinteren 2026/27: Vi beskriver, hvad systemet skal kunne. Her er vi nu.",
+        f"Har du spørgsmål? Du er altid velkommen til at skrive til os, hvis du vil vide mere. Skriv til: {CONTACT}",
+    ],
+    "linkedin": [
+        "Nu går vi i markedsdialog", "Vi vil gerne møde leverandører og partnere",
+        "Vil I deltage i markedsdialogen? Skriv til os. Svar gerne senest 15. januar 2027.",
+        f"Læs mere: {LINK}", "#Socialområdet #RegionMidtjylland",
+    ],
+    "regional_intranet": [
+        "Socialområdet skal have ét fælles system til dokumentation",
+        "Et udbud er den måde, det offentlige køber ind på",
+        "For dig, der arbejder andre steder i regionen, ændrer udbuddet ikke noget",
+        f"Skriv til: {CONTACT}",
+    ],
+    "midtnyt": [
+        "Til redaktionen af MidtNyt",
+        # the issue whose deadline falls after the approval deadline (3 December 2026), not the one before it
+        "nummeret den 7. januar 2027. Det har deadline den 17. december 2026",
+        "Jeres grænse er 250 ord", "Styregruppen har godkendt teksten",
+        f"Kontaktperson: {CONTACT}", "Forslag til indlæg:",
+        "Systemet købes ind gennem et udbud",
+    ],
+    "perspektiv": [
+        "Til redaktionen af Perspektiv",
+        "nummeret den 26. januar 2027. Det har deadline den 12. januar 2027",
+        "Jeres grænse er 400 ord", f"Kontaktperson: {CONTACT}",
+        "For kommuner, pårørende og andre samarbejdspartnere ændrer intet sig lige nu",
+        f"Det hænger sammen med vores vision: »{VISION}«",
+        # the plan ahead, in the words written for this group
+        "Vinteren 2026/27: Vi beskriver vores krav og taler med leverandører. Her er vi nu.",
+        "Derefter: Systemet tages i brug på alle specialområder.",
+    ],
+}
+
+# Phrases that address the wrong reader (issue 13), and the old pasted texts.
+NEVER: dict[str, list[str]] = {
+    "hmu": ["Som leder er du", "din leder"],  # a MED committee with employee representatives: "I"
+    "midtnyt": ["tovholder", "kvalitetskoordinator", "din leder"],  # all the region's staff read it
+    "regional_intranet": ["tovholder", "kvalitetskoordinator", "din leder"],
+    "network_quality": ["tal med din", "kvalitetskoordinatoren"],  # the networks are the coordinators
+    "network_sensum": ["tal med din", "tovholderen"],
+    "network_health": ["tal med din", "sundhedskoordinatoren"],
+    "oc": ["personalemøde"],  # OC informs its own specialty areas, it holds no staff meetings for us
+    "website": ["udbud", "kravspecifikation", "foranalyse", "markedsdialog", "implementering", "leverandør",
+                "dokumentationssystem", "Forarbejdet er færdigt"],
+    "linkedin": [TITLE, "Status på udbuddet"],  # a hook first, not the report's title
+}
+
+# The reader addressed as "I" (a committee, a circle, a network, a company) or "du" (one person), measured
+# outside the texts these fora forward to others and outside the newsletters' cover notes.
+YOU_SINGULAR = re.compile(r"\b(du|dig|din|dit|dine)\b", re.IGNORECASE)
+YOU_PLURAL = re.compile(r"\b(jer|jeres)\b", re.IGNORECASE)
+ADDRESS = {
+    "oc": "I", "hmu": "I", "network_quality": "I", "network_sensum": "I", "network_health": "I",
+    "linkedin": "I", "intranet": "du", "intranet_local": "du", "website": "du", "regional_intranet": "du",
+    "midtnyt": "du", "perspektiv": "du",
+}
+FORWARDED = [r"<blockquote>.*?</blockquote>", r"<h3>Kort version til.*?Slut på den korte version\.</em></p>"]
+COVER_NOTE = r"^.*?<article>"
 
 
 def test_one_variant_per_enabled_forum_in_tier_order(prepared: cascade.Prepared) -> None:
     plan = prepared.plan
     enabled = [name for tier in plan.tiers for name in tier.fora if plan.fora[name].enabled]
     assert [v.forum for v in prepared.variants] == enabled
-    assert set(EXPECTED) == set(enabled) == set(SUBJECTS)
+    assert set(EXPECTED) == set(enabled) == set(SUBJECTS) == set(HEADLINES) == set(ADDRESS)
+    assert len(enabled) == 12
     assert "facebook" not in enabled and "instagram" not in enabled
     assert [v.tier_index for v in prepared.variants] == sorted(v.tier_index for v in prepared.variants)
     for variant in prepared.variants:
@@ -171,16 +256,98 @@ def test_each_variant_addresses_its_forum(variants: dict[str, Variant], forum: s
     variant = variants[forum]
     text = text_of(variant)
     assert variant.subject == SUBJECTS[forum]
+    # A page or a post is titled by its subject; a mail and a newsletter item carry the headline themselves.
+    assert variant.subject.endswith(HEADLINES[forum])
+    if variant.medium in ("mail", "submission"):
+        assert HEADLINES[forum] in text
+    if forum == "linkedin":
+        assert text.startswith(HEADLINES[forum])
     for phrase in EXPECTED[forum]:
         assert phrase in text, f"{forum}: {phrase!r} missing from:\n{text}"
+    prose = re.sub(r"\S+@\S+|https?://\S+", " ", text).casefold()  # not the words of an address
+    for phrase in NEVER.get(forum, []):
+        assert phrase.casefold() not in prose, f"{forum}: {phrase!r} does not belong here"
+    assert OLD_FOOTER not in text and "pejlemærke" not in text
 
 
-@pytest.mark.parametrize("forum", sorted(EXPECTED))
-def test_each_variant_carries_the_narrative(variants: dict[str, Variant], forum: str) -> None:
-    text = text_of(variants[forum])
-    assert VISION in text
-    assert AIM in text
-    assert "udbud.dokumentation@socialomraadet.example" in text or forum == "linkedin"
+@pytest.mark.parametrize("forum", sorted(ADDRESS))
+def test_each_variant_uses_its_readers_form_of_address(variants: dict[str, Variant], forum: str) -> None:
+    variant = variants[forum]
+    own = without(variant, *FORWARDED, COVER_NOTE) if variant.body_format == "html" else variant.body
+    singular, plural = YOU_SINGULAR.findall(own), YOU_PLURAL.findall(own)
+    if ADDRESS[forum] == "I":
+        assert plural and not singular, f"{forum} says {singular} to a group:\n{own}"
+    else:
+        assert singular and not plural, f"{forum} says {plural} to one reader:\n{own}"
+
+
+def test_the_forwarded_texts_speak_to_their_own_readers(variants: dict[str, Variant]) -> None:
+    oc = re.search(r"<blockquote>(.*?)</blockquote>", variants["oc"].body, flags=re.S)
+    assert oc is not None and YOU_SINGULAR.search(oc.group(1))  # OC passes it on to each employee: "du"
+    hmu = re.search(r"Kort version til LMU(.*?)Slut på den korte version", variants["hmu"].body, flags=re.S)
+    assert hmu is not None
+    lmu = " ".join(nh3.clean(hmu.group(1), tags=set()).split())
+    assert "HMU følger arbejdet og orienterer jer løbende" in lmu and not YOU_SINGULAR.search(lmu)
+    assert LINK in lmu and "udbud.dokumentation@socialomraadet.example" in lmu  # it travels alone
+
+
+def test_no_long_sentence_is_pasted_into_more_than_three_variants(variants: dict[str, Variant]) -> None:
+    where: dict[str, set[str]] = {}
+    for forum, variant in variants.items():
+        for sentence in prose_sentences(variant):
+            words = SENTENCE_WORD.findall(sentence.casefold())
+            if len(words) >= 12:
+                where.setdefault(" ".join(words), set()).add(forum)
+    assert len(where) > 25  # the probe sees the long sentences there are
+    pasted = {sentence: sorted(fora) for sentence, fora in where.items() if len(fora) > 3}
+    assert not pasted, pasted
+    # The probe would see a pasted paragraph: the old shared summary was in ten variants.
+    assert sentences("Nu skal vi finde ét fælles system. Det skal gøre det lettere for os at samarbejde om "
+                     "din hjælp den 10. december kl. 9.00.")[1].endswith("9.00.")
+
+
+def test_the_vision_is_told_where_it_fits_not_pasted(variants: dict[str, Variant]) -> None:
+    told = {forum for forum, variant in variants.items() if VISION in text_of(variant)}
+    # Management gets it as the reason behind the strategy; citizens and the wider public as a story.
+    assert told == {"oc", "website", "perspektiv"}
+    assert "En af grundsøjlerne er at være ét socialområde" in text_of(variants["oc"])
+    assert "Vi vil være ét socialområde, hvor vi arbejder sammen om borgeren" in text_of(variants["perspektiv"])
+    for forum in told:
+        assert text_of(variants[forum]).count(VISION) == 1
+
+
+@pytest.mark.parametrize("forum", ["intranet", "network_quality", "regional_intranet", "midtnyt", "hmu", "oc"])
+def test_terms_are_explained_on_first_use_for_employees(variants: dict[str, Variant], forum: str) -> None:
+    explanations = {
+        "udbud": ("køber ind", "købes ind", "firmaerne byde", "firmaer byde"),
+        "kravspecifikation": ("hvad systemet skal kunne", "hvad man har brug for"),
+        "markedsdialog": ("taler med firmaer", "taler vi med firmaer", "hører man, hvad", "hører vi, hvad"),
+        "implementering": ("tages i brug",),
+    }
+    variant = variants[forum]
+    if forum == "hmu":  # the text HMU forwards to the LMUs is read by employees
+        found = re.search(r"Kort version til LMU(.*?)Slut på den korte", variant.body, flags=re.S)
+    elif forum == "oc":  # the text OC passes on to its specialty areas is read by employees
+        found = re.search(r"<blockquote>(.*?)</blockquote>", variant.body, flags=re.S)
+    else:
+        found = re.search(r"<article>(.*?)</article>", variant.body, flags=re.S) if forum == "midtnyt" else None
+    body = found.group(1) if found else variant.body
+    said = sentences(" ".join(html.unescape(nh3.clean(re.sub(r"</(p|li|h\d)>", ". ", body), tags=set())).split()))
+    used = 0
+    for term, ways in explanations.items():
+        first = next((i for i, s in enumerate(said) if term in s.casefold()), None)
+        if first is None:
+            continue
+        used += 1
+        near = " ".join(said[max(0, first - 1):first + 3]).casefold()
+        assert any(way in near for way in ways), f"{forum}: {term!r} is not explained where it is first used"
+    assert used >= 1, f"{forum}: the probe found no terms to check"
+
+
+def test_tilbud_is_never_used_in_two_meanings(variants: dict[str, Variant]) -> None:
+    # "tilbud" means both a care facility and a bid: the example avoids the word altogether.
+    for forum, variant in variants.items():
+        assert not re.search(r"\btilbud", text_of(variant), re.IGNORECASE), forum
 
 
 @pytest.mark.parametrize("forum", sorted(EXPECTED))
@@ -210,11 +377,49 @@ def test_recipients_and_formats_follow_the_plan(variants: dict[str, Variant]) ->
     assert {v.body_format for f, v in variants.items() if f != "linkedin"} == {"html"}
 
 
-def test_the_website_speaks_to_citizens_without_the_staff_body(variants: dict[str, Variant]) -> None:
+def test_each_variant_summary_is_its_readers_lead(variants: dict[str, Variant]) -> None:
+    # The summary travels beside the body (a SharePoint page's description, the website's teaser).
+    assert variants["website"].summary.startswith("Når du får hjælp fra os, skriver medarbejderne ned")
+    assert variants["intranet"].summary.startswith("Vi er et skridt nærmere ét fælles system til dokumentation")
+    assert variants["linkedin"].summary == HEADLINES["linkedin"]
+    assert len({v.summary for f, v in variants.items() if not f.startswith(("network_", "intranet"))}) == 7
+
+
+def test_the_website_speaks_to_citizens_without_the_staff_text(variants: dict[str, Variant]) -> None:
     text = text_of(variants["website"])
-    # The body is written for staff (tender steps, jargon): the website shows the summary and citizens section.
-    assert "Foranalysen er afsluttet" not in text and "kravspecifikation" not in text.lower()
+    assert text.startswith("Når du får hjælp fra os")  # the citizens' lead comes first
+    assert "Foranalysen er afsluttet" not in text
     assert "Når du får hjælp fra os" not in text_of(variants["oc"])
+
+
+def test_the_linkedin_post_opens_with_its_hook_on_one_line(tmp_path: Path) -> None:
+    text = MESSAGE.read_text(encoding="utf-8").replace(
+        "    hook: Kan jeres system samle dokumentationen for et helt socialområde? Så vil vi gerne høre fra jer.",
+        '    hook: "Kan jeres system samle\\r\\ndokumentationen   for et helt socialområde?\\rSå vil vi gerne høre"')
+    assert text != MESSAGE.read_text(encoding="utf-8")
+    path = tmp_path / MESSAGE.name
+    path.write_text(text, encoding="utf-8")
+    plan = plan_.load(PLAN)
+    [post] = [v for v in render.render_variants(plan, message_.load(path, plan)) if v.forum == "linkedin"]
+    first = "Kan jeres system samle dokumentationen for et helt socialområde? Så vil vi gerne høre"
+    assert post.subject == first and post.body.splitlines()[0] == first
+    assert "\r" not in post.body and "\r" not in post.subject
+    assert TITLE not in post.body
+    # Paragraphs reach the post whole: no line breaks where the author's editor wrapped the text.
+    assert "I dag bruger vores specialområder flere forskellige systemer." in post.body.splitlines()[2]
+
+
+def test_the_newsletter_issue_closes_after_the_approval_deadline(prepared: cascade.Prepared) -> None:
+    plan, message = prepared.plan, prepared.message
+    due = render.approval_deadline(plan, message)
+    assert due == deadlines.schedule_for_message_date(plan, message.date).deadline.date()  # type: ignore[union-attr]
+    assert due.isoformat() == "2026-12-03"
+    for forum in ("midtnyt", "perspektiv"):
+        issue = render.newsletter_issue(plan.fora[forum], due)
+        assert issue is not None and issue.deadline > due
+        earlier = [i for i in plan.fora[forum].newsletter.issues if i.date < issue.date]  # type: ignore[union-attr]
+        assert earlier and all(i.deadline <= due for i in earlier)  # the ones skipped close too early
+    assert render.newsletter_issue(plan.fora["midtnyt"], dt.date(2027, 3, 1)) is None
 
 
 def test_newsletter_items_stay_within_the_word_limit(prepared: cascade.Prepared, variants: dict[str, Variant]) -> None:
@@ -228,6 +433,97 @@ def test_newsletter_items_stay_within_the_word_limit(prepared: cascade.Prepared,
         assert found is not None
         stated = int(found.group(1))
         assert counted <= stated <= counted + 5 and stated <= limit
+
+
+# -- what the message must hold for each forum ---------------------------------------------------------------
+
+def edited_message(tmp_path: Path, old: str, new: str) -> Path:
+    text = MESSAGE.read_text(encoding="utf-8")
+    assert old in text, old
+    path = tmp_path / MESSAGE.name
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return path
+
+
+def test_a_missing_forward_text_names_the_forum_the_field_and_what_to_write(tmp_path: Path) -> None:
+    text = MESSAGE.read_text(encoding="utf-8")
+    start = text.index("    forward:\n      headline: Orientering fra HMU")
+    end = text.index("  network_briefing:")
+    path = tmp_path / MESSAGE.name
+    path.write_text(text[:start] + "\n" + text[end:], encoding="utf-8")
+    plan = plan_.load(PLAN)
+    with pytest.raises(InputError) as caught:
+        render.render_variants(plan, message_.load(path, plan))
+    [problem] = caught.value.problems
+    assert (problem.file, problem.field) == (str(path), "forum_texts.hmu.forward")
+    assert problem.what == "is missing: HMU (hmu) needs it"
+    assert "forward: {headline: …, text: …}" in problem.fix and "passes on as it is" in problem.fix
+
+
+def test_a_missing_group_text_is_named_for_every_forum_that_reads_it(tmp_path: Path) -> None:
+    path = edited_message(tmp_path, "    lead: >-\n      Vi er et skridt nærmere", "    headline2: >-\n      Vi er")
+    plan = plan_.load(PLAN)
+    with pytest.raises(InputError):  # an unknown field is refused when the message is read
+        message_.load(path, plan)
+    path = edited_message(tmp_path, "    lead: >-\n      Vi er et skridt nærmere ét fælles system til "
+                                    "dokumentation. Lige nu ændrer intet sig i din hverdag.\n", "")
+    with pytest.raises(InputError) as caught:
+        render.render_variants(plan, message_.load(path, plan))
+    problems = caught.value.problems
+    assert [p.field for p in problems] == ["groups.employees.lead", "groups.employees.lead"]
+    assert [p.what for p in problems] == ["is missing: Socialområdets intranet (intranet) needs it",
+                                          "is missing: Specialområdernes lokale intranetsider (intranet_local) "
+                                          "needs it"]
+    assert "the most important first" in problems[0].fix and "forum_texts.intranet.lead" in problems[0].fix
+
+
+def test_check_prints_what_is_missing_and_sends_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    path = edited_message(tmp_path, "    invitation:\n      what: Workshop om krav til den sundhedsfaglige",
+                          "    note:\n      what: Workshop om krav til den sundhedsfaglige")
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        "  network_health:\n    note:", "  network_health_x:\n    invitation:"), encoding="utf-8")
+    assert cli.main(["check", "--plan", str(PLAN), str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "forum_texts.network_health_x: names no forum and no template of the plan" in err
+    assert "forum_texts.network_health.invitation: is missing: Netværk for sundhedskoordinatorerne" in err
+    assert "fix: write a concrete invitation" in err
+    assert not (tmp_path / "outbox").exists()
+
+
+def test_a_newsletter_needs_a_named_contact(tmp_path: Path) -> None:
+    text = MESSAGE.read_text(encoding="utf-8")
+    start, end = text.index("contact:\n  name: Anne Holm"), text.index("next_status:")
+    path = tmp_path / MESSAGE.name
+    path.write_text(text[:start] + text[end:], encoding="utf-8")
+    plan = plan_.load(PLAN)
+    with pytest.raises(InputError) as caught:
+        render.render_variants(plan, message_.load(path, plan))
+    [problem] = caught.value.problems
+    assert problem.field == "contact" and "names a contact person" in problem.what
+    assert "contact: {name: …, role: …, email: …}" in problem.fix
+
+
+def test_an_image_with_its_alt_text_is_optional(tmp_path: Path) -> None:
+    plan = plan_.load(PLAN)
+    assert message_.load(MESSAGE, plan).image is None
+    path = edited_message(tmp_path, "next_status: 2027-01-14\n",
+                          "next_status: 2027-01-14\nimage:\n  url: https://www.rm.dk/billeder/workshop.jpg\n"
+                          "  alt: Medarbejdere skriver krav på gule sedler ved en workshop\n")
+    image = message_.load(path, plan).image
+    assert image is not None and image.url.endswith("workshop.jpg") and image.alt.startswith("Medarbejdere")
+    path.write_text(path.read_text(encoding="utf-8").replace("  alt: Medarbejdere skriver krav på gule sedler "
+                                                             "ved en workshop\n", ""), encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        message_.load(path, plan)
+    assert [p.field for p in caught.value.problems] == ["image.alt"]
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        "url: https://www.rm.dk/", "url: http://www.rm.dk/").replace(
+        "workshop.jpg\n", "workshop.jpg\n  alt: Et billede af en workshop\n"), encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        message_.load(path, plan)
+    assert [p.field for p in caught.value.problems] == ["image.url"]
 
 
 # -- strictness and safety -----------------------------------------------------------------------------------
@@ -261,7 +557,7 @@ def test_an_undefined_attribute_of_the_message_is_an_error_too(tmp_path: Path) -
     folder = templates_copy(tmp_path)
     template = folder / "website_news.html.j2"
     template.write_text(template.read_text(encoding="utf-8").replace(
-        "{{ message.summary }}", "{{ message.author }}", 1), encoding="utf-8")
+        "{{ content.lead }}", "{{ message.author }}", 1), encoding="utf-8")
     plan = plan_.load(write_plan(tmp_path, {"templates": str(folder)}))
     with pytest.raises(InputError) as caught:
         render.render_variants(plan, message_.load(MESSAGE, plan))
@@ -272,7 +568,7 @@ def test_an_undefined_attribute_of_the_message_is_an_error_too(tmp_path: Path) -
 def test_a_template_syntax_error_names_the_template_and_line(tmp_path: Path) -> None:
     folder = templates_copy(tmp_path)
     template = folder / "oc_briefing.html.j2"
-    text = template.read_text(encoding="utf-8").replace("{% if section %}", "{% if section %", 1)
+    text = template.read_text(encoding="utf-8").replace("{% if next_meetings %}", "{% if next_meetings %", 1)
     template.write_text(text, encoding="utf-8")
     plan = plan_.load(write_plan(tmp_path, {"templates": str(folder)}))
     with pytest.raises(InputError) as caught:
@@ -282,29 +578,37 @@ def test_a_template_syntax_error_names_the_template_and_line(tmp_path: Path) -> 
     assert "Jinja2" in problem.fix
 
 
-HOSTILE = """---
-id: 2026-12-hostile
-title: Nyt <script>alert('titel')</script> om udbuddet
-summary: Et resumé med <b onclick="steal()">fed</b> skrift og <script>alert('resume')</script> i.
-date: 2026-11-23
-sections:
-  employees: 'Se <img src=x onerror="alert(1)"> og [klik her](javascript:alert(2)).'
----
-Her er brødteksten, som forsøger at snige kode ind.
+HOSTILE_TEXT = """
+      Her er teksten, som forsøger at snige kode ind.
 
-<script>alert('krop')</script>
+      <script>alert('krop')</script>
 
-<a href="https://example.org" onclick="steal()">et link</a> og <div style="position:fixed">overlay</div>
+      <a href="https://example.org" onclick="steal()">et link</a> og <div style="position:fixed">overlay</div>
 
-[Et farligt link](javascript:alert(3)) og [et godt link](https://www.rm.dk/).
+      [Et farligt link](javascript:alert(3)) og [et godt link](https://www.rm.dk/).
 """
 
 
-def test_hostile_markup_in_a_message_is_neutralised(tmp_path: Path) -> None:
+def hostile_message(tmp_path: Path) -> Path:
+    """The shipped message with markup in a headline (HMU's), a lead (employees') and a text (HMU's)."""
+    text = MESSAGE.read_text(encoding="utf-8")
+    for old, new in (
+            ("    headline: Status på udbuddet – kravene til det nye system skrives nu",
+             "    headline: \"Nyt <script>alert('titel')</script> om udbuddet\""),
+            ("      Vi er et skridt nærmere ét fælles system til dokumentation.",
+             "      Se <img src=x onerror=\"alert(1)\"> og [klik her](javascript:alert(2))."),
+            ("    text: |\n      Et nyt, fælles system vil ændre praksis for mange kolleger.",
+             "    text: |" + HOSTILE_TEXT + "\n      Et nyt, fælles system vil ændre praksis for mange kolleger.")):
+        assert old in text, old
+        text = text.replace(old, new, 1)
     path = tmp_path / "hostile.md"
-    path.write_text(HOSTILE, encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_hostile_markup_in_a_message_is_neutralised(tmp_path: Path) -> None:
     plan = plan_.load(PLAN)
-    variants = render.render_variants(plan, message_.load(path, plan))
+    variants = render.render_variants(plan, message_.load(hostile_message(tmp_path), plan))
     active = re.compile(r"<\s*script|<[^>]*\son\w+\s*=|<[^>]*\sstyle\s*=|href\s*=\s*[\"']?\s*javascript:|<img",
                         re.IGNORECASE)
     for variant in variants:
@@ -335,18 +639,18 @@ def test_content_hash_is_stable_and_follows_the_content(tmp_path: Path, variants
     edited.write_text(MESSAGE.read_text(encoding="utf-8").replace(
         "Foranalysen er afsluttet.", "Foranalysen er næsten afsluttet."), encoding="utf-8")
     changed = {v.forum: v.content_hash for v in render.render_variants(plan, message_.load(edited, plan))}
-    # Every variant that shows the body changes; the website shows only summary and citizens section.
-    for forum in ("oc", "hmu", "network_quality", "intranet", "regional_intranet"):
-        assert changed[forum] != again[forum], forum
-    assert changed["website"] == again["website"]
+    # The sentence is in the management text (OC) and the employees' text (both intranets): those change,
+    # no other variant does.
+    assert {forum for forum in again if changed[forum] != again[forum]} == {"oc", "intranet", "intranet_local"}
     assert approval_hash(changed) != approval_hash(again)
 
-    resummarised = tmp_path / "resummarised.md"
-    resummarised.write_text(MESSAGE.read_text(encoding="utf-8").replace(
-        "Forarbejdet er færdigt", "Forarbejdet er nu færdigt"), encoding="utf-8")
-    summary_changed = {v.forum: v.content_hash for v in render.render_variants(plan, message_.load(resummarised,
-                                                                                                    plan))}
-    assert all(summary_changed[f] != again[f] for f in again)
+    # A fact written once (the contact) reaches every variant.
+    recontacted = tmp_path / "recontacted.md"
+    recontacted.write_text(MESSAGE.read_text(encoding="utf-8").replace(
+        "  name: Anne Holm", "  name: Anne Holm Berg"), encoding="utf-8")
+    fact_changed = {v.forum: v.content_hash for v in render.render_variants(plan, message_.load(recontacted,
+                                                                                                plan))}
+    assert all(fact_changed[f] != again[f] for f in again)
 
 
 def test_recipients_are_not_content(tmp_path: Path, variants: dict[str, Variant]) -> None:
@@ -386,3 +690,32 @@ def test_the_approval_request_without_findings(prepared: cascade.Prepared) -> No
     request = render.render_approval_request(prepared.plan, prepared.message, prepared.variants, [],
                                              prepared.approval_hash)
     assert "fandt ingen problemer" in text_of(request)
+
+
+def test_reminders_and_rejections_carry_no_slogan(prepared: cascade.Prepared) -> None:
+    # The layout adds nothing below a text: the narrative belongs to the message, not to every mail.
+    plan = prepared.plan
+    common = {"plan": plan, "narrative": plan.narrative, "approval": plan.approval,
+              "message_id": prepared.message.id, "message_title": prepared.message.title}
+    request = SimpleNamespace(meeting=dt.date(2026, 12, 10), id=1, title=prepared.message.title)
+    moment = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.timezone.utc)
+    reminder = render.render_template(plan, "approval_reminder.html.j2", {
+        **common, "request": request, "deadline": moment, "requested_at": moment, "nudge": None,
+        "escalation": False, "decided": []})
+    rejection = render.render_template(plan, "approval_rejected.html.j2", {
+        **common, "request": request, "message_path": "messages/x.md",
+        "votes": [SimpleNamespace(voter="Jens Kragh", decision="reject", comment="Kortere, tak.", source="cli")]})
+    assert "venter stadig på jeres godkendelse" in reminder[1] and "Kortere, tak." in rejection[1]
+    for _, body in (reminder, rejection):
+        assert VISION not in body and AIM not in body and OLD_FOOTER not in body
+
+
+def test_the_timeline_marks_one_step_as_now(tmp_path: Path, variants: dict[str, Variant]) -> None:
+    staff = "Vinteren 2026/27: Vi skriver kravspecifikationen og holder markedsdialog. Her er vi nu."
+    assert all(staff in text_of(variants[f]) for f in ("oc", "hmu", "network_quality", "intranet"))
+    assert all(text_of(v).count("Her er vi nu.") == 1 for f, v in variants.items() if "Tidsplan" in text_of(v))
+    path = edited_message(tmp_path, "  - when: Foråret 2027\n", "  - when: Foråret 2027\n    now: true\n")
+    with pytest.raises(InputError) as caught:
+        message_.load(path, plan_.load(PLAN))
+    [problem] = caught.value.problems
+    assert problem.field == "timeline" and "more than one step" in problem.what

@@ -159,8 +159,9 @@ def _hostile_message(folder: Path, title: str = "Status <script>alert('title')</
     text = MESSAGE.read_text(encoding="utf-8")
     front, body = text.split("\n---\n", 1)
     front = re.sub(r"^title: .*$", f'title: "{title}"', front, count=1, flags=re.M)
-    front = front.replace("sections:\n  citizens: >-\n",
-                          "sections:\n  citizens: >-\n    <img src=x onerror=alert(1)> [x](javascript:alert(2))\n", 1)
+    citizens = "  citizens:\n    headline: Vi vil samle vores notater om din hjælp i ét system\n    lead: >-\n"
+    assert citizens in front
+    front = front.replace(citizens, citizens + "      <img src=x onerror=alert(1)> [x](javascript:alert(2))\n", 1)
     path = folder / MESSAGE.name
     path.write_text(front + "\n---\n" + HOSTILE_BODY + "\n" + body, encoding="utf-8")
     return path
