@@ -572,7 +572,7 @@ def _across(plan: Plan, variants: list[Variant], readers: dict[str, ReaderText],
     policy = plan.readability
     issues: list[Issue] = []
     groups = reader_groups(plan, variants)
-    paragraphs: dict[str, dict[tuple[str, str], str]] = defaultdict(dict)
+    paragraphs: dict[str, dict[tuple[str, str], list[str]]] = defaultdict(lambda: defaultdict(list))
     first_text: dict[str, str] = {}
     spread: dict[str, list[str]] = defaultdict(list)
     for variant in variants:
@@ -580,7 +580,8 @@ def _across(plan: Plan, variants: list[Variant], readers: dict[str, ReaderText],
         for block in reader.of("prose"):
             key = _norm(block.text)
             if len(key.split()) >= policy.repeated_paragraph_words:
-                paragraphs[key].setdefault(groups[variant.forum], variant.forum)
+                if variant.forum not in paragraphs[key][groups[variant.forum]]:
+                    paragraphs[key][groups[variant.forum]].append(variant.forum)
                 first_text.setdefault(key, block.text)
         for said in sentences("\n\n".join(b.text for b in reader.of("prose"))):
             sentence = _norm(said)
@@ -591,8 +592,8 @@ def _across(plan: Plan, variants: list[Variant], readers: dict[str, ReaderText],
     for key, where in paragraphs.items():
         if len(where) < 2:
             continue
-        fora = list(where.values())
-        for forum in fora:
+        fora = [parallel[0] for parallel in where.values()]
+        for forum in (f for parallel in where.values() for f in parallel):
             figures[forum].repeated.append(first_text[key])
         first = by_forum[fora[0]]
         severity = policy.severity(first.stakeholder, "repeated_paragraph")
