@@ -124,14 +124,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Render every variant, print its readability figures, list the findings; blocking findings exit 1."""
-    from budbringer import cascade, checks, message as message_, plan as plan_, readability, render
-    from budbringer.errors import Problem
+    from budbringer import cascade
 
-    plan = plan_.load(args.plan)
-    message = message_.load(args.message, plan)
-    variants = render.render_variants(plan, message)
-    review = readability.review(plan, variants)
-    findings = checks.check_variants(plan, variants, review) + cascade.channel_findings(plan, variants)
+
+    plan, message, variants, review, findings = _checked(args)
     problems = cascade.preflight(plan)
     print(f"{message.path}: {len(variants)} variants rendered for {len({v.tier for v in variants})} tiers; "
           f"approval hash {_approval_hash(variants)[:12]}")
@@ -140,10 +136,28 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"  {finding.severity}: {finding.forum}: {finding.text}")
     blocking = [f for f in findings if f.severity == "error"]
     if blocking or problems:
-        raise InputError(problems + [Problem(str(message.path), f"variant for {f.forum}", *_what_and_fix(f.text))
-                                     for f in blocking])
+        raise InputError(problems + _blocking(message, blocking))
     print("ok: nothing was sent")
     return EXIT_OK
+
+
+def _checked(args: argparse.Namespace) -> tuple:  # type: ignore[type-arg]
+    """What `cascade.prepare` does, without stopping at a blocking finding: check and preview show them all."""
+    from budbringer import cascade, checks, message as message_, plan as plan_, readability, render
+
+    plan = plan_.load(args.plan)
+    message = message_.load(args.message, plan)
+    variants = render.render_variants(plan, message)
+    review = readability.review(plan, variants)
+    findings = checks.check_variants(plan, variants, review) + cascade.channel_findings(plan, variants)
+    return plan, message, variants, review, findings
+
+
+def _blocking(message: object, blocking: Sequence) -> list:  # type: ignore[type-arg]
+    from budbringer.errors import Problem
+
+    return [Problem(str(message.path), f"variant for {f.forum}", *_what_and_fix(f.text))  # type: ignore[attr-defined]
+            for f in blocking]
 
 
 def _approval_hash(variants: Sequence) -> str:  # type: ignore[type-arg]
@@ -182,14 +196,15 @@ def _figures_table(variants: Sequence, figures: dict) -> None:  # type: ignore[t
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
-    from budbringer import cascade, readability, render
+    from budbringer import cascade, render
 
-    prepared = cascade.prepare(args.plan, args.message)
+    plan, message, variants, review, findings = _checked(args)
+    prepared = cascade.Prepared(plan, message, variants, findings)
     out = Path(args.out or Path("preview") / prepared.message.id)
     out.mkdir(parents=True, exist_ok=True)
     request = render.render_approval_request(prepared.plan, prepared.message, prepared.variants,
                                              prepared.findings, prepared.approval_hash)
-    figures = readability.figures(prepared.plan, prepared.variants)
+    figures = review.figures
     entries = []
     for variant in [request, *prepared.variants]:
         name = f"{variant.tier_index:02d}-{variant.forum}.html"
@@ -204,13 +219,16 @@ def cmd_preview(args: argparse.Namespace) -> int:
         entries.append(f'<li><a href="{name}">{html.escape(variant.forum_title)}</a> — '
                        f"{html.escape(variant.subject)} <small>({variant.medium}, "
                        f"{variant.content_hash[:12]}{numbers})</small></li>")
-    findings = "".join(f"<li>{html.escape(f.severity)}: {html.escape(f.forum)}: {html.escape(f.text)}</li>"
-                       for f in prepared.findings) or "<li>none</li>"
+    listed = "".join(f"<li>{html.escape(f.severity)}: {html.escape(f.forum)}: {html.escape(f.text)}</li>"
+                     for f in prepared.findings) or "<li>none</li>"
     index = (f"<h1>{html.escape(prepared.message.title)}</h1><p>Approval hash "
              f"<code>{prepared.approval_hash}</code></p><h2>Variants</h2><ul>{''.join(entries)}</ul>"
-             f"<h2>Findings</h2><ul>{findings}</ul>")
+             f"<h2>Findings</h2><ul>{listed}</ul>")
     (out / "index.html").write_text(_page(f"Preview: {prepared.message.id}", index), encoding="utf-8")
     print(f"{len(entries)} previews written; open {(out / 'index.html').resolve()}")
+    blocking = [f for f in findings if f.severity == "error"]
+    if blocking:
+        raise InputError(_blocking(message, blocking))
     return EXIT_OK
 
 

@@ -510,7 +510,9 @@ def review(plan: Plan, variants: list[Variant]) -> Review:
             for term in figure.terms:
                 entry = glossary.terms[term]
                 written = sorted({u.word for u in uses if u.term == term})
-                add("glossary", f"uses {', '.join(written)} ({term}), which {group} may not know: say "
+                where = _short(seen[next(u.sentence for u in uses if u.term == term)], 50)
+                add("glossary", f"uses {', '.join(written)} ({term}) in \u201c{where}\u201d, which {group} may "
+                                f"not know: say "
                                 f"\u201c{entry.plain}\u201d", f"Bruger »{', '.join(written)}«, som målgruppen "
                                                               f"måske ikke kender: skriv »{entry.plain}«.")
         elif mode == "explain":
