@@ -14,7 +14,29 @@ What is measured
     after it), lines of hashtags, and web and mail addresses.
   Greetings, signatures and headings are short "sentences" that would pull LIX down without making the
   text any easier, so they neither count as sentences nor add words. The glossary and the form of address
-  are checked on everything the reader sees (headline, headings and prose).
+  are checked on everything the reader sees (headline, headings and prose); a quoted text (`<blockquote>`,
+  such as the text OC passes on to its specialty areas) keeps its own form of address.
+
+Glossary (config `readability.glossary`)
+  A term is found as any word that begins with one of its forms ("udbud" finds "udbuddet"; the longest
+  term wins, so "udbudsmaterialet" is udbudsmateriale); a term in capitals (MED, LMU, HMU, OC) only in
+  capitals. Citizens' texts must not use a term (`terms: avoid`). Employees' texts must explain a term where
+  it is first used in the prose (`terms: explain`): in that sentence the term is followed by a parenthesis,
+  a dash or "(, som/der) er en/et/den/det/når/at" or a definite noun ("er listen"), or that sentence or the next says "det vil sige", "dvs.",
+  "betyder", "kaldes", "kalder vi", "hedder", "altså" or "forstået som", or the next begins "Det er …"/"Den
+  er …". A term with `senses` ("tilbud") is flagged when its uses sit beside the cues of two meanings.
+
+Repetition
+  Inside a variant: a prose sentence of 5 or more words said twice. Across variants: a paragraph of 8 or more
+  words found in two variants that one person may read (see reader_groups; list items and table cells are
+  facts such as the timeline, shared as data on purpose, and do not count), and a sentence of 12 or more
+  words found in more than three variants.
+
+Form of address
+  A greeting to one person ("Kære Mette Lund": names only) expects du; any other greeting ("Kære alle",
+  "Kære medlemmer af HMU", "Til HMU") expects I. Without a greeting, du and I must not both be used.
+  du = du/dig/din/dit/dine; I = jer/jeres, and "I" inside a sentence or before a verb ("I kan"; "I dag" is
+  the preposition).
 
 Sentences
   A sentence ends at . ! ? … and at the end of a block. A full stop does not end it after a Danish
@@ -63,7 +85,10 @@ I_VERBS = {"kan", "skal", "vil", "har", "er", "får", "må", "bliver", "bedes", 
            "tager", "spiller", "er", "var", "fik", "bruger", "læser"}
 DU_FORMS = re.compile(r"(?<!\w)(du|dig|din|dit|dine)(?!\w)", re.I)
 JER_FORMS = re.compile(r"(?<!\w)(jer|jeres)(?!\w)", re.I)
-EXPLAINERS = re.compile(r"det vil sige|dvs\.|betyder|kaldes|kaldet|altså|forstået som|hvilket vil sige", re.I)
+EXPLAINERS = re.compile(r"det vil sige|dvs\.|betyder|kaldes|kaldet|kalder (?:vi|man)|hedder|altså|forstået som|"
+                        r"hvilket vil sige", re.I)
+# A sentence right after the term that defines it by pointing back: "Det er listen over …".
+POINTING_BACK = re.compile(r"^\W*(?:det|den|de)\s+(?:er|var|betyder|vil sige)\s", re.I)
 
 
 # -- words and sentences --------------------------------------------------------------------------------------
@@ -166,6 +191,7 @@ class Block:
     kind: str  # "heading", "greeting", "signature", "prose"
     text: str
     tag: str = "p"
+    quoted: bool = False  # inside a <blockquote>: a text to pass on, written for its own readers
 
 
 @dataclass
@@ -211,6 +237,7 @@ class _Blocks(HTMLParser):
         self.bold_chars = 0
         self.bold = 0
         self.article = 0
+        self.quote = 0
 
     def _flush(self) -> None:
         text = "".join(self.text)
@@ -218,7 +245,7 @@ class _Blocks(HTMLParser):
             tag = next((t for t in reversed(self.stack) if t in _BLOCK_TAGS - {"div", "article", "section"}), "p")
             plain = re.sub(r"[ \t\r\f\v]+", " ", text)
             plain = "\n".join(line.strip() for line in plain.split("\n")).strip()
-            self.blocks.append({"tag": tag, "text": plain, "article": self.article > 0,
+            self.blocks.append({"tag": tag, "text": plain, "article": self.article > 0, "quoted": self.quote > 0,
                                 "bold": self.bold_chars >= 0.9 * len(re.sub(r"\s", "", text))})
         self.text, self.bold_chars = [], 0
 
@@ -230,6 +257,8 @@ class _Blocks(HTMLParser):
             self._flush()
         if tag == "article":
             self.article += 1
+        if tag == "blockquote":
+            self.quote += 1
         if tag in ("strong", "b"):
             self.bold += 1
         self.stack.append(tag)
@@ -239,6 +268,8 @@ class _Blocks(HTMLParser):
             self._flush()
         if tag == "article":
             self.article -= 1
+        if tag == "blockquote":
+            self.quote = max(0, self.quote - 1)
         if tag in ("strong", "b"):
             self.bold = max(0, self.bold - 1)
         if tag in self.stack:
@@ -265,27 +296,27 @@ def _classify(raw: list[dict[str, Any]]) -> list[Block]:
     blocks: list[Block] = []
     signing = False
     for item in raw:
-        text, tag = item["text"], item["tag"]
+        text, tag, quoted = item["text"], item["tag"], item.get("quoted", False)
         plain = ADDRESS.sub(" ", text)
         count = len(words(plain))
         first_line = text.split("\n")[0].strip().casefold()
         if not count or all(t.startswith("#") for t in plain.split()):
             continue
         if signing and count <= 8 and not _terminal(text):
-            blocks.append(Block("signature", text, tag))
+            blocks.append(Block("signature", text, tag, quoted))
             continue
         signing = False
         if first_line.startswith(SIGN_OFFS):
-            blocks.append(Block("signature", text, tag))
+            blocks.append(Block("signature", text, tag, quoted))
             signing = True
         elif tag in {"h1", "h2", "h3", "h4", "h5", "h6"} or (item["bold"] and not text.rstrip(CLOSERS).endswith(".")) \
                 or (count <= 3 and not _terminal(plain)):
-            blocks.append(Block("heading", text, tag))
+            blocks.append(Block("heading", text, tag, quoted))
         elif not any(b.kind in ("prose", "greeting") for b in blocks) and count <= 10 and not _terminal(text) \
                 and first_line.split()[0].strip(",") in GREETINGS:
             blocks.append(Block("greeting", text.rstrip(","), tag))
         else:
-            blocks.append(Block("prose", text, tag))
+            blocks.append(Block("prose", text, tag, quoted))
     return blocks
 
 
@@ -356,10 +387,11 @@ class Glossary:
         forms = "|".join(re.escape(f) for f in (self.terms[term].forms or [term]))
         sentence = sents[index]
         flags = 0 if term.isupper() else re.I
-        if re.search(rf"(?<!\w)(?:{forms})[\w'’-]*\s*(?:\(|–|—|,?\s+(?:er|var)\s+(?:en|et|når|at)\b)", sentence,
-                     flags):
+        if re.search(rf"(?<!\w)(?:{forms})[\w'’-]*\s*(?:\(|–|—|,?\s+(?:som |der )?(?:er|var)\s+"
+                     rf"(?:en|et|den|det|når|at|\w+en)\b)", " ".join(sents[index:index + 2]), flags):
             return True
-        return any(EXPLAINERS.search(s) for s in sents[index:index + 2])
+        following = sents[index + 1] if index + 1 < len(sents) else ""
+        return bool(EXPLAINERS.search(sentence) or EXPLAINERS.search(following) or POINTING_BACK.search(following))
 
 
 # -- findings and figures -------------------------------------------------------------------------------------
@@ -450,6 +482,8 @@ def _address(reader: ReaderText) -> tuple[str, list[str], list[str]]:
     du: list[str] = []
     jer: list[str] = []
     for block in reader.of("prose", "heading"):
+        if block.quoted:
+            continue
         for sentence in sentences(block.text):
             du += [m.group(0) for m in DU_FORMS.finditer(sentence)]
             jer += [m.group(0) for m in JER_FORMS.finditer(sentence)]
@@ -581,6 +615,9 @@ def _across(plan: Plan, variants: list[Variant], readers: dict[str, ReaderText],
         reader = readers[variant.forum]
         for block in reader.of("prose"):
             key = _norm(block.text)
+            # List items and table cells are facts (the timeline, dates), written once as data on purpose.
+            if block.tag in {"li", "td", "th", "dt", "dd"}:
+                continue
             if len(key.split()) >= policy.repeated_paragraph_words:
                 if variant.forum not in paragraphs[key][groups[variant.forum]]:
                     paragraphs[key][groups[variant.forum]].append(variant.forum)
