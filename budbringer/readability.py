@@ -292,6 +292,9 @@ def _terminal(text: str) -> bool:
     return text.rstrip(CLOSERS + " ").endswith((".", "!", "?", "…"))
 
 
+HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
+
+
 def _classify(raw: list[dict[str, Any]]) -> list[Block]:
     blocks: list[Block] = []
     signing = False
@@ -309,12 +312,12 @@ def _classify(raw: list[dict[str, Any]]) -> list[Block]:
         if first_line.startswith(SIGN_OFFS):
             blocks.append(Block("signature", text, tag, quoted))
             signing = True
-        elif tag in {"h1", "h2", "h3", "h4", "h5", "h6"} or (item["bold"] and not text.rstrip(CLOSERS).endswith(".")) \
+        elif tag not in HEADINGS and not any(b.kind in ("prose", "greeting") for b in blocks) and count <= 10 \
+                and not _terminal(text) and first_line.split()[0].strip(",") in GREETINGS:
+            blocks.append(Block("greeting", text.rstrip(","), tag, quoted))
+        elif tag in HEADINGS or (item["bold"] and not text.rstrip(CLOSERS).endswith(".")) \
                 or (count <= 3 and not _terminal(plain)):
             blocks.append(Block("heading", text, tag, quoted))
-        elif not any(b.kind in ("prose", "greeting") for b in blocks) and count <= 10 and not _terminal(text) \
-                and first_line.split()[0].strip(",") in GREETINGS:
-            blocks.append(Block("greeting", text.rstrip(","), tag))
         else:
             blocks.append(Block("prose", text, tag, quoted))
     return blocks
