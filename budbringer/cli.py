@@ -245,7 +245,9 @@ def _figures_aside(figure: object, findings: Sequence) -> str:  # type: ignore[t
             ("Repeated passages", len(f.repeated))]  # type: ignore[attr-defined]
     cells = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
     notes = "".join(f"<li>{html.escape(x.severity)}: {html.escape(x.text)}</li>" for x in findings)
+    repeated = "".join(f"<li>{html.escape(text)}</li>" for text in f.repeated)  # type: ignore[attr-defined]
     return (f'<aside class="figures"><h2>Readability</h2><table>{cells}</table>'
+            + (f"<h3>Repeated passages</h3><ul>{repeated}</ul>" if repeated else "")
             + (f"<h3>Findings</h3><ul>{notes}</ul>" if notes else "") + "</aside>")
 
 
