@@ -167,9 +167,9 @@ def _approval_hash(variants: Sequence) -> str:  # type: ignore[type-arg]
 
 
 def _what_and_fix(text: str) -> tuple[str, str]:
-    """A finding's text is "what: fix"; the fix is after the last colon (the what may quote a sentence)."""
-    what, _, fix = text.rpartition(": ")
-    return (what, fix) if what else (text, "see the findings above")
+    """A finding's text is "what: fix" (the fix may quote the text, colons and all)."""
+    what, _, fix = text.partition(": ")
+    return (what, fix) if fix else (text, "see the findings above")
 
 
 def _figures_table(variants: Sequence, figures: dict) -> None:  # type: ignore[type-arg]

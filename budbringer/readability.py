@@ -401,7 +401,8 @@ class Glossary:
 
 @dataclass(frozen=True)
 class Issue:
-    """A readability finding before it is a checks.Finding: `severity` is block or warn."""
+    """A readability finding before it is a checks.Finding: `severity` is block or warn. `text` reads
+    "what: fix" with no colon in the what (cascade.prepare splits it there); quoted text goes after it."""
 
     forum: str
     rule: str
@@ -439,7 +440,7 @@ class Figures:
             "forum": self.forum, "group": self.stakeholder, "words": str(self.words),
             "sentences": str(self.sentences), "LIX": f"{self.lix:.0f} / {self.max_lix}",
             "long words": f"{self.long_share:.0f}%", "longest": f"{self.longest}",
-            f">{25}": str(len(self.long_sentences)), "address": self.address or "-",
+            "long sentences": str(len(self.long_sentences)), "address": self.address or "-",
             "glossary terms": ", ".join(self.terms) or "-",
             "repeated": str(len(self.repeated)) if self.repeated else "-",
         }
@@ -540,7 +541,7 @@ def review(plan: Plan, variants: list[Variant]) -> Review:
                 f"sætninger og kortere ord.")
         for sentence in figure.long_sentences:
             add("long_sentence", f"a sentence of {len(words(sentence))} words (at most "
-                                 f"{policy.max_sentence_words}): \u201c{_short(sentence)}\u201d: split it",
+                                 f"{policy.max_sentence_words}): split it: \u201c{_short(sentence)}\u201d",
                 f"En sætning på {len(words(sentence))} ord: »{_short(sentence)}«. Del den op.")
         mode = policy.terms(group)
         if mode == "avoid":
@@ -548,9 +549,8 @@ def review(plan: Plan, variants: list[Variant]) -> Review:
                 entry = glossary.terms[term]
                 written = sorted({u.word for u in uses if u.term == term})
                 where = _short(seen[next(u.sentence for u in uses if u.term == term)], 50)
-                add("glossary", f"uses {', '.join(written)} ({term}) in \u201c{where}\u201d, which {group} may "
-                                f"not know: say "
-                                f"\u201c{entry.plain}\u201d", f"Bruger »{', '.join(written)}«, som målgruppen "
+                add("glossary", f"uses {', '.join(written)} ({term}), which {group} may not know: say "
+                                f"\u201c{entry.plain}\u201d (in \u201c{where}\u201d)", f"Bruger »{', '.join(written)}«, som målgruppen "
                                                               f"måske ikke kender: skriv »{entry.plain}«.")
         elif mode == "explain":
             for term in figure.terms:
@@ -578,16 +578,18 @@ def review(plan: Plan, variants: list[Variant]) -> Review:
         for said in counts.values():
             if len(said) > 1:
                 figure.repeated.append(said[0])
-                add("repeated_sentence", f"says twice: \u201c{_short(said[0])}\u201d: say it once",
+                add("repeated_sentence", f"says a sentence twice: say it once: \u201c{_short(said[0])}\u201d",
                     f"Siger to gange: »{_short(said[0])}«. Sig det én gang.")
         if expected == "I" and du:
-            add("form_of_address", f"the greeting \u201c{reader.greeting}\u201d addresses a group (I), but the "
-                                   f"text says {', '.join(sorted(set(du)))}: write I/jer/jeres",
+            add("form_of_address", f"the greeting addresses a group (I), but the text says "
+                                   f"{', '.join(sorted(set(du)))}: write I/jer/jeres (greeting "
+                                   f"\u201c{reader.greeting}\u201d)",
                 f"Hilsenen »{reader.greeting}« taler til flere (I), men teksten siger "
                 f"{', '.join(sorted(set(du)))}. Skriv I, jer og jeres.")
         elif expected == "du" and jer:
-            add("form_of_address", f"the greeting \u201c{reader.greeting}\u201d addresses one person (du), but the "
-                                   f"text says {', '.join(sorted(set(jer)))}: write du/dig/din",
+            add("form_of_address", f"the greeting addresses one person (du), but the text says "
+                                   f"{', '.join(sorted(set(jer)))}: write du/dig/din (greeting "
+                                   f"\u201c{reader.greeting}\u201d)",
                 f"Hilsenen »{reader.greeting}« taler til én person (du), men teksten siger "
                 f"{', '.join(sorted(set(jer)))}. Skriv du, dig og din.")
         elif not expected and du and jer:
@@ -643,8 +645,8 @@ def _across(plan: Plan, variants: list[Variant], readers: dict[str, ReaderText],
             titles = ", ".join(by_forum[f].forum_title for f in fora)
             issues.append(Issue(
                 fora[0], "repeated_paragraph", severity,
-                f"the paragraph \u201c{_short(first_text[key])}\u201d is in {len(fora)} variants one person may read "
-                f"({', '.join(fora)}): write it for each reader, or keep it in one",
+                f"a paragraph is in {len(fora)} variants one person may read ({', '.join(fora)}): write it for "
+                f"each reader, or keep it in one: \u201c{_short(first_text[key])}\u201d",
                 f"Afsnittet »{_short(first_text[key])}« står i {len(fora)} udgaver, som samme person kan læse "
                 f"({titles}). Skriv det til hver læser, eller behold det ét sted."))
     for sentence, fora in spread.items():
@@ -654,8 +656,8 @@ def _across(plan: Plan, variants: list[Variant], readers: dict[str, ReaderText],
             if severity != "off":
                 issues.append(Issue(
                     fora[0], "widespread_sentence", severity,
-                    f"the sentence \u201c{_short(first_text[sentence])}\u201d is in {len(fora)} variants (at most "
-                    f"{policy.widespread_max_variants}): {', '.join(fora)}: say it in each reader's words",
+                    f"a sentence is in {len(fora)} variants (at most {policy.widespread_max_variants}; "
+                    f"{', '.join(fora)}): say it in each reader's words: \u201c{_short(first_text[sentence])}\u201d",
                     f"Sætningen »{_short(first_text[sentence])}« står i {len(fora)} udgaver. Sig det med hver læsers ord."))
     return issues
 
