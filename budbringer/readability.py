@@ -10,7 +10,7 @@ What is measured
   - The prose is every paragraph, list item, table cell and quoted paragraph (each ends a sentence), less:
     headings (`<h1>`–`<h6>`; a paragraph that is all bold and does not end with a full stop; a line of at
     most three words without . ! or ?, such as "Læs mere:"), the greeting ("Kære …", "Hej …", "Til …":
-    the first block, at most ten words, no . ! ?), the sign-off ("Med venlig hilsen" and the short lines
+    the first block, at most ten words, not ending with . or ?), the sign-off ("Med venlig hilsen" and the short lines
     after it), lines of hashtags, and web and mail addresses.
   Greetings, signatures and headings are short "sentences" that would pull LIX down without making the
   text any easier, so they neither count as sentences nor add words. The glossary and the form of address
@@ -313,7 +313,8 @@ def _classify(raw: list[dict[str, Any]]) -> list[Block]:
             blocks.append(Block("signature", text, tag, quoted))
             signing = True
         elif tag not in HEADINGS and not any(b.kind in ("prose", "greeting") for b in blocks) and count <= 10 \
-                and not _terminal(text) and first_line.split()[0].strip(",") in GREETINGS:
+                and not text.rstrip(CLOSERS + " ").endswith((".", "?", "…")) \
+                and first_line.split()[0].strip(",!") in GREETINGS:
             blocks.append(Block("greeting", text.rstrip(","), tag, quoted))
         elif tag in HEADINGS or (item["bold"] and not text.rstrip(CLOSERS).endswith(".")) \
                 or (count <= 3 and not _terminal(plain)):

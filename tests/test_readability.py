@@ -102,6 +102,15 @@ def test_addresses_are_not_words_and_do_not_split_sentences() -> None:
     assert "rm" not in words(text)
 
 
+def test_splitting_neither_drops_nor_adds_words() -> None:
+    text = ("Status pr. 23. november 2026: Vi har bl.a. talt med ca. 5.678 borgere, jf. planen. Mødet er kl. 10. "
+            "Svar senest 20.11.2026. Tak! Hvad så? Journaler mv. Derfor: Alle skal med.\n\nNyt afsnit uden punktum")
+    assert [w for s in sentences(text) for w in words(s)] == words(text)
+    assert sentences(text) == ["Status pr. 23. november 2026:", "Vi har bl.a. talt med ca. 5.678 borgere, jf. planen.",
+                               "Mødet er kl. 10.", "Svar senest 20.11.2026.", "Tak!", "Hvad så?", "Journaler mv.",
+                               "Derfor:", "Alle skal med.", "Nyt afsnit uden punktum"]
+
+
 def test_lix() -> None:
     # 11 words, 2 sentences, one word of more than six letters (lettere; "fælles" and "system" have six).
     assert readability.lix("Vi skal finde ét fælles system. Det bliver lettere for alle.") == pytest.approx(
@@ -129,6 +138,7 @@ def test_greeting_headings_and_sign_off_do_not_count_the_headline_does() -> None
     assert reader.measured == ["Nyt om systemet", "Vi er i gang.", "Det går godt."]
     assert [b.kind for b in reader.blocks] == ["greeting", "heading", "prose", "heading", "heading", "signature",
                                                "signature"]
+    assert reader_text(variant("net", "<p>Hej alle sammen!</p><p>Vi er i gang.</p>")).greeting == "Hej alle sammen!"
     measure = Measure.of(reader.measured)
     assert (measure.words, measure.sentences, measure.longest) == (10, 3, 4)
 
