@@ -1,8 +1,9 @@
-"""Content checks made before approval: lengths (errors) and readability (warnings).
+"""Content checks made before approval: lengths (errors) and Danish plain language (budbringer/readability.py).
 
 Readability is measured with LIX, the Danish readability index (words per sentence plus the share of words
 longer than six letters): under 25 is very easy, 35–44 medium, 55 and over very hard. Each stakeholder group
-has its own ceiling and its own list of words to avoid (config: `readability`).
+has its own ceiling; the plan's glossary, the sentence length, repetition and the form of address are checked
+too (config: `readability`). Each rule blocks (an error: nothing is sent) or warns, as the plan says.
 
 Findings carry an English text for the operator's terminal and a Danish one for the approvers.
 """
@@ -15,11 +16,11 @@ from dataclasses import dataclass
 
 import nh3
 
+from budbringer import readability
 from budbringer.plan import Plan
 from budbringer.render import Variant
 
 WORD = re.compile(r"[A-Za-zÀ-ÖØ-öø-ÿ0-9]+(?:[-'][A-Za-zÀ-ÖØ-öø-ÿ0-9]+)*")
-SENTENCE_END = re.compile(r"[.!?:]+(?=\s|$)|\n\s*\n")
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class Finding:
     severity: str  # "error" stops the run; "warning" is shown to the approvers
     text: str
     text_da: str
+    rule: str = ""  # the readability rule (readability.Issue.rule), or "" for lengths and channels
 
 
 def plain_text(variant: Variant) -> str:
@@ -47,23 +49,20 @@ def counted_text(variant: Variant) -> str:
 
 
 def lix(text: str) -> float:
-    words = WORD.findall(text)
-    if not words:
-        return 0.0
-    sentences = max(1, len([s for s in SENTENCE_END.split(text) if WORD.search(s)]))
-    long_words = sum(1 for word in words if len(word) > 6)
-    return len(words) / sentences + 100 * long_words / len(words)
+    """LIX with Danish sentence splitting (readability.sentences); blocks are separated by blank lines."""
+    return readability.lix(text)
 
 
 def word_count(text: str) -> int:
     return len(WORD.findall(text))
 
 
-def check_variants(plan: Plan, variants: list[Variant]) -> list[Finding]:
+def check_variants(plan: Plan, variants: list[Variant],
+                   review: readability.Review | None = None) -> list[Finding]:
+    """Lengths and readability of every variant; a blocking readability rule gives an error."""
     findings: list[Finding] = []
     for variant in variants:
         forum = plan.fora[variant.forum]
-        text = plain_text(variant)
         if forum.max_chars is not None and len(variant.body) > forum.max_chars:
             findings.append(Finding(
                 variant.forum, "error",
@@ -77,22 +76,7 @@ def check_variants(plan: Plan, variants: list[Variant]) -> list[Finding]:
                 f"{count} words; {forum.title} takes at most {limit}: shorten the message's "
                 f"{forum.stakeholder} section or summary",
                 f"{count} ord; {forum.title} kan højst rumme {limit} ord."))
-        rules = plan.readability.get(forum.stakeholder)
-        if rules is None:
-            continue
-        score = lix(text)
-        if rules.max_lix is not None and score > rules.max_lix:
-            findings.append(Finding(
-                variant.forum, "warning",
-                f"LIX {score:.0f} is above {rules.max_lix} for {forum.stakeholder}: use shorter sentences "
-                f"and shorter words",
-                f"LIX {score:.0f} er over {rules.max_lix}, som er målet for denne målgruppe: "
-                f"brug kortere sætninger og kortere ord."))
-        lowered = text.casefold()
-        found = [word for word in rules.avoid if word.casefold() in lowered]
-        if found:
-            findings.append(Finding(
-                variant.forum, "warning",
-                f"uses {', '.join(found)}, which {forum.stakeholder} may not know: say it in plain words",
-                f"Bruger {', '.join(found)}, som målgruppen måske ikke kender: sig det med almindelige ord."))
+    for issue in (review or readability.review(plan, variants)).issues:
+        findings.append(Finding(issue.forum, "error" if issue.severity == "block" else "warning", issue.text,
+                                issue.text_da, issue.rule))
     return findings

@@ -123,49 +123,140 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    """Render every variant, print its readability figures, list the findings; blocking findings exit 1."""
     from budbringer import cascade
 
-    prepared = cascade.prepare(args.plan, args.message)
-    problems = cascade.preflight(prepared.plan)
-    if problems:
-        raise InputError(problems)
-    print(f"{prepared.message.path}: {len(prepared.variants)} variants rendered for "
-          f"{len({v.tier for v in prepared.variants})} tiers; approval hash {prepared.approval_hash[:12]}")
-    for finding in prepared.findings:
+
+    plan, message, variants, review, findings = _checked(args)
+    problems = cascade.preflight(plan)
+    print(f"{message.path}: {len(variants)} variants rendered for {len({v.tier for v in variants})} tiers; "
+          f"approval hash {_approval_hash(variants)[:12]}")
+    _figures_table(variants, review.figures)
+    for finding in findings:
         print(f"  {finding.severity}: {finding.forum}: {finding.text}")
+    blocking = [f for f in findings if f.severity == "error"]
+    if blocking or problems:
+        raise InputError(problems + _blocking(message, blocking))
     print("ok: nothing was sent")
     return EXIT_OK
+
+
+def _checked(args: argparse.Namespace) -> tuple:  # type: ignore[type-arg]
+    """What `cascade.prepare` does, without stopping at a blocking finding: check and preview show them all."""
+    from budbringer import cascade, checks, message as message_, plan as plan_, readability, render
+
+    plan = plan_.load(args.plan)
+    message = message_.load(args.message, plan)
+    variants = render.render_variants(plan, message)
+    review = readability.review(plan, variants)
+    findings = checks.check_variants(plan, variants, review) + cascade.channel_findings(plan, variants)
+    return plan, message, variants, review, findings
+
+
+def _blocking(message: object, blocking: Sequence) -> list:  # type: ignore[type-arg]
+    from budbringer.errors import Problem
+
+    return [Problem(str(message.path), f"variant for {f.forum}", *_what_and_fix(f.text))  # type: ignore[attr-defined]
+            for f in blocking]
+
+
+def _approval_hash(variants: Sequence) -> str:  # type: ignore[type-arg]
+    from budbringer import approval
+
+    return approval.approval_hash({v.forum: v.content_hash for v in variants})
+
+
+def _what_and_fix(text: str) -> tuple[str, str]:
+    """A finding's text is "what: fix" (the fix may quote the text, colons and all)."""
+    what, _, fix = text.partition(": ")
+    return (what, fix) if fix else (text, "see the findings above")
+
+
+def _figures_table(variants: Sequence, figures: dict) -> None:  # type: ignore[type-arg]
+    """The readability figures of every variant as a table (rich), the way an editor reads them."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Readability of each variant (headline and prose; greetings, headings and sign-offs "
+                        "not counted)", title_justify="left", show_lines=False)
+    for column, justify in (("forum", "left"), ("group", "left"), ("words", "right"), ("sentences", "right"),
+                            ("LIX / max", "right"), ("long words", "right"), ("longest", "right"),
+                            ("> 25 words", "right"), ("address", "left"), ("glossary terms", "left"),
+                            ("repeated passages", "right")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for variant in variants:
+        f = figures[variant.forum]
+        lix = f"{f.lix:.0f} / {f.max_lix}"
+        table.add_row(f.forum, f.stakeholder, str(f.words), str(f.sentences),
+                      f"[bold red]{lix}[/]" if f.over_ceiling else lix, f"{f.long_share:.0f}%", str(f.longest),
+                      str(len(f.long_sentences)), f.address or "-", ", ".join(f.terms) or "-",
+                      str(len(f.repeated)))
+    console = Console(width=None if sys.stdout.isatty() else 200, highlight=False)
+    console.print(table)
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
     from budbringer import cascade, render
 
-    prepared = cascade.prepare(args.plan, args.message)
+    plan, message, variants, review, findings = _checked(args)
+    prepared = cascade.Prepared(plan, message, variants, findings)
     out = Path(args.out or Path("preview") / prepared.message.id)
     out.mkdir(parents=True, exist_ok=True)
     request = render.render_approval_request(prepared.plan, prepared.message, prepared.variants,
                                              prepared.findings, prepared.approval_hash)
+    figures = review.figures
     entries = []
     for variant in [request, *prepared.variants]:
         name = f"{variant.tier_index:02d}-{variant.forum}.html"
         body = variant.body if variant.body_format == "html" else f"<pre>{html.escape(variant.body)}</pre>"
+        figure = figures.get(variant.forum)
+        if figure is not None:
+            own = [f for f in prepared.findings if f.forum == variant.forum]
+            body = (f'<div class="variant"><main>{body}</main>{_figures_aside(figure, own)}</div>')
         (out / name).write_text(_page(variant.subject, body), encoding="utf-8")
+        numbers = (f", {figure.words} words, LIX {figure.lix:.0f}/{figure.max_lix}, longest sentence "
+                   f"{figure.longest}" if figure is not None else "")
         entries.append(f'<li><a href="{name}">{html.escape(variant.forum_title)}</a> — '
                        f"{html.escape(variant.subject)} <small>({variant.medium}, "
-                       f"{variant.content_hash[:12]})</small></li>")
-    findings = "".join(f"<li>{html.escape(f.severity)}: {html.escape(f.forum)}: {html.escape(f.text)}</li>"
-                       for f in prepared.findings) or "<li>none</li>"
+                       f"{variant.content_hash[:12]}{numbers})</small></li>")
+    listed = "".join(f"<li>{html.escape(f.severity)}: {html.escape(f.forum)}: {html.escape(f.text)}</li>"
+                     for f in prepared.findings) or "<li>none</li>"
     index = (f"<h1>{html.escape(prepared.message.title)}</h1><p>Approval hash "
              f"<code>{prepared.approval_hash}</code></p><h2>Variants</h2><ul>{''.join(entries)}</ul>"
-             f"<h2>Findings</h2><ul>{findings}</ul>")
+             f"<h2>Findings</h2><ul>{listed}</ul>")
     (out / "index.html").write_text(_page(f"Preview: {prepared.message.id}", index), encoding="utf-8")
     print(f"{len(entries)} previews written; open {(out / 'index.html').resolve()}")
+    blocking = [f for f in findings if f.severity == "error"]
+    if blocking:
+        raise InputError(_blocking(message, blocking))
     return EXIT_OK
+
+
+def _figures_aside(figure: object, findings: Sequence) -> str:  # type: ignore[type-arg]
+    """The readability figures beside a variant in its preview page."""
+    f = figure  # readability.Figures
+    rows = [("Group", f.stakeholder), ("Words", f.words), ("Sentences", f.sentences),  # type: ignore[attr-defined]
+            ("LIX", f"{f.lix:.0f} (at most {f.max_lix})"),  # type: ignore[attr-defined]
+            ("Long words", f"{f.long_share:.0f}%"),  # type: ignore[attr-defined]
+            ("Longest sentence", f"{f.longest} words"),  # type: ignore[attr-defined]
+            ("Sentences over 25 words", len(f.long_sentences)),  # type: ignore[attr-defined]
+            ("Form of address", f.address or "-"),  # type: ignore[attr-defined]
+            ("Glossary terms", ", ".join(f.terms) or "-"),  # type: ignore[attr-defined]
+            ("Repeated passages", len(f.repeated))]  # type: ignore[attr-defined]
+    cells = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
+    notes = "".join(f"<li>{html.escape(x.severity)}: {html.escape(x.text)}</li>" for x in findings)
+    repeated = "".join(f"<li>{html.escape(text)}</li>" for text in f.repeated)  # type: ignore[attr-defined]
+    return (f'<aside class="figures"><h2>Readability</h2><table>{cells}</table>'
+            + (f"<h3>Repeated passages</h3><ul>{repeated}</ul>" if repeated else "")
+            + (f"<h3>Findings</h3><ul>{notes}</ul>" if notes else "") + "</aside>")
 
 
 def _page(title: str, body: str) -> str:
     return (f'<!doctype html>\n<html lang="da"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-            f"<style>body{{font-family:sans-serif;max-width:48rem;margin:2rem auto;line-height:1.5}}</style>"
+            f"<style>body{{font-family:sans-serif;max-width:72rem;margin:2rem auto;line-height:1.5}}"
+            f".variant{{display:flex;gap:2rem;align-items:flex-start}}.variant main{{flex:1;max-width:48rem}}"
+            f".figures{{flex:0 0 20rem;font-size:.9rem;border-left:1px solid #ccc;padding-left:1rem}}"
+            f".figures th{{text-align:left;padding-right:.5rem}}</style>"
             f"</head><body>\n{body}\n</body></html>\n")
 
 

@@ -193,11 +193,84 @@ def _custom(what: str, fix: str) -> PydanticCustomError:
     return PydanticCustomError("budbringer", "{what}", {"what": what, "fix": fix})
 
 
-class Readability(Strict):
-    """Rules for one stakeholder group, checked before approval (warnings, not errors)."""
+Severity = Literal["block", "warn", "off"]
+Rule = Literal["lix", "long_sentence", "glossary", "ambiguous_term", "repeated_sentence", "repeated_paragraph",
+               "widespread_sentence", "form_of_address"]
+# The issue-13 defaults: citizens <= 34, everyone else <= 44; a citizens' text over its ceiling or using a
+# glossary term blocks, every other rule warns.
+DEFAULT_MAX_LIX = {"citizens": 34, "employees": 44, "management": 44, "others": 44}
+DEFAULT_TERMS = {"citizens": "avoid", "employees": "explain", "management": "allow", "others": "allow"}
+DEFAULT_SEVERITY: dict[str, dict[str, str]] = {"citizens": {"lix": "block", "glossary": "block"}}
 
-    max_lix: int | None = Field(default=None, gt=0, description="Highest LIX (Danish readability index).")
-    avoid: list[str] = Field(default=[], description="Words this group should not meet (jargon).")
+
+class Readability(Strict):
+    """Rules for one stakeholder group, checked before approval (budbringer/readability.py)."""
+
+    max_lix: int | None = Field(default=None, gt=0,
+                                description="Highest LIX (Danish readability index); default 34 for citizens, "
+                                            "44 for the others.")
+    avoid: list[str] = Field(default=[], description="Words this group should not meet (jargon), besides the "
+                                                     "glossary.")
+    terms: Literal["avoid", "explain", "allow"] | None = Field(
+        default=None, description="What a glossary term needs in this group's texts: avoid (citizens), explain "
+                                  "on first use (employees) or allow (management, others).")
+    rules: dict[Rule, Severity] = Field(default={}, description="block, warn or off per rule, for this group.")
+
+
+class Sense(Strict):
+    """One meaning of a glossary term that has several ("tilbud": a care facility, or a supplier's bid)."""
+
+    meaning: str
+    plain: str
+    cues: list[str] = Field(min_length=1, description="Word beginnings that show this meaning in a sentence.")
+
+
+class GlossaryTerm(Strict):
+    plain: str = Field(description="The plain word or phrase to use instead (for citizens).")
+    explain: str = Field(default="", description="A short Danish explanation, for texts that keep the term.")
+    forms: list[str] = Field(default=[], description="Word beginnings that count as the term (default: the term).")
+    senses: list[Sense] = []
+
+
+class ReadabilityPolicy(Strict):
+    """The `readability:` section: per-group rules (the keys citizens, employees, management, others, as
+    before), the glossary, the thresholds and how severe each rule is."""
+
+    citizens: Readability = Readability()
+    employees: Readability = Readability()
+    management: Readability = Readability()
+    others: Readability = Readability()
+    max_sentence_words: int = Field(default=25, gt=0, description="A longer sentence is flagged.")
+    repeated_sentence_words: int = Field(default=5, gt=0,
+                                         description="A sentence this long said twice in one variant is flagged.")
+    repeated_paragraph_words: int = Field(default=8, gt=0, description="A paragraph this long found in two "
+                                                                       "variants one person may read is flagged.")
+    widespread_sentence_words: int = Field(default=12, gt=0)
+    widespread_max_variants: int = Field(default=3, gt=0, description="A sentence of widespread_sentence_words "
+                                                                      "or more may be in at most this many "
+                                                                      "variants.")
+    rules: dict[Rule, Severity] = Field(default={}, description="block, warn or off per rule, for every group.")
+    glossary: dict[str, GlossaryTerm] = {}
+
+    def group(self, stakeholder: str) -> Readability:
+        return getattr(self, stakeholder)
+
+    def get(self, stakeholder: str, default: Any = None) -> Readability | None:
+        """Dict-like access, as when the section was a mapping of groups."""
+        return getattr(self, stakeholder, default)
+
+    def max_lix(self, stakeholder: str) -> int:
+        return self.group(stakeholder).max_lix or DEFAULT_MAX_LIX[stakeholder]
+
+    def terms(self, stakeholder: str) -> str:
+        return self.group(stakeholder).terms or DEFAULT_TERMS[stakeholder]
+
+    def severity(self, stakeholder: str, rule: str) -> str:
+        """The group's own setting, else the section's, else the default (block for citizens' LIX and
+        glossary, warn for the rest)."""
+        return (self.group(stakeholder).rules.get(rule)  # type: ignore[call-overload]
+                or self.rules.get(rule)  # type: ignore[call-overload]
+                or DEFAULT_SEVERITY.get(stakeholder, {}).get(rule, "warn"))
 
 
 class Plan(Strict):
@@ -208,7 +281,7 @@ class Plan(Strict):
     channels: dict[Name, Channel]
     fora: dict[Name, Forum]
     tiers: list[Tier] = Field(min_length=1)
-    readability: dict[Stakeholder, Readability] = {}
+    readability: ReadabilityPolicy = ReadabilityPolicy()
     calendar: Calendar = Calendar()
 
     # Set by load(), not read from YAML.

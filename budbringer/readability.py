@@ -1,0 +1,668 @@
+"""Danish plain language (klarsprog), measured on what the reader reads. Plain Python: no Prefect.
+
+What is measured
+  The reader's text of a variant: its headline and its prose.
+  - The headline is the subject a mail, page or web news carries; a newsletter submission's headline is the
+    first heading inside its `<article>`; a post (LinkedIn, Facebook, Instagram) has none: its first line
+    is prose.
+  - Of a newsletter submission only the `<article>` counts: the cover note is read by the editors, not by
+    the newsletter's readers.
+  - The prose is every paragraph, list item, table cell and quoted paragraph (each ends a sentence), less:
+    headings (`<h1>`–`<h6>`; a paragraph that is all bold and does not end with a full stop; a line of at
+    most three words without . ! or ?, such as "Læs mere:"), the greeting ("Kære …", "Hej …", "Til …":
+    the first block, at most ten words, not ending with . or ?), the sign-off ("Med venlig hilsen" and the short lines
+    after it), lines of hashtags, and web and mail addresses.
+  Greetings, signatures and headings are short "sentences" that would pull LIX down without making the
+  text any easier, so they neither count as sentences nor add words. The glossary and the form of address
+  are checked on everything the reader sees (headline, headings and prose); a quoted text (`<blockquote>`,
+  such as the text OC passes on to its specialty areas) keeps its own form of address.
+
+Glossary (config `readability.glossary`)
+  A term is found as any word that begins with one of its forms ("udbud" finds "udbuddet"; the longest
+  term wins, so "udbudsmaterialet" is udbudsmateriale); a term in capitals (MED, LMU, HMU, OC) only in
+  capitals. Citizens' texts must not use a term (`terms: avoid`). Employees' texts must explain a term where
+  it is first used in the prose (`terms: explain`): in that sentence the term is followed by a parenthesis,
+  a dash or "(, som/der) er en/et/den/det/når/at" or a definite noun ("er listen"), or that sentence or the next says "det vil sige", "dvs.",
+  "betyder", "kaldes", "kalder vi", "hedder", "altså" or "forstået som", or the next begins "Det er …"/"Den
+  er …". A term with `senses` ("tilbud") is flagged when its uses sit beside the cues of two meanings.
+
+Repetition
+  Inside a variant: a prose sentence of 5 or more words said twice. Across variants: a paragraph of 8 or more
+  words found in two variants that one person may read (see reader_groups; list items and table cells are
+  facts such as the timeline, shared as data on purpose, and do not count), and a sentence of 12 or more
+  words found in more than three variants.
+
+Form of address
+  A greeting to one person ("Kære Mette Lund": names only) expects du; any other greeting ("Kære alle",
+  "Kære medlemmer af HMU", "Til HMU") expects I. Without a greeting, du and I must not both be used.
+  du = du/dig/din/dit/dine; I = jer/jeres, and "I" inside a sentence or before a verb ("I kan"; "I dag" is
+  the preposition).
+
+Sentences
+  A sentence ends at . ! ? … and at the end of a block. A full stop does not end it after a Danish
+  abbreviation (bl.a., dvs., f.eks., fx, ca., jf., pga., pr., nr., kl., evt., inkl., ift., vedr., mht. …);
+  mv., osv., m.fl. and etc. end it only when a capital letter follows. A number with a full stop ("10.
+  december", "17.", "20.11.") is an ordinal or a date unless a capital letter follows; "20.11.2026" and
+  "5.678" are one word. A full stop followed by a small letter never ends a sentence (an abbreviation we do
+  not know). A colon ends a sentence only when a capital letter follows.
+
+LIX = words / sentences + 100 x long words / words, a long word having more than six letters (digits are
+not letters). Numbers are words; a hyphenated word ("it-system") is one word.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from typing import Any, Iterable
+
+from budbringer.plan import GlossaryTerm, Plan
+from budbringer.render import Variant
+
+NEVER_END = {"bl.a.", "dvs.", "d.v.s.", "f.eks.", "fx.", "ca.", "jf.", "jvf.", "pga.", "p.g.a.", "pr.", "nr.",
+             "kl.", "evt.", "inkl.", "ift.", "i.f.t.", "vedr.", "mht.", "m.h.t.", "tlf.", "ang.", "hhv.", "iht.",
+             "i.h.t.", "bl.", "ekskl.", "max.", "min.", "gl.", "st.", "stk.", "ds.", "f.", "s.", "jan.", "feb.",
+             "aug.", "sept.", "okt.", "nov.", "dec.", "man.", "tirs.", "ons.", "tors.", "fre.", "lør.", "søn."}
+MAY_END = {"mv.", "m.v.", "osv.", "o.s.v.", "m.fl.", "mfl.", "m.m.", "etc."}
+OPENERS = "»«\"“„'‘([{"
+CLOSERS = "»«\"”’')]}"
+ADDRESS = re.compile(r"(?:https?://|www\.)[^\s<>\"»«)]*[^\s<>\"»«).,:;!?]|[^\s<>\"»«(]+@[^\s<>\"»«)]+\.[a-z]{2,}",
+                     re.I)
+WORD = re.compile(r"\w+(?:[-.,'’/]\w+)*")
+GREETINGS = ("kære", "hej", "hejsa", "goddag", "til")
+SIGN_OFFS = ("med venlig hilsen", "venlig hilsen", "mvh", "de bedste hilsner", "bedste hilsner",
+             "kærlig hilsen", "hilsen", "på vegne af")
+# Words after which a group is addressed (I), even when capitalised: "Kære alle", "Til HMU".
+GROUP_WORDS = {"alle", "medlemmer", "kolleger", "kollegaer", "ledere", "medarbejdere", "netværk", "redaktion",
+               "redaktionen", "udvalg", "kreds", "kredsen", "styregruppe", "styregruppen", "team", "venner",
+               "deltagere", "koordinatorer"}
+# A sentence that begins "I kan …" addresses the readers; "I dag …" is the preposition.
+I_VERBS = {"kan", "skal", "vil", "har", "er", "får", "må", "bliver", "bedes", "modtager", "finder", "ved",
+           "kender", "ønsker", "deltager", "sender", "skriver", "bør", "behøver", "kommer", "hører", "giver",
+           "tager", "spiller", "er", "var", "fik", "bruger", "læser"}
+DU_FORMS = re.compile(r"(?<!\w)(du|dig|din|dit|dine)(?!\w)", re.I)
+JER_FORMS = re.compile(r"(?<!\w)(jer|jeres)(?!\w)", re.I)
+EXPLAINERS = re.compile(r"det vil sige|dvs\.|betyder|kaldes|kaldet|kalder (?:vi|man)|hedder|altså|forstået som|"
+                        r"hvilket vil sige", re.I)
+# A sentence right after the term that defines it by pointing back: "Det er listen over …".
+POINTING_BACK = re.compile(r"^\W*(?:det|den|de)\s+(?:er|var|betyder|vil sige)\s", re.I)
+
+
+# -- words and sentences --------------------------------------------------------------------------------------
+
+def words(text: str) -> list[str]:
+    """The words of a text (addresses left out); "5.678", "20.11.2026", "it-system" and "f.eks" are one each."""
+    return WORD.findall(ADDRESS.sub(" ", text))
+
+
+def letters(word: str) -> int:
+    return sum(1 for c in word if c.isalpha())
+
+
+def _first_letter(token: str) -> str:
+    for c in token.lstrip(OPENERS):
+        if c.isalpha() or c.isdigit():
+            return c
+    return ""
+
+
+def _ends(token: str, following: str | None) -> bool:
+    core = token.rstrip(CLOSERS)
+    if not core:
+        return False
+    nxt = _first_letter(following) if following is not None else ""
+    capital_next = nxt.isalpha() and nxt.isupper()
+    if core.endswith(("!", "?", "…")):
+        return True
+    if core.endswith(":"):
+        return capital_next
+    if not core.endswith("."):
+        return False
+    if core.endswith("..."):
+        return True
+    low = core.lstrip(OPENERS).lower()
+    if low in NEVER_END:
+        return False
+    if low in MAY_END:
+        return capital_next
+    if re.fullmatch(r"\d+(?:[.,]\d+)*\.", low):  # "10." "17." "20.11." "20.11.2026." "5.678."
+        return following is None or capital_next
+    if following is not None and nxt and (nxt.islower() or (nxt.isdigit() and re.fullmatch(r"\w\.", low))):
+        return False  # an abbreviation we do not know ("ang. mødet"), or "f. eks."
+    if re.fullmatch(r"[a-zæøå]\.", core.lstrip(OPENERS)) and not capital_next:
+        return False
+    return True
+
+
+def sentences(text: str) -> list[str]:
+    """Danish sentences of a text; a blank line (a block's end) always ends a sentence."""
+    out: list[str] = []
+    for block in re.split(r"\n\s*\n", ADDRESS.sub(" ", text)):
+        tokens = block.split()
+        current: list[str] = []
+        for index, token in enumerate(tokens):
+            current.append(token)
+            following = tokens[index + 1] if index + 1 < len(tokens) else None
+            if _ends(token, following):
+                out.append(" ".join(current))
+                current = []
+        if current:
+            out.append(" ".join(current))
+    return [s for s in out if WORD.search(s)]
+
+
+def lix(text: str) -> float:
+    """LIX of a text whose blocks are separated by blank lines."""
+    return Measure.of(sentences(text)).lix
+
+
+@dataclass(frozen=True)
+class Measure:
+    words: int
+    sentences: int
+    long_words: int
+    longest: int  # words in the longest sentence
+
+    @classmethod
+    def of(cls, sents: list[str]) -> Measure:
+        counts = [words(s) for s in sents]
+        all_words = [w for c in counts for w in c]
+        return cls(len(all_words), len([c for c in counts if c]), sum(1 for w in all_words if letters(w) > 6),
+                   max((len(c) for c in counts), default=0))
+
+    @property
+    def lix(self) -> float:
+        if not self.words:
+            return 0.0
+        return self.words / max(1, self.sentences) + 100 * self.long_words / self.words
+
+    @property
+    def long_share(self) -> float:
+        return 100 * self.long_words / self.words if self.words else 0.0
+
+
+# -- the reader's text ----------------------------------------------------------------------------------------
+
+@dataclass
+class Block:
+    kind: str  # "heading", "greeting", "signature", "prose"
+    text: str
+    tag: str = "p"
+    quoted: bool = False  # inside a <blockquote>: a text to pass on, written for its own readers
+
+
+@dataclass
+class ReaderText:
+    """What the reader of one variant reads, split into headline, greeting, headings, prose and signature."""
+
+    headline: str | None
+    blocks: list[Block]
+
+    def of(self, *kinds: str) -> list[Block]:
+        return [b for b in self.blocks if b.kind in kinds]
+
+    @property
+    def greeting(self) -> str | None:
+        found = self.of("greeting")
+        return found[0].text if found else None
+
+    @property
+    def measured(self) -> list[str]:
+        """The sentences LIX counts: the headline (one sentence) and the prose."""
+        head = [" ".join(self.headline.split())] if self.headline and WORD.search(self.headline) else []
+        return head + sentences("\n\n".join(b.text for b in self.of("prose")))
+
+    @property
+    def seen(self) -> list[tuple[str, str]]:
+        """Every sentence the reader sees, in order, with its kind (headline, greeting, heading, prose)."""
+        head = [(self.headline, "headline")] if self.headline else []
+        return head + [(s, b.kind) for b in self.blocks if b.kind != "signature" for s in sentences(b.text)]
+
+
+_BLOCK_TAGS = {"p", "li", "h1", "h2", "h3", "h4", "h5", "h6", "td", "th", "dt", "dd", "pre", "blockquote", "div",
+               "ul", "ol", "article", "hr", "table", "tr", "section", "header", "footer"}
+
+
+class _Blocks(HTMLParser):
+    """HTML to blocks: each paragraph-like element is one block; `<br>` is a line break inside it."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.blocks: list[dict[str, Any]] = []
+        self.stack: list[str] = []
+        self.text: list[str] = []
+        self.bold_chars = 0
+        self.bold = 0
+        self.article = 0
+        self.quote = 0
+
+    def _flush(self) -> None:
+        text = "".join(self.text)
+        if text.strip():
+            tag = next((t for t in reversed(self.stack) if t in _BLOCK_TAGS - {"div", "article", "section"}), "p")
+            plain = re.sub(r"[ \t\r\f\v]+", " ", text)
+            plain = "\n".join(line.strip() for line in plain.split("\n")).strip()
+            self.blocks.append({"tag": tag, "text": plain, "article": self.article > 0, "quoted": self.quote > 0,
+                                "bold": self.bold_chars >= 0.9 * len(re.sub(r"\s", "", text))})
+        self.text, self.bold_chars = [], 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "br":
+            self.text.append("\n")
+            return
+        if tag in _BLOCK_TAGS:
+            self._flush()
+        if tag == "article":
+            self.article += 1
+        if tag == "blockquote":
+            self.quote += 1
+        if tag in ("strong", "b"):
+            self.bold += 1
+        self.stack.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _BLOCK_TAGS:
+            self._flush()
+        if tag == "article":
+            self.article -= 1
+        if tag == "blockquote":
+            self.quote = max(0, self.quote - 1)
+        if tag in ("strong", "b"):
+            self.bold = max(0, self.bold - 1)
+        if tag in self.stack:
+            while self.stack and self.stack.pop() != tag:
+                pass
+
+    def handle_data(self, data: str) -> None:
+        # Source line breaks inside a paragraph are spaces; only <br> breaks a line.
+        data = data.replace("\n", " ")
+        self.text.append(data)
+        if self.bold:
+            self.bold_chars += len(re.sub(r"\s", "", data))
+
+    def close(self) -> None:
+        super().close()
+        self._flush()
+
+
+def _terminal(text: str) -> bool:
+    return text.rstrip(CLOSERS + " ").endswith((".", "!", "?", "…"))
+
+
+HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
+
+
+def _classify(raw: list[dict[str, Any]]) -> list[Block]:
+    blocks: list[Block] = []
+    signing = False
+    for item in raw:
+        text, tag, quoted = item["text"], item["tag"], item.get("quoted", False)
+        plain = ADDRESS.sub(" ", text)
+        count = len(words(plain))
+        first_line = text.split("\n")[0].strip().casefold()
+        if not count or all(t.startswith("#") for t in plain.split()):
+            continue
+        if signing and count <= 8 and not _terminal(text):
+            blocks.append(Block("signature", text, tag, quoted))
+            continue
+        signing = False
+        if first_line.startswith(SIGN_OFFS):
+            blocks.append(Block("signature", text, tag, quoted))
+            signing = True
+        elif tag not in HEADINGS and not any(b.kind in ("prose", "greeting") for b in blocks) and count <= 10 \
+                and not text.rstrip(CLOSERS + " ").endswith((".", "?", "…")) \
+                and first_line.split()[0].strip(",!") in GREETINGS:
+            blocks.append(Block("greeting", text.rstrip(","), tag, quoted))
+        elif tag in HEADINGS or (item["bold"] and not text.rstrip(CLOSERS).endswith(".")) \
+                or (count <= 3 and not _terminal(plain)):
+            blocks.append(Block("heading", text, tag, quoted))
+        else:
+            blocks.append(Block("prose", text, tag, quoted))
+    return blocks
+
+
+def reader_text(variant: Variant) -> ReaderText:
+    """The part of a variant its reader reads, classified (see the module's docstring)."""
+    if variant.body_format == "html":
+        parser = _Blocks()
+        parser.feed(variant.body)
+        parser.close()
+        raw = parser.blocks
+        if any(b["article"] for b in raw):
+            raw = [b for b in raw if b["article"]]
+            heading = next((b for b in raw if b["tag"].startswith("h")), None)
+            if heading is not None:
+                raw = [b for b in raw if b is not heading]
+            return ReaderText(heading["text"] if heading else None, _classify(raw))
+    else:
+        raw = [{"tag": "p", "text": line.strip(), "article": False, "bold": False}
+               for line in html.unescape(variant.body).split("\n") if line.strip()]
+    headline = None if variant.medium == "post" else variant.subject
+    return ReaderText(headline, _classify(raw))
+
+
+# -- the glossary ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TermUse:
+    term: str
+    word: str      # as written
+    sentence: int  # index into the sentences searched
+
+
+class Glossary:
+    """The plan's glossary as patterns. A term matches a word that begins with one of its forms (so "udbud"
+    finds "udbuddet" and "udbudsreglerne"), the longest term first ("udbudsmateriale" before "udbud"). A term
+    in capitals (MED, LMU, HMU, OC) matches only in capitals, as a whole word or before a hyphen ("OC-mødet")."""
+
+    def __init__(self, terms: dict[str, GlossaryTerm], extra: Iterable[str] = ()) -> None:
+        self.terms = dict(terms)
+        for word in extra:
+            self.terms.setdefault(word, GlossaryTerm(plain="sig det med almindelige ord"))
+        forms: list[tuple[str, str]] = []
+        for term, entry in self.terms.items():
+            forms += [(form, term) for form in (entry.forms or [term])]
+        forms.sort(key=lambda f: -len(f[0]))
+        self._owner = {form.casefold(): term for form, term in forms if not form.isupper()}
+        self._upper = {form: term for form, term in forms if form.isupper()}
+        lower = [re.escape(f) for f, _ in forms if not f.isupper()]
+        upper = [re.escape(f) for f, _ in forms if f.isupper()]
+        self._lower_re = re.compile(rf"(?<!\w)({'|'.join(lower)})\w*", re.I) if lower else None
+        self._upper_re = re.compile(rf"(?<![\w-])({'|'.join(upper)})(?![^\W\d_])") if upper else None
+
+    def uses(self, sents: list[str]) -> list[TermUse]:
+        found: list[TermUse] = []
+        for index, sentence in enumerate(sents):
+            text = ADDRESS.sub(" ", sentence)
+            if self._lower_re is not None:
+                found += [TermUse(self._owner[m.group(1).casefold()], m.group(0), index)
+                          for m in self._lower_re.finditer(text)]
+            if self._upper_re is not None:
+                found += [TermUse(self._upper[m.group(1)], m.group(0), index) for m in self._upper_re.finditer(text)]
+        return found
+
+    def explained(self, term: str, sents: list[str], index: int) -> bool:
+        """Whether the use of `term` in sentence `index` is explained there or in the sentence after it: the term
+        followed by a parenthesis, a dash, "er en/et/når/at", or the sentence saying "det vil sige", "dvs.",
+        "betyder", "kaldes", "altså" or "forstået som"."""
+        forms = "|".join(re.escape(f) for f in (self.terms[term].forms or [term]))
+        sentence = sents[index]
+        flags = 0 if term.isupper() else re.I
+        if re.search(rf"(?<!\w)(?:{forms})[\w'’-]*\s*(?:\(|–|—|,?\s+(?:som |der )?(?:er|var)\s+"
+                     rf"(?:en|et|den|det|når|at|\w+en)\b)", " ".join(sents[index:index + 2]), flags):
+            return True
+        following = sents[index + 1] if index + 1 < len(sents) else ""
+        return bool(EXPLAINERS.search(sentence) or EXPLAINERS.search(following) or POINTING_BACK.search(following))
+
+
+# -- findings and figures -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Issue:
+    """A readability finding before it is a checks.Finding: `severity` is block or warn. `text` reads
+    "what: fix" with no colon in the what (cascade.prepare splits it there); quoted text goes after it."""
+
+    forum: str
+    rule: str
+    severity: str
+    text: str
+    text_da: str
+
+
+@dataclass
+class Figures:
+    """The figures of one variant, as `check`, the preview and the approval request show them."""
+
+    forum: str
+    forum_title: str
+    stakeholder: str
+    words: int
+    sentences: int
+    lix: float
+    max_lix: int
+    long_share: float       # percent of words with more than six letters
+    longest: int            # words in the longest sentence
+    long_sentences: list[str] = field(default_factory=list)
+    terms: list[str] = field(default_factory=list)       # glossary terms the reader meets
+    repeated: list[str] = field(default_factory=list)    # passages repeated inside it or in another variant
+    address: str = ""                                     # "du", "I", "du og I" or ""
+    greeting: str | None = None
+
+    @property
+    def over_ceiling(self) -> bool:
+        return round(self.lix) > self.max_lix
+
+    def row(self) -> dict[str, str]:
+        """The figures as text, English column names (the operator's table)."""
+        return {
+            "forum": self.forum, "group": self.stakeholder, "words": str(self.words),
+            "sentences": str(self.sentences), "LIX": f"{self.lix:.0f} / {self.max_lix}",
+            "long words": f"{self.long_share:.0f}%", "longest": f"{self.longest}",
+            "long sentences": str(len(self.long_sentences)), "address": self.address or "-",
+            "glossary terms": ", ".join(self.terms) or "-",
+            "repeated": str(len(self.repeated)) if self.repeated else "-",
+        }
+
+    def row_da(self) -> dict[str, str]:
+        """The same figures with Danish labels, for the steering group's approval page."""
+        return {
+            "Målgruppe": STAKEHOLDER_DA.get(self.stakeholder, self.stakeholder), "Ord": str(self.words),
+            "Sætninger": str(self.sentences), "LIX": f"{self.lix:.0f} (højst {self.max_lix})",
+            "Lange ord": f"{self.long_share:.0f} %", "Længste sætning": f"{self.longest} ord",
+            "Fagord": ", ".join(self.terms) or "ingen",
+            "Gentagelser": str(len(self.repeated)) if self.repeated else "ingen",
+        }
+
+
+STAKEHOLDER_DA = {"citizens": "borgere", "employees": "medarbejdere", "management": "ledelse", "others": "øvrige"}
+
+
+@dataclass
+class Review:
+    figures: dict[str, Figures]
+    issues: list[Issue]
+
+
+def _short(text: str, limit: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+
+
+def _norm(text: str) -> str:
+    return " ".join(w.casefold() for w in words(text))
+
+
+def _address(reader: ReaderText) -> tuple[str, list[str], list[str]]:
+    """(expected form from the greeting or "", the du-words, the I-words) of the prose and headings."""
+    expected = ""
+    if reader.greeting:
+        names = reader.greeting.split()[1:]
+        plain = [n.strip(",").casefold() for n in names]
+        person = (names and len(names) <= 3 and not set(plain) & GROUP_WORDS
+                  and all(re.fullmatch(r"[A-ZÆØÅ][a-zæøåé]+(?:-[A-ZÆØÅ][a-zæøåé]+)*,?", n) for n in names))
+        expected = "du" if person else "I"
+    du: list[str] = []
+    jer: list[str] = []
+    for block in reader.of("prose", "heading"):
+        if block.quoted:
+            continue
+        for sentence in sentences(block.text):
+            du += [m.group(0) for m in DU_FORMS.finditer(sentence)]
+            jer += [m.group(0) for m in JER_FORMS.finditer(sentence)]
+            tokens = sentence.split()
+            for index, token in enumerate(tokens):
+                if token.strip(OPENERS + CLOSERS + ",.:;!?") != "I":
+                    continue
+                after = tokens[index + 1].strip(",.:;!?").casefold() if index + 1 < len(tokens) else ""
+                if index > 0 or after in I_VERBS:
+                    jer.append("I")
+    return expected, du, jer
+
+
+def review(plan: Plan, variants: list[Variant]) -> Review:
+    """Measure every variant and find what breaks the plan's readability rules."""
+    policy = plan.readability
+    issues: list[Issue] = []
+    figures: dict[str, Figures] = {}
+    readers = {v.forum: reader_text(v) for v in variants}
+    for variant in variants:
+        group = variant.stakeholder
+        rules = policy.group(group)
+        reader = readers[variant.forum]
+        measured = reader.measured
+        measure = Measure.of(measured)
+
+        def add(rule: str, text: str, text_da: str, forum: str = variant.forum, stakeholder: str = group) -> None:
+            severity = policy.severity(stakeholder, rule)
+            if severity != "off":
+                issues.append(Issue(forum, rule, severity, text, text_da))
+
+        seen_kinds = reader.seen
+        seen = [s for s, _ in seen_kinds]
+        glossary = Glossary(policy.glossary, rules.avoid)
+        uses = glossary.uses(seen)
+        expected, du, jer = _address(reader)
+        figure = Figures(
+            forum=variant.forum, forum_title=variant.forum_title, stakeholder=group, words=measure.words,
+            sentences=measure.sentences, lix=measure.lix, max_lix=policy.max_lix(group),
+            long_share=measure.long_share, longest=measure.longest,
+            long_sentences=[s for s in measured if len(words(s)) > policy.max_sentence_words],
+            terms=list(dict.fromkeys(u.term for u in uses)),
+            address=" og ".join(f for f, found in (("du", du), ("I", jer)) if found), greeting=reader.greeting)
+        figures[variant.forum] = figure
+
+        if figure.over_ceiling:
+            add("lix", f"LIX {measure.lix:.0f} is above {figure.max_lix} for {group} ({measure.words} words in "
+                       f"{measure.sentences} sentences, {measure.long_share:.0f}% long words): write shorter "
+                       f"sentences and shorter words",
+                f"LIX {measure.lix:.0f} er over {figure.max_lix}, som er grænsen for målgruppen: skriv kortere "
+                f"sætninger og kortere ord.")
+        for sentence in figure.long_sentences:
+            add("long_sentence", f"a sentence of {len(words(sentence))} words (at most "
+                                 f"{policy.max_sentence_words}): split it: \u201c{_short(sentence)}\u201d",
+                f"En sætning på {len(words(sentence))} ord: »{_short(sentence)}«. Del den op.")
+        mode = policy.terms(group)
+        if mode == "avoid":
+            for term in figure.terms:
+                entry = glossary.terms[term]
+                written = sorted({u.word for u in uses if u.term == term})
+                where = _short(seen[next(u.sentence for u in uses if u.term == term)], 50)
+                add("glossary", f"uses {', '.join(written)} ({term}), which {group} may not know: say "
+                                f"\u201c{entry.plain}\u201d (in \u201c{where}\u201d)", f"Bruger »{', '.join(written)}«, som målgruppen "
+                                                              f"måske ikke kender: skriv »{entry.plain}«.")
+        elif mode == "explain":
+            for term in figure.terms:
+                first = next((u for u in uses if u.term == term and seen_kinds[u.sentence][1] == "prose"), None)
+                if first is not None and not glossary.explained(term, seen, first.sentence):
+                    entry = glossary.terms[term]
+                    hint = entry.explain or entry.plain
+                    add("glossary", f"{first.word} ({term}) is not explained where it is first used: explain it "
+                                    f"there, e.g. \u201c{hint}\u201d",
+                        f"»{first.word}« er ikke forklaret, første gang ordet bruges. Forklar det, fx: {hint}")
+        for term in figure.terms:
+            entry = glossary.terms[term]
+            if not entry.senses:
+                continue
+            meanings = {sense.meaning for u in uses if u.term == term for sense in entry.senses
+                        if any(re.search(rf"(?<!\w){re.escape(cue)}", seen[u.sentence], re.I) for cue in sense.cues)}
+            if len(meanings) > 1:
+                plain = " / ".join(f"{s.plain} ({s.meaning})" for s in entry.senses)
+                add("ambiguous_term", f"{term} is used in two meanings ({', '.join(sorted(meanings))}): write "
+                                      f"{plain}", f"»{term}« bruges i to betydninger. Skriv {plain}.")
+        counts: dict[str, list[str]] = defaultdict(list)
+        for sentence in sentences("\n\n".join(b.text for b in reader.of("prose"))):
+            if len(words(sentence)) >= policy.repeated_sentence_words:
+                counts[_norm(sentence)].append(sentence)
+        for said in counts.values():
+            if len(said) > 1:
+                figure.repeated.append(said[0])
+                add("repeated_sentence", f"says a sentence twice: say it once: \u201c{_short(said[0])}\u201d",
+                    f"Siger to gange: »{_short(said[0])}«. Sig det én gang.")
+        if expected == "I" and du:
+            add("form_of_address", f"the greeting addresses a group (I), but the text says "
+                                   f"{', '.join(sorted(set(du)))}: write I/jer/jeres (greeting "
+                                   f"\u201c{reader.greeting}\u201d)",
+                f"Hilsenen »{reader.greeting}« taler til flere (I), men teksten siger "
+                f"{', '.join(sorted(set(du)))}. Skriv I, jer og jeres.")
+        elif expected == "du" and jer:
+            add("form_of_address", f"the greeting addresses one person (du), but the text says "
+                                   f"{', '.join(sorted(set(jer)))}: write du/dig/din (greeting "
+                                   f"\u201c{reader.greeting}\u201d)",
+                f"Hilsenen »{reader.greeting}« taler til én person (du), men teksten siger "
+                f"{', '.join(sorted(set(jer)))}. Skriv du, dig og din.")
+        elif not expected and du and jer:
+            add("form_of_address", f"addresses the reader both as du and as I ({', '.join(sorted(set(jer)))}): "
+                                   f"choose one", "Teksten tiltaler læseren både som du og som I. Vælg én form.")
+
+    issues += _across(plan, variants, readers, figures)
+    return Review(figures, issues)
+
+
+def reader_groups(plan: Plan, variants: list[Variant]) -> dict[str, tuple[str, str]]:
+    """Which variants one person reads together. Fora of one tier that share a template get the same text for
+    different people (the three networks) or the same news in more places (the main and the local intranet
+    pages): a person reads one of them. Any two other variants may reach the same person: an area chief sits
+    in OC, may be in HMU, reads the intranet and MidtNyt and may follow LinkedIn."""
+    return {v.forum: (v.tier, v.template) for v in variants}
+
+
+def _across(plan: Plan, variants: list[Variant], readers: dict[str, ReaderText],
+            figures: dict[str, Figures]) -> list[Issue]:
+    policy = plan.readability
+    issues: list[Issue] = []
+    groups = reader_groups(plan, variants)
+    paragraphs: dict[str, dict[tuple[str, str], list[str]]] = defaultdict(lambda: defaultdict(list))
+    first_text: dict[str, str] = {}
+    spread: dict[str, list[str]] = defaultdict(list)
+    for variant in variants:
+        reader = readers[variant.forum]
+        for block in reader.of("prose"):
+            key = _norm(block.text)
+            # List items and table cells are facts (the timeline, dates), written once as data on purpose.
+            if block.tag in {"li", "td", "th", "dt", "dd"}:
+                continue
+            if len(key.split()) >= policy.repeated_paragraph_words:
+                if variant.forum not in paragraphs[key][groups[variant.forum]]:
+                    paragraphs[key][groups[variant.forum]].append(variant.forum)
+                first_text.setdefault(key, block.text)
+        for said in sentences("\n\n".join(b.text for b in reader.of("prose"))):
+            sentence = _norm(said)
+            if len(sentence.split()) >= policy.widespread_sentence_words and variant.forum not in spread[sentence]:
+                spread[sentence].append(variant.forum)
+                first_text.setdefault(sentence, said)
+    by_forum = {v.forum: v for v in variants}
+    for key, where in paragraphs.items():
+        if len(where) < 2:
+            continue
+        fora = [parallel[0] for parallel in where.values()]
+        for forum in (f for parallel in where.values() for f in parallel):
+            figures[forum].repeated.append(first_text[key])
+        first = by_forum[fora[0]]
+        severity = policy.severity(first.stakeholder, "repeated_paragraph")
+        if severity != "off":
+            titles = ", ".join(by_forum[f].forum_title for f in fora)
+            issues.append(Issue(
+                fora[0], "repeated_paragraph", severity,
+                f"a paragraph is in {len(fora)} variants one person may read ({', '.join(fora)}): write it for "
+                f"each reader, or keep it in one: \u201c{_short(first_text[key])}\u201d",
+                f"Afsnittet »{_short(first_text[key])}« står i {len(fora)} udgaver, som samme person kan læse "
+                f"({titles}). Skriv det til hver læser, eller behold det ét sted."))
+    for sentence, fora in spread.items():
+        if len(fora) > policy.widespread_max_variants:
+            first = by_forum[fora[0]]
+            severity = policy.severity(first.stakeholder, "widespread_sentence")
+            if severity != "off":
+                issues.append(Issue(
+                    fora[0], "widespread_sentence", severity,
+                    f"a sentence is in {len(fora)} variants (at most {policy.widespread_max_variants}; "
+                    f"{', '.join(fora)}): say it in each reader's words: \u201c{_short(first_text[sentence])}\u201d",
+                    f"Sætningen »{_short(first_text[sentence])}« står i {len(fora)} udgaver. Sig det med hver læsers ord."))
+    return issues
+
+
+def figures(plan: Plan, variants: list[Variant]) -> dict[str, Figures]:
+    """The figures per variant (forum name -> Figures), for the approval request and the preview."""
+    return review(plan, variants).figures
