@@ -360,12 +360,26 @@ def small_plan(tmp_path: Path, texts: dict[str, tuple[str, str, str, str]]) -> P
     return path
 
 
+def small_message(folder: Path) -> Path:
+    """A message of our own with a text for every stakeholder group, so that the static templates of
+    `small_plan` find what they need and the shipped example's per-forum texts do not come into it."""
+    group = ("    headline: Nyt it-system\n    lead: Vi finder et nyt it-system.\n"
+             "    text: Du skal ikke gøre noget.\n    action: {ask: Læs med her.}\n")
+    path = folder / "small.md"
+    path.write_text("---\nid: 2026-11-small\ntitle: Status på arbejdet\nsummary: Vi er godt i gang med arbejdet.\n"
+                    "date: 2026-11-23\ncontact: {name: Anne Holm, role: projektleder, email: anne.holm@example.dk}\ngroups:\n" + "".join(f"  {name}:\n{group}" for name in
+                                                           ("citizens", "employees", "management", "others"))
+                    + "---\n", encoding="utf-8")
+    return path
+
+
 def test_check_prints_the_table_and_blocks_a_glossary_term_in_a_citizens_text(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.chdir(tmp_path)
+    message = small_message(tmp_path)
     good = ("citizens", "web", "Nyt it-system", CITIZENS_OK)
     plan = small_plan(tmp_path, {"website": good})
-    assert cli.main(["--plan", str(plan), "check", str(MESSAGE)]) == 0
+    assert cli.main(["--plan", str(plan), "check", str(message)]) == 0
     out = capsys.readouterr().out
     for column in ("forum", "group", "words", "sentences", "LIX / max", "long words", "longest", "glossary terms",
                    "repeated passages"):
@@ -378,10 +392,10 @@ def test_check_prints_the_table_and_blocks_a_glossary_term_in_a_citizens_text(
     bad.mkdir()
     plan = small_plan(bad, {"website": ("citizens", "web", "Nyt it-system",
                                         CITIZENS_OK.replace("it-system", "dokumentationssystem"))})
-    assert cli.main(["--plan", str(plan), "check", str(MESSAGE)]) == 1
+    assert cli.main(["--plan", str(plan), "check", str(message)]) == 1
     out, err = capsys.readouterr()
     assert "dokumentationssystem" in next(line for line in out.splitlines() if "website" in line)
-    assert (f"{MESSAGE}: variant for website: uses dokumentationssystem (dokumentationssystem), which citizens "
+    assert (f"{message}: variant for website: uses dokumentationssystem (dokumentationssystem), which citizens "
             f"may not know\n    fix: say “it-system, hvor medarbejderne skriver ned, hvad der sker” (in “Nu skal vi "
             f"have ét fælles dokumentationssystem.”)") in err
     assert "ok: nothing was sent" not in out
@@ -391,11 +405,12 @@ def test_check_prints_the_table_and_blocks_a_glossary_term_in_a_citizens_text(
 def test_check_and_preview_flag_a_paragraph_pasted_into_two_variants(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.chdir(tmp_path)
+    message = small_message(tmp_path)
     plan = small_plan(tmp_path, {
         "oc": ("management", "mail", "Status til OC", f"<p>Kære alle i OC-kredsen</p><p>{PASTED}</p>"),
         "intranet": ("employees", "page", "Nyt om systemet", f"<p>Vi har nyt til dig.</p><p>{PASTED}</p>"),
     })
-    assert cli.main(["--plan", str(plan), "check", str(MESSAGE)]) == 0
+    assert cli.main(["--plan", str(plan), "check", str(message)]) == 0
     out = capsys.readouterr().out
     assert f"warning: oc: a paragraph is in 2 variants one person may read (oc, intranet)" in out
     assert "keep it in one: “Foranalysen viser" in out
@@ -403,7 +418,7 @@ def test_check_and_preview_flag_a_paragraph_pasted_into_two_variants(
         row = next(line for line in out.splitlines() if f" {forum} " in line)
         assert row.rstrip(" │").endswith("1"), row  # one repeated passage each
 
-    assert cli.main(["--plan", str(plan), "preview", str(MESSAGE), "--out", str(tmp_path / "preview")]) == 0
+    assert cli.main(["--plan", str(plan), "preview", str(message), "--out", str(tmp_path / "preview")]) == 0
     page = (tmp_path / "preview" / "02-intranet.html").read_text(encoding="utf-8")
     assert '<aside class="figures">' in page and "<th>LIX</th>" in page and "<th>Repeated passages</th><td>1</td>" in page
     assert f"<h3>Repeated passages</h3><ul><li>{PASTED}</li></ul>" in page
