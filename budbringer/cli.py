@@ -269,11 +269,11 @@ def cmd_send(args: argparse.Namespace) -> int:
     prepared = cascade.prepare(args.plan, args.message)
     plan, message = prepared.plan, prepared.message
     _refuse_oversized(prepared)
+    _announce_new_ledger(plan)
     if args.approved_by:
         approval_.check_approvers(plan.approval, args.approved_by)
         if args.override_order:
             approval_.check_override(plan.approval, args.approved_by, args.reason)
-    _announce_new_ledger(plan)
     Ledger().records(message.id)  # the ledger opens (or says why it cannot) before Prefect starts
     _quiet_prefect()
     from budbringer.flows.send import CascadeFailed, send_flow
