@@ -19,7 +19,7 @@ import yaml
 
 from budbringer import approval, approval_request, cascade, cli
 from budbringer.adapters import memory
-from budbringer.errors import ApprovalError, InputError, mask_urls
+from budbringer.errors import ApprovalError, InputError
 from budbringer.ledger import Ledger
 from tests.conftest import MESSAGE, PLAN, ROOT, memory_plan, write_plan
 
@@ -374,6 +374,8 @@ def test_urls_with_credentials_are_masked(workdir: Path, capsys: pytest.CaptureF
     monkeypatch.setenv("BUDBRINGER_DATABASE_URL", "postgresql+psycopg://bud:hunter2@127.0.0.1:1/ledger")
     code, _, err = run(capsys, "status")
     assert code == 1 and "bud:***@127.0.0.1:1" in err and "hunter2" not in err
+    from budbringer.errors import mask_urls
+
     assert mask_urls("x https://u:p@h/?token=t&a=1 y") == "x https://u:***@h/?token=***&a=1 y"
 
 
