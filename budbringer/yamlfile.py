@@ -37,7 +37,7 @@ QUOTE_CHARS = 40
 
 def quote(value: Any, limit: int = QUOTE_CHARS) -> str:
     """A value for an error text: its repr, cut short (a key from a parsed mapping, never a raw line)."""
-    text = repr(value) if not isinstance(value, str) else repr(value)
+    text = repr(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
