@@ -6,7 +6,7 @@ every type), raw YAML-ish text (anchors, aliases, tags, flow collections, odd ch
 (invalid UTF-8, UTF-16, NUL).
 
 The default run is bounded (BUDBRINGER_FUZZ=default: 25 examples per test). The longer profile, for a
-manual run (about 20 minutes):
+manual run (about 5 minutes):
 
     BUDBRINGER_FUZZ=long python -m pytest -q -p no:cacheprovider tests/test_fuzz.py
 """
