@@ -188,7 +188,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from budbringer import cascade
 
     prepared = cascade.prepare(args.plan, args.message)
-    _refuse_oversized(prepared)
+    _refuse_oversized(prepared.message, prepared.variants)
     problems = cascade.preflight(prepared.plan)
     if problems:
         raise InputError(problems)
@@ -240,16 +240,16 @@ def _page(title: str, body: str) -> str:
 MAX_RENDERED_BYTES = 400 * 1024
 
 
-def _refuse_oversized(prepared: object) -> None:
+def _refuse_oversized(message: object, variants: Sequence) -> None:  # type: ignore[type-arg]
     """Refuse a message whose rendered variants are too big to send, before anything is recorded."""
     from budbringer import message as message_
 
-    total = sum(len(v.body.encode("utf-8")) + len(v.subject.encode("utf-8")) for v in prepared.variants)  # type: ignore[attr-defined]
+    total = sum(len(v.body.encode("utf-8")) + len(v.subject.encode("utf-8")) for v in variants)
     if total > MAX_RENDERED_BYTES:
-        path = prepared.message.path  # type: ignore[attr-defined]
-        raise InputError([Problem(str(path), "(body)", f"renders to {total:,} bytes over "
-                                  f"{len(prepared.variants)} variants; at most {MAX_RENDERED_BYTES:,} can be sent "  # type: ignore[attr-defined]
-                                  f"(the file itself may be {message_.MAX_BYTES:,} bytes)",
+        raise InputError([Problem(str(message.path), "(body)",  # type: ignore[attr-defined]
+                                  f"renders to {total:,} bytes over {len(variants)} variants; at most "
+                                  f"{MAX_RENDERED_BYTES:,} can be sent (the file itself may be "
+                                  f"{message_.MAX_BYTES:,} bytes)",
                                   "shorten the message, or link to the full text with `link:`")])
 
 
@@ -268,7 +268,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     # Everything that can be checked is checked before Prefect starts and before anything is recorded.
     prepared = cascade.prepare(args.plan, args.message)
     plan, message = prepared.plan, prepared.message
-    _refuse_oversized(prepared)
+    _refuse_oversized(prepared.message, prepared.variants)
     _announce_new_ledger(plan)
     if args.approved_by:
         approval_.check_approvers(plan.approval, args.approved_by)
