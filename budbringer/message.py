@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -65,7 +66,11 @@ def load(path: str | os.PathLike[str], plan: Plan | None = None) -> Message:
                                   "and another '---' line before the body", 1)])
     end = next(i for i, line in enumerate(lines[1:], start=1) if line.strip() == FENCE)
     front = "\n".join(lines[1:end])
-    data, where, problems = yamlfile.load(file, front, aliases=False)
+    try:
+        data, where, problems = yamlfile.load(file, front, aliases=False)
+    except InputError as exc:  # its lines count from the front matter, which starts on the file's line 2
+        raise InputError([replace(p, line=p.line + 1) if p.line else p for p in exc.problems]) from None
+    problems = [replace(p, line=p.line + 1) if p.line else p for p in problems]
     if not isinstance(data, dict):
         raise InputError([Problem(str(file), "(front matter)", "is not a mapping of fields",
                                   "write the front matter as `field: value` lines", 2)])

@@ -115,6 +115,12 @@ def load(path: Path, text: str | None = None, *, aliases: bool = True,
     except RecursionError:
         raise InputError([Problem(str(path), "(syntax)", "is nested too deeply",
                                   "write the structure with fewer levels")]) from None
+    except (ValueError, TypeError, ArithmeticError, AttributeError, LookupError):
+        # A scalar PyYAML recognises but cannot build: an impossible date (2026-02-30), `!!int abc`,
+        # `!!timestamp foo` (PyYAML's own constructors raise these, not YAMLError).
+        raise InputError([Problem(str(path), "(syntax)", "holds a value that cannot be read as its type (an "
+                                  "impossible date such as 2026-02-30, or an explicit tag such as !!int on text)",
+                                  "correct the value, or put it in quotes", _unreadable_line(node))]) from None
     lines: dict[Path_, int] = {}
     duplicates: list[Problem] = []
     if node is not None:
@@ -152,6 +158,23 @@ def _refuse_alias_bombs(root: yaml.Node, path: Path, aliases: bool) -> None:
         visiting.add(key)
         stack.append((node, True))
         stack.extend((child, False) for child in children)
+
+
+def _unreadable_line(root: yaml.Node | None) -> int | None:
+    """The line of the first scalar that cannot be built on its own (for the error above)."""
+    stack, seen = [root] if root is not None else [], set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.ScalarNode):
+            try:
+                yaml.constructor.SafeConstructor().construct_object(node, deep=True)
+            except Exception:  # noqa: BLE001 - any failure marks the value we are looking for
+                return node.start_mark.line + 1
+        stack.extend(reversed(_children(node)))
+    return None
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:

@@ -242,6 +242,17 @@ def test_invalid_utf8_and_utf16_files(workdir: Path, message_copy: Path, capsys:
     assert code == 1 and "(file): is not valid UTF-8" in one_error(err)
 
 
+@pytest.mark.parametrize("value", ["2026-02-30", "2026-13-45", "!!int abc", "!!float abc", "!!timestamp foo"])
+def test_a_value_yaml_cannot_build_in_front_matter(workdir: Path, message_copy: Path, value: str,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    edit_front(message_copy, "date: 2026-11-23\n", f"date: {value}\n")
+    line = next(n for n, row in enumerate(message_copy.read_text(encoding="utf-8").splitlines(), 1)
+                if row.startswith("date:"))
+    code, _, err = run(capsys, "--plan", PLAN, "check", message_copy)
+    assert code == 1
+    assert f"{message_copy}:{line}: (syntax): holds a value that cannot be read as its type" in one_error(err)
+
+
 def test_an_extends_cycle(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (workdir / "a.yaml").write_text("extends: b.yaml\nname: a\n", encoding="utf-8")
     (workdir / "b.yaml").write_text("extends: a.yaml\nname: b\n", encoding="utf-8")

@@ -52,6 +52,15 @@ PLAN_PATHS = [("name",), ("narrative",), ("narrative", "vision"), ("approval",),
 YAMLISH = st.text(alphabet=st.sampled_from(list("ab1:-[]{}&*!|>'\"#%@`,?.\n \t\\éø\x00\x85\u2028\ufeff<=~")),
                   max_size=400)
 
+#: YAML a person (or an attacker) may write that PyYAML treats specially: tags, timestamps, merges, anchors
+SNIPPETS = ["date: 2026-02-30", "date: 2026-13-45", "x: !!int abc", "x: !!float abc", "x: !!timestamp foo",
+            "x: !!binary '@@@'", "x: !!python/object:os.system ls", "x: !!set {a: 1}", "x: !!omap [a]",
+            "<<: 5", "<<: [1]", "<<: {id: x}", "a: &a [1, 2]", "b: [*a, *a]", "c: *nope", "? [a]\n: b",
+            "x: !!str [a]", "x: 1e99999", "x: 0x_", "x: 10:30", "x: ~", "x: .inf", "id: !!null",
+            "fora: &f [oc, *f]", "x: |\n  text", "x: >-\n  text", "- a", "[a, b]", "{a: b}", "'unclosed",
+            "\ttab: x", "x: \"\\xZZ\"", "%YAML 1.1", "--- x", "...", "x: !local y", "! x: y"]
+SNIPPET_TEXT = st.lists(st.sampled_from(SNIPPETS), min_size=1, max_size=6).map("\n".join)
+
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**20, 10**20), st.floats(allow_nan=True),
                     st.text(max_size=60), st.dates(dt.date(1, 1, 1), dt.date(9999, 12, 31)),
                     st.sampled_from(["https://www.rm.dk/x", "javascript:alert(1)", "a@b.example", "meeting",
@@ -109,7 +118,7 @@ def _front_text(draw_kind: str, data: object, raw: str) -> str:
 @settings(PROFILE)
 @given(kind=st.sampled_from(["structured", "raw", "mutated"]),
        fields=st.dictionaries(st.sampled_from(FRONT_KEYS), values, max_size=6),
-       raw=YAMLISH, keep=st.booleans(),
+       raw=YAMLISH | SNIPPET_TEXT, keep=st.booleans(),
        mutation=st.tuples(st.sampled_from(FRONT_KEYS), values))
 def test_message_front_matter(fuzz_env: Path, peak_memory: object, kind: str, fields: dict, raw: str, keep: bool,
                               mutation: tuple) -> None:
@@ -151,7 +160,7 @@ def _set(tree: dict, path: tuple, value: object) -> dict:
 @settings(PROFILE)
 @given(kind=st.sampled_from(["overlay", "raw", "raw-extends"]),
        changes=st.lists(st.tuples(st.sampled_from(PLAN_PATHS), values), min_size=1, max_size=4),
-       raw=YAMLISH, command=st.sampled_from(["plan", "check"]))
+       raw=YAMLISH | SNIPPET_TEXT, command=st.sampled_from(["plan", "check"]))
 def test_plan_files(fuzz_env: Path, peak_memory: object, kind: str, changes: list, raw: str, command: str) -> None:
     with tempfile.TemporaryDirectory(dir=fuzz_env) as folder:
         plan = Path(folder) / "plan.yaml"
