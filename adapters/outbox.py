@@ -19,13 +19,14 @@ from budbringer.adapters.base import Adapter, ChannelSettings
 from budbringer.adapters.mailformat import HEADER, build_mail
 from budbringer.delivery import Delivery, Receipt
 from budbringer.errors import Problem
+from budbringer.plan import Email
 
 __all__ = ["HEADER", "OutboxAdapter", "OutboxSettings"]
 
 
 class OutboxSettings(ChannelSettings):
     path: str = "outbox"
-    sender: str = "kommunikation@socialomraadet.example"
+    sender: Email = "kommunikation@socialomraadet.example"  # an address: no line breaks reach the From header
 
 
 class OutboxAdapter(Adapter):

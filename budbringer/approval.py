@@ -72,14 +72,43 @@ def check_approvers(policy: ApprovalPolicy, approved_by: str) -> None:
             f"the chair ({policy.chair}) may approve alone")
 
 
+def as_spelled(policy: ApprovalPolicy, approved_by: str) -> str:
+    """The approvers as the plan spells them ("mette lund" or her e-mail address → "Mette Lund"; the group
+    → its title), so that the ledger and every report name the same person the same way."""
+    spelled = []
+    for name in approvers(approved_by):
+        member = policy.member(name)
+        spelled.append(member.name if member is not None else
+                       policy.title if name.casefold() == policy.title.casefold() else name)
+    return ", ".join(dict.fromkeys(spelled))
+
+
+def check_override(policy: ApprovalPolicy, approved_by: str, reason: str) -> None:
+    """The one rule for overriding the plan's order (releasing every tier at once, calendar gates too):
+    only the chair may, so the chair must be among the approvers, and the reason is recorded.
+
+    Every path applies it: `send --override-order`, a deployment's `override_order` parameter (both through
+    `grant`), and an approval collected in the run (`approval_request.with_override`). The group's own
+    decision ("Styregruppen") does not name the chair, so it does not carry an override."""
+    chair = policy.member(policy.chair)
+    names = {name.casefold() for name in approvers(as_spelled(policy, approved_by))}
+    if chair is None or chair.name.casefold() not in names:
+        raise ApprovalError(f"only the chair ({policy.chair}) may override the order, and the chair is not among "
+                            f"the approvers ({approved_by.strip() or 'none'}): send without --override-order, or "
+                            f"let the chair approve")
+    if not reason.strip():
+        raise ApprovalError("overriding the order needs a reason: pass --reason TEXT")
+
+
 def grant(policy: ApprovalPolicy, message_id: str, variants: Iterable[Variant], approved_by: str,
           reference: str, override_order: bool = False, override_reason: str = "") -> Approval:
-    """An approval of exactly these variants, refused unless the policy allows the approvers."""
+    """An approval of exactly these variants, refused unless the policy allows the approvers (and, for an
+    override of the order, unless the chair is among them)."""
     check_approvers(policy, approved_by)
-    if override_order and not override_reason.strip():
-        raise ApprovalError("overriding the order needs a reason: pass --reason TEXT")
+    if override_order:
+        check_override(policy, approved_by, override_reason)
     if not reference.strip():
         raise ApprovalError("an approval needs a reference (the minutes, a case number): pass --approval-ref")
     return Approval(message_id=message_id, variant_hashes={v.forum: v.content_hash for v in variants},
-                    approved_by=approved_by, reference=reference, override_order=override_order,
-                    override_reason=override_reason.strip())
+                    approved_by=as_spelled(policy, approved_by), reference=reference.strip(),
+                    override_order=override_order, override_reason=override_reason.strip())

@@ -173,14 +173,9 @@ def _sources(votes: list[Vote]) -> list[str]:
 
 
 def with_override(approval: Approval, plan: Plan, ledger: Ledger, reason: str) -> Approval:
-    """The chair's override of the order, on an approval given in the run: only the chair may give it."""
-    chair = plan.approval.member(plan.approval.chair)
-    names = {name.casefold() for name in approval_.approvers(approval.approved_by)}
-    if chair is None or chair.name.casefold() not in names:
-        raise ApprovalError(f"only the chair ({plan.approval.chair}) may override the order, and the chair "
-                            f"has not approved this message (approved by {approval.approved_by})")
-    if not reason.strip():
-        raise ApprovalError("overriding the order needs a reason: pass --reason TEXT")
+    """The chair's override of the order, on an approval given in the run: only the chair may give it
+    (`approval.check_override`, the rule every path uses)."""
+    approval_.check_override(plan.approval, approval.approved_by, reason)
     return ledger.record_approval(replace(approval, id=None, override_order=True, override_reason=reason.strip(),
                                           approved_at=dt.datetime.now(dt.UTC)))
 

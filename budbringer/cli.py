@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from budbringer.errors import ApprovalError, BudbringerError, InputError
+from budbringer.errors import ApprovalError, BudbringerError, InputError, LedgerError, Problem, mask_urls
 
 EXIT_OK, EXIT_PROBLEM = 0, 1
 
@@ -21,14 +21,76 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return EXIT_PROBLEM
+    pinned = _pin_ledger(args.plan)
     try:
-        return args.run(args)
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_PROBLEM
+        code = args.run(args)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        return _reader_went_away()
     except BudbringerError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_PROBLEM
+        return _error(str(exc))
+    except OSError as exc:  # a file or folder the command needs (an outbox, a preview folder) is not usable
+        where = f" ({exc.filename})" if exc.filename else ""
+        return _error(f"{exc.strerror or exc}{where}: check the path and its permissions; nothing more was done")
+    except Exception as exc:
+        if type(exc).__module__.startswith("sqlalchemy"):
+            return _error(str(_ledger_error(exc)))
+        raise
+    finally:
+        if pinned:
+            os.environ.pop("BUDBRINGER_HOME", None)
+
+
+def _error(text: str) -> int:
+    """One error on stderr, with any URL's credentials masked."""
+    try:
+        print(f"error: {mask_urls(text)}", file=sys.stderr)
+    except BrokenPipeError:
+        pass
+    return EXIT_PROBLEM
+
+
+def _reader_went_away() -> int:
+    """`budbringer status | head`: the reader closed the pipe. Stop quietly (no traceback at exit either)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # stdout without a file descriptor (e.g. captured in tests)
+        pass
+    return EXIT_PROBLEM
+
+
+def _pin_ledger(plan: str | None) -> bool:
+    """Let every ledger this command opens (the flows' too) follow the plan given with --plan, not the working
+    folder (budbringer.ledger.ledger_home). True when BUDBRINGER_HOME was set here (and is unset at the end)."""
+    if not plan or os.environ.get("BUDBRINGER_HOME") or os.environ.get("BUDBRINGER_DATABASE_URL"):
+        return False
+    from budbringer.ledger import ledger_home
+
+    os.environ["BUDBRINGER_HOME"] = str(ledger_home(Path(plan)).resolve())
+    return True
+
+
+def _ledger_error(exc: Exception) -> LedgerError:
+    """A database error as one line: which ledger, what is wrong, what to do. The URL's password is masked."""
+    from budbringer.ledger import database_url
+
+    try:
+        url = database_url()
+    except BudbringerError:
+        url = "(unknown)"
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    kind = type(exc).__name__
+    if kind in ("ArgumentError", "NoSuchModuleError"):
+        fix = "set BUDBRINGER_DATABASE_URL to a URL such as postgresql+psycopg://HOST/DATABASE, or unset it"
+    elif "locked" in reason:
+        fix = "another process holds the ledger: wait for it to finish, then try again"
+    elif "not a database" in reason or "malformed" in reason:
+        fix = "the file is damaged or is not a ledger: restore it from a backup, or point BUDBRINGER_HOME elsewhere"
+    else:
+        fix = "check that the database is running and reachable, and the URL and its credentials"
+    return LedgerError(f"the ledger {mask_urls(url)} cannot be used: {reason[:200]}; {fix}")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -128,6 +190,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
     plan, message, variants, review, findings = _checked(args)
+    _refuse_oversized(message, variants)
     problems = cascade.preflight(plan)
     print(f"{message.path}: {len(variants)} variants rendered for {len({v.tier for v in variants})} tiers; "
           f"approval hash {_approval_hash(variants)[:12]}")
@@ -201,6 +264,9 @@ def cmd_preview(args: argparse.Namespace) -> int:
     plan, message, variants, review, findings = _checked(args)
     prepared = cascade.Prepared(plan, message, variants, findings)
     out = Path(args.out or Path("preview") / prepared.message.id)
+    if out.exists() and not out.is_dir():
+        raise InputError([Problem(str(out), "--out", "is an existing file; the preview is a folder of pages",
+                                  "give a folder (new, or one that holds an earlier preview)")])
     out.mkdir(parents=True, exist_ok=True)
     request = render.render_approval_request(prepared.plan, prepared.message, prepared.variants,
                                              prepared.findings, prepared.approval_hash)
@@ -260,18 +326,46 @@ def _page(title: str, body: str) -> str:
             f"</head><body>\n{body}\n</body></html>\n")
 
 
-def cmd_send(args: argparse.Namespace) -> int:
-    from budbringer import message as message_, plan as plan_
-    from budbringer.ledger import Ledger
-    from budbringer.report import record_rows, table
+#: the most rendered content (every variant's body, in bytes) one message may have: the variants travel as
+#: flow-run parameters, which Prefect refuses over 512 KB (docs/security.md)
+MAX_RENDERED_BYTES = 400 * 1024
 
+
+def _refuse_oversized(message: object, variants: Sequence) -> None:  # type: ignore[type-arg]
+    """Refuse a message whose rendered variants are too big to send, before anything is recorded."""
+    from budbringer import message as message_
+
+    total = sum(len(v.body.encode("utf-8")) + len(v.subject.encode("utf-8")) for v in variants)
+    if total > MAX_RENDERED_BYTES:
+        raise InputError([Problem(str(message.path), "(message)",  # type: ignore[attr-defined]
+                                  f"renders to {total:,} bytes over {len(variants)} variants; at most "
+                                  f"{MAX_RENDERED_BYTES:,} can be sent (the file itself may be "
+                                  f"{message_.MAX_BYTES:,} bytes)",
+                                  "shorten the texts, or link to the full text with `link:`")])
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    from budbringer import approval as approval_, cascade
+    from budbringer.ledger import Ledger
+    from budbringer.report import table
+
+    if args.approved_by is not None and not approval_.approvers(args.approved_by):
+        raise ApprovalError("--approved-by names nobody: give the chair, members (comma-separated) or the group, "
+                            "or leave it out to ask the steering group for approval")
     if args.override_order and not args.reason.strip():
         raise ApprovalError("--override-order needs --reason TEXT: the chair's reason is recorded and reported")
     if args.approved_by and not (args.approval_ref or "").strip():
         raise ApprovalError("--approved-by needs --approval-ref REF: where the approval is recorded (the minutes)")
-    plan = plan_.load(args.plan)
-    message = message_.load(args.message, plan)
-    before = {r.key for r in Ledger().records(message.id) if r.state == "delivered"}
+    # Everything that can be checked is checked before Prefect starts and before anything is recorded.
+    prepared = cascade.prepare(args.plan, args.message)
+    plan, message = prepared.plan, prepared.message
+    _refuse_oversized(prepared.message, prepared.variants)
+    _announce_new_ledger(plan)
+    if args.approved_by:
+        approval_.check_approvers(plan.approval, args.approved_by)
+        if args.override_order:
+            approval_.check_override(plan.approval, args.approved_by, args.reason)
+    Ledger().records(message.id)  # the ledger opens (or says why it cannot) before Prefect starts
     _quiet_prefect()
     from budbringer.flows.send import CascadeFailed, send_flow
 
@@ -283,7 +377,7 @@ def cmd_send(args: argparse.Namespace) -> int:
                              wait_for_approval=bool(os.environ.get("PREFECT_API_URL")))
     except CascadeFailed as exc:
         failed = exc
-        outcomes = None
+        outcomes = getattr(exc, "outcomes", None)
     except Exception as exc:
         if type(exc).__name__ != "FlowPauseTimeout":
             raise
@@ -294,16 +388,63 @@ def cmd_send(args: argparse.Namespace) -> int:
     if not records and not args.approved_by:
         return _waiting_or_rejected(message.id, args.message, plan)
     print()
-    print(table(record_rows(records), ("tier", "forum", "channel", "state", "attempts", "receipt", "time")))
-    new = [r for r in records if r.state == "delivered" and r.key not in before]
+    print(table(_run_rows(records, outcomes), ("tier", "forum", "channel", "state", "attempts", "receipt", "time",
+                                               "this run")))
+    # What *this* run delivered, from its own outcomes: another run at the same time may have delivered the rest.
+    new = [o for o in outcomes or [] if o.state == "delivered"]
+    before = [o for o in outcomes or [] if o.state == "already delivered"]
     if failed is not None:
-        print(f"\nerror: {failed}", file=sys.stderr)
+        print(f"\nerror: {mask_urls(str(failed))}", file=sys.stderr)
         return EXIT_PROBLEM
     if not new:
         print(f"\nNothing new delivered: all {len(outcomes or [])} deliveries of {message.id} were delivered before.")
     else:
-        print(f"\n{len(new)} delivered now, {len(outcomes or []) - len(new)} delivered before.")
+        print(f"\n{len(new)} delivered now, {len(before)} delivered before.")
     return EXIT_OK
+
+
+def _run_rows(records: Sequence, outcomes: Sequence | None) -> list[dict[str, str]]:  # type: ignore[type-arg]
+    """The ledger's rows of the message, each with what this run did with it (`this run`)."""
+    from budbringer.report import record_rows
+
+    done = {o.key: o.state for o in outcomes or []}
+    rows = record_rows(records)
+    for record, row in zip(records, rows, strict=True):
+        state = done.get(record.key, "not in this run")
+        row["this run"] = "delivered" if state == "delivered" else (
+            "delivered before" if state == "already delivered" else state)
+    return rows
+
+
+def _announce_new_ledger(plan: object) -> None:
+    """Say loudly when `send` is about to create a new ledger for a plan that has delivered before.
+
+    The heuristic (docs/security.md): the SQLite ledger file does not exist yet, and there is evidence of
+    earlier deliveries: a ledger in another place this plan's runs have used (the working folder's
+    `.budbringer`, the old default; the folder beside the plan), or an outbox channel's folder that holds
+    delivered messages. A new ledger knows nothing of them, so every delivery would go out again."""
+    from budbringer.ledger import database_url, ledger_home
+
+    url = database_url()
+    if not url.startswith("sqlite:///"):
+        return
+    ledger_file = Path(url.removeprefix("sqlite:///")).resolve()
+    if ledger_file.exists():
+        return
+    evidence = []
+    for candidate in (Path.cwd() / ".budbringer" / "ledger.db", ledger_home(plan.path) / "ledger.db"):  # type: ignore[attr-defined]
+        if candidate.resolve() != ledger_file and candidate.is_file() and str(candidate.resolve()) not in evidence:
+            evidence.append(str(candidate.resolve()))
+    for name, channel in plan.channels.items():  # type: ignore[attr-defined]
+        folder = Path(str(channel.settings.get("path", "outbox"))) if channel.type == "outbox" else None
+        if folder is not None and folder.is_dir() and any(p.is_dir() for p in folder.iterdir()):
+            evidence.append(f"{folder.resolve()} (outbox of channel {name})")
+    if evidence:
+        print(f"WARNING: a NEW, EMPTY ledger is being created at {ledger_file}, but this plan has delivered "
+              f"before: {'; '.join(dict.fromkeys(evidence))}.\nWARNING: a new ledger does not know those "
+              f"deliveries, and sends them again. Stop now (Ctrl-C) and point BUDBRINGER_HOME (or "
+              f"BUDBRINGER_DATABASE_URL) at the ledger this plan used, unless you mean to start afresh.",
+              file=sys.stderr)
 
 
 def _quiet_prefect() -> None:

@@ -7,7 +7,44 @@ provider refused (nothing was delivered), an uncertain one means it may have bee
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
+
+_URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]+")
+#: query parameters that carry a credential (Power Automate and Azure SAS `sig`, OAuth `code`, API keys)
+SECRET_PARAMETERS = frozenset({"sig", "signature", "token", "access_token", "id_token", "refresh_token", "code",
+                               "key", "apikey", "api_key", "api-key", "secret", "client_secret", "password",
+                               "pwd", "auth", "x-api-key"})
+MASK = "***"
+
+
+def mask_url(url: str) -> str:
+    """A URL safe to print: the password of `user:password@host` and the values of credential-bearing query
+    parameters (`sig=`, `token=`, …) replaced by ***. Anything that does not parse as a URL is returned as is."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return url
+    netloc = parts.netloc
+    if password is not None:
+        netloc = f"{parts.username}:{MASK}@{netloc.rpartition('@')[2]}"
+    elif parts.username is not None and "@" in netloc:
+        netloc = f"{MASK}@{netloc.rpartition('@')[2]}"  # a bare user part is often a token
+    query = parts.query
+    if query:
+        pairs = [part.partition("=") for part in query.split("&")]
+        query = "&".join(f"{name}={MASK}" if unquote_plus(name).casefold() in SECRET_PARAMETERS else name + eq + value
+                         for name, eq, value in pairs)
+    if (netloc, query) == (parts.netloc, parts.query):
+        return url  # nothing to hide: as given (urlunsplit would drop the empty host of sqlite:////path)
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def mask_urls(text: str) -> str:
+    """Every URL in a text masked (`mask_url`): for error texts and anything else shown to a person."""
+    return _URL.sub(lambda match: mask_url(match.group(0)), text) if "://" in text else text
 
 
 @dataclass
@@ -22,7 +59,7 @@ class Problem:
 
     def __str__(self) -> str:
         where = self.file + (f":{self.line}" if self.line else "")
-        return f"{where}: {self.field}: {self.what}\n    fix: {self.fix}"
+        return mask_urls(f"{where}: {self.field}: {self.what}\n    fix: {self.fix}")
 
 
 class BudbringerError(Exception):
@@ -44,6 +81,10 @@ class InputError(BudbringerError):
         return "\n".join([head, *(f"  - {problem}" for problem in self.problems)])
 
 
+class LedgerError(BudbringerError):
+    """The ledger cannot be used (unreachable, locked, corrupt, a bad URL). Nothing was sent."""
+
+
 class ApprovalError(BudbringerError):
     """A delivery was attempted without an approval that covers its exact content."""
 
@@ -53,8 +94,9 @@ class DeliveryError(BudbringerError):
 
     def __init__(self, channel: str, forum: str, reason: str, fix: str = "") -> None:
         self.channel, self.forum, self.reason, self.fix = channel, forum, reason, fix
-        text = f"{channel} → {forum}: {reason}"
-        super().__init__(text + (f" ({fix})" if fix else ""))
+        self.reason, self.fix = mask_urls(reason), mask_urls(fix)
+        text = f"{channel} → {forum}: {self.reason}"
+        super().__init__(text + (f" ({self.fix})" if self.fix else ""))
 
 
 class PermanentDeliveryError(DeliveryError):

@@ -1,6 +1,7 @@
 """The ledger: every approval and every delivery with its state and receipt, in SQL.
 
-SQLite by default (`.budbringer/ledger.db`, or under $BUDBRINGER_HOME); `BUDBRINGER_DATABASE_URL` points it at
+SQLite by default (`.budbringer/ledger.db` beside the plan, see `ledger_home`, or under $BUDBRINGER_HOME);
+`BUDBRINGER_DATABASE_URL` points it at
 PostgreSQL (`postgresql+psycopg://…`) or anything SQLAlchemy speaks. Prefect's cache is no ledger: this is.
 
 A delivery row is keyed by the delivery key (message, content hash, forum, channel), so a re-run, a retry or
@@ -116,9 +117,35 @@ class Record:
 def database_url() -> str:
     if os.environ.get("BUDBRINGER_DATABASE_URL"):
         return os.environ["BUDBRINGER_DATABASE_URL"]
-    home = Path(os.environ.get("BUDBRINGER_HOME", ".budbringer"))
-    home.mkdir(parents=True, exist_ok=True)
+    home = ledger_home()
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        from budbringer.errors import LedgerError
+
+        raise LedgerError(f"the ledger's folder {home} cannot be created ({exc.strerror}): set BUDBRINGER_HOME to "
+                          "a folder you can write to, or BUDBRINGER_DATABASE_URL") from None
     return f"sqlite:///{(home / 'ledger.db').resolve()}"
+
+
+def ledger_home(plan_file: Path | None = None) -> Path:
+    """Where the SQLite ledger lives unless BUDBRINGER_DATABASE_URL says otherwise — never just the working
+    folder, so a send from another folder finds the same ledger (docs/security.md):
+    $BUDBRINGER_HOME; else $BUDBRINGER_DIR/.budbringer (the checkout a worker runs in); else beside the plan
+    (`--plan`, $BUDBRINGER_PLAN, ./config/plan.yaml): the project folder that holds `config/plan.yaml`, or the
+    plan's own folder; for the packaged plan, the user's data folder."""
+    if os.environ.get("BUDBRINGER_HOME"):
+        return Path(os.environ["BUDBRINGER_HOME"])
+    if os.environ.get("BUDBRINGER_DIR"):
+        return Path(os.environ["BUDBRINGER_DIR"]) / ".budbringer"
+    from budbringer.plan import DEFAULT_PLAN, plan_path
+
+    plan = (plan_file or plan_path()).resolve()
+    if plan == DEFAULT_PLAN.resolve():
+        data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+        return Path(data) / "budbringer"
+    folder = plan.parent
+    return (folder.parent if folder.name == "config" else folder) / ".budbringer"
 
 
 _engines: dict[str, sa.Engine] = {}

@@ -44,8 +44,11 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
@@ -54,6 +57,9 @@ from budbringer.errors import InputError, Problem
 from budbringer.plan import Plan, Stakeholder
 
 FENCE = "---"
+#: the largest message file read (bytes): about 4,500 words, far beyond any briefing. The rendered variants
+#: carry the body several times over, and Prefect refuses flow-run parameters over 512 KB.
+MAX_BYTES = 32 * 1024
 
 Line = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=300)]
 Prose = Annotated[str, StringConstraints(strip_whitespace=True, min_length=10, max_length=6000)]
@@ -194,11 +200,7 @@ def fields_at(at: tuple) -> str:
 def load(path: str | os.PathLike[str], plan: Plan | None = None) -> Message:
     """Read a message file; raise InputError naming every problem (file, line, field, fix)."""
     file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError([Problem(str(file), "(file)", f"cannot be read: {exc.strerror}",
-                                  "check the path of the message")]) from None
+    text = yamlfile.read_text(file, limit=MAX_BYTES, fix="check the path of the message")
     lines = text.splitlines()
     if not lines or lines[0].strip() != FENCE or FENCE not in (line.strip() for line in lines[1:]):
         raise InputError([Problem(str(file), "(front matter)", "has no YAML front matter",
@@ -206,7 +208,11 @@ def load(path: str | os.PathLike[str], plan: Plan | None = None) -> Message:
                                   "and another '---' line before the body", 1)])
     end = next(i for i, line in enumerate(lines[1:], start=1) if line.strip() == FENCE)
     front = "\n".join(lines[1:end])
-    data, where, problems = yamlfile.load(file, front)
+    try:
+        data, where, problems = yamlfile.load(file, front, aliases=False)
+    except InputError as exc:  # its lines count from the front matter, which starts on the file's line 2
+        raise InputError([replace(p, line=p.line + 1) if p.line else p for p in exc.problems]) from None
+    problems = [replace(p, line=p.line + 1) if p.line else p for p in problems]
     if not isinstance(data, dict):
         raise InputError([Problem(str(file), "(front matter)", "is not a mapping of fields",
                                   "write the front matter as `field: value` lines", 2)])
@@ -222,7 +228,7 @@ def load(path: str | os.PathLike[str], plan: Plan | None = None) -> Message:
             elif error["type"] == "extra_forbidden":
                 what, fix = "is not a known field", f"use {fields_at(at)}"
             elif at[:1] == ("id",):
-                what, fix = f"{error.get('input')!r} is not a valid id", "use lower-case letters, digits and -"
+                what, fix = f"{yamlfile.quote(error.get('input'))} is not a valid id", "use lower-case letters, digits and -"
             elif at[:1] == ("body",):
                 what, fix = "is empty or too short", "write the message below the front matter"
             elif at[:2] == ("image", "url"):
@@ -234,12 +240,40 @@ def load(path: str | os.PathLike[str], plan: Plan | None = None) -> Message:
             problems.append(Problem(str(file), yamlfile.dotted(at), what, fix,
                                     yamlfile.line_of(where, at) if at[:1] != ("body",) else end + 2))
         raise InputError(problems) from None
+    if message.link is not None and (reason := link_problem(message.link)):
+        problems.append(Problem(str(file), "link", reason, "give the page's address as https://host/path, with "
+                                "unsafe characters percent-encoded (\" < > ` { } | \\ ^ and spaces)",
+                                yamlfile.line_of(where, ("link",))))
     if plan is not None:
         for index, forum in enumerate(message.fora or []):
             if forum not in plan.fora:
-                problems.append(Problem(str(file), f"fora[{index}]", f"names the unknown forum {forum!r}",
+                problems.append(Problem(str(file), f"fora[{index}]", f"names the unknown forum {yamlfile.quote(forum)}",
                                         f"use one of: {', '.join(sorted(plan.fora))}",
                                         yamlfile.line_of(where, ("fora", index))))
     if problems:
         raise InputError(problems)
     return message
+
+
+#: characters a URL may hold unencoded (RFC 3986), plus letters beyond ASCII (æ, ø, å in a path)
+_URL_CHARS = re.compile(r"^[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%\u00a0-\U0010ffff]+$")
+
+
+def link_problem(link: str) -> str | None:
+    """What is wrong with a message's link, or None: an https URL with a host, no credentials, and nothing a
+    page or a mail could mistake for markup (`"`, `<`, `>` and the like must be percent-encoded)."""
+    if len(link) > 2000:
+        return "is longer than 2,000 characters"
+    if not _URL_CHARS.match(link) or any(ch.isspace() or not ch.isprintable() for ch in link):
+        return "holds characters a web address may not hold unencoded"
+    try:
+        parts = urlsplit(link)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        return "is not a valid web address"
+    if parts.scheme != "https" or not host:
+        return "is not an https:// address with a host"
+    if parts.username is not None or parts.password is not None:
+        return "holds a user name or password (user:password@host)"
+    return None

@@ -51,8 +51,14 @@ class Narrative(Strict):
     contact: str
 
 
+#: a person's name as approvers and the ledger spell it: not empty, and no comma or semicolon (which separate
+#: names in `--approved-by "Jens Kragh, Sofie Dahl"`)
+PersonName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200,
+                                              pattern=r"^[^,;\r\n]+$")]
+
+
 class Member(Strict):
-    name: str
+    name: PersonName
     email: Email
     role: str = "medlem"
 
@@ -64,7 +70,7 @@ class ApprovalPolicy(Strict):
     template: str = Field(default="approval_request.html.j2", description="Template of the approval request.")
     channel: Name | None = Field(default=None, description="Channel that carries approval requests (mail).")
     members: list[Member] = Field(min_length=1)
-    chair: str = Field(description="Name of the member who chairs the group.")
+    chair: PersonName = Field(description="Name of the member who chairs the group.")
     chair_may_approve_alone: bool = True
     members_required: int = Field(default=2, ge=1, description="Members needed when the chair does not approve.")
 
@@ -140,7 +146,7 @@ class Tier(Strict):
                 return dt.date.fromisoformat(value.strip())
             except ValueError:
                 pass
-        raise _custom(f"{value!r} is neither `meeting` nor a date",
+        raise _custom(f"{yamlfile.quote(value)} is neither `meeting` nor a date",
                       "write `not_before: meeting` (not before the OC meeting the message is for) or a date "
                       "as YYYY-MM-DD, or leave it out")
 
@@ -172,7 +178,7 @@ class Calendar(Strict):
         try:
             zoneinfo.ZoneInfo(value)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise _custom(f"{value!r} is not a known time zone",
+            raise _custom(f"{yamlfile.quote(value)} is not a known time zone",
                           "use an IANA name such as Europe/Copenhagen") from None
         return value
 
@@ -181,7 +187,7 @@ class Calendar(Strict):
     def _reminder_time(cls, value: Any) -> Any:
         if isinstance(value, int) and not isinstance(value, bool):
             # YAML 1.1 reads an unquoted 10:30 as the base-60 number 630.
-            raise _custom(f"{value!r} is not a time of day",
+            raise _custom(f"{yamlfile.quote(value)} is not a time of day",
                           "write the time in quotes as \"HH:MM\", e.g. reminder_time: \"10:30\"")
         if isinstance(value, dt.time) and value.tzinfo is not None:
             raise _custom("has a UTC offset", "write a local time without offset; `timezone:` says where")
@@ -313,13 +319,21 @@ def plan_path(explicit: str | os.PathLike[str] | None = None) -> Path:
     return local if local.exists() else DEFAULT_PLAN
 
 
+#: a plan is a YAML file with one of these suffixes (so a path given by mistake, such as /etc/shadow, is
+#: refused before it is opened)
+PLAN_SUFFIXES = (".yaml", ".yml")
+#: how many plans deep `extends:` may go
+MAX_EXTENDS = 8
+
+
 def load(path: str | os.PathLike[str] | None = None) -> Plan:
     """Read and validate a plan; raise InputError naming every problem found."""
     file = plan_path(path)
     data, lines, problems = _read_with_extends(file)
-    if not isinstance(data, dict):
-        raise InputError([Problem(str(file), "(top level)", "is not a mapping of plan fields",
-                                  "start from config/plan.yaml and keep its structure")])
+    if not isinstance(data, dict) or not (set(data) & _PLAN_FIELDS):
+        # Said without quoting a line or a key: the file may be anything a path pointed at by mistake.
+        raise InputError([Problem(str(file), "(top level)", "is not a plan (not a mapping of plan fields)",
+                                  "give a plan file: start from config/plan.yaml and keep its structure")])
     try:
         plan = Plan.model_validate({**data, "path": file})
     except ValidationError as exc:
@@ -331,15 +345,36 @@ def load(path: str | os.PathLike[str] | None = None) -> Plan:
     return plan
 
 
-def _read_with_extends(file: Path) -> tuple[Any, dict, list[Problem]]:
+def _read_with_extends(file: Path, chain: tuple[Path, ...] = ()) -> tuple[Any, dict, list[Problem]]:
     """A plan may say `extends: base.yaml` and override parts of it (e.g. swap the channels)."""
+    if file.suffix.lower() not in PLAN_SUFFIXES:
+        raise InputError([Problem(str(file), "(file)", f"is not a plan file (a plan ends in "
+                                  f"{' or '.join(PLAN_SUFFIXES)})", "give the path of a plan file, e.g. "
+                                  "config/plan.yaml")])
     data, lines, problems = yamlfile.load(file)
+    if chain and not (isinstance(data, dict) and set(data) & _PLAN_FIELDS):
+        raise InputError([Problem(str(chain[-1]), "extends", f"names {file}, which is not a plan",
+                                  "extend a plan file (e.g. config/plan.yaml)", lines_of_extends(chain[-1]))])
     if isinstance(data, dict) and isinstance(data.get("templates"), str):
         # A template folder is relative to the file that names it, so an overlay elsewhere still finds it.
         data["templates"] = str((file.parent / data["templates"]).resolve())
     if isinstance(data, dict) and "extends" in data:
-        base_file = (file.parent / str(data.pop("extends"))).resolve()
-        base, base_lines, base_problems = _read_with_extends(base_file)
+        extends = data.pop("extends")
+        if not isinstance(extends, str) or not extends.strip():
+            raise InputError([Problem(str(file), "extends", "is not a file name",
+                                      "write `extends: base.yaml` (a path relative to this file)",
+                                      lines.get(("extends",)))])
+        base_file = (file.parent / extends).resolve()
+        here = (*chain, file.resolve())
+        if base_file in here:
+            cycle = " → ".join(p.name for p in (*here[here.index(base_file):], base_file))
+            raise InputError([Problem(str(file), "extends", f"forms a cycle ({cycle})",
+                                      "a plan may not extend itself, directly or through another plan",
+                                      lines.get(("extends",)))])
+        if len(here) > MAX_EXTENDS:
+            raise InputError([Problem(str(file), "extends", f"goes more than {MAX_EXTENDS} plans deep",
+                                      "extend the base plan directly", lines.get(("extends",)))])
+        base, base_lines, base_problems = _read_with_extends(base_file, here)
         data = _merge(base, data)
         # Remember which file gives each field the overlay does not, so problems name the right file.
         origin = base_lines.pop(_ORIGIN, {})
@@ -350,6 +385,17 @@ def _read_with_extends(file: Path) -> tuple[Any, dict, list[Problem]]:
 
 
 _ORIGIN = ("\0origin",)  # key in `lines` of {field path: file} for fields given by a base plan
+_PLAN_FIELDS = {"name", "narrative", "approval", "templates", "channels", "fora", "tiers", "readability", "calendar",
+                "extends"}
+
+
+def lines_of_extends(file: Path) -> int | None:
+    """The line of `extends:` in a plan already read (for an error about the plan it names)."""
+    try:
+        return next((n for n, row in enumerate(file.read_text(encoding="utf-8").splitlines(), 1)
+                     if row.startswith("extends:")), None)
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def _where(file: str, lines: dict, at: tuple) -> tuple[str, int | None]:
@@ -377,11 +423,15 @@ def _problem(file: str, lines: dict, error: Any) -> Problem:
     elif kind == "missing":
         what, fix = "is required", f"add `{at[-1]}:` here (see config/README.md)"
     elif kind == "string_pattern_mismatch" and "@" in str(error.get("ctx", {}).get("pattern", "")):
-        what, fix = f"is not an e-mail address ({error.get('input')!r})", "write it as name@domain"
+        what, fix = f"is not an e-mail address ({yamlfile.quote(error.get('input'))})", "write it as name@domain"
+    elif kind == "string_pattern_mismatch" and "," in str(error.get("ctx", {}).get("pattern", "")):
+        what, fix = "is not a person's name", "write the name without commas, semicolons or line breaks"
     elif kind == "string_pattern_mismatch":
-        what, fix = f"{error.get('input')!r} is not a valid name", "use lower-case letters, digits and _"
+        what, fix = f"{yamlfile.quote(error.get('input'))} is not a valid name", "use lower-case letters, digits and _"
+    elif kind == "string_too_short" and at[-1:] in (("name",), ("chair",)):
+        what, fix = "is empty", "write the person's name"
     elif kind == "literal_error":
-        what = f"{error.get('input')!r} is not allowed"
+        what = f"{yamlfile.quote(error.get('input'))} is not allowed"
         fix = f"use one of {error['ctx']['expected']}"
     else:
         what, fix = error["msg"].lower(), "correct the value (see config/README.md)"
@@ -422,7 +472,7 @@ def _cross_check(plan: Plan, file: str, lines: dict) -> list[Problem]:
     for name, channel in plan.channels.items():
         adapter = registry.get(channel.type)
         if adapter is None:
-            add(("channels", name, "type"), f"unknown channel type {channel.type!r}",
+            add(("channels", name, "type"), f"unknown channel type {yamlfile.quote(channel.type)}",
                 f"use one of: {', '.join(registry.names())}")
             continue
         try:
@@ -446,7 +496,7 @@ def _cross_check(plan: Plan, file: str, lines: dict) -> list[Problem]:
                     f"use a channel whose type handles {forum.medium!r}; {channel.type} handles "
                     f"{', '.join(sorted(adapter.media))}")
         if not (templates / forum.template).is_file():
-            add(("fora", name, "template"), f"template {forum.template!r} does not exist in {templates}",
+            add(("fora", name, "template"), f"template {yamlfile.quote(forum.template)} does not exist in {templates}",
                 f"create {templates / forum.template} or correct the name")
         if forum.enabled and forum.medium in ("mail",) and not forum.recipients:
             add(("fora", name, "recipients"), "a mail forum has no recipients", "list its addresses")
@@ -456,10 +506,10 @@ def _cross_check(plan: Plan, file: str, lines: dict) -> list[Problem]:
             add(("fora", name, "newsletter"), "a newsletter forum has no newsletter settings",
                 "add `newsletter:` with editor, word_limit and issues")
     if plan.approval.member(plan.approval.chair) is None:
-        add(("approval", "chair"), f"{plan.approval.chair!r} is not one of the members",
+        add(("approval", "chair"), f"{yamlfile.quote(plan.approval.chair)} is not one of the members",
             "name the chair exactly as in `approval.members`")
     if not (templates / plan.approval.template).is_file():
-        add(("approval", "template"), f"template {plan.approval.template!r} does not exist in {templates}",
+        add(("approval", "template"), f"template {yamlfile.quote(plan.approval.template)} does not exist in {templates}",
             f"create {templates / plan.approval.template} or correct the name")
     if plan.approval.channel and plan.approval.channel not in plan.channels:
         add(("approval", "channel"), f"names the unknown channel {plan.approval.channel!r}",

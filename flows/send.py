@@ -425,8 +425,10 @@ def _send(message: str, approved_by: str | None, approval_ref: str | None, plan:
             emit_uncertain(prepared.message.id, outcome.forum, outcome.error, outcome.key, outcome.channel)
     failed = [o for o in outcomes if not o.ok and o.state != "waiting"]
     if failed:
-        raise CascadeFailed(f"{len(failed)} of {len(outcomes)} deliveries did not succeed: "
-                            + "; ".join(f"{o.forum} {o.state}" for o in failed))
+        failure = CascadeFailed(f"{len(failed)} of {len(outcomes)} deliveries did not succeed: "
+                                + "; ".join(f"{o.forum} {o.state}" for o in failed))
+        failure.outcomes = outcomes  # type: ignore[attr-defined]  # what this run did, for `send`'s report
+        raise failure
     return outcomes
 
 
