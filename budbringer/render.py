@@ -116,8 +116,8 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "hmu_briefing.html.j2": ("headline", "lead", "text", "action", "forward"),
     "network_briefing.html.j2": ("headline", "lead", "text", "action", "invitation"),
     "linkedin_post.txt.j2": ("hook", "text", "action"),
-    "facebook_post.txt.j2": ("headline", "text"),
-    "instagram_post.txt.j2": ("headline", "text"),
+    "facebook_post.txt.j2": ("headline", "lead"),
+    "instagram_post.txt.j2": ("headline", "lead", "text"),
 }
 
 # What to write, per field: said in the fix of a missing field.

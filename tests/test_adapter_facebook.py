@@ -222,7 +222,7 @@ def _message(folder: Path, citizens: str) -> Path:
     path = folder / "fb.md"
     path.write_text("---\nid: 2026-11-facebook\ntitle: Status på udbuddet\nsummary: Udbuddet skrider frem efter "
                     f"planen.\ndate: 2026-11-23\nfora: [facebook]\ngroups:\n  citizens:\n    headline: Nyt fra Socialområdet\n"
-                    f"    text: >-\n      {citizens}\n---\n"
+                    f"    lead: >-\n      {citizens}\n---\n"
                     "Udbuddet skrider frem, og vi fortæller mere, når der er nyt at sige.\n", encoding="utf-8")
     return path
 

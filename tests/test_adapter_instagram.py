@@ -240,7 +240,7 @@ def _message(folder: Path, citizens: str, image: str | None = f"\nimage:\n  url:
     path = folder / "ig.md"
     path.write_text("---\nid: 2026-11-instagram\ntitle: Status på udbuddet\nsummary: Udbuddet skrider frem efter "
                     f"planen.\ndate: 2026-11-23\nfora: [instagram]{image or ''}\ngroups:\n  citizens:\n"
-                    f"    headline: Nyt fra Socialområdet\n    text: >-\n      {citizens}\n---\nUdbuddet skrider frem, og vi fortæller mere, når der er nyt at sige.\n",
+                    f"    headline: Nyt fra Socialområdet\n    lead: Vi har nyt til dig.\n    text: >-\n      {citizens}\n---\nUdbuddet skrider frem, og vi fortæller mere, når der er nyt at sige.\n",
                     encoding="utf-8")
     return path
 

@@ -79,7 +79,7 @@ def test_the_external_tier_posts_to_facebook_and_instagram_once_each(
     assert {"facebook", "instagram"} <= {o.forum for o in outcomes}
     [post] = meta.page_posts()
     [media] = meta.published_media()
-    assert post["message"].startswith("Status på udbuddet af et nyt dokumentationssystem")
+    assert post["message"].startswith("Vi vil samle vores notater om din hjælp i ét system")  # the citizens' headline
     assert "Når du får hjælp fra os" in post["message"]  # the citizens' section, in their words
     assert post["link"] == "https://www.rm.dk/socialomraadet/nyt-dokumentationssystem/"
     [container] = meta.containers.values()
