@@ -1,4 +1,5 @@
-"""The `budbringer` command. `--help`, `check`, `preview`, `status` and `plan` never import Prefect."""
+"""The `budbringer` command: the entry point, above the flows. It hands the channel registry to the domain.
+`--help`, `init`, `check`, `preview`, `status` and `plan` never import Prefect."""
 
 from __future__ import annotations
 
@@ -8,8 +9,12 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from budbringer.errors import ApprovalError, BudbringerError, InputError
+
+if TYPE_CHECKING:
+    from budbringer.plan import Plan
 
 EXIT_OK, EXIT_PROBLEM = 0, 1
 
@@ -29,6 +34,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BudbringerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_PROBLEM
+
+
+def _plan(path: str | None) -> Plan:
+    """The plan, checked against the channel types this entry point hands in (the adapters' registry)."""
+    from budbringer import plan as plan_
+    from budbringer.adapters.registry import REGISTRY
+
+    return plan_.load(path, REGISTRY)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -125,7 +138,7 @@ def _parser() -> argparse.ArgumentParser:
 def cmd_check(args: argparse.Namespace) -> int:
     from budbringer import cascade
 
-    prepared = cascade.prepare(args.plan, args.message)
+    prepared = cascade.prepare(_plan(args.plan), args.message)
     problems = cascade.preflight(prepared.plan)
     if problems:
         raise InputError(problems)
@@ -140,7 +153,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_preview(args: argparse.Namespace) -> int:
     from budbringer import cascade, render
 
-    prepared = cascade.prepare(args.plan, args.message)
+    prepared = cascade.prepare(_plan(args.plan), args.message)
     out = Path(args.out or Path("preview") / prepared.message.id)
     out.mkdir(parents=True, exist_ok=True)
     request = render.render_approval_request(prepared.plan, prepared.message, prepared.variants,
@@ -178,7 +191,7 @@ def cmd_send(args: argparse.Namespace) -> int:
         raise ApprovalError("--override-order needs --reason TEXT: the chair's reason is recorded and reported")
     if args.approved_by and not (args.approval_ref or "").strip():
         raise ApprovalError("--approved-by needs --approval-ref REF: where the approval is recorded (the minutes)")
-    plan = plan_.load(args.plan)
+    plan = _plan(args.plan)
     message = message_.load(args.message, plan)
     before = {r.key for r in Ledger().records(message.id) if r.state == "delivered"}
     _quiet_prefect()
@@ -261,7 +274,7 @@ def cmd_mark(args: argparse.Namespace) -> int:
         from budbringer import message as message_
 
         message_id = message_.load(message_id).id
-    plan = plan_.load(args.plan)
+    plan = _plan(args.plan)
     newsletters = sorted(name for name, forum in plan.fora.items() if forum.newsletter is not None)
     forum = plan.fora.get(args.forum)
     if forum is None or forum.newsletter is None:
@@ -282,7 +295,7 @@ def cmd_mark(args: argparse.Namespace) -> int:
 def cmd_plan(args: argparse.Namespace) -> int:
     from budbringer import plan as plan_
 
-    plan = plan_.load(args.plan)
+    plan = _plan(args.plan)
     policy = plan.approval
     print(f"{plan.name}\n({plan.path})\n")
     print(f"Vision: {plan.narrative.vision}  ·  Aim: {plan.narrative.aim}\n")
@@ -370,7 +383,7 @@ def cmd_approve(args: argparse.Namespace) -> int:
     path = Path(args.message)
     if not path.is_file() and (Path("messages") / f"{args.message}.md").is_file():
         path = Path("messages") / f"{args.message}.md"  # the message id, as the approval request shows it
-    prepared = cascade.prepare(args.plan, path)
+    prepared = cascade.prepare(_plan(args.plan), path)
     ledger = Ledger()
     request = approval_request.current(prepared, ledger)
     decision = Decision(approval_request.REJECT if args.reject else approval_request.APPROVE, args.by.strip(),
