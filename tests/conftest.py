@@ -21,6 +21,15 @@ PLAN = ROOT / "config" / "plan.yaml"
 MESSAGE = ROOT / "messages" / "2026-11-status-udbud.md"
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest's own -m selection
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test on the session's Prefect API (the harness costs seconds to start, each flow run more) is slow:
+    plain `pytest` leaves it out, `pytest -m "slow or not slow"` (.ci/run) runs it."""
+    for item in items:
+        if "prefect_api" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def prefect_api() -> Iterator[None]:
     """One real (temporary) Prefect server for the whole session: entering it costs seconds."""

@@ -36,6 +36,8 @@ from tests.servers.https import HTTPSServer, KillSwitch
 from tests.servers.linkedin import LinkedInEmulator
 from tests.servers.webhook import WebhookReceiver
 
+pytestmark = pytest.mark.slow  # a real Prefect server and worker, or the crash harness (.ci/run runs it)
+
 M365_PLAN = ROOT / "config" / "plan.m365.yaml"
 MESSAGE_ID = "2026-11-status-udbud"
 LINKEDIN_TOKEN = "AQX-crash-token-never-logged-77aa"

@@ -18,8 +18,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.servers.prefect_server import BIN, PrefectServer, Worker
-from tests.test_operations import _checkout, _wait_for_run
+from tests.servers.prefect_server import BIN, PrefectServer, Worker, make_checkout, wait_for_run
+
+pytestmark = pytest.mark.slow  # a real Prefect server and worker, or the crash harness (.ci/run runs it)
 
 MESSAGE_ID = "2026-11-status-udbud"
 
@@ -63,7 +64,7 @@ def _wait_for_state(server: PrefectServer, run_id: str, name: str, worker: Worke
 def test_a_suspended_run_is_resumed_by_an_approver_and_repeats_nothing(tmp_path: Path) -> None:
     from budbringer.ledger import Ledger, State, notices
 
-    checkout = _checkout(tmp_path / "budbringer")
+    checkout = make_checkout(tmp_path / "budbringer")
     with _deployed(tmp_path, checkout) as (server, worker, home):
         ledger_url = f"sqlite:///{home / 'ledger.db'}"
         run_id = _start_manual(server)
@@ -90,7 +91,7 @@ def test_a_suspended_run_is_resumed_by_an_approver_and_repeats_nothing(tmp_path:
                                 text=True, timeout=120)
         assert second.returncode == 0, second.stderr
         assert "is approved by Jens Kragh, Sofie Dahl" in second.stdout
-        run = _wait_for_run(server, run_id, worker)
+        run = wait_for_run(server, run_id, worker)
         assert run["state_type"] == "COMPLETED", f"{run['state']}\n{worker.tail()}"
 
         # Three starts of the same run (suspended, suspended, completed): the request went out once, every
@@ -112,7 +113,7 @@ def test_a_tier_waiting_for_the_oc_meeting_gets_a_follow_up_run_scheduled_once(t
 
     from budbringer.ledger import Ledger, State
 
-    checkout = _checkout(tmp_path / "budbringer")
+    checkout = make_checkout(tmp_path / "budbringer")
     plan_file = checkout / "config" / "plan.yaml"
     plan = yaml.safe_load(plan_file.read_text(encoding="utf-8"))
     plan["tiers"][1]["not_before"] = "meeting"  # HMU and the networks: not before the OC meeting
@@ -124,7 +125,7 @@ def test_a_tier_waiting_for_the_oc_meeting_gets_a_follow_up_run_scheduled_once(t
         for _ in range(2):  # the same run twice: one follow-up
             run_id = _start_manual(server, "approved_by=Mette Lund",
                                    "approval_ref=Styregruppemøde 2026-11-20, punkt 3")
-            run = _wait_for_run(server, run_id, worker)
+            run = wait_for_run(server, run_id, worker)
             assert run["state_type"] == "COMPLETED", f"{run['state']}\n{worker.tail()}"
 
         records = Ledger(f"sqlite:///{home / 'ledger.db'}").records(MESSAGE_ID)
