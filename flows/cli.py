@@ -54,6 +54,12 @@ def _parser() -> argparse.ArgumentParser:
         description="Run a communication plan: approval, then the cascade in the plan's order, then publish.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
+    init = sub.add_parser("init", help="write a starter plan folder (plan, one message, templates to edit)",
+                          description="Write a starter plan folder DIR from the installed package: config/plan.yaml, "
+                                      "templates/ and one message in messages/. Then run the commands from DIR.")
+    init.add_argument("folder", metavar="DIR", help="a new (or empty) folder")
+    init.set_defaults(run=cmd_init)
+
     check = sub.add_parser("check", parents=[common], help="validate plan and message, render every variant")
     check.add_argument("message", help="the message file (Markdown with front matter)")
     check.set_defaults(run=cmd_check)
@@ -133,6 +139,17 @@ def _parser() -> argparse.ArgumentParser:
     plan = sub.add_parser("plan", parents=[common], help="the plan as a readable overview")
     plan.set_defaults(run=cmd_plan)
     return parser
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from budbringer import starter
+
+    written = starter.write(args.folder)
+    folder = Path(args.folder)
+    print(f"{len(written)} files written to {folder}/: config/plan.yaml, templates/, messages/")
+    messages = sorted(p.name for p in written if p.parent.name == "messages")
+    print(f"Next: cd {folder} && budbringer check messages/{messages[0] if messages else '<message>.md'}")
+    return EXIT_OK
 
 
 def cmd_check(args: argparse.Namespace) -> int:
