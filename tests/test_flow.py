@@ -93,6 +93,18 @@ def test_full_send_in_the_plans_order_then_a_rerun_sends_nothing(prefect_api: No
     assert memory.SENT == before
     assert Ledger().records(MESSAGE_ID) == records  # unchanged: no new attempt, no new time
 
+    # No rendered content in any flow run's parameters (the API caps them at 512 KB): paths and ids only.
+    import json
+
+    from prefect import get_client
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(limit=200)
+    phases = [r for r in runs if r.name and r.parameters.get("message") == str(message_copy.resolve())]
+    assert {tuple(sorted(r.parameters)) for r in phases} == {("approval_id", "message", "plan", "release_all")}
+    assert len(phases) == 4  # cascade and publish, twice
+    assert not [r.name for r in runs if "Forarbejdet er færdigt" in json.dumps(r.parameters, ensure_ascii=False)]
+
 
 def test_a_failed_delivery_stops_the_later_tiers(prefect_api: None, workdir: Path, message_copy: Path) -> None:
     from budbringer.flows.send import CascadeFailed, send_flow
