@@ -298,13 +298,16 @@ def _run_phase(name: str, message: str, plan: str, approval_id: int, release_all
     """One phase in its subflow: the message from disk, the approval from the ledger, then the engine's tiers.
     The content must still be what was approved (`cascade.deliver` refuses anything else)."""
     run = runtime.build(plan, REGISTRY)
-    prepared = cascade.prepare(run.plan, message)
-    approval = run.ledger.approval(approval_id)
-    if approval is None or approval.message_id != prepared.message.id:
-        raise ApprovalError(f"approval {approval_id} is not recorded for {prepared.message.id}: nothing was sent")
-    phase = engine.phase(cascade.deliveries(prepared, approval), name, release_all)
-    return engine.run_tiers(run.plan, phase, prepared.message.date, run.clock,
-                            PrefectExecutor(run, message, approval_id))
+    try:
+        prepared = cascade.prepare(run.plan, message)
+        approval = run.ledger.approval(approval_id)
+        if approval is None or approval.message_id != prepared.message.id:
+            raise ApprovalError(f"approval {approval_id} is not recorded for {prepared.message.id}: nothing was sent")
+        phase = engine.phase(cascade.deliveries(prepared, approval), name, release_all)
+        return engine.run_tiers(run.plan, phase, prepared.message.date, run.clock,
+                                PrefectExecutor(run, message, approval_id))
+    finally:
+        run.close()
 
 
 @flow(name="cascade", log_prints=True)
