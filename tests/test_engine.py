@@ -155,3 +155,20 @@ def test_an_executor_that_loses_an_outcome_is_refused(workdir: Path) -> None:
     executor = Lossy(run.plan, prepared.message.date, run.clock, run.channels, run.ledger)
     with pytest.raises(BudbringerError, match="outcomes for"):
         engine.run(cascade.deliveries(prepared, approval), False, executor)
+
+
+def test_the_plan_is_checked_against_the_registry_handed_in(workdir: Path) -> None:
+    from budbringer import plan as plan_
+    from budbringer.adapters.outbox import OutboxAdapter
+    from budbringer.channel import Registry, installed
+    from budbringer.errors import InputError
+
+    with pytest.raises(InputError, match="unknown channel type 'memory'") as refused:
+        plan_.load(memory_plan(workdir), Registry([OutboxAdapter]))
+    assert "use one of: outbox" in str(refused.value)
+    loaded = plan_.load(memory_plan(workdir), REGISTRY)
+    assert loaded.registry is REGISTRY and cascade.channels(loaded)["mail"].type == "memory"
+    # Without one (a library caller), the channel types the installed package declares.
+    assert installed().names() == REGISTRY.names()
+    with pytest.raises(RuntimeError, match="registered twice"):
+        Registry([OutboxAdapter, OutboxAdapter])
