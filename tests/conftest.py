@@ -13,6 +13,8 @@ import pytest
 import trustme
 import yaml
 
+from budbringer.render import Variant
+
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
@@ -113,3 +115,10 @@ def ca(tmp_path_factory: pytest.TempPathFactory) -> Iterator[trustme.CA]:
         os.environ.pop("REQUESTS_CA_BUNDLE", None)
     else:
         os.environ["REQUESTS_CA_BUNDLE"] = previous
+
+
+def web_variant(tag: str) -> Variant:
+    """A small rendered variant for the website, unique to `tag` (the concurrency tests' delivery)."""
+    return Variant(forum="website", forum_title="Hjemmesiden", tier="external", tier_index=4, phase="publish",
+                   medium="web", channel="website", template="x", stakeholder="citizens", subject=f"Status {tag}",
+                   body=f"<p>Status {tag}</p>", body_format="html", summary="Status.", link=None)
