@@ -172,3 +172,17 @@ def test_the_plan_is_checked_against_the_registry_handed_in(workdir: Path) -> No
     assert installed().names() == REGISTRY.names()
     with pytest.raises(RuntimeError, match="registered twice"):
         Registry([OutboxAdapter, OutboxAdapter])
+
+
+def test_the_runtime_reads_its_settings_once_and_keeps_one_channel_object_each(
+        workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    plan = plan_with(workdir)
+    run = runtime.build(plan, REGISTRY, clock=lambda: LONG_BEFORE)
+    assert run.settings.plan == plan.resolve() and run.settings.home == (workdir / ".budbringer").resolve()
+    assert run.settings.database_url == f"sqlite:///{(workdir / '.budbringer' / 'ledger.db').resolve()}"
+    monkeypatch.setenv("BUDBRINGER_HOME", str(workdir / "elsewhere"))  # read once: a later change is not seen
+    assert run.ledger.url == run.settings.database_url and run.clock() == LONG_BEFORE
+    channels = run.channels
+    assert run.channels is channels and channels["mail"] is run.channels["mail"]
+    run.close()
+    assert run.channels is not channels  # built again after close
