@@ -1,11 +1,13 @@
 """The explicit registry: the `type:` name in config/plan.yaml → the adapter class.
 
-Adding a channel means adding its class to ADAPTERS. A name taken twice is an error at start-up.
+Adding a channel means adding its class to ADAPTERS. A name taken twice is an error at start-up. The entry
+point (the CLI, the flows) hands `REGISTRY` to the domain; pyproject.toml also declares ADAPTERS under the
+entry-point group `budbringer.channels`, for callers that load a plan without one.
 """
 
 from __future__ import annotations
 
-from budbringer.adapters.base import Adapter
+from budbringer.adapters.base import Adapter, Registry
 from budbringer.adapters.facebook_page import FacebookPageAdapter
 from budbringer.adapters.graph_mail import GraphMailAdapter
 from budbringer.adapters.instagram import InstagramAdapter
@@ -30,23 +32,12 @@ ADAPTERS: tuple[type[Adapter], ...] = (
     InstagramAdapter,
 )
 
-
-def _index(classes: tuple[type[Adapter], ...]) -> dict[str, type[Adapter]]:
-    index: dict[str, type[Adapter]] = {}
-    for cls in classes:
-        if cls.type in index:
-            raise RuntimeError(f"adapter type {cls.type!r} is registered twice: "
-                               f"{index[cls.type].__name__} and {cls.__name__}")
-        index[cls.type] = cls
-    return index
-
-
-_BY_TYPE = _index(ADAPTERS)
+REGISTRY = Registry(ADAPTERS)
 
 
 def get(type_name: str) -> type[Adapter] | None:
-    return _BY_TYPE.get(type_name)
+    return REGISTRY.get(type_name)
 
 
 def names() -> list[str]:
-    return sorted(_BY_TYPE)
+    return REGISTRY.names()

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from budbringer.adapters.base import Adapter
+from budbringer.channel import Adapter
 from budbringer import approval as approval_
 from budbringer import cascade, deadlines, render
 from budbringer.approval import Approval

@@ -7,16 +7,14 @@ steps run (and are tested) without a server.
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from budbringer.adapters import registry
-from budbringer.adapters.base import Adapter
 from budbringer import approval as approval_
 from budbringer import checks, message as message_, plan as plan_, render
 from budbringer.approval import Approval
+from budbringer.channel import Adapter
 from budbringer.checks import Finding
 from budbringer.delivery import Delivery, Receipt
 from budbringer.errors import (
@@ -54,9 +52,10 @@ class Prepared:
         return approval_.approval_hash({v.forum: v.content_hash for v in self.variants})
 
 
-def prepare(plan_path: str | Path | None, message_path: str | Path) -> Prepared:
-    """Load the plan and the message, render every variant and check it. Raises InputError on any error."""
-    plan = plan_.load(plan_path)
+def prepare(plan_path: str | Path | Plan | None, message_path: str | Path) -> Prepared:
+    """Load the plan (unless given loaded) and the message, render every variant and check it. Raises
+    InputError on any error."""
+    plan = plan_path if isinstance(plan_path, Plan) else plan_.load(plan_path)
     message = message_.load(message_path, plan)
     variants = render.render_variants(plan, message)
     findings = checks.check_variants(plan, variants) + channel_findings(plan, variants)
@@ -71,39 +70,34 @@ def channel_findings(plan: Plan, variants: list[Variant]) -> list[Finding]:
     """What each variant's channel finds in it (e.g. LinkedIn measures a post after its own escaping)."""
     findings: list[Finding] = []
     for variant in variants:
-        cls = registry.get(plan.channels[variant.channel].type)
+        cls = plan.registry.get(plan.channels[variant.channel].type)
         if cls is not None:
             findings += cls.review(variant, plan.fora[variant.forum])
     return findings
 
 
-def preflight(plan: Plan) -> list[Problem]:
-    """Every channel the plan uses checks its credentials and settings, without delivering anything."""
+def preflight(plan: Plan, built: Mapping[str, Adapter] | None = None) -> list[Problem]:
+    """Every channel the plan uses checks its credentials and settings, without delivering anything (`built`:
+    the run's channels, else they are built here)."""
     used = {plan.fora[v].channel for tier in plan.tiers for v in plan.active_fora(tier)}
     problems: list[Problem] = []
-    for name, adapter in channels(plan).items():
+    for name, adapter in (built if built is not None else channels(plan)).items():
         if name in used:
             problems += adapter.preflight()
     return problems
 
 
-_channels: dict[tuple, Adapter] = {}
-_channels_lock = threading.Lock()
-
-
 def channels(plan: Plan) -> dict[str, Adapter]:
-    """One adapter object per channel per process, so that tokens and rate limits are shared by a run."""
+    """Build one adapter object per channel of the plan, from the registry the plan was loaded with. The
+    runtime (`budbringer.runtime`) builds them once per run and keeps them, so that tokens and rate limits are
+    shared by the run."""
     out: dict[str, Adapter] = {}
-    with _channels_lock:
-        for name, channel in plan.channels.items():
-            cache_key = (str(plan.path.resolve()), name, channel.model_dump_json())
-            if cache_key not in _channels:
-                cls = registry.get(channel.type)
-                assert cls is not None, "plan.load() checked every channel type"
-                _channels[cache_key] = cls.from_config(name, channel.settings)
-            out[name] = _channels[cache_key]
-        for adapter in out.values():
-            adapter.bind(plan, out)
+    for name, channel in plan.channels.items():
+        cls = plan.registry.get(channel.type)
+        assert cls is not None, "plan.load() checked every channel type"
+        out[name] = cls.from_config(name, channel.settings)
+    for adapter in out.values():
+        adapter.bind(plan, out)
     return out
 
 

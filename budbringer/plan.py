@@ -13,10 +13,11 @@ import zoneinfo
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 
 from budbringer import yamlfile
+from budbringer.channel import Registry, installed
 from budbringer.errors import InputError, Problem
 
 Stakeholder = Literal["citizens", "employees", "management", "others"]
@@ -292,6 +293,12 @@ class Plan(Strict):
 
     # Set by load(), not read from YAML.
     path: Path = Field(default=Path("plan.yaml"), exclude=True)
+    #: the channel types the plan was checked against (handed to load() by the entry point)
+    _registry: Registry | None = PrivateAttr(default=None)
+
+    @property
+    def registry(self) -> Registry:
+        return self._registry if self._registry is not None else installed()
 
     @field_validator("path", mode="before")
     @classmethod
@@ -326,8 +333,9 @@ PLAN_SUFFIXES = (".yaml", ".yml")
 MAX_EXTENDS = 8
 
 
-def load(path: str | os.PathLike[str] | None = None) -> Plan:
-    """Read and validate a plan; raise InputError naming every problem found."""
+def load(path: str | os.PathLike[str] | None = None, registry: Registry | None = None) -> Plan:
+    """Read and validate a plan against the channel types of `registry` (the entry point's; else the installed
+    ones); raise InputError naming every problem found."""
     file = plan_path(path)
     data, lines, problems = _read_with_extends(file)
     if not isinstance(data, dict) or not (set(data) & _PLAN_FIELDS):
@@ -339,6 +347,7 @@ def load(path: str | os.PathLike[str] | None = None) -> Plan:
     except ValidationError as exc:
         problems += [_problem(str(file), lines, error) for error in exc.errors()]
         raise InputError(problems) from None
+    plan._registry = registry or installed()
     problems += _cross_check(plan, str(file), lines)
     if problems:
         raise InputError(problems)
@@ -440,8 +449,7 @@ def _problem(file: str, lines: dict, error: Any) -> Problem:
 
 
 def _cross_check(plan: Plan, file: str, lines: dict) -> list[Problem]:
-    from budbringer.adapters import registry  # the adapters are plain Python: no Prefect, no network here
-
+    registry = plan.registry
     problems: list[Problem] = []
 
     def add(at: tuple, what: str, fix: str) -> None:

@@ -15,6 +15,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from budbringer import cascade
+from budbringer.adapters.registry import REGISTRY
 from budbringer.checks import plain_text
 from budbringer.errors import InputError
 from budbringer.render import Variant
@@ -33,7 +34,7 @@ def check_flow(message: str, plan: str | None = None) -> dict[str, object]:
 
     logger = get_run_logger()
     plan_path = str(plan_.plan_path(plan).resolve())
-    prepared = cascade.prepare(plan_path, str(Path(message).resolve()))
+    prepared = cascade.prepare(plan_.load(plan_path, REGISTRY), str(Path(message).resolve()))
     problems = cascade.preflight(prepared.plan)
     for finding in prepared.findings:
         logger.warning("%s: %s", finding.forum, finding.text)

@@ -12,9 +12,11 @@ group once, and waits for the decision — suspended when it runs from a deploym
 a resumed run starts again from the top and repeats nothing: every step is in the ledger), paused when it
 runs locally against a server. Approvers decide in the Prefect UI's form or with `budbringer approve`.
 
-Thin on purpose: every step is a typed function in `budbringer.cascade`; this module says which steps run
-as tasks, which retry, and in what order. It is the only place (with the rest of `flows/`) that imports
-Prefect.
+Thin on purpose: every step is a typed function in `budbringer.cascade`, and the order (tiers, blocking,
+calendar gates, the override, cascade before publish) is `budbringer.engine`'s; this module is the engine's
+Prefect executor: which steps run as tasks, which retry, each phase in a subflow, the artifacts. It is the only
+place (with the rest of `flows/`) that imports Prefect. Flow parameters are paths and ids, never rendered
+content: a subflow loads the message from disk and the approval from the ledger.
 
 Who retries what: a channel retries a single HTTP call for seconds (tenacity, honouring Retry-After); the
 delivery task retries a *transient* failure (nothing was delivered) for longer outages, twice, after 10 and
@@ -25,6 +27,7 @@ fix something, the second must be looked up, not re-sent.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -39,12 +42,13 @@ from prefect.runtime import deployment as current_deployment
 from prefect.runtime import flow_run as current_flow_run
 from pydantic import Field
 
-from budbringer import approval_request, cascade, deadlines
+from budbringer import approval_request, cascade, deadlines, engine, plan as plan_, runtime
+from budbringer.adapters.registry import REGISTRY
 from budbringer.approval import Approval
 from budbringer.approval_request import Decision, Status
 from budbringer.cascade import Outcome, Prepared
 from budbringer.delivery import Delivery
-from budbringer.errors import TransientDeliveryError
+from budbringer.errors import ApprovalError, TransientDeliveryError
 from budbringer.ledger import Ledger
 from budbringer.report import outcome_rows, summary_markdown
 from budbringer.flows.alerts import emit_uncertain
@@ -108,12 +112,12 @@ def _transient(task: Any, task_run: Any, state: Any) -> bool:
 
 
 @task(name="prepare", cache_policy=NO_CACHE)
-def prepare_task(plan_path: str | None, message_path: str) -> Prepared:
-    prepared = cascade.prepare(plan_path, message_path)
+def prepare_task(plan_path: str | None, message_path: str, run: runtime.Runtime | None = None) -> Prepared:
+    prepared = cascade.prepare(run.plan if run else plan_.load(plan_path, REGISTRY), message_path)
     logger = get_run_logger()
     for finding in prepared.findings:
         logger.warning("%s: %s", finding.forum, finding.text)
-    problems = cascade.preflight(prepared.plan)
+    problems = cascade.preflight(prepared.plan, run.channels if run else None)
     if problems:
         from budbringer.errors import InputError
 
@@ -162,13 +166,11 @@ def rejection_task(prepared: Prepared, status: Status) -> str:
 
 @task(name="deliver", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[10, 60],
       retry_condition_fn=_transient, task_run_name="deliver-{delivery.variant.forum}")
-def deliver_task(delivery: Delivery, plan_path: str) -> Outcome:
-    from budbringer import plan as plan_
-
-    plan = plan_.load(plan_path)
-    adapter = cascade.channels(plan)[delivery.channel]
+def deliver_task(delivery: Delivery, plan_path: str, run: runtime.Runtime | None = None) -> Outcome:
+    """Deliver one variant over the run's channel (`run`; without one, the plan's channels are built here)."""
+    adapter = (run.channels if run else cascade.channels(plan_.load(plan_path, REGISTRY)))[delivery.channel]
     with _shared_limits(adapter, delivery):
-        outcome = cascade.deliver(delivery, adapter, Ledger())
+        outcome = cascade.deliver(delivery, adapter, run.ledger if run else Ledger())
     logger = get_run_logger()
     if outcome.ok:
         logger.info("%s: %s", outcome.forum, outcome.state)
@@ -264,60 +266,60 @@ def _await_approval(prepared: Prepared, wait_for_decision: bool, wait_hours: flo
     return status
 
 
-def _run_tiers(tiers: list[list[Delivery]], plan_path: str, release_all: bool, message_date: dt.date,
-               ) -> list[Outcome]:
-    from budbringer import plan as plan_
+class PrefectExecutor:
+    """The engine's executor under Prefect: each phase a subflow (`cascade`, `publish`) whose parameters are
+    paths and ids, each release a set of `deliver` tasks run together (retried when transient)."""
 
-    logger = get_run_logger()
-    outcomes: list[Outcome] = []
-    if release_all:
-        logger.warning("Order overridden by the chair: every tier is released at once, calendar gates too")
-        futures = [deliver_task.submit(d, plan_path) for tier in tiers for d in tier]
+    def __init__(self, run: runtime.Runtime, message_path: str, approval_id: int) -> None:
+        self.run, self.message_path, self.approval_id = run, message_path, approval_id
+
+    def run_phase(self, phase: engine.Phase) -> list[Outcome]:
+        subflow = cascade_flow if phase.name == engine.CASCADE else publish_flow
+        return subflow(message=self.message_path, plan=str(self.run.settings.plan), approval_id=self.approval_id,
+                       release_all=phase.release_all)
+
+    def deliver(self, tier: str, deliveries: Sequence[Delivery]) -> list[Outcome]:
+        futures = [deliver_task.submit(d, str(self.run.settings.plan), self.run) for d in deliveries]
         wait(futures)
-        return [_result(f, d) for f, d in zip(futures, [d for tier in tiers for d in tier], strict=True)]
-    plan = plan_.load(plan_path)
-    for index, tier in enumerate(tiers):
-        blocked = [o for o in outcomes if not o.ok]
-        if blocked:
-            reason = f"tier {tier[0].variant.tier} not started: {', '.join(o.forum for o in blocked)} not delivered"
-            logger.error(reason)
-            outcomes += [cascade.not_started(d, reason) for tiers_left in tiers[index:] for d in tiers_left]
-            break
-        name = tier[0].variant.tier
-        gate = deadlines.gate(plan, name, message_date)
-        if gate is not None and deadlines.local_now(plan).date() < gate:
-            reason = f"tier {name} waits until {gate:%Y-%m-%d} (its calendar gate); run again from then"
-            logger.warning(reason)
-            outcomes += [cascade.waiting(d, reason) for tiers_left in tiers[index:] for d in tiers_left]
-            break
-        logger.info("Tier %s: %s", name, ", ".join(d.forum for d in tier))
-        futures = [deliver_task.submit(d, plan_path) for d in tier]
-        wait(futures)
-        outcomes += [_result(f, d) for f, d in zip(futures, tier, strict=True)]
-    return outcomes
+        return [_result(f, d) for f, d in zip(futures, deliveries, strict=True)]
+
+    def note(self, level: int, text: str) -> None:
+        get_run_logger().log(level, text)
 
 
 def _result(future: Any, delivery: Delivery) -> Outcome:
     try:
         return future.result()
     except Exception as exc:  # the task gave up (e.g. transient failures past its retries)
-        variant = delivery.variant
-        return Outcome(delivery.key, variant.forum, variant.tier, variant.tier_index, delivery.channel, "failed",
-                       error=str(exc))
+        return engine.failed(delivery, str(exc))
+
+
+def _run_phase(name: str, message: str, plan: str, approval_id: int, release_all: bool) -> list[Outcome]:
+    """One phase in its subflow: the message from disk, the approval from the ledger, then the engine's tiers.
+    The content must still be what was approved (`cascade.deliver` refuses anything else)."""
+    run = runtime.build(plan, REGISTRY)
+    try:
+        prepared = cascade.prepare(run.plan, message)
+        approval = run.ledger.approval(approval_id)
+        if approval is None or approval.message_id != prepared.message.id:
+            raise ApprovalError(f"approval {approval_id} is not recorded for {prepared.message.id}: nothing was sent")
+        phase = engine.phase(cascade.deliveries(prepared, approval), name, release_all)
+        return engine.run_tiers(run.plan, phase, prepared.message.date, run.clock,
+                                PrefectExecutor(run, message, approval_id))
+    finally:
+        run.close()
 
 
 @flow(name="cascade", log_prints=True)
-def cascade_flow(deliveries: list[Delivery], plan_path: str, release_all: bool = False,
-                 message_date: dt.date | None = None) -> list[Outcome]:
+def cascade_flow(message: str, plan: str, approval_id: int, release_all: bool = False) -> list[Outcome]:
     """The internal cascade: OC, then HMU and the networks, then the employees — each tier after the last."""
-    return _run_tiers(cascade.by_tier(deliveries), plan_path, release_all, message_date or dt.date.today())
+    return _run_phase(engine.CASCADE, message, plan, approval_id, release_all)
 
 
 @flow(name="publish", log_prints=True)
-def publish_flow(deliveries: list[Delivery], plan_path: str, release_all: bool = False,
-                 message_date: dt.date | None = None) -> list[Outcome]:
-    """The external channels, after every internal tier was delivered."""
-    return _run_tiers(cascade.by_tier(deliveries), plan_path, release_all, message_date or dt.date.today())
+def publish_flow(message: str, plan: str, approval_id: int, release_all: bool = False) -> list[Outcome]:
+    """The external channels, after every internal tier was delivered (everything, under the override)."""
+    return _run_phase(engine.PUBLISH, message, plan, approval_id, release_all)
 
 
 @flow(name="budbringer-send")
@@ -342,9 +344,7 @@ def monthly_briefing_flow(plan: str | None = None, month: str | None = None, mes
     `messages/2026-11-status-udbud.md`); `month` (YYYY-MM) defaults to the current month in the plan's
     time zone. The run asks the steering group for approval and waits (suspended) for it.
     """
-    from budbringer import plan as plan_
-
-    loaded = plan_.load(plan)
+    loaded = plan_.load(plan, REGISTRY)
     month = month or deadlines.local_now(loaded).strftime("%Y-%m")
     found = monthly_message(Path(messages), month)
     get_run_logger().info("Monthly briefing for %s: %s", month, found)
@@ -367,9 +367,7 @@ def monthly_message(folder: Path, month: str) -> Path:
 @flow(name="budbringer-approval-reminders")
 def approval_reminders_flow(plan: str | None = None) -> list[str]:
     """Remind the approvers who have not decided, and escalate to the chair at the deadline — each once."""
-    from budbringer import plan as plan_
-
-    loaded = plan_.load(plan)
+    loaded = plan_.load(plan, REGISTRY)
     sent = approval_request.send_due_nudges(loaded, Ledger(), cascade.channels(loaded))
     for line in sent:
         get_run_logger().info(line)
@@ -379,11 +377,11 @@ def approval_reminders_flow(plan: str | None = None) -> list[str]:
 def _send(message: str, approved_by: str | None, approval_ref: str | None, plan: str | None,
           override_order: bool, reason: str, wait_for_approval: bool, wait_hours: float | None,
           follow_up: dict[str, Any]) -> list[Outcome]:
-    from budbringer import plan as plan_
-
     logger = get_run_logger()
-    plan_path = str(plan_.plan_path(plan).resolve())
-    prepared = prepare_task(plan_path, str(Path(message).resolve()))
+    run = runtime.build(plan, REGISTRY)
+    plan_path = str(run.settings.plan)
+    message_path = str(Path(message).resolve())
+    prepared = prepare_task(plan_path, message_path, run)
     if approved_by:
         approval = approval_task(prepared, approved_by, approval_ref or "", override_order, reason)
     else:
@@ -401,21 +399,8 @@ def _send(message: str, approved_by: str | None, approval_ref: str | None, plan:
         approval = status.approval
         if override_order:
             approval = approval_request.with_override(approval, prepared.plan, Ledger(), reason)
-    everything = cascade.deliveries(prepared, approval)
-    internal = [d for d in everything if d.variant.phase == "cascade"]
-    external = [d for d in everything if d.variant.phase == "publish"]
-    when = prepared.message.date
-    if approval.override_order:
-        outcomes = publish_flow(everything, plan_path, release_all=True, message_date=when)
-    else:
-        outcomes = cascade_flow(internal, plan_path, message_date=when)
-        if all(o.ok for o in outcomes):
-            outcomes += publish_flow(external, plan_path, message_date=when)
-        else:
-            reason_text = "the internal cascade did not finish: nothing was published"
-            get_run_logger().error(reason_text)
-            outcomes += [cascade.not_started(d, reason_text) if not any(o.state == "waiting" for o in outcomes)
-                         else cascade.waiting(d, reason_text) for d in external]
+    outcomes = engine.run(cascade.deliveries(prepared, approval), approval.override_order,
+                          PrefectExecutor(run, message_path, approval.id))
     _report(prepared, approval, outcomes)
     waiting = [o for o in outcomes if o.state == "waiting"]
     if waiting:

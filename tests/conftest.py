@@ -13,12 +13,23 @@ import pytest
 import trustme
 import yaml
 
+from budbringer.render import Variant
+
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
 ROOT = Path(__file__).resolve().parent.parent
 PLAN = ROOT / "config" / "plan.yaml"
 MESSAGE = ROOT / "messages" / "2026-11-status-udbud.md"
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest's own -m selection
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test on the session's Prefect API (the harness costs seconds to start, each flow run more) is slow:
+    plain `pytest` leaves it out, `pytest -m "slow or not slow"` (.ci/run) runs it."""
+    for item in items:
+        if "prefect_api" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
@@ -104,3 +115,10 @@ def ca(tmp_path_factory: pytest.TempPathFactory) -> Iterator[trustme.CA]:
         os.environ.pop("REQUESTS_CA_BUNDLE", None)
     else:
         os.environ["REQUESTS_CA_BUNDLE"] = previous
+
+
+def web_variant(tag: str) -> Variant:
+    """A small rendered variant for the website, unique to `tag` (the concurrency tests' delivery)."""
+    return Variant(forum="website", forum_title="Hjemmesiden", tier="external", tier_index=4, phase="publish",
+                   medium="web", channel="website", template="x", stakeholder="citizens", subject=f"Status {tag}",
+                   body=f"<p>Status {tag}</p>", body_format="html", summary="Status.", link=None)

@@ -1,6 +1,6 @@
-"""The cascade without Prefect, for the crash harness (tests/test_crash_harness.py): the same steps as
-flows/send.py — check and preflight, record the approval, then tier by tier through `cascade.deliver`, a tier
-only after the one before it was delivered — in one process that the local servers may SIGKILL at any request.
+"""The production cascade without Prefect, for the crash harness (tests/test_crash_harness.py): the runtime,
+check and preflight, record the approval, then `budbringer.engine` — the same engine the Prefect flow runs —
+with its in-process executor, in one process that the local servers may SIGKILL at any request.
 
     python -m tests.crash_runner PLAN MESSAGE      prints one JSON line: the outcomes
 """
@@ -10,32 +10,22 @@ from __future__ import annotations
 import json
 import sys
 
-from budbringer import cascade
-from budbringer.errors import InputError, TransientDeliveryError
-from budbringer.ledger import Ledger
+from budbringer import cascade, engine, runtime
+from budbringer.adapters.registry import REGISTRY
+from budbringer.errors import InputError
 
 
 def main(plan: str, message: str) -> int:
-    prepared = cascade.prepare(plan, message)
-    problems = cascade.preflight(prepared.plan)
+    run = runtime.build(plan, REGISTRY)
+    prepared = cascade.prepare(run.plan, message)
+    problems = cascade.preflight(run.plan, run.channels)
     if problems:
         raise InputError(problems)
-    ledger = Ledger()
-    approval = cascade.record_approval(prepared, ledger, "Mette Lund", "Styregruppemøde 2026-11-20, punkt 3")
-    channels = cascade.channels(prepared.plan)
-    outcomes: list[dict[str, str]] = []
-    for tier in cascade.by_tier(cascade.deliveries(prepared, approval)):
-        if any(o["state"] not in ("delivered", "already delivered") for o in outcomes):
-            outcomes += [{"forum": d.forum, "state": "not started", "error": ""} for d in tier]
-            continue
-        for delivery in tier:
-            try:
-                outcome = cascade.deliver(delivery, channels[delivery.channel], ledger)
-                outcomes.append({"forum": outcome.forum, "state": outcome.state, "error": outcome.error})
-            except TransientDeliveryError as exc:
-                outcomes.append({"forum": delivery.forum, "state": "failed", "error": str(exc)})
-    print(json.dumps(outcomes))
-    return 0 if all(o["state"] in ("delivered", "already delivered") for o in outcomes) else 1
+    approval = cascade.record_approval(prepared, run.ledger, "Mette Lund", "Styregruppemøde 2026-11-20, punkt 3")
+    executor = engine.InlineExecutor(run.plan, prepared.message.date, run.clock, run.channels, run.ledger)
+    outcomes = engine.run(cascade.deliveries(prepared, approval), approval.override_order, executor)
+    print(json.dumps([{"forum": o.forum, "state": o.state, "error": o.error} for o in outcomes]))
+    return 0 if all(o.ok for o in outcomes) else 1
 
 
 if __name__ == "__main__":

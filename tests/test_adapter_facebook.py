@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from budbringer import cascade, cli
+from budbringer import cascade
+from budbringer.flows import cli
 from budbringer.adapters.facebook_page import MAX_CHARS, FacebookPageAdapter
 from budbringer.delivery import Delivery
 from budbringer.errors import InputError, PermanentDeliveryError, TransientDeliveryError, UncertainDeliveryError

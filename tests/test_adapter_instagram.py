@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from budbringer import cascade, cli
+from budbringer import cascade
+from budbringer.flows import cli
 from budbringer import message as message_
 from budbringer.adapters.instagram import InstagramAdapter, hashtags
 from budbringer.delivery import Delivery

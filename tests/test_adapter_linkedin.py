@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from budbringer.adapters.linkedin import LinkedInAdapter, little_text, plain_text
-from budbringer import cascade, cli, render
+from budbringer import cascade, render
+from budbringer.flows import cli
 from budbringer import message as message_
 from budbringer import plan as plan_
 from budbringer.delivery import Delivery

@@ -18,7 +18,8 @@ from uuid import UUID
 import pytest
 
 from budbringer.adapters import memory
-from budbringer import approval_request, cascade, cli
+from budbringer import approval_request, cascade
+from budbringer.flows import cli
 from budbringer import plan as plan_
 from budbringer.approval_request import Decision
 from budbringer.errors import ApprovalError

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from budbringer import approval, approval_request, cascade, cli
+from budbringer import approval, approval_request, cascade
+from budbringer.flows import cli
 from budbringer.adapters import memory
 from budbringer.errors import ApprovalError, InputError
 from budbringer.ledger import Ledger

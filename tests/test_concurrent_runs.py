@@ -32,8 +32,7 @@ from budbringer.approval import Approval
 from budbringer.delivery import Delivery, Receipt
 from budbringer.errors import TransientDeliveryError
 from budbringer.ledger import Ledger, State
-from budbringer.render import Variant
-from tests.conftest import ROOT
+from tests.conftest import ROOT, web_variant as _variant
 from tests.servers.https import Fault, HTTPSServer
 from tests.servers.webhook import WebhookReceiver
 
@@ -73,12 +72,6 @@ def postgres_url() -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
-
-
-def _variant(tag: str) -> Variant:
-    return Variant(forum="website", forum_title="Hjemmesiden", tier="external", tier_index=4, phase="publish",
-                   medium="web", channel="website", template="x", stakeholder="citizens", subject=f"Status {tag}",
-                   body=f"<p>Status {tag}</p>", body_format="html", summary="Status.", link=None)
 
 
 def _approved(url: str, tag: str) -> Delivery:
@@ -150,7 +143,7 @@ from budbringer import cascade
 from budbringer.delivery import Delivery
 from budbringer.errors import TransientDeliveryError
 from budbringer.ledger import Ledger
-from tests.test_concurrent_runs import _variant
+from tests.conftest import web_variant as _variant
 
 tag, approval_id, start = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
 item = Delivery("concurrent-" + tag, _variant(tag), "website", approval_id)

@@ -6,9 +6,10 @@ answering. Then the same send runs again, without a kill, and must leave every f
 
 Every provider request of a clean run is a kill point, twice (before / after acting): sign-in, preflight
 lookups, every sendMail, every page lookup, create and publish, the LinkedIn post, the webhook POST. A kill
-at the first request of a tier is the kill "between tiers". The subprocess runs `tests/crash_runner.py`, the
-cascade's steps without Prefect (a Prefect run per kill point would cost seconds each); the production code
-has no test hooks: the servers do the killing (tests/servers/https.py KillSwitch).
+at the first request of a tier is the kill "between tiers". The subprocess runs `tests/crash_runner.py`: the
+production runtime and tier engine (`budbringer.engine`, the loop the Prefect flow runs) with the engine's
+in-process executor instead of Prefect's (a Prefect run per kill point would cost seconds each); the
+production code has no test hooks: the servers do the killing (tests/servers/https.py KillSwitch).
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ from tests.servers.graph import M365, SENDER, m365
 from tests.servers.https import HTTPSServer, KillSwitch
 from tests.servers.linkedin import LinkedInEmulator
 from tests.servers.webhook import WebhookReceiver
+
+pytestmark = pytest.mark.slow  # a real Prefect server and worker, or the crash harness (.ci/run runs it)
 
 M365_PLAN = ROOT / "config" / "plan.m365.yaml"
 MESSAGE_ID = "2026-11-status-udbud"

@@ -16,8 +16,9 @@ from uuid import UUID
 
 import pytest
 
-from tests.servers.prefect_server import BIN, PrefectServer, stop
-from tests.test_operations import _checkout
+from tests.servers.prefect_server import BIN, PrefectServer, make_checkout, stop
+
+pytestmark = pytest.mark.slow  # a real Prefect server and worker, or the crash harness (.ci/run runs it)
 
 MESSAGE_ID = "2026-11-status-udbud"
 
@@ -43,7 +44,7 @@ def _paused_run(server: PrefectServer, ledger_url: str, other_than: str | None, 
 def test_killing_the_waiting_process_neither_repeats_the_request_nor_loses_the_decision(tmp_path: Path) -> None:
     from budbringer.ledger import Ledger, State, notices
 
-    checkout = _checkout(tmp_path / "budbringer")
+    checkout = make_checkout(tmp_path / "budbringer")
     home = checkout / ".budbringer"
     home.mkdir()
     ledger_url = f"sqlite:///{home / 'ledger.db'}"

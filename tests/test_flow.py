@@ -93,6 +93,20 @@ def test_full_send_in_the_plans_order_then_a_rerun_sends_nothing(prefect_api: No
     assert memory.SENT == before
     assert Ledger().records(MESSAGE_ID) == records  # unchanged: no new attempt, no new time
 
+    # No rendered content in any flow run's parameters (the API caps them at 512 KB): paths and ids only.
+    import json
+
+    from prefect import get_client
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(limit=200)
+    mine = [r for r in runs if r.parameters.get("message") in (str(message_copy), str(message_copy.resolve()))]
+    assert len(mine) == 6  # send, cascade and publish, twice
+    phases = [r for r in mine if "approval_id" in r.parameters]
+    assert {tuple(sorted(r.parameters)) for r in phases} == {("approval_id", "message", "plan", "release_all")}
+    assert len(phases) == 4
+    assert not [r.name for r in runs if "Forarbejdet er færdigt" in json.dumps(r.parameters, ensure_ascii=False)]
+
 
 def test_a_failed_delivery_stops_the_later_tiers(prefect_api: None, workdir: Path, message_copy: Path) -> None:
     from budbringer.flows.send import CascadeFailed, send_flow
@@ -213,7 +227,7 @@ def test_approval_needs_a_reason_to_override_and_a_reference(workdir: Path, mess
 
 def test_the_cli_refuses_an_override_without_a_reason(workdir: Path, message_copy: Path,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
-    from budbringer import cli
+    from budbringer.flows import cli
 
     code = cli.main(["--plan", str(memory_plan(workdir)), "send", str(message_copy), "--approved-by", "Mette Lund",
                      "--approval-ref", REFERENCE, "--override-order"])
@@ -225,7 +239,7 @@ def test_the_cli_refuses_an_override_without_a_reason(workdir: Path, message_cop
 def test_the_readme_command_sends_to_the_outbox_then_says_nothing_new(
         prefect_api: None, workdir: Path, message_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`budbringer send` with the shipped plan (the outbox), twice, as the README's first command does."""
-    from budbringer import cli
+    from budbringer.flows import cli
 
     argv = ["send", str(message_copy), "--approved-by", "Mette Lund", "--approval-ref", REFERENCE]
     assert cli.main(argv) == 0

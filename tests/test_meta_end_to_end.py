@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from budbringer import cli
+from budbringer.flows import cli
 from budbringer.ledger import Ledger, State
 from tests.conftest import MESSAGE, PLAN
 from tests.servers.https import HTTPSServer

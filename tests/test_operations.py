@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import threading
 import time
 import uuid
@@ -22,10 +21,11 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, memory_plan
-from tests.servers.prefect_server import BIN, PrefectServer, Worker
+from tests.servers.prefect_server import BIN, PrefectServer, Worker, make_checkout, wait_for_run
+
+pytestmark = pytest.mark.slow  # a real Prefect server and worker, or the crash harness (.ci/run runs it)
 
 POSTGRES = os.environ.get("BUDBRINGER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
 
 @pytest.fixture
@@ -57,28 +57,6 @@ def _url(driver: str, database: str) -> str:
     return f"postgresql+{driver}://{base}/{database}"
 
 
-def _checkout(folder: Path) -> Path:
-    """What an operator has on the worker machine: the repository's flows, plan, templates and messages."""
-    folder.mkdir()
-    for name in ("flows", "config", "templates", "messages"):
-        shutil.copytree(ROOT / name, folder / name, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(ROOT / "prefect.yaml", folder / "prefect.yaml")
-    return folder
-
-
-def _wait_for_run(server: PrefectServer, run_id: str, worker: Worker, timeout: float = 300) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run = server.get(f"/flow_runs/{run_id}")
-        assert isinstance(run, dict)
-        if run["state_type"] in TERMINAL:
-            return run
-        if worker.process is not None and worker.process.poll() is not None:
-            pytest.fail(f"the worker exited ({worker.process.returncode}):\n{worker.tail()}")
-        time.sleep(1)
-    pytest.fail(f"flow run {run_id} did not finish in {timeout:.0f} s:\n{worker.tail()}")
-
-
 @pytest.mark.postgres
 @pytest.mark.timeout(900)
 def test_production_path_on_postgresql_delivers_every_tier_once(
@@ -88,7 +66,7 @@ def test_production_path_on_postgresql_delivers_every_tier_once(
 
     prefect_db, ledger_db = postgres_databases
     ledger_url = _url("psycopg", ledger_db)
-    checkout = _checkout(tmp_path / "budbringer")
+    checkout = make_checkout(tmp_path / "budbringer")
     with PrefectServer(tmp_path / "prefect-home", database_url=_url("asyncpg", prefect_db)) as server:
         server.prefect("work-pool", "create", "budbringer", "--type", "process")
         deployed = server.prefect("--no-prompt", "deploy", "--all", cwd=checkout)
@@ -108,7 +86,7 @@ def test_production_path_on_postgresql_delivers_every_tier_once(
                 "-p", "message=messages/2026-11-status-udbud.md", "-p", "approved_by=Mette Lund",
                 "-p", "approval_ref=Styregruppemøde 2026-11-20, punkt 3")
             run_id = re.search(r"UUID: ([0-9a-f-]{36})", started.stdout).group(1)  # type: ignore[union-attr]
-            run = _wait_for_run(server, run_id, worker)
+            run = wait_for_run(server, run_id, worker)
         assert run["state_type"] == "COMPLETED", f"{run['state']}\n{worker.tail()}"
 
         # The ledger (on PostgreSQL): every active forum of the plan, delivered once.
@@ -174,7 +152,7 @@ def test_a_failing_run_and_an_uncertain_delivery_alert_the_operators(
     from prefect import flow
     from prefect.client.orchestration import get_client
 
-    from budbringer import cli
+    from budbringer.flows import cli
     from budbringer.flows import alerts
     from budbringer.flows.send import CascadeFailed, send_flow
 
@@ -233,7 +211,7 @@ def test_the_cli_never_imports_prefect_for_help() -> None:
     import subprocess
     import sys
 
-    code = ("import sys; from budbringer import cli; cli._parser().parse_args(['alerts', 'setup']); "
+    code = ("import sys; from budbringer.flows import cli; cli._parser().parse_args(['alerts', 'setup']); "
             "cli._parser().parse_args(['serve']); print('prefect' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert done.stdout.strip() == "False", done.stderr

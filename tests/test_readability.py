@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from budbringer import checks, cli, plan as plan_, readability
+from budbringer import checks, plan as plan_, readability
+from budbringer.flows import cli
 from budbringer.readability import Measure, reader_text, sentences, words
 from budbringer.render import Variant
 from tests.conftest import MESSAGE, PLAN

@@ -22,7 +22,8 @@ from types import SimpleNamespace
 import nh3
 import pytest
 
-from budbringer import cascade, checks, cli, deadlines, message as message_, plan as plan_, render
+from budbringer import cascade, checks, deadlines, message as message_, plan as plan_, render
+from budbringer.flows import cli
 from budbringer.approval import approval_hash
 from budbringer.checks import Finding
 from budbringer.errors import InputError

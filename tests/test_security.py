@@ -27,7 +27,7 @@ from budbringer.errors import DeliveryError, InputError
 from budbringer.ledger import Ledger
 from budbringer.report import outcome_rows, record_rows, summary_markdown
 from tests.conftest import MESSAGE, PLAN
-from tests.test_fault_matrix import (  # noqa: F401 - fixtures
+from tests.servers.faults import (  # noqa: F401 - fixtures
     CHANNELS,
     FAULTS,
     LINKEDIN_TOKEN,

@@ -1,4 +1,5 @@
-"""A real Prefect server and worker in subprocesses, for the operations tests (and nothing else).
+"""A real Prefect server and worker in subprocesses, for the operations tests (and nothing else), with a
+checkout to deploy from and a wait for a flow run to end.
 
 Each gets its own PREFECT_HOME, telemetry off, and is stopped by its PID: SIGTERM (SIGINT for the worker,
 which turns SIGTERM into SIGINT anyway and may linger: Prefect #22528), a wait, then SIGKILL.
@@ -7,6 +8,7 @@ which turns SIGTERM into SIGINT anyway and may linger: Prefect #22528), a wait, 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -14,9 +16,12 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
 BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parents[2]
+TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
 
 def free_port() -> int:
@@ -150,3 +155,25 @@ class Worker:
             return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
+
+
+def make_checkout(folder: Path) -> Path:
+    """What an operator has on the worker machine: the repository's flows, plan, templates and messages."""
+    folder.mkdir()
+    for name in ("flows", "config", "templates", "messages"):
+        shutil.copytree(ROOT / name, folder / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "prefect.yaml", folder / "prefect.yaml")
+    return folder
+
+
+def wait_for_run(server: PrefectServer, run_id: str, worker: Worker, timeout: float = 300) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = server.get(f"/flow_runs/{run_id}")
+        assert isinstance(run, dict)
+        if run["state_type"] in TERMINAL:
+            return run
+        if worker.process is not None and worker.process.poll() is not None:
+            pytest.fail(f"the worker exited ({worker.process.returncode}):\n{worker.tail()}")
+        time.sleep(1)
+    pytest.fail(f"flow run {run_id} did not finish in {timeout:.0f} s:\n{worker.tail()}")

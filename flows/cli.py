@@ -1,4 +1,5 @@
-"""The `budbringer` command. `--help`, `check`, `preview`, `status` and `plan` never import Prefect."""
+"""The `budbringer` command: the entry point, above the flows. It hands the channel registry to the domain.
+`--help`, `init`, `check`, `preview`, `status` and `plan` never import Prefect."""
 
 from __future__ import annotations
 
@@ -8,8 +9,12 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from budbringer.errors import ApprovalError, BudbringerError, InputError, LedgerError, Problem, mask_urls
+
+if TYPE_CHECKING:
+    from budbringer.plan import Plan
 
 EXIT_OK, EXIT_PROBLEM = 0, 1
 
@@ -93,6 +98,14 @@ def _ledger_error(exc: Exception) -> LedgerError:
     return LedgerError(f"the ledger {mask_urls(url)} cannot be used: {reason[:200]}; {fix}")
 
 
+def _plan(path: str | None) -> Plan:
+    """The plan, checked against the channel types this entry point hands in (the adapters' registry)."""
+    from budbringer import plan as plan_
+    from budbringer.adapters.registry import REGISTRY
+
+    return plan_.load(path, REGISTRY)
+
+
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     # SUPPRESS: a subcommand's own (absent) --plan must not overwrite one given before the subcommand.
@@ -102,6 +115,12 @@ def _parser() -> argparse.ArgumentParser:
         prog="budbringer", parents=[common],
         description="Run a communication plan: approval, then the cascade in the plan's order, then publish.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    init = sub.add_parser("init", help="write a starter plan folder (plan, one message, templates to edit)",
+                          description="Write a starter plan folder DIR from the installed package: config/plan.yaml, "
+                                      "templates/ and one message in messages/. Then run the commands from DIR.")
+    init.add_argument("folder", metavar="DIR", help="a new (or empty) folder")
+    init.set_defaults(run=cmd_init)
 
     check = sub.add_parser("check", parents=[common], help="validate plan and message, render every variant")
     check.add_argument("message", help="the message file (Markdown with front matter)")
@@ -184,6 +203,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    from budbringer import starter
+
+    written = starter.write(args.folder)
+    folder = Path(args.folder)
+    print(f"{len(written)} files written to {folder}/: config/plan.yaml, templates/, messages/")
+    messages = sorted(p.name for p in written if p.parent.name == "messages")
+    print(f"Next: cd {folder} && budbringer check messages/{messages[0] if messages else '<message>.md'}")
+    return EXIT_OK
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     """Render every variant, print its readability figures, list the findings; blocking findings exit 1."""
     from budbringer import cascade
@@ -208,7 +238,7 @@ def _checked(args: argparse.Namespace) -> tuple:  # type: ignore[type-arg]
     """What `cascade.prepare` does, without stopping at a blocking finding: check and preview show them all."""
     from budbringer import cascade, checks, message as message_, plan as plan_, readability, render
 
-    plan = plan_.load(args.plan)
+    plan = _plan(args.plan)
     message = message_.load(args.message, plan)
     variants = render.render_variants(plan, message)
     review = readability.review(plan, variants)
@@ -357,7 +387,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     if args.approved_by and not (args.approval_ref or "").strip():
         raise ApprovalError("--approved-by needs --approval-ref REF: where the approval is recorded (the minutes)")
     # Everything that can be checked is checked before Prefect starts and before anything is recorded.
-    prepared = cascade.prepare(args.plan, args.message)
+    prepared = cascade.prepare(_plan(args.plan), args.message)
     plan, message = prepared.plan, prepared.message
     _refuse_oversized(prepared.message, prepared.variants)
     _announce_new_ledger(plan)
@@ -493,7 +523,7 @@ def cmd_mark(args: argparse.Namespace) -> int:
         from budbringer import message as message_
 
         message_id = message_.load(message_id).id
-    plan = plan_.load(args.plan)
+    plan = _plan(args.plan)
     newsletters = sorted(name for name, forum in plan.fora.items() if forum.newsletter is not None)
     forum = plan.fora.get(args.forum)
     if forum is None or forum.newsletter is None:
@@ -514,7 +544,7 @@ def cmd_mark(args: argparse.Namespace) -> int:
 def cmd_plan(args: argparse.Namespace) -> int:
     from budbringer import plan as plan_
 
-    plan = plan_.load(args.plan)
+    plan = _plan(args.plan)
     policy = plan.approval
     print(f"{plan.name}\n({plan.path})\n")
     print(f"Vision: {plan.narrative.vision}  ·  Aim: {plan.narrative.aim}\n")
@@ -602,7 +632,7 @@ def cmd_approve(args: argparse.Namespace) -> int:
     path = Path(args.message)
     if not path.is_file() and (Path("messages") / f"{args.message}.md").is_file():
         path = Path("messages") / f"{args.message}.md"  # the message id, as the approval request shows it
-    prepared = cascade.prepare(args.plan, path)
+    prepared = cascade.prepare(_plan(args.plan), path)
     ledger = Ledger()
     request = approval_request.current(prepared, ledger)
     decision = Decision(approval_request.REJECT if args.reject else approval_request.APPROVE, args.by.strip(),

@@ -1,0 +1,178 @@
+"""The channel contract, owned by the domain: an envelope (a `Delivery`) in, a `Receipt` out.
+
+Every channel implements `Adapter`; the adapters (`budbringer.adapters`) build on this module, never the other
+way round. Which channel types exist is a `Registry` that the entry point hands in (the CLI and the flows pass
+`budbringer.adapters.registry.REGISTRY`): the domain names no adapter.
+
+Channel facts (which media it carries, how many requests it may have in flight) are class attributes.
+Provider limits that hold across processes (per sending mailbox, per LinkedIn organisation) are declared
+per delivery by `limits()`, as plain `SharedLimit`s; the flow (`flows/send.py`) enforces them with Prefect
+global concurrency limits, so adapters never import Prefect.
+Each adapter declares its settings as a pydantic model that rejects unknown keys; secrets are `SecretStr`
+so they never show in reprs, logs or exceptions. Bad settings fail when the plan is loaded.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:  # names in signatures only: the contract sits below the plan, the checks and rendering
+    from budbringer.checks import Finding
+    from budbringer.delivery import Delivery, Receipt
+    from budbringer.errors import Problem
+    from budbringer.plan import Forum, Plan
+    from budbringer.render import Variant
+
+
+_LIMIT_NAME = re.compile(r"^budbringer-[a-z0-9][a-z0-9-]{0,100}$")
+
+
+@dataclass(frozen=True)
+class SharedLimit:
+    """A provider limit shared by every run and worker, e.g. one Exchange sending mailbox.
+
+    `name` is stable and secret-free (no address, no token: a hash or a public id). While a delivery runs
+    it holds one of `concurrency` slots; with `per_minute`, it also takes `weight` places (the messages it
+    sends, e.g. one per sendMail part) of which at most `per_minute` may start in any 60 seconds.
+    """
+
+    name: str
+    concurrency: int
+    per_minute: int | None = None
+    weight: int = 1
+
+    def __post_init__(self) -> None:
+        if not _LIMIT_NAME.match(self.name):
+            raise ValueError(f"limit name {self.name!r}: lower-case letters, digits and '-', after 'budbringer-'")
+        if self.concurrency < 1 or self.weight < 1 or (self.per_minute is not None and self.per_minute < 1):
+            raise ValueError(f"limit {self.name}: concurrency, per_minute and weight must be at least 1")
+
+    @property
+    def rate_name(self) -> str:
+        return f"{self.name}-rate"
+
+    def rate(self) -> tuple[int, float] | None:
+        """`per_minute` as a token bucket (burst, refill per second) that never lets more than `per_minute`
+        start in any 60 seconds: burst + 60 × refill <= per_minute. The burst is ten seconds' worth."""
+        if self.per_minute is None:
+            return None
+        burst = max(1, self.per_minute // 6)
+        return burst, max(self.per_minute - burst, 0.5) / 60
+
+
+class ChannelSettings(BaseModel):
+    """Base of every adapter's settings: unknown keys are an error, values never change after load."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Adapter(ABC):
+    #: the `type:` name used in config/plan.yaml
+    type: ClassVar[str]
+    #: the media (mail, page, post, submission, web) this channel can carry
+    media: ClassVar[frozenset[str]]
+    #: the adapter's settings model
+    Settings: ClassVar[type[ChannelSettings]] = ChannelSettings
+    #: requests this channel may have in flight at once (per channel instance)
+    max_concurrency: ClassVar[int] = 4
+
+    def __init__(self, name: str, settings: ChannelSettings) -> None:
+        self.name = name
+        self.settings = settings
+
+    @classmethod
+    def from_config(cls, name: str, raw: dict) -> Adapter:
+        return cls(name, cls.Settings.model_validate(raw))
+
+    @abstractmethod
+    def deliver(self, delivery: Delivery) -> Receipt:
+        """Deliver one variant. Raise a DeliveryError subclass that says whether the outcome is known."""
+
+    def find(self, delivery: Delivery) -> Receipt | None:
+        """Look a delivery up at the provider (after an attempt whose outcome is unknown).
+
+        Return its receipt if it was delivered, None if it certainly was not, and raise
+        NotImplementedError where the provider cannot be asked (the operator must settle it).
+        """
+        raise NotImplementedError
+
+    def limits(self, delivery: Delivery) -> list[SharedLimit]:
+        """The provider limits this delivery consumes, held across every run and worker (empty: none).
+
+        Pure and offline: no request is made. The flow takes the slots before `deliver` (and `find`) run and
+        releases them after, so one delivery counts once however many requests it makes in turn.
+        """
+        return []
+
+    def preflight(self) -> list[Problem]:
+        """Check credentials and reachability without delivering anything. Empty when all is well."""
+        return []
+
+    @classmethod
+    def review(cls, variant: Variant, forum: Forum) -> list[Finding]:
+        """What this channel finds wrong with one variant before approval, beyond the plan's own checks.
+
+        Offline and without settings or credentials, so `check` and `preview` need nothing configured: e.g.
+        LinkedIn measures a post after its own escaping (an error stops the approval). Warnings may use the
+        date (a newsletter deadline that has passed, a token that expires soon).
+        """
+        return []
+
+    def bind(self, plan: Plan, channels: Mapping[str, Adapter]) -> None:
+        """Called with the plan and its other channels once they are all built; optional.
+
+        For channels that need plan facts (a newsletter's issues) or deliver through another channel (a
+        newsletter submission goes out over the plan's mail channel).
+        """
+
+    def close(self) -> None:
+        """Release connections; optional."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, settings={self.settings!r})"
+
+
+class Registry:
+    """The channel types a plan may use: the `type:` name in a plan → the adapter class. A name taken twice is
+    an error when the registry is built."""
+
+    def __init__(self, classes: Iterable[type[Adapter]]) -> None:
+        self._by_type: dict[str, type[Adapter]] = {}
+        for cls in classes:
+            if cls.type in self._by_type:
+                raise RuntimeError(f"adapter type {cls.type!r} is registered twice: "
+                                   f"{self._by_type[cls.type].__name__} and {cls.__name__}")
+            self._by_type[cls.type] = cls
+
+    def get(self, type_name: str) -> type[Adapter] | None:
+        return self._by_type.get(type_name)
+
+    def names(self) -> list[str]:
+        return sorted(self._by_type)
+
+    def __repr__(self) -> str:
+        return f"Registry({', '.join(self.names())})"
+
+
+#: the entry-point group an installed package declares its channel types in (pyproject.toml)
+ENTRY_POINTS = "budbringer.channels"
+
+
+@lru_cache(maxsize=1)
+def installed() -> Registry:
+    """The channel types the installed packages declare (entry points `budbringer.channels`), for a caller that
+    loads a plan without handing in a registry (a library user, a test). The CLI and the flows hand theirs in."""
+    from importlib.metadata import entry_points
+
+    classes: list[type[Adapter]] = []
+    for point in sorted(entry_points(group=ENTRY_POINTS), key=lambda p: p.name):
+        loaded = point.load()  # an adapter class, or a sequence of them
+        classes += [loaded] if isinstance(loaded, type) else list(loaded)
+    return Registry(classes)
