@@ -1,0 +1,281 @@
+"""Provider limits across runs and workers, which cannot outlive the run that holds them.
+
+A delivery takes the limits its channel declares (`Adapter.limits`: per Graph mailbox, per LinkedIn
+organisation) as Prefect global concurrency limits: `<name>` for concurrent deliveries, plus `<name>-rate`
+with slot decay when the limit has a per-minute rate. Both are created or set to the plan's values here (once
+per process and value) and then taken strictly, so a missing limit is never skipped.
+
+A slot must not outlive its holder (docs/exactly-once.md, "Limits after a crash"):
+
+- **Every slot is taken under a short lease** (`LEASE_SECONDS`, Prefect's shortest) that Prefect's renewal
+  thread extends while the process lives. A long-running server's repossessor frees the slots of a holder
+  that is gone once its lease runs out.
+- **Every holding is written down, locked.** Before it takes a slot, a delivery writes a record (limit names,
+  slots, pid) into `$PREFECT_HOME/budbringer-limits/` and holds an exclusive `flock` on it until it has
+  released the slot: the same kind of hold the ledger keeps on a delivery, which the operating system drops
+  when the process dies. A record whose lock can be taken belongs to a run that is gone.
+- **In the ephemeral default** (no `PREFECT_API_URL`) the leases live in the temporary server of the command
+  that took them, and a temporary server runs no repossessor: a killed command's slots stay taken in
+  `$PREFECT_HOME`'s database for ever. So before it first takes a limit, and again while it waits for one, a
+  run frees what no live holder accounts for: active slots minus the slots of the live records. Every run of
+  that database is on this machine (it is a file in `$PREFECT_HOME`), so the records see every holder.
+  Counting (rather than releasing the records of dead holders) also frees slots left by a version that kept
+  no records, and cannot free a slot twice: reconciling is serialised by a lock, the count is read before the
+  records, and a holder writes its record before it takes and removes it after it releases.
+- **Against a server**, holders may be on other machines, whose records this one cannot see: the lease
+  bounds how long a gone holder's slots stay taken (`LEASE_SECONDS` plus the repossessor's 15-second loop).
+
+A run that must wait for a limit says so in one line: who holds it (live runs on this machine, by pid), and
+whether slots of a gone run were freed or will be freed by the lease. Waiting more than 30 minutes is a
+transient failure: nothing was sent, the task tries again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import json
+import logging
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+from budbringer.delivery import Delivery
+from budbringer.errors import TransientDeliveryError
+
+#: Prefect's shortest lease; its renewal thread extends it every 45 s while the holder lives
+LEASE_SECONDS = 60
+#: how often the server frees expired leases (Prefect's repossessor loop, `PREFECT_SERVER_SERVICES_REPOSSESSOR_LOOP_SECONDS`)
+REPOSSESSOR_SECONDS = 15
+#: the longest a delivery waits for its limits before it fails as transient (nothing sent)
+WAIT_SECONDS = 1800
+#: how long a delivery waits before it says who holds the limit, then how often it looks again
+FIRST_LOOK_SECONDS = 5.0
+LOOK_SECONDS = 30.0
+
+log = logging.getLogger("budbringer.limits")
+
+#: the shared limits this process has created or set (name, (size, decay)): set once, then only taken
+_limits_set: set[tuple[str, tuple[int, float]]] = set()
+#: the limits this process has reconciled at start (ephemeral mode)
+_reconciled: set[str] = set()
+_reconciled_lock = threading.Lock()
+
+
+def hold(adapter: Any, delivery: Delivery) -> ExitStack:
+    """Take the provider limits the delivery consumes, across every run and worker; the returned context
+    releases them. Slots left by a run that is gone are freed first (ephemeral mode) or said to be waiting for
+    their lease (server)."""
+    from prefect.concurrency.sync import rate_limit
+
+    limits = adapter.limits(delivery)
+    stack = ExitStack()
+    if not limits:
+        return stack
+    wanted = {limit.name: (limit.concurrency, 0.0) for limit in limits}
+    wanted |= {limit.rate_name: rate for limit in limits if (rate := limit.rate())}
+    _set_limits(wanted)
+    names = [limit.name for limit in limits]
+    if ephemeral():
+        with _reconciled_lock:
+            first = [name for name in names if name not in _reconciled]
+            _reconciled.update(first)
+        if first:
+            free_orphans(first)
+    try:
+        stack.enter_context(_holding(names, adapter, delivery))
+        for limit in limits:
+            if rate := limit.rate():
+                for taken in range(0, limit.weight, rate[0]):  # never more than the burst at once
+                    rate_limit(limit.rate_name, occupy=min(rate[0], limit.weight - taken), timeout_seconds=WAIT_SECONDS,
+                               strict=True)
+    except TimeoutError:
+        stack.close()
+        raise TransientDeliveryError(adapter.name, delivery.forum, "waited 30 minutes for the provider's limits "
+                                     f"({', '.join(wanted)}) held by other runs; nothing was sent",
+                                     "the task tries again; see `prefect gcl ls` for who holds them") from None
+    except BaseException:
+        stack.close()
+        raise
+    _logger().debug("%s: holding %s", delivery.forum, ", ".join(wanted))
+    return stack
+
+
+def ephemeral() -> bool:
+    """No `PREFECT_API_URL`: each command runs its own temporary server on `$PREFECT_HOME`'s database."""
+    from prefect.settings import get_current_settings
+
+    return not get_current_settings().api.url
+
+
+def records_dir() -> Path:
+    """Where the holdings of `$PREFECT_HOME`'s limits are written down: beside the database that counts them."""
+    from prefect.settings import get_current_settings
+
+    return Path(get_current_settings().home) / "budbringer-limits"
+
+
+def _set_limits(wanted: dict[str, tuple[int, float]]) -> None:
+    from prefect import get_client
+    from prefect.exceptions import ObjectAlreadyExists
+
+    missing = {name: value for name, value in wanted.items() if (name, value) not in _limits_set}
+    if not missing:  # once per process and value, not once per delivery
+        return
+    with get_client(sync_client=True) as client:
+        for name, (size, decay) in missing.items():
+            try:
+                client.upsert_global_concurrency_limit_by_name(name, size, slot_decay_per_second=decay)
+            except ObjectAlreadyExists:  # another run created it a moment ago: set its values
+                client.upsert_global_concurrency_limit_by_name(name, size, slot_decay_per_second=decay)
+            _limits_set.add((name, (size, decay)))
+
+
+@contextmanager
+def _holding(names: list[str], adapter: Any, delivery: Delivery) -> Iterator[None]:
+    """Write the holding down (locked), then take one slot of each limit under a short lease; on leaving,
+    release the slot, then remove the record."""
+    from prefect.concurrency.sync import concurrency
+
+    with _record(names, 1), ExitStack() as stack:
+        waited, chunk = 0.0, FIRST_LOOK_SECONDS
+        while True:
+            try:
+                # A lease renewal failing mid-send must not interrupt a request that may already be out.
+                stack.enter_context(concurrency(names, timeout_seconds=min(chunk, WAIT_SECONDS - waited), strict=True,
+                                                lease_duration=LEASE_SECONDS, raise_on_lease_renewal_failure=False))
+                break
+            except TimeoutError:
+                waited += chunk
+                if waited >= WAIT_SECONDS:
+                    raise
+                _say_who_holds(names, delivery.forum, announce=chunk == FIRST_LOOK_SECONDS)
+                chunk = LOOK_SECONDS
+        if waited:
+            _logger().info("%s: got %s after %.0f s", delivery.forum, ", ".join(names), waited)
+        yield
+
+
+# -- the records ---------------------------------------------------------------------------------------------
+
+@contextmanager
+def _record(names: list[str], slots: int) -> Iterator[Path]:
+    """A record of this holding, locked while this process holds it (the lock dies with the process).
+
+    Written under a temporary name, locked, then renamed: a reader never sees a record that is not yet locked
+    (it would take it for a gone holder's)."""
+    folder = records_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    name = uuid.uuid4().hex
+    temporary, path = folder / f".{name}.tmp", folder / f"{name}.json"
+    handle = open(temporary, "w", encoding="utf-8")  # noqa: SIM115 - held open (and locked) while we hold
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        json.dump({"names": names, "slots": slots, "pid": os.getpid(),
+                   "since": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}, handle)
+        handle.flush()
+        os.replace(temporary, path)
+        try:
+            yield path
+        finally:
+            path.unlink(missing_ok=True)  # after the slot was released: a reader may only under-count
+    finally:
+        handle.close()
+
+
+def _live_records(folder: Path) -> list[dict[str, Any]]:
+    """The records of live holders; a record whose lock can be taken belongs to a gone holder and is removed."""
+    live: list[dict[str, Any]] = []
+    for path in sorted(folder.glob("*.json")):
+        try:
+            handle: IO[str] = open(path, encoding="utf-8")  # noqa: SIM115
+        except FileNotFoundError:  # released meanwhile
+            continue
+        with handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                try:
+                    live.append(json.loads(handle.read()))
+                except ValueError:
+                    pass
+                continue
+            path.unlink(missing_ok=True)  # its holder is gone (the limit's slots are counted, not these)
+    return live
+
+
+@contextmanager
+def _reconciling(folder: Path) -> Iterator[None]:
+    """One reconciler at a time per `$PREFECT_HOME`: two that counted the same orphan would free it twice."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".reconcile.lock", "a", encoding="utf-8") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def free_orphans(names: list[str]) -> dict[str, int]:
+    """Ephemeral mode: free the slots of `names` that no live holder accounts for, and say so (one line per
+    limit). Returns the slots freed per limit."""
+    from prefect import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    folder = records_dir()
+    freed: dict[str, int] = {}
+    with _reconciling(folder), get_client(sync_client=True) as client:
+        active: dict[str, int] = {}
+        for name in names:  # the counts first, then the records: a new holder is in both or only the records
+            try:
+                active[name] = client.read_global_concurrency_limit_by_name(name).active_slots
+            except ObjectNotFound:
+                continue
+        live = _live_records(folder)
+        for name, count in active.items():
+            held = sum(int(record.get("slots", 1)) for record in live if name in record.get("names", ()))
+            orphans = count - held
+            if orphans > 0:
+                client.release_concurrency_slots([name], orphans, None)  # type: ignore[arg-type]
+                freed[name] = orphans
+                _logger().warning("%s: freed %d slot%s held by a run that is gone (killed before it released "
+                                  "them); %d held by live runs", name, orphans, "s" if orphans != 1 else "", held)
+    return freed
+
+
+def _say_who_holds(names: list[str], forum: str, announce: bool) -> None:
+    """One line on who holds the limit this delivery waits for; in ephemeral mode free what a gone run left."""
+    from prefect import get_client
+
+    freed = free_orphans(names) if ephemeral() else {}
+    if not announce and not freed:
+        return
+    live = _live_records(records_dir())
+    pids = sorted({record.get("pid") for record in live if set(names) & set(record.get("names", ()))} - {os.getpid()})
+    with get_client(sync_client=True) as client:
+        counts = []
+        for name in names:
+            limit = client.read_global_concurrency_limit_by_name(name)
+            counts.append(f"{name} {limit.active_slots} of {limit.limit}")
+    here = f"live runs on this machine: pid {', '.join(map(str, pids))}" if pids else "no live run on this machine"
+    if ephemeral():
+        gone = "slots of a gone run are freed as the run looks again"
+    else:
+        gone = (f"a gone run's slots are freed by the server when its lease runs out (within "
+                f"{LEASE_SECONDS + REPOSSESSOR_SECONDS} s)")
+    _logger().warning("%s waits for %s (%s; %s); waiting up to %d minutes", forum, "; ".join(counts), here, gone,
+                      WAIT_SECONDS // 60)
+
+
+def _logger() -> Any:
+    from prefect import get_run_logger
+    from prefect.exceptions import MissingContextError
+
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return log
