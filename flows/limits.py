@@ -81,11 +81,11 @@ def hold(adapter: Any, delivery: Delivery) -> ExitStack:
     _set_limits(wanted)
     names = [limit.name for limit in limits]
     if ephemeral():
-        with _reconciled_lock:
+        with _reconciled_lock:  # the other deliveries of the tier wait for the first look, not for the slots
             first = [name for name in names if name not in _reconciled]
+            if first:
+                free_orphans(first)
             _reconciled.update(first)
-        if first:
-            free_orphans(first)
     try:
         stack.enter_context(_holding(names, adapter, delivery))
         for limit in limits:
