@@ -121,7 +121,8 @@ class Send:
 
 
 def _slots(read: Callable[[], dict[str, int]], prefix: str) -> int:
-    return sum(active for name, active in read().items() if name.startswith(prefix))
+    """The concurrency slots taken (not the `-rate` limits: their slots decay by themselves)."""
+    return sum(active for name, active in read().items() if name.startswith(prefix) and not name.endswith("-rate"))
 
 
 def _db_slots(home: Path) -> Callable[[], dict[str, int]]:
