@@ -32,12 +32,14 @@ transient failure: nothing was sent, the task tries again.
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import fcntl
 import json
 import logging
 import os
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -54,7 +56,7 @@ REPOSSESSOR_SECONDS = 15
 #: the longest a delivery waits for its limits before it fails as transient (nothing sent)
 WAIT_SECONDS = 1800
 #: how long a delivery waits before it says who holds the limit, then how often it looks again
-FIRST_LOOK_SECONDS = 5.0
+FIRST_LOOK_SECONDS = 3.0
 LOOK_SECONDS = 30.0
 
 log = logging.getLogger("budbringer.limits")
@@ -138,26 +140,43 @@ def _set_limits(wanted: dict[str, tuple[int, float]]) -> None:
 @contextmanager
 def _holding(names: list[str], adapter: Any, delivery: Delivery) -> Iterator[None]:
     """Write the holding down (locked), then take one slot of each limit under a short lease; on leaving,
-    release the slot, then remove the record."""
+    release the slot, then remove the record. While it waits, a watcher says who holds the limit."""
     from prefect.concurrency.sync import concurrency
 
     with _record(names, 1), ExitStack() as stack:
-        waited, chunk = 0.0, FIRST_LOOK_SECONDS
-        while True:
-            try:
-                # A lease renewal failing mid-send must not interrupt a request that may already be out.
-                stack.enter_context(concurrency(names, timeout_seconds=min(chunk, WAIT_SECONDS - waited), strict=True,
-                                                lease_duration=LEASE_SECONDS, raise_on_lease_renewal_failure=False))
-                break
-            except TimeoutError:
-                waited += chunk
-                if waited >= WAIT_SECONDS:
-                    raise
-                _say_who_holds(names, delivery.forum, announce=chunk == FIRST_LOOK_SECONDS)
-                chunk = LOOK_SECONDS
-        if waited:
+        started = time.monotonic()
+        with _watching(names, delivery.forum):
+            # A lease renewal failing mid-send must not interrupt a request that may already be out.
+            stack.enter_context(concurrency(names, timeout_seconds=WAIT_SECONDS, strict=True,
+                                            lease_duration=LEASE_SECONDS, raise_on_lease_renewal_failure=False))
+        waited = time.monotonic() - started
+        if waited > FIRST_LOOK_SECONDS:
             _logger().info("%s: got %s after %.0f s", delivery.forum, ", ".join(names), waited)
         yield
+
+
+@contextmanager
+def _watching(names: list[str], forum: str) -> Iterator[None]:
+    """While a delivery waits for its limits: after a few seconds say in one line who holds them; then keep
+    looking (in ephemeral mode freeing what a run that died meanwhile left), quietly unless it frees some."""
+    done = threading.Event()
+
+    def watch() -> None:
+        announce = True
+        while not done.wait(FIRST_LOOK_SECONDS if announce else LOOK_SECONDS):
+            try:
+                _say_who_holds(names, forum, announce=announce)
+            except Exception as exc:  # noqa: BLE001 - looking is a courtesy; the wait goes on regardless
+                log.debug("could not look at %s: %s", names, exc)
+            announce = False
+
+    context = contextvars.copy_context()  # Prefect's settings and run context live in context variables
+    thread = threading.Thread(target=context.run, args=(watch,), daemon=True, name=f"limits-watch-{forum}")
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
 
 
 # -- the records ---------------------------------------------------------------------------------------------
