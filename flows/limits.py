@@ -48,6 +48,7 @@ from typing import IO, Any
 
 from budbringer.delivery import Delivery
 from budbringer.errors import TransientDeliveryError
+from budbringer.ledger import Ledger, State
 
 #: Prefect's shortest lease; its renewal thread extends it every 45 s while the holder lives
 LEASE_SECONDS = 60
@@ -68,15 +69,15 @@ _reconciled: set[str] = set()
 _reconciled_lock = threading.Lock()
 
 
-def hold(adapter: Any, delivery: Delivery) -> ExitStack:
+def hold(adapter: Any, delivery: Delivery, ledger: Ledger | None = None) -> ExitStack:
     """Take the provider limits the delivery consumes, across every run and worker; the returned context
     releases them. Slots left by a run that is gone are freed first (ephemeral mode) or said to be waiting for
-    their lease (server)."""
+    their lease (server). A delivery the ledger has as delivered makes no provider request: it takes nothing."""
     from prefect.concurrency.sync import rate_limit
 
     limits = adapter.limits(delivery)
     stack = ExitStack()
-    if not limits:
+    if not limits or _delivered(ledger, delivery):
         return stack
     wanted = {limit.name: (limit.concurrency, 0.0) for limit in limits}
     wanted |= {limit.rate_name: rate for limit in limits if (rate := limit.rate())}
@@ -105,6 +106,11 @@ def hold(adapter: Any, delivery: Delivery) -> ExitStack:
         raise
     _logger().debug("%s: holding %s", delivery.forum, ", ".join(wanted))
     return stack
+
+
+def _delivered(ledger: Ledger | None, delivery: Delivery) -> bool:
+    record = ledger.record(delivery.key) if ledger is not None else None
+    return record is not None and record.state == State.DELIVERED
 
 
 def ephemeral() -> bool:

@@ -168,8 +168,9 @@ def deliver_task(delivery: Delivery, plan_path: str) -> Outcome:
 
     plan = plan_.load(plan_path)
     adapter = cascade.channels(plan)[delivery.channel]
-    with limits.hold(adapter, delivery):
-        outcome = cascade.deliver(delivery, adapter, Ledger())
+    ledger = Ledger()
+    with limits.hold(adapter, delivery, ledger):
+        outcome = cascade.deliver(delivery, adapter, ledger)
     logger = get_run_logger()
     if outcome.ok:
         logger.info("%s: %s", outcome.forum, outcome.state)
