@@ -52,7 +52,7 @@ from budbringer.ledger import Ledger, State
 
 #: Prefect's shortest lease; its renewal thread extends it every 45 s while the holder lives
 LEASE_SECONDS = 60
-#: how often the server frees expired leases (Prefect's repossessor loop, `PREFECT_SERVER_SERVICES_REPOSSESSOR_LOOP_SECONDS`)
+#: how often a server frees expired leases (`PREFECT_SERVER_SERVICES_REPOSSESSOR_LOOP_SECONDS`)
 REPOSSESSOR_SECONDS = 15
 #: the longest a delivery waits for its limits before it fails as transient (nothing sent)
 WAIT_SECONDS = 1800
@@ -90,12 +90,12 @@ def hold(adapter: Any, delivery: Delivery, ledger: Ledger | None = None) -> Exit
                 free_orphans(first)
             _reconciled.update(first)
     try:
-        stack.enter_context(_holding(names, adapter, delivery))
+        stack.enter_context(_holding(names, delivery))
         for limit in limits:
             if rate := limit.rate():
                 for taken in range(0, limit.weight, rate[0]):  # never more than the burst at once
-                    rate_limit(limit.rate_name, occupy=min(rate[0], limit.weight - taken), timeout_seconds=WAIT_SECONDS,
-                               strict=True)
+                    rate_limit(limit.rate_name, occupy=min(rate[0], limit.weight - taken),
+                               timeout_seconds=WAIT_SECONDS, strict=True)
     except TimeoutError:
         stack.close()
         raise TransientDeliveryError(adapter.name, delivery.forum, "waited 30 minutes for the provider's limits "
@@ -144,7 +144,7 @@ def _set_limits(wanted: dict[str, tuple[int, float]]) -> None:
 
 
 @contextmanager
-def _holding(names: list[str], adapter: Any, delivery: Delivery) -> Iterator[None]:
+def _holding(names: list[str], delivery: Delivery) -> Iterator[None]:
     """Write the holding down (locked), then take one slot of each limit under a short lease; on leaving,
     release the slot, then remove the record. While it waits, a watcher says who holds the limit."""
     from prefect.concurrency.sync import concurrency
@@ -230,6 +230,12 @@ def _live_records(folder: Path) -> list[dict[str, Any]]:
                     pass
                 continue
             path.unlink(missing_ok=True)  # its holder is gone (the limit's slots are counted, not these)
+    for path in folder.glob(".*.tmp"):  # a holder killed while writing its record (a fresh one is being written)
+        try:
+            if time.time() - path.stat().st_mtime > 60:
+                path.unlink(missing_ok=True)
+        except FileNotFoundError:
+            pass
     return live
 
 
