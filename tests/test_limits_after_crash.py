@@ -25,8 +25,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from budbringer.flows import limits
 
+from budbringer.flows import limits
 from tests.servers.graph import is_send_mail
 from tests.servers.https import KillSwitch, Request
 from tests.servers.prefect_server import BIN, PrefectServer, prefect_env

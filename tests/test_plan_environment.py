@@ -11,9 +11,9 @@ import json
 from pathlib import Path
 
 import pytest
-from budbringer.adapters.smtp import SmtpAdapter
 
 from budbringer import plan as plan_
+from budbringer.adapters.smtp import SmtpAdapter
 from budbringer.cli import EXIT_PROBLEM, main
 from budbringer.errors import InputError, PermanentDeliveryError
 from tests.conftest import write_plan
