@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextvars
 import hashlib
+import logging
 import threading
 import time
 import uuid
@@ -186,3 +187,36 @@ def test_a_shared_limit_refuses_bad_names_and_values() -> None:
     with pytest.raises(ValueError):
         SharedLimit("budbringer-x", 0)
     assert SharedLimit("budbringer-x", 1, 1).rate() == (1, pytest.approx(0.5 / 60))  # at most 1 in any minute
+
+
+# -- slots whose holder is gone (flows/limits.py; the whole story in tests/test_limits_after_crash.py) ----------
+
+def test_free_orphans_frees_only_what_no_live_holder_accounts_for(prefect_api: None, caplog: pytest.LogCaptureFixture,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import json as json_
+
+    from prefect import get_client
+
+    from budbringer.flows import limits
+
+    name = f"budbringer-test-orphans-{uuid.uuid4().hex[:12]}"
+    monkeypatch.setattr(logging.getLogger("budbringer.limits"), "handlers", [caplog.handler])  # Prefect's config
+    with get_client(sync_client=True) as client:
+        client.upsert_global_concurrency_limit_by_name(name, 4)
+        client.increment_concurrency_slots([name], 3, "concurrency")  # 3 taken: by whom?
+    folder = limits.records_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    # A gone holder's record: nobody holds its lock (its process died); it accounts for nothing.
+    gone = folder / f"{uuid.uuid4().hex}.json"
+    gone.write_text(json_.dumps({"names": [name], "slots": 1, "pid": 999999}), encoding="utf-8")
+
+    with limits._record([name], 1):  # one live holder (this process, lock held)
+        freed = limits.free_orphans([name])
+        with get_client(sync_client=True) as client:
+            active = client.read_global_concurrency_limit_by_name(name).active_slots
+        assert freed == {name: 2} and active == 1  # the live holder's slot stays taken
+        assert not gone.exists()
+        assert limits.free_orphans([name]) == {}  # nothing left to free: never twice
+    [line] = [r.getMessage() for r in caplog.records if "held by a run that is gone" in r.getMessage()]
+    assert line == f"{name}: freed 2 slots held by a run that is gone (killed before it released them); 1 held by live runs"
+    assert all(name not in p.read_text() for p in folder.glob("*.json"))  # the live record went with its holder
