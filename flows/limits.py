@@ -67,6 +67,9 @@ _limits_set: set[tuple[str, tuple[int, float]]] = set()
 #: the limits this process has reconciled at start (ephemeral mode)
 _reconciled: set[str] = set()
 _reconciled_lock = threading.Lock()
+#: when this process last said who holds a limit (by its names): one line per limit while deliveries wait
+_announced: dict[tuple[str, ...], float] = {}
+_announced_lock = threading.Lock()
 
 
 def hold(adapter: Any, delivery: Delivery, ledger: Ledger | None = None) -> ExitStack:
@@ -279,22 +282,28 @@ def free_orphans(names: list[str]) -> dict[str, int]:
 
 
 def _say_who_holds(names: list[str], forum: str, announce: bool) -> None:
-    """One line on who holds the limit this delivery waits for; in ephemeral mode free what a gone run left."""
+    """One line on who holds the limit a delivery waits for (once per limit and process while it waits, not
+    once per waiting delivery); in ephemeral mode first free what a gone run left (which says so itself)."""
     from prefect import get_client
 
-    freed = free_orphans(names) if ephemeral() else {}
-    if not announce and not freed:
+    if ephemeral() and free_orphans(names):
         return
+    key, now = tuple(sorted(names)), time.monotonic()
+    with _announced_lock:
+        if not announce or now - _announced.get(key, -LOOK_SECONDS) < LOOK_SECONDS:
+            return
+        _announced[key] = now
     live = _live_records(records_dir())
-    pids = sorted({record.get("pid") for record in live if set(names) & set(record.get("names", ()))} - {os.getpid()})
+    pids = {record.get("pid") for record in live if set(names) & set(record.get("names", ()))}
+    holders = (["this run"] if os.getpid() in pids else []) + [f"pid {pid}" for pid in sorted(pids - {os.getpid()})]
     with get_client(sync_client=True) as client:
         counts = []
         for name in names:
             limit = client.read_global_concurrency_limit_by_name(name)
             counts.append(f"{name} {limit.active_slots} of {limit.limit}")
-    here = f"live runs on this machine: pid {', '.join(map(str, pids))}" if pids else "no live run on this machine"
+    here = f"live holders on this machine: {', '.join(holders)}" if holders else "no live holder on this machine"
     if ephemeral():
-        gone = "slots of a gone run are freed as the run looks again"
+        gone = "a gone run's slots are freed as it looks again every 30 s"
     else:
         gone = (f"a gone run's slots are freed by the server when its lease runs out (within "
                 f"{LEASE_SECONDS + REPOSSESSOR_SECONDS} s)")
