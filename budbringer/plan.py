@@ -263,7 +263,9 @@ def load(path: str | os.PathLike[str] | None = None) -> Plan:
 def _read_with_extends(file: Path) -> tuple[Any, dict, list[Problem]]:
     """A plan may say `extends: base.yaml` and override parts of it (e.g. swap the channels)."""
     data, lines, problems = yamlfile.load(file)
-    problems += expand_environment(data, str(file), lines)  # in place, before `extends`: problems name this file
+    unexpanded = expand_environment(data, str(file), lines)  # in place, before `extends`: problems name this file
+    if unexpanded:  # checking the values left as `${VAR}` would only repeat these problems in other words
+        raise InputError(problems + unexpanded)
     if isinstance(data, dict) and isinstance(data.get("templates"), str):
         # A template folder is relative to the file that names it, so an overlay elsewhere still finds it.
         data["templates"] = str((file.parent / data["templates"]).resolve())
