@@ -200,7 +200,8 @@ def test_free_orphans_frees_only_what_no_live_holder_accounts_for(prefect_api: N
     from budbringer.flows import limits
 
     name = f"budbringer-test-orphans-{uuid.uuid4().hex[:12]}"
-    monkeypatch.setattr(logging.getLogger("budbringer.limits"), "handlers", [caplog.handler])  # Prefect's config
+    monkeypatch.setattr(logging.getLogger("budbringer.limits"), "handlers", [caplog.handler])  # whatever Prefect's
+    # logging config did to propagation
     with get_client(sync_client=True) as client:
         client.upsert_global_concurrency_limit_by_name(name, 4)
         client.increment_concurrency_slots([name], 3, "concurrency")  # 3 taken: by whom?
@@ -217,6 +218,7 @@ def test_free_orphans_frees_only_what_no_live_holder_accounts_for(prefect_api: N
         assert freed == {name: 2} and active == 1  # the live holder's slot stays taken
         assert not gone.exists()
         assert limits.free_orphans([name]) == {}  # nothing left to free: never twice
-    [line] = [r.getMessage() for r in caplog.records if "held by a run that is gone" in r.getMessage()]
+    # (the handler may see a record twice: its own and, when Prefect's config lets it propagate, the root's)
+    [line] = {r.getMessage() for r in caplog.records if "held by a run that is gone" in r.getMessage()}
     assert line == f"{name}: freed 2 slots held by a run that is gone (killed before it released them); 1 held by live runs"
     assert all(name not in p.read_text() for p in folder.glob("*.json"))  # the live record went with its holder
