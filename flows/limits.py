@@ -7,21 +7,22 @@ per process and value) and then taken strictly, so a missing limit is never skip
 
 A slot must not outlive its holder (docs/exactly-once.md, "Limits after a crash"):
 
-- **Every slot is taken under a short lease** (`LEASE_SECONDS`, Prefect's shortest) that Prefect's renewal
-  thread extends while the process lives. A long-running server's repossessor frees the slots of a holder
-  that is gone once its lease runs out.
-- **Every holding is written down, locked.** Before it takes a slot, a delivery writes a record (limit names,
-  slots, pid) into `$PREFECT_HOME/budbringer-limits/` and holds an exclusive `flock` on it until it has
-  released the slot: the same kind of hold the ledger keeps on a delivery, which the operating system drops
-  when the process dies. A record whose lock can be taken belongs to a run that is gone.
+- **Every slot is taken under a short lease** (`LEASE_SECONDS`, Prefect's shortest), renewed by a thread of
+  this process while it lives. A long-running server's repossessor frees the slots of a holder that is gone
+  once its lease runs out.
+- **Every holding is written down, locked.** In the same step as the server grants a slot, a delivery writes a
+  record (limit names, slots, pid) into `$PREFECT_HOME/budbringer-limits/` and holds an exclusive `flock` on
+  it until it has released the slot: the same kind of hold the ledger keeps on a delivery, which the operating
+  system drops when the process dies. A record whose lock can be taken belongs to a run that is gone.
 - **In the ephemeral default** (no `PREFECT_API_URL`) the leases live in the temporary server of the command
   that took them, and a temporary server runs no repossessor: a killed command's slots stay taken in
   `$PREFECT_HOME`'s database for ever. So before it first takes a limit, and again while it waits for one, a
   run frees what no live holder accounts for: active slots minus the slots of the live records. Every run of
   that database is on this machine (it is a file in `$PREFECT_HOME`), so the records see every holder.
   Counting (rather than releasing the records of dead holders) also frees slots left by a version that kept
-  no records, and cannot free a slot twice: reconciling is serialised by a lock, the count is read before the
-  records, and a holder writes its record before it takes and removes it after it releases.
+  no records, or by a run killed between the grant and its record. It cannot free a live slot or one slot
+  twice: a reconciler takes a lock exclusively, each try to take a slot takes it shared (grant and record
+  together), and a holder removes its record only after it released the slot.
 - **Against a server**, holders may be on other machines, whose records this one cannot see: the lease
   bounds how long a gone holder's slots stay taken (`LEASE_SECONDS` plus the repossessor's 15-second loop).
 
@@ -59,6 +60,8 @@ WAIT_SECONDS = 1800
 #: how long a delivery waits before it says who holds the limit, then how often it looks again
 FIRST_LOOK_SECONDS = 3.0
 LOOK_SECONDS = 30.0
+#: the longest pause between two tries to take a limit (the server's Retry-After may say less)
+POLL_SECONDS = 5.0
 
 log = logging.getLogger("budbringer.limits")
 
@@ -148,20 +151,86 @@ def _set_limits(wanted: dict[str, tuple[int, float]]) -> None:
 
 @contextmanager
 def _holding(names: list[str], delivery: Delivery) -> Iterator[None]:
-    """Write the holding down (locked), then take one slot of each limit under a short lease; on leaving,
-    release the slot, then remove the record. While it waits, a watcher says who holds the limit."""
-    from prefect.concurrency.sync import concurrency
+    """Take one slot of each limit under a short lease, renewed while this process lives, and write the holding
+    down (locked); on leaving, release the slot, then remove the record.
 
-    with _record(names, 1), ExitStack() as stack:
-        started = time.monotonic()
-        with _watching(names, delivery.forum):
-            # A lease renewal failing mid-send must not interrupt a request that may already be out.
-            stack.enter_context(concurrency(names, timeout_seconds=WAIT_SECONDS, strict=True,
-                                            lease_duration=LEASE_SECONDS, raise_on_lease_renewal_failure=False))
-        waited = time.monotonic() - started
-        if waited > FIRST_LOOK_SECONDS:
-            _logger().info("%s: got %s after %.0f s", delivery.forum, ", ".join(names), waited)
+    Prefect's `concurrency()` does the same, but this process must write its record in the same step as the
+    server grants the slot, or a reconciler could see the slot without its holder (and free it early) or a
+    waiting delivery as a holder (and free nothing). So each try takes the reconcile lock shared, and the
+    reconciler takes it exclusively. While it waits, a watcher says who holds the limit."""
+    from prefect import get_client
+
+    started = time.monotonic()
+    record = ExitStack()
+    with _watching(names, delivery.forum), get_client(sync_client=True) as client:
+        lease_id = _take(client, names, started, record)
+    waited = time.monotonic() - started
+    if waited > FIRST_LOOK_SECONDS:
+        _logger().info("%s: got %s after %.0f s", delivery.forum, ", ".join(names), waited)
+    try:
+        with _renewing(lease_id):
+            yield
+    finally:
+        try:
+            with get_client(sync_client=True) as client:
+                client.release_concurrency_slots_with_lease(lease_id)
+        except Exception as exc:  # noqa: BLE001 - the lease runs out by itself; the record is then an orphan's
+            _logger().warning("%s: could not release %s (%s): freed when its lease runs out", delivery.forum,
+                              ", ".join(names), exc)
+        record.close()
+
+
+def _take(client: Any, names: list[str], started: float, record: ExitStack) -> Any:
+    """Try until the server grants one slot of each limit (or 30 minutes pass): returns the lease's id, with the
+    holding's record entered into `record`."""
+    import httpx
+    from prefect.client.schemas.responses import ConcurrencyLimitWithLeaseResponse
+
+    folder = records_dir()
+    while True:
+        with _reconcile_lock(folder, fcntl.LOCK_SH):
+            try:
+                response = client.increment_concurrency_slots_with_lease(
+                    names=names, slots=1, mode="concurrency", lease_duration=LEASE_SECONDS)
+            except httpx.HTTPStatusError as exc:
+                if exc.response.status_code != 423:
+                    raise
+                retry_after = float(exc.response.headers.get("Retry-After") or 1.0)
+            else:
+                granted = ConcurrencyLimitWithLeaseResponse.model_validate(response.json())
+                if len(granted.limits) != len(names):  # strict: a limit that does not exist is never skipped
+                    client.release_concurrency_slots_with_lease(granted.lease_id)
+                    raise RuntimeError(f"the shared limits {names} do not all exist on the Prefect server")
+                record.enter_context(_record(names, 1))
+                return granted.lease_id
+        if time.monotonic() - started >= WAIT_SECONDS:
+            raise TimeoutError(f"waited {WAIT_SECONDS} s for {names}")
+        time.sleep(min(max(retry_after, 0.5), POLL_SECONDS))
+
+
+@contextmanager
+def _renewing(lease_id: Any) -> Iterator[None]:
+    """Renew the lease while this process lives (every 3/4 of it); a failed renewal is said, never raised: it
+    must not interrupt a request that may already be out."""
+    from prefect import get_client
+
+    done = threading.Event()
+
+    def renew() -> None:
+        with get_client(sync_client=True) as client:
+            while not done.wait(LEASE_SECONDS * 0.75):
+                try:
+                    client.renew_concurrency_lease(lease_id, LEASE_SECONDS)
+                except Exception as exc:  # noqa: BLE001 - tried again at the next beat
+                    log.warning("could not renew the lease %s of a provider limit: %s", lease_id, exc)
+
+    thread = threading.Thread(target=contextvars.copy_context().run, args=(renew,), daemon=True,
+                              name=f"limits-lease-{lease_id}")
+    thread.start()
+    try:
         yield
+    finally:
+        done.set()
 
 
 @contextmanager
@@ -243,11 +312,12 @@ def _live_records(folder: Path) -> list[dict[str, Any]]:
 
 
 @contextmanager
-def _reconciling(folder: Path) -> Iterator[None]:
-    """One reconciler at a time per `$PREFECT_HOME`: two that counted the same orphan would free it twice."""
+def _reconcile_lock(folder: Path, mode: int) -> Iterator[None]:
+    """Exclusive for a reconciler, shared for a try to take a slot: a reconciler never sees a slot granted and
+    its record not yet written, and two reconcilers never free the same orphan twice."""
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / ".reconcile.lock", "a", encoding="utf-8") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        fcntl.flock(handle.fileno(), mode)
         try:
             yield
         finally:
@@ -262,7 +332,7 @@ def free_orphans(names: list[str]) -> dict[str, int]:
 
     folder = records_dir()
     freed: dict[str, int] = {}
-    with _reconciling(folder), get_client(sync_client=True) as client:
+    with _reconcile_lock(folder, fcntl.LOCK_EX), get_client(sync_client=True) as client:
         active: dict[str, int] = {}
         for name in names:  # the counts first, then the records: a new holder is in both or only the records
             try:
