@@ -222,3 +222,47 @@ def test_free_orphans_frees_only_what_no_live_holder_accounts_for(prefect_api: N
     [line] = {r.getMessage() for r in caplog.records if "held by a run that is gone" in r.getMessage()}
     assert line == f"{name}: freed 2 slots held by a run that is gone (killed before it released them); 1 held by live runs"
     assert all(name not in p.read_text() for p in folder.glob("*.json"))  # the live record went with its holder
+
+
+def test_a_holder_that_dies_while_others_wait_is_found_by_the_waiting_run(
+        prefect_api: None, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ephemeral mode's look while waiting: the holder's lock goes (its process died), its slot stays counted;
+    the waiting delivery (which is no holder itself) frees it and goes on, well before any timeout."""
+    from prefect import get_client
+
+    from budbringer.flows import limits
+
+    monkeypatch.setattr(limits, "ephemeral", lambda: True)  # the harness has an API URL; the logic is the same
+    monkeypatch.setattr(limits, "FIRST_LOOK_SECONDS", 0.5)
+    monkeypatch.setattr(limits, "LOOK_SECONDS", 1.0)
+    monkeypatch.setattr(logging.getLogger("budbringer.limits"), "handlers", [caplog.handler])
+    name = f"budbringer-test-dies-{uuid.uuid4().hex[:12]}"
+    channel = TimedChannel.from_config("website", {"limit": name})
+    with get_client(sync_client=True) as client:
+        client.upsert_global_concurrency_limit_by_name(name, 1)
+        client.increment_concurrency_slots([name], 1, "concurrency")  # the other run's slot ...
+    holder = limits._record([name], 1)  # ... and its record, locked while it lives
+    holder.__enter__()
+    got = threading.Event()
+
+    def deliver() -> None:
+        with limits.hold(channel, _delivery(1)):
+            got.set()
+
+    thread = threading.Thread(target=contextvars.copy_context().run, args=(deliver,), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not any("waits for" in r.getMessage() for r in caplog.records) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not got.is_set()  # the other run is alive: its slot is its own
+    [waiting] = {r.getMessage() for r in caplog.records if "waits for" in r.getMessage()}
+    assert f"{name} 1 of 1 (live holders on this machine: this run;" in waiting  # the test is that holder
+
+    holder.__exit__(None, None, None)  # the holder goes without releasing its slot, as a killed run would
+    assert got.wait(30), "the waiting delivery did not free the gone holder's slot"
+    thread.join(10)
+    freed = {r.getMessage() for r in caplog.records if "held by a run that is gone" in r.getMessage()}
+    assert freed == {f"{name}: freed 1 slot held by a run that is gone (killed before it released them); "
+                     "0 held by live runs"}
+    with get_client(sync_client=True) as client:
+        assert client.read_global_concurrency_limit_by_name(name).active_slots == 0  # released after
