@@ -336,9 +336,11 @@ def free_orphans(names: list[str]) -> dict[str, int]:
         active: dict[str, int] = {}
         for name in names:  # the counts first, then the records: a new holder is in both or only the records
             try:
-                active[name] = client.read_global_concurrency_limit_by_name(name).active_slots
+                limit = client.read_global_concurrency_limit_by_name(name)
             except ObjectNotFound:
                 continue
+            if limit.active:  # a switched-off limit is not enforced (and its slots are not decremented)
+                active[name] = limit.active_slots
         live = _live_records(folder)
         for name, count in active.items():
             held = sum(int(record.get("slots", 1)) for record in live if name in record.get("names", ()))
