@@ -139,8 +139,8 @@ def _server_slots(server: PrefectServer) -> Callable[[], dict[str, int]]:
     return read
 
 
-def _kill_then_send_again(w: World, env: dict[str, str], point: str, read_slots: Callable[[], dict[str, int]]
-                          ) -> tuple[Send, float, int]:
+def _kill_then_send_again(w: World, env: dict[str, str], point: str, read_slots: Callable[[], dict[str, int]],
+                          settle_seconds: float = 0.0) -> tuple[Send, float, int]:
     """Kill at `point`, then send again; returns the re-run, how long it took and the slots the kill left."""
     match, after, prefix, _ = KILL_POINTS[point]
     first, again = Send(w, env, "killed"), Send(w, env, "again")
@@ -168,6 +168,11 @@ def _kill_then_send_again(w: World, env: dict[str, str], point: str, read_slots:
         first.stop_group()
         again.stop_group()
     assert check_exactly_once(w) == [], again.output()[-4000:]
+    # No slot stays taken: at once (ephemeral), or when the killed run's leases run out (a server; the re-run
+    # need not wait for them when it found slots free).
+    deadline = time.monotonic() + settle_seconds
+    while _slots(read_slots, prefix) and time.monotonic() < deadline:
+        time.sleep(1)
     assert _slots(read_slots, prefix) == 0, read_slots()
     return again, took, orphaned
 
@@ -207,7 +212,8 @@ def server_world(ca, tmp_path: Path) -> Iterator[tuple[World, dict[str, str], Pr
 def test_against_a_server_the_killed_runs_lease_runs_out_and_the_rerun_delivers_the_rest_once(
         server_world: tuple[World, dict[str, str], PrefectServer], point: str) -> None:
     w, env, server = server_world
-    again, took, orphaned = _kill_then_send_again(w, env, point, _server_slots(server))
+    again, took, orphaned = _kill_then_send_again(w, env, point, _server_slots(server),
+                                                  settle_seconds=limits.LEASE_SECONDS + limits.REPOSSESSOR_SECONDS + 15)
 
     prefix, size = KILL_POINTS[point][2:]
     said = [line for line in again.output().splitlines() if "waits for" in line and prefix in line]
