@@ -36,8 +36,8 @@ pytestmark = pytest.mark.slow
 
 #: the re-run's own work (a temporary server on an existing database, the rest of the plan)
 RERUN_SECONDS = 90
-#: what the server may add: the lease, the repossessor's loop, and Prefect's client waiting between tries
-SERVER_EXTRA_SECONDS = limits.LEASE_SECONDS + limits.REPOSSESSOR_SECONDS + 30
+#: what the server may add: the lease, the repossessor's loop, the pause between tries (and a margin)
+SERVER_EXTRA_SECONDS = limits.LEASE_SECONDS + limits.REPOSSESSOR_SECONDS + limits.POLL_SECONDS + 15
 
 
 class KillAt(KillSwitch):
