@@ -51,7 +51,7 @@ from budbringer.delivery import Delivery
 from budbringer.errors import TransientDeliveryError
 from budbringer.ledger import Ledger, State
 
-#: Prefect's shortest lease; its renewal thread extends it every 45 s while the holder lives
+#: Prefect's shortest lease; the holding process renews it every 45 s while it lives
 LEASE_SECONDS = 60
 #: how often a server frees expired leases (`PREFECT_SERVER_SERVICES_REPOSSESSOR_LOOP_SECONDS`)
 REPOSSESSOR_SECONDS = 15
