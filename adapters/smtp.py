@@ -4,7 +4,10 @@ The message is the same one the outbox writes (adapters/mailformat.py): HTML or 
 `X-Budbringer-Delivery`, and a Message-ID derived from the key. The connection is STARTTLS (`security:
 starttls`, port 587), implicit TLS (`tls`, port 465) or, for a relay on the same machine, none; login is
 optional, with the password read from the environment variable named by `password_env` (never from the
-plan), held as a SecretStr.
+plan), held as a SecretStr; the login name is `username`, or read from the variable named by `username_env`.
+`host` and `port` may come from the environment too, as `${BUDBRINGER_SMTP_HOST}` and
+`${BUDBRINGER_SMTP_PORT:-587}` in the plan (expanded when the plan is loaded; see config/README.md), so one
+plan points at a test relay or the production relay by its environment.
 
 The transfer is done step by step so that each failure says what is known:
 
@@ -53,6 +56,8 @@ class SmtpSettings(ChannelSettings):
     security: Literal["starttls", "tls", "none"] = "starttls"
     sender: Email
     username: str | None = None
+    username_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+                                     description="Name of the environment variable that holds the login name.")
     password_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
                                      description="Name of the environment variable that holds the password.")
     ca_file: str | None = Field(default=None, description="CA bundle to trust instead of the system's.")
@@ -61,12 +66,15 @@ class SmtpSettings(ChannelSettings):
 
     @model_validator(mode="after")
     def _login(self) -> SmtpSettings:
-        if self.username and not self.password_env:
+        if self.username and self.username_env:
+            raise ValueError("give either `username` or `username_env` (the environment variable holding it)")
+        login = self.username or self.username_env
+        if login and not self.password_env:
             raise ValueError("`username` needs `password_env`, the name of the environment variable holding the "
                              "password")
-        if self.password_env and not self.username:
-            raise ValueError("`password_env` needs `username`")
-        if self.username and self.security == "none":
+        if self.password_env and not login:
+            raise ValueError("`password_env` needs `username` or `username_env`")
+        if login and self.security == "none":
             raise ValueError("a login over `security: none` would send the password unencrypted: use starttls or tls")
         return self
 
@@ -86,6 +94,22 @@ class SmtpAdapter(Adapter):
     def _where(self) -> str:
         return f"{self.settings.host}:{self.settings.effective_port}"
 
+    @property
+    def _login_name(self) -> str:
+        """The login as the operator wrote it: the name, or where it is read from (never the password)."""
+        env = self.settings.username_env
+        return self.settings.username or (f"the login name in ${env}" if env else "")
+
+    def _username(self, forum: str) -> str | None:
+        name = self.settings.username_env
+        if not name:
+            return self.settings.username
+        value = os.environ.get(name, "").strip()
+        if not value:
+            raise PermanentDeliveryError(self.name, forum, f"the environment variable {name} is not set",
+                                         f"set {name} to the SMTP login name (`username_env` of the channel)")
+        return value
+
     def _password(self, forum: str) -> SecretStr | None:
         name = self.settings.password_env
         if not name:
@@ -93,7 +117,7 @@ class SmtpAdapter(Adapter):
         value = os.environ.get(name)
         if not value:
             raise PermanentDeliveryError(self.name, forum, f"the environment variable {name} is not set",
-                                         f"set {name} to the SMTP password of {self.settings.username}")
+                                         f"set {name} to the SMTP password of {self._login_name}")
         return SecretStr(value)
 
     # delivering ------------------------------------------------------------------------------------------
@@ -116,6 +140,7 @@ class SmtpAdapter(Adapter):
     def _open(self, forum: str) -> smtplib.SMTP:
         """Connect, secure and log in. Anything failing here sent nothing."""
         settings = self.settings
+        username = self._username(forum)
         password = self._password(forum)
         context = ssl.create_default_context(cafile=settings.ca_file)
         connection: smtplib.SMTP | None = None
@@ -130,8 +155,8 @@ class SmtpAdapter(Adapter):
             if settings.security == "starttls":
                 connection.starttls(context=context)
                 connection.ehlo()
-            if settings.username and password is not None:
-                connection.login(settings.username, password.get_secret_value())
+            if username and password is not None:
+                connection.login(username, password.get_secret_value())
             return connection
         except BaseException as exc:
             if connection is not None:
@@ -149,7 +174,7 @@ class SmtpAdapter(Adapter):
         where = self._where
         if isinstance(exc, smtplib.SMTPAuthenticationError):
             return PermanentDeliveryError(self.name, forum, f"{where} refused the login: {exc.smtp_code} "
-                                          f"{text(exc.smtp_error)}", f"check `username` ({self.settings.username}) "
+                                          f"{text(exc.smtp_error)}", f"check the login name ({self._login_name}) "
                                           f"and the password in {self.settings.password_env}")
         if isinstance(exc, smtplib.SMTPNotSupportedError):
             return PermanentDeliveryError(self.name, forum, f"{where} does not support {text(exc) or 'that'}",

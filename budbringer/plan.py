@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
+from collections.abc import Mapping
 from importlib import resources
 import zoneinfo
 from pathlib import Path
@@ -364,6 +366,9 @@ def _read_with_extends(file: Path, chain: tuple[Path, ...] = ()) -> tuple[Any, d
     if chain and not (isinstance(data, dict) and set(data) & _PLAN_FIELDS):
         raise InputError([Problem(str(chain[-1]), "extends", f"names {file}, which is not a plan",
                                   "extend a plan file (e.g. config/plan.yaml)", lines_of_extends(chain[-1]))])
+    unexpanded = expand_environment(data, str(file), lines)  # in place, before `extends`: problems name this file
+    if unexpanded:  # checking the values left as `${VAR}` would only repeat these problems in other words
+        raise InputError(problems + unexpanded)
     if isinstance(data, dict) and isinstance(data.get("templates"), str):
         # A template folder is relative to the file that names it, so an overlay elsewhere still finds it.
         data["templates"] = str((file.parent / data["templates"]).resolve())
@@ -549,3 +554,65 @@ def _check_calendar(plan: Plan, add: Any) -> None:
         if days in reminders[:i]:
             add(("calendar", "reminders_working_days_before_deadline", i), f"{days} is given twice",
                 "list each reminder day once")
+
+
+# -- values from the environment -----------------------------------------------------------------------------
+
+_VARIABLE = re.compile(r"\$(\$)(?=\{)|\$\{([^}]*)\}")
+_VARIABLE_NAME = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$", re.DOTALL)
+#: names that hold secrets: those go in a channel's `*_env` field (read when sending, never stored in the plan)
+_SECRET_NAME = re.compile(r"SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|PRIVATE|API_?KEY", re.IGNORECASE)
+
+
+def expand_environment(data: Any, file: str, lines: dict, environ: Mapping[str, str] | None = None) -> list[Problem]:
+    """Expand `${VAR}` and `${VAR:-default}` in every string value of one plan file (not in keys), in place.
+
+    The default is used when the variable is unset or empty, as in a shell; `$${` is a literal `${`. A variable
+    that is unset without a default, a malformed reference, or a variable named like a secret (which belongs in
+    a channel's `*_env` field, read when sending and never kept in the plan) is a problem naming the file, the
+    field and the variable. See config/README.md, "Values from the environment"."""
+    env = os.environ if environ is None else environ
+    problems: list[Problem] = []
+
+    def expand(text: str, at: tuple) -> str:
+        def one(match: re.Match[str]) -> str:
+            if match.group(1):
+                return "$"
+            inner = match.group(2)
+            parsed = _VARIABLE_NAME.match(inner)
+            where, line = file, lines.get(at)
+            if parsed is None:
+                problems.append(Problem(where, yamlfile.dotted(at), f"${{{inner}}} is not a variable reference",
+                                        "write ${NAME} or ${NAME:-default} (letters, digits and _), or $${ for a "
+                                        "literal ${", line))
+                return match.group(0)
+            name, default = parsed.group(1), parsed.group(2)
+            if _SECRET_NAME.search(name):
+                problems.append(Problem(where, yamlfile.dotted(at), f"${{{name}}} looks like a secret, and secrets "
+                                        "never go in a plan", "name the variable in the channel's `*_env` field "
+                                        f"instead (e.g. `password_env: {name}`): it is read when sending", line))
+                return match.group(0)
+            value = env.get(name, "")
+            if value:
+                return value
+            if default is not None:
+                return default
+            problems.append(Problem(where, yamlfile.dotted(at), f"uses ${{{name}}}, which is not set",
+                                    f"set {name} in the environment, or give a default: ${{{name}:-value}}", line))
+            return match.group(0)
+
+        return _VARIABLE.sub(one, text)
+
+    def walk(node: Any, at: tuple) -> Any:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                node[key] = walk(value, (*at, key))
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                node[index] = walk(value, (*at, index))
+        elif isinstance(node, str) and "$" in node:
+            return expand(node, at)
+        return node
+
+    walk(data, ())
+    return problems

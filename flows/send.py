@@ -51,6 +51,7 @@ from budbringer.delivery import Delivery
 from budbringer.errors import ApprovalError, TransientDeliveryError
 from budbringer.ledger import Ledger
 from budbringer.report import outcome_rows, summary_markdown
+from budbringer.flows import limits
 from budbringer.flows.alerts import emit_uncertain
 
 
@@ -169,66 +170,15 @@ def rejection_task(prepared: Prepared, status: Status) -> str:
 def deliver_task(delivery: Delivery, plan_path: str, run: runtime.Runtime | None = None) -> Outcome:
     """Deliver one variant over the run's channel (`run`; without one, the plan's channels are built here)."""
     adapter = (run.channels if run else cascade.channels(plan_.load(plan_path, REGISTRY)))[delivery.channel]
-    with _shared_limits(adapter, delivery):
-        outcome = cascade.deliver(delivery, adapter, run.ledger if run else Ledger())
+    ledger = run.ledger if run else Ledger()
+    with limits.hold(adapter, delivery, ledger):
+        outcome = cascade.deliver(delivery, adapter, ledger)
     logger = get_run_logger()
     if outcome.ok:
         logger.info("%s: %s", outcome.forum, outcome.state)
     else:
         logger.error("%s: %s — %s", outcome.forum, outcome.state, outcome.error)
     return outcome
-
-
-#: the shared limits this process has created or set (name, (size, decay)): set once, then only taken
-_limits_set: set[tuple[str, tuple[int, float]]] = set()
-
-
-def _shared_limits(adapter: Any, delivery: Delivery) -> Any:
-    """Take the provider limits the delivery consumes (`Adapter.limits`) across every run and worker; the
-    returned context releases them. Each limit is a Prefect global concurrency limit `<name>` (concurrent
-    deliveries), plus `<name>-rate` with slot decay when it has a per-minute rate; both are created or set to
-    the plan's values here (idempotent) and then taken strictly, so a missing limit is never skipped. Waiting
-    more than 30 minutes is a transient failure: nothing was sent, the task tries again."""
-    from contextlib import ExitStack
-
-    from prefect import get_client
-    from prefect.concurrency.sync import concurrency, rate_limit
-    from prefect.exceptions import ObjectAlreadyExists
-
-    limits = adapter.limits(delivery)
-    stack = ExitStack()
-    if not limits:
-        return stack
-    wanted = {limit.name: (limit.concurrency, 0.0) for limit in limits}
-    wanted |= {limit.rate_name: rate for limit in limits if (rate := limit.rate())}
-    missing = {name: value for name, value in wanted.items() if (name, value) not in _limits_set}
-    if missing:  # once per process and value, not once per delivery
-        with get_client(sync_client=True) as client:
-            for name, (size, decay) in missing.items():
-                try:
-                    client.upsert_global_concurrency_limit_by_name(name, size, slot_decay_per_second=decay)
-                except ObjectAlreadyExists:  # another run created it a moment ago: set its values
-                    client.upsert_global_concurrency_limit_by_name(name, size, slot_decay_per_second=decay)
-                _limits_set.add((name, (size, decay)))
-    try:
-        # A lease renewal failing mid-send must not interrupt a request that may already be out.
-        stack.enter_context(concurrency([limit.name for limit in limits], timeout_seconds=1800, strict=True,
-                                        raise_on_lease_renewal_failure=False))
-        for limit in limits:
-            if rate := limit.rate():
-                for taken in range(0, limit.weight, rate[0]):  # never more than the burst at once
-                    rate_limit(limit.rate_name, occupy=min(rate[0], limit.weight - taken), timeout_seconds=1800,
-                               strict=True)
-    except TimeoutError:
-        stack.close()
-        raise TransientDeliveryError(adapter.name, delivery.forum, "waited 30 minutes for the provider's limits "
-                                     f"({', '.join(wanted)}) held by other runs; nothing was sent",
-                                     "the task tries again; see `prefect gcl ls` for who holds them") from None
-    except BaseException:
-        stack.close()
-        raise
-    get_run_logger().debug("%s: holding %s", delivery.forum, ", ".join(wanted))
-    return stack
 
 
 def _await_approval(prepared: Prepared, wait_for_decision: bool, wait_hours: float | None) -> Status:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextvars
 import hashlib
+import logging
 import threading
 import time
 import uuid
@@ -186,3 +187,82 @@ def test_a_shared_limit_refuses_bad_names_and_values() -> None:
     with pytest.raises(ValueError):
         SharedLimit("budbringer-x", 0)
     assert SharedLimit("budbringer-x", 1, 1).rate() == (1, pytest.approx(0.5 / 60))  # at most 1 in any minute
+
+
+# -- slots whose holder is gone (flows/limits.py; the whole story in tests/test_limits_after_crash.py) ----------
+
+def test_free_orphans_frees_only_what_no_live_holder_accounts_for(prefect_api: None, caplog: pytest.LogCaptureFixture,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import json as json_
+
+    from prefect import get_client
+
+    from budbringer.flows import limits
+
+    name = f"budbringer-test-orphans-{uuid.uuid4().hex[:12]}"
+    monkeypatch.setattr(logging.getLogger("budbringer.limits"), "handlers", [caplog.handler])  # whatever Prefect's
+    # logging config did to propagation
+    with get_client(sync_client=True) as client:
+        client.upsert_global_concurrency_limit_by_name(name, 4)
+        client.increment_concurrency_slots([name], 3, "concurrency")  # 3 taken: by whom?
+    folder = limits.records_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    # A gone holder's record: nobody holds its lock (its process died); it accounts for nothing.
+    gone = folder / f"{uuid.uuid4().hex}.json"
+    gone.write_text(json_.dumps({"names": [name], "slots": 1, "pid": 999999}), encoding="utf-8")
+
+    with limits._record([name], 1):  # one live holder (this process, lock held)
+        freed = limits.free_orphans([name])
+        with get_client(sync_client=True) as client:
+            active = client.read_global_concurrency_limit_by_name(name).active_slots
+        assert freed == {name: 2} and active == 1  # the live holder's slot stays taken
+        assert not gone.exists()
+        assert limits.free_orphans([name]) == {}  # nothing left to free: never twice
+    # (the handler may see a record twice: its own and, when Prefect's config lets it propagate, the root's)
+    [line] = {r.getMessage() for r in caplog.records if "held by a run that is gone" in r.getMessage()}
+    assert line == f"{name}: freed 2 slots held by a run that is gone (killed before it released them); 1 held by live runs"
+    assert all(name not in p.read_text() for p in folder.glob("*.json"))  # the live record went with its holder
+
+
+def test_a_holder_that_dies_while_others_wait_is_found_by_the_waiting_run(
+        prefect_api: None, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ephemeral mode's look while waiting: the holder's lock goes (its process died), its slot stays counted;
+    the waiting delivery (which is no holder itself) frees it and goes on, well before any timeout."""
+    from prefect import get_client
+
+    from budbringer.flows import limits
+
+    monkeypatch.setattr(limits, "ephemeral", lambda: True)  # the harness has an API URL; the logic is the same
+    monkeypatch.setattr(limits, "FIRST_LOOK_SECONDS", 0.5)
+    monkeypatch.setattr(limits, "LOOK_SECONDS", 1.0)
+    monkeypatch.setattr(logging.getLogger("budbringer.limits"), "handlers", [caplog.handler])
+    name = f"budbringer-test-dies-{uuid.uuid4().hex[:12]}"
+    channel = TimedChannel.from_config("website", {"limit": name})
+    with get_client(sync_client=True) as client:
+        client.upsert_global_concurrency_limit_by_name(name, 1)
+        client.increment_concurrency_slots([name], 1, "concurrency")  # the other run's slot ...
+    holder = limits._record([name], 1)  # ... and its record, locked while it lives
+    holder.__enter__()
+    got = threading.Event()
+
+    def deliver() -> None:
+        with limits.hold(channel, _delivery(1)):
+            got.set()
+
+    thread = threading.Thread(target=contextvars.copy_context().run, args=(deliver,), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not any("waits for" in r.getMessage() for r in caplog.records) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not got.is_set()  # the other run is alive: its slot is its own
+    [waiting] = {r.getMessage() for r in caplog.records if "waits for" in r.getMessage()}
+    assert f"{name} 1 of 1 (live holders on this machine: this run;" in waiting  # the test is that holder
+
+    holder.__exit__(None, None, None)  # the holder goes without releasing its slot, as a killed run would
+    assert got.wait(30), "the waiting delivery did not free the gone holder's slot"
+    thread.join(10)
+    freed = {r.getMessage() for r in caplog.records if "held by a run that is gone" in r.getMessage()}
+    assert freed == {f"{name}: freed 1 slot held by a run that is gone (killed before it released them); "
+                     "0 held by live runs"}
+    with get_client(sync_client=True) as client:
+        assert client.read_global_concurrency_limit_by_name(name).active_slots == 0  # released after

@@ -1,0 +1,393 @@
+"""Provider limits across runs and workers, which cannot outlive the run that holds them.
+
+A delivery takes the limits its channel declares (`Adapter.limits`: per Graph mailbox, per LinkedIn
+organisation) as Prefect global concurrency limits: `<name>` for concurrent deliveries, plus `<name>-rate`
+with slot decay when the limit has a per-minute rate. Both are created or set to the plan's values here (once
+per process and value) and then taken strictly, so a missing limit is never skipped.
+
+A slot must not outlive its holder (docs/exactly-once.md, "Limits after a crash"):
+
+- **Every slot is taken under a short lease** (`LEASE_SECONDS`, Prefect's shortest), renewed by a thread of
+  this process while it lives. A long-running server's repossessor frees the slots of a holder that is gone
+  once its lease runs out.
+- **Every holding is written down, locked.** In the same step as the server grants a slot, a delivery writes a
+  record (limit names, slots, pid) into `$PREFECT_HOME/budbringer-limits/` and holds an exclusive `flock` on
+  it until it has released the slot: the same kind of hold the ledger keeps on a delivery, which the operating
+  system drops when the process dies. A record whose lock can be taken belongs to a run that is gone.
+- **In the ephemeral default** (no `PREFECT_API_URL`) the leases live in the temporary server of the command
+  that took them, and a temporary server runs no repossessor: a killed command's slots stay taken in
+  `$PREFECT_HOME`'s database for ever. So before it first takes a limit, and again while it waits for one, a
+  run frees what no live holder accounts for: active slots minus the slots of the live records. Every run of
+  that database is on this machine (it is a file in `$PREFECT_HOME`), so the records see every holder.
+  Counting (rather than releasing the records of dead holders) also frees slots left by a version that kept
+  no records, or by a run killed between the grant and its record. It cannot free a live slot or one slot
+  twice: a reconciler takes a lock exclusively, each try to take a slot takes it shared (grant and record
+  together), and a holder removes its record only after it released the slot.
+- **Against a server**, holders may be on other machines, whose records this one cannot see: the lease
+  bounds how long a gone holder's slots stay taken (`LEASE_SECONDS` plus the repossessor's 15-second loop).
+
+A run that must wait for a limit says so in one line: who holds it (live runs on this machine, by pid), and
+whether slots of a gone run were freed or will be freed by the lease. Waiting more than 30 minutes is a
+transient failure: nothing was sent, the task tries again.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import datetime as dt
+import fcntl
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+from budbringer.delivery import Delivery
+from budbringer.errors import TransientDeliveryError
+from budbringer.ledger import Ledger, State
+
+#: Prefect's shortest lease; the holding process renews it every 45 s while it lives
+LEASE_SECONDS = 60
+#: how often a server frees expired leases (`PREFECT_SERVER_SERVICES_REPOSSESSOR_LOOP_SECONDS`)
+REPOSSESSOR_SECONDS = 15
+#: the longest a delivery waits for its limits before it fails as transient (nothing sent)
+WAIT_SECONDS = 1800
+#: how long a delivery waits before it says who holds the limit, then how often it looks again
+FIRST_LOOK_SECONDS = 3.0
+LOOK_SECONDS = 30.0
+#: the longest pause between two tries to take a limit (the server's Retry-After may say less)
+POLL_SECONDS = 5.0
+
+log = logging.getLogger("budbringer.limits")
+
+#: the shared limits this process has created or set (name, (size, decay)): set once, then only taken
+_limits_set: set[tuple[str, tuple[int, float]]] = set()
+#: the limits this process has reconciled at start (ephemeral mode)
+_reconciled: set[str] = set()
+_reconciled_lock = threading.Lock()
+#: when this process last said who holds a limit (by its names): one line per limit while deliveries wait
+_announced: dict[tuple[str, ...], float] = {}
+_announced_lock = threading.Lock()
+
+
+def hold(adapter: Any, delivery: Delivery, ledger: Ledger | None = None) -> ExitStack:
+    """Take the provider limits the delivery consumes, across every run and worker; the returned context
+    releases them. Slots left by a run that is gone are freed first (ephemeral mode) or said to be waiting for
+    their lease (server). A delivery the ledger has as delivered makes no provider request: it takes nothing."""
+    from prefect.concurrency.sync import rate_limit
+
+    limits = adapter.limits(delivery)
+    stack = ExitStack()
+    if not limits or _delivered(ledger, delivery):
+        return stack
+    wanted = {limit.name: (limit.concurrency, 0.0) for limit in limits}
+    wanted |= {limit.rate_name: rate for limit in limits if (rate := limit.rate())}
+    _set_limits(wanted)
+    names = [limit.name for limit in limits]
+    if ephemeral():
+        with _reconciled_lock:  # the other deliveries of the tier wait for the first look, not for the slots
+            first = [name for name in names if name not in _reconciled]
+            if first:
+                free_orphans(first)
+            _reconciled.update(first)
+    try:
+        stack.enter_context(_holding(names, delivery))
+        for limit in limits:
+            if rate := limit.rate():
+                for taken in range(0, limit.weight, rate[0]):  # never more than the burst at once
+                    rate_limit(limit.rate_name, occupy=min(rate[0], limit.weight - taken),
+                               timeout_seconds=WAIT_SECONDS, strict=True)
+    except TimeoutError:
+        stack.close()
+        raise TransientDeliveryError(adapter.name, delivery.forum, "waited 30 minutes for the provider's limits "
+                                     f"({', '.join(wanted)}) held by other runs; nothing was sent",
+                                     "the task tries again; see `prefect gcl ls` for who holds them") from None
+    except BaseException:
+        stack.close()
+        raise
+    _logger().debug("%s: holding %s", delivery.forum, ", ".join(wanted))
+    return stack
+
+
+def _delivered(ledger: Ledger | None, delivery: Delivery) -> bool:
+    record = ledger.record(delivery.key) if ledger is not None else None
+    return record is not None and record.state == State.DELIVERED
+
+
+def ephemeral() -> bool:
+    """No `PREFECT_API_URL`: each command runs its own temporary server on `$PREFECT_HOME`'s database."""
+    from prefect.settings import get_current_settings
+
+    return not get_current_settings().api.url
+
+
+def records_dir() -> Path:
+    """Where the holdings of `$PREFECT_HOME`'s limits are written down: beside the database that counts them."""
+    from prefect.settings import get_current_settings
+
+    return Path(get_current_settings().home) / "budbringer-limits"
+
+
+def _set_limits(wanted: dict[str, tuple[int, float]]) -> None:
+    from prefect import get_client
+    from prefect.exceptions import ObjectAlreadyExists
+
+    missing = {name: value for name, value in wanted.items() if (name, value) not in _limits_set}
+    if not missing:  # once per process and value, not once per delivery
+        return
+    with get_client(sync_client=True) as client:
+        for name, (size, decay) in missing.items():
+            try:
+                client.upsert_global_concurrency_limit_by_name(name, size, slot_decay_per_second=decay)
+            except ObjectAlreadyExists:  # another run created it a moment ago: set its values
+                client.upsert_global_concurrency_limit_by_name(name, size, slot_decay_per_second=decay)
+            _limits_set.add((name, (size, decay)))
+
+
+@contextmanager
+def _holding(names: list[str], delivery: Delivery) -> Iterator[None]:
+    """Take one slot of each limit under a short lease, renewed while this process lives, and write the holding
+    down (locked); on leaving, release the slot, then remove the record.
+
+    Prefect's `concurrency()` does the same, but this process must write its record in the same step as the
+    server grants the slot, or a reconciler could see the slot without its holder (and free it early) or a
+    waiting delivery as a holder (and free nothing). So each try takes the reconcile lock shared, and the
+    reconciler takes it exclusively. While it waits, a watcher says who holds the limit."""
+    from prefect import get_client
+
+    started = time.monotonic()
+    record = ExitStack()
+    with _watching(names, delivery.forum), get_client(sync_client=True) as client:
+        lease_id = _take(client, names, started, record)
+    waited = time.monotonic() - started
+    if waited > FIRST_LOOK_SECONDS:
+        _logger().info("%s: got %s after %.0f s", delivery.forum, ", ".join(names), waited)
+    try:
+        with _renewing(lease_id):
+            yield
+    finally:
+        try:
+            with get_client(sync_client=True) as client:
+                client.release_concurrency_slots_with_lease(lease_id)
+        except Exception as exc:  # noqa: BLE001 - the lease runs out by itself; the record is then an orphan's
+            _logger().warning("%s: could not release %s (%s): freed when its lease runs out", delivery.forum,
+                              ", ".join(names), exc)
+        record.close()
+
+
+def _take(client: Any, names: list[str], started: float, record: ExitStack) -> Any:
+    """Try until the server grants one slot of each limit (or 30 minutes pass): returns the lease's id, with the
+    holding's record entered into `record`."""
+    import httpx
+    from prefect.client.schemas.responses import ConcurrencyLimitWithLeaseResponse
+
+    folder = records_dir()
+    while True:
+        with _reconcile_lock(folder, fcntl.LOCK_SH):
+            try:
+                response = client.increment_concurrency_slots_with_lease(
+                    names=names, slots=1, mode="concurrency", lease_duration=LEASE_SECONDS)
+            except httpx.HTTPStatusError as exc:
+                if exc.response.status_code != 423:
+                    raise
+                retry_after = float(exc.response.headers.get("Retry-After") or 1.0)
+            else:
+                granted = ConcurrencyLimitWithLeaseResponse.model_validate(response.json())
+                if len(granted.limits) != len(names):  # strict: a limit that does not exist is never skipped
+                    client.release_concurrency_slots_with_lease(granted.lease_id)
+                    raise RuntimeError(f"the shared limits {names} do not all exist on the Prefect server")
+                record.enter_context(_record(names, 1))
+                return granted.lease_id
+        if time.monotonic() - started >= WAIT_SECONDS:
+            raise TimeoutError(f"waited {WAIT_SECONDS} s for {names}")
+        time.sleep(min(max(retry_after, 0.5), POLL_SECONDS))
+
+
+@contextmanager
+def _renewing(lease_id: Any) -> Iterator[None]:
+    """Renew the lease while this process lives (every 3/4 of it); a failed renewal is said, never raised: it
+    must not interrupt a request that may already be out."""
+    from prefect import get_client
+
+    done = threading.Event()
+
+    def renew() -> None:
+        with get_client(sync_client=True) as client:
+            while not done.wait(LEASE_SECONDS * 0.75):
+                try:
+                    client.renew_concurrency_lease(lease_id, LEASE_SECONDS)
+                except Exception as exc:  # noqa: BLE001 - tried again at the next beat
+                    log.warning("could not renew the lease %s of a provider limit: %s", lease_id, exc)
+
+    thread = threading.Thread(target=contextvars.copy_context().run, args=(renew,), daemon=True,
+                              name=f"limits-lease-{lease_id}")
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+
+
+@contextmanager
+def _watching(names: list[str], forum: str) -> Iterator[None]:
+    """While a delivery waits for its limits: after a few seconds say in one line who holds them; then keep
+    looking (in ephemeral mode freeing what a run that died meanwhile left), quietly unless it frees some."""
+    done = threading.Event()
+
+    def watch() -> None:
+        announce = True
+        while not done.wait(FIRST_LOOK_SECONDS if announce else LOOK_SECONDS):
+            try:
+                _say_who_holds(names, forum, announce=announce)
+            except Exception as exc:  # noqa: BLE001 - looking is a courtesy; the wait goes on regardless
+                log.debug("could not look at %s: %s", names, exc)
+            announce = False
+
+    context = contextvars.copy_context()  # Prefect's settings and run context live in context variables
+    thread = threading.Thread(target=context.run, args=(watch,), daemon=True, name=f"limits-watch-{forum}")
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+
+
+# -- the records ---------------------------------------------------------------------------------------------
+
+@contextmanager
+def _record(names: list[str], slots: int) -> Iterator[Path]:
+    """A record of this holding, locked while this process holds it (the lock dies with the process).
+
+    Written under a temporary name, locked, then renamed: a reader never sees a record that is not yet locked
+    (it would take it for a gone holder's)."""
+    folder = records_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    name = uuid.uuid4().hex
+    temporary, path = folder / f".{name}.tmp", folder / f"{name}.json"
+    handle = open(temporary, "w", encoding="utf-8")  # noqa: SIM115 - held open (and locked) while we hold
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        json.dump({"names": names, "slots": slots, "pid": os.getpid(),
+                   "since": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}, handle)
+        handle.flush()
+        os.replace(temporary, path)
+        try:
+            yield path
+        finally:
+            path.unlink(missing_ok=True)  # after the slot was released: a reader may only under-count
+    finally:
+        handle.close()
+
+
+def _live_records(folder: Path) -> list[dict[str, Any]]:
+    """The records of live holders; a record whose lock can be taken belongs to a gone holder and is removed."""
+    live: list[dict[str, Any]] = []
+    for path in sorted(folder.glob("*.json")):
+        try:
+            handle: IO[str] = open(path, encoding="utf-8")  # noqa: SIM115
+        except FileNotFoundError:  # released meanwhile
+            continue
+        with handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                try:
+                    live.append(json.loads(handle.read()))
+                except ValueError:
+                    pass
+                continue
+            path.unlink(missing_ok=True)  # its holder is gone (the limit's slots are counted, not these)
+    for path in folder.glob(".*.tmp"):  # a holder killed while writing its record (a fresh one is being written)
+        try:
+            if time.time() - path.stat().st_mtime > 60:
+                path.unlink(missing_ok=True)
+        except FileNotFoundError:
+            pass
+    return live
+
+
+@contextmanager
+def _reconcile_lock(folder: Path, mode: int) -> Iterator[None]:
+    """Exclusive for a reconciler, shared for a try to take a slot: a reconciler never sees a slot granted and
+    its record not yet written, and two reconcilers never free the same orphan twice."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".reconcile.lock", "a", encoding="utf-8") as handle:
+        fcntl.flock(handle.fileno(), mode)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def free_orphans(names: list[str]) -> dict[str, int]:
+    """Ephemeral mode: free the slots of `names` that no live holder accounts for, and say so (one line per
+    limit). Returns the slots freed per limit."""
+    from prefect import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    folder = records_dir()
+    freed: dict[str, int] = {}
+    with _reconcile_lock(folder, fcntl.LOCK_EX), get_client(sync_client=True) as client:
+        active: dict[str, int] = {}
+        for name in names:  # the counts first, then the records: a new holder is in both or only the records
+            try:
+                limit = client.read_global_concurrency_limit_by_name(name)
+            except ObjectNotFound:
+                continue
+            if limit.active:  # a switched-off limit is not enforced (and its slots are not decremented)
+                active[name] = limit.active_slots
+        live = _live_records(folder)
+        for name, count in active.items():
+            held = sum(int(record.get("slots", 1)) for record in live if name in record.get("names", ()))
+            orphans = count - held
+            if orphans > 0:
+                client.release_concurrency_slots([name], orphans, None)  # type: ignore[arg-type]
+                freed[name] = orphans
+                _logger().warning("%s: freed %d slot%s held by a run that is gone (killed before it released "
+                                  "them); %d held by live runs", name, orphans, "s" if orphans != 1 else "", held)
+    return freed
+
+
+def _say_who_holds(names: list[str], forum: str, announce: bool) -> None:
+    """One line on who holds the limit a delivery waits for (once per limit and process while it waits, not
+    once per waiting delivery); in ephemeral mode first free what a gone run left (which says so itself)."""
+    from prefect import get_client
+
+    if ephemeral() and free_orphans(names):
+        return
+    key, now = tuple(sorted(names)), time.monotonic()
+    with _announced_lock:
+        if not announce or now - _announced.get(key, -LOOK_SECONDS) < LOOK_SECONDS:
+            return
+        _announced[key] = now
+    live = _live_records(records_dir())
+    pids = {record.get("pid") for record in live if set(names) & set(record.get("names", ()))}
+    holders = (["this run"] if os.getpid() in pids else []) + [f"pid {pid}" for pid in sorted(pids - {os.getpid()})]
+    with get_client(sync_client=True) as client:
+        counts = []
+        for name in names:
+            limit = client.read_global_concurrency_limit_by_name(name)
+            counts.append(f"{name} {limit.active_slots} of {limit.limit}")
+    here = f"live holders on this machine: {', '.join(holders)}" if holders else "no live holder on this machine"
+    if ephemeral():
+        gone = "a gone run's slots are freed as it looks again every 30 s"
+    else:
+        gone = (f"a gone run's slots are freed by the server when its lease runs out (within "
+                f"{LEASE_SECONDS + REPOSSESSOR_SECONDS} s)")
+    _logger().warning("%s waits for %s (%s; %s); waiting up to %d minutes", forum, "; ".join(counts), here, gone,
+                      WAIT_SECONDS // 60)
+
+
+def _logger() -> Any:
+    from prefect import get_run_logger
+    from prefect.exceptions import MissingContextError
+
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return log
