@@ -256,13 +256,14 @@ def test_a_ledger_at_a_revision_unknown_here_stops_the_start(url: str, engine: s
 
 
 @pytest.mark.postgres
-def test_the_schema_error_never_shows_a_password(postgres_url: str, newer: tuple[str, str]) -> None:
+def test_the_schema_error_never_shows_a_password(request: pytest.FixtureRequest, newer: tuple[str, str]) -> None:
+    pg_url = request.getfixturevalue("postgres_url")
     packaged, _ = newer
-    engine = database.new_engine(postgres_url)
+    engine = database.new_engine(pg_url)
     migrate.upgrade(engine, packaged)
     engine.dispose()
     # The test server trusts its clients, so any password is let in: it only has to stay unseen.
-    with_password = sa.make_url(postgres_url).set(password="hemmeligt-kodeord").render_as_string(hide_password=False)
+    with_password = sa.make_url(pg_url).set(password="hemmeligt-kodeord").render_as_string(hide_password=False)
     try:
         with pytest.raises(SchemaError) as raised:
             Ledger(with_password)

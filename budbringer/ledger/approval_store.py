@@ -86,7 +86,8 @@ class ApprovalStore:
             conn.execute(approval_requests.update().where(
                 (approval_requests.c.message_id == message_id) & (approval_requests.c.state == RequestState.OPEN)
                 & (approval_requests.c.approval_hash != approval_hash)
-            ).values(state=RequestState.VOID, decided_at=now(), comment="the message changed; a new request replaced this"))
+            ).values(state=RequestState.VOID, decided_at=now(),
+                     comment="the message changed; a new request replaced this"))
             if existing:  # the message went back to content asked about before: ask again (its votes stand)
                 conn.execute(approval_requests.update().where(approval_requests.c.id == existing["id"])
                              .values(state=RequestState.OPEN, decided_at=None, comment="", requested_at=now()))
@@ -140,11 +141,13 @@ class ApprovalStore:
         with self.engine.connect() as conn:
             rows = conn.execute(approval_votes.select().where(approval_votes.c.request_id == request_id)
                                 .order_by(approval_votes.c.id)).mappings().all()
-        return [Vote(voter=r["voter"], decision=VoteDecision(r["decision"]), comment=r["comment"] or "", source=r["source"],
-                     at=_aware(r["at"])) for r in rows]  # type: ignore[arg-type]
+        return [Vote(voter=r["voter"], decision=VoteDecision(r["decision"]), comment=r["comment"] or "",
+                     source=r["source"], at=_aware(r["at"])) for r in rows]  # type: ignore[arg-type]
 
-    def decide(self, request_id: int, state: RequestState | str, comment: str = "", approval_id: int | None = None) -> bool:
+    def decide(self, request_id: int, state: RequestState | str, comment: str = "",
+               approval_id: int | None = None) -> bool:
         """Close an open request as approved or rejected; False if it was no longer open."""
+        state = RequestState(state)  # ValueError for anything that is no request state
         with self.engine.begin() as conn:
             changed = conn.execute(approval_requests.update().where(
                 (approval_requests.c.id == request_id) & (approval_requests.c.state == RequestState.OPEN)
