@@ -20,14 +20,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 
 from budbringer.errors import BudbringerError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+# Alembic is imported where it is used: importing it costs a noticeable part of a second, and `check` and
+# `preview` import the ledger without opening it.
 
 log = logging.getLogger("budbringer")
 
@@ -49,6 +53,8 @@ def shown(engine: sa.Engine) -> str:
 
 def config(connection: sa.Connection | None = None) -> Config:
     """Alembic's configuration for the packaged migrations, on this connection."""
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["connection"] = connection
@@ -57,6 +63,8 @@ def config(connection: sa.Connection | None = None) -> Config:
 
 @functools.cache
 def _script(location: str) -> ScriptDirectory:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory(location)
 
 
@@ -70,6 +78,8 @@ def head() -> str:
 
 def current(connection: sa.Connection) -> str | None:
     """The ledger's revision, or None when it has none (new, or made before Alembic)."""
+    from alembic.runtime.migration import MigrationContext
+
     return MigrationContext.configure(connection).get_current_revision()
 
 
@@ -107,6 +117,8 @@ def _locked(engine: sa.Engine) -> Iterator[sa.Connection]:
 
 
 def _upgrade(conn: sa.Connection, target: str) -> None:
+    from alembic import command
+
     conn.commit()  # alembic begins (and commits) its own transaction
     command.upgrade(config(conn), target)
     conn.commit()
@@ -164,6 +176,8 @@ def upgrade(engine: sa.Engine, target: str = "head") -> Upgrade:
 
 def downgrade(engine: sa.Engine, target: str) -> None:
     """Take the ledger back to `target` (a revision, or `base`: every table dropped). For tests and rollbacks."""
+    from alembic import command
+
     with _locked(engine) as conn:
         conn.commit()
         command.downgrade(config(conn), target)
