@@ -165,6 +165,15 @@ def _parser() -> argparse.ArgumentParser:
     resolve.add_argument("--note", default="", help="what you checked (e.g. 'found in Sent Items 10:42')")
     resolve.set_defaults(run=cmd_resolve)
 
+    db = sub.add_parser("db", help="the ledger's schema: upgrade it, or show its revision",
+                        description="The ledger's schema version (Alembic). A new ledger is created at the newest "
+                                    "revision on first use; after installing a newer Budbringer, run `budbringer "
+                                    "db upgrade` once (the start says so when it is needed).")
+    db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    db_sub.add_parser("upgrade", help="bring the ledger to this Budbringer's newest revision").set_defaults(run=cmd_db)
+    db_sub.add_parser("current", help="the ledger's revision, and whether it is the newest (exit 1 if behind)"
+                      ).set_defaults(run=cmd_db)
+
     approve = sub.add_parser("approve", parents=[common], help="approve or reject a message waiting for approval",
                              description="Record an approver's decision on a message whose approval was requested "
                                          "(and resume the run that waits for it).")
@@ -583,6 +592,28 @@ def cmd_resolve(args: argparse.Namespace) -> int:
         print(f"settled: {record.forum} ({record.channel}) was not delivered; the next `budbringer send` of "
               f"{record.message_id} delivers it again; {key}")
     return EXIT_OK
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    """`db upgrade` brings the ledger ($BUDBRINGER_DATABASE_URL, else SQLite) to head; `db current` shows it."""
+    import sqlalchemy as sa
+
+    from budbringer.ledger import database, migrate
+
+    engine = database.new_engine(database.database_url())
+    try:
+        if args.db_command == "upgrade":
+            print(f"ledger {migrate.shown(engine)}: {migrate.upgrade(engine)}")
+            return EXIT_OK
+        text, at_head = migrate.describe(engine)
+        print(f"ledger {migrate.shown(engine)}: {text}")
+        return EXIT_OK if at_head else EXIT_PROBLEM
+    except sa.exc.DBAPIError as exc:  # unreachable, refused: one line, no traceback
+        first = (str(exc.orig).strip().splitlines() or [""])[0]
+        raise BudbringerError(f"ledger {migrate.shown(engine)}: {type(exc.orig).__name__}: {first}") from None
+    finally:
+        engine.dispose()
+
 
 def _print_uncertain(records: Sequence) -> None:  # type: ignore[type-arg]
     """Each uncertain delivery with its short key and how to settle it (`budbringer resolve`)."""

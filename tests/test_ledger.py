@@ -8,8 +8,6 @@ afterwards. Without a server they are skipped, except under CI (`CI` set), where
 from __future__ import annotations
 
 import datetime as dt
-import os
-import secrets
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,10 +18,10 @@ import sqlalchemy as sa
 from budbringer import ledger as ledger_
 from budbringer.approval import Approval
 from budbringer.delivery import Delivery, Receipt
-from budbringer.ledger import Ledger, State
+from budbringer.ledger import Answer, Ledger, NoticeKind, RequestState, State, VoteDecision
 from budbringer.render import Variant
+from tests.servers.postgres import postgres_server, postgres_url  # noqa: F401 (fixtures)
 
-POSTGRES_URL = os.environ.get("BUDBRINGER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 MESSAGE_ID = "2026-11-status-udbud"
 
 
@@ -49,41 +47,6 @@ def sqlite_url(tmp_path: Path) -> Iterator[str]:
     engine = ledger_._engines.pop(url, None)
     if engine is not None:
         engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def postgres_server() -> Iterator[sa.Engine]:
-    """An AUTOCOMMIT connection to the test server, or a skip (a failure under CI) when there is none."""
-    admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-    except Exception as exc:  # no server, wrong credentials, no driver
-        admin.dispose()
-        where = sa.make_url(POSTGRES_URL).render_as_string(hide_password=True)
-        reason = f"no PostgreSQL at {where}: set BUDBRINGER_TEST_POSTGRES_URL ({type(exc).__name__}: {exc})"
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the PostgreSQL tests: {reason}")
-        pytest.skip(reason)
-    yield admin
-    admin.dispose()
-
-
-@pytest.fixture
-def postgres_url(postgres_server: sa.Engine) -> Iterator[str]:
-    """A fresh database of its own, dropped afterwards, so that runs never see each other's rows."""
-    name = f"budbringer_test_{secrets.token_hex(6)}"
-    with postgres_server.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = sa.make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    try:
-        yield url
-    finally:
-        engine = ledger_._engines.pop(url, None)
-        if engine is not None:
-            engine.dispose()
-        with postgres_server.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -228,6 +191,63 @@ def test_a_hold_on_a_delivery_is_exclusive(ledger: Ledger, tmp_path: Path, monke
             assert other is True
     with ledger.hold(key) as again:
         assert again is True
+
+
+def test_requests_votes_notices_and_answers_come_back_as_their_states(ledger: Ledger) -> None:
+    approval = approve(ledger, variant("oc"))
+    first_hash, edited_hash = "a" * 64, "b" * 64
+    meeting, deadline = dt.date(2026, 12, 3), dt.datetime(2026, 12, 2, 12, 0, tzinfo=dt.UTC)
+    request, new = ledger.open_request(MESSAGE_ID, first_hash, "Status på udbuddet", meeting, deadline)
+    assert new and request.state is RequestState.OPEN and request.state == "open"
+    assert (request.meeting, request.deadline) == (meeting, deadline)
+    assert ledger.open_request(MESSAGE_ID, first_hash, "Status på udbuddet", meeting, deadline) == (request, False)
+
+    assert ledger.vote(request.id, "Mette Lund", VoteDecision.APPROVE, "", "cli")
+    assert not ledger.vote(request.id, "Mette Lund", "reject", "ombestemt", "cli")  # one decision per approver
+    with pytest.raises(ValueError, match="approve, reject"):
+        ledger.vote(request.id, "Lars Bech", "måske", "", "cli")
+    [vote] = ledger.votes(request.id)
+    assert (vote.voter, vote.decision, vote.source) == ("Mette Lund", VoteDecision.APPROVE, "cli")
+
+    # Edited content needs a new request: the open one for the earlier content is void.
+    edited, new = ledger.open_request(MESSAGE_ID, edited_hash, "Status på udbuddet", meeting, deadline)
+    assert new and ledger.request(MESSAGE_ID, first_hash).state is RequestState.VOID  # type: ignore[union-attr]
+    assert ledger.open_requests() == [edited]
+    assert ledger.decide(edited.id, RequestState.APPROVED, approval_id=approval.id)
+    assert not ledger.decide(edited.id, RequestState.REJECTED)  # no longer open
+    decided = ledger.request(MESSAGE_ID)
+    assert decided is not None and decided.state is RequestState.APPROVED and decided.approval_id == approval.id
+    assert ledger.open_requests() == []
+
+    key = f"notice/{MESSAGE_ID}/{edited_hash[:16]}/reminder-1"
+    assert ledger.claim_notice(key, MESSAGE_ID, edited.id, "reminder-1") == (State.ATTEMPTING, True)
+    ledger.notice_done(key, State.FAILED, error="421 try later")
+    assert ledger.claim_notice(key, MESSAGE_ID, edited.id, "reminder-1") == (State.ATTEMPTING, True)  # taken up
+    ledger.notice_done(key, State.DELIVERED, Receipt("outbox", "outbox/reminder.eml"))
+    assert ledger.claim_notice(key, MESSAGE_ID, edited.id, "reminder-1") == (State.DELIVERED, False)
+    assert ledger.notices_for(edited.id) == {"reminder-1": State.DELIVERED}
+    with pytest.raises(ValueError, match="reminder-N"):
+        ledger.claim_notice(f"notice/{MESSAGE_ID}/x/postkort", MESSAGE_ID, edited.id, "postkort")
+
+    ledger.record_answer(MESSAGE_ID, "midtnyt", "declined")
+    ledger.record_answer(MESSAGE_ID, "midtnyt", Answer.ACCEPTED, "i nummer 48")
+    [answer] = ledger.answers(MESSAGE_ID)
+    assert (answer.forum, answer.answer, answer.note) == ("midtnyt", Answer.ACCEPTED, "i nummer 48")
+    with pytest.raises(ValueError, match="accepted, declined"):
+        ledger.record_answer(MESSAGE_ID, "midtnyt", "måske")
+
+
+def test_stored_states_are_the_strings_they_always_were() -> None:
+    assert [s.value for s in State] == ["attempting", "delivered", "failed", "uncertain"]
+    assert [s.value for s in RequestState] == ["open", "approved", "rejected", "void"]
+    assert [s.value for s in VoteDecision] == ["approve", "reject"]
+    assert [s.value for s in Answer] == ["accepted", "declined"]
+    assert f"{State.DELIVERED}" == "delivered" and State("failed") is State.FAILED
+    assert [NoticeKind.of(k) for k in ("request", "reminder-1", "reminder-12", "escalation", "rejection")] == [
+        NoticeKind.REQUEST, NoticeKind.REMINDER, NoticeKind.REMINDER, NoticeKind.ESCALATION, NoticeKind.REJECTION]
+    for wrong in ("reminder", "reminder-x", "request-1", "Request", ""):
+        with pytest.raises(ValueError):
+            NoticeKind.of(wrong)
 
 
 def test_the_ledger_never_shows_a_password() -> None:

@@ -1,0 +1,69 @@
+"""The ledger: every approval and every delivery with its state and receipt, in SQL.
+
+SQLite by default (`.budbringer/ledger.db` beside the plan, see `ledger_home`, or under $BUDBRINGER_HOME); `BUDBRINGER_DATABASE_URL` points it at
+PostgreSQL (`postgresql+psycopg://…`) or anything SQLAlchemy speaks. Prefect's cache is no ledger: this is.
+
+A delivery row is keyed by the delivery key (message, content hash, forum, channel), so a re-run, a retry or
+a second run of the same message finds the row and never delivers twice. States:
+
+    attempting → delivered        the provider took it (receipt kept)
+    attempting → failed           the provider refused, or could not take it: nothing was delivered
+    attempting → uncertain        it may have been delivered: reconciled, or settled by the operator
+
+Every change of state is also appended to `delivery_events`, so the history of a delivery can be read back.
+
+One module per concern: `schema` (every table), `states` (every stored state, as enums), `delivery_store`,
+`approval_store` (approvals, requests and votes), `notice_store`, `answer_store` (editors' answers), `locks`,
+`database` (URL and engines) and `migrate` (the schema version, Alembic; migrations in `migrations/`).
+`Ledger` joins the stores; everything is importable from here. docs/ledger.md has the details.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from budbringer.ledger.answer_store import ANSWERS, AnswerStore, EditorAnswer
+from budbringer.ledger.approval_store import DECISIONS, ApprovalRequest, ApprovalStore, Vote
+from budbringer.ledger.database import _aware, _engine, _engines, _engines_lock, database_url, ledger_home, now
+from budbringer.ledger.delivery_store import RESOLUTIONS, DeliveryStore, Record
+from budbringer.ledger.locks import Locks
+from budbringer.ledger.migrate import SchemaError
+from budbringer.ledger.notice_store import NoticeStore
+from budbringer.ledger.schema import (
+    approval_requests,
+    approval_votes,
+    approvals,
+    deliveries,
+    delivery_events,
+    editor_answers,
+    metadata,
+    notices,
+)
+from budbringer.ledger.states import (
+    Answer,
+    DeliveryState,
+    NoticeKind,
+    RequestState,
+    Resolution,
+    State,
+    VoteDecision,
+)
+
+
+class Ledger(ApprovalStore, DeliveryStore, NoticeStore, AnswerStore, Locks):
+    def __init__(self, url: str | None = None) -> None:
+        self.url = url or database_url()
+        self.engine = _engine(self.url)
+
+    def __repr__(self) -> str:
+        return f"Ledger({sa.make_url(self.url).render_as_string(hide_password=True)!r})"
+
+
+__all__ = [
+    "ANSWERS", "DECISIONS", "RESOLUTIONS",
+    "Answer", "ApprovalRequest", "DeliveryState", "EditorAnswer", "Ledger", "NoticeKind", "Record",
+    "RequestState", "Resolution", "SchemaError", "State", "Vote", "VoteDecision",
+    "approval_requests", "approval_votes", "approvals", "database_url", "ledger_home", "deliveries", "delivery_events",
+    "editor_answers", "metadata", "notices", "now",
+    "_aware", "_engine", "_engines", "_engines_lock",
+]

@@ -1,0 +1,94 @@
+"""Where the ledger lives and the engines that reach it, one per URL per process.
+
+An engine is handed out only once its schema is at the newest migration: a new ledger is created there, an
+existing one that is behind stops the start with one line that says to run `budbringer db upgrade`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import threading
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from budbringer.ledger import migrate
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _aware(value: dt.datetime | None) -> dt.datetime | None:
+    """SQLite hands back naive datetimes; everything here is UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value
+
+
+def database_url() -> str:
+    if os.environ.get("BUDBRINGER_DATABASE_URL"):
+        return os.environ["BUDBRINGER_DATABASE_URL"]
+    home = ledger_home()
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        from budbringer.errors import LedgerError
+
+        raise LedgerError(f"the ledger's folder {home} cannot be created ({exc.strerror}): set BUDBRINGER_HOME to "
+                          "a folder you can write to, or BUDBRINGER_DATABASE_URL") from None
+    return f"sqlite:///{(home / 'ledger.db').resolve()}"
+
+
+def ledger_home(plan_file: Path | None = None) -> Path:
+    """Where the SQLite ledger lives unless BUDBRINGER_DATABASE_URL says otherwise — never just the working
+    folder, so a send from another folder finds the same ledger (docs/security.md):
+    $BUDBRINGER_HOME; else $BUDBRINGER_DIR/.budbringer (the checkout a worker runs in); else beside the plan
+    (`--plan`, $BUDBRINGER_PLAN, ./config/plan.yaml): the project folder that holds `config/plan.yaml`, or the
+    plan's own folder; for the packaged plan, the user's data folder."""
+    if os.environ.get("BUDBRINGER_HOME"):
+        return Path(os.environ["BUDBRINGER_HOME"])
+    if os.environ.get("BUDBRINGER_DIR"):
+        return Path(os.environ["BUDBRINGER_DIR"]) / ".budbringer"
+    from budbringer.plan import DEFAULT_PLAN, plan_path
+
+    plan = (plan_file or plan_path()).resolve()
+    if plan == DEFAULT_PLAN.resolve():
+        data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+        return Path(data) / "budbringer"
+    folder = plan.parent
+    return (folder.parent if folder.name == "config" else folder) / ".budbringer"
+
+
+_engines: dict[str, sa.Engine] = {}
+_engines_lock = threading.Lock()
+
+
+def new_engine(url: str) -> sa.Engine:
+    """An engine of its own, schema unchecked (for `budbringer db`, which brings the schema up to date)."""
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(connection, _record):  # type: ignore[no-untyped-def]
+            cursor = connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+    else:
+        engine = sa.create_engine(url, pool_pre_ping=True)
+    return engine
+
+
+def _engine(url: str) -> sa.Engine:
+    with _engines_lock:
+        if url not in _engines:
+            engine = new_engine(url)
+            try:
+                migrate.ensure(engine)
+            except BaseException:
+                engine.dispose()
+                raise
+            _engines[url] = engine
+        return _engines[url]
