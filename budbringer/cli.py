@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import html
 import os
 import sys
 from collections.abc import Sequence
@@ -100,6 +99,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--message", default="messages/2026-11-status-udbud.md",
                        help="the default message of the manual and preview deployments")
     serve.add_argument("--limit", type=int, default=None, help="at most this many flow runs at once")
+    serve.add_argument("--web-host", default="127.0.0.1", help="address of the approval pages (default: 127.0.0.1)")
+    serve.add_argument("--web-port", type=int, default=8400, help="port of the approval pages (default: 8400)")
+    serve.add_argument("--no-web", action="store_true", help="do not serve the approval pages")
     serve.set_defaults(run=cmd_serve)
 
     alerts = sub.add_parser("alerts", parents=[common], help="alert operators when a run fails (Prefect automations)")
@@ -117,8 +119,22 @@ def _parser() -> argparse.ArgumentParser:
                                    "Card for a Teams channel's Workflows webhook")
     alerts_setup.set_defaults(run=cmd_alerts_setup)
 
-    plan = sub.add_parser("plan", parents=[common], help="the plan as a readable overview")
+    plan = sub.add_parser("plan", parents=[common], help="the plan as a readable overview, or a Danish document",
+                          description="Print the plan: an overview for operators (text), or the communication plan "
+                                      "as a Danish document rendered from the configuration (html or md).")
+    plan.add_argument("--format", choices=["text", "html", "md"], default="text",
+                      help="text: an overview (default); html or md: the plan as a Danish document")
+    plan.add_argument("--out", default=None, metavar="FILE", help="write the document here instead of printing it")
     plan.set_defaults(run=cmd_plan)
+
+    web = sub.add_parser("web", parents=[common], help="serve the steering group's approval pages",
+                         description="Serve the approval pages that the personal links in the request mails "
+                                     "open, and the plan at /plan. A decision resumes the run waiting for it.")
+    web.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    web.add_argument("--port", type=int, default=8400, help="port (default: 8400)")
+    web.add_argument("--messages", default="messages", metavar="DIR",
+                     help="the folder of the message files (messages/ID.md; default: messages)")
+    web.set_defaults(run=cmd_web)
     return parser
 
 
@@ -138,35 +154,25 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
-    from budbringer import cascade, render
+    """The approval page without buttons, and each variant on its own page, as static files (Danish)."""
+    from budbringer import cascade
+    from budbringer.web import pages
 
     prepared = cascade.prepare(args.plan, args.message)
     out = Path(args.out or Path("preview") / prepared.message.id)
     out.mkdir(parents=True, exist_ok=True)
-    request = render.render_approval_request(prepared.plan, prepared.message, prepared.variants,
-                                             prepared.findings, prepared.approval_hash)
-    entries = []
-    for variant in [request, *prepared.variants]:
-        name = f"{variant.tier_index:02d}-{variant.forum}.html"
-        body = variant.body if variant.body_format == "html" else f"<pre>{html.escape(variant.body)}</pre>"
-        (out / name).write_text(_page(variant.subject, body), encoding="utf-8")
-        entries.append(f'<li><a href="{name}">{html.escape(variant.forum_title)}</a> — '
-                       f"{html.escape(variant.subject)} <small>({variant.medium}, "
-                       f"{variant.content_hash[:12]})</small></li>")
-    findings = "".join(f"<li>{html.escape(f.severity)}: {html.escape(f.forum)}: {html.escape(f.text)}</li>"
-                       for f in prepared.findings) or "<li>none</li>"
-    index = (f"<h1>{html.escape(prepared.message.title)}</h1><p>Approval hash "
-             f"<code>{prepared.approval_hash}</code></p><h2>Variants</h2><ul>{''.join(entries)}</ul>"
-             f"<h2>Findings</h2><ul>{findings}</ul>")
-    (out / "index.html").write_text(_page(f"Preview: {prepared.message.id}", index), encoding="utf-8")
-    print(f"{len(entries)} previews written; open {(out / 'index.html').resolve()}")
+    links = {}
+    for tier in pages.tiers(prepared):
+        for view in tier.variants:
+            variant = view.variant
+            name = f"{variant.tier_index:02d}-{variant.forum}.html"
+            (out / name).write_text(pages.render("variant.html.j2", title=variant.forum_title, view=view,
+                                                 tier=tier, message=prepared.message), encoding="utf-8")
+            links[f"Trin {tier.index}: {variant.forum_title} ({view.medium})"] = name
+    (out / "index.html").write_text(pages.approval_page(prepared, None, links=links), encoding="utf-8")
+    print(f"{len(links)} variants written with the page the approvers see (without buttons); "
+          f"open {(out / 'index.html').resolve()}")
     return EXIT_OK
-
-
-def _page(title: str, body: str) -> str:
-    return (f'<!doctype html>\n<html lang="da"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-            f"<style>body{{font-family:sans-serif;max-width:48rem;margin:2rem auto;line-height:1.5}}</style>"
-            f"</head><body>\n{body}\n</body></html>\n")
 
 
 def cmd_send(args: argparse.Namespace) -> int:
@@ -182,14 +188,14 @@ def cmd_send(args: argparse.Namespace) -> int:
     message = message_.load(args.message, plan)
     before = {r.key for r in Ledger().records(message.id) if r.state == "delivered"}
     _quiet_prefect()
-    from budbringer.flows.send import CascadeFailed, send_flow
+    from budbringer.flows.send import CascadeFailed, api_url, send_flow
 
     failed = None
     try:
         outcomes = send_flow(message=str(Path(args.message).resolve()), approved_by=args.approved_by,
                              approval_ref=args.approval_ref, plan=str(plan.path.resolve()),
                              override_order=args.override_order, reason=args.reason,
-                             wait_for_approval=bool(os.environ.get("PREFECT_API_URL")))
+                             wait_for_approval=api_url() is not None)
     except CascadeFailed as exc:
         failed = exc
         outcomes = None
@@ -283,6 +289,16 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from budbringer import plan as plan_
 
     plan = plan_.load(args.plan)
+    if args.format != "text":
+        from budbringer.web import plan_document
+
+        text = plan_document.html_document(plan) if args.format == "html" else plan_document.markdown_document(plan)
+        if args.out:
+            Path(args.out).write_text(text, encoding="utf-8")
+            print(f"the plan as a Danish document ({args.format}): {Path(args.out).resolve()}")
+        else:
+            sys.stdout.write(text)
+        return EXIT_OK
     policy = plan.approval
     print(f"{plan.name}\n({plan.path})\n")
     print(f"Vision: {plan.narrative.vision}  ·  Aim: {plan.narrative.aim}\n")
@@ -352,7 +368,8 @@ def _waiting_or_rejected(message_id: str, path: str, plan: object) -> int:
     deadline = f"; deadline {local(plan, request.deadline):%Y-%m-%d %H:%M}" if request.deadline else ""  # type: ignore[arg-type]
     print(f"\nApproval of {message_id} was requested (request {request.id}, hash {request.approval_hash[:12]}"
           f"{deadline}); decisions: {votes}. Nothing was sent yet.\n"
-          f"Approvers decide with: budbringer approve {path} --by NAME [--reject --comment TEXT]\n"
+          f"Each approver got a personal link to the approval page (`budbringer web`); on the command line: "
+          f"budbringer approve {path} --by NAME [--reject --comment TEXT]\n"
           f"Then run this command again to send it.")
     return EXIT_OK
 
@@ -383,12 +400,15 @@ def cmd_approve(args: argparse.Namespace) -> int:
         print(f"{prepared.message.id} is rejected: {status.request.comment}. Nothing will be sent.")
     else:
         print(f"{decision.by}'s approval of {prepared.message.id} is recorded; still needed: {status.needed}")
-    if request.flow_run_id and os.environ.get("PREFECT_API_URL"):
+    server = None
+    if request.flow_run_id:
         _quiet_prefect()
-        from budbringer.flows.send import resume_waiting_run
+        from budbringer.flows.send import api_url, resume_waiting_run
 
-        print(resume_waiting_run(request.flow_run_id, decision))
-    elif status.decided:
+        server = api_url()  # $PREFECT_API_URL or the profile's (`prefect config set PREFECT_API_URL=…`)
+        if server:
+            print(resume_waiting_run(request.flow_run_id, decision))
+    if server is None and status.decided:
         print(f"No run is waiting: `budbringer send {args.message}` continues"
               + (" (and tells the author)." if status.rejected else "."))
     return EXIT_OK
@@ -401,7 +421,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _quiet_prefect()
     from budbringer.flows.serve import serve
 
+    if not args.no_web:
+        from budbringer.flows.web import start_in_background
+
+        start_in_background(args.plan, "messages", args.web_host, args.web_port)
+        print(f"approval pages on http://{args.web_host}:{args.web_port}/")
     serve(message=args.message, limit=args.limit)
+    return EXIT_OK
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    """Serve the approval pages until Ctrl-C; decisions resume the waiting run (through flows/web)."""
+    if args.plan:
+        os.environ["BUDBRINGER_PLAN"] = str(Path(args.plan).resolve())
+    from budbringer import plan as plan_
+
+    plan_.load(args.plan)  # bad plan: one clear line now, not on the first request
+    _quiet_prefect()
+    from budbringer.flows.web import run
+
+    print(f"approval pages on http://{args.host}:{args.port}/ (the plan at /plan); Ctrl-C stops")
+    run(args.plan, args.messages, args.host, args.port)
     return EXIT_OK
 
 
