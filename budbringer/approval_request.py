@@ -208,17 +208,13 @@ def send_request(prepared: Prepared, ledger: Ledger, request: ApprovalRequest,
     plan, message = prepared.plan, prepared.message
     signer = signer or LinkSigner()
     adapter = notice_channel(plan, channels)
-    ctx = {**render.context(plan, message), "variants": prepared.variants, "approval_hash": prepared.approval_hash,
-           "deadline": local(plan, request.deadline), "meeting": request.meeting, "tiers": _tier_titles(plan)}
     states = []
     for member in plan.approval.members:
-        subject, body = render.render_template(plan, plan.approval.template, {
-            **ctx, "member": member, "link": signer.url(plan, request, member)})
-        variant = Variant(forum=f"approval-request-{slug(member.name)}", forum_title=plan.approval.title,
-                          tier="approval", tier_index=0, phase="approval", medium="mail",
-                          channel=plan.approval.channel or "", template=plan.approval.template,
-                          stakeholder="management", subject=subject, body=body, body_format="html",
-                          summary=message.summary, link=message.link, recipients=(member.email,))
+        variant = render.render_approval_request(
+            plan, message, prepared.variants, prepared.findings, prepared.approval_hash,
+            deadline=local(plan, request.deadline), meeting=request.meeting, member=member,
+            link=signer.url(plan, request, member))
+        variant = replace(variant, forum=f"approval-request-{slug(member.name)}")
         states.append(_send(ledger, adapter, request, f"request:{slug(member.name)}", variant))
     return states[0] if len(set(states)) == 1 else ", ".join(states)
 
@@ -228,10 +224,6 @@ def slug(name: str) -> str:
     text = name.casefold().replace("æ", "ae").replace("ø", "oe").replace("å", "aa")
     text = "".join(c if c.isascii() and c.isalnum() else "-" for c in text)
     return "-".join(part for part in text.split("-") if part)[:28] or "medlem"
-
-
-def _tier_titles(plan: Plan) -> dict[str, str]:
-    return {tier.name: tier.title for tier in plan.tiers}
 
 
 def send_rejection(prepared: Prepared, ledger: Ledger, status: Status, channels: Mapping[str, Adapter]) -> str:

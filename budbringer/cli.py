@@ -161,7 +161,13 @@ def cmd_preview(args: argparse.Namespace) -> int:
     prepared = cascade.prepare(args.plan, args.message)
     out = Path(args.out or Path("preview") / prepared.message.id)
     out.mkdir(parents=True, exist_ok=True)
-    links = {}
+    from budbringer import render
+
+    request = render.render_approval_request(prepared.plan, prepared.message, prepared.variants,
+                                             prepared.findings, prepared.approval_hash)
+    (out / "00-approval.html").write_text(pages.render("mail.html.j2", title=request.subject, mail=request),
+                                          encoding="utf-8")
+    links = {f"Anmodningen om godkendelse (mailen til {prepared.plan.approval.title.lower()})": "00-approval.html"}
     for tier in pages.tiers(prepared):
         for view in tier.variants:
             variant = view.variant
@@ -170,7 +176,8 @@ def cmd_preview(args: argparse.Namespace) -> int:
                                                  tier=tier, message=prepared.message), encoding="utf-8")
             links[f"Trin {tier.index}: {variant.forum_title} ({view.medium})"] = name
     (out / "index.html").write_text(pages.approval_page(prepared, None, links=links), encoding="utf-8")
-    print(f"{len(links)} variants written with the page the approvers see (without buttons); "
+    print(f"{len(links) - 1} variants and the approval request written with the page the approvers see "
+          f"(without buttons); "
           f"open {(out / 'index.html').resolve()}")
     return EXIT_OK
 
