@@ -248,7 +248,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         message_id = message_.load(message_id).id
     ledger = Ledger()
     records = ledger.records(message_id)
-    print(table(record_rows(records)))
+    if records or not message_id or ledger.request(message_id) is None:
+        print(table(record_rows(records)))
+    else:
+        print(f"{message_id}: no deliveries yet")
     _print_uncertain(records)
     if message_id:
         for approval in ledger.approvals_for(message_id):
@@ -257,10 +260,41 @@ def cmd_status(args: argparse.Namespace) -> int:
             if approval.override_order:
                 line += f"; order overridden: {approval.override_reason}"
             print(line)
+    if message_id:
+        _print_request(ledger, message_id, args.plan)
     for answer in ledger.answers(message_id):
         print(f"editor's answer: {answer.message_id} {answer.forum}: {answer.answer} on {answer.marked_at:%Y-%m-%d}"
               + (f" ({answer.note})" if answer.note else ""))
     return EXIT_OK
+
+
+def _print_request(ledger: object, message_id: str, plan_path: str | None) -> None:
+    """The message's latest approval request: its state, the deadline, who has decided (how, and a
+    rejection's comment) and who has not."""
+    from budbringer import plan as plan_
+    from budbringer.approval_request import SOURCES, local
+
+    request = ledger.request(message_id)  # type: ignore[attr-defined]
+    if request is None:
+        return
+    try:
+        plan = plan_.load(plan_path)
+    except BudbringerError:
+        plan = None
+    deadline = local(plan, request.deadline) if plan and request.deadline else request.deadline
+    print(f"approval request {request.id} ({request.state}), hash {request.approval_hash[:12]}"
+          + (f", deadline {deadline:%Y-%m-%d %H:%M %Z}" if deadline else ""))
+    votes = ledger.votes(request.id)  # type: ignore[attr-defined]
+    for vote in votes:
+        line = f"  {vote.voter}: {vote.decision} ({SOURCES.get(vote.source, vote.source)}, {vote.at:%Y-%m-%d %H:%M} UTC)"
+        print(line + (f": {vote.comment}" if vote.comment else ""))
+    if plan is not None and request.state == "open":
+        decided = {v.voter.casefold() for v in votes}
+        waiting = [m.name for m in plan.approval.members if m.name.casefold() not in decided]
+        if waiting:
+            print(f"  not decided: {', '.join(waiting)}")
+    if request.state == "rejected" and request.comment:
+        print(f"  rejected: {request.comment}")
 
 
 def cmd_mark(args: argparse.Namespace) -> int:
