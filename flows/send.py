@@ -116,10 +116,16 @@ def resume_waiting_run(flow_run_id: str, decision: Decision, attempts: int = 30)
     from prefect.exceptions import FlowPauseTimeout, NotPausedError
     from prefect.flow_runs import resume_flow_run
 
+    from prefect import get_client
+
     for _ in range(attempts):
         try:
             resume_flow_run(UUID(flow_run_id), run_input=ApprovalInput.of(decision).model_dump())
         except NotPausedError:
+            with get_client(sync_client=True) as client:
+                state = client.read_flow_run(UUID(flow_run_id)).state
+            if state is not None and state.is_final():
+                return f"flow run {flow_run_id} has ended ({state.name}); `budbringer send` continues"
             time.sleep(2)
             continue
         except FlowPauseTimeout:

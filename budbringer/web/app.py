@@ -9,7 +9,9 @@ flows/); without it a waiting run reads the decision from the ledger when it nex
 
 from __future__ import annotations
 
+import contextvars
 import logging
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import parse_qs
@@ -157,14 +159,11 @@ def create_app(plan_path: str | Path | None = None, messages: str | Path = "mess
         except BudbringerError as exc:
             log.warning("decision by link refused: %s", exc)
             return refused("closed", contact)
-        resumed = ""
+        log.info("%s: %s decided %s by personal link", request.message_id, member.name, decision.decision)
         if request.flow_run_id and resume is not None:
-            try:
-                resumed = resume(request.flow_run_id, decision)
-            except Exception as exc:  # noqa: BLE001 - the decision is recorded; the run reads it when it checks
-                log.warning("could not resume flow run %s: %s", request.flow_run_id, exc)
-        log.info("%s %s %s by personal link%s", member.name, decision.decision, request.message_id,
-                 f"; {resumed}" if resumed else "")
+            # In the background: the approver gets the answer now; the run may take a moment to be paused.
+            threading.Thread(target=contextvars.copy_context().run, name="budbringer-resume", daemon=True,
+                             args=(_resume, resume, request.flow_run_id, decision)).start()
         if status.approval is not None:
             notice = f"Tak, {member.name}. Budskabet er nu godkendt, og udsendelsen går i gang."
         elif status.rejected:
@@ -176,3 +175,10 @@ def create_app(plan_path: str | Path | None = None, messages: str | Path = "mess
                                          "ok", quality))
 
     return app
+
+
+def _resume(resume: Resume, flow_run_id: str, decision: Decision) -> None:
+    try:
+        log.info("%s", resume(flow_run_id, decision))
+    except Exception as exc:  # noqa: BLE001 - the decision is recorded; the run reads it when it next checks
+        log.warning("could not resume flow run %s: %s", flow_run_id, exc)
