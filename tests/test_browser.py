@@ -184,6 +184,16 @@ def test_two_members_approve_in_chromium_and_the_waiting_run_delivers_all_twelve
             paused = wait_for(lambda: (s := run_state(run_id).state) and s.is_paused() and s, 120, "the pause")
             flow_run = run_state(run_id)
             seen["name"] = flow_run.name  # type: ignore[attr-defined]
+            # The run's form in the Prefect UI: a Danish description linking to the page, members to pick from.
+            from prefect.input.actions import read_flow_run_input
+            from prefect.input.run_input import keyset_from_paused_state
+
+            keyset = keyset_from_paused_state(paused)  # type: ignore[arg-type]
+            description = read_flow_run_input(keyset["description"], flow_run_id=UUID(run_id))
+            assert f"**Til godkendelse: {prepared.message.title}**" in description
+            assert re.search(r"\[Se alle udgaver, som de bliver sendt\]\(http://127\.0\.0\.1:\d+/vis/", description)
+            schema = read_flow_run_input(keyset["schema"], flow_run_id=UUID(run_id))
+            assert "Jens Kragh" in str(schema) and "Hans Hansen" not in str(schema)
             approve("Jens Kragh", "1-jens")
             assert "Din godkendelse er registreret" in visible(driver)
             # The run resumes (a new state after the pause), records the decision and waits for the next.
