@@ -286,7 +286,8 @@ def _print_request(ledger: object, message_id: str, plan_path: str | None) -> No
           + (f", deadline {deadline:%Y-%m-%d %H:%M %Z}" if deadline else ""))
     votes = ledger.votes(request.id)  # type: ignore[attr-defined]
     for vote in votes:
-        line = f"  {vote.voter}: {vote.decision} ({SOURCES.get(vote.source, vote.source)}, {vote.at:%Y-%m-%d %H:%M} UTC)"
+        how = SOURCES.get(vote.source, vote.source)
+        line = f"  {vote.voter}: {vote.decision} ({how}, {vote.at:%Y-%m-%d %H:%M} UTC)"
         print(line + (f": {vote.comment}" if vote.comment else ""))
     if plan is not None and request.state == "open":
         decided = {v.voter.casefold() for v in votes}

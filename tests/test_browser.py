@@ -115,7 +115,8 @@ def request_link(workdir: Path, member: str) -> str:
 
 
 def console_errors(driver: object) -> list[str]:
-    return [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]  # type: ignore[attr-defined]
+    entries = driver.get_log("browser")  # type: ignore[attr-defined]
+    return [entry["message"] for entry in entries if entry["level"] == "SEVERE"]
 
 
 def visible(driver: object) -> str:
@@ -197,7 +198,8 @@ def test_two_members_approve_in_chromium_and_the_waiting_run_delivers_all_twelve
             approve("Jens Kragh", "1-jens")
             assert "Din godkendelse er registreret" in visible(driver)
             # The run resumes (a new state after the pause), records the decision and waits for the next.
-            wait_for(lambda: run_state(run_id).state.id != paused.id, 60, "the run to resume")  # type: ignore[union-attr]
+            wait_for(lambda: run_state(run_id).state.id != paused.id,  # type: ignore[union-attr]
+                     60, "the run to resume")
             seen["resumed"] = True
             # Sofie opens her link twice (two tabs): the second submit after her decision is a replay.
             driver.get(request_link(workdir, "Sofie Dahl"))  # type: ignore[attr-defined]

@@ -36,7 +36,8 @@ def _context(plan: Plan) -> dict[str, Any]:
         for name in tier.fora:
             forum = plan.fora[name]
             channel = plan.channels.get(forum.channel)
-            reach = ", ".join(forum.recipients or forum.sites or ([forum.newsletter.editor] if forum.newsletter else []))
+            editor = [forum.newsletter.editor] if forum.newsletter else []
+            reach = ", ".join(forum.recipients or forum.sites or editor)
             kind = CHANNEL_TYPES.get(channel.type, channel.type) if channel else forum.channel
             rows.append(ForumRow(name, forum.title, forum.description, STAKEHOLDER_LABELS.get(forum.stakeholder,
                                  forum.stakeholder), MEDIA.get(forum.medium, forum.medium), kind, reach,
