@@ -31,6 +31,7 @@ from budbringer.errors import ApprovalError, BudbringerError, DeliveryError, Inp
 from budbringer.ledger import ApprovalRequest, Ledger, State, Vote
 from budbringer.plan import Plan
 from budbringer.render import Variant
+from budbringer.web.links import LinkSigner
 
 log = logging.getLogger("budbringer")
 
@@ -168,8 +169,12 @@ def _needed(plan: Plan) -> str:
     return f"approval by {alone}{policy.members_required} members of {policy.title}"
 
 
+#: how a decision was given, as the approval's reference names it
+SOURCES = {"prefect-ui": "Prefect UI", "cli": "command line", "link": "personal link", "sign-in": "sign-in"}
+
+
 def _sources(votes: list[Vote]) -> list[str]:
-    return sorted({"Prefect UI" if v.source == "prefect-ui" else "command line" for v in votes})
+    return sorted({SOURCES.get(v.source, v.source) for v in votes})
 
 
 def with_override(approval: Approval, plan: Plan, ledger: Ledger, reason: str) -> Approval:
@@ -192,13 +197,28 @@ def notice_channel(plan: Plan, channels: Mapping[str, Adapter]) -> Adapter:
 
 
 def send_request(prepared: Prepared, ledger: Ledger, request: ApprovalRequest,
-                 channels: Mapping[str, Adapter]) -> str:
-    """Send the request (every variant, the findings, the deadline) to the approvers, once."""
-    plan = prepared.plan
-    variant = render.render_approval_request(plan, prepared.message, prepared.variants, prepared.findings,
-                                             prepared.approval_hash, deadline=local(plan, request.deadline),
-                                             meeting=request.meeting)
-    return _send(ledger, notice_channel(plan, channels), request, "request", replace(variant, forum="approval-request"))
+                 channels: Mapping[str, Adapter], signer: LinkSigner | None = None) -> str:
+    """Send the request to each approver once: one mail per member, with the member's personal link to the
+    approval page and the text of every variant. Returns "sent", "sent before", or what stopped a mail."""
+    plan, message = prepared.plan, prepared.message
+    signer = signer or LinkSigner()
+    adapter = notice_channel(plan, channels)
+    states = []
+    for member in plan.approval.members:
+        variant = render.render_approval_request(
+            plan, message, prepared.variants, prepared.findings, prepared.approval_hash,
+            deadline=local(plan, request.deadline), meeting=request.meeting, member=member,
+            link=signer.url(plan, request, member))
+        variant = replace(variant, forum=f"approval-request-{slug(member.name)}")
+        states.append(_send(ledger, adapter, request, f"request:{slug(member.name)}", variant))
+    return states[0] if len(set(states)) == 1 else ", ".join(states)
+
+
+def slug(name: str) -> str:
+    """A member's name as a short key for a notice and a file name: 'Søren Ærø' → 'soeren-aeroe'."""
+    text = name.casefold().replace("æ", "ae").replace("ø", "oe").replace("å", "aa")
+    text = "".join(c if c.isascii() and c.isalnum() else "-" for c in text)
+    return "-".join(part for part in text.split("-") if part)[:28] or "medlem"
 
 
 def send_rejection(prepared: Prepared, ledger: Ledger, status: Status, channels: Mapping[str, Adapter]) -> str:
@@ -212,18 +232,22 @@ def send_rejection(prepared: Prepared, ledger: Ledger, status: Status, channels:
 
 
 def send_due_nudges(plan: Plan, ledger: Ledger, channels: Mapping[str, Adapter],
-                    now: dt.datetime | None = None) -> list[str]:
+                    now: dt.datetime | None = None, signer: LinkSigner | None = None) -> list[str]:
     """Reminders to the approvers who have not decided, and the escalation to the chair at the deadline.
 
-    Run on a schedule (the `approval-reminders` flow); each nudge is sent once. Returns what was sent."""
+    Each goes to one member with that member's personal link. Run on a schedule (the `approval-reminders`
+    flow); each nudge is sent once to each member. Returns what was sent."""
     now = now or dt.datetime.now(dt.UTC)
+    signer = signer or LinkSigner()
     sent: list[str] = []
     failures: list[str] = []
     for request in ledger.open_requests():
         if request.meeting is None:
             continue
         schedule = deadlines.schedule_for(plan, request.meeting)
-        done = {kind for kind, state in ledger.notices_for(request.id).items() if state != State.FAILED}
+        notices = ledger.notices_for(request.id)
+        failed = {kind.split(":")[0] for kind, state in notices.items() if state == State.FAILED}
+        done = {kind.split(":")[0] for kind in notices} - failed
         for nudge in schedule.due(now, done):
             voters = [v.voter for v in ledger.votes(request.id)]
             decided = {name.casefold() for name in voters}
@@ -231,22 +255,24 @@ def send_due_nudges(plan: Plan, ledger: Ledger, channels: Mapping[str, Adapter],
             if nudge.kind == "escalation":
                 if chair is None or chair.name.casefold() in decided:
                     continue  # the chair has decided already: escalating to the chair says nothing new
-                recipients: tuple[str, ...] = (chair.email,)
+                members = [chair]
             else:
-                recipients = tuple(m.email for m in plan.approval.members if m.name.casefold() not in decided)
-            if not recipients:
-                continue
-            variant = _notice(plan, "approval_reminder.html.j2", nudge.key, recipients, {
-                "request": request, "deadline": local(plan, request.deadline),
-                "requested_at": local(plan, request.requested_at), "nudge": nudge,
-                "escalation": nudge.kind == "escalation", "decided": voters, "message_id": request.message_id,
-                "message_title": request.title})
-            try:
-                state = _send(ledger, notice_channel(plan, channels), request, nudge.key, variant)
-            except DeliveryError as exc:  # kept as failed: the next run tries again
-                failures.append(f"{request.message_id}: {nudge.key} failed: {exc}")
-                continue
-            sent.append(f"{request.message_id}: {nudge.key} {state}")
+                members = [m for m in plan.approval.members if m.name.casefold() not in decided]
+            for member in members:
+                variant = _notice(plan, "approval_reminder.html.j2", f"{nudge.key}-{slug(member.name)}",
+                                  (member.email,), {
+                    "request": request, "deadline": local(plan, request.deadline),
+                    "requested_at": local(plan, request.requested_at), "nudge": nudge,
+                    "escalation": nudge.kind == "escalation", "decided": voters, "message_id": request.message_id,
+                    "message_title": request.title, "member": member,
+                    "link": signer.url(plan, request, member)})
+                try:
+                    state = _send(ledger, notice_channel(plan, channels), request,
+                                  f"{nudge.key}:{slug(member.name)}", variant)
+                except DeliveryError as exc:  # kept as failed: the next run tries again
+                    failures.append(f"{request.message_id}: {nudge.key} to {member.name} failed: {exc}")
+                    continue
+                sent.append(f"{request.message_id}: {nudge.key} to {member.name} {state}")
     if failures:
         raise NudgeFailed(failures, sent)
     return sent

@@ -76,6 +76,8 @@ class ApprovalPolicy(Strict):
     chair: PersonName = Field(description="Name of the member who chairs the group.")
     chair_may_approve_alone: bool = True
     members_required: int = Field(default=2, ge=1, description="Members needed when the chair does not approve.")
+    web_url: str | None = Field(default=None, description="Base URL of the approval page (`budbringer web`); "
+                                                          "$BUDBRINGER_WEB_URL overrides it.")
 
     def member(self, name: str) -> Member | None:
         wanted = name.strip().casefold()

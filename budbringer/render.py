@@ -30,9 +30,6 @@ from budbringer.errors import InputError, Problem
 from budbringer.message import Contact, Message, Text
 from budbringer.plan import STAKEHOLDER_LABELS, Forum, NewsletterIssue, Plan
 
-MONTHS = ["januar", "februar", "marts", "april", "maj", "juni", "juli", "august", "september", "oktober",
-          "november", "december"]
-
 ALLOWED_TAGS = {"p", "br", "strong", "em", "ul", "ol", "li", "a", "h2", "h3", "h4", "blockquote", "code", "pre",
                 "table", "thead", "tbody", "tr", "th", "td", "hr"}
 
@@ -91,7 +88,10 @@ def _markdown() -> MarkdownIt:
 
 
 def danish_date(value: Any) -> str:
-    return f"{value.day}. {MONTHS[value.month - 1]} {value.year}"
+    """'10. december 2026': Babel's Danish month names (CLDR), not hand-written ones."""
+    from babel.dates import format_date
+
+    return format_date(value, "d. MMMM y", locale="da")
 
 
 @cache
@@ -361,16 +361,19 @@ def _template_line(exc: BaseException, template: str) -> int | None:
 
 
 def render_approval_request(plan: Plan, message: Message, variants: list[Variant], findings: list[Any],
-                            approval_hash: str, deadline: Any = None, meeting: Any = None) -> Variant:
-    """The request to the steering group: every variant's subject and hash, the check's findings, and the
-    deadline (from the OC calendar) when there is one."""
+                            approval_hash: str, deadline: Any = None, meeting: Any = None, member: Any = None,
+                            link: str = "") -> Variant:
+    """The request to one member of the steering group (`member`, with the personal `link` to the approval
+    page): what to decide, by when (the deadline from the OC calendar), and the text of every variant.
+    Without a member: the same mail addressed to the whole group (a preview)."""
     policy = plan.approval
     ctx = {**context(plan, message), "variants": variants, "findings": findings, "approval_hash": approval_hash,
-           "deadline": deadline, "meeting": meeting}
+           "deadline": deadline, "meeting": meeting, "member": member, "link": link,
+           "tiers": {tier.name: tier.title for tier in plan.tiers}}
     subject, body = render_template(plan, policy.template, ctx)
     return Variant(
         forum="approval", forum_title=policy.title, tier="approval", tier_index=0, phase="approval",
         medium="mail", channel=policy.channel or "", template=policy.template, stakeholder="management",
         subject=subject, body=body, body_format="html", summary=message.summary, link=message.link,
-        recipients=tuple(member.email for member in policy.members),
+        recipients=(member.email,) if member else tuple(m.email for m in policy.members),
     )

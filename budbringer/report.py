@@ -41,7 +41,8 @@ def outcome_rows(outcomes: Iterable[Outcome], links: bool = True) -> list[dict[s
     return [
         {
             "forum": o.forum,
-            "tier": f"{o.tier_index}. {o.tier}",
+            # not "2. hmu": the Prefect UI renders Markdown in cells, and "2. " starts a list numbered "1."
+            "tier": f"{o.tier_index} · {o.tier}",
             "channel": o.channel,
             "state": o.state,
             "receipt": _receipt(o.receipt, o.error, links),

@@ -42,7 +42,7 @@ def check_flow(message: str, plan: str | None = None) -> dict[str, object]:
     ordered = sorted(prepared.variants, key=lambda v: (v.tier_index, v.forum))
     create_table_artifact(
         key=f"preview-{key}",
-        table=[{"forum": v.forum_title, "tier": f"{v.tier_index}. {v.tier}", "channel": v.channel,
+        table=[{"forum": v.forum_title, "tier": f"{v.tier_index} · {v.tier}", "channel": v.channel,
                 "medium": v.medium, "subject": v.subject, "content hash": v.content_hash[:12]}
                for v in ordered],
         description=f"Variants of {prepared.message.id} (nothing was sent)")

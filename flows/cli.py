@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import html
 import os
 import sys
 from collections.abc import Sequence
@@ -190,6 +189,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--message", default="messages/2026-11-status-udbud.md",
                        help="the default message of the manual and preview deployments")
     serve.add_argument("--limit", type=int, default=None, help="at most this many flow runs at once")
+    serve.add_argument("--web-host", default="127.0.0.1", help="address of the approval pages (default: 127.0.0.1)")
+    serve.add_argument("--web-port", type=int, default=8400, help="port of the approval pages (default: 8400)")
+    serve.add_argument("--no-web", action="store_true", help="do not serve the approval pages")
     serve.set_defaults(run=cmd_serve)
 
     alerts = sub.add_parser("alerts", parents=[common], help="alert operators when a run fails (Prefect automations)")
@@ -207,8 +209,22 @@ def _parser() -> argparse.ArgumentParser:
                                    "Card for a Teams channel's Workflows webhook")
     alerts_setup.set_defaults(run=cmd_alerts_setup)
 
-    plan = sub.add_parser("plan", parents=[common], help="the plan as a readable overview")
+    plan = sub.add_parser("plan", parents=[common], help="the plan as a readable overview, or a Danish document",
+                          description="Print the plan: an overview for operators (text), or the communication plan "
+                                      "as a Danish document rendered from the configuration (html or md).")
+    plan.add_argument("--format", choices=["text", "html", "md"], default="text",
+                      help="text: an overview (default); html or md: the plan as a Danish document")
+    plan.add_argument("--out", default=None, metavar="FILE", help="write the document here instead of printing it")
     plan.set_defaults(run=cmd_plan)
+
+    web = sub.add_parser("web", parents=[common], help="serve the steering group's approval pages",
+                         description="Serve the approval pages that the personal links in the request mails "
+                                     "open, and the plan at /plan. A decision resumes the run waiting for it.")
+    web.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    web.add_argument("--port", type=int, default=8400, help="port (default: 8400)")
+    web.add_argument("--messages", default="messages", metavar="DIR",
+                     help="the folder of the message files (messages/ID.md; default: messages)")
+    web.set_defaults(run=cmd_web)
     return parser
 
 
@@ -245,7 +261,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def _checked(args: argparse.Namespace) -> tuple:  # type: ignore[type-arg]
     """What `cascade.prepare` does, without stopping at a blocking finding: check and preview show them all."""
-    from budbringer import cascade, checks, message as message_, plan as plan_, readability, render
+    from budbringer import cascade, checks, message as message_, readability, render
 
     plan = _plan(args.plan)
     message = message_.load(args.message, plan)
@@ -298,7 +314,9 @@ def _figures_table(variants: Sequence, figures: dict) -> None:  # type: ignore[t
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
-    from budbringer import cascade, render
+    """The approval page without buttons, and each variant on its own page, as static files (Danish)."""
+    from budbringer import cascade
+    from budbringer.web import pages
 
     plan, message, variants, review, findings = _checked(args)
     prepared = cascade.Prepared(plan, message, variants, findings)
@@ -307,62 +325,29 @@ def cmd_preview(args: argparse.Namespace) -> int:
         raise InputError([Problem(str(out), "--out", "is an existing file; the preview is a folder of pages",
                                   "give a folder (new, or one that holds an earlier preview)")])
     out.mkdir(parents=True, exist_ok=True)
+    from budbringer import render
+
     request = render.render_approval_request(prepared.plan, prepared.message, prepared.variants,
                                              prepared.findings, prepared.approval_hash)
-    figures = review.figures
-    entries = []
-    for variant in [request, *prepared.variants]:
-        name = f"{variant.tier_index:02d}-{variant.forum}.html"
-        body = variant.body if variant.body_format == "html" else f"<pre>{html.escape(variant.body)}</pre>"
-        figure = figures.get(variant.forum)
-        if figure is not None:
-            own = [f for f in prepared.findings if f.forum == variant.forum]
-            body = (f'<div class="variant"><main>{body}</main>{_figures_aside(figure, own)}</div>')
-        (out / name).write_text(_page(variant.subject, body), encoding="utf-8")
-        numbers = (f", {figure.words} words, LIX {figure.lix:.0f}/{figure.max_lix}, longest sentence "
-                   f"{figure.longest}" if figure is not None else "")
-        entries.append(f'<li><a href="{name}">{html.escape(variant.forum_title)}</a> — '
-                       f"{html.escape(variant.subject)} <small>({variant.medium}, "
-                       f"{variant.content_hash[:12]}{numbers})</small></li>")
-    listed = "".join(f"<li>{html.escape(f.severity)}: {html.escape(f.forum)}: {html.escape(f.text)}</li>"
-                     for f in prepared.findings) or "<li>none</li>"
-    index = (f"<h1>{html.escape(prepared.message.title)}</h1><p>Approval hash "
-             f"<code>{prepared.approval_hash}</code></p><h2>Variants</h2><ul>{''.join(entries)}</ul>"
-             f"<h2>Findings</h2><ul>{listed}</ul>")
-    (out / "index.html").write_text(_page(f"Preview: {prepared.message.id}", index), encoding="utf-8")
-    print(f"{len(entries)} previews written; open {(out / 'index.html').resolve()}")
+    quality = pages.readability_figures(prepared)
+    (out / "00-approval.html").write_text(pages.render("mail.html.j2", title=request.subject, mail=request),
+                                          encoding="utf-8")
+    links = {f"Anmodningen om godkendelse (mailen til {prepared.plan.approval.title.lower()})": "00-approval.html"}
+    for tier in pages.tiers(prepared, quality):
+        for view in tier.variants:
+            variant = view.variant
+            name = f"{variant.tier_index:02d}-{variant.forum}.html"
+            (out / name).write_text(pages.render("variant.html.j2", title=variant.forum_title, view=view,
+                                                 tier=tier, message=prepared.message), encoding="utf-8")
+            links[f"Trin {tier.index}: {variant.forum_title} ({view.medium})"] = name
+    (out / "index.html").write_text(pages.approval_page(prepared, None, links=links, quality=quality),
+                                    encoding="utf-8")
+    print(f"{len(links) - 1} variants and the approval request written with the page the approvers see "
+          f"(without buttons), with each variant's readability figures; open {(out / 'index.html').resolve()}")
     blocking = [f for f in findings if f.severity == "error"]
     if blocking:
         raise InputError(_blocking(message, blocking))
     return EXIT_OK
-
-
-def _figures_aside(figure: object, findings: Sequence) -> str:  # type: ignore[type-arg]
-    """The readability figures beside a variant in its preview page."""
-    f = figure  # readability.Figures
-    rows = [("Group", f.stakeholder), ("Words", f.words), ("Sentences", f.sentences),  # type: ignore[attr-defined]
-            ("LIX", f"{f.lix:.0f} (at most {f.max_lix})"),  # type: ignore[attr-defined]
-            ("Long words", f"{f.long_share:.0f}%"),  # type: ignore[attr-defined]
-            ("Longest sentence", f"{f.longest} words"),  # type: ignore[attr-defined]
-            ("Sentences over 25 words", len(f.long_sentences)),  # type: ignore[attr-defined]
-            ("Form of address", f.address or "-"),  # type: ignore[attr-defined]
-            ("Glossary terms", ", ".join(f.terms) or "-"),  # type: ignore[attr-defined]
-            ("Repeated passages", len(f.repeated))]  # type: ignore[attr-defined]
-    cells = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
-    notes = "".join(f"<li>{html.escape(x.severity)}: {html.escape(x.text)}</li>" for x in findings)
-    repeated = "".join(f"<li>{html.escape(text)}</li>" for text in f.repeated)  # type: ignore[attr-defined]
-    return (f'<aside class="figures"><h2>Readability</h2><table>{cells}</table>'
-            + (f"<h3>Repeated passages</h3><ul>{repeated}</ul>" if repeated else "")
-            + (f"<h3>Findings</h3><ul>{notes}</ul>" if notes else "") + "</aside>")
-
-
-def _page(title: str, body: str) -> str:
-    return (f'<!doctype html>\n<html lang="da"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-            f"<style>body{{font-family:sans-serif;max-width:72rem;margin:2rem auto;line-height:1.5}}"
-            f".variant{{display:flex;gap:2rem;align-items:flex-start}}.variant main{{flex:1;max-width:48rem}}"
-            f".figures{{flex:0 0 20rem;font-size:.9rem;border-left:1px solid #ccc;padding-left:1rem}}"
-            f".figures th{{text-align:left;padding-right:.5rem}}</style>"
-            f"</head><body>\n{body}\n</body></html>\n")
 
 
 #: the most rendered content (every variant's body, in bytes) one message may have: the variants travel as
@@ -406,14 +391,14 @@ def cmd_send(args: argparse.Namespace) -> int:
             approval_.check_override(plan.approval, args.approved_by, args.reason)
     Ledger().records(message.id)  # the ledger opens (or says why it cannot) before Prefect starts
     _quiet_prefect()
-    from budbringer.flows.send import CascadeFailed, send_flow
+    from budbringer.flows.send import CascadeFailed, api_url, send_flow
 
     failed = None
     try:
         outcomes = send_flow(message=str(Path(args.message).resolve()), approved_by=args.approved_by,
                              approval_ref=args.approval_ref, plan=str(plan.path.resolve()),
                              override_order=args.override_order, reason=args.reason,
-                             wait_for_approval=bool(os.environ.get("PREFECT_API_URL")))
+                             wait_for_approval=api_url() is not None)
     except CascadeFailed as exc:
         failed = exc
         outcomes = getattr(exc, "outcomes", None)
@@ -506,7 +491,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         message_id = message_.load(message_id).id
     ledger = Ledger()
     records = ledger.records(message_id)
-    print(table(record_rows(records)))
+    if records or not message_id or ledger.request(message_id) is None:
+        print(table(record_rows(records)))
+    else:
+        print(f"{message_id}: no deliveries yet")
     _print_uncertain(records)
     if message_id:
         for approval in ledger.approvals_for(message_id):
@@ -515,15 +503,46 @@ def cmd_status(args: argparse.Namespace) -> int:
             if approval.override_order:
                 line += f"; order overridden: {approval.override_reason}"
             print(line)
+    if message_id:
+        _print_request(ledger, message_id, args.plan)
     for answer in ledger.answers(message_id):
         print(f"editor's answer: {answer.message_id} {answer.forum}: {answer.answer} on {answer.marked_at:%Y-%m-%d}"
               + (f" ({answer.note})" if answer.note else ""))
     return EXIT_OK
 
 
+def _print_request(ledger: object, message_id: str, plan_path: str | None) -> None:
+    """The message's latest approval request: its state, the deadline, who has decided (how, and a
+    rejection's comment) and who has not."""
+    from budbringer import plan as plan_
+    from budbringer.approval_request import SOURCES, local
+
+    request = ledger.request(message_id)  # type: ignore[attr-defined]
+    if request is None:
+        return
+    try:
+        plan = plan_.load(plan_path)
+    except BudbringerError:
+        plan = None
+    deadline = local(plan, request.deadline) if plan and request.deadline else request.deadline
+    print(f"approval request {request.id} ({request.state}), hash {request.approval_hash[:12]}"
+          + (f", deadline {deadline:%Y-%m-%d %H:%M %Z}" if deadline else ""))
+    votes = ledger.votes(request.id)  # type: ignore[attr-defined]
+    for vote in votes:
+        how = SOURCES.get(vote.source, vote.source)
+        line = f"  {vote.voter}: {vote.decision} ({how}, {vote.at:%Y-%m-%d %H:%M} UTC)"
+        print(line + (f": {vote.comment}" if vote.comment else ""))
+    if plan is not None and request.state == "open":
+        decided = {v.voter.casefold() for v in votes}
+        waiting = [m.name for m in plan.approval.members if m.name.casefold() not in decided]
+        if waiting:
+            print(f"  not decided: {', '.join(waiting)}")
+    if request.state == "rejected" and request.comment:
+        print(f"  rejected: {request.comment}")
+
+
 def cmd_mark(args: argparse.Namespace) -> int:
     """Record whether a newsletter's editor accepted or declined a submission that was delivered."""
-    from budbringer import plan as plan_
     from budbringer.errors import Problem
     from budbringer.ledger import Ledger, State
 
@@ -551,9 +570,18 @@ def cmd_mark(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from budbringer import plan as plan_
 
     plan = _plan(args.plan)
+    if args.format != "text":
+        from budbringer.web import plan_document
+
+        text = plan_document.html_document(plan) if args.format == "html" else plan_document.markdown_document(plan)
+        if args.out:
+            Path(args.out).write_text(text, encoding="utf-8")
+            print(f"the plan as a Danish document ({args.format}): {Path(args.out).resolve()}")
+        else:
+            sys.stdout.write(text)
+        return EXIT_OK
     policy = plan.approval
     print(f"{plan.name}\n({plan.path})\n")
     print(f"Vision: {plan.narrative.vision}  ·  Aim: {plan.narrative.aim}\n")
@@ -645,7 +673,8 @@ def _waiting_or_rejected(message_id: str, path: str, plan: object) -> int:
     deadline = f"; deadline {local(plan, request.deadline):%Y-%m-%d %H:%M}" if request.deadline else ""  # type: ignore[arg-type]
     print(f"\nApproval of {message_id} was requested (request {request.id}, hash {request.approval_hash[:12]}"
           f"{deadline}); decisions: {votes}. Nothing was sent yet.\n"
-          f"Approvers decide with: budbringer approve {path} --by NAME [--reject --comment TEXT]\n"
+          f"Each approver got a personal link to the approval page (`budbringer web`); on the command line: "
+          f"budbringer approve {path} --by NAME [--reject --comment TEXT]\n"
           f"Then run this command again to send it.")
     return EXIT_OK
 
@@ -676,12 +705,15 @@ def cmd_approve(args: argparse.Namespace) -> int:
         print(f"{prepared.message.id} is rejected: {status.request.comment}. Nothing will be sent.")
     else:
         print(f"{decision.by}'s approval of {prepared.message.id} is recorded; still needed: {status.needed}")
-    if request.flow_run_id and os.environ.get("PREFECT_API_URL"):
+    server = None
+    if request.flow_run_id:
         _quiet_prefect()
-        from budbringer.flows.send import resume_waiting_run
+        from budbringer.flows.send import api_url, resume_waiting_run
 
-        print(resume_waiting_run(request.flow_run_id, decision))
-    elif status.decided:
+        server = api_url()  # $PREFECT_API_URL or the profile's (`prefect config set PREFECT_API_URL=…`)
+        if server:
+            print(resume_waiting_run(request.flow_run_id, decision))
+    if server is None and status.decided:
         print(f"No run is waiting: `budbringer send {args.message}` continues"
               + (" (and tells the author)." if status.rejected else "."))
     return EXIT_OK
@@ -694,7 +726,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _quiet_prefect()
     from budbringer.flows.serve import serve
 
+    if not args.no_web:
+        from budbringer.flows.web import start_in_background
+
+        start_in_background(args.plan, "messages", args.web_host, args.web_port)
+        print(f"approval pages on http://{args.web_host}:{args.web_port}/")
     serve(message=args.message, limit=args.limit)
+    return EXIT_OK
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    """Serve the approval pages until Ctrl-C; decisions resume the waiting run (through flows/web)."""
+    if args.plan:
+        os.environ["BUDBRINGER_PLAN"] = str(Path(args.plan).resolve())
+    from budbringer import plan as plan_
+
+    plan_.load(args.plan)  # bad plan: one clear line now, not on the first request
+    _quiet_prefect()
+    from budbringer.flows.web import run
+
+    print(f"approval pages on http://{args.host}:{args.port}/ (the plan at /plan); Ctrl-C stops")
+    run(args.plan, args.messages, args.host, args.port)
     return EXIT_OK
 
 

@@ -79,8 +79,39 @@ class ApprovalInput(RunInput):
                    navn=decision.by, bemaerkning=decision.comment)
 
 
+def approval_form(prepared: Prepared, request_id: int | None = None) -> type[ApprovalInput]:
+    """The form for this message: approvers picked from the plan's member list, and a description that names
+    the message and links to its page (a signed preview link, without buttons)."""
+    import pydantic
+
+    from budbringer.web.links import LinkSigner
+
+    names = tuple(m.name for m in prepared.plan.approval.members)
+    form = pydantic.create_model(
+        "ApprovalInput", __base__=ApprovalInput,
+        navn=(Literal[names], Field(title="Dit navn", description="Vælg dit navn på styregruppens medlemsliste.")))
+    request = Ledger().request(prepared.message.id, prepared.approval_hash)
+    page = LinkSigner.for_preview().preview_url(prepared.plan, request) if request else ""
+    form._description = (  # type: ignore[attr-defined]
+        f"**Til godkendelse: {prepared.message.title}** (`{prepared.message.id}`, "
+        f"{len(prepared.variants)} udgaver).\n\n"
+        + (f"[Se alle udgaver, som de bliver sendt]({page})\n\n" if page else "")
+        + "Vælg Godkend eller Afvis og dit navn. Afviser du, skal du skrive, hvad der skal ændres.")
+    return form
+
+
+def api_url() -> str | None:
+    """The Prefect API this process talks to: $PREFECT_API_URL or the active profile (`prefect config set`);
+    None in ephemeral mode, where no run can wait for a decision made elsewhere."""
+    from prefect.settings import get_current_settings
+
+    url = get_current_settings().api.url
+    return str(url) if url else None
+
+
 def resume_waiting_run(flow_run_id: str, decision: Decision, attempts: int = 30) -> str:
-    """Hand a decision made on the command line to the run that waits for it, as the UI's form would.
+    """Hand a decision made on the command line or the approval page to the run that waits for it, as the
+    UI's form would.
 
     The run records that it waits just before it pauses, so give it a moment to get there. Returns what
     happened, for the approver."""
@@ -90,16 +121,33 @@ def resume_waiting_run(flow_run_id: str, decision: Decision, attempts: int = 30)
     from prefect.exceptions import FlowPauseTimeout, NotPausedError
     from prefect.flow_runs import resume_flow_run
 
+    from prefect import get_client
+
     for _ in range(attempts):
         try:
             resume_flow_run(UUID(flow_run_id), run_input=ApprovalInput.of(decision).model_dump())
         except NotPausedError:
+            with get_client(sync_client=True) as client:
+                state = client.read_flow_run(UUID(flow_run_id)).state
+            if state is not None and state.is_final():
+                return f"flow run {flow_run_id} has ended ({state.name}); `budbringer send` continues"
             time.sleep(2)
             continue
         except FlowPauseTimeout:
             return f"flow run {flow_run_id} waited too long and ended; `budbringer send` starts a new one"
         return f"resumed flow run {flow_run_id}"
     return f"flow run {flow_run_id} is not waiting; it reads the decision from the ledger when it next checks"
+
+
+def _name_waiting_run(prepared: Prepared) -> None:
+    """A name an approver recognises in the UI's list of runs (not a random `unyielding-myna`)."""
+    from prefect import get_client
+
+    try:
+        with get_client(sync_client=True) as client:
+            client.update_flow_run(current_flow_run.id, name=f"godkendelse-{prepared.message.id}")
+    except Exception as exc:  # noqa: BLE001 - a name is a convenience: never fail the run for it
+        get_run_logger().debug("could not rename the run: %s", exc)
 
 
 def _transient(task: Any, task_run: Any, state: Any) -> bool:
@@ -192,6 +240,9 @@ def _await_approval(prepared: Prepared, wait_for_decision: bool, wait_hours: flo
     status = request_task(prepared)
     suspend = current_deployment.id is not None
     timeout = int((wait_hours if wait_hours is not None else (24 * 31 if suspend else 24)) * 3600)
+    form = approval_form(prepared) if wait_for_decision and not status.decided else ApprovalInput
+    if wait_for_decision and not status.decided:
+        _name_waiting_run(prepared)
     for round_ in range(len(prepared.plan.approval.members) * 3 + 1):
         if status.decided or not wait_for_decision:
             return status
@@ -200,13 +251,14 @@ def _await_approval(prepared: Prepared, wait_for_decision: bool, wait_hours: flo
         status = approval_request.evaluate(prepared, Ledger(), status.request)
         if status.decided:
             return status
-        logger.info("Waiting for approval of %s: %s. Decide in this run's form in the Prefect UI or with "
-                    "`budbringer approve %s --by NAME`", prepared.message.id, status.needed, prepared.message.id)
+        logger.info("Waiting for approval of %s: %s. Approvers decide on their personal page (link in the "
+                    "request mail), in this run's form or with `budbringer approve %s --by NAME`",
+                    prepared.message.id, status.needed, prepared.message.id)
         key = f"approval-{prepared.approval_hash[:12]}-{round_}"
         if suspend:
-            answer = suspend_flow_run(wait_for_input=ApprovalInput, timeout=timeout, key=key)
+            answer = suspend_flow_run(wait_for_input=form, timeout=timeout, key=key)
         else:
-            answer = pause_flow_run(wait_for_input=ApprovalInput, timeout=timeout, key=key)
+            answer = pause_flow_run(wait_for_input=form, timeout=timeout, key=key)
         try:
             status = decision_task(prepared, status, answer.decision())
         except Exception as exc:  # an approver outside the policy, a rejection without a comment

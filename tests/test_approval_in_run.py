@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextvars
 import datetime as dt
+import re
 import shutil
 import threading
 import time
@@ -36,7 +37,11 @@ def sent_fora() -> list[str]:
 
 
 def notices(kind: str) -> list:
-    return [d for d in memory.SENT if d.forum == f"approval-{kind}"]
+    """The notices of a kind: the request and the reminders go to each member on their own (a personal link)."""
+    return [d for d in memory.SENT if d.forum == f"approval-{kind}" or d.forum.startswith(f"approval-{kind}-")]
+
+
+MEMBERS = 4  # the shipped plan's steering group: one request mail each
 
 
 def when_paused(action: Callable[[str], None], timeout: float = 90) -> threading.Thread:
@@ -93,10 +98,12 @@ def test_a_waiting_run_is_released_by_budbringer_approve_and_every_tier_is_deliv
     assert "resumed flow run" in capsys.readouterr().out
     assert {o.forum for o in outcomes} == ENABLED and {o.state for o in outcomes} == {"delivered"}
     assert sorted(f for f in sent_fora() if not f.startswith("approval-")) == sorted(ENABLED)
-    assert len(notices("request")) == 1
+    assert len(notices("request")) == MEMBERS
+    assert {d.variant.recipients for d in notices("request")} == {
+        (m.email,) for m in plan_.load(plan_file).approval.members}
     request = notices("request")[0].variant
-    assert set(request.recipients) == {m.email for m in plan_.load(plan_file).approval.members}
-    assert "Til godkendelse" in request.subject and "budbringer approve" in request.body
+    assert "Til godkendelse" in request.subject and "/godkend/" in request.body
+    assert "budbringer approve" not in request.body
     approval = Ledger().approvals_for(MESSAGE_ID)[-1]
     assert approval.approved_by == "Mette Lund" and "request" in approval.reference
     assert Ledger().request(MESSAGE_ID).state == "approved"  # type: ignore[union-attr]
@@ -127,10 +134,10 @@ def test_a_rejection_in_the_form_ends_the_run_with_nothing_sent_and_the_author_t
 
     # Sending again does not deliver, nor tell the author twice.
     assert send_flow(message=str(message_copy), plan=str(plan_file), wait_for_approval=False) == []
-    assert len(notices("rejection")) == 1 and len(notices("request")) == 1
+    assert len(notices("rejection")) == 1 and len(notices("request")) == MEMBERS
 
 
-def test_an_outsider_in_the_form_is_refused_and_the_run_waits_on_for_a_member(
+def test_the_form_offers_only_the_members_and_the_run_waits_on_for_a_member(
         prefect_api: None, workdir: Path, message_copy: Path, plan_file: Path) -> None:
     from prefect import get_client
     from prefect.flow_runs import resume_flow_run
@@ -151,14 +158,18 @@ def test_an_outsider_in_the_form_is_refused_and_the_run_waits_on_for_a_member(
     def decide(run_id: str) -> None:
         request = Ledger().request(MESSAGE_ID)
         assert request is not None
-        resume_flow_run(UUID(run_id), run_input={"beslutning": "godkend", "navn": "Hans Hansen"})
-        paused_again(run_id, f"approval-{request.approval_hash[:12]}-0")
+        # The form offers the plan's members only: the server refuses any other name, and the run waits on.
+        with pytest.raises(Exception, match="Hans Hansen|navn|input"):
+            resume_flow_run(UUID(run_id), run_input={"beslutning": "godkend", "navn": "Hans Hansen"})
+        with get_client(sync_client=True) as client:
+            state = client.read_flow_run(UUID(run_id)).state
+        assert state is not None and state.is_paused()
+        assert state.state_details.pause_key == f"approval-{request.approval_hash[:12]}-0"
         assert Ledger().votes(request.id) == []  # refused: not recorded
         resume_flow_run(UUID(run_id), run_input={"beslutning": "godkend", "navn": "Jens Kragh"})
-        paused_again(run_id, f"approval-{request.approval_hash[:12]}-1")
+        paused_again(run_id, f"approval-{request.approval_hash[:12]}-0")
         assert [v.voter for v in Ledger().votes(request.id)] == ["Jens Kragh"]  # one member is not enough
-        resume_flow_run(UUID(run_id), run_input={"beslutning": "godkend",
-                                                 "navn": "sofie.dahl@socialomraadet.example"})
+        resume_flow_run(UUID(run_id), run_input={"beslutning": "godkend", "navn": "Sofie Dahl"})
 
     watcher = when_paused(decide)
     outcomes = send_flow(message=str(message_copy), plan=str(plan_file), wait_hours=0.05)
@@ -177,12 +188,12 @@ def test_the_request_is_sent_once_however_often_the_run_starts_again(
 
     for _ in range(3):
         assert send_flow(message=str(message_copy), plan=str(plan_file), wait_for_approval=False) == []
-    assert len(notices("request")) == 1
+    assert len(notices("request")) == MEMBERS
     assert [f for f in sent_fora() if not f.startswith("approval-")] == []
     # The decision from the command line (no run waiting) is read by the next run, which delivers.
     assert cli.main(["approve", str(message_copy), "--plan", str(plan_file), "--by", "Mette Lund"]) == 0
     outcomes = send_flow(message=str(message_copy), plan=str(plan_file), wait_for_approval=False)
-    assert {o.state for o in outcomes} == {"delivered"} and len(notices("request")) == 1
+    assert {o.state for o in outcomes} == {"delivered"} and len(notices("request")) == MEMBERS
 
 
 # Without Prefect: the decisions, the policy and edits after the request ------------------------------------
@@ -248,7 +259,7 @@ def test_an_approval_does_not_cover_an_edit_made_after_it(workdir: Path, message
     delivery = cascade.deliveries(edited, status.approval)[0]
     with pytest.raises(ApprovalError, match="differs from what was approved"):
         cascade.deliver(delivery, cascade.channels(edited.plan)[delivery.channel], ledger)
-    assert sent_fora() == ["approval-request"]
+    assert len(sent_fora()) == MEMBERS and all(f.startswith("approval-request-") for f in sent_fora())
 
 
 # Reminders and escalation under frozen time ---------------------------------------------------------------
@@ -272,19 +283,26 @@ def test_reminders_go_to_those_who_have_not_decided_and_the_chair_gets_it_at_the
 
     assert nudge_at(dt.datetime(2026, 11, 30, 8, 59, tzinfo=cph)) == []
     first = nudge_at(dt.datetime(2026, 12, 1, 9, 0, tzinfo=cph))
-    assert first == [f"{MESSAGE_ID}: reminder-1 sent"]
-    reminder = notices("reminder-1")[0].variant
-    assert "Jens Kragh" not in ", ".join(reminder.recipients)  # he has decided
-    assert set(reminder.recipients) == {"mette.lund@socialomraadet.example", "sofie.dahl@socialomraadet.example",
-                                        "lars.bech@socialomraadet.example"}
+    undecided = ["Mette Lund", "Sofie Dahl", "Lars Bech"]  # Jens Kragh has decided
+    assert first == [f"{MESSAGE_ID}: reminder-1 to {name} sent" for name in undecided]
+    reminders = [d.variant for d in notices("reminder-1")]
+    assert [r.recipients for r in reminders] == [("mette.lund@socialomraadet.example",),
+                                                  ("sofie.dahl@socialomraadet.example",),
+                                                  ("lars.bech@socialomraadet.example",)]
+    reminder = reminders[1]
     assert "Påmindelse" in reminder.subject and "3. december 2026 kl. 09.00" in reminder.body
-    assert "Følgende har allerede svaret: Jens Kragh." in reminder.body
+    assert "Kære Sofie Dahl" in reminder.body and "Disse har allerede svaret: Jens Kragh." in reminder.body
+    links = [re.findall(r'href="([^"]+/godkend/[^"]+)"', r.body) for r in reminders]
+    assert all(len(found) == 1 for found in links) and len({found[0] for found in links}) == 3  # personal links
+    assert "budbringer approve" not in reminder.body
     assert nudge_at(dt.datetime(2026, 12, 1, 15, 0, tzinfo=cph)) == []  # once
-    assert nudge_at(dt.datetime(2026, 12, 2, 9, 30, tzinfo=cph)) == [f"{MESSAGE_ID}: reminder-2 sent"]
-    assert nudge_at(dt.datetime(2026, 12, 3, 9, 0, tzinfo=cph)) == [f"{MESSAGE_ID}: escalation sent"]
+    assert nudge_at(dt.datetime(2026, 12, 2, 9, 30, tzinfo=cph)) == [
+        f"{MESSAGE_ID}: reminder-2 to {name} sent" for name in undecided]
+    assert nudge_at(dt.datetime(2026, 12, 3, 9, 0, tzinfo=cph)) == [f"{MESSAGE_ID}: escalation to Mette Lund sent"]
     escalation = notices("escalation")[0].variant
     assert escalation.recipients == ("mette.lund@socialomraadet.example",)
     assert "Fristen er nået" in escalation.subject and "Kære Mette Lund" in escalation.body
+    assert "/godkend/" in escalation.body
     assert nudge_at(dt.datetime(2026, 12, 4, 9, 0, tzinfo=cph)) == []
     # A decided request gets no more nudges.
     approval_request.decide(prepared, ledger, request, Decision("approve", "Mette Lund"), "cli")

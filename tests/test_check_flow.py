@@ -27,7 +27,7 @@ def test_the_preview_run_shows_every_variant_and_sends_nothing(prefect_api: None
         [text] = client.read_artifacts(artifact_filter=ArtifactFilter(
             key=ArtifactFilterKey(any_=["preview-text-2026-11-status-udbud"])), limit=1)
     rows = json.loads(table.data) if isinstance(table.data, str) else table.data
-    assert len(rows) == 12 and rows[0]["forum"] == "OC-kredsen" and rows[0]["tier"] == "1. oc"
+    assert len(rows) == 12 and rows[0]["forum"] == "OC-kredsen" and rows[0]["tier"] == "1 · oc"
     markdown = str(text.data)
     assert "Nothing was sent" in markdown and str(result["approval_hash"]) in markdown
     assert "Vi understøtter borgeren i at udleve ønsker, håb og drømme" in markdown  # the variants' plain text

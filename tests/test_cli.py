@@ -109,23 +109,32 @@ def test_check_a_plan_with_an_unknown_field(workdir: Path, message_copy: Path,
     assert_nothing_delivered(workdir)
 
 
-def test_preview_writes_every_variant_and_an_index(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_preview_writes_the_approvers_page_without_buttons_and_every_variant(
+        workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run("--plan", PLAN, "preview", MESSAGE) == 0
     out = capsys.readouterr().out
     folder = workdir / "preview" / "2026-11-status-udbud"
     index = folder / "index.html"
-    assert f"13 previews written; open {index.resolve()}" in out
+    assert f"12 variants and the approval request written with the page the approvers see (without buttons), " \
+           f"with each variant's readability figures; open {index.resolve()}" in out
     page = index.read_text(encoding="utf-8")
-    links = re.findall(r'href="([^"]+)"', page)
+    links = re.findall(r'href="([^"#:]+\.html)"', page)
     assert links == ["00-approval.html", "01-oc.html", "02-hmu.html", "02-network_quality.html",
                      "02-network_sensum.html", "02-network_health.html", "03-intranet.html",
                      "03-intranet_local.html", "04-website.html", "04-linkedin.html", "04-regional_intranet.html",
                      "04-midtnyt.html", "04-perspektiv.html"]
     for link in links:
         assert (folder / link).is_file()
-    assert ">Styregruppen</a>" in page and ">HMU</a>" in page and ">MidtNyt</a>" in page
-    assert "Kære medlemmer af HMU" in (folder / "02-hmu.html").read_text(encoding="utf-8")
-    assert "<pre>Kan jeres system samle dokumentationen" in (folder / "04-linkedin.html").read_text(encoding="utf-8")
+    assert '<html lang="da">' in page and "Forhåndsvisning: Status på udbuddet" in page
+    assert "Trin 1: OC-kredsen" in page and "Trin 4: Ekstern kommunikation" in page
+    assert "<button" not in page and "<form" not in page  # the preview: the same page without buttons
+    assert "Kære medlemmer af HMU" in page and "Kære medlemmer af HMU" in (folder / "02-hmu.html").read_text()
+    linkedin = (folder / "04-linkedin.html").read_text(encoding="utf-8")
+    assert '<div class="post-text">Kan jeres system samle dokumentationen' in linkedin and " tegn</dd>" in linkedin
+    assert "Til:</dt> <dd>hmu@socialomraadet.example" in page
+    assert "LIX" in page and "Fagord" in page  # each variant's readability figures, beside it
+    for english in ("Approval hash", "Variants", "Findings"):
+        assert english not in page
     assert_nothing_delivered(workdir)
 
 

@@ -421,8 +421,8 @@ def test_check_and_preview_flag_a_paragraph_pasted_into_two_variants(
 
     assert cli.main(["--plan", str(plan), "preview", str(message), "--out", str(tmp_path / "preview")]) == 0
     page = (tmp_path / "preview" / "02-intranet.html").read_text(encoding="utf-8")
-    assert '<aside class="figures">' in page and "<th>LIX</th>" in page and "<th>Repeated passages</th><td>1</td>" in page
-    assert f"<h3>Repeated passages</h3><ul><li>{PASTED}</li></ul>" in page
-    assert "a paragraph is in 2 variants" in (tmp_path / "preview" / "01-oc.html").read_text(encoding="utf-8")
+    assert 'data-slot="quality"' in page and "<li>LIX: " in page and "<li>Gentagelser: 1</li>" in page
+    assert f"<li>Står også i en anden tekst: »{PASTED}«</li>" in page
+    assert "<li>Gentagelser: 1</li>" in (tmp_path / "preview" / "01-oc.html").read_text(encoding="utf-8")
     index = (tmp_path / "preview" / "index.html").read_text(encoding="utf-8")
     assert "LIX" in index and (tmp_path / "preview" / "00-approval.html").exists()

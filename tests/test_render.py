@@ -661,36 +661,39 @@ def test_recipients_are_not_content(tmp_path: Path, variants: dict[str, Variant]
     assert moved["hmu"].content_hash == variants["hmu"].content_hash
 
 
-def test_the_approval_request_is_danish_and_lists_every_variant(prepared: cascade.Prepared) -> None:
-    warning = Finding("website", "warning", "LIX 48 is above 40 for citizens", "LIX 48 er over 40, som er målet")
-    request = render.render_approval_request(prepared.plan, prepared.message, prepared.variants, [warning],
-                                             prepared.approval_hash)
+def test_the_approval_request_is_a_short_danish_mail_to_one_member_with_the_link_and_every_text(
+        prepared: cascade.Prepared) -> None:
+    member = prepared.plan.approval.members[1]
+    link = "https://godkend.example/godkend/TOKEN"
+    deadline = dt.datetime(2026, 12, 3, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=1)))
+    request = render.render_approval_request(prepared.plan, prepared.message, prepared.variants, [],
+                                             prepared.approval_hash, deadline=deadline,
+                                             meeting=dt.date(2026, 12, 10), member=member, link=link)
     assert request.subject == f"Til godkendelse: {TITLE}"
-    assert request.recipients == ("mette.lund@socialomraadet.example", "jens.kragh@socialomraadet.example",
-                                  "sofie.dahl@socialomraadet.example", "lars.bech@socialomraadet.example")
-    body = html.unescape(request.body)
+    assert request.recipients == (member.email,)
+    assert f'<a href="{link}">' in request.body
     text = " ".join(html.unescape(checks.plain_text(request)).split())
-    assert "Kære medlemmer af styregruppen" in text
+    assert text.startswith(f"Kære {member.name} Vi beder dig godkende")
+    assert "Svar senest 3. december 2026 kl. 09.00" in text and "før mødet 10. december 2026" in text
     assert f"findes i {len(prepared.variants)} udgaver" in text
-    for variant in prepared.variants:
-        assert f"<td>{variant.forum_title}</td>" in body
-        assert variant.subject in body
-        assert f"<code>{variant.content_hash[:12]}</code>" in body
-    assert f"Samlet kontrolsum for godkendelsen: {prepared.approval_hash[:12]}" in text
-    assert "1. OC-kredsen" in text and "4. Ekstern kommunikation" in text
-    assert "Advarsel (Socialområdets hjemmeside): LIX 48 er over 40, som er målet" in text
-    assert "LIX 48 is above" not in text  # the approvers read Danish
-    assert "Styregruppeformanden, Mette Lund, kan godkende alene" in text
-    assert "skal budskabet godkendes igen" in text
-    assert VISION in text and AIM in text
+    for variant in prepared.variants:  # every variant's text, readable in the mail itself
+        assert variant.forum_title in text and html.unescape(variant.subject) in text
+    linkedin = next(v for v in prepared.variants if v.forum == "linkedin")
+    assert " ".join(linkedin.body.split()[:8]) in text
+    # No command lines, no checksums, no slogan footer: an approver reads, clicks and decides.
+    for absent in ("budbringer approve", "--by", "kontrolsum", "Prefect"):
+        assert absent not in text
+    slogan = "endnu et skridt på vejen mod at blive"  # the layout's footer: the variants carry it, the mail not
+    assert request.body.count(slogan) == sum(v.body.count(slogan) for v in prepared.variants)
     english = sorted({w for w in words_of(text) if w in ENGLISH_WORDS})
     assert not english, english
 
 
-def test_the_approval_request_without_findings(prepared: cascade.Prepared) -> None:
+def test_the_approval_request_without_a_member_addresses_the_group(prepared: cascade.Prepared) -> None:
     request = render.render_approval_request(prepared.plan, prepared.message, prepared.variants, [],
                                              prepared.approval_hash)
-    assert "fandt ingen problemer" in text_of(request)
+    assert "Kære medlemmer af styregruppen" in text_of(request) and "Vi beder jer godkende" in text_of(request)
+    assert len(request.recipients) == len(prepared.plan.approval.members)
 
 
 def test_reminders_and_rejections_carry_no_slogan(prepared: cascade.Prepared) -> None:
@@ -702,11 +705,12 @@ def test_reminders_and_rejections_carry_no_slogan(prepared: cascade.Prepared) ->
     moment = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.timezone.utc)
     reminder = render.render_template(plan, "approval_reminder.html.j2", {
         **common, "request": request, "deadline": moment, "requested_at": moment, "nudge": None,
-        "escalation": False, "decided": []})
+        "escalation": False, "decided": [], "member": plan.approval.members[0],
+        "link": "https://budbringer.example/godkend/x"})
     rejection = render.render_template(plan, "approval_rejected.html.j2", {
         **common, "request": request, "message_path": "messages/x.md",
         "votes": [SimpleNamespace(voter="Jens Kragh", decision="reject", comment="Kortere, tak.", source="cli")]})
-    assert "venter stadig på jeres godkendelse" in reminder[1] and "Kortere, tak." in rejection[1]
+    assert "venter stadig på dit svar" in reminder[1] and "Kortere, tak." in rejection[1]
     for _, body in (reminder, rejection):
         assert VISION not in body and AIM not in body and OLD_FOOTER not in body
 

@@ -23,6 +23,9 @@ from tests.servers.prefect_server import BIN, PrefectServer, Worker, make_checko
 pytestmark = pytest.mark.slow  # a real Prefect server and worker, or the crash harness (.ci/run runs it)
 
 MESSAGE_ID = "2026-11-status-udbud"
+#: one request mail per member of the steering group, each with its personal link
+REQUEST_MAILS = [(f"request:{slug}", "delivered")
+                 for slug in ("mette-lund", "jens-kragh", "sofie-dahl", "lars-bech")]
 
 
 @contextmanager
@@ -77,9 +80,9 @@ def test_a_suspended_run_is_resumed_by_an_approver_and_repeats_nothing(tmp_path:
         ledger = Ledger(ledger_url)
         request = ledger.request(MESSAGE_ID)
         assert request is not None and request.state == "open" and request.flow_run_id == run_id
-        assert ledger.notices_for(request.id) == {"request": State.DELIVERED}
+        assert ledger.notices_for(request.id) == dict(REQUEST_MAILS)
         assert ledger.records(MESSAGE_ID) == []  # nothing delivered before the decision
-        request_mail = checkout / "outbox" / MESSAGE_ID / "00-approval" / "approval-request.eml"
+        request_mail = checkout / "outbox" / MESSAGE_ID / "00-approval" / "approval-request-jens-kragh.eml"
         assert "Til godkendelse" in request_mail.read_text(encoding="utf-8")
 
         # One member is not enough: the run is resumed, starts from the top, and suspends again.
@@ -101,7 +104,7 @@ def test_a_suspended_run_is_resumed_by_an_approver_and_repeats_nothing(tmp_path:
         # forum was delivered once, under the approval the two members gave.
         with ledger.engine.connect() as conn:
             sent = conn.execute(notices.select().where(notices.c.message_id == MESSAGE_ID)).mappings().all()
-        assert [(n["kind"], n["state"]) for n in sent] == [("request", State.DELIVERED)]
+        assert [(n["kind"], n["state"]) for n in sent] == REQUEST_MAILS
         records = ledger.records(MESSAGE_ID)
         assert len(records) == 12 and all(r.state == State.DELIVERED and r.attempts == 1 for r in records)
         [approval] = ledger.approvals_for(MESSAGE_ID)

@@ -63,7 +63,11 @@ class NoticeKind(StrEnum):
 
     @classmethod
     def of(cls, stored: str) -> NoticeKind:
-        """The kind of a stored notice kind (`reminder-2` → REMINDER). ValueError for anything else."""
+        """The kind of a stored notice kind (`reminder-2` → REMINDER). A notice sent to one member carries the
+        member after a colon (`request:mette-lund`, `reminder-1:jens-kragh`). ValueError for anything else."""
+        stored, _, member = stored.partition(":")
+        if member != "" and not all(c.isascii() and (c.isalnum() or c == "-") for c in member):
+            raise ValueError(f"a notice's member key is lower-case letters, digits and -, not {member!r}")
         family, _, number = stored.partition("-")
         if family == cls.REMINDER and number.isdigit():
             return cls.REMINDER

@@ -1,0 +1,127 @@
+"""Personal signed links: one per steering-group member and approval request.
+
+A link carries a token signed with itsdangerous (`URLSafeTimedSerializer`, salt per purpose). The token names
+one member, the request and the approval hash it was made for, and the moment it expires (the request's
+deadline). It proves who follows it as long as only that member has the mail; an edited message has another
+approval hash and so voids every link made for the old content.
+
+The secret comes from $BUDBRINGER_WEB_SECRET; without it, one is generated once and kept in the ledger's home
+folder (`.budbringer/web-secret`, file mode 0600). It never appears in a log, a page or an exception.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from budbringer.ledger import ApprovalRequest
+from budbringer.plan import Member, Plan
+
+#: itsdangerous salt: a token signed for the approval page is no use for any other purpose
+APPROVAL_SALT = "budbringer.approval-link.v1"
+#: a read-only link to the page without buttons (for the Prefect form's description and operators)
+PREVIEW_SALT = "budbringer.preview-link.v1"
+#: a link without a deadline is valid this long
+DEFAULT_VALIDITY = dt.timedelta(days=14)
+#: the hard outer bound that itsdangerous checks on the signature's own timestamp
+MAX_AGE = dt.timedelta(days=120)
+SECRET_FILE = "web-secret"
+
+
+class LinkRefused(Exception):
+    """A link that cannot be used; `kind` is expired, tampered, void, other-member or used."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        super().__init__(kind)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What a valid link says: who follows it, for which request and content, until when."""
+
+    member: str
+    request_id: int
+    message_id: str
+    approval_hash: str
+    expires: dt.datetime
+
+
+def home() -> Path:
+    """The ledger's home folder (as budbringer.ledger uses it)."""
+    return Path(os.environ.get("BUDBRINGER_HOME", ".budbringer"))
+
+
+def secret() -> str:
+    """$BUDBRINGER_WEB_SECRET, else the secret generated once under the home folder (mode 0600)."""
+    given = os.environ.get("BUDBRINGER_WEB_SECRET", "").strip()
+    if given:
+        return given
+    path = home() / SECRET_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text(encoding="ascii").strip()
+    with os.fdopen(fd, "w", encoding="ascii") as file:
+        file.write(secrets.token_urlsafe(48))
+    return path.read_text(encoding="ascii").strip()
+
+
+def base_url(plan: Plan) -> str:
+    """Where `budbringer web` answers: $BUDBRINGER_WEB_URL, else the plan's `approval.web_url`, else local."""
+    url = os.environ.get("BUDBRINGER_WEB_URL") or plan.approval.web_url or "http://127.0.0.1:8400"
+    return url.rstrip("/")
+
+
+def expiry(request: ApprovalRequest) -> dt.datetime:
+    if request.deadline is not None:
+        return request.deadline
+    return request.requested_at + DEFAULT_VALIDITY
+
+
+class LinkSigner:
+    """Signs and checks the links of one purpose (the salt): approval links name a member, preview links none."""
+
+    def __init__(self, key: str | None = None, salt: str = APPROVAL_SALT) -> None:
+        self.key = key  # None: the configured secret (read here, never shown)
+        self._serializer = URLSafeTimedSerializer(key or secret(), salt=salt)
+
+    @classmethod
+    def for_preview(cls, key: str | None = None) -> LinkSigner:
+        return cls(key, salt=PREVIEW_SALT)
+
+    def __repr__(self) -> str:
+        return "LinkSigner(<secret>)"
+
+    def token(self, request: ApprovalRequest, member: Member | None) -> str:
+        return self._serializer.dumps({"m": member.name if member else "", "r": request.id, "i": request.message_id,
+                                       "h": request.approval_hash, "x": int(expiry(request).timestamp())})
+
+    def url(self, plan: Plan, request: ApprovalRequest, member: Member) -> str:
+        return f"{base_url(plan)}/godkend/{self.token(request, member)}"
+
+    def preview_url(self, plan: Plan, request: ApprovalRequest) -> str:
+        return f"{base_url(plan)}/vis/{self.token(request, None)}"
+
+    def claim(self, token: str, now: dt.datetime | None = None) -> Claim:
+        """The claim of a genuine, unexpired token; LinkRefused("tampered" or "expired") otherwise."""
+        try:
+            data = self._serializer.loads(token, max_age=int(MAX_AGE.total_seconds()))
+        except SignatureExpired:
+            raise LinkRefused("expired") from None
+        except BadSignature:
+            raise LinkRefused("tampered") from None
+        try:
+            claim = Claim(member=str(data["m"]), request_id=int(data["r"]), message_id=str(data["i"]),
+                          approval_hash=str(data["h"]), expires=dt.datetime.fromtimestamp(int(data["x"]), dt.UTC))
+        except (KeyError, TypeError, ValueError):
+            raise LinkRefused("tampered") from None
+        if (now or dt.datetime.now(dt.UTC)) >= claim.expires:
+            raise LinkRefused("expired")
+        return claim
