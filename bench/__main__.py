@@ -27,7 +27,9 @@ def _row(name: str, runs: list[Run], target: str = "") -> str:
     cpu = mainjob.median([r.cpu for r in runs])
     rss = [r.peak_rss_mb for r in runs if r.peak_rss_mb is not None]
     peak = f"{max(rss):.0f} MB" if rss else "n/a"
-    return f"| {name} | {wall:.2f} s | {cpu:.2f} s | {peak} | {target} |"
+    flows = [f for r in runs if (f := cascade.in_flow_seconds(r.output)) is not None]
+    inside = f" (in the flow: {mainjob.median(flows):.2f} s)" if flows else ""
+    return f"| {name}{inside} | {wall:.2f} s | {cpu:.2f} s | {peak} | {target} |"
 
 
 def _cascade_rows(label: str, c: cascade.Cascade) -> list[str]:
