@@ -72,7 +72,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{' / '.join(f'{x:.1f}' for x in os.getloadavg())}, Python {platform.python_version()}; "
         f"peak RSS from {'/usr/bin/time -v' if GNU_TIME else 'n/a'}; latency {args.latency * 1000:.0f} ms per "
         f"provider call; medians of {args.repeat}.", "",
-        "| what | wall | CPU | peak RSS | target |", "|---|---|---|---|---|"]
+    ]
+    if parts & {"main", "interactive"} or (not args.no_server and "cascade" in parts):
+        out += ["| what | wall | CPU | peak RSS | target |", "|---|---|---|---|---|"]
     try:
         if "main" in parts:
             job = mainjob.main_job(base, args.repeat)
@@ -118,8 +120,9 @@ def main(argv: list[str] | None = None) -> int:
                     f"| wall time | {r.seconds:.2f} s | |",
                     f"| achieved / allowed rate | {r.achieved:.2f} / {r.allowed:.2f} per s = "
                     f"**{r.achieved / r.allowed:.0%}** | ≥ 95 % |",
-                    f"| 429s received | {r.throttled} | |",
-                    f"| failed deliveries | {r.failed} | 0 |",
+                    f"| 429s received (of them for the window; the rest for concurrency) | {r.throttled} "
+                    f"({r.over_rate}) | |",
+                    f"| failed deliveries (the adapter gave up; a task retry would try again) | {r.failed} | 0 |",
                     f"| duplicates (same delivery key twice in the mailbox) | {r.duplicates} | 0 |",
                     f"| delivered | {r.delivered} of {r.mails} | |"]
             out += [f"| error | {e[:200]} | |" for e in r.errors]

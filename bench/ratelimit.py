@@ -41,6 +41,7 @@ class Throttle:
         self.accepted: deque[float] = deque()
         self.in_flight = 0
         self.throttled = 0
+        self.over_rate = 0  # of the 429s, those for the window (the rest: concurrency)
         self.first: float | None = None
         self.last: float | None = None
 
@@ -54,9 +55,13 @@ class Throttle:
                 self.accepted.popleft()
             if self.in_flight >= CONCURRENT or len(self.accepted) >= PER_WINDOW:
                 self.throttled += 1
-                wait = (self.accepted[0] + WINDOW - now) if len(self.accepted) >= PER_WINDOW else 0.0
-                return Reply(429, {"error": {"code": "ApplicationThrottled",
-                                             "message": "Application is over its MailboxConcurrency limit."}},
+                full = len(self.accepted) >= PER_WINDOW
+                wait = (self.accepted[0] + WINDOW - now) if full else 0.0
+                if full:
+                    self.over_rate += 1
+                return Reply(429, {"error": {"code": "ApplicationThrottled", "message": (
+                    "Application is over its MessageRate limit." if full
+                    else "Application is over its MailboxConcurrency limit.")}},
                              {"Retry-After": str(max(1, math.ceil(wait)))})
             self.accepted.append(now)
             self.in_flight += 1
@@ -77,6 +82,7 @@ class RateResult:
     achieved: float  # accepted mails per second, first accepted to last answered
     allowed: float
     throttled: int
+    over_rate: int
     failed: int
     duplicates: int
     delivered: int
@@ -141,7 +147,7 @@ def measure(base: Path, mails: int, latency: float) -> RateResult:
             accepted = len(keys)
             # The allowed rate over the busy span: 30 in the first instant, then 30 per 2 s.
             achieved = (accepted - PER_WINDOW) / busy if busy > 0 else 0.0
-            return RateResult(mails, seconds, achieved, PER_WINDOW / WINDOW, throttle.throttled, failed,
+            return RateResult(mails, seconds, achieved, PER_WINDOW / WINDOW, throttle.throttled, throttle.over_rate, failed,
                               duplicates, accepted, errors[:3])
     finally:
         graph.forget_tokens()
