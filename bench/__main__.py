@@ -42,9 +42,10 @@ def _cascade_rows(label: str, c: cascade.Cascade) -> list[str]:
             f"| {label}: provider calls' span as the emulators saw it | {c.calls_span:.2f} s | |",
             f"| {label}: raw script, same calls, thread pool (critical path) | {c.raw:.2f} s | |"]
     if c.in_flow is not None:
-        rows.append(f"| {label}: **in-flow overhead over raw** | **{c.in_flow - c.raw:+.2f} s, × {c.in_flow / c.raw:.1f}** "
-                    f"| ≤ +{TARGETS['overhead']:.1f} s |")
-    rows.append(f"| {label}: whole command over raw | {c.command.wall - c.raw:+.2f} s, × {c.command.wall / c.raw:.1f} | |")
+        rows.append(f"| {label}: **in-flow overhead over raw** | **{c.in_flow - c.raw:+.2f} s, "
+                    f"× {c.in_flow / c.raw:.1f}** | ≤ +{TARGETS['overhead']:.1f} s |")
+    rows.append(f"| {label}: whole command over raw | {c.command.wall - c.raw:+.2f} s, "
+                f"× {c.command.wall / c.raw:.1f} | |")
     return rows
 
 

@@ -15,7 +15,6 @@ import datetime as dt
 import re
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,8 +143,15 @@ def forum_of(request: Request, tenant: M365, addresses: dict[str, str], sites: d
     return None
 
 
-def replay(tenant: M365, log_in: list[Request], calls: list[Request], addresses: dict[str, str],
-           sites: dict[str, str], tier_of: dict[str, int], verify: str) -> tuple[float, int]:
+@dataclass
+class CreatedPage:
+    request: Request  # the create request of Budbringer's run
+    page_id: str  # the id it got back
+
+
+def replay(tenant: M365, log_in: list[Request], calls: list[Request], created: list[CreatedPage],
+           addresses: dict[str, str], sites: dict[str, str], tier_of: dict[str, int], verify: str
+           ) -> tuple[float, int]:
     """The plain script: the same calls, tier by tier, each forum's calls in turn, the fora side by side."""
     chains: dict[str, list[Request]] = {}
     setup: list[Request] = []
@@ -186,13 +192,13 @@ def replay(tenant: M365, log_in: list[Request], calls: list[Request], addresses:
         for request in requests_:
             response = send(graph, request, token)
             if request.method == "POST" and request.path.endswith("/pages"):
-                old = tenant_pages_before.get((request.path, request.body))
+                old = page_ids.get((request.path, request.body))
                 if old:
                     pages[old] = response.json()["id"]
         return len(requests_)
 
-    # The page ids Budbringer's run got back, by the create request's body: the replay maps them to new ones.
-    tenant_pages_before = {(t.request.path, t.request.body): t.page_id for t in created_pages}
+    # The page ids Budbringer's run got back, by their create request: the replay maps them to the new ones.
+    page_ids = {(c.request.path, c.request.body): c.page_id for c in created}
 
     start = time.perf_counter()
     token = ""
@@ -206,15 +212,6 @@ def replay(tenant: M365, log_in: list[Request], calls: list[Request], addresses:
         for tier in sorted(waves):
             count += sum(pool.map(lambda c: chain(c, token), waves[tier]))
     return time.perf_counter() - start, count
-
-
-@dataclass
-class CreatedPage:
-    request: Request
-    page_id: str
-
-
-created_pages: list[CreatedPage] = []
 
 
 def measure(base: Path, latency: float, api_url: str | None = None, home: Path | None = None) -> Cascade:
@@ -244,13 +241,13 @@ def measure(base: Path, latency: float, api_url: str | None = None, home: Path |
         calls = [t.request for t in sorted(graph_log, key=lambda t: t.start)]
         log_in = [t.request for t in sorted(login_log, key=lambda t: t.start)]
         # Remember the ids of the pages Budbringer made, then clear the sites so the replay can make them again.
-        created_pages.clear()
+        created: list[CreatedPage] = []
         for site in tenant.graph.sites.values():
             for page in site.pages.values():
                 create = next(r for r in calls if r.method == "POST" and r.path.endswith("/pages")
                               and r.json().get("name") == page["name"] and site.id in unquote(r.path))
-                created_pages.append(CreatedPage(create, page["id"]))
+                created.append(CreatedPage(create, page["id"]))
             site.pages.clear()
-        raw, raw_calls = replay(tenant, log_in, calls, addresses, sites, tier_of, str(bundle))
+        raw, raw_calls = replay(tenant, log_in, calls, created, addresses, sites, tier_of, str(bundle))
     return Cascade(deliveries, len(everything), latency, command, in_flow_seconds(command.output), span, raw,
                    raw_calls)

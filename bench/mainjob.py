@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.measure import Run, budbringer, run
-from tests.servers.prefect_server import PrefectServer, prefect_env
+from tests.servers.prefect_server import prefect_env
 
 ROOT = Path(__file__).resolve().parent.parent
 MESSAGE = "messages/2026-11-status-udbud.md"
@@ -71,33 +71,6 @@ def interactive(base: Path, repeat: int) -> dict[str, list[Run]]:
         "preview": [budbringer(), "preview", MESSAGE],
     }
     return {name: [run(command, folder, env).check() for _ in range(repeat)] for name, command in commands.items()}
-
-
-@dataclass
-class ServerRun:
-    server_start: float
-    first: Run
-    again: Run
-
-
-def with_server(base: Path) -> ServerRun:
-    """The main job against a warm, long-lived `prefect server start`: the client's own peak RSS."""
-    import time
-
-    home = base / "server-home"
-    start = time.perf_counter()
-    with PrefectServer(home) as server:
-        started = time.perf_counter() - start
-        warm = workspace(base, "server-warm-up")
-        env = env_for(base, warm, server.api_url)
-        env["PREFECT_HOME"] = str(home)
-        send(warm, env)
-        folder = workspace(base, "server-main")
-        env = env_for(base, folder, server.api_url)
-        env["PREFECT_HOME"] = str(home)
-        first = send(folder, env)
-        again = send(folder, env)
-    return ServerRun(started, first, again)
 
 
 def median(values: list[float]) -> float:

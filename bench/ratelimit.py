@@ -147,8 +147,8 @@ def measure(base: Path, mails: int, latency: float) -> RateResult:
             accepted = len(keys)
             # The allowed rate over the busy span: 30 in the first instant, then 30 per 2 s.
             achieved = (accepted - PER_WINDOW) / busy if busy > 0 else 0.0
-            return RateResult(mails, seconds, achieved, PER_WINDOW / WINDOW, throttle.throttled, throttle.over_rate, failed,
-                              duplicates, accepted, errors[:3])
+            return RateResult(mails, seconds, achieved, PER_WINDOW / WINDOW, throttle.throttled,
+                              throttle.over_rate, failed, duplicates, accepted, errors[:3])
     finally:
         graph.forget_tokens()
         graph_mail.forget_process_state()
