@@ -1,0 +1,139 @@
+"""`python -m bench`: every figure of issue 15 in one run (see docs/benchmarks.md). Run it from the repository
+root, in the project's venv. It starts local HTTPS emulators and Prefect servers of its own (in a temporary
+folder with its own PREFECT_HOME) and stops them by their process id; nothing outside 127.0.0.1 is called."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench import cascade, mainjob, ratelimit
+from bench.measure import GNU_TIME, Run
+from tests.servers.prefect_server import PrefectServer
+
+TARGETS = {"main": 8.0, "again": 5.0, "overhead": 1.0, "efficiency": 0.95, "rss": 300.0}
+
+
+def _row(name: str, runs: list[Run], target: str = "") -> str:
+    wall = mainjob.median([r.wall for r in runs])
+    cpu = mainjob.median([r.cpu for r in runs])
+    rss = [r.peak_rss_mb for r in runs if r.peak_rss_mb is not None]
+    peak = f"{max(rss):.0f} MB" if rss else "n/a"
+    flows = [f for r in runs if (f := cascade.in_flow_seconds(r.output)) is not None]
+    inside = f" (in the flow: {mainjob.median(flows):.2f} s)" if flows else ""
+    return f"| {name}{inside} | {wall:.2f} s | {cpu:.2f} s | {peak} | {target} |"
+
+
+def _cascade_rows(label: str, c: cascade.Cascade) -> list[str]:
+    rows = [f"| {label}: deliveries / provider calls | {c.deliveries} / {c.provider_calls} (raw script: "
+            f"{c.raw_calls}) | |",
+            f"| {label}: whole command (imports, server, flow) | {c.command.wall:.2f} s wall, {c.command.cpu:.2f} s "
+            f"CPU | |",
+            f"| {label}: in the flow (Beginning flow run → Finished) | "
+            + (f"{c.in_flow:.2f} s" if c.in_flow is not None else "not found in the log") + " | |",
+            f"| {label}: provider calls' span as the emulators saw it | {c.calls_span:.2f} s | |",
+            f"| {label}: raw script, same calls, thread pool (critical path) | {c.raw:.2f} s | |"]
+    if c.in_flow is not None:
+        rows.append(f"| {label}: **in-flow overhead over raw** | **{c.in_flow - c.raw:+.2f} s, "
+                    f"× {c.in_flow / c.raw:.1f}** | ≤ +{TARGETS['overhead']:.1f} s |")
+    rows.append(f"| {label}: whole command over raw | {c.command.wall - c.raw:+.2f} s, "
+                f"× {c.command.wall / c.raw:.1f} | |")
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each timed command (medians; default 1)")
+    parser.add_argument("--latency", type=float, default=0.05, help="seconds per provider call (default 0.05)")
+    parser.add_argument("--mails", type=int, default=300, help="Graph mails for the rate bench (default 300)")
+    parser.add_argument("--no-server", action="store_true", help="skip the runs on a warm `prefect server start`")
+    parser.add_argument("--only", choices=["main", "interactive", "cascade", "rate"], action="append",
+                        help="run only these parts (repeatable)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    args = parser.parse_args(argv)
+    parts = set(args.only or ["main", "interactive", "cascade", "rate"])
+    logging.getLogger("budbringer").setLevel(logging.ERROR)
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+
+    base = Path(tempfile.mkdtemp(prefix="budbringer-bench-"))
+    started = time.perf_counter()
+    out: list[str] = [
+        f"Budbringer bench, {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC: `python -m bench "
+        f"{' '.join(argv if argv is not None else sys.argv[1:])}`".rstrip() + "",
+        f"Machine: {platform.platform()}, {os.cpu_count()} cores, load average "
+        f"{' / '.join(f'{x:.1f}' for x in os.getloadavg())}, Python {platform.python_version()}; "
+        f"peak RSS from {'/usr/bin/time -v' if GNU_TIME else 'n/a'}; latency {args.latency * 1000:.0f} ms per "
+        f"provider call; medians of {args.repeat}.", "",
+    ]
+    if parts & {"main", "interactive"} or (not args.no_server and "cascade" in parts):
+        out += ["| what | wall | CPU | peak RSS | target |", "|---|---|---|---|---|"]
+    try:
+        if "main" in parts:
+            job = mainjob.main_job(base, args.repeat)
+            out.append(_row(f"README main job, {job.delivered} new outbox files, ephemeral Prefect", job.first,
+                            f"≤ {TARGETS['main']:.0f} s"))
+            out.append(_row("the same command again, nothing to deliver", job.again, f"≤ {TARGETS['again']:.0f} s"))
+        if "interactive" in parts:
+            for name, runs in mainjob.interactive(base, args.repeat).items():
+                out.append(_row(f"`budbringer {name}`", runs, "< 1 s" if name != "--help" else "< 0.5 s"))
+        server_cascade = None
+        if not args.no_server and parts & {"main", "cascade"}:
+            home = base / "server-home"
+            t0 = time.perf_counter()
+            with PrefectServer(home) as server:
+                up = time.perf_counter() - t0
+                out.append(f"| `prefect server start` until /api/health answers | {up:.2f} s | | | |")
+                if "main" in parts:
+                    runs = []
+                    for n in range(args.repeat + 1):  # the first run warms the client's flow registration
+                        folder = mainjob.workspace(base, f"server-main-{n}")
+                        env = mainjob.env_for(base, folder, server.api_url)
+                        env["PREFECT_HOME"] = str(home)
+                        runs.append((mainjob.send(folder, env), mainjob.send(folder, env)))
+                    runs = runs[1:]
+                    out.append(_row("main job on a warm server (RSS: the client alone)", [r[0] for r in runs],
+                                    f"< {TARGETS['rss']:.0f} MB"))
+                    out.append(_row("its re-run on the warm server", [r[1] for r in runs], "≤ 2 s"))
+                if "cascade" in parts:
+                    server_cascade = cascade.measure(base, args.latency, server.api_url, home)
+        if "cascade" in parts:
+            out += ["", "Cascade overhead, `config/plan.m365.yaml` against the local Graph and sign-in emulators:", "",
+                    "| what | figure | target |", "|---|---|---|"]
+            out += _cascade_rows("ephemeral", cascade.measure(base, args.latency))
+            if server_cascade is not None:
+                out += _cascade_rows("warm server", server_cascade)
+            out.append("| 1,000 deliveries | not measured (see docs/benchmarks.md) | ≤ 5 % over raw |")
+        if "rate" in parts:
+            r = ratelimit.measure(base, args.mails, args.latency)
+            out += ["", f"Rate-limit efficiency: {r.mails} Graph mails, one mailbox, the adapter driven directly; "
+                        f"server limits {ratelimit.PER_WINDOW} per {ratelimit.WINDOW:.0f} s and "
+                        f"{ratelimit.CONCURRENT} at a time, 429 + Retry-After beyond:", "",
+                    "| what | figure | target |", "|---|---|---|",
+                    f"| wall time | {r.seconds:.2f} s | |",
+                    f"| achieved / allowed rate | {r.achieved:.2f} / {r.allowed:.2f} per s = "
+                    f"**{r.achieved / r.allowed:.0%}** | ≥ 95 % |",
+                    f"| 429s received (of them for the window; the rest for concurrency) | {r.throttled} "
+                    f"({r.over_rate}) | |",
+                    f"| failed deliveries (the adapter gave up; a task retry would try again) | {r.failed} | 0 |",
+                    f"| duplicates (same delivery key twice in the mailbox) | {r.duplicates} | 0 |",
+                    f"| delivered | {r.delivered} of {r.mails} | |"]
+            out += [f"| error | {e[:200]} | |" for e in r.errors]
+    finally:
+        if not args.keep:
+            shutil.rmtree(base, ignore_errors=True)
+    out += ["", f"Bench took {time.perf_counter() - started:.0f} s."]
+    print("\n".join(out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,253 @@
+"""Cascade overhead: the seed plan through Budbringer against the local Microsoft 365 emulators
+(tests/servers/graph.py: real HTTPS with a trustme CA) with a fixed latency per provider call, against a plain
+script that makes the same calls, in the same order, with a thread pool: the calls' critical path.
+
+Budbringer runs `config/plan.m365.yaml` (Graph mail for OC, HMU, the networks and the newsletter editors;
+SharePoint news pages for the intranets; the website and LinkedIn stay in the outbox), as the README's
+`budbringer send` command in a child process. Every request the emulators get is recorded; the plain script
+then replays them: the sign-in first, then tier by tier, each forum's requests in their recorded order and the
+fora of a tier side by side (a page's publish uses the id its create just returned).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, unquote, urlencode
+
+import requests
+import trustme
+import yaml
+
+from bench.mainjob import APPROVAL, MESSAGE, env_for, workspace
+from bench.measure import Run, budbringer, run
+from budbringer import plan as plan_
+from tests.servers.graph import M365, m365
+from tests.servers.https import Emulator, Reply, Request
+
+FAST = {"attempts": 4, "budget": 10, "backoff_initial": 0.01, "backoff_max": 0.02, "max_retry_after": 0.05,
+        "connect_timeout": 5, "read_timeout": 10}
+
+
+@dataclass
+class Timed:
+    request: Request
+    start: float
+    end: float
+
+
+def add_latency(emulator: Emulator, seconds: float, log: list[Timed]) -> None:
+    """Every request waits `seconds` before the emulator answers; each is logged with its times."""
+    handle = emulator.handle
+    lock = threading.Lock()
+
+    def slow(request: Request) -> Reply:
+        start = time.monotonic()
+        time.sleep(seconds)
+        reply = handle(request)
+        with lock:
+            log.append(Timed(request, start, time.monotonic()))
+        return reply
+
+    emulator.handle = slow  # type: ignore[method-assign]
+
+
+def bench_plan(folder: Path) -> Path:
+    path = folder / "config" / "plan.bench.yaml"
+    overlay = {"extends": "plan.m365.yaml", "channels": {
+        "m365_mail": {"retry": FAST, "lookup": {"settle": 0.05, "interval": 0.05, "resends": 3}},
+        "m365_intranet": {"retry": FAST, "confirm_after": 0.05},
+    }}
+    path.write_text(yaml.safe_dump(overlay), encoding="utf-8")
+    return path
+
+
+_STAMP = re.compile(r"^(\d\d:\d\d:\d\d\.\d{3}) \| \w+\s*\| Flow run '([^']+)' - (.*)$")
+
+
+def in_flow_seconds(output: str) -> float | None:
+    """From the top flow's "Beginning flow run" to its "Finished in state", from the run's own log."""
+    first = name = None
+    last = None
+    for line in output.splitlines():
+        found = _STAMP.match(line.strip())
+        if not found:
+            continue
+        stamp = dt.datetime.strptime(found.group(1), "%H:%M:%S.%f")
+        if name is None and "Beginning flow run" in found.group(3):
+            first, name = stamp, found.group(2)
+        elif name is not None and found.group(2) == name and found.group(3).startswith("Finished in state"):
+            last = stamp
+    if first is None or last is None:
+        return None
+    return (last - first).total_seconds() % 86400
+
+
+@dataclass
+class Cascade:
+    deliveries: int
+    provider_calls: int
+    latency: float
+    command: Run
+    in_flow: float | None
+    calls_span: float  # first request in to last answer out, as the emulators saw Budbringer's run
+    raw: float  # the plain script's wall time, same calls
+    raw_calls: int
+
+
+def forum_index(plan: plan_.Plan) -> tuple[dict[str, str], dict[str, str], dict[str, int]]:
+    addresses: dict[str, str] = {}
+    sites: dict[str, str] = {}
+    for name, forum in plan.fora.items():
+        for value in _strings(forum.model_dump()):
+            if "@" in value:
+                addresses.setdefault(value.lower(), name)
+        for site in forum.sites:
+            sites[site] = name
+    tier_of = {forum: i for i, tier in enumerate(plan.tiers) for forum in tier.fora}
+    return addresses, sites, tier_of
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, (list, tuple)):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+def forum_of(request: Request, tenant: M365, addresses: dict[str, str], sites: dict[str, str]) -> str | None:
+    if request.path.endswith("/sendMail"):
+        message = request.json()["message"]
+        for r in message.get("toRecipients") or []:
+            found = addresses.get(r["emailAddress"]["address"].lower())
+            if found:
+                return found
+        return None
+    path = unquote(request.path)
+    host_path = re.fullmatch(r"/v1\.0/sites/([^/:]+):/(.+)", path)
+    if host_path:
+        return sites.get(f"{host_path.group(1)}/{host_path.group(2).strip('/')}")
+    by_id = re.match(r"/v1\.0/sites/([^/]+)/", path)
+    if by_id and by_id.group(1) in tenant.graph.sites:
+        site = tenant.graph.sites[by_id.group(1)]
+        return sites.get(f"{site.host}/{site.path}")
+    return None
+
+
+@dataclass
+class CreatedPage:
+    request: Request  # the create request of Budbringer's run
+    page_id: str  # the id it got back
+
+
+def replay(tenant: M365, log_in: list[Request], calls: list[Request], created: list[CreatedPage],
+           addresses: dict[str, str], sites: dict[str, str], tier_of: dict[str, int], verify: str
+           ) -> tuple[float, int]:
+    """The plain script: the same calls, tier by tier, each forum's calls in turn, the fora side by side."""
+    chains: dict[str, list[Request]] = {}
+    setup: list[Request] = []
+    for request in calls:
+        forum = forum_of(request, tenant, addresses, sites)
+        (chains.setdefault(forum, []) if forum else setup).append(request)
+    waves: dict[int, list[list[Request]]] = {}
+    for forum, chain in chains.items():
+        waves.setdefault(tier_of.get(forum, 0), []).append(chain)
+    login = tenant.login_url
+    graph = tenant.graph_url[: -len("/v1.0")]
+    local = threading.local()
+    pages: dict[str, str] = {}
+
+    def session() -> requests.Session:
+        if not hasattr(local, "session"):
+            local.session = requests.Session()
+            local.session.verify = verify
+        return local.session
+
+    def send(base: str, request: Request, token: str | None) -> requests.Response:
+        path = request.path
+        for old, new in list(pages.items()):
+            path = path.replace(old, new)
+        headers = {k: v for k, v in request.headers.items()
+                   if k.lower() in ("content-type", "accept", "client-request-id")}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        query = urlencode([(k, v) for k, vs in request.query.items() for v in vs], quote_via=quote)
+        url = f"{base}{path}" + (f"?{query}" if query else "")
+        response = session().request(request.method, url, data=request.body or None, headers=headers, verify=verify,
+                                     timeout=30)
+        if response.status_code >= 400:
+            raise RuntimeError(f"replay {request.method} {path}: {response.status_code} {response.text[:200]}")
+        return response
+
+    def chain(requests_: list[Request], token: str) -> int:
+        for request in requests_:
+            response = send(graph, request, token)
+            if request.method == "POST" and request.path.endswith("/pages"):
+                old = page_ids.get((request.path, request.body))
+                if old:
+                    pages[old] = response.json()["id"]
+        return len(requests_)
+
+    # The page ids Budbringer's run got back, by their create request: the replay maps them to the new ones.
+    page_ids = {(c.request.path, c.request.body): c.page_id for c in created}
+
+    start = time.perf_counter()
+    token = ""
+    for request in log_in:
+        response = send(login, request, None)
+        if request.path.endswith("/token"):
+            token = response.json()["access_token"]
+    count = len(log_in)
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        count += sum(pool.map(lambda r: chain([r], token), setup))
+        for tier in sorted(waves):
+            count += sum(pool.map(lambda c: chain(c, token), waves[tier]))
+    return time.perf_counter() - start, count
+
+
+def measure(base: Path, latency: float, api_url: str | None = None, home: Path | None = None) -> Cascade:
+    ca = trustme.CA()
+    bundle = base / "ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    folder = workspace(base, f"cascade-{'server' if api_url else 'ephemeral'}")
+    plan_path = bench_plan(folder)
+    plan = plan_.load(plan_path)
+    addresses, sites, tier_of = forum_index(plan)
+    site_names = tuple(s for f in plan.fora.values() for s in f.sites)
+    graph_log: list[Timed] = []
+    login_log: list[Timed] = []
+    with m365(ca, sites=site_names) as tenant:
+        add_latency(tenant.graph, latency, graph_log)
+        add_latency(tenant.login, latency, login_log)
+        env = env_for(base, folder, api_url)
+        if home is not None:
+            env["PREFECT_HOME"] = str(home)
+        env.update(tenant.env())
+        env["REQUESTS_CA_BUNDLE"] = str(bundle)
+        env["BUDBRINGER_PLAN"] = str(plan_path)
+        command = run([budbringer(), "send", MESSAGE, *APPROVAL], folder, env).check()
+        deliveries = command.output.count(": delivered")
+        everything = sorted(graph_log + login_log, key=lambda t: t.start)
+        span = everything[-1].end - everything[0].start
+        calls = [t.request for t in sorted(graph_log, key=lambda t: t.start)]
+        log_in = [t.request for t in sorted(login_log, key=lambda t: t.start)]
+        # Remember the ids of the pages Budbringer made, then clear the sites so the replay can make them again.
+        created: list[CreatedPage] = []
+        for site in tenant.graph.sites.values():
+            for page in site.pages.values():
+                create = next(r for r in calls if r.method == "POST" and r.path.endswith("/pages")
+                              and r.json().get("name") == page["name"] and site.id in unquote(r.path))
+                created.append(CreatedPage(create, page["id"]))
+            site.pages.clear()
+        raw, raw_calls = replay(tenant, log_in, calls, created, addresses, sites, tier_of, str(bundle))
+    return Cascade(deliveries, len(everything), latency, command, in_flow_seconds(command.output), span, raw,
+                   raw_calls)

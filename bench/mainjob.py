@@ -1,0 +1,77 @@
+"""The README's main job (`budbringer send` of the example message, default outbox plan, ephemeral Prefect),
+its re-run with nothing to deliver, the interactive commands, and the peak RSS of a run with the Prefect
+server kept out of the process tree (a warm `prefect server start` in its own home)."""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.measure import Run, budbringer, run
+from tests.servers.prefect_server import prefect_env
+
+ROOT = Path(__file__).resolve().parent.parent
+MESSAGE = "messages/2026-11-status-udbud.md"
+APPROVAL = ["--approved-by", "Mette Lund", "--approval-ref", "Styregruppemøde 2026-11-20"]
+
+
+def workspace(base: Path, name: str) -> Path:
+    """A folder like a fresh checkout: the plan, the templates and the messages; no outbox, no ledger."""
+    folder = base / name
+    folder.mkdir(parents=True)
+    for part in ("config", "templates", "messages"):
+        shutil.copytree(ROOT / part, folder / part)
+    return folder
+
+
+def env_for(base: Path, folder: Path, api_url: str | None = None) -> dict[str, str]:
+    env = prefect_env(base / "prefect-home", api_url)
+    env["BUDBRINGER_HOME"] = str(folder / ".budbringer")
+    env.pop("BUDBRINGER_DATABASE_URL", None)
+    env.pop("BUDBRINGER_PLAN", None)
+    return env
+
+
+def send(folder: Path, env: dict[str, str]) -> Run:
+    return run([budbringer(), "send", MESSAGE, *APPROVAL], folder, env).check()
+
+
+@dataclass
+class MainJob:
+    first: list[Run]
+    again: list[Run]
+    delivered: int
+
+
+def main_job(base: Path, repeat: int) -> MainJob:
+    warm = workspace(base, "warm-up")
+    send(warm, env_for(base, warm))  # creates and migrates the Prefect home's database once
+    first, again = [], []
+    delivered = 0
+    for n in range(repeat):
+        folder = workspace(base, f"main-{n}")
+        env = env_for(base, folder)
+        first.append(send(folder, env))
+        delivered = sum(1 for p in (folder / "outbox").rglob("*") if p.is_file())
+        again.append(send(folder, env))
+        after = sum(1 for p in (folder / "outbox").rglob("*") if p.is_file())
+        if after != delivered:
+            raise RuntimeError(f"the re-run wrote {after - delivered} more outbox files")
+    return MainJob(first, again, delivered)
+
+
+def interactive(base: Path, repeat: int) -> dict[str, list[Run]]:
+    folder = workspace(base, "interactive")
+    env = env_for(base, folder)
+    commands = {
+        "--help": [budbringer(), "--help"],
+        "check": [budbringer(), "check", MESSAGE],
+        "preview": [budbringer(), "preview", MESSAGE],
+    }
+    return {name: [run(command, folder, env).check() for _ in range(repeat)] for name, command in commands.items()}
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)

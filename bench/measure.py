@@ -1,0 +1,58 @@
+"""Run one command as a child process and measure it: wall time (time.perf_counter), CPU time of the child and
+everything it waited for (resource.getrusage(RUSAGE_CHILDREN), before and after), and peak RSS from GNU
+`/usr/bin/time -v` when present (the largest single process of the tree, e.g. the temporary Prefect server)."""
+
+from __future__ import annotations
+
+import os
+import re
+import resource
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+GNU_TIME = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
+
+
+@dataclass
+class Run:
+    command: list[str]
+    wall: float
+    cpu: float
+    peak_rss_mb: float | None
+    returncode: int
+    output: str
+
+    def check(self) -> Run:
+        if self.returncode != 0:
+            raise RuntimeError(f"{' '.join(self.command)} exited {self.returncode}:\n{self.output[-3000:]}")
+        return self
+
+
+def run(command: list[str], cwd: Path, env: dict[str, str], timeout: float = 600) -> Run:
+    with tempfile.NamedTemporaryFile(prefix="bench-time-", suffix=".txt", delete=False) as handle:
+        report = Path(handle.name)
+    wrapped = [GNU_TIME, "-v", "-o", str(report), *command] if GNU_TIME else command
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    done = subprocess.run(wrapped, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    peak = None
+    if GNU_TIME:
+        found = re.search(r"Maximum resident set size \(kbytes\): (\d+)", report.read_text(errors="replace"))
+        peak = int(found.group(1)) / 1024 if found else None
+    report.unlink(missing_ok=True)
+    return Run(command, wall, cpu, peak, done.returncode, done.stdout + done.stderr)
+
+
+def budbringer() -> str:
+    """The `budbringer` script of the venv this bench runs in."""
+    import sys
+
+    found = Path(sys.executable).parent / "budbringer"
+    return str(found) if found.exists() else (shutil.which("budbringer") or "budbringer")
