@@ -369,8 +369,11 @@ def _refuse_oversized(message: object, variants: Sequence) -> None:  # type: ign
 
 
 def cmd_send(args: argparse.Namespace) -> int:
+    from types import SimpleNamespace
+
     from budbringer import approval as approval_, cascade
-    from budbringer.ledger import Ledger
+    from budbringer.delivery import delivery_key
+    from budbringer.ledger import Ledger, State
     from budbringer.report import table
 
     if args.approved_by is not None and not approval_.approvers(args.approved_by):
@@ -389,7 +392,19 @@ def cmd_send(args: argparse.Namespace) -> int:
         approval_.check_approvers(plan.approval, args.approved_by)
         if args.override_order:
             approval_.check_override(plan.approval, args.approved_by, args.reason)
-    Ledger().records(message.id)  # the ledger opens (or says why it cannot) before Prefect starts
+    # The ledger opens (or says why it cannot) before Prefect starts; when it already holds every delivery of
+    # this exact content, the answer comes from it, and no Prefect server is started (a re-run in a second).
+    ledger = Ledger()
+    cascade.refuse_edit_after_delivery(prepared, ledger)
+    records = ledger.records(message.id)
+    wanted = {delivery_key(message.id, v.content_hash, v.forum, v.channel) for v in prepared.variants}
+    if wanted and wanted <= {r.key for r in records if r.state == State.DELIVERED}:
+        earlier = [SimpleNamespace(key=key, state="already delivered") for key in wanted]
+        print(table(_run_rows([r for r in records if r.key in wanted], earlier),
+                    ("tier", "forum", "channel", "state", "attempts", "receipt", "time", "this run")))
+        print(f"\nNothing new delivered: all {len(wanted)} deliveries of {message.id} were delivered before "
+              "(answered from the ledger; no flow run was started).")
+        return EXIT_OK
     _quiet_prefect()
     from budbringer.flows.send import CascadeFailed, api_url, send_flow
 

@@ -54,7 +54,9 @@ def ledger_home(plan_file: Path | None = None) -> Path:
     from budbringer.plan import DEFAULT_PLAN, plan_path
 
     plan = (plan_file or plan_path()).resolve()
-    if plan == DEFAULT_PLAN.resolve():
+    # The plan shipped inside an installed wheel has no project folder to keep a ledger in; in a checkout (an
+    # editable install) the same file is the project's own config/plan.yaml, and the ledger goes beside it.
+    if plan == DEFAULT_PLAN.resolve() and {"site-packages", "dist-packages"} & set(plan.parts):
         data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
         return Path(data) / "budbringer"
     folder = plan.parent
