@@ -31,7 +31,7 @@ from budbringer.errors import ApprovalError, BudbringerError, DeliveryError, Inp
 from budbringer.ledger import ApprovalRequest, Ledger, State, Vote
 from budbringer.plan import Plan
 from budbringer.render import Variant
-from budbringer.web.links import LinkSigner
+from budbringer.approval_links import LinkSigner
 
 log = logging.getLogger("budbringer")
 

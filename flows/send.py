@@ -84,7 +84,7 @@ def approval_form(prepared: Prepared, request_id: int | None = None) -> type[App
     the message and links to its page (a signed preview link, without buttons)."""
     import pydantic
 
-    from budbringer.web.links import LinkSigner
+    from budbringer.approval_links import LinkSigner
 
     names = tuple(m.name for m in prepared.plan.approval.members)
     form = pydantic.create_model(

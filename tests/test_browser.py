@@ -32,7 +32,7 @@ import pytest
 from budbringer import cascade, checks
 from budbringer.ledger import Ledger
 from budbringer.plan import Member
-from budbringer.web.links import LinkSigner
+from budbringer.approval_links import LinkSigner
 from tests.conftest import MESSAGE, PLAN, ROOT
 
 MESSAGE_ID = "2026-11-status-udbud"

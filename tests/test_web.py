@@ -26,9 +26,9 @@ from budbringer.adapters import memory
 from budbringer.approval_request import Decision
 from budbringer.ledger import Ledger
 from budbringer.plan import Member
-from budbringer.web import links as links_
+from budbringer import approval_links as links_
 from budbringer.web.app import create_app
-from budbringer.web.links import LinkSigner
+from budbringer.approval_links import LinkSigner
 from tests.conftest import MESSAGE, PLAN, memory_plan, write_plan
 
 MESSAGE_ID = "2026-11-status-udbud"

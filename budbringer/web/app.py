@@ -26,7 +26,7 @@ from budbringer.approval_request import Decision
 from budbringer.errors import BudbringerError
 from budbringer.ledger import ApprovalRequest, Ledger
 from budbringer.web import pages
-from budbringer.web.links import Claim, LinkRefused, LinkSigner
+from budbringer.approval_links import Claim, LinkRefused, LinkSigner
 
 log = logging.getLogger("budbringer")
 
