@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from budbringer.channel import Adapter
 from budbringer import approval as approval_
-from budbringer import cascade, deadlines, render
+from budbringer import cascade, deadlines, readability, render
 from budbringer.approval import Approval
 from budbringer.cascade import Prepared
 from budbringer.delivery import Delivery
@@ -203,12 +203,14 @@ def send_request(prepared: Prepared, ledger: Ledger, request: ApprovalRequest,
     plan, message = prepared.plan, prepared.message
     signer = signer or LinkSigner()
     adapter = notice_channel(plan, channels)
+    quality = {forum: figures.line_da()
+               for forum, figures in readability.figures(plan, list(prepared.variants)).items()}
     states = []
     for member in plan.approval.members:
         variant = render.render_approval_request(
             plan, message, prepared.variants, prepared.findings, prepared.approval_hash,
             deadline=local(plan, request.deadline), meeting=request.meeting, member=member,
-            link=signer.url(plan, request, member))
+            link=signer.url(plan, request, member), quality=quality)
         variant = replace(variant, forum=f"approval-request-{slug(member.name)}")
         states.append(_send(ledger, adapter, request, f"request:{slug(member.name)}", variant))
     return states[0] if len(set(states)) == 1 else ", ".join(states)

@@ -457,6 +457,16 @@ class Figures:
         }
 
 
+    def line_da(self) -> str:
+        """The figures in one Danish line, beside the variant in the approval request mail."""
+        terms = ", ".join(self.terms) or "ingen"
+        line = (f"Læsbarhed: LIX {self.lix:.0f} (højst {self.max_lix}), {self.words} ord, "
+                f"længste sætning {self.longest} ord. Fagord: {terms}.")
+        if self.repeated:
+            line += f" Gentagelser: {len(self.repeated)}."
+        return line
+
+
 STAKEHOLDER_DA = {"citizens": "borgere", "employees": "medarbejdere", "management": "ledelse", "others": "øvrige"}
 
 

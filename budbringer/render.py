@@ -15,6 +15,7 @@ import hashlib
 import html
 import re
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -362,13 +363,15 @@ def _template_line(exc: BaseException, template: str) -> int | None:
 
 def render_approval_request(plan: Plan, message: Message, variants: list[Variant], findings: list[Any],
                             approval_hash: str, deadline: Any = None, meeting: Any = None, member: Any = None,
-                            link: str = "") -> Variant:
+                            link: str = "", quality: Mapping[str, str] | None = None) -> Variant:
     """The request to one member of the steering group (`member`, with the personal `link` to the approval
     page): what to decide, by when (the deadline from the OC calendar), and the text of every variant.
-    Without a member: the same mail addressed to the whole group (a preview)."""
+    Without a member: the same mail addressed to the whole group (a preview). `quality` gives each forum's
+    readability figures in one Danish line (`readability.Figures.line_da`), shown under its text."""
     policy = plan.approval
     ctx = {**context(plan, message), "variants": variants, "findings": findings, "approval_hash": approval_hash,
            "deadline": deadline, "meeting": meeting, "member": member, "link": link,
+           "quality": dict(quality or {}),
            "tiers": {tier.name: tier.title for tier in plan.tiers}}
     subject, body = render_template(plan, policy.template, ctx)
     return Variant(

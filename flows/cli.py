@@ -328,7 +328,9 @@ def cmd_preview(args: argparse.Namespace) -> int:
     from budbringer import render
 
     request = render.render_approval_request(prepared.plan, prepared.message, prepared.variants,
-                                             prepared.findings, prepared.approval_hash)
+                                             prepared.findings, prepared.approval_hash,
+                                             quality={forum: figures.line_da()
+                                                      for forum, figures in review.figures.items()})
     quality = pages.readability_figures(prepared)
     (out / "00-approval.html").write_text(pages.render("mail.html.j2", title=request.subject, mail=request),
                                           encoding="utf-8")

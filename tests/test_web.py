@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from budbringer import approval_request, cascade
+from budbringer import approval_request, cascade, readability
 from budbringer.flows import cli
 from budbringer.adapters import memory
 from budbringer.approval_request import Decision
@@ -87,6 +87,18 @@ def test_each_member_gets_one_mail_with_a_personal_link_that_opens_every_variant
     assert page.text.count('data-slot="quality"') == len(setup["prepared"].variants)
     assert '<button type="submit" class="approve">Godkend</button>' in page.text
     assert '<label for="bemaerkning">' in page.text and "required" in page.text
+
+
+def test_the_request_mail_shows_each_variants_readability_figures_under_its_text(setup: dict) -> None:
+    figures = readability.figures(setup["prepared"].plan, list(setup["prepared"].variants))
+    body = html.unescape(mails()["jens.kragh@socialomraadet.example"])
+    assert body.count("Læsbarhed: LIX") == len(setup["prepared"].variants)
+    position = 0
+    for variant in setup["prepared"].variants:  # in the order of the texts, each under its own text
+        position = body.index(html.unescape(variant.subject), position)
+        position = body.index(figures[variant.forum].line_da(), position)
+    citizens = figures["website"]
+    assert f"LIX {citizens.lix:.0f} (højst {citizens.max_lix})" in body
 
 
 def test_two_members_approve_by_link_and_the_waiting_run_is_resumed(setup: dict) -> None:
