@@ -8,12 +8,18 @@ import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import trustme
 import yaml
 
 from budbringer.render import Variant
+from tests.servers.https import HTTPSServer
+from tests.servers.smtp import PASSWORD, PASSWORD_ENV, Relay, running_relay
+
+if TYPE_CHECKING:
+    from tests.servers.meta import MetaEmulator  # it reads the shipped plan's path from here
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
@@ -115,6 +121,44 @@ def ca(tmp_path_factory: pytest.TempPathFactory) -> Iterator[trustme.CA]:
         os.environ.pop("REQUESTS_CA_BUNDLE", None)
     else:
         os.environ["REQUESTS_CA_BUNDLE"] = previous
+
+
+@pytest.fixture
+def ca_file(ca: trustme.CA, tmp_path: Path) -> Path:
+    """The local CA's certificate as a file, for a setting that names one (an SMTP channel's `ca_file`)."""
+    path = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(path))
+    return path
+
+
+@pytest.fixture(params=["starttls", "tls"])
+def relay(request: pytest.FixtureRequest, ca: trustme.CA, monkeypatch: pytest.MonkeyPatch) -> Iterator[Relay]:
+    """An SMTP relay on 127.0.0.1 (tests/servers/smtp.py) that wants a login: once over STARTTLS, once over TLS."""
+    monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
+    with running_relay(ca, request.param) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def meta_server(ca: trustme.CA) -> Iterator[HTTPSServer]:
+    """The Meta Graph emulator (tests/servers/meta.py) over HTTPS, one for a whole test module."""
+    from tests.servers.meta import TOKEN, MetaEmulator
+
+    with HTTPSServer(MetaEmulator(TOKEN), ca) as running:
+        yield running
+
+
+@pytest.fixture
+def meta(meta_server: HTTPSServer, monkeypatch: pytest.MonkeyPatch) -> MetaEmulator:
+    """The module's Meta emulator, reset, with the Facebook and Instagram channels' settings in the environment."""
+    from tests.servers.meta import MetaEmulator, meta_env
+
+    emulator = meta_server.emulator
+    assert isinstance(emulator, MetaEmulator)
+    emulator.reset()
+    for name, value in meta_env(meta_server.url).items():
+        monkeypatch.setenv(name, value)
+    return emulator
 
 
 def web_variant(tag: str) -> Variant:
