@@ -137,7 +137,7 @@ def _threads(url: str, runs: int = 6) -> None:
 
 
 RUNNER = """
-import json, sys, time
+import os, sys, time
 from budbringer.adapters.webhook import WebhookAdapter
 from budbringer import cascade
 from budbringer.delivery import Delivery
@@ -145,13 +145,15 @@ from budbringer.errors import TransientDeliveryError
 from budbringer.ledger import Ledger
 from tests.conftest import web_variant as _variant
 
-tag, approval_id, start = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+tag, approval_id, go = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 item = Delivery("concurrent-" + tag, _variant(tag), "website", approval_id)
 channel = WebhookAdapter.from_config("website", {"url_env": "HOOK_URL", "secret_env": "HOOK_SECRET",
                                                  "receiver_dedupes": False})
 ledger = Ledger()
 ledger.records()
-time.sleep(max(0.0, start - time.time()))
+print("ready", flush=True)  # everything imported and the ledger open: wait for the other run
+while not os.path.exists(go):
+    time.sleep(0.002)
 try:
     print(cascade.deliver(item, channel, ledger).state)
 except TransientDeliveryError as exc:
@@ -170,11 +172,15 @@ def _processes(url: str, ca, tmp_path: Path) -> None:
         env = {**os.environ, "HOOK_URL": server.url + "/intake/budbringer", "HOOK_SECRET": SECRET,
                "BUDBRINGER_DATABASE_URL": url, "BUDBRINGER_HOME": str(tmp_path / ".budbringer"),
                "PYTHONPATH": str(ROOT)}
-        start = time.time() + 2.5  # both have imported everything and opened the ledger by then
-        processes = [subprocess.Popen([sys.executable, str(script), tag, str(item.approval_id), str(start)],
+        go = tmp_path / "go"
+        processes = [subprocess.Popen([sys.executable, str(script), tag, str(item.approval_id), str(go)],
                                       env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                       text=True) for _ in range(2)]
+        # Both have imported everything and opened the ledger: let them deliver at the same moment.
+        ready = [p.stdout.readline().strip() for p in processes]  # type: ignore[union-attr]
+        go.touch()
         outputs = [p.communicate(timeout=60) for p in processes]
+    assert ready == ["ready", "ready"], [err[-1500:] for _, err in outputs]
     states = sorted(out.strip() for out, _ in outputs)
     assert all(p.returncode == 0 for p in processes), [err[-1500:] for _, err in outputs]
     assert len(receiver.received("POST")) == 1, states

@@ -103,22 +103,28 @@ class Send:
 
     def stop_group(self) -> None:
         """Stop what the command left behind (its temporary server), by the session we started."""
-        if self.process is not None:
+        if self.process is None:
+            return
+        group = self.process.pid
+        try:
+            os.killpg(group, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        try:
+            wait_until(lambda: not _group_alive(group), 10, "the command's process group to stop", interval=0.2)
+        except AssertionError:  # still there after 10 s: SIGKILL
             try:
-                os.killpg(self.process.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                return
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline:
-                try:
-                    os.killpg(self.process.pid, 0)
-                except ProcessLookupError:
-                    return
-                time.sleep(0.2)
-            try:
-                os.killpg(self.process.pid, signal.SIGKILL)
+                os.killpg(group, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+def _group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _slots(read: Callable[[], dict[str, int]], prefix: str) -> int:

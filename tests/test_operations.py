@@ -12,7 +12,6 @@ import json
 import os
 import re
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -22,6 +21,7 @@ import pytest
 
 from tests.conftest import ROOT, memory_plan
 from tests.servers.prefect_server import BIN, PrefectServer, Worker, make_checkout, wait_for_run
+from tests.servers.waiting import wait_until
 
 pytestmark = pytest.mark.slow  # a real Prefect server and worker, or the crash harness (.ci/run runs it)
 
@@ -139,9 +139,7 @@ def receiver() -> Iterator[tuple[str, list[tuple[str, dict]]]]:
 
 
 def _wait_for(received: list, count: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while len(received) < count and time.monotonic() < deadline:
-        time.sleep(0.25)
+    wait_until(lambda: len(received) >= count, timeout, f"alert {count} at the receiver", interval=0.25)
 
 
 def test_a_failing_run_and_an_uncertain_delivery_alert_the_operators(
