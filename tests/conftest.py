@@ -32,9 +32,10 @@ MESSAGE = ROOT / "messages" / "2026-11-status-udbud.md"
 @pytest.hookimpl(tryfirst=True)  # before pytest's own -m selection
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """A test on the session's Prefect API (the harness costs seconds to start, each flow run more) is slow:
-    plain `pytest` leaves it out, `pytest -m "slow or not slow"` (.ci/run) runs it."""
+    plain `pytest` leaves it out, `pytest -m "slow or not slow"` (.ci/run) runs it. Except one test per Prefect
+    mechanism, marked `mechanism("…")`: plain `pytest` keeps those, so that it still runs Prefect itself."""
     for item in items:
-        if "prefect_api" in getattr(item, "fixturenames", ()):
+        if "prefect_api" in getattr(item, "fixturenames", ()) and item.get_closest_marker("mechanism") is None:
             item.add_marker(pytest.mark.slow)
 
 

@@ -45,6 +45,7 @@ def plan_file(workdir: Path) -> Path:
     return memory_plan(workdir)
 
 
+@pytest.mark.mechanism("pause")  # kept in plain pytest: a run that pauses for approval and is resumed
 def test_a_waiting_run_is_released_by_budbringer_approve_and_every_tier_is_delivered_once(
         prefect_api: None, workdir: Path, message_copy: Path, plan_file: Path,
         capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:

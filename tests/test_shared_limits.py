@@ -117,6 +117,7 @@ def _two_runs_at_once(workdir: Path, monkeypatch: pytest.MonkeyPatch, settings: 
     return sorted(TimedChannel.spans, key=lambda span: span[1])
 
 
+@pytest.mark.mechanism("limits")  # kept in plain pytest: a global concurrency limit shared by two runs
 def test_two_runs_sharing_a_limit_of_one_never_overlap(prefect_api: None, workdir: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     name = f"budbringer-test-mailbox-{uuid.uuid4().hex[:12]}"
