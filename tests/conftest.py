@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
+pytest_plugins = ["tests.servers.postgres"]  # postgres_server, postgres_url: a throwaway PostgreSQL database
+
 ROOT = Path(__file__).resolve().parent.parent
 PLAN = ROOT / "config" / "plan.yaml"
 MESSAGE = ROOT / "messages" / "2026-11-status-udbud.md"
@@ -100,6 +102,24 @@ def memory_plan(folder: Path, refuse: list[str] | None = None) -> Path:
     base["templates"] = str(ROOT / "templates")
     path.write_text(yaml.safe_dump(base, allow_unicode=True), encoding="utf-8")
     return path
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> Iterator[str]:
+    """A ledger file of the test's own; its engine is let go afterwards."""
+    from budbringer import ledger as ledger_
+
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    yield url
+    engine = ledger_._engines.pop(url, None)
+    if engine is not None:
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """The same test on SQLite and on PostgreSQL (skipped without a server, failed in CI: tests/servers/postgres.py)."""
+    return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
 
 
 @pytest.fixture

@@ -19,7 +19,6 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
@@ -36,42 +35,7 @@ from tests.conftest import ROOT, web_variant as _variant
 from tests.servers.https import Fault, HTTPSServer
 from tests.servers.webhook import WebhookReceiver
 
-PG_URL = os.environ.get("BUDBRINGER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/")
 SECRET = "5a" * 32
-
-
-@pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'ledger.db'}"
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    server = sa.make_url(PG_URL)
-    try:
-        admin = sa.create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-    except Exception as exc:  # noqa: BLE001 - any reason it cannot be reached
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL at {server.render_as_string(hide_password=True)} is unreachable under CI: {exc}")
-        pytest.skip(f"PostgreSQL at {server.render_as_string(hide_password=True)} is unreachable ({type(exc).__name__});"
-                    " set BUDBRINGER_TEST_POSTGRES_URL or start one")
-    name = f"budbringer_test_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield server.set(database=name).render_as_string(hide_password=False)
-    finally:
-        from budbringer import ledger as ledger_module
-
-        for url, engine in list(ledger_module._engines.items()):
-            if name in url:
-                engine.dispose()
-                del ledger_module._engines[url]
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def _approved(url: str, tag: str) -> Delivery:
