@@ -174,12 +174,7 @@ def meta(meta_server: HTTPSServer, monkeypatch: pytest.MonkeyPatch) -> MetaEmula
     """The module's Meta emulator, reset, with the Facebook and Instagram channels' settings in the environment."""
     from tests.servers.meta import MetaEmulator, meta_env
 
-    emulator = meta_server.emulator
-    assert isinstance(emulator, MetaEmulator)
-    emulator.reset()
-    for name, value in meta_env(meta_server.url).items():
-        monkeypatch.setenv(name, value)
-    return emulator
+    return meta_server.fresh(MetaEmulator, monkeypatch, meta_env(meta_server.url))
 
 
 def web_variant(tag: str) -> Variant:

@@ -47,12 +47,7 @@ def server(ca) -> Iterator[HTTPSServer]:
 
 @pytest.fixture
 def receiver(server: HTTPSServer, monkeypatch: pytest.MonkeyPatch) -> WebhookReceiver:
-    emulator = server.emulator
-    assert isinstance(emulator, WebhookReceiver)
-    emulator.reset()
-    monkeypatch.setenv(URL_ENV, server.url + "/intake/budbringer")
-    monkeypatch.setenv(SECRET_ENV, SECRET)
-    return emulator
+    return server.fresh(WebhookReceiver, monkeypatch, {URL_ENV: server.url + "/intake/budbringer", SECRET_ENV: SECRET})
 
 
 def adapter(**settings: object) -> WebhookAdapter:

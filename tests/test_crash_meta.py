@@ -3,11 +3,11 @@
 The shipped plan with both Meta fora switched on (every other forum on the outbox) runs in a subprocess
 (`tests/crash_runner.py`, the production engine without Prefect); the Meta emulator SIGKILLs it on the k-th
 request it receives (tests/servers/https.py KillSwitch), before acting on it or after acting and before
-answering. The world and the loop live in tests/servers/crash.py. Every Meta request of a clean run is a kill point, twice: the Facebook post and its permalink
+answering. Every Meta request of a clean run is a kill point, twice: the Facebook post and its permalink
 read; Instagram's quota read, container, status polls, media_publish and permalink read. Then the same send
 runs again without a kill and must leave one Facebook post and one Instagram post, with a ledger that agrees.
 An attempt the channel cannot settle by itself is settled as the operator would (`budbringer resolve`, after
-looking at the Page), and counted.
+looking at the Page), and counted. The world and the loop live in tests/servers/crash.py.
 """
 
 from __future__ import annotations
