@@ -19,7 +19,7 @@ from tests.servers.https import HTTPSServer
 from tests.servers.smtp import PASSWORD, PASSWORD_ENV, Relay, running_relay
 
 if TYPE_CHECKING:
-    from tests.servers.meta import MetaEmulator  # it reads the shipped plan's path from here
+    from tests.servers.meta import MetaEmulator  # not at run time: meta.py reads PLAN and MESSAGE from here
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
