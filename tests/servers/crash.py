@@ -75,6 +75,7 @@ class CrashWorld:
         raise NotImplementedError
 
     def served_forum(self, forum: str, served: dict[str, int]) -> bool:
+        """Whether the provider holds the forum's copy: what the operator looks up before `budbringer resolve`."""
         return bool(served.get(forum))
 
     def arm(self, switch: KillSwitch | None) -> None:
