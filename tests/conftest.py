@@ -8,15 +8,23 @@ import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import trustme
 import yaml
 
 from budbringer.render import Variant
+from tests.servers.https import HTTPSServer
+from tests.servers.smtp import PASSWORD, PASSWORD_ENV, Relay, running_relay
+
+if TYPE_CHECKING:
+    from tests.servers.meta import MetaEmulator  # not at run time: meta.py reads PLAN and MESSAGE from here
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
+
+pytest_plugins = ["tests.servers.postgres"]  # postgres_server, postgres_url: a throwaway PostgreSQL database
 
 ROOT = Path(__file__).resolve().parent.parent
 PLAN = ROOT / "config" / "plan.yaml"
@@ -26,9 +34,10 @@ MESSAGE = ROOT / "messages" / "2026-11-status-udbud.md"
 @pytest.hookimpl(tryfirst=True)  # before pytest's own -m selection
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """A test on the session's Prefect API (the harness costs seconds to start, each flow run more) is slow:
-    plain `pytest` leaves it out, `pytest -m "slow or not slow"` (.ci/run) runs it."""
+    plain `pytest` leaves it out, `pytest -m "slow or not slow"` (.ci/run) runs it. Except one test per Prefect
+    mechanism, marked `mechanism("…")`: plain `pytest` keeps those, so that it still runs Prefect itself."""
     for item in items:
-        if "prefect_api" in getattr(item, "fixturenames", ()):
+        if "prefect_api" in getattr(item, "fixturenames", ()) and item.get_closest_marker("mechanism") is None:
             item.add_marker(pytest.mark.slow)
 
 
@@ -96,6 +105,24 @@ def memory_plan(folder: Path, refuse: list[str] | None = None) -> Path:
 
 
 @pytest.fixture
+def sqlite_url(tmp_path: Path) -> Iterator[str]:
+    """A ledger file of the test's own; its engine is let go afterwards."""
+    from budbringer import ledger as ledger_
+
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    yield url
+    engine = ledger_._engines.pop(url, None)
+    if engine is not None:
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """The same test on SQLite and on PostgreSQL (skipped without a server, failed in CI: tests/servers/postgres.py)."""
+    return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
+
+
+@pytest.fixture
 def message_copy(workdir: Path) -> Path:
     target = workdir / MESSAGE.name
     shutil.copy(MESSAGE, target)
@@ -115,6 +142,39 @@ def ca(tmp_path_factory: pytest.TempPathFactory) -> Iterator[trustme.CA]:
         os.environ.pop("REQUESTS_CA_BUNDLE", None)
     else:
         os.environ["REQUESTS_CA_BUNDLE"] = previous
+
+
+@pytest.fixture
+def ca_file(ca: trustme.CA, tmp_path: Path) -> Path:
+    """The local CA's certificate as a file, for a setting that names one (an SMTP channel's `ca_file`)."""
+    path = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(path))
+    return path
+
+
+@pytest.fixture(params=["starttls", "tls"])
+def relay(request: pytest.FixtureRequest, ca: trustme.CA, monkeypatch: pytest.MonkeyPatch) -> Iterator[Relay]:
+    """An SMTP relay on 127.0.0.1 (tests/servers/smtp.py) that wants a login: once over STARTTLS, once over TLS."""
+    monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
+    with running_relay(ca, request.param) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def meta_server(ca: trustme.CA) -> Iterator[HTTPSServer]:
+    """The Meta Graph emulator (tests/servers/meta.py) over HTTPS, one for a whole test module."""
+    from tests.servers.meta import TOKEN, MetaEmulator
+
+    with HTTPSServer(MetaEmulator(TOKEN), ca) as running:
+        yield running
+
+
+@pytest.fixture
+def meta(meta_server: HTTPSServer, monkeypatch: pytest.MonkeyPatch) -> MetaEmulator:
+    """The module's Meta emulator, reset, with the Facebook and Instagram channels' settings in the environment."""
+    from tests.servers.meta import MetaEmulator, meta_env
+
+    return meta_server.fresh(MetaEmulator, monkeypatch, meta_env(meta_server.url))
 
 
 def web_variant(tag: str) -> Variant:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,10 +16,9 @@ from budbringer.delivery import Delivery
 from budbringer.errors import InputError, PermanentDeliveryError, TransientDeliveryError, UncertainDeliveryError
 from budbringer.render import Variant
 from tests.conftest import PLAN
-from tests.servers.https import Fault, HTTPSServer
-from tests.servers.meta import PAGE, MetaEmulator, throttled, usage_header
+from tests.servers.https import Fault
+from tests.servers.meta import PAGE, TOKEN, MetaEmulator, throttled, usage_header
 
-TOKEN = "EAAG-page-token-never-logged-5d1c"
 LINK = "https://www.rm.dk/socialomraadet/nyt-dokumentationssystem/"
 FAST = {"attempts": 3, "budget": 5.0, "backoff_initial": 0.01, "backoff_max": 0.05, "max_retry_after": 0.2,
         "connect_timeout": 2.0, "read_timeout": 0.5}
@@ -37,33 +35,10 @@ def delivery(body: str, link: str | None = LINK) -> Delivery:
     return Delivery("2026-11-status-udbud", post_variant(body, link), "facebook_api", approval_id=1)
 
 
-@pytest.fixture(scope="module")
-def server(ca) -> Iterator[HTTPSServer]:
-    with HTTPSServer(MetaEmulator(TOKEN), ca) as running:
-        yield running
-
-
-@pytest.fixture
-def meta(server: HTTPSServer, monkeypatch: pytest.MonkeyPatch) -> MetaEmulator:
-    emulator = server.emulator
-    assert isinstance(emulator, MetaEmulator)
-    emulator.reset()
-    monkeypatch.setenv("BUDBRINGER_META_URL", server.url)
-    monkeypatch.setenv("BUDBRINGER_META_PAGE_TOKEN", TOKEN)
-    monkeypatch.setenv("BUDBRINGER_META_PAGE_ID", PAGE)
-    return emulator
-
-
 def adapter(**settings: object) -> FacebookPageAdapter:
     channel = FacebookPageAdapter.from_config("facebook_api", {"retry": FAST, "reconcile_delay": 0.0, **settings})
     assert isinstance(channel, FacebookPageAdapter)
     return channel
-
-
-def calls(meta: MetaEmulator) -> list[str]:
-    """What the emulator heard, by edge: `POST feed`, `GET published_posts`, or `GET node` (a post's fields)."""
-    parts = [r.path.strip("/").split("/") for r in meta.received()]
-    return [f"{r.method} {p[2] if len(p) > 2 else 'node'}" for r, p in zip(meta.received(), parts, strict=True)]
 
 
 def test_posts_on_the_page_with_message_link_token_and_version(meta: MetaEmulator) -> None:
@@ -119,7 +94,7 @@ def test_faults_end_in_exactly_one_post(meta: MetaEmulator, name: str, faults: l
     meta.faults.extend(faults)
     receipt = adapter().deliver(delivery(f"Status ({name}).\n"))
 
-    assert calls(meta) == expected
+    assert meta.calls() == expected
     stored = meta.page_posts()
     assert len(stored) == posts
     assert receipt.provider_id == stored[0]["id"] and receipt.url == stored[0]["permalink_url"]
@@ -161,7 +136,7 @@ def test_duplicate_text_is_found_not_posted_twice(meta: MetaEmulator) -> None:
     existing = meta.add_post("Status på udbuddet.")
     receipt = adapter().deliver(delivery("Status på udbuddet.\n"))
     assert receipt.provider_id == existing and receipt.details["duplicate"] is True
-    assert calls(meta) == ["POST feed", "GET published_posts"]
+    assert meta.calls() == ["POST feed", "GET published_posts"]
 
 
 def test_500_twice_is_uncertain_not_a_third_post(meta: MetaEmulator) -> None:

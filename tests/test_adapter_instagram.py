@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,10 +17,9 @@ from budbringer.delivery import Delivery
 from budbringer.errors import InputError, PermanentDeliveryError, TransientDeliveryError, UncertainDeliveryError
 from budbringer.render import Variant
 from tests.conftest import PLAN
-from tests.servers.https import Fault, HTTPSServer, Request
-from tests.servers.meta import ACCOUNT, MetaEmulator, throttled
+from tests.servers.https import Fault, Request
+from tests.servers.meta import ACCOUNT, TOKEN, MetaEmulator, throttled
 
-TOKEN = "EAAG-ig-token-never-logged-91ab"
 IMAGE = "https://www.rm.dk/billeder/medarbejder-og-borger.jpg"
 ALT = "En medarbejder og en borger taler sammen ved et køkkenbord."
 FAST = {"attempts": 3, "budget": 5.0, "backoff_initial": 0.01, "backoff_max": 0.05, "max_retry_after": 0.2,
@@ -39,34 +37,11 @@ def delivery(caption: str, **kwargs: str | None) -> Delivery:
     return Delivery("2026-11-status-udbud", post_variant(caption, **kwargs), "instagram_api", approval_id=1)
 
 
-@pytest.fixture(scope="module")
-def server(ca) -> Iterator[HTTPSServer]:
-    with HTTPSServer(MetaEmulator(TOKEN), ca) as running:
-        yield running
-
-
-@pytest.fixture
-def meta(server: HTTPSServer, monkeypatch: pytest.MonkeyPatch) -> MetaEmulator:
-    emulator = server.emulator
-    assert isinstance(emulator, MetaEmulator)
-    emulator.reset()
-    monkeypatch.setenv("BUDBRINGER_META_URL", server.url)
-    monkeypatch.setenv("BUDBRINGER_META_PAGE_TOKEN", TOKEN)
-    monkeypatch.setenv("BUDBRINGER_META_IG_USER_ID", ACCOUNT)
-    return emulator
-
-
 def adapter(**settings: object) -> InstagramAdapter:
     channel = InstagramAdapter.from_config("instagram_api", {
         "retry": FAST, "reconcile_delay": 0.0, "poll_interval": 0.01, "container_wait": 0.3, **settings})
     assert isinstance(channel, InstagramAdapter)
     return channel
-
-
-def calls(meta: MetaEmulator) -> list[str]:
-    """By edge: `GET content_publishing_limit`, `POST media`, `GET node` (a container or a media), …"""
-    parts = [r.path.strip("/").split("/") for r in meta.received()]
-    return [f"{r.method} {p[2] if len(p) > 2 else 'node'}" for r, p in zip(meta.received(), parts, strict=True)]
 
 
 HAPPY = ["GET content_publishing_limit", "POST media", "GET node", "POST media_publish", "GET node"]
@@ -76,7 +51,7 @@ def test_quota_container_poll_publish_permalink(meta: MetaEmulator) -> None:
     meta.polls_until_finished = 2
     receipt = adapter().deliver(delivery("Status på udbuddet. #Socialområdet\n"))
 
-    assert calls(meta) == ["GET content_publishing_limit", "POST media", "GET node", "GET node", "GET node",
+    assert meta.calls() == ["GET content_publishing_limit", "POST media", "GET node", "GET node", "GET node",
                            "POST media_publish", "GET node"]
     limit, create = meta.received()[:2]
     assert limit.query["fields"] == ["config,quota_usage"]
@@ -128,7 +103,7 @@ def test_faults_end_in_exactly_one_post(meta: MetaEmulator, name: str, faults: l
     meta.faults.extend(faults)
     receipt = adapter().deliver(delivery(f"Status ({name}).\n"))
 
-    assert calls(meta) == expected
+    assert meta.calls() == expected
     [media] = meta.published_media()
     assert receipt.provider_id == media["id"] and receipt.url == media["permalink"]
 
@@ -158,7 +133,7 @@ def test_a_spent_quota_is_refused_before_anything_is_created(meta: MetaEmulator)
         adapter().deliver(delivery("Status.\n"))
     assert "used its publishing limit (25 of 25 posts in 24 hours)" in raised.value.reason
     assert "run again later" in raised.value.fix
-    assert calls(meta) == ["GET content_publishing_limit"]
+    assert meta.calls() == ["GET content_publishing_limit"]
     assert meta.containers == {} and meta.published_media() == []
 
 

@@ -51,14 +51,10 @@ def server(ca) -> Iterator[HTTPSServer]:
 
 @pytest.fixture
 def linkedin(server: HTTPSServer, monkeypatch: pytest.MonkeyPatch) -> LinkedInEmulator:
-    emulator = server.emulator
-    assert isinstance(emulator, LinkedInEmulator)
-    emulator.reset()
-    monkeypatch.setenv("BUDBRINGER_LINKEDIN_URL", server.url)
-    monkeypatch.setenv("BUDBRINGER_LINKEDIN_TOKEN", TOKEN)
-    monkeypatch.setenv("BUDBRINGER_LINKEDIN_ORGANIZATION", ORGANIZATION)
     monkeypatch.delenv("BUDBRINGER_LINKEDIN_TOKEN_EXPIRES", raising=False)
-    return emulator
+    return server.fresh(LinkedInEmulator, monkeypatch, {"BUDBRINGER_LINKEDIN_URL": server.url,
+                                                        "BUDBRINGER_LINKEDIN_TOKEN": TOKEN,
+                                                        "BUDBRINGER_LINKEDIN_ORGANIZATION": ORGANIZATION})
 
 
 def adapter(**settings: object) -> LinkedInAdapter:

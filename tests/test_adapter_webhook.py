@@ -7,7 +7,6 @@ import hmac
 import json
 import logging
 import os
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -19,6 +18,7 @@ from budbringer.delivery import Delivery
 from budbringer.errors import PermanentDeliveryError, UncertainDeliveryError
 from budbringer.render import Variant
 from tests.servers.https import Fault, HTTPSServer
+from tests.servers.waiting import wait_until
 from tests.servers.webhook import Headers, WebhookReceiver
 
 SECRET = "4f1c0d2b9e8a7f6c5d4e3b2a19081726354f6e7d8c9b0a1f2e3d4c5b6a798081"
@@ -47,12 +47,7 @@ def server(ca) -> Iterator[HTTPSServer]:
 
 @pytest.fixture
 def receiver(server: HTTPSServer, monkeypatch: pytest.MonkeyPatch) -> WebhookReceiver:
-    emulator = server.emulator
-    assert isinstance(emulator, WebhookReceiver)
-    emulator.reset()
-    monkeypatch.setenv(URL_ENV, server.url + "/intake/budbringer")
-    monkeypatch.setenv(SECRET_ENV, SECRET)
-    return emulator
+    return server.fresh(WebhookReceiver, monkeypatch, {URL_ENV: server.url + "/intake/budbringer", SECRET_ENV: SECRET})
 
 
 def adapter(**settings: object) -> WebhookAdapter:
@@ -133,19 +128,13 @@ def test_a_lost_answer_is_sent_again_and_published_once(receiver: WebhookReceive
 
     assert [p["delivery_key"] for p in receiver.published] == [item.key]
     if name == "timeout":
-        _wait_for(lambda: len(receiver.answers) == 2)
+        wait_until(lambda: len(receiver.answers) == 2, 3, "the receiver to answer the timed-out copy too")
     assert [status for status, _ in receiver.answers] == answers
     assert receipt.provider_id == "page-1"
     if name != "timeout":  # after a timeout, whichever copy the receiver takes first is the new one
         assert receipt.details["duplicate"] is (answers[-1] == 200)
     # every attempt is freshly signed and carries the same key
     assert {r.header("X-Budbringer-Delivery") for r in receiver.received("POST")} == {item.key}
-
-
-def _wait_for(condition, seconds: float = 3.0) -> None:  # type: ignore[no-untyped-def]
-    end = time.monotonic() + seconds
-    while not condition() and time.monotonic() < end:
-        time.sleep(0.02)
 
 
 def test_a_receiver_that_cannot_dedupe_leaves_a_lost_answer_uncertain(receiver: WebhookReceiver) -> None:

@@ -6,13 +6,9 @@ The channels are the in-memory adapter, so every notice and every delivery can b
 
 from __future__ import annotations
 
-import contextvars
 import datetime as dt
 import re
 import shutil
-import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 from uuid import UUID
 
@@ -26,8 +22,8 @@ from budbringer.approval_request import Decision
 from budbringer.errors import ApprovalError
 from budbringer.ledger import Ledger
 from tests.conftest import MESSAGE, memory_plan
+from tests.servers.prefect_api import MESSAGE_ID, paused_again, when_paused
 
-MESSAGE_ID = "2026-11-status-udbud"
 ENABLED = {"oc", "hmu", "network_quality", "network_sensum", "network_health", "intranet", "intranet_local",
            "website", "linkedin", "regional_intranet", "midtnyt", "perspektiv"}
 
@@ -44,41 +40,12 @@ def notices(kind: str) -> list:
 MEMBERS = 4  # the shipped plan's steering group: one request mail each
 
 
-def when_paused(action: Callable[[str], None], timeout: float = 90) -> threading.Thread:
-    """In the background: wait until the run waits for approval (Paused, with its id in the ledger), then act."""
-    from prefect import get_client
-
-    failures: list[BaseException] = []
-
-    def watch() -> None:
-        try:
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                request = Ledger().request(MESSAGE_ID)
-                if request is not None and request.flow_run_id:
-                    with get_client(sync_client=True) as client:
-                        state = client.read_flow_run(UUID(request.flow_run_id)).state
-                    if state is not None and state.is_paused():
-                        action(request.flow_run_id)
-                        return
-                time.sleep(0.5)
-            raise AssertionError("the run never paused for approval")
-        except BaseException as exc:  # noqa: BLE001 - reported by the test
-            failures.append(exc)
-
-    # Prefect's test settings (the harness's API URL) live in a context variable: hand them to the thread.
-    context = contextvars.copy_context()
-    thread = threading.Thread(target=context.run, args=(watch,), daemon=True)
-    thread.failures = failures  # type: ignore[attr-defined]
-    thread.start()
-    return thread
-
-
 @pytest.fixture
 def plan_file(workdir: Path) -> Path:
     return memory_plan(workdir)
 
 
+@pytest.mark.mechanism("pause")  # kept in plain pytest: a run that pauses for approval and is resumed
 def test_a_waiting_run_is_released_by_budbringer_approve_and_every_tier_is_delivered_once(
         prefect_api: None, workdir: Path, message_copy: Path, plan_file: Path,
         capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -143,17 +110,6 @@ def test_the_form_offers_only_the_members_and_the_run_waits_on_for_a_member(
     from prefect.flow_runs import resume_flow_run
 
     from budbringer.flows.send import send_flow
-
-    def paused_again(run_id: str, after: str) -> None:
-        """Wait until the run pauses in a round after `after` (it refused or counted the last answer)."""
-        deadline = time.monotonic() + 60
-        with get_client(sync_client=True) as client:
-            while time.monotonic() < deadline:
-                state = client.read_flow_run(UUID(run_id)).state
-                if state is not None and state.is_paused() and state.state_details.pause_key != after:
-                    return
-                time.sleep(0.5)
-        raise AssertionError(f"the run did not wait again after {after}")
 
     def decide(run_id: str) -> None:
         request = Ledger().request(MESSAGE_ID)

@@ -291,6 +291,7 @@ def test_a_corrupt_ledger(workdir: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert "cannot be used: file is not a database; the file is damaged" in one_error(err)
 
 
+@pytest.mark.slow  # it waits out SQLite's busy timeout (30 s, fixed in budbringer/ledger/database.py)
 def test_a_locked_ledger(workdir: Path) -> None:
     """Another process holds the SQLite file exclusively: after SQLite's wait (30 s), one line."""
     database = workdir / "locked.db"

@@ -21,7 +21,6 @@ import re
 import shutil
 import socket
 import threading
-import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -34,6 +33,7 @@ from budbringer.ledger import Ledger
 from budbringer.plan import Member
 from budbringer.approval_links import LinkSigner
 from tests.conftest import MESSAGE, PLAN, ROOT
+from tests.servers.waiting import wait_until
 
 MESSAGE_ID = "2026-11-status-udbud"
 CHROMIUM, DRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
@@ -52,13 +52,7 @@ pytestmark = pytest.mark.skipif(
 
 
 def wait_for(condition: Callable[[], object], timeout: float = 90, what: str = "condition") -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
+    return wait_until(condition, timeout, what, interval=0.3)
 
 
 @pytest.fixture

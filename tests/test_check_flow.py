@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from budbringer.adapters import memory
 from budbringer.ledger import Ledger
 from tests.conftest import memory_plan
 
 
+@pytest.mark.mechanism("artifacts")  # kept in plain pytest: a run's table and markdown artifacts
 def test_the_preview_run_shows_every_variant_and_sends_nothing(prefect_api: None, workdir: Path,
                                                                message_copy: Path) -> None:
     from prefect import get_client

@@ -19,7 +19,6 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
@@ -36,42 +35,7 @@ from tests.conftest import ROOT, web_variant as _variant
 from tests.servers.https import Fault, HTTPSServer
 from tests.servers.webhook import WebhookReceiver
 
-PG_URL = os.environ.get("BUDBRINGER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/")
 SECRET = "5a" * 32
-
-
-@pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'ledger.db'}"
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    server = sa.make_url(PG_URL)
-    try:
-        admin = sa.create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-    except Exception as exc:  # noqa: BLE001 - any reason it cannot be reached
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL at {server.render_as_string(hide_password=True)} is unreachable under CI: {exc}")
-        pytest.skip(f"PostgreSQL at {server.render_as_string(hide_password=True)} is unreachable ({type(exc).__name__});"
-                    " set BUDBRINGER_TEST_POSTGRES_URL or start one")
-    name = f"budbringer_test_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield server.set(database=name).render_as_string(hide_password=False)
-    finally:
-        from budbringer import ledger as ledger_module
-
-        for url, engine in list(ledger_module._engines.items()):
-            if name in url:
-                engine.dispose()
-                del ledger_module._engines[url]
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def _approved(url: str, tag: str) -> Delivery:
@@ -137,7 +101,7 @@ def _threads(url: str, runs: int = 6) -> None:
 
 
 RUNNER = """
-import json, sys, time
+import os, sys, time
 from budbringer.adapters.webhook import WebhookAdapter
 from budbringer import cascade
 from budbringer.delivery import Delivery
@@ -145,13 +109,15 @@ from budbringer.errors import TransientDeliveryError
 from budbringer.ledger import Ledger
 from tests.conftest import web_variant as _variant
 
-tag, approval_id, start = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+tag, approval_id, go = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 item = Delivery("concurrent-" + tag, _variant(tag), "website", approval_id)
 channel = WebhookAdapter.from_config("website", {"url_env": "HOOK_URL", "secret_env": "HOOK_SECRET",
                                                  "receiver_dedupes": False})
 ledger = Ledger()
 ledger.records()
-time.sleep(max(0.0, start - time.time()))
+print("ready", flush=True)  # everything imported and the ledger open: wait for the other run
+while not os.path.exists(go):
+    time.sleep(0.002)
 try:
     print(cascade.deliver(item, channel, ledger).state)
 except TransientDeliveryError as exc:
@@ -170,11 +136,15 @@ def _processes(url: str, ca, tmp_path: Path) -> None:
         env = {**os.environ, "HOOK_URL": server.url + "/intake/budbringer", "HOOK_SECRET": SECRET,
                "BUDBRINGER_DATABASE_URL": url, "BUDBRINGER_HOME": str(tmp_path / ".budbringer"),
                "PYTHONPATH": str(ROOT)}
-        start = time.time() + 2.5  # both have imported everything and opened the ledger by then
-        processes = [subprocess.Popen([sys.executable, str(script), tag, str(item.approval_id), str(start)],
+        go = tmp_path / "go"
+        processes = [subprocess.Popen([sys.executable, str(script), tag, str(item.approval_id), str(go)],
                                       env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                       text=True) for _ in range(2)]
+        # Both have imported everything and opened the ledger: let them deliver at the same moment.
+        ready = [p.stdout.readline().strip() for p in processes]  # type: ignore[union-attr]
+        go.touch()
         outputs = [p.communicate(timeout=60) for p in processes]
+    assert ready == ["ready", "ready"], [err[-1500:] for _, err in outputs]
     states = sorted(out.strip() for out, _ in outputs)
     assert all(p.returncode == 0 for p in processes), [err[-1500:] for _, err in outputs]
     assert len(receiver.received("POST")) == 1, states

@@ -10,13 +10,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 from uuid import UUID
 
 import pytest
 
 from tests.servers.prefect_server import BIN, PrefectServer, make_checkout, stop
+from tests.servers.waiting import wait_until
 
 pytestmark = pytest.mark.slow  # a real Prefect server and worker, or the crash harness (.ci/run runs it)
 
@@ -31,16 +31,16 @@ def _paused_run(server: PrefectServer, ledger_url: str, other_than: str | None, 
     """Wait until the run of `process` pauses for approval; return its flow run id."""
     from budbringer.ledger import Ledger
 
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def paused() -> str | None:
         assert process.poll() is None, process.stdout.read() if process.stdout else ""  # type: ignore[union-attr]
         request = Ledger(ledger_url).request(MESSAGE_ID)
         if request is not None and request.flow_run_id and request.flow_run_id != other_than:
             run = server.get(f"/flow_runs/{UUID(request.flow_run_id)}")
             if isinstance(run, dict) and run["state_name"] == "Paused":
                 return request.flow_run_id
-        time.sleep(0.5)
-    pytest.fail("the run never paused for approval")
+        return None
+
+    return wait_until(paused, timeout, "the run to pause for approval", interval=0.5, detail=server.tail)
 
 
 @pytest.mark.timeout(600)

@@ -9,18 +9,15 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from budbringer import ledger as ledger_
 from budbringer.approval import Approval
 from budbringer.delivery import Delivery, Receipt
 from budbringer.ledger import Answer, Ledger, NoticeKind, RequestState, State, VoteDecision
 from budbringer.render import Variant
-from tests.servers.postgres import postgres_server, postgres_url  # noqa: F401 (fixtures)
 
 MESSAGE_ID = "2026-11-status-udbud"
 
@@ -41,19 +38,10 @@ def approve(ledger: Ledger, *variants: Variant, **extra: object) -> Approval:
 # -- the two databases ---------------------------------------------------------------------------------------
 
 @pytest.fixture
-def sqlite_url(tmp_path: Path) -> Iterator[str]:
-    url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    yield url
-    engine = ledger_._engines.pop(url, None)
-    if engine is not None:
-        engine.dispose()
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def ledger(request: pytest.FixtureRequest) -> Ledger:
-    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
-    made = Ledger(url)
-    assert made.engine.dialect.name == request.param
+def ledger(database_url: str) -> Ledger:
+    """A fresh ledger on SQLite and on PostgreSQL (conftest.py's `database_url`)."""
+    made = Ledger(database_url)
+    assert made.engine.dialect.name == sa.make_url(database_url).get_backend_name()
     return made
 
 

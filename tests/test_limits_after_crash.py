@@ -1,6 +1,6 @@
 """A killed run never blocks the next one: provider limits after a SIGKILL (issue 17).
 
-`budbringer send` runs the whole plan (tests/test_crash_harness.py's world: Microsoft 365 mail and SharePoint,
+`budbringer send` runs the whole plan (tests/servers/crash.py's world: Microsoft 365 mail and SharePoint,
 LinkedIn, the website webhook) as a Prefect flow in a subprocess. The local servers SIGKILL that process while
 it holds a provider limit: at a Graph `sendMail` (the sending mailbox's limit) and at a LinkedIn post (the
 organisation's). Then `budbringer send` runs again in the SAME `PREFECT_HOME`, as a user would:
@@ -27,10 +27,11 @@ from pathlib import Path
 import pytest
 
 from budbringer.flows import limits
+from tests.servers.crash import World, world
 from tests.servers.graph import is_send_mail
 from tests.servers.https import KillSwitch, Request
 from tests.servers.prefect_server import BIN, PrefectServer, prefect_env
-from tests.test_crash_harness import World, check_exactly_once, world
+from tests.servers.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -102,22 +103,28 @@ class Send:
 
     def stop_group(self) -> None:
         """Stop what the command left behind (its temporary server), by the session we started."""
-        if self.process is not None:
+        if self.process is None:
+            return
+        group = self.process.pid
+        try:
+            os.killpg(group, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        try:
+            wait_until(lambda: not _group_alive(group), 10, "the command's process group to stop", interval=0.2)
+        except AssertionError:  # still there after 10 s: SIGKILL
             try:
-                os.killpg(self.process.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                return
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline:
-                try:
-                    os.killpg(self.process.pid, 0)
-                except ProcessLookupError:
-                    return
-                time.sleep(0.2)
-            try:
-                os.killpg(self.process.pid, signal.SIGKILL)
+                os.killpg(group, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+def _group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _slots(read: Callable[[], dict[str, int]], prefix: str) -> int:
@@ -157,7 +164,7 @@ def _kill_then_send_again(w: World, env: dict[str, str], point: str, read_slots:
         # The issue's state: the killed run's slot is still taken, and nothing will release it by itself.
         orphaned = _slots(read_slots, prefix)
         assert orphaned >= 1, read_slots()
-        assert check_exactly_once(w) != []  # something is left to deliver (or to reconcile)
+        assert w.wrong() != []  # something is left to deliver (or to reconcile)
 
         started = time.monotonic()
         again.start()
@@ -167,13 +174,11 @@ def _kill_then_send_again(w: World, env: dict[str, str], point: str, read_slots:
     finally:
         first.stop_group()
         again.stop_group()
-    assert check_exactly_once(w) == [], again.output()[-4000:]
+    assert w.wrong() == [], again.output()[-4000:]
     # No slot stays taken: at once (ephemeral), or when the killed run's leases run out (a server; the re-run
     # need not wait for them when it found slots free).
-    deadline = time.monotonic() + settle_seconds
-    while _slots(read_slots, prefix) and time.monotonic() < deadline:
-        time.sleep(1)
-    assert _slots(read_slots, prefix) == 0, read_slots()
+    wait_until(lambda: _slots(read_slots, prefix) == 0, settle_seconds, f"the {prefix}* slots to be free",
+               interval=1, detail=read_slots)
     return again, took, orphaned
 
 

@@ -10,58 +10,16 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
 from budbringer.flows import cli
 from budbringer.ledger import Ledger, State
 from tests.conftest import MESSAGE, PLAN
-from tests.servers.https import HTTPSServer
-from tests.servers.meta import ACCOUNT, PAGE, MetaEmulator
+from tests.servers.meta import ALT, IMAGE, MetaEmulator, meta_message, meta_plan
 
-TOKEN = "EAAG-e2e-page-token-0f3e"
 MESSAGE_ID = "2026-11-status-udbud"
-IMAGE = "https://www.rm.dk/billeder/dokumentation-i-hverdagen.jpg"
-ALT = "En medarbejder skriver i en tablet, mens en borger ser med."
-
-
-def meta_plan(folder: Path, **channel_settings: object) -> Path:
-    """plan.yaml with the facebook and instagram fora on their Meta channels (ids from the environment)."""
-    path = folder / "plan.meta.yaml"
-    path.write_text(yaml.safe_dump({
-        "extends": str(PLAN),
-        "channels": {"facebook_api": {"type": "facebook_page", **channel_settings},
-                     "instagram_api": {"type": "instagram", **channel_settings}},
-        "fora": {"facebook": {"enabled": True, "channel": "facebook_api"},
-                 "instagram": {"enabled": True, "channel": "instagram_api"}},
-    }), encoding="utf-8")
-    return path
-
-
-def meta_message(folder: Path) -> Path:
-    """The example message with an image for Instagram in its front matter."""
-    text = MESSAGE.read_text(encoding="utf-8")
-    head, rest = text.split("\ndate:", 1)
-    target = folder / MESSAGE.name
-    target.write_text(f"{head}\nimage:\n  url: {IMAGE}\n  alt: {ALT}\ndate:{rest}", encoding="utf-8")
-    return target
-
-
-def meta_env(url: str) -> dict[str, str]:
-    return {"BUDBRINGER_META_URL": url, "BUDBRINGER_META_PAGE_TOKEN": TOKEN, "BUDBRINGER_META_PAGE_ID": PAGE,
-            "BUDBRINGER_META_IG_USER_ID": ACCOUNT}
-
-
-@pytest.fixture
-def meta(ca, monkeypatch: pytest.MonkeyPatch) -> Iterator[MetaEmulator]:
-    emulator = MetaEmulator(TOKEN)
-    with HTTPSServer(emulator, ca) as server:
-        for name, value in meta_env(server.url).items():
-            monkeypatch.setenv(name, value)
-        yield emulator
 
 
 def test_the_external_tier_posts_to_facebook_and_instagram_once_each(

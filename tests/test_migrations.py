@@ -26,23 +26,14 @@ from budbringer.flows import cli
 from budbringer import ledger as ledger_
 from budbringer.approval import Approval
 from budbringer.ledger import Ledger, SchemaError, State, database, metadata, migrate
-from tests.servers.postgres import postgres_server, postgres_url  # noqa: F401 (fixtures)
 
 MESSAGE_ID = "2026-11-status-udbud"
 
 
 @pytest.fixture
-def sqlite_url(tmp_path: Path) -> Iterator[str]:
-    url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    yield url
-    engine = ledger_._engines.pop(url, None)
-    if engine is not None:
-        engine.dispose()
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def url(request: pytest.FixtureRequest) -> str:
-    return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
+def url(database_url: str) -> str:
+    """The ledger's URL, on SQLite and on PostgreSQL (conftest.py's `database_url`)."""
+    return database_url
 
 
 @pytest.fixture

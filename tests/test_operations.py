@@ -12,7 +12,6 @@ import json
 import os
 import re
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -22,6 +21,7 @@ import pytest
 
 from tests.conftest import ROOT, memory_plan
 from tests.servers.prefect_server import BIN, PrefectServer, Worker, make_checkout, wait_for_run
+from tests.servers.waiting import wait_until
 
 pytestmark = pytest.mark.slow  # a real Prefect server and worker, or the crash harness (.ci/run runs it)
 
@@ -138,10 +138,10 @@ def receiver() -> Iterator[tuple[str, list[tuple[str, dict]]]]:
     server.server_close()
 
 
-def _wait_for(received: list, count: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while len(received) < count and time.monotonic() < deadline:
-        time.sleep(0.25)
+def _alerts(received: list, kind: str, timeout: float = 60) -> list[dict]:
+    """The alerts of `kind` the receiver got, once there is one."""
+    return wait_until(lambda: [body for _, body in received if body["kind"] == kind], timeout,
+                      f"a {kind} alert at the receiver", interval=0.25, detail=lambda: received)
 
 
 def test_a_failing_run_and_an_uncertain_delivery_alert_the_operators(
@@ -171,9 +171,7 @@ def test_a_failing_run_and_an_uncertain_delivery_alert_the_operators(
         with pytest.raises(CascadeFailed):
             send_flow(message=str(message_copy), approved_by="Mette Lund",
                       approval_ref="Styregruppemøde 2026-11-20, punkt 3", plan=str(plan))
-        _wait_for(received, 1)
-        failed = [body for _, body in received if body["kind"] == "run-failed"]
-        assert failed, received
+        failed = _alerts(received, "run-failed")
         assert failed[0]["event"] == "prefect.flow-run.Failed"
         assert "budbringer-send" in failed[0]["title"] and "Failed" in failed[0]["title"]
         assert "did not succeed" in failed[0]["text"] and "oc" in failed[0]["text"]
@@ -185,9 +183,7 @@ def test_a_failing_run_and_an_uncertain_delivery_alert_the_operators(
                                   "LinkedIn answered 504 after the request went out", channel="linkedin")
 
         probe()
-        _wait_for(received, len(received) + 1)
-        uncertain = [body for _, body in received if body["kind"] == "delivery-uncertain"]
-        assert uncertain, received
+        uncertain = _alerts(received, "delivery-uncertain")
         assert uncertain[0]["event"] == alerts.UNCERTAIN_EVENT
         assert "linkedin" in uncertain[0]["text"] and "504" in uncertain[0]["text"]
         assert "budbringer status 2026-11-status-udbud" in uncertain[0]["text"]

@@ -17,7 +17,7 @@ from budbringer.adapters.smtp import SmtpAdapter
 from budbringer.flows.cli import EXIT_PROBLEM, main
 from budbringer.errors import InputError, PermanentDeliveryError
 from tests.conftest import write_plan
-from tests.test_adapter_smtp import PASSWORD_ENV, SENDER, USER, Relay, ca_file, delivery, relay  # noqa: F401
+from tests.servers.smtp import PASSWORD_ENV, SENDER, USER, Relay, delivery
 
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
 
@@ -41,10 +41,10 @@ def smtp_plan(folder: Path) -> Path:
 
 
 @pytest.fixture
-def relay_env(relay: Relay, ca_file: Path, monkeypatch: pytest.MonkeyPatch) -> Relay:  # noqa: F811
+def relay_env(relay: Relay, ca_file: Path, monkeypatch: pytest.MonkeyPatch) -> Relay:
     monkeypatch.setenv("BUDBRINGER_SMTP_HOST", "127.0.0.1")
     monkeypatch.setenv("BUDBRINGER_SMTP_PORT", str(relay.port))
-    monkeypatch.setenv("BUDBRINGER_SMTP_SECURITY", relay.security)  # type: ignore[attr-defined]
+    monkeypatch.setenv("BUDBRINGER_SMTP_SECURITY", relay.security)
     monkeypatch.setenv("BUDBRINGER_SMTP_CA_FILE", str(ca_file))
     monkeypatch.setenv("BUDBRINGER_SMTP_USERNAME", USER)
     return relay
@@ -56,7 +56,7 @@ def test_a_plan_with_the_relay_from_the_environment_checks_and_delivers(
     loaded = plan_.load(plan)
     settings = loaded.channels["smtp_mail"].settings
     assert (settings["host"], settings["port"]) == ("127.0.0.1", str(relay_env.port))
-    assert settings["security"] == relay_env.security  # type: ignore[attr-defined]
+    assert settings["security"] == relay_env.security
 
     assert main(["--plan", str(plan), "check", str(message_copy)]) == 0  # preflight logs in to the relay
     assert "ok: nothing was sent" in capsys.readouterr().out
@@ -131,9 +131,9 @@ def test_keys_are_not_expanded_and_the_overlay_is_named(workdir: Path, monkeypat
     assert plan_.expand_environment(data, "plan.yaml", {}, {}) == [] and data == {"${KEY}": "value"}
 
 
-def test_the_login_name_from_the_environment(relay: Relay, ca_file: Path,  # noqa: F811
+def test_the_login_name_from_the_environment(relay: Relay, ca_file: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    config = {"host": "127.0.0.1", "port": relay.port, "security": relay.security,  # type: ignore[attr-defined]
+    config = {"host": "127.0.0.1", "port": relay.port, "security": relay.security,
               "sender": SENDER, "username_env": "BUDBRINGER_SMTP_USERNAME", "password_env": PASSWORD_ENV,
               "ca_file": str(ca_file), "timeout": 5}
     channel = SmtpAdapter.from_config("smtp_mail", config)

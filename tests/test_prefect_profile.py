@@ -12,7 +12,7 @@ import pytest
 
 from budbringer.ledger import Ledger
 from tests.conftest import memory_plan
-from tests.test_approval_in_run import MESSAGE_ID, when_paused
+from tests.servers.prefect_api import MESSAGE_ID, when_paused
 
 BIN = Path(sys.executable).parent
 

@@ -29,6 +29,7 @@ from budbringer.delivery import Delivery, Receipt
 from budbringer.ledger import Ledger
 from budbringer.render import Variant
 from tests.conftest import memory_plan
+from tests.servers.waiting import wait_until
 
 HOLD = 1.0  # seconds each delivery takes
 
@@ -116,6 +117,7 @@ def _two_runs_at_once(workdir: Path, monkeypatch: pytest.MonkeyPatch, settings: 
     return sorted(TimedChannel.spans, key=lambda span: span[1])
 
 
+@pytest.mark.mechanism("limits")  # kept in plain pytest: a global concurrency limit shared by two runs
 def test_two_runs_sharing_a_limit_of_one_never_overlap(prefect_api: None, workdir: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     name = f"budbringer-test-mailbox-{uuid.uuid4().hex[:12]}"
@@ -251,9 +253,8 @@ def test_a_holder_that_dies_while_others_wait_is_found_by_the_waiting_run(
 
     thread = threading.Thread(target=contextvars.copy_context().run, args=(deliver,), daemon=True)
     thread.start()
-    deadline = time.monotonic() + 30
-    while not any("waits for" in r.getMessage() for r in caplog.records) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_until(lambda: any("waits for" in r.getMessage() for r in caplog.records), 30,
+               "the delivery to say what it waits for", interval=0.1)
     assert not got.is_set()  # the other run is alive: its slot is its own
     [waiting] = {r.getMessage() for r in caplog.records if "waits for" in r.getMessage()}
     assert f"{name} 1 of 1 (live holders on this machine: this run;" in waiting  # the test is that holder

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.servers.prefect_server import BIN, PrefectServer, Worker, make_checkout, wait_for_run
+from tests.servers.waiting import wait_until
 
 pytestmark = pytest.mark.slow  # a real Prefect server and worker, or the crash harness (.ci/run runs it)
 
@@ -53,8 +53,7 @@ def _start_manual(server: PrefectServer, *parameters: str) -> str:
 def _wait_for_state(server: PrefectServer, run_id: str, name: str, worker: Worker, timeout: float = 180,
                     times: int = 1) -> dict:
     """Wait until the run is in state `name` for the `times`-th time (counted in its state history)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def reached() -> dict | None:
         run = server.get(f"/flow_runs/{run_id}")
         assert isinstance(run, dict)
         if run["state_name"] == name and (times == 1 or [
@@ -63,8 +62,9 @@ def _wait_for_state(server: PrefectServer, run_id: str, name: str, worker: Worke
             return run
         assert run["state_type"] not in {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}, \
             f"{run['state']}\n{worker.tail()}"
-        time.sleep(1)
-    pytest.fail(f"flow run {run_id} never reached {name}:\n{worker.tail()}")
+        return None
+
+    return wait_until(reached, timeout, f"flow run {run_id} to reach {name}", interval=1, detail=worker.tail)
 
 
 @pytest.mark.timeout(900)

@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import stat
-import time
 from pathlib import Path
 
 import pytest
@@ -30,6 +29,7 @@ from budbringer import approval_links as links_
 from budbringer.web.app import create_app
 from budbringer.approval_links import LinkSigner
 from tests.conftest import MESSAGE, PLAN, memory_plan, write_plan
+from tests.servers.waiting import wait_until
 
 MESSAGE_ID = "2026-11-status-udbud"
 LINK = re.compile(r'href="(https?://[^"]+/godkend/[^"]+)"')
@@ -118,9 +118,8 @@ def test_two_members_approve_by_link_and_the_waiting_run_is_resumed(setup: dict)
     approval = Ledger().approvals_for(MESSAGE_ID)[-1]
     assert approval.approved_by == "Jens Kragh, Sofie Dahl" and "personal link" in approval.reference
     assert approval.hash == setup["prepared"].approval_hash
-    wait = time.monotonic() + 10  # the resume runs in the background: the approver's page answers at once
-    while len(setup["resumed"]) < 2 and time.monotonic() < wait:
-        time.sleep(0.05)
+    # the resume runs in the background: the approver's page answers at once
+    wait_until(lambda: len(setup["resumed"]) >= 2, 10, "both approvals to resume the run")
     assert [(run, d.by, d.decision) for run, d in setup["resumed"]] == [("run-1", "Jens Kragh", "approve"),
                                                                         ("run-1", "Sofie Dahl", "approve")]
     assert "via personligt link" in text(second)

@@ -24,11 +24,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 import trustme
 
+
+E = TypeVar("E", bound="Emulator")
 
 @dataclass
 class Request:
@@ -240,3 +243,13 @@ class HTTPSServer:
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+    def fresh(self, kind: type[E], monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> E:
+        """This server's emulator, reset, with `env` set for one test: one server serves a whole test module
+        (starting and stopping one costs half a second); each test starts from nothing."""
+        emulator = self.emulator
+        assert isinstance(emulator, kind)
+        emulator.reset()  # type: ignore[attr-defined]
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        return emulator

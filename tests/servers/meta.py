@@ -17,13 +17,20 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import re
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
+import yaml
+
+from tests.conftest import MESSAGE, PLAN
 from tests.servers.https import Emulator, Reply, Request
 
 PAGE = "104857600012345"
 ACCOUNT = "17841400000012345"
+TOKEN = "EAAG-page-token-never-logged-5d1c"  # the Page token the channels send (never in a log or a repr)
+IMAGE = "https://www.rm.dk/billeder/dokumentation-i-hverdagen.jpg"
+ALT = "En medarbejder skriver i en tablet, mens en borger ser med."
 HASHTAG = re.compile(r"(?<![\w#])#[^\W_][\w]*")
 
 
@@ -87,6 +94,13 @@ class MetaEmulator(Emulator):
     def published_media(self) -> list[dict[str, Any]]:
         with self.lock:
             return list(self.media)
+
+    def calls(self) -> list[str]:
+        """What it heard, by edge: `POST feed`, `GET content_publishing_limit`, `POST media`, or `GET node` (a
+        post's, a container's or a media's fields)."""
+        received = self.received()
+        parts = [r.path.strip("/").split("/") for r in received]
+        return [f"{r.method} {p[2] if len(p) > 2 else 'node'}" for r, p in zip(received, parts, strict=True)]
 
     def add_post(self, message: str, age: dt.timedelta = dt.timedelta()) -> str:
         with self.lock:
@@ -251,3 +265,34 @@ class MetaEmulator(Emulator):
 
 
 DUPLICATE = 506
+
+
+# -- a plan and a message for the Meta fora ------------------------------------------------------------------
+
+def meta_env(url: str, token: str = TOKEN) -> dict[str, str]:
+    """What the Facebook Page and Instagram channels read from the environment."""
+    return {"BUDBRINGER_META_URL": url, "BUDBRINGER_META_PAGE_TOKEN": token, "BUDBRINGER_META_PAGE_ID": PAGE,
+            "BUDBRINGER_META_IG_USER_ID": ACCOUNT}
+
+
+def meta_plan(folder: Path, **channel_settings: object) -> Path:
+    """plan.yaml with the facebook and instagram fora on their Meta channels (ids from the environment)."""
+    path = folder / "plan.meta.yaml"
+    path.write_text(yaml.safe_dump({
+        "extends": str(PLAN),
+        "channels": {"facebook_api": {"type": "facebook_page", **channel_settings},
+                     "instagram_api": {"type": "instagram", **channel_settings}},
+        "fora": {"facebook": {"enabled": True, "channel": "facebook_api"},
+                 "instagram": {"enabled": True, "channel": "instagram_api"}},
+    }), encoding="utf-8")
+    return path
+
+
+def meta_message(folder: Path) -> Path:
+    """The example message with an image for Instagram in its front matter."""
+    text = MESSAGE.read_text(encoding="utf-8")
+    head, rest = text.split("\ndate:", 1)
+    target = folder / MESSAGE.name
+    target.write_text(f"{head}\nimage:\n  url: {IMAGE}\n  alt: {ALT}\ndate:{rest}", encoding="utf-8")
+    return target
+

@@ -1,6 +1,6 @@
 """A throwaway PostgreSQL database per test, on the server at $BUDBRINGER_TEST_POSTGRES_URL (default
 postgresql+psycopg://postgres@127.0.0.1:5432/test). Without a server the tests are skipped, except under CI
-(`CI` set), where they fail. Import the fixtures into a test module: `from tests.servers.postgres import …`.
+(`CI` set), where they fail. conftest.py loads the fixtures as a plugin: every test module has them.
 """
 
 from __future__ import annotations

@@ -13,11 +13,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import requests
+
+from tests.servers.waiting import wait_until
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,18 +89,23 @@ class PrefectServer:
                 [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(self.port),
                  "--no-ui"],
                 env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + self.timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"prefect server exited ({self.process.returncode}):\n{self.tail()}")
+        process = self.process
+
+        def healthy() -> bool:
+            if process.poll() is not None:
+                raise RuntimeError(f"prefect server exited ({process.returncode}):\n{self.tail()}")
             try:
-                if requests.get(f"{self.api_url}/health", timeout=2).status_code == 200:
-                    return self
+                return requests.get(f"{self.api_url}/health", timeout=2).status_code == 200
             except requests.RequestException:
-                pass
-            time.sleep(0.5)
-        self.__exit__(None, None, None)
-        raise RuntimeError(f"prefect server did not answer in {self.timeout:.0f} s:\n{self.tail()}")
+                return False
+
+        try:
+            wait_until(healthy, self.timeout, f"prefect server at {self.api_url} to answer", interval=0.5,
+                       detail=self.tail)
+        except AssertionError:
+            self.__exit__(None, None, None)
+            raise
+        return self
 
     def __exit__(self, *exc: object) -> None:
         if self.process is not None:
@@ -167,13 +173,13 @@ def make_checkout(folder: Path) -> Path:
 
 
 def wait_for_run(server: PrefectServer, run_id: str, worker: Worker, timeout: float = 300) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def finished() -> dict | None:
         run = server.get(f"/flow_runs/{run_id}")
         assert isinstance(run, dict)
         if run["state_type"] in TERMINAL:
             return run
         if worker.process is not None and worker.process.poll() is not None:
             pytest.fail(f"the worker exited ({worker.process.returncode}):\n{worker.tail()}")
-        time.sleep(1)
-    pytest.fail(f"flow run {run_id} did not finish in {timeout:.0f} s:\n{worker.tail()}")
+        return None
+
+    return wait_until(finished, timeout, f"flow run {run_id} to finish", interval=1, detail=worker.tail)

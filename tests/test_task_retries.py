@@ -1,0 +1,98 @@
+"""Prefect's task retries on the delivery task, against the session's Prefect API.
+
+`deliver_task` retries a transient failure (nothing was delivered) twice, after 10 and 60 seconds, and never
+retries anything else. The run here keeps the task's retry count and condition and only shortens the delays
+(`with_options`), so the mechanism runs in a second: a channel that fails transiently once is tried again by
+Prefect and delivers once; a permanent failure is tried once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+
+from budbringer import cascade
+from budbringer.adapters.base import Adapter
+from budbringer.approval import Approval
+from budbringer.delivery import Delivery, Receipt
+from budbringer.errors import PermanentDeliveryError, TransientDeliveryError
+from budbringer.ledger import Ledger, State
+from tests.conftest import memory_plan, web_variant
+
+
+class FlakyChannel(Adapter):
+    """Fails the first `failures` deliveries (transiently or for good), then delivers; counts every try."""
+
+    type: ClassVar[str] = "flaky"
+    media: ClassVar[frozenset[str]] = frozenset({"web"})
+    tries: ClassVar[list[str]] = []
+    failures: ClassVar[int] = 1
+    permanent: ClassVar[bool] = False
+
+    def deliver(self, delivery: Delivery) -> Receipt:
+        self.tries.append(delivery.key)
+        if len(self.tries) <= self.failures:
+            error = PermanentDeliveryError if self.permanent else TransientDeliveryError
+            raise error(self.name, delivery.forum, "the receiver answered 503", "try again later")
+        return Receipt("flaky", f"flaky-{len(self.tries)}")
+
+
+def _approved(tag: str) -> Delivery:
+    variant = web_variant(tag)
+    approval = Ledger().record_approval(Approval(tag, {variant.forum: variant.content_hash}, "Mette Lund", "ref"))
+    return Delivery(tag, variant, "website", approval.id)  # type: ignore[arg-type]
+
+
+def _run(workdir: Path, monkeypatch: pytest.MonkeyPatch, permanent: bool) -> tuple[Delivery, str, list[str]]:
+    """One flow run that delivers one variant through `deliver_task` (delays shortened): the delivery, the
+    outcome's state, and the states the task went through."""
+    from prefect import flow, get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    from budbringer.flows.send import deliver_task
+
+    FlakyChannel.tries, FlakyChannel.permanent = [], permanent
+    channel = FlakyChannel.from_config("website", {})
+    monkeypatch.setattr(cascade, "channels", lambda plan: {"website": channel})
+    quick = deliver_task.with_options(retry_delay_seconds=[0.1, 0.1])  # the count and the condition stay
+
+    @flow(name="retry-probe")
+    def probe(delivery: Delivery, plan_path: str) -> str:
+        return quick(delivery, plan_path).state
+
+    delivery = _approved(f"retry-{uuid.uuid4().hex[:8]}")
+    state = probe(delivery, str(memory_plan(workdir)), return_state=True)
+    with get_client(sync_client=True) as client:
+        [task_run] = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[
+            state.state_details.flow_run_id])))
+        history = [s.name for s in client.read_task_run_states(task_run.id)]
+    return delivery, state.result(), history
+
+
+def test_the_delivery_task_keeps_its_retry_policy() -> None:
+    from budbringer.flows.send import deliver_task
+
+    assert (deliver_task.retries, deliver_task.retry_delay_seconds) == (2, [10, 60])
+    assert deliver_task.retry_condition_fn is not None
+
+
+@pytest.mark.mechanism("retries")  # kept in plain pytest: Prefect retries a transient failure of the task
+def test_a_transient_failure_is_retried_by_prefect_and_delivered_once(
+        prefect_api: None, workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    delivery, result, history = _run(workdir, monkeypatch, permanent=False)
+
+    assert result == "delivered"
+    assert FlakyChannel.tries == [delivery.key, delivery.key]  # the same delivery, tried again by Prefect
+    assert "AwaitingRetry" in history and history[-1] == "Completed", history
+    record = Ledger().record(delivery.key)
+    assert record is not None and record.state == State.DELIVERED and record.attempts == 2
+
+    # A permanent failure is not retried: one try, recorded as failed.
+    delivery, result, history = _run(workdir, monkeypatch, permanent=True)
+    assert result == "failed" and FlakyChannel.tries == [delivery.key]
+    assert "AwaitingRetry" not in history, history
+    record = Ledger().record(delivery.key)
+    assert record is not None and record.state == State.FAILED and record.attempts == 1
