@@ -83,9 +83,15 @@ def preflight(plan: Plan, built: Mapping[str, Adapter] | None = None) -> list[Pr
     the run's channels, else they are built here)."""
     used = {plan.fora[v].channel for tier in plan.tiers for v in plan.active_fora(tier)}
     problems: list[Problem] = []
-    for name, adapter in (built if built is not None else channels(plan)).items():
-        if name in used:
-            problems += adapter.preflight()
+    adapters = built if built is not None else channels(plan)
+    try:
+        for name, adapter in adapters.items():
+            if name in used:
+                problems += [p for p in adapter.preflight() if p not in problems]  # a transport's, once
+    finally:
+        if built is None:
+            for adapter in adapters.values():
+                adapter.close()
     return problems
 
 
