@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field
 
-from budbringer.adapters.base import Adapter, ChannelSettings
+from budbringer.adapters.base import Adapter, ChannelSettings, SharedLimit
 from budbringer.checks import Finding
 from budbringer.delivery import Delivery, Receipt
 from budbringer.errors import PermanentDeliveryError, Problem
@@ -147,11 +147,21 @@ class NewsletterAdapter(Adapter):
         return dataclasses.replace(receipt, details=details)
 
     def find(self, delivery: Delivery) -> Receipt | None:
+        """The transport's lookup, by the submission's key (the newsletter delivery's)."""
         transport = self._transport(delivery.forum)
         mail, _ = self.submission(delivery)
         return transport.find(mail)
 
+    def limits(self, delivery: Delivery) -> list[SharedLimit]:
+        """The transport's limits for the submission mail (e.g. the Graph sending mailbox's), so a submission
+        counts against the mailbox like any other mail. None while the channel cannot deliver anyway."""
+        if self.transport is None or delivery.forum not in self.newsletters:
+            return []
+        mail, _ = self.submission(delivery)
+        return self.transport.limits(mail)
+
     def preflight(self) -> list[Problem]:
+        """Its own settings, then the transport's preflight (its credentials and mailbox)."""
         if self._unbound:
             return [Problem(f"channels.{self.name}", "transport", self._unbound,
                             "name the plan's mail channel, e.g. `transport: mail`")]
@@ -160,7 +170,7 @@ class NewsletterAdapter(Adapter):
         except (ValueError, KeyError):
             return [Problem(f"channels.{self.name}", "timezone", f"{self.settings.timezone!r} is not a time zone",
                             "use a name like Europe/Copenhagen")]
-        return []
+        return self._transport("(preflight)").preflight()
 
     @classmethod
     def review(cls, variant: Variant, forum: Any) -> list[Finding]:

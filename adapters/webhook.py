@@ -104,6 +104,8 @@ class WebhookAdapter(Adapter):
                        details={"status": response.status_code, "duplicate": bool(answer.get("duplicate"))})
 
     def find(self, delivery: Delivery) -> Receipt | None:
+        """A webhook receiver cannot be asked what it published. With `receiver_dedupes` it drops a key it has
+        seen, so None (send again: at most one copy); without it NotImplementedError (the operator settles)."""
         if self.settings.receiver_dedupes:
             # The receiver cannot be asked, but it drops a delivery key it has seen: sending again is the
             # lookup, and at most one copy is published.

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -26,9 +27,16 @@ from budbringer import approval as approval_
 from budbringer import cascade, deadlines, readability, render
 from budbringer.approval import Approval
 from budbringer.cascade import Prepared
-from budbringer.delivery import Delivery
-from budbringer.errors import ApprovalError, BudbringerError, DeliveryError, InputError, Problem
-from budbringer.ledger import ApprovalRequest, Ledger, State, Vote
+from budbringer.delivery import Delivery, Notice
+from budbringer.errors import (
+    ApprovalError,
+    BudbringerError,
+    DeliveryError,
+    InputError,
+    PermanentDeliveryError,
+    Problem,
+)
+from budbringer.ledger import ApprovalRequest, Ledger, NoticeKind, State, Vote
 from budbringer.plan import Plan
 from budbringer.render import Variant
 from budbringer.approval_links import LinkSigner
@@ -36,6 +44,9 @@ from budbringer.approval_links import LinkSigner
 log = logging.getLogger("budbringer")
 
 APPROVE, REJECT = "approve", "reject"
+
+#: takes a channel's shared limits (`Adapter.limits`) around one attempt; the flows hand in Prefect's
+HoldLimits = Callable[[Adapter, Delivery], AbstractContextManager[object]]
 
 
 @dataclass(frozen=True)
@@ -197,9 +208,11 @@ def notice_channel(plan: Plan, channels: Mapping[str, Adapter]) -> Adapter:
 
 
 def send_request(prepared: Prepared, ledger: Ledger, request: ApprovalRequest,
-                 channels: Mapping[str, Adapter], signer: LinkSigner | None = None) -> str:
+                 channels: Mapping[str, Adapter], signer: LinkSigner | None = None,
+                 limits: HoldLimits | None = None) -> str:
     """Send the request to each approver once: one mail per member, with the member's personal link to the
-    approval page and the text of every variant. Returns "sent", "sent before", or what stopped a mail."""
+    approval page and the text of every variant. Returns "sent", "sent before", or what stopped a mail
+    ("uncertain": it may have arrived, and is not sent again)."""
     plan, message = prepared.plan, prepared.message
     signer = signer or LinkSigner()
     adapter = notice_channel(plan, channels)
@@ -212,7 +225,7 @@ def send_request(prepared: Prepared, ledger: Ledger, request: ApprovalRequest,
             deadline=local(plan, request.deadline), meeting=request.meeting, member=member,
             link=signer.url(plan, request, member), quality=quality)
         variant = replace(variant, forum=f"approval-request-{slug(member.name)}")
-        states.append(_send(ledger, adapter, request, f"request:{slug(member.name)}", variant))
+        states.append(_send(ledger, adapter, request, f"request:{slug(member.name)}", variant, limits))
     return states[0] if len(set(states)) == 1 else ", ".join(states)
 
 
@@ -223,22 +236,26 @@ def slug(name: str) -> str:
     return "-".join(part for part in text.split("-") if part)[:28] or "medlem"
 
 
-def send_rejection(prepared: Prepared, ledger: Ledger, status: Status, channels: Mapping[str, Adapter]) -> str:
+def send_rejection(prepared: Prepared, ledger: Ledger, status: Status, channels: Mapping[str, Adapter],
+                   limits: HoldLimits | None = None) -> str:
     """Tell the author why the steering group rejected the message, once."""
     plan, message = prepared.plan, prepared.message
     author = message.author or plan.narrative.contact
     variant = _notice(plan, "approval_rejected.html.j2", "rejection", (author,), {
         "request": status.request, "votes": status.votes, "message_title": message.title,
         "message_id": message.id, "message_path": _shown(message.path)})
-    return _send(ledger, notice_channel(plan, channels), status.request, "rejection", variant)
+    return _send(ledger, notice_channel(plan, channels), status.request, "rejection", variant, limits)
 
 
 def send_due_nudges(plan: Plan, ledger: Ledger, channels: Mapping[str, Adapter],
-                    now: dt.datetime | None = None, signer: LinkSigner | None = None) -> list[str]:
+                    now: dt.datetime | None = None, signer: LinkSigner | None = None,
+                    limits: HoldLimits | None = None) -> list[str]:
     """Reminders to the approvers who have not decided, and the escalation to the chair at the deadline.
 
     Each goes to one member with that member's personal link. Run on a schedule (the `approval-reminders`
-    flow); each nudge is sent once to each member. Returns what was sent."""
+    flow); each nudge is sent once to each member. A nudge not yet delivered to every member is taken up
+    again: failed ones are sent, unfinished or uncertain ones are looked up at the channel first (never sent
+    twice). Returns what was sent."""
     now = now or dt.datetime.now(dt.UTC)
     signer = signer or LinkSigner()
     sent: list[str] = []
@@ -248,8 +265,8 @@ def send_due_nudges(plan: Plan, ledger: Ledger, channels: Mapping[str, Adapter],
             continue
         schedule = deadlines.schedule_for(plan, request.meeting)
         notices = ledger.notices_for(request.id)
-        failed = {kind.split(":")[0] for kind, state in notices.items() if state == State.FAILED}
-        done = {kind.split(":")[0] for kind in notices} - failed
+        unsettled = {kind.split(":")[0] for kind, state in notices.items() if state != State.DELIVERED}
+        done = {kind.split(":")[0] for kind in notices} - unsettled
         for nudge in schedule.due(now, done):
             voters = [v.voter for v in ledger.votes(request.id)]
             decided = {name.casefold() for name in voters}
@@ -270,9 +287,13 @@ def send_due_nudges(plan: Plan, ledger: Ledger, channels: Mapping[str, Adapter],
                     "link": signer.url(plan, request, member)})
                 try:
                     state = _send(ledger, notice_channel(plan, channels), request,
-                                  f"{nudge.key}:{slug(member.name)}", variant)
+                                  f"{nudge.key}:{slug(member.name)}", variant, limits)
                 except DeliveryError as exc:  # kept as failed: the next run tries again
                     failures.append(f"{request.message_id}: {nudge.key} to {member.name} failed: {exc}")
+                    continue
+                if state == "uncertain":  # kept as uncertain: the next run looks it up, never resends blindly
+                    failures.append(f"{request.message_id}: {nudge.key} to {member.name} may or may not have "
+                                    "arrived; it is not sent again")
                     continue
                 sent.append(f"{request.message_id}: {nudge.key} to {member.name} {state}")
     if failures:
@@ -302,21 +323,32 @@ def _notice(plan: Plan, template: str, kind: str, recipients: tuple[str, ...], e
                    link=None, recipients=recipients)
 
 
-def _send(ledger: Ledger, adapter: Adapter, request: ApprovalRequest, kind: str, variant: Variant) -> str:
-    """Send one notice at most once. Returns "sent", "sent before", or the state that stops a resend."""
-    key = f"notice/{request.message_id}/{request.approval_hash[:16]}/{kind}"
-    state, owned = ledger.claim_notice(key, request.message_id, request.id, kind)
-    if not owned:
-        return "sent before" if state == State.DELIVERED else f"not resent ({state})"
-    delivery = Delivery(request.message_id, variant, adapter.name, approval_id=0)
-    try:
-        receipt = adapter.deliver(delivery)
-    except DeliveryError as exc:
-        ledger.notice_done(key, State.FAILED, error=str(exc))
-        raise
-    except Exception as exc:
-        ledger.notice_done(key, State.UNCERTAIN, error=f"unexpected {type(exc).__name__}: {exc}")
-        raise
-    ledger.notice_done(key, State.DELIVERED, receipt)
+def notice_key(request: ApprovalRequest, kind: str) -> str:
+    """The ledger key of one notice: the same however often the notice is rendered again."""
+    return f"notice/{request.message_id}/{request.approval_hash[:16]}/{kind}"
+
+
+def _send(ledger: Ledger, adapter: Adapter, request: ApprovalRequest, kind: str, variant: Variant,
+          limits: HoldLimits | None = None) -> str:
+    """Send one notice at most once, on the delivery path (`cascade.attempt`) with the delivery states: an
+    attempt whose outcome is unknown is `uncertain`, and is looked up at the channel before any resend (never
+    taken up again blindly). `limits` takes the channel's shared limits around the attempt, as for a delivery.
+
+    Returns "sent", "sent before" (also when the lookup found an earlier attempt arrived), or "uncertain" (it
+    may have arrived: left for the operator, never resent). Raises the DeliveryError of an attempt that failed
+    (kept as failed: the next run sends it) or a TransientDeliveryError."""
+    NoticeKind.of(kind)  # ValueError for a kind that is none of ours
+    notice = Notice(request.message_id, variant, adapter.name, approval_id=0, notice_key=notice_key(request, kind))
+    with limits(adapter, notice) if limits is not None else nullcontext():
+        outcome = cascade.attempt(notice, adapter, ledger.notice_book(request.id, kind))
+    if outcome.state == "failed":
+        raise PermanentDeliveryError(adapter.name, variant.forum,
+                                     outcome.error.removeprefix(f"{adapter.name} → {variant.forum}: "))
+    if outcome.state == "uncertain":
+        log.error("%s: the %s may or may not have reached %s (%s); it is not sent again", request.message_id,
+                  kind, ", ".join(variant.recipients), outcome.error)
+        return "uncertain"
+    if outcome.state == "already delivered":
+        return "sent before"
     log.info("%s: %s sent to %s", request.message_id, kind, ", ".join(variant.recipients))
     return "sent"

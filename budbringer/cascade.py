@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from budbringer import approval as approval_
 from budbringer import checks, message as message_, plan as plan_, render
@@ -81,9 +83,15 @@ def preflight(plan: Plan, built: Mapping[str, Adapter] | None = None) -> list[Pr
     the run's channels, else they are built here)."""
     used = {plan.fora[v].channel for tier in plan.tiers for v in plan.active_fora(tier)}
     problems: list[Problem] = []
-    for name, adapter in (built if built is not None else channels(plan)).items():
-        if name in used:
-            problems += adapter.preflight()
+    adapters = built if built is not None else channels(plan)
+    try:
+        for name, adapter in adapters.items():
+            if name in used:
+                problems += [p for p in adapter.preflight() if p not in problems]  # a transport's, once
+    finally:
+        if built is None:
+            for adapter in adapters.values():
+                adapter.close()
     return problems
 
 
@@ -146,7 +154,7 @@ class Outcome:
 
 
 def deliver(delivery: Delivery, adapter: Adapter, ledger: Ledger) -> Outcome:
-    """Deliver one variant exactly once. The only path from a variant to a channel.
+    """Deliver one approved variant exactly once (`attempt`, the path notices take too).
 
     Refuses a variant the recorded approval does not cover. An earlier delivery is reported, not repeated;
     an earlier attempt whose outcome is unknown is looked up at the provider and otherwise left for the
@@ -160,27 +168,57 @@ def deliver(delivery: Delivery, adapter: Adapter, ledger: Ledger) -> Outcome:
             f"the content for {delivery.forum} differs from what was approved (approval {approval.id} by "
             f"{approval.approved_by}): nothing was sent; the changed message needs a new approval")
 
+    return attempt(delivery, adapter, ledger)
+
+
+class Book(Protocol):
+    """Where the attempts at one kind of envelope are recorded, with the delivery states (`ledger.State`):
+    the ledger's deliveries (`Ledger` itself) or one notice (`Ledger.notice_book`)."""
+
+    def hold(self, key: str) -> AbstractContextManager[bool]: ...
+
+    def claim(self, delivery: Delivery) -> tuple[Record, bool]: ...
+
+    def retake(self, record: Record) -> bool: ...
+
+    def delivered(self, key: str, receipt: Receipt, detail: str = "") -> None: ...
+
+    def failed(self, key: str, error: str) -> None: ...
+
+    def uncertain(self, key: str, error: str) -> None: ...
+
+    def record(self, key: str) -> Record | None: ...
+
+
+def attempt(delivery: Delivery, adapter: Adapter, book: Book) -> Outcome:
+    """Deliver one envelope exactly once, recorded in `book`: the path of every delivery and every notice.
+
+    An earlier delivery is reported, not repeated; an earlier attempt whose outcome is unknown (it never
+    finished, or ended uncertain) is looked up at the channel before any resend, and otherwise left for the
+    operator. Raises TransientDeliveryError (after recording it) so the caller may retry.
+    """
+
     def outcome(state: str, record: Record | None = None, error: str = "") -> Outcome:
         variant = delivery.variant
         return Outcome(delivery.key, variant.forum, variant.tier, variant.tier_index, delivery.channel, state,
                        record.receipt if record else None, error)
 
-    with ledger.hold(delivery.key) as held:
+    with book.hold(delivery.key) as held:
         if not held:
             # Another run is delivering this very variant now (a second trigger, a parallel worker): never both.
             raise TransientDeliveryError(adapter.name, delivery.forum, "another run is delivering this right now",
                                          "nothing was sent by this run; it looks again on its next attempt")
-        return _deliver_held(delivery, adapter, ledger, outcome)
+        return _deliver_held(delivery, adapter, book, outcome)
 
 
-def _deliver_held(delivery: Delivery, adapter: Adapter, ledger: Ledger, outcome: Callable[..., Outcome]) -> Outcome:
-    record, owned = ledger.claim(delivery)
+def _deliver_held(delivery: Delivery, adapter: Adapter, book: Book, outcome: Callable[..., Outcome]) -> Outcome:
+    record, owned = book.claim(delivery)
     if record.state == State.DELIVERED:
         log.info("%s: already delivered (%s)", delivery.key, record.receipt.provider_id if record.receipt else "")
         return outcome("already delivered", record)
     if not owned:
         # An earlier attempt never finished (a crash: nobody holds it now), or ended uncertain: ask the provider.
-        record = _reconcile(delivery, adapter, ledger, record)
+        record = _reconcile(delivery, adapter, book, record)
         if record.state != State.ATTEMPTING:
             return outcome("already delivered" if record.state == State.DELIVERED else "uncertain", record,
                            record.error or "")
@@ -188,24 +226,24 @@ def _deliver_held(delivery: Delivery, adapter: Adapter, ledger: Ledger, outcome:
     try:
         receipt = adapter.deliver(delivery)
     except UncertainDeliveryError as exc:
-        ledger.uncertain(delivery.key, str(exc))
-        return outcome("uncertain", ledger.record(delivery.key), str(exc))
+        book.uncertain(delivery.key, str(exc))
+        return outcome("uncertain", book.record(delivery.key), str(exc))
     except TransientDeliveryError as exc:
-        ledger.failed(delivery.key, str(exc))
+        book.failed(delivery.key, str(exc))
         raise
     except DeliveryError as exc:
-        ledger.failed(delivery.key, str(exc))
-        return outcome("failed", ledger.record(delivery.key), str(exc))
+        book.failed(delivery.key, str(exc))
+        return outcome("failed", book.record(delivery.key), str(exc))
     except Exception as exc:
         # An unexpected error inside a channel: the request may have gone out. Never guess.
         text = f"{adapter.name} → {delivery.forum}: unexpected {type(exc).__name__}: {exc}"
-        ledger.uncertain(delivery.key, text)
-        return outcome("uncertain", ledger.record(delivery.key), text)
-    ledger.delivered(delivery.key, receipt)
-    return outcome("delivered", ledger.record(delivery.key))
+        book.uncertain(delivery.key, text)
+        return outcome("uncertain", book.record(delivery.key), text)
+    book.delivered(delivery.key, receipt)
+    return outcome("delivered", book.record(delivery.key))
 
 
-def _reconcile(delivery: Delivery, adapter: Adapter, ledger: Ledger, record: Record) -> Record:
+def _reconcile(delivery: Delivery, adapter: Adapter, book: Book, record: Record) -> Record:
     """An earlier attempt never finished (a crash) or ended uncertain: ask the provider whether it arrived.
 
     Found → delivered. Certainly not there → this run takes the delivery up again. The provider cannot be
@@ -215,20 +253,20 @@ def _reconcile(delivery: Delivery, adapter: Adapter, ledger: Ledger, record: Rec
         receipt = adapter.find(delivery)
     except NotImplementedError:
         if record.state != State.UNCERTAIN:
-            ledger.uncertain(delivery.key, f"{adapter.name} → {delivery.forum}: an earlier attempt did not finish "
+            book.uncertain(delivery.key, f"{adapter.name} → {delivery.forum}: an earlier attempt did not finish "
                                            "and this channel cannot be asked whether it arrived; check with the "
                                            "provider, then settle it with `budbringer resolve`")
-        return ledger.record(delivery.key)  # type: ignore[return-value]
+        return book.record(delivery.key)  # type: ignore[return-value]
     except UncertainDeliveryError as exc:
         # A lookup that itself cannot tell (e.g. LinkedIn: a duplicate it cannot find): the operator settles.
-        ledger.uncertain(delivery.key, str(exc))
-        return ledger.record(delivery.key)  # type: ignore[return-value]
+        book.uncertain(delivery.key, str(exc))
+        return book.record(delivery.key)  # type: ignore[return-value]
     if receipt is not None:
-        ledger.delivered(delivery.key, receipt, "found at the provider after an unfinished or uncertain attempt")
-        return ledger.record(delivery.key)  # type: ignore[return-value]
-    if not ledger.retake(record):
+        book.delivered(delivery.key, receipt, "found at the provider after an unfinished or uncertain attempt")
+        return book.record(delivery.key)  # type: ignore[return-value]
+    if not book.retake(record):
         raise TransientDeliveryError(adapter.name, delivery.forum, "another run took this delivery up first")
-    return ledger.record(delivery.key)  # type: ignore[return-value]
+    return book.record(delivery.key)  # type: ignore[return-value]
 
 
 def not_started(delivery: Delivery, reason: str) -> Outcome:

@@ -80,7 +80,8 @@ class Adapter(ABC):
     media: ClassVar[frozenset[str]]
     #: the adapter's settings model
     Settings: ClassVar[type[ChannelSettings]] = ChannelSettings
-    #: requests this channel may have in flight at once (per channel instance)
+    #: deliveries of one channel of the plan in flight at once: the engine hands the executor at most this many
+    #: of a release together (`engine.waves`), the rest in later waves
     max_concurrency: ClassVar[int] = 4
 
     def __init__(self, name: str, settings: ChannelSettings) -> None:
@@ -104,7 +105,8 @@ class Adapter(ABC):
         raise NotImplementedError
 
     def limits(self, delivery: Delivery) -> list[SharedLimit]:
-        """The provider limits this delivery consumes, held across every run and worker (empty: none).
+        """The provider limits this delivery consumes, held across every run and worker (empty: none). A
+        composite channel (a newsletter submission over the plan's mail channel) returns its transport's.
 
         Pure and offline: no request is made. The flow takes the slots before `deliver` (and `find`) run and
         releases them after, so one delivery counts once however many requests it makes in turn.
@@ -133,7 +135,8 @@ class Adapter(ABC):
         """
 
     def close(self) -> None:
-        """Release connections; optional."""
+        """Release connections; optional. Called once at the end of a run (`Runtime.close`, which every entry
+        point calls), and after a check that built its own channels (`cascade.preflight`)."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, settings={self.settings!r})"

@@ -70,3 +70,16 @@ class Receipt:
             delivered_at=dt.datetime.fromisoformat(data["delivered_at"]),
             details=data.get("details", {}),
         )
+
+
+@dataclass(frozen=True)
+class Notice(Delivery):
+    """A notice about an approval request (the request, a reminder, the escalation, a rejection) as an
+    envelope: it takes the delivery path (`cascade.attempt`) with the notice's own key, so the channel marks and
+    finds it by that key even when its text is rendered again (a reminder names who has decided so far)."""
+
+    notice_key: str = ""
+
+    @property
+    def key(self) -> str:
+        return self.notice_key

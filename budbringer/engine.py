@@ -10,6 +10,8 @@ The rules, in one place (plain Python, no Prefect):
 - **calendar gates**: a tier with `not_before` waits until its day (`deadlines.gate_open`, judged at the
   injected clock's now); it and every later tier are then "waiting", and a later run delivers them.
 - **the chair's override**: every tier at once, gates too, in one release.
+- **a channel's concurrency**: a release hands the executor at most `Adapter.max_concurrency` deliveries of
+  one channel at a time (`waves`); a bigger release goes in waves, each after the one before has ended.
 
 The engine runs behind a small `Executor`: it says *what* to release; the executor delivers a release (the
 Prefect executor in `flows/send.py` as retried tasks, each phase in a subflow of its own; `InlineExecutor`
@@ -124,12 +126,37 @@ def run_tiers(plan: Plan, phase_: Phase, message_date: dt.date, clock: Clock, ex
             outcomes += step.outcomes
             continue
         executor.note(logging.WARNING if phase_.release_all else logging.INFO, step.note)
-        got = executor.deliver(step.tier, step.deliveries)
-        if [o.key for o in got] != [d.key for d in step.deliveries]:
-            raise BudbringerError(f"the executor returned {len(got)} outcomes for {len(step.deliveries)} "
-                                  f"deliveries of tier {step.tier}")
-        outcomes += got
+        got: dict[str, Outcome] = {}
+        for wave in waves(plan, step.deliveries):
+            delivered = executor.deliver(step.tier, wave)
+            if [o.key for o in delivered] != [d.key for d in wave]:
+                raise BudbringerError(f"the executor returned {len(delivered)} outcomes for {len(wave)} "
+                                      f"deliveries of tier {step.tier}")
+            got.update((o.key, o) for o in delivered)
+        outcomes += [got[d.key] for d in step.deliveries]
     return outcomes
+
+
+def waves(plan: Plan, deliveries: Sequence[Delivery]) -> list[tuple[Delivery, ...]]:
+    """A release in waves that each hold at most `max_concurrency` deliveries of one channel (the channel
+    type's class attribute, per channel of the plan); the release's order is kept within each wave."""
+    seen: dict[str, int] = {}
+    out: list[list[Delivery]] = []
+    for delivery in deliveries:
+        number = seen.get(delivery.channel, 0)
+        seen[delivery.channel] = number + 1
+        index = number // max_concurrency(plan, delivery.channel)
+        while len(out) <= index:
+            out.append([])
+        out[index].append(delivery)
+    return [tuple(wave) for wave in out]
+
+
+def max_concurrency(plan: Plan, channel: str) -> int:
+    """How many deliveries of one channel may be in flight at once (`Adapter.max_concurrency`)."""
+    settings = plan.channels.get(channel)
+    cls = plan.registry.get(settings.type) if settings is not None else None
+    return max(1, cls.max_concurrency) if cls is not None else 1
 
 
 def run(deliveries: Sequence[Delivery], override_order: bool, executor: Executor) -> list[Outcome]:

@@ -27,7 +27,8 @@ fix something, the second must be looked up, not re-sent.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -47,6 +48,7 @@ from budbringer.adapters.registry import REGISTRY
 from budbringer.approval import Approval
 from budbringer.approval_request import Decision, Status
 from budbringer.cascade import Outcome, Prepared
+from budbringer.channel import Adapter
 from budbringer.delivery import Delivery
 from budbringer.errors import ApprovalError, TransientDeliveryError
 from budbringer.ledger import Ledger
@@ -187,15 +189,17 @@ def approval_task(prepared: Prepared, approved_by: str, reference: str, override
 
 @task(name="request-approval", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[10, 60],
       retry_condition_fn=_transient)
-def request_task(prepared: Prepared) -> Status:
-    """Open the request for this exact content and send it to the approvers — once, however often this runs."""
-    ledger = Ledger()
+def request_task(prepared: Prepared, run: runtime.Runtime | None = None) -> Status:
+    """Open the request for this exact content and send it to the approvers — once, however often this runs.
+    The mails take the delivery path: the run's channel, its shared limits, the delivery states."""
+    ledger = run.ledger if run else Ledger()
     request, created = approval_request.open_request(prepared, ledger)
     status = approval_request.evaluate(prepared, ledger, request)
     logger = get_run_logger()
     if status.decided:
         return status
-    sent = approval_request.send_request(prepared, ledger, request, cascade.channels(prepared.plan))
+    with _channels(prepared, run) as channels:
+        sent = approval_request.send_request(prepared, ledger, request, channels, limits=_limits(ledger))
     deadline = approval_request.local(prepared.plan, request.deadline)
     logger.info("Approval request %s for %s (hash %s): %s%s", request.id, prepared.message.id,
                 prepared.approval_hash[:12], sent, f"; deadline {deadline:%Y-%m-%d %H:%M}" if deadline else "")
@@ -209,8 +213,29 @@ def decision_task(prepared: Prepared, status: Status, decision: Decision) -> Sta
 
 @task(name="tell-author", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[10, 60],
       retry_condition_fn=_transient)
-def rejection_task(prepared: Prepared, status: Status) -> str:
-    return approval_request.send_rejection(prepared, Ledger(), status, cascade.channels(prepared.plan))
+def rejection_task(prepared: Prepared, status: Status, run: runtime.Runtime | None = None) -> str:
+    ledger = run.ledger if run else Ledger()
+    with _channels(prepared, run) as channels:
+        return approval_request.send_rejection(prepared, ledger, status, channels, limits=_limits(ledger))
+
+
+@contextmanager
+def _channels(prepared: Prepared, run: runtime.Runtime | None) -> Iterator[Mapping[str, Adapter]]:
+    """The run's channels; without a run, channels built for this step and closed after it."""
+    if run is not None:
+        yield run.channels
+        return
+    built = cascade.channels(prepared.plan)
+    try:
+        yield built
+    finally:
+        for adapter in built.values():
+            adapter.close()
+
+
+def _limits(ledger: Ledger) -> approval_request.HoldLimits:
+    """A notice takes its channel's shared limits as a delivery does (`limits.hold`)."""
+    return lambda adapter, notice: limits.hold(adapter, notice, ledger)
 
 
 @task(name="deliver", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[10, 60],
@@ -229,7 +254,8 @@ def deliver_task(delivery: Delivery, plan_path: str, run: runtime.Runtime | None
     return outcome
 
 
-def _await_approval(prepared: Prepared, wait_for_decision: bool, wait_hours: float | None) -> Status:
+def _await_approval(prepared: Prepared, wait_for_decision: bool, wait_hours: float | None,
+                    run: runtime.Runtime | None = None) -> Status:
     """Ask for approval (once) and wait for decisions until the policy is satisfied or someone rejects.
 
     Decisions already in the ledger count (from `budbringer approve` or an earlier run). Under a deployment
@@ -237,7 +263,7 @@ def _await_approval(prepared: Prepared, wait_for_decision: bool, wait_hours: flo
     sent again and earlier decisions are read back, so each round's pause key is stable.
     """
     logger = get_run_logger()
-    status = request_task(prepared)
+    status = request_task(prepared, run)
     suspend = current_deployment.id is not None
     timeout = int((wait_hours if wait_hours is not None else (24 * 31 if suspend else 24)) * 3600)
     form = approval_form(prepared) if wait_for_decision and not status.decided else ApprovalInput
@@ -369,8 +395,12 @@ def monthly_message(folder: Path, month: str) -> Path:
 @flow(name="budbringer-approval-reminders")
 def approval_reminders_flow(plan: str | None = None) -> list[str]:
     """Remind the approvers who have not decided, and escalate to the chair at the deadline — each once."""
-    loaded = plan_.load(plan, REGISTRY)
-    sent = approval_request.send_due_nudges(loaded, Ledger(), cascade.channels(loaded))
+    run = runtime.build(plan, REGISTRY)
+    try:
+        sent = approval_request.send_due_nudges(run.plan, run.ledger, run.channels, now=run.clock(),
+                                                limits=_limits(run.ledger))
+    finally:
+        run.close()
     for line in sent:
         get_run_logger().info(line)
     return sent
@@ -379,17 +409,27 @@ def approval_reminders_flow(plan: str | None = None) -> list[str]:
 def _send(message: str, approved_by: str | None, approval_ref: str | None, plan: str | None,
           override_order: bool, reason: str, wait_for_approval: bool, wait_hours: float | None,
           follow_up: dict[str, Any]) -> list[Outcome]:
-    logger = get_run_logger()
     run = runtime.build(plan, REGISTRY)
+    try:
+        return _send_in(run, message, approved_by, approval_ref, override_order, reason, wait_for_approval,
+                        wait_hours, follow_up)
+    finally:
+        run.close()  # the channels' connections (`Adapter.close`), at the end of the run whatever happened
+
+
+def _send_in(run: runtime.Runtime, message: str, approved_by: str | None, approval_ref: str | None,
+             override_order: bool, reason: str, wait_for_approval: bool, wait_hours: float | None,
+             follow_up: dict[str, Any]) -> list[Outcome]:
+    logger = get_run_logger()
     plan_path = str(run.settings.plan)
     message_path = str(Path(message).resolve())
     prepared = prepare_task(plan_path, message_path, run)
     if approved_by:
         approval = approval_task(prepared, approved_by, approval_ref or "", override_order, reason)
     else:
-        status = _await_approval(prepared, wait_for_approval, wait_hours)
+        status = _await_approval(prepared, wait_for_approval, wait_hours, run)
         if status.rejected:
-            told = rejection_task(prepared, status)
+            told = rejection_task(prepared, status, run)
             logger.warning("%s was rejected (%s); nothing was sent; the author: %s", prepared.message.id,
                            status.request.comment, told)
             _report_decision(prepared, status)

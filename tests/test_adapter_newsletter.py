@@ -140,6 +140,27 @@ def test_preflight_refuses_a_transport_that_cannot_send_mail(workdir: Path, tran
     assert [p.what for p in problems if p.file == "channels.newsletter_mail"] == [what]
 
 
+def test_over_graph_mail_a_submission_takes_the_mailboxs_limits_and_the_transports_preflight(
+        workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Composite channels delegate to their transport: the submission counts against the sending mailbox (the
+    same SharedLimit as any mail of graph_mail), and a missing Graph credential shows in its preflight."""
+    from budbringer.adapters.graph_mail import GraphMailAdapter, mailbox_limit_name
+
+    for name in ("BUDBRINGER_GRAPH_TENANT_ID", "BUDBRINGER_GRAPH_CLIENT_ID", "BUDBRINGER_GRAPH_CLIENT_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    m365 = ROOT / "config" / "plan.m365.yaml"
+    channel, delivery = submission_for("midtnyt", m365)
+    transport = channel.transport
+    assert isinstance(transport, GraphMailAdapter)
+    mail, _ = channel.submission(delivery)
+
+    limits = channel.limits(delivery)
+    assert limits == transport.limits(mail) and limits != []
+    assert [limit.name for limit in limits] == [mailbox_limit_name("kommunikation@socialomraadet.example")]
+    assert limits[0].concurrency == 4 and limits[0].per_minute == 30 and limits[0].weight == 1
+    assert channel.preflight() == transport.preflight() != []
+
+
 # the word limit ----------------------------------------------------------------------------------------
 
 def _long_message(folder: Path, words: int) -> Path:

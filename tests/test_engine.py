@@ -6,8 +6,12 @@ inline executor, the memory channel, a fixed clock and a ledger of the test's ow
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 import yaml
@@ -16,7 +20,8 @@ from budbringer import cascade, engine, runtime
 from budbringer.adapters import memory
 from budbringer.adapters.registry import REGISTRY
 from budbringer.cascade import Outcome
-from budbringer.delivery import Delivery
+from budbringer.channel import Registry
+from budbringer.delivery import Delivery, Receipt
 from budbringer.errors import BudbringerError
 from tests.conftest import MESSAGE, memory_plan
 
@@ -119,8 +124,11 @@ def test_the_chairs_override_releases_everything_at_once_gates_too(workdir: Path
     plan = plan_with(workdir, gates={"hmu_and_networks": "meeting", "employees": "2027-01-14"})
     outcomes, executor = send(workdir, plan, LONG_BEFORE, override=True)
     assert set(states(outcomes).values()) == {"delivered"} and len(outcomes) == 12
-    assert executor.phases == ["publish"] and len(executor.releases) == 1
-    assert executor.releases[0][0] == "all" and len(executor.releases[0][1]) == 12
+    # One release of everything, handed over in waves of at most max_concurrency (4) deliveries per channel:
+    # the mail channel carries five fora, so its fifth goes in a second wave.
+    assert executor.phases == ["publish"] and [tier for tier, _ in executor.releases] == ["all", "all"]
+    assert sum(1 for note in executor.notes if note.startswith("Order overridden")) == 1
+    assert [len(fora) for _, fora in executor.releases] == [11, 1] and executor.releases[1][1] == ["network_health"]
 
 
 def test_next_step_is_decided_from_the_outcomes_and_the_clock(workdir: Path) -> None:
@@ -186,3 +194,67 @@ def test_the_runtime_reads_its_settings_once_and_keeps_one_channel_object_each(
     assert run.channels is channels and channels["mail"] is run.channels["mail"]
     run.close()
     assert run.channels is not channels  # built again after close
+
+
+# a channel's concurrency -----------------------------------------------------------------------------------
+
+
+class Gauge(memory.MemoryAdapter):
+    """The memory channel, two at a time, measuring how many of its deliveries are in flight at once."""
+
+    max_concurrency = 2
+    in_flight: ClassVar[dict[str, int]] = {}
+    most: ClassVar[dict[str, int]] = {}
+    lock = threading.Lock()
+
+    def deliver(self, delivery: Delivery) -> Receipt:
+        with self.lock:
+            self.in_flight[self.name] = self.in_flight.get(self.name, 0) + 1
+            self.most[self.name] = max(self.most.get(self.name, 0), self.in_flight[self.name])
+        try:
+            time.sleep(0.05)  # long enough for every thread of a wave to be inside
+            return super().deliver(delivery)
+        finally:
+            with self.lock:
+                self.in_flight[self.name] -= 1
+
+
+class Parallel(Recording):
+    """Delivers each release it is handed all at once, one thread per delivery (as Prefect's task runner)."""
+
+    def deliver(self, tier: str, deliveries: Sequence[Delivery]) -> list[Outcome]:
+        self.releases.append((tier, [d.forum for d in deliveries]))
+        with ThreadPoolExecutor(max_workers=len(deliveries)) as pool:
+            return list(pool.map(self._one, deliveries))
+
+
+def test_a_release_never_has_more_than_max_concurrency_deliveries_of_one_channel_in_flight(workdir: Path) -> None:
+    Gauge.in_flight.clear()
+    Gauge.most.clear()
+    run = runtime.Runtime(runtime.Settings.read(plan_with(workdir)), Registry([Gauge]), clock=lambda: LONG_BEFORE)
+    prepared = cascade.prepare(run.plan, MESSAGE)
+    approval = cascade.record_approval(prepared, run.ledger, "Mette Lund", "Styregruppen 20/11", True, "flyttet")
+    executor = Parallel(run.plan, prepared.message.date, run.clock, run.channels, run.ledger)
+
+    outcomes = engine.run(cascade.deliveries(prepared, approval), True, executor)
+
+    assert set(states(outcomes).values()) == {"delivered"} and len(outcomes) == 12
+    assert Gauge.most["mail"] == 2  # five mail fora, released together: never more than two at once
+    assert all(most <= 2 for most in Gauge.most.values())
+    per_wave = [[f for f in fora if run.plan.fora[f].channel == "mail"] for _, fora in executor.releases]
+    assert [len(mail) for mail in per_wave] == [2, 2, 1]
+    assert [o.forum for o in outcomes] == [d.forum for d in cascade.deliveries(prepared, approval)]  # in order
+
+
+def test_waves_keep_the_release_order_and_bound_each_channel(workdir: Path) -> None:
+    run = runtime.build(plan_with(workdir), REGISTRY, clock=lambda: LONG_BEFORE)
+    prepared = cascade.prepare(run.plan, MESSAGE)
+    approval = cascade.record_approval(prepared, run.ledger, "Mette Lund", "Styregruppen 20/11")
+    deliveries = cascade.deliveries(prepared, approval)
+    waves = engine.waves(run.plan, deliveries)
+    assert [d for wave in waves for d in wave] != [] and sorted(d.key for w in waves for d in w) == sorted(
+        d.key for d in deliveries)
+    for wave in waves:
+        channels = [d.channel for d in wave]
+        assert all(channels.count(c) <= memory.MemoryAdapter.max_concurrency for c in channels)
+        assert list(wave) == [d for d in deliveries if d in wave]  # the release's order within a wave

@@ -108,6 +108,32 @@ def test_full_send_in_the_plans_order_then_a_rerun_sends_nothing(prefect_api: No
     assert not [r.name for r in runs if "Forarbejdet er færdigt" in json.dumps(r.parameters, ensure_ascii=False)]
 
 
+def test_every_channel_a_run_builds_is_closed_when_the_run_ends(prefect_api: None, workdir: Path,
+                                                                message_copy: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """`Adapter.close` at the end of a run: the send flow's runtime and each phase's, after success and after a
+    failure alike (a spy on the memory channel's own close, which the adapter has as a no-op)."""
+    from budbringer.flows.send import CascadeFailed, send_flow
+
+    built: list[int] = []
+    closed: list[int] = []
+    monkeypatch.setattr(memory.MemoryAdapter, "bind", lambda self, plan, channels: built.append(id(self)))
+    monkeypatch.setattr(memory.MemoryAdapter, "close", lambda self: closed.append(id(self)))
+
+    send_flow(message=str(message_copy), approved_by="Mette Lund", approval_ref=REFERENCE,
+              plan=str(memory_plan(workdir)))
+    assert len(built) == 18 and sorted(closed) == sorted(built)  # 6 channels in send, cascade and publish
+
+    built.clear(), closed.clear()
+    failing = memory_plan(workdir, refuse=["oc"])
+    other = message_copy.with_name("2026-11-andet.md")
+    other.write_text(message_copy.read_text(encoding="utf-8").replace("id: 2026-11-status-udbud",
+                                                                          "id: 2026-11-andet"), encoding="utf-8")
+    with pytest.raises(CascadeFailed):
+        send_flow(message=str(other), approved_by="Mette Lund", approval_ref=REFERENCE, plan=str(failing))
+    assert built and sorted(closed) == sorted(built)
+
+
 def test_a_failed_delivery_stops_the_later_tiers(prefect_api: None, workdir: Path, message_copy: Path) -> None:
     from budbringer.flows.send import CascadeFailed, send_flow
 

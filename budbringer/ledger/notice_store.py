@@ -1,15 +1,18 @@
 """Notices about an approval request (the request, reminders, the escalation, a rejection), each keyed so that
-it is sent once however often a run is resumed or retried. They take the delivery states (`states.State`)."""
+it is sent once however often a run is resumed or retried. They take the delivery states (`states.State`) and
+the delivery path: `NoticeBook` is the notices' side of `cascade.attempt`, as `DeliveryStore` is the deliveries'."""
 
 from __future__ import annotations
 
 import json
+from contextlib import AbstractContextManager
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from budbringer.delivery import Receipt
-from budbringer.ledger.database import now
+from budbringer.delivery import Delivery, Receipt
+from budbringer.ledger.database import _aware, now
+from budbringer.ledger.delivery_store import Record
 from budbringer.ledger.schema import notices
 from budbringer.ledger.states import NoticeKind, State
 
@@ -22,8 +25,9 @@ class NoticeStore:
     def claim_notice(self, key: str, message_id: str, request_id: int, kind: str) -> tuple[State, bool]:
         """Start sending a notice (request, reminder, escalation, rejection) once. Returns (state, owned).
 
-        A notice that failed may be taken up again; one that was sent, or whose attempt never finished, is
-        not sent again (a crash mid-send leaves it `attempting`: the approvers may have it already)."""
+        A notice that failed may be taken up again. One that was sent is done; one whose attempt never finished
+        (a crash mid-send leaves it `attempting`) or ended `uncertain` may have reached the approvers already:
+        it is not owned here, and `cascade.attempt` looks it up at the channel before any resend."""
         NoticeKind.of(kind)  # ValueError for a kind that is none of ours
         try:
             with self.engine.begin() as conn:
@@ -50,3 +54,51 @@ class NoticeStore:
             rows = conn.execute(sa.select(notices.c.kind, notices.c.state)
                                 .where(notices.c.request_id == request_id)).all()
         return {kind: State(state) for kind, state in rows}
+
+    def notice_book(self, request_id: int, kind: str) -> NoticeBook:
+        """One notice's side of the delivery path (`cascade.attempt`)."""
+        return NoticeBook(self, request_id, kind)  # type: ignore[arg-type]
+
+
+class NoticeBook:
+    """The ledger's record of one notice, in the shape `cascade.attempt` drives a delivery's: claim it, finish
+    it as delivered, failed or uncertain, take it up again after a lookup found it did not arrive, and hold it
+    while one process works on it (the ledger's `hold`, as for deliveries)."""
+
+    def __init__(self, ledger: NoticeStore, request_id: int, kind: str) -> None:
+        self.ledger, self.request_id, self.kind = ledger, request_id, kind
+
+    def hold(self, key: str) -> AbstractContextManager[bool]:
+        return self.ledger.hold(key)  # type: ignore[attr-defined]
+
+    def claim(self, delivery: Delivery) -> tuple[Record, bool]:
+        _, owned = self.ledger.claim_notice(delivery.key, delivery.message_id, self.request_id, self.kind)
+        return self.record(delivery.key), owned  # type: ignore[return-value]
+
+    def retake(self, record: Record) -> bool:
+        """Take up again a notice that a lookup at the channel found had not arrived (held: see `hold`)."""
+        with self.ledger.engine.begin() as conn:
+            taken = conn.execute(notices.update().where((notices.c.key == record.key)
+                                                        & (notices.c.state == record.state))
+                                 .values(state=State.ATTEMPTING, error=None, started_at=now())).rowcount
+        return bool(taken)
+
+    def delivered(self, key: str, receipt: Receipt, detail: str = "") -> None:
+        self.ledger.notice_done(key, State.DELIVERED, receipt)
+
+    def failed(self, key: str, error: str) -> None:
+        self.ledger.notice_done(key, State.FAILED, error=error)
+
+    def uncertain(self, key: str, error: str) -> None:
+        self.ledger.notice_done(key, State.UNCERTAIN, error=error)
+
+    def record(self, key: str) -> Record | None:
+        with self.ledger.engine.connect() as conn:
+            row = conn.execute(notices.select().where(notices.c.key == key)).mappings().first()
+        if row is None:
+            return None
+        return Record(key=row["key"], message_id=row["message_id"], content_hash="", forum=row["kind"], channel="",
+                      tier="approval", tier_index=0, approval_id=0, state=State(row["state"]), attempts=1,
+                      receipt=Receipt.from_json(json.loads(row["receipt"])) if row["receipt"] else None,
+                      error=row["error"], started_at=_aware(row["started_at"]),
+                      finished_at=_aware(row["finished_at"]))
