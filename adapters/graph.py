@@ -10,8 +10,10 @@ Sign-in is a confidential client (client secret or certificate) from the environ
     BUDBRINGER_LOGIN_URL            the authority host (default https://login.microsoftonline.com)
     BUDBRINGER_GRAPH_URL            Graph's base (default https://graph.microsoft.com/v1.0)
 
-There is one msal application object per process and app registration (keyed by authority, tenant, client
-and credential), so that its token cache is shared by every delivery of a run. msal talks HTTP through the
+The credentials are read from the environment once, when the channel is built. There is one msal
+application object (`TokenSource`) per run and app registration: the run's Graph channels with the same
+credentials share it (`GraphClient.share_sign_in`, from the channels' `bind`), so that its token cache
+serves every delivery of the run; another run (another `Runtime`) signs in on its own. msal talks HTTP through the
 same retry policy as Graph (`adapters.http`), trusts what `REQUESTS_CA_BUNDLE` names (it is `requests`
 underneath), and never asks Microsoft's instance-discovery endpoint: the configured authority is used as it
 is, so a test or a national cloud contacts only the host it names.
@@ -40,12 +42,11 @@ is therefore never repeated by two layers at once.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -170,16 +171,6 @@ class GraphCredentials(BaseModel):
         """The secret values, to scrub from any text that leaves this module."""
         return [s.get_secret_value() for s in (self.client_secret, self.cert_passphrase) if s is not None]
 
-    def fingerprint(self) -> str:
-        """Tells credentials apart (a rotated secret gets a new app object) without keeping them readable."""
-        digest = hashlib.sha256()
-        for value in self.secrets():
-            digest.update(value.encode())
-        if self.cert_path is not None:
-            stat = self.cert_path.stat()
-            digest.update(f"{self.cert_path.resolve()}:{stat.st_mtime_ns}:{stat.st_size}".encode())
-        return digest.hexdigest()[:16]
-
     def msal_credential(self) -> str | dict[str, Any]:
         if self.client_secret is not None:
             return self.client_secret.get_secret_value()
@@ -255,6 +246,9 @@ class TokenSource:
     def __repr__(self) -> str:
         return f"TokenSource(authority={self.credentials.authority!r}, client_id={self.credentials.client_id!r})"
 
+    def close(self) -> None:
+        self._http.close()
+
     def _application(self) -> Any:
         with self._lock:
             if self._app is None:
@@ -312,62 +306,52 @@ def sign_in_fix(error: str, description: str) -> str:
     return f"check the app registration and the {ENV_TENANT}/{ENV_CLIENT} settings (see {DOC})"
 
 
-_sources: dict[tuple[str, str, str, str], TokenSource] = {}
-_sources_lock = threading.Lock()
-
-
-def token_source(credentials: GraphCredentials) -> TokenSource:
-    """The one TokenSource (msal app) of this process for these credentials."""
-    key = (credentials.login_url, credentials.tenant_id, credentials.client_id, credentials.fingerprint())
-    with _sources_lock:
-        source = _sources.get(key)
-        if source is None or source.credentials != credentials:
-            source = _sources[key] = TokenSource(credentials)
-        return source
-
-
-def forget_tokens() -> None:
-    """Drop every msal app of this process (tests; a rotated credential needs no call: it has a new key)."""
-    with _sources_lock:
-        for source in _sources.values():
-            source._http.close()
-        _sources.clear()
-
-
 #: a Graph error → what the operator should do; given the status, Graph's error code and the request
 Fix = Callable[[int, str], str]
 
 
 class GraphClient:
-    """Graph calls for one channel: bearer token, base URL, retry policy, and Graph's errors explained."""
+    """Graph calls for one channel: bearer token, base URL, retry policy, and Graph's errors explained.
+
+    The credentials are read from the environment once, here; what is missing is kept as problems, which
+    `preflight` reports and every request raises."""
 
     def __init__(self, channel: str, retry: RetrySettings) -> None:
         self.channel = channel
         self.policy = retry.policy()
         self.session = requests.Session()
+        self._credentials, self._problems = GraphCredentials.from_env()
+        self.tokens: TokenSource | None = TokenSource(self._credentials) if self._credentials else None
 
     def __repr__(self) -> str:
         return f"GraphClient(channel={self.channel!r})"
 
-    def credentials(self, forum: str) -> GraphCredentials:
-        credentials, problems = GraphCredentials.from_env()
-        if credentials is None:
-            first = problems[0]
-            raise PermanentDeliveryError(self.channel, forum, f"{first.field} {first.what}", first.fix)
-        return credentials
+    def share_sign_in(self, clients: Iterable[GraphClient]) -> None:
+        """Sign in once per run: take the token source of the first of the run's Graph clients (in the plan's
+        order, possibly this one) that has the same credentials."""
+        for other in clients:
+            if other._credentials is not None and other._credentials == self._credentials:
+                if other.tokens is not self.tokens and self.tokens is not None:
+                    self.tokens.close()
+                self.tokens = other.tokens
+                return
 
-    def base_url(self) -> str:
-        return (os.environ.get(ENV_GRAPH_URL) or DEFAULT_GRAPH_URL).strip().rstrip("/")
+    def credentials(self, forum: str) -> GraphCredentials:
+        if self._credentials is None:
+            first = self._problems[0]
+            raise PermanentDeliveryError(self.channel, forum, f"{first.field} {first.what}", first.fix)
+        return self._credentials
 
     def token(self, forum: str) -> str:
-        return token_source(self.credentials(forum)).token(self.channel, forum, self.policy)
+        self.credentials(forum)
+        assert self.tokens is not None
+        return self.tokens.token(self.channel, forum, self.policy)
 
     def preflight(self) -> list[Problem]:
         """Every missing setting in the environment, else one sign-in: nothing is sent."""
-        credentials, problems = GraphCredentials.from_env()
-        if problems:
+        if self._problems:
             return [Problem(p.file, p.field, f"{p.what} (needed by channel {self.channel!r})", p.fix)
-                    for p in problems]
+                    for p in self._problems]
         try:
             self.token("(preflight)")
         except DeliveryError as exc:
@@ -379,7 +363,7 @@ class GraphClient:
         """One Graph call. `path` starts with `/` (below the Graph base). 4xx become PermanentDeliveryError
         with Graph's code, message and `fix(status, code)`, unless the status is in `expect`."""
         credentials = self.credentials(forum)
-        token = token_source(credentials).token(self.channel, forum, self.policy)
+        token = self.token(forum)
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json", **kwargs.pop("headers", {})}
         try:
             return http.call(self.session, method, credentials.graph_url + path, channel=self.channel, forum=forum,
@@ -391,6 +375,13 @@ class GraphClient:
 
     def close(self) -> None:
         self.session.close()
+        if self.tokens is not None:
+            self.tokens.close()
+
+
+def clients(channels: Mapping[str, object]) -> list[GraphClient]:
+    """The Graph clients of a run's channels, in the plan's order (for `GraphClient.share_sign_in`)."""
+    return [graph for adapter in channels.values() if isinstance(graph := getattr(adapter, "graph", None), GraphClient)]
 
 
 def token_fix(status: int, code: str) -> str | None:

@@ -3,8 +3,9 @@
 One delivery is `POST {graph}/users/{sender}/sendMail` with the variant's HTML, its recipients, the header
 `x-budbringer-delivery: <delivery key>` and a copy in the sender's Sent Items. Exchange's limits are held
 here: at most 500 recipients per message (a longer list is sent in parts, each its own step), and per
-sending mailbox 30 messages a minute and 4 requests at a time, shared by every delivery of this process
-(`MailboxLimiter`) and, through `limits()`, by every run and worker (Prefect global concurrency limits
+sending mailbox 30 messages a minute and 4 requests at a time, shared by every delivery of the run
+(`MailboxLimiter`: the run's channels that send from one mailbox share one, see `bind`) and, through
+`limits()`, by every run and worker (Prefect global concurrency limits
 named after a hash of the mailbox, taken by the flow; see docs/operations.md).
 
 sendMail has no idempotency key: a 5xx, a timeout or a broken connection after the request went out may
@@ -32,7 +33,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -40,7 +41,7 @@ from urllib.parse import quote
 from pydantic import Field
 
 from budbringer.adapters.base import Adapter, ChannelSettings, SharedLimit
-from budbringer.adapters.graph import GraphClient, RetrySettings, odata_string, query, token_fix
+from budbringer.adapters.graph import GraphClient, RetrySettings, clients, odata_string, query, token_fix
 from budbringer.delivery import Delivery, Receipt
 from budbringer.errors import (
     DeliveryError,
@@ -49,7 +50,7 @@ from budbringer.errors import (
     TransientDeliveryError,
     UncertainDeliveryError,
 )
-from budbringer.plan import Email
+from budbringer.plan import Email, Plan
 
 log = logging.getLogger("budbringer.graph_mail")
 
@@ -122,32 +123,6 @@ class MailboxLimiter:
             self._sleep(wait)
 
 
-_limiters: dict[str, MailboxLimiter] = {}
-_limiters_lock = threading.Lock()
-
-
-def limiter_for(mailbox: str, per_minute: int, concurrent: int) -> MailboxLimiter:
-    """The process-wide limiter of one mailbox; the first channel to use the mailbox sets its limits."""
-    with _limiters_lock:
-        key = mailbox.casefold()
-        if key not in _limiters:
-            _limiters[key] = MailboxLimiter(per_minute, concurrent)
-        return _limiters[key]
-
-
-#: parts accepted in this process, by part key: a Prefect retry after a later part failed skips them
-_accepted: dict[str, dict[str, Any]] = {}
-_accepted_lock = threading.Lock()
-
-
-def forget_process_state() -> None:
-    """Drop the limiters and the parts remembered in this process (tests)."""
-    with _limiters_lock:
-        _limiters.clear()
-    with _accepted_lock:
-        _accepted.clear()
-
-
 def mailbox_limit_name(mailbox: str) -> str:
     """The shared limit of one sending mailbox: stable, case-insensitive like Exchange, without the address."""
     return f"budbringer-graph-mailbox-{hashlib.sha256(mailbox.casefold().encode()).hexdigest()[:12]}"
@@ -189,7 +164,23 @@ class GraphMailAdapter(Adapter):
     def __init__(self, name: str, settings: GraphMailSettings) -> None:  # type: ignore[override]
         super().__init__(name, settings)
         self.graph = GraphClient(name, settings.retry)
-        self.limiter = limiter_for(settings.sender, settings.messages_per_minute, settings.concurrent_requests)
+        self.limiter = MailboxLimiter(settings.messages_per_minute, settings.concurrent_requests)
+        # The parts sendMail accepted through this channel object, by part key. A mail in parts whose later part
+        # failed transiently is retried by the Prefect task, in the same run and so over this same object: the
+        # retry must not send the accepted parts again, and the mailbox lookup cannot be trusted to show a
+        # part that was accepted a moment ago. A new run (a new object) has only the lookup to go by.
+        self._accepted: dict[str, dict[str, Any]] = {}
+        self._accepted_lock = threading.Lock()
+
+    def bind(self, plan: Plan, channels: Mapping[str, Adapter]) -> None:
+        """Share with the run's other channels: the sign-in of the same app registration, and the limiter of the
+        same sending mailbox (the first channel of the plan that sends from it sets its limits)."""
+        self.graph.share_sign_in(clients(channels))
+        mailbox = self.settings.sender.casefold()
+        same = [other for other in channels.values()
+                if isinstance(other, GraphMailAdapter) and other.settings.sender.casefold() == mailbox]
+        if same:
+            self.limiter = same[0].limiter
 
     @property
     def _mailbox(self) -> str:
@@ -220,17 +211,17 @@ class GraphMailAdapter(Adapter):
                         or self._send(delivery, chunk, number, len(chunks)))
             except DeliveryError as exc:
                 raise self._partial(exc, parts, number, len(chunks)) from None
-            with _accepted_lock:
-                _accepted[key] = part
+            with self._accepted_lock:
+                self._accepted[key] = part
             parts.append(part)
         return self._receipt(parts)
 
     def _known(self, key: str, forum: str, parts: int, recipients: int) -> dict[str, Any] | None:
-        """A part already delivered: accepted earlier in this process, or (for a mail in parts, with the lookup
-        on) found in the mailbox, as after a run that stopped half-way."""
-        with _accepted_lock:
-            if key in _accepted:
-                return _accepted[key]
+        """A part already delivered: accepted earlier through this channel object (this run), or (for a mail in
+        parts, with the lookup on) found in the mailbox, as after a run that stopped half-way."""
+        with self._accepted_lock:
+            if key in self._accepted:
+                return self._accepted[key]
         if parts > 1 and self.settings.lookup.enabled:
             found = self._look_up(key, forum)
             if found:

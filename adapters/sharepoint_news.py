@@ -3,7 +3,7 @@
 A forum lists its sites (`sites: [host/sites/name, …]`: the Socialområde's main site, the specialty areas'
 local sites, the regional intranet); the same news page goes to each. Per site:
 
-1. the site id from `GET /sites/{host}:/{path}` (kept for the life of the process);
+1. the site id from `GET /sites/{host}:/{path}` (kept for the run, by the channel object);
 2. the page by its name, derived from the delivery key (`budbringer-<short key>.aspx`):
    `GET /sites/{id}/pages/microsoft.graph.sitePage?$filter=name eq '…'`;
 3. if it is not there, `POST /sites/{id}/pages`: a `sitePage` with `promotionKind: newsPost`, the `article`
@@ -31,7 +31,7 @@ from urllib.parse import quote
 from pydantic import Field
 
 from budbringer.adapters.base import Adapter, ChannelSettings
-from budbringer.adapters.graph import GraphClient, RetrySettings, odata_string, query, token_fix
+from budbringer.adapters.graph import GraphClient, RetrySettings, clients, odata_string, query, token_fix
 from budbringer.delivery import Delivery, Receipt
 from budbringer.errors import (
     DeliveryError,
@@ -99,16 +99,6 @@ def is_published(page: dict[str, Any]) -> bool:
     return str((page.get("publishingState") or {}).get("level", "")).lower() == "published"
 
 
-_sites: dict[tuple[str, str], dict[str, Any]] = {}
-_sites_lock = threading.Lock()
-
-
-def forget_sites() -> None:
-    """Drop the process's site ids (tests)."""
-    with _sites_lock:
-        _sites.clear()
-
-
 class SharePointNewsAdapter(Adapter):
     type: ClassVar[str] = "sharepoint_news"
     media: ClassVar[frozenset[str]] = frozenset({"page"})
@@ -119,9 +109,14 @@ class SharePointNewsAdapter(Adapter):
         super().__init__(name, settings)
         self.graph = GraphClient(name, settings.retry)
         self.plan_sites: tuple[str, ...] = ()
+        # Site ids resolved by this channel object (one run): host/path, lower-cased → id and webUrl.
+        self._sites: dict[str, dict[str, Any]] = {}
+        self._sites_lock = threading.Lock()
 
     def bind(self, plan: Plan, channels: Mapping[str, Adapter]) -> None:
-        """Learn the sites of the plan's fora on this channel, so that preflight() can resolve them."""
+        """Learn the sites of the plan's fora on this channel, so that preflight() can resolve them; sign in
+        once with the run's other Graph channels."""
+        self.graph.share_sign_in(clients(channels))
         self.plan_sites = tuple(dict.fromkeys(site for forum in plan.fora.values()
                                               if forum.channel == self.name and forum.enabled
                                               for site in forum.sites))
@@ -165,15 +160,15 @@ class SharePointNewsAdapter(Adapter):
         return delivery.variant.sites
 
     def site(self, site: str, forum: str) -> dict[str, Any]:
-        """The site's id and webUrl, from `GET /sites/{host}:/{path}` once per process."""
+        """The site's id and webUrl, from `GET /sites/{host}:/{path}` once per run (this channel object)."""
         host, path = split_site(site)
         if not host or " " in host:
             raise PermanentDeliveryError(self.name, forum, f"site {site!r} is not host/sites/name",
                                          "write it as e.g. contoso.sharepoint.com/sites/intranet")
-        cache_key = (self.graph.base_url(), f"{host.lower()}/{path.lower()}")
-        with _sites_lock:
-            if cache_key in _sites:
-                return _sites[cache_key]
+        cache_key = f"{host.lower()}/{path.lower()}"
+        with self._sites_lock:
+            if cache_key in self._sites:
+                return self._sites[cache_key]
         route = f"/sites/{quote(host)}:/{quote(path)}" if path else f"/sites/{quote(host)}"
 
         def fix(status: int, code: str) -> str:
@@ -184,8 +179,8 @@ class SharePointNewsAdapter(Adapter):
         found = self.graph.request("GET", route + query(select="id,webUrl,displayName"), forum=forum, safe=True,
                                    fix=fix).json()
         resolved = {"site": site, "id": found["id"], "webUrl": found.get("webUrl", "")}
-        with _sites_lock:
-            _sites[cache_key] = resolved
+        with self._sites_lock:
+            self._sites[cache_key] = resolved
         return resolved
 
     def _find_page(self, site: dict[str, Any], name: str, forum: str) -> dict[str, Any] | None:

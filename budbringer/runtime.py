@@ -1,8 +1,9 @@
 """One runtime per entry point: the settings read once, the clock, the plan, the ledger and the channels.
 
 The entry point (the `budbringer` command, a flow run) builds it once with the channel registry it hands in
-(`budbringer.adapters.registry.REGISTRY`) and passes it down: the steps below it read no environment, build no
-ledger and no channel of their own, and ask the runtime's clock for the time. A test builds its own, with a
+(`budbringer.adapters.registry.REGISTRY`) and passes it down (to the flows it calls in-process through
+`budbringer.flows.send.using`): the steps below it read no environment, build no ledger and no channel of
+their own, and ask the runtime's clock for the time. A test builds its own, with a
 fixed clock if it needs one.
 """
 
@@ -45,16 +46,19 @@ class Settings:
 
 class Runtime:
     """The settings, the clock, the plan (checked against the registry), the ledger and the channels: one
-    adapter object per channel for the whole run, so that tokens and rate limits are shared by it."""
+    adapter object per channel for the whole run, so that tokens and rate limits are shared by it (the
+    channels share them with each other in `Adapter.bind`). Two runtimes share no channel object."""
 
     def __init__(self, settings: Settings, registry: Registry, clock: Clock = system_clock,
-                 plan: Plan | None = None) -> None:
+                 plan: Plan | None = None, channels: Mapping[str, Adapter] | None = None) -> None:
+        """`plan`: the plan already loaded from `settings.plan` (else it is loaded here); `channels`: channel
+        objects built by the caller (a test's own), else the plan's, built on first use."""
         self.settings = settings
         self.registry = registry
         self.clock = clock
         self.plan = plan if plan is not None else plan_.load(settings.plan, registry)
         self.ledger = Ledger(settings.database_url)
-        self._channels: dict[str, Adapter] | None = None
+        self._channels: Mapping[str, Adapter] | None = channels
 
     @property
     def channels(self) -> Mapping[str, Adapter]:

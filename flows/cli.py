@@ -373,9 +373,10 @@ def _refuse_oversized(message: object, variants: Sequence) -> None:  # type: ign
 def cmd_send(args: argparse.Namespace) -> int:
     from types import SimpleNamespace
 
-    from budbringer import approval as approval_, cascade
+    from budbringer import approval as approval_, cascade, runtime
+    from budbringer.adapters.registry import REGISTRY
     from budbringer.delivery import delivery_key
-    from budbringer.ledger import Ledger, State
+    from budbringer.ledger import State
     from budbringer.report import table
 
     if args.approved_by is not None and not approval_.approvers(args.approved_by):
@@ -394,9 +395,11 @@ def cmd_send(args: argparse.Namespace) -> int:
         approval_.check_approvers(plan.approval, args.approved_by)
         if args.override_order:
             approval_.check_override(plan.approval, args.approved_by, args.reason)
+    # This command's runtime: the plan loaded above, the ledger, the channels; the flows below use it too.
     # The ledger opens (or says why it cannot) before Prefect starts; when it already holds every delivery of
     # this exact content, the answer comes from it, and no Prefect server is started (a re-run in a second).
-    ledger = Ledger()
+    run = runtime.Runtime(runtime.Settings.read(args.plan), REGISTRY, plan=plan)
+    ledger = run.ledger
     cascade.refuse_edit_after_delivery(prepared, ledger)
     records = ledger.records(message.id)
     wanted = {delivery_key(message.id, v.content_hash, v.forum, v.channel) for v in prepared.variants}
@@ -408,14 +411,15 @@ def cmd_send(args: argparse.Namespace) -> int:
               "(answered from the ledger; no flow run was started).")
         return EXIT_OK
     _quiet_prefect()
-    from budbringer.flows.send import CascadeFailed, api_url, send_flow
+    from budbringer.flows.send import CascadeFailed, api_url, send_flow, using
 
     failed = None
     try:
-        outcomes = send_flow(message=str(Path(args.message).resolve()), approved_by=args.approved_by,
-                             approval_ref=args.approval_ref, plan=str(plan.path.resolve()),
-                             override_order=args.override_order, reason=args.reason,
-                             wait_for_approval=api_url() is not None)
+        with using(run):
+            outcomes = send_flow(message=str(Path(args.message).resolve()), approved_by=args.approved_by,
+                                 approval_ref=args.approval_ref, plan=str(run.settings.plan),
+                                 override_order=args.override_order, reason=args.reason,
+                                 wait_for_approval=api_url() is not None)
     except CascadeFailed as exc:
         failed = exc
         outcomes = getattr(exc, "outcomes", None)
@@ -425,9 +429,11 @@ def cmd_send(args: argparse.Namespace) -> int:
         print(f"error: nobody decided on {message.id} in time; the decisions so far are kept: "
               f"`budbringer approve` and `budbringer send` again continue", file=sys.stderr)
         return EXIT_PROBLEM
-    records = Ledger().records(message.id)
+    finally:
+        run.close()
+    records = ledger.records(message.id)
     if not records and not args.approved_by:
-        return _waiting_or_rejected(message.id, args.message, plan)
+        return _waiting_or_rejected(message.id, args.message, plan, ledger)
     print()
     print(table(_run_rows(records, outcomes), ("tier", "forum", "channel", "state", "attempts", "receipt", "time",
                                                "this run")))
@@ -672,12 +678,10 @@ def _print_uncertain(records: Sequence) -> None:  # type: ignore[type-arg]
                   f"{short} sent|resend")
 
 
-def _waiting_or_rejected(message_id: str, path: str, plan: object) -> int:
+def _waiting_or_rejected(message_id: str, path: str, plan: object, ledger: object) -> int:
     """What `send` says when it sent nothing because the message is not (yet) approved."""
     from budbringer.approval_request import local
-    from budbringer.ledger import Ledger
 
-    ledger = Ledger()
     request = ledger.request(message_id)
     if request is None:
         print(f"\n{message_id}: no approval was requested; nothing was sent", file=sys.stderr)
@@ -686,7 +690,7 @@ def _waiting_or_rejected(message_id: str, path: str, plan: object) -> int:
         print(f"\n{message_id} was rejected ({request.comment}); nothing was sent. The author has been told. Edit "
               f"the message and send it again to request a new approval.", file=sys.stderr)
         return EXIT_PROBLEM
-    votes = ", ".join(f"{v.voter} ({v.decision})" for v in ledger.votes(request.id)) or "none yet"
+    votes = ", ".join(f"{v.voter} ({v.decision})" for v in ledger.votes(request.id)) or "none yet"  # type: ignore[attr-defined]
     deadline = f"; deadline {local(plan, request.deadline):%Y-%m-%d %H:%M}" if request.deadline else ""  # type: ignore[arg-type]
     print(f"\nApproval of {message_id} was requested (request {request.id}, hash {request.approval_hash[:12]}"
           f"{deadline}); decisions: {votes}. Nothing was sent yet.\n"

@@ -18,6 +18,11 @@ Prefect executor: which steps run as tasks, which retry, each phase in a subflow
 place (with the rest of `flows/`) that imports Prefect. Flow parameters are paths and ids, never rendered
 content: a subflow loads the message from disk and the approval from the ledger.
 
+One runtime (`budbringer.runtime.Runtime`: the plan, the ledger, the channels with their sign-ins and limiters)
+serves a whole send: the entry point builds it (the `budbringer` command, else the flow run itself) and hands
+it to the flows it calls in this process with `using`, since flow parameters are paths and ids; the tasks get
+it as a parameter. A subflow run on its own builds its own.
+
 Who retries what: a channel retries a single HTTP call for seconds (tenacity, honouring Retry-After); the
 delivery task retries a *transient* failure (nothing was delivered) for longer outages, twice, after 10 and
 60 seconds. A permanent failure or an uncertain outcome is never retried here: the first needs a person to
@@ -26,8 +31,9 @@ fix something, the second must be looked up, not re-sent.
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
@@ -43,18 +49,48 @@ from prefect.runtime import deployment as current_deployment
 from prefect.runtime import flow_run as current_flow_run
 from pydantic import Field
 
-from budbringer import approval_request, cascade, deadlines, engine, plan as plan_, runtime
+from budbringer import approval_request, cascade, deadlines, engine, runtime
 from budbringer.adapters.registry import REGISTRY
 from budbringer.approval import Approval
 from budbringer.approval_request import Decision, Status
 from budbringer.cascade import Outcome, Prepared
-from budbringer.channel import Adapter
 from budbringer.delivery import Delivery
 from budbringer.errors import ApprovalError, TransientDeliveryError
 from budbringer.ledger import Ledger
 from budbringer.report import outcome_rows, summary_markdown
 from budbringer.flows import limits
 from budbringer.flows.alerts import emit_uncertain
+
+
+_handed_in: contextvars.ContextVar[runtime.Runtime | None] = contextvars.ContextVar("budbringer_runtime",
+                                                                                default=None)
+
+
+@contextmanager
+def using(run: runtime.Runtime) -> Iterator[runtime.Runtime]:
+    """Hand an entry point's runtime to the flows it calls in this process (and their subflows), so that one
+    send loads the plan once, opens one ledger and signs in once per app registration."""
+    token = _handed_in.set(run)
+    try:
+        yield run
+    finally:
+        _handed_in.reset(token)
+
+
+@contextmanager
+def _runtime(plan: str | None) -> Iterator[runtime.Runtime]:
+    """The runtime handed in for this plan (`using`), else one built (and closed) here, handed on to the
+    subflows."""
+    run = _handed_in.get()
+    if run is not None and (plan is None or Path(plan).resolve() == run.settings.plan):
+        yield run
+        return
+    run = runtime.build(plan, REGISTRY)
+    try:
+        with using(run):
+            yield run
+    finally:
+        run.close()
 
 
 class CascadeFailed(RuntimeError):
@@ -81,7 +117,7 @@ class ApprovalInput(RunInput):
                    navn=decision.by, bemaerkning=decision.comment)
 
 
-def approval_form(prepared: Prepared, request_id: int | None = None) -> type[ApprovalInput]:
+def approval_form(prepared: Prepared, ledger: Ledger) -> type[ApprovalInput]:
     """The form for this message: approvers picked from the plan's member list, and a description that names
     the message and links to its page (a signed preview link, without buttons)."""
     import pydantic
@@ -92,7 +128,7 @@ def approval_form(prepared: Prepared, request_id: int | None = None) -> type[App
     form = pydantic.create_model(
         "ApprovalInput", __base__=ApprovalInput,
         navn=(Literal[names], Field(title="Dit navn", description="Vælg dit navn på styregruppens medlemsliste.")))
-    request = Ledger().request(prepared.message.id, prepared.approval_hash)
+    request = ledger.request(prepared.message.id, prepared.approval_hash)
     page = LinkSigner.for_preview().preview_url(prepared.plan, request) if request else ""
     form._description = (  # type: ignore[attr-defined]
         f"**Til godkendelse: {prepared.message.title}** (`{prepared.message.id}`, "
@@ -163,12 +199,12 @@ def _transient(task: Any, task_run: Any, state: Any) -> bool:
 
 
 @task(name="prepare", cache_policy=NO_CACHE)
-def prepare_task(plan_path: str | None, message_path: str, run: runtime.Runtime | None = None) -> Prepared:
-    prepared = cascade.prepare(run.plan if run else plan_.load(plan_path, REGISTRY), message_path)
+def prepare_task(message_path: str, run: runtime.Runtime) -> Prepared:
+    prepared = cascade.prepare(run.plan, message_path)
     logger = get_run_logger()
     for finding in prepared.findings:
         logger.warning("%s: %s", finding.forum, finding.text)
-    problems = cascade.preflight(prepared.plan, run.channels if run else None)
+    problems = cascade.preflight(prepared.plan, run.channels)
     if problems:
         from budbringer.errors import InputError
 
@@ -178,8 +214,8 @@ def prepare_task(plan_path: str | None, message_path: str, run: runtime.Runtime 
 
 @task(name="record-approval", cache_policy=NO_CACHE)
 def approval_task(prepared: Prepared, approved_by: str, reference: str, override_order: bool,
-                  override_reason: str) -> Approval:
-    approval = cascade.record_approval(prepared, Ledger(), approved_by, reference, override_order,
+                  override_reason: str, run: runtime.Runtime) -> Approval:
+    approval = cascade.record_approval(prepared, run.ledger, approved_by, reference, override_order,
                                        override_reason)
     get_run_logger().info("Approval %s by %s (%s) covers %d variants, hash %s", approval.id,
                           approval.approved_by, approval.reference, len(approval.variant_hashes),
@@ -189,17 +225,16 @@ def approval_task(prepared: Prepared, approved_by: str, reference: str, override
 
 @task(name="request-approval", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[10, 60],
       retry_condition_fn=_transient)
-def request_task(prepared: Prepared, run: runtime.Runtime | None = None) -> Status:
+def request_task(prepared: Prepared, run: runtime.Runtime) -> Status:
     """Open the request for this exact content and send it to the approvers — once, however often this runs.
     The mails take the delivery path: the run's channel, its shared limits, the delivery states."""
-    ledger = run.ledger if run else Ledger()
+    ledger = run.ledger
     request, created = approval_request.open_request(prepared, ledger)
     status = approval_request.evaluate(prepared, ledger, request)
     logger = get_run_logger()
     if status.decided:
         return status
-    with _channels(prepared, run) as channels:
-        sent = approval_request.send_request(prepared, ledger, request, channels, limits=_limits(ledger))
+    sent = approval_request.send_request(prepared, ledger, request, run.channels, limits=_limits(ledger))
     deadline = approval_request.local(prepared.plan, request.deadline)
     logger.info("Approval request %s for %s (hash %s): %s%s", request.id, prepared.message.id,
                 prepared.approval_hash[:12], sent, f"; deadline {deadline:%Y-%m-%d %H:%M}" if deadline else "")
@@ -207,30 +242,14 @@ def request_task(prepared: Prepared, run: runtime.Runtime | None = None) -> Stat
 
 
 @task(name="record-decision", cache_policy=NO_CACHE)
-def decision_task(prepared: Prepared, status: Status, decision: Decision) -> Status:
-    return approval_request.decide(prepared, Ledger(), status.request, decision, source="prefect-ui")
+def decision_task(prepared: Prepared, status: Status, decision: Decision, run: runtime.Runtime) -> Status:
+    return approval_request.decide(prepared, run.ledger, status.request, decision, source="prefect-ui")
 
 
 @task(name="tell-author", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[10, 60],
       retry_condition_fn=_transient)
-def rejection_task(prepared: Prepared, status: Status, run: runtime.Runtime | None = None) -> str:
-    ledger = run.ledger if run else Ledger()
-    with _channels(prepared, run) as channels:
-        return approval_request.send_rejection(prepared, ledger, status, channels, limits=_limits(ledger))
-
-
-@contextmanager
-def _channels(prepared: Prepared, run: runtime.Runtime | None) -> Iterator[Mapping[str, Adapter]]:
-    """The run's channels; without a run, channels built for this step and closed after it."""
-    if run is not None:
-        yield run.channels
-        return
-    built = cascade.channels(prepared.plan)
-    try:
-        yield built
-    finally:
-        for adapter in built.values():
-            adapter.close()
+def rejection_task(prepared: Prepared, status: Status, run: runtime.Runtime) -> str:
+    return approval_request.send_rejection(prepared, run.ledger, status, run.channels, limits=_limits(run.ledger))
 
 
 def _limits(ledger: Ledger) -> approval_request.HoldLimits:
@@ -240,10 +259,11 @@ def _limits(ledger: Ledger) -> approval_request.HoldLimits:
 
 @task(name="deliver", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[10, 60],
       retry_condition_fn=_transient, task_run_name="deliver-{delivery.variant.forum}")
-def deliver_task(delivery: Delivery, plan_path: str, run: runtime.Runtime | None = None) -> Outcome:
-    """Deliver one variant over the run's channel (`run`; without one, the plan's channels are built here)."""
-    adapter = (run.channels if run else cascade.channels(plan_.load(plan_path, REGISTRY)))[delivery.channel]
-    ledger = run.ledger if run else Ledger()
+def deliver_task(delivery: Delivery, run: runtime.Runtime) -> Outcome:
+    """Deliver one variant over the run's channel object (its retries too: the same sign-in, limiter and record
+    of accepted parts)."""
+    adapter = run.channels[delivery.channel]
+    ledger = run.ledger
     with limits.hold(adapter, delivery, ledger):
         outcome = cascade.deliver(delivery, adapter, ledger)
     logger = get_run_logger()
@@ -254,8 +274,8 @@ def deliver_task(delivery: Delivery, plan_path: str, run: runtime.Runtime | None
     return outcome
 
 
-def _await_approval(prepared: Prepared, wait_for_decision: bool, wait_hours: float | None,
-                    run: runtime.Runtime | None = None) -> Status:
+def _await_approval(prepared: Prepared, run: runtime.Runtime, wait_for_decision: bool,
+                    wait_hours: float | None) -> Status:
     """Ask for approval (once) and wait for decisions until the policy is satisfied or someone rejects.
 
     Decisions already in the ledger count (from `budbringer approve` or an earlier run). Under a deployment
@@ -263,18 +283,19 @@ def _await_approval(prepared: Prepared, wait_for_decision: bool, wait_hours: flo
     sent again and earlier decisions are read back, so each round's pause key is stable.
     """
     logger = get_run_logger()
+    ledger = run.ledger
     status = request_task(prepared, run)
     suspend = current_deployment.id is not None
     timeout = int((wait_hours if wait_hours is not None else (24 * 31 if suspend else 24)) * 3600)
-    form = approval_form(prepared) if wait_for_decision and not status.decided else ApprovalInput
+    form = approval_form(prepared, ledger) if wait_for_decision and not status.decided else ApprovalInput
     if wait_for_decision and not status.decided:
         _name_waiting_run(prepared)
     for round_ in range(len(prepared.plan.approval.members) * 3 + 1):
         if status.decided or not wait_for_decision:
             return status
-        Ledger().waiting_run(status.request.id, str(current_flow_run.id))
+        ledger.waiting_run(status.request.id, str(current_flow_run.id))
         # A decision may have come in (from `budbringer approve`) before this run was known to be waiting.
-        status = approval_request.evaluate(prepared, Ledger(), status.request)
+        status = approval_request.evaluate(prepared, ledger, status.request)
         if status.decided:
             return status
         logger.info("Waiting for approval of %s: %s. Approvers decide on their personal page (link in the "
@@ -286,10 +307,10 @@ def _await_approval(prepared: Prepared, wait_for_decision: bool, wait_hours: flo
         else:
             answer = pause_flow_run(wait_for_input=form, timeout=timeout, key=key)
         try:
-            status = decision_task(prepared, status, answer.decision())
+            status = decision_task(prepared, status, answer.decision(), run)
         except Exception as exc:  # an approver outside the policy, a rejection without a comment
             logger.error("Decision refused: %s", exc)
-            status = approval_request.evaluate(prepared, Ledger(), status.request)
+            status = approval_request.evaluate(prepared, ledger, status.request)
     logger.error("Too many decisions without approval or rejection; the request stays open")
     return status
 
@@ -307,7 +328,7 @@ class PrefectExecutor:
                        release_all=phase.release_all)
 
     def deliver(self, tier: str, deliveries: Sequence[Delivery]) -> list[Outcome]:
-        futures = [deliver_task.submit(d, str(self.run.settings.plan), self.run) for d in deliveries]
+        futures = [deliver_task.submit(d, self.run) for d in deliveries]
         wait(futures)
         return [_result(f, d) for f, d in zip(futures, deliveries, strict=True)]
 
@@ -325,8 +346,7 @@ def _result(future: Any, delivery: Delivery) -> Outcome:
 def _run_phase(name: str, message: str, plan: str, approval_id: int, release_all: bool) -> list[Outcome]:
     """One phase in its subflow: the message from disk, the approval from the ledger, then the engine's tiers.
     The content must still be what was approved (`cascade.deliver` refuses anything else)."""
-    run = runtime.build(plan, REGISTRY)
-    try:
+    with _runtime(plan) as run:
         prepared = cascade.prepare(run.plan, message)
         approval = run.ledger.approval(approval_id)
         if approval is None or approval.message_id != prepared.message.id:
@@ -334,8 +354,6 @@ def _run_phase(name: str, message: str, plan: str, approval_id: int, release_all
         phase = engine.phase(cascade.deliveries(prepared, approval), name, release_all)
         return engine.run_tiers(run.plan, phase, prepared.message.date, run.clock,
                                 PrefectExecutor(run, message, approval_id))
-    finally:
-        run.close()
 
 
 @flow(name="cascade", log_prints=True)
@@ -359,8 +377,9 @@ def send_flow(message: str, approved_by: str | None = None, approval_ref: str | 
     follow_up = {"message": message, "approved_by": approved_by, "approval_ref": approval_ref, "plan": plan,
                  "override_order": override_order, "reason": reason, "wait_for_approval": wait_for_approval,
                  "wait_hours": wait_hours}
-    return _send(message, approved_by, approval_ref, plan, override_order, reason, wait_for_approval, wait_hours,
-                 follow_up)
+    with _runtime(plan) as run:
+        return _send(run, message, approved_by, approval_ref, override_order, reason, wait_for_approval,
+                     wait_hours, follow_up)
 
 
 @flow(name="budbringer-monthly-briefing")
@@ -372,12 +391,12 @@ def monthly_briefing_flow(plan: str | None = None, month: str | None = None, mes
     `messages/2026-11-status-udbud.md`); `month` (YYYY-MM) defaults to the current month in the plan's
     time zone. The run asks the steering group for approval and waits (suspended) for it.
     """
-    loaded = plan_.load(plan, REGISTRY)
-    month = month or deadlines.local_now(loaded).strftime("%Y-%m")
-    found = monthly_message(Path(messages), month)
-    get_run_logger().info("Monthly briefing for %s: %s", month, found)
-    follow_up = {"plan": plan, "month": month, "messages": messages, "wait_hours": wait_hours}
-    return _send(str(found), None, None, str(loaded.path.resolve()), False, "", True, wait_hours, follow_up)
+    with _runtime(plan) as run:
+        month = month or deadlines.local_now(run.plan).strftime("%Y-%m")
+        found = monthly_message(Path(messages), month)
+        get_run_logger().info("Monthly briefing for %s: %s", month, found)
+        follow_up = {"plan": plan, "month": month, "messages": messages, "wait_hours": wait_hours}
+        return _send(run, str(found), None, None, False, "", True, wait_hours, follow_up)
 
 
 def monthly_message(folder: Path, month: str) -> Path:
@@ -395,39 +414,24 @@ def monthly_message(folder: Path, month: str) -> Path:
 @flow(name="budbringer-approval-reminders")
 def approval_reminders_flow(plan: str | None = None) -> list[str]:
     """Remind the approvers who have not decided, and escalate to the chair at the deadline — each once."""
-    run = runtime.build(plan, REGISTRY)
-    try:
+    with _runtime(plan) as run:
         sent = approval_request.send_due_nudges(run.plan, run.ledger, run.channels, now=run.clock(),
                                                 limits=_limits(run.ledger))
-    finally:
-        run.close()
     for line in sent:
         get_run_logger().info(line)
     return sent
 
 
-def _send(message: str, approved_by: str | None, approval_ref: str | None, plan: str | None,
+def _send(run: runtime.Runtime, message: str, approved_by: str | None, approval_ref: str | None,
           override_order: bool, reason: str, wait_for_approval: bool, wait_hours: float | None,
           follow_up: dict[str, Any]) -> list[Outcome]:
-    run = runtime.build(plan, REGISTRY)
-    try:
-        return _send_in(run, message, approved_by, approval_ref, override_order, reason, wait_for_approval,
-                        wait_hours, follow_up)
-    finally:
-        run.close()  # the channels' connections (`Adapter.close`), at the end of the run whatever happened
-
-
-def _send_in(run: runtime.Runtime, message: str, approved_by: str | None, approval_ref: str | None,
-             override_order: bool, reason: str, wait_for_approval: bool, wait_hours: float | None,
-             follow_up: dict[str, Any]) -> list[Outcome]:
     logger = get_run_logger()
-    plan_path = str(run.settings.plan)
     message_path = str(Path(message).resolve())
-    prepared = prepare_task(plan_path, message_path, run)
+    prepared = prepare_task(message_path, run)
     if approved_by:
-        approval = approval_task(prepared, approved_by, approval_ref or "", override_order, reason)
+        approval = approval_task(prepared, approved_by, approval_ref or "", override_order, reason, run)
     else:
-        status = _await_approval(prepared, wait_for_approval, wait_hours, run)
+        status = _await_approval(prepared, run, wait_for_approval, wait_hours)
         if status.rejected:
             told = rejection_task(prepared, status, run)
             logger.warning("%s was rejected (%s); nothing was sent; the author: %s", prepared.message.id,
@@ -440,7 +444,7 @@ def _send_in(run: runtime.Runtime, message: str, approved_by: str | None, approv
             return []
         approval = status.approval
         if override_order:
-            approval = approval_request.with_override(approval, prepared.plan, Ledger(), reason)
+            approval = approval_request.with_override(approval, prepared.plan, run.ledger, reason)
     outcomes = engine.run(cascade.deliveries(prepared, approval), approval.override_order,
                           PrefectExecutor(run, message_path, approval.id))
     _report(prepared, approval, outcomes)

@@ -26,7 +26,6 @@ from budbringer.adapters.graph_mail import (
     PROPERTY_ID,
     GraphMailAdapter,
     MailboxLimiter,
-    forget_process_state,
     sendmail_body,
 )
 from budbringer.delivery import Delivery
@@ -50,15 +49,11 @@ LOOKUP = {"enabled": True, "settle": 0.05, "checks": 3, "interval": 0.05, "resen
 
 @pytest.fixture
 def tenant(ca, monkeypatch: pytest.MonkeyPatch) -> Iterator[M365]:
-    graph.forget_tokens()
-    forget_process_state()
     monkeypatch.delenv(graph.ENV_CERT, raising=False)
     with m365(ca) as t:
         for name, value in t.env().items():
             monkeypatch.setenv(name, value)
         yield t
-    graph.forget_tokens()
-    forget_process_state()
 
 
 @pytest.fixture
@@ -72,6 +67,13 @@ def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 def adapter(name: str = "mail", **settings: object) -> GraphMailAdapter:
     config = {"sender": SENDER, "retry": FAST, **settings}
     return GraphMailAdapter.from_config(name, config)  # type: ignore[return-value]
+
+
+def one_run(*channels: GraphMailAdapter) -> None:
+    """Bind the channels as one run's (`cascade.channels`) does: they share the sign-in and the mailbox limiter."""
+    run = {channel.name: channel for channel in channels}
+    for channel in channels:
+        channel.bind(None, run)  # type: ignore[arg-type]  # graph_mail's bind reads no plan
 
 
 def delivery(recipients: tuple[str, ...] = ("oc-kredsen@socialomraadet.example",), forum: str = "oc",
@@ -118,8 +120,9 @@ def test_one_send_mail_with_the_documented_body(tenant: M365) -> None:
     assert receipt.details["recipients"] == 2 and receipt.details["parts"][0]["sends"] == 1
 
 
-def test_one_token_per_process_for_every_delivery_and_channel(tenant: M365) -> None:
+def test_one_token_per_run_for_every_delivery_and_channel(tenant: M365) -> None:
     first, second = adapter("mail"), adapter("approval_mail")
+    one_run(first, second)
     for number in range(3):
         first.deliver(delivery(message=f"m{number}"))
     second.deliver(delivery(message="m9"))
@@ -274,13 +277,14 @@ def test_the_lookup_is_filtered_by_the_server(tenant: M365) -> None:
 ])
 def test_refusals_name_the_channel_forum_code_and_fix(tenant: M365, status: int, roles: set | None, sender: str,
                                                       fix: str) -> None:
+    mail = adapter(sender=sender)
     if status == 401:
-        adapter().graph.token("oc")  # msal keeps this token in its cache ...
+        mail.graph.token("oc")  # msal keeps this token in its cache ...
         tenant.login.revoke()  # ... but Graph no longer accepts it
     if roles is not None:
         tenant.app.roles = roles
     with pytest.raises(PermanentDeliveryError) as raised:
-        adapter(sender=sender).deliver(delivery())
+        mail.deliver(delivery())
     error = raised.value
     assert (error.channel, error.forum) == ("mail", "oc")
     assert f"HTTP {status}" in error.reason
@@ -333,8 +337,7 @@ def test_a_retry_sends_only_the_missing_parts(tenant: M365, waits: list[float]) 
     mail.deliver(item)  # as a Prefect task retry would, in the same process
     assert len(tenant.graph.sent(SENDER)) == 2
 
-    # A new process (nothing remembered) finds the parts in the mailbox and sends nothing again.
-    forget_process_state()
+    # A new run (a new channel object: nothing remembered) finds the parts in the mailbox and sends nothing again.
     assert adapter(max_recipients=2, lookup=LOOKUP).find(item) is not None
     before = len(tenant.graph.send_requests())
     adapter(max_recipients=2, lookup=LOOKUP).deliver(item)
@@ -347,7 +350,6 @@ def test_a_new_process_skips_the_parts_already_in_the_mailbox(tenant: M365) -> N
                                      body={"error": {"code": "ErrorInvalidRecipients", "message": "bad"}}))
     with pytest.raises(UncertainDeliveryError):
         adapter(max_recipients=2, lookup=LOOKUP).deliver(item)
-    forget_process_state()
     assert adapter(max_recipients=2, lookup=LOOKUP).find(item) is None  # part 2 is missing
     adapter(max_recipients=2, lookup=LOOKUP).deliver(item)
     parts = [m.property(PROPERTY_ID) for m in tenant.graph.sent(SENDER)]
@@ -371,11 +373,9 @@ def test_preflight_signs_in_and_checks_the_lookup(tenant: M365) -> None:
     assert adapter(lookup=LOOKUP).preflight() == []
     assert tenant.graph.send_requests() == []
     tenant.app.roles = {"Mail.Send"}
-    graph.forget_tokens()
     [problem] = adapter(lookup=LOOKUP).preflight()
     assert problem.field == "lookup" and "Mail.Read" in problem.fix
     tenant.app.roles = {"Mail.Send", "Mail.Read"}
-    graph.forget_tokens()
     [problem] = adapter(lookup=LOOKUP, sender="nobody@socialomraadet.example").preflight()
     assert "check `sender`" in problem.fix
 
@@ -432,7 +432,8 @@ def test_limiter_holds_30_messages_a_minute() -> None:
 def test_four_requests_at_a_time_per_mailbox_shared_by_every_delivery(tenant: M365) -> None:
     tenant.graph.send_delay = 0.15
     first, second = adapter("mail", concurrent_requests=2), adapter("network_mail", concurrent_requests=2)
-    assert first.limiter is second.limiter
+    one_run(first, second)
+    assert first.limiter is second.limiter and first.graph.tokens is second.graph.tokens
     errors: list[BaseException] = []
 
     def send(channel: GraphMailAdapter, number: int) -> None:
@@ -454,6 +455,26 @@ def test_four_requests_at_a_time_per_mailbox_shared_by_every_delivery(tenant: M3
     assert time.monotonic() - started >= 4 * 0.15
 
 
+def test_two_runs_share_no_sign_in_and_no_limiter(tenant: M365) -> None:
+    first, second = adapter("mail"), adapter("mail")  # the same channel, built by two runs
+    assert first.limiter is not second.limiter and first.graph.tokens is not second.graph.tokens
+    first.deliver(delivery(message="m1"))
+    first.deliver(delivery(message="m2"))
+    second.deliver(delivery(message="m3"))
+    assert len(tenant.login.token_requests()) == 2 and len(tenant.graph.sent(SENDER)) == 3
+
+
+def test_the_credentials_are_read_once_when_the_channel_is_built(tenant: M365,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    mail = adapter()
+    monkeypatch.setenv(graph.ENV_SECRET, "changed-" + tenant.secret)
+    monkeypatch.delenv(graph.ENV_CLIENT)
+    mail.deliver(delivery())  # signs in with what the environment said when the run built the channel
+    assert len(tenant.graph.sent(SENDER)) == 1
+    assert [p.field for p in adapter().preflight()] == [graph.ENV_CLIENT]  # a channel built now reads it anew
+    assert len(tenant.login.token_requests()) == 1
+
+
 # secrets ---------------------------------------------------------------------------------------------------------
 
 def test_the_secret_and_the_token_never_show(tenant: M365, caplog: pytest.LogCaptureFixture,
@@ -466,7 +487,7 @@ def test_the_secret_and_the_token_never_show(tenant: M365, caplog: pytest.LogCap
     receipt = mail.deliver(delivery())
     texts.append(json.dumps(receipt.to_json()))
     credentials, _ = graph.GraphCredentials.from_env()
-    texts += [repr(credentials), str(credentials), repr(graph.token_source(credentials))]
+    texts += [repr(credentials), str(credentials), repr(mail.graph.tokens)]
     tenant.graph.faults.append(Fault("status", is_send_mail, 503, times=99))
     with pytest.raises(TransientDeliveryError) as raised:
         adapter(lookup={**LOOKUP, "resends": 0}).deliver(delivery(message="m2"))

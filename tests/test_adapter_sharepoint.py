@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from budbringer.adapters import graph, http
-from budbringer.adapters.sharepoint_news import SharePointNewsAdapter, forget_sites, page_body, page_name
+from budbringer.adapters.sharepoint_news import SharePointNewsAdapter, page_body, page_name
 from budbringer.delivery import Delivery
 from budbringer.errors import PermanentDeliveryError, TransientDeliveryError
 from budbringer.render import Variant
@@ -25,15 +25,11 @@ BODY = "<div>\n<p><strong>Forarbejdet er færdigt.</strong></p>\n<h2>Hvad betyde
 
 @pytest.fixture
 def tenant(ca, monkeypatch: pytest.MonkeyPatch) -> Iterator[M365]:
-    graph.forget_tokens()
-    forget_sites()
     monkeypatch.delenv(graph.ENV_CERT, raising=False)
     with m365(ca, sites=(MAIN, *LOCAL)) as t:
         for name, value in t.env().items():
             monkeypatch.setenv(name, value)
         yield t
-    graph.forget_tokens()
-    forget_sites()
 
 
 @pytest.fixture(autouse=True)
@@ -101,13 +97,17 @@ def test_one_page_created_and_published_per_site(tenant: M365) -> None:
     assert lookup.header("Authorization", ).startswith("Bearer ")
 
 
-def test_site_ids_are_resolved_once_per_process(tenant: M365) -> None:
+def test_site_ids_are_resolved_once_per_run(tenant: M365) -> None:
     news = adapter()
     news.deliver(delivery((MAIN, *LOCAL), message="m1"))
     news.deliver(delivery((MAIN, *LOCAL), message="m2"))
-    adapter().deliver(delivery((MAIN,), message="m3"))
-    assert [r.path for r in site_lookups(tenant)] == [f"/v1.0/sites/{s.replace('/', ':/', 1)}" for s in (MAIN, *LOCAL)]
+    paths = [f"/v1.0/sites/{s.replace('/', ':/', 1)}" for s in (MAIN, *LOCAL)]
+    assert [r.path for r in site_lookups(tenant)] == paths
     assert len(tenant.login.token_requests()) == 1
+    # Another run (its own channel object) shares nothing with this one: it looks the site up and signs in.
+    adapter().deliver(delivery((MAIN,), message="m3"))
+    assert [r.path for r in site_lookups(tenant)] == [*paths, paths[0]]
+    assert len(tenant.login.token_requests()) == 2
 
 
 def test_delivering_again_makes_no_second_page(tenant: M365) -> None:

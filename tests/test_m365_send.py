@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from budbringer.adapters import graph, graph_mail, sharepoint_news
+from budbringer.adapters import graph
 from budbringer import plan as plan_
 from budbringer.ledger import Ledger, State
 from tests.conftest import ROOT
@@ -48,17 +48,11 @@ def plan_sites() -> dict[str, str]:
 
 @pytest.fixture
 def microsoft365(ca, workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[M365]:
-    graph.forget_tokens()
-    graph_mail.forget_process_state()
-    sharepoint_news.forget_sites()
     monkeypatch.delenv(graph.ENV_CERT, raising=False)
     with m365(ca, sites=tuple(plan_sites())) as tenant:
         for name, value in tenant.env().items():
             monkeypatch.setenv(name, value)
         yield tenant
-    graph.forget_tokens()
-    graph_mail.forget_process_state()
-    sharepoint_news.forget_sites()
 
 
 def fast_plan(folder: Path) -> Path:

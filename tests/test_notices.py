@@ -29,15 +29,11 @@ CHAIR = "mette.lund@socialomraadet.example"
 
 @pytest.fixture
 def tenant(ca, workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[M365]:
-    graph.forget_tokens()
-    graph_mail.forget_process_state()
     monkeypatch.delenv(graph.ENV_CERT, raising=False)
     with m365(ca) as emulated:
         for name, value in emulated.env().items():
             monkeypatch.setenv(name, value)
         yield emulated
-    graph.forget_tokens()
-    graph_mail.forget_process_state()
 
 
 def graph_plan(folder: Path, lookup: bool) -> Path:

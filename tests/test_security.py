@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from budbringer.adapters import graph_mail
 from budbringer.adapters.sharepoint_news import page_body
 from budbringer.adapters.webhook import payload
 from budbringer import cascade, render
@@ -74,7 +73,6 @@ def test_secrets_never_show_in_logs_errors_ledger_or_reprs(env: Servers, tmp_pat
         except DeliveryError as exc:
             texts += [str(exc), repr(exc), exc.reason, exc.fix]
         texts += [repr(adapter), repr(adapter.settings), str(vars(adapter))]
-        graph_mail.forget_process_state()
         assert injected.times < planned, f"the {fault} fault never reached the server"
     records = ledger.records()
     texts += [str(r) for r in records] + [str(row) for row in record_rows(records)]

@@ -23,7 +23,8 @@ import pytest
 from budbringer.adapters.base import Adapter, ChannelSettings, SharedLimit
 from budbringer.adapters.graph_mail import GraphMailAdapter
 from budbringer.adapters.linkedin import LinkedInAdapter
-from budbringer import cascade
+from budbringer import runtime
+from budbringer.adapters.registry import REGISTRY
 from budbringer.approval import Approval
 from budbringer.delivery import Delivery, Receipt
 from budbringer.ledger import Ledger
@@ -71,7 +72,7 @@ def _approved(tag: str) -> Delivery:
     return Delivery(tag, variant, "website", approval.id)  # type: ignore[arg-type]
 
 
-def _two_runs_at_once(workdir: Path, monkeypatch: pytest.MonkeyPatch, settings: dict) -> list[tuple[str, float, float]]:
+def _two_runs_at_once(workdir: Path, settings: dict) -> list[tuple[str, float, float]]:
     """Two flow runs, started together, each delivering its own message over its own channel object."""
     from prefect import flow
 
@@ -80,29 +81,25 @@ def _two_runs_at_once(workdir: Path, monkeypatch: pytest.MonkeyPatch, settings: 
     started = threading.Barrier(2, timeout=60)
 
     @flow(name="shared-limit-probe")
-    def probe(delivery: Delivery, plan_path: str) -> str:
+    def probe(delivery: Delivery) -> str:
         started.wait()  # both runs exist (creating a run against SQLite takes a while): deliver at once
-        return deliver_task(delivery, plan_path).state
+        return deliver_task(delivery, runs[delivery.message_id]).state
 
     plan = str(memory_plan(workdir))
     tag = uuid.uuid4().hex[:8]
     deliveries = [_approved(f"limit-{tag}-{n}") for n in (1, 2)]
-    # Two channel objects, as two workers would have: only the server-side limit is shared.
-    channels = {d.message_id: TimedChannel.from_config("website", settings) for d in deliveries}
-    current: contextvars.ContextVar[Adapter] = contextvars.ContextVar("channel")
-
-    def channels_of(plan: object) -> dict[str, Adapter]:
-        return {"website": current.get()}
-
-    monkeypatch.setattr(cascade, "channels", channels_of)
+    # Two runtimes, each with its own channel object, as two workers would have: only the server-side limit
+    # is shared.
+    runs = {d.message_id: runtime.Runtime(runtime.Settings.read(plan), REGISTRY,
+                                          channels={"website": TimedChannel.from_config("website", settings)})
+            for d in deliveries}
     TimedChannel.spans.clear()
     states: list[str] = []
     errors: list[BaseException] = []
 
     def run(delivery: Delivery) -> None:
-        current.set(channels[delivery.message_id])
         try:
-            states.append(probe(delivery, plan))
+            states.append(probe(delivery))
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
@@ -118,10 +115,9 @@ def _two_runs_at_once(workdir: Path, monkeypatch: pytest.MonkeyPatch, settings: 
 
 
 @pytest.mark.mechanism("limits")  # kept in plain pytest: a global concurrency limit shared by two runs
-def test_two_runs_sharing_a_limit_of_one_never_overlap(prefect_api: None, workdir: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_two_runs_sharing_a_limit_of_one_never_overlap(prefect_api: None, workdir: Path) -> None:
     name = f"budbringer-test-mailbox-{uuid.uuid4().hex[:12]}"
-    first, second = _two_runs_at_once(workdir, monkeypatch, {"limit": name, "per_minute": 30})
+    first, second = _two_runs_at_once(workdir, {"limit": name, "per_minute": 30})
 
     assert first[2] <= second[1], f"the deliveries overlapped: {first} and {second}"
 
@@ -134,9 +130,8 @@ def test_two_runs_sharing_a_limit_of_one_never_overlap(prefect_api: None, workdi
     assert (rate.limit, rate.slot_decay_per_second) == (5, pytest.approx(25 / 60))
 
 
-def test_without_a_shared_limit_the_same_runs_overlap(prefect_api: None, workdir: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    first, second = _two_runs_at_once(workdir, monkeypatch, {})
+def test_without_a_shared_limit_the_same_runs_overlap(prefect_api: None, workdir: Path) -> None:
+    first, second = _two_runs_at_once(workdir, {})
     assert second[1] < first[2], "the two runs did not run side by side: the test above would prove nothing"
 
 

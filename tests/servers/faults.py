@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from budbringer.adapters import graph, graph_mail, sharepoint_news
+from budbringer.adapters import graph, graph_mail
 from budbringer.adapters.base import Adapter
 from budbringer.adapters.graph_mail import GraphMailAdapter
 from budbringer.adapters.linkedin import LinkedInAdapter, little_text
@@ -58,12 +58,10 @@ class Servers:
 
 @pytest.fixture(scope="module")
 def servers(ca) -> Iterator[Servers]:
-    graph.forget_tokens()
     with m365(ca, sites=(SITE,)) as tenant, \
             HTTPSServer(LinkedInEmulator(LINKEDIN_TOKEN, ORGANIZATION), ca) as linkedin, \
             HTTPSServer(WebhookReceiver(WEBHOOK_SECRET), ca) as webhook:
         yield Servers(tenant, linkedin, webhook)
-    graph.forget_tokens()
 
 
 @pytest.fixture
@@ -80,8 +78,6 @@ def env(servers: Servers, monkeypatch: pytest.MonkeyPatch) -> Servers:
     for emulator in (servers.tenant.graph, servers.linkedin.emulator, servers.webhook.emulator):
         with emulator.lock:
             emulator.faults.clear()
-    graph_mail.forget_process_state()
-    sharepoint_news.forget_sites()
     return servers
 
 

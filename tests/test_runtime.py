@@ -1,0 +1,92 @@
+"""One runtime per entry point: the plan loaded once, one ledger, one channel object per channel for the run, whose
+sign-ins and mailbox limiters the run's channels share; two runtimes share nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from budbringer import cascade, plan as plan_, runtime
+from budbringer.adapters import graph
+from budbringer.adapters.registry import REGISTRY
+from budbringer.ledger import Ledger
+from tests.conftest import PLAN, ROOT
+
+M365_PLAN = ROOT / "config" / "plan.m365.yaml"
+SECRET = "rt-secret-never-shown-7Qx2"
+
+
+@pytest.fixture
+def graph_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Credentials in the environment (nothing is contacted: a token source signs in on first use)."""
+    monkeypatch.setenv(graph.ENV_TENANT, "8a1f5c2e-4b7d-4e21-9c3a-1d2e3f4a5b6c")
+    monkeypatch.setenv(graph.ENV_CLIENT, "0f6c3b1e-2d4a-4c8b-9e7f-5a6b7c8d9e0f")
+    monkeypatch.setenv(graph.ENV_SECRET, SECRET)
+    monkeypatch.delenv(graph.ENV_CERT, raising=False)
+
+
+def test_one_runtime_shares_sign_in_and_mailbox_limiter_and_two_share_nothing(graph_env: None, workdir: Path) -> None:
+    first = runtime.build(M365_PLAN, REGISTRY)
+    second = runtime.build(M365_PLAN, REGISTRY)
+    try:
+        mail, intranet = first.channels["m365_mail"], first.channels["m365_intranet"]
+        assert first.channels is first.channels  # built once for the run
+        assert mail.graph.tokens is not None and mail.graph.tokens is intranet.graph.tokens  # type: ignore[attr-defined]
+        other_mail = second.channels["m365_mail"]
+        assert other_mail is not mail
+        assert other_mail.graph.tokens is not mail.graph.tokens  # type: ignore[attr-defined]
+        assert other_mail.limiter is not mail.limiter  # type: ignore[attr-defined]
+        shown = repr(first) + repr(mail) + repr(mail.graph) + repr(mail.graph.tokens)  # type: ignore[attr-defined]
+        assert SECRET not in shown
+    finally:
+        first.close()
+        second.close()
+
+
+def test_a_runtime_loads_its_plan_once(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    loads: list[object] = []
+    real = plan_.load
+
+    def counting(*args: object, **kwargs: object) -> plan_.Plan:
+        loads.append(args)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(plan_, "load", counting)
+    run = runtime.build(PLAN, REGISTRY)
+    assert cascade.preflight(run.plan, run.channels) == []
+    assert len(loads) == 1 and run.plan.path.resolve() == PLAN.resolve()
+
+
+def test_one_cli_send_loads_the_plan_once_opens_one_ledger_and_builds_the_channels_once(
+        prefect_api: None, workdir: Path, message_copy: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """`budbringer send` of the example message over the shipped plan (the outbox): the command builds the runtime
+    and the flow and its subflows use it (before: the plan was loaded 4 times and the ledger opened 6 times)."""
+    from budbringer.flows.cli import main
+
+    loads: list[object] = []
+    ledgers: list[object] = []
+    builds: list[object] = []
+    real_load, real_ledger, real_channels = plan_.load, Ledger.__init__, cascade.channels
+
+    def load(*args: object, **kwargs: object) -> plan_.Plan:
+        loads.append(args)
+        return real_load(*args, **kwargs)  # type: ignore[arg-type]
+
+    def ledger(self: Ledger, *args: object, **kwargs: object) -> None:
+        ledgers.append(args)
+        real_ledger(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    def channels(*args: object, **kwargs: object) -> object:
+        builds.append(args)
+        return real_channels(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(plan_, "load", load)
+    monkeypatch.setattr(Ledger, "__init__", ledger)
+    monkeypatch.setattr(cascade, "channels", channels)
+    code = main(["send", str(message_copy), "--plan", str(PLAN), "--approved-by", "Mette Lund",
+                 "--approval-ref", "Styregruppemøde 2026-11-20, punkt 3"])
+    assert code == 0, capsys.readouterr().err
+    assert "12 delivered now, 0 delivered before" in capsys.readouterr().out
+    assert (len(loads), len(ledgers), len(builds)) == (1, 1, 1)
