@@ -17,6 +17,7 @@ import logging
 import os
 import threading
 import time
+import warnings
 from typing import Any
 
 from budbringer.errors import InputError, Problem
@@ -89,8 +90,13 @@ class EntraSignIn:
         The answer comes back as a query (a top-level GET), so the session cookie can stay SameSite=Lax; the
         code in it is good once, only with the PKCE verifier and the client secret, and the pages send
         `Referrer-Policy: no-referrer`."""
-        return dict(self._application().initiate_auth_code_flow(
-            scopes=SCOPES, redirect_uri=redirect_uri, login_hint=login_hint))
+        application = self._application()
+        with warnings.catch_warnings():
+            # msal recommends response_mode=form_post; that answer is a cross-site POST, which a SameSite=Lax
+            # session cookie does not come with. The reasons the query is safe here are in the docstring.
+            warnings.filterwarnings("ignore", message=r"response_mode='form_post' is recommended")
+            return dict(application.initiate_auth_code_flow(scopes=SCOPES, redirect_uri=redirect_uri,
+                                                            login_hint=login_hint))
 
     def finish(self, flow: dict[str, Any], response: dict[str, str]) -> list[str]:
         """The e-mail addresses the ID token names (preferred_username, then email); SignInFailed otherwise."""
