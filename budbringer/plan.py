@@ -71,15 +71,30 @@ class SignIn(Strict):
     secret is never in the plan: it comes from $BUDBRINGER_ENTRA_CLIENT_SECRET."""
 
     provider: Literal["entra"] = "entra"
-    tenant: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, pattern=r"^[A-Za-z0-9.-]+$")] = \
-        Field(description="The region's tenant id (a GUID) or domain, e.g. rm.dk.")
+    tenant: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)] = Field(
+        description="The region's tenant id (a GUID) or domain, e.g. rm.dk.")
     client_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)] = Field(
         description="Application (client) id of the app registration for the approval pages.")
-    authority_url: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^https://[^\s/]+(/[^\s]*)?$")] = \
-        Field(default="https://login.microsoftonline.com",
-              description="The sign-in host (https); the authority is {authority_url}/{tenant}.")
+    authority_url: Annotated[str, StringConstraints(strip_whitespace=True)] = Field(
+        default="https://login.microsoftonline.com",
+        description="The sign-in host (https); the authority is {authority_url}/{tenant}.")
     required: bool = Field(default=True, description="true: a decision needs sign-in (the link alone is not "
                                                      "enough); false: sign-in is offered beside the link.")
+
+    @field_validator("tenant")
+    @classmethod
+    def _tenant(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9.-]+", value):
+            raise _custom(f"{yamlfile.quote(value)} is not a tenant", "give the tenant id (a GUID) or its domain")
+        return value
+
+    @field_validator("authority_url")
+    @classmethod
+    def _authority_url(cls, value: str) -> str:
+        if not re.fullmatch(r"https://[^\s/]+(/\S*)?", value):
+            raise _custom(f"{yamlfile.quote(value)} is not an https address",
+                          "write the sign-in host as https://…, e.g. https://login.microsoftonline.com")
+        return value
 
     @property
     def authority(self) -> str:
