@@ -157,6 +157,8 @@ def test_with_sign_in_required_the_link_asks_for_sign_in_and_the_decision_is_rec
         assert hops == [(303, f"/godkend/{token}/log-ind"), (302, f"/{TENANT}/oauth2/v2.0/authorize"),
                         (303, "/auth/callback")], hops
         assert signed.status_code == 200 and str(signed.url) == link
+        cookie = signed.history[0].headers["set-cookie"].lower()  # the msal flow, in a signed session cookie
+        assert cookie.startswith("budbringer_session=") and "httponly" in cookie and "samesite=lax" in cookie
         assert "Du er logget ind som jens.kragh@socialomraadet.example" in text(signed)
         assert '<button type="submit" class="approve">Godkend</button>' in signed.text
 
