@@ -66,6 +66,41 @@ class Member(Strict):
     role: str = "medlem"
 
 
+class SignIn(Strict):
+    """Microsoft Entra ID sign-in on the approval pages (OIDC authorization-code flow through msal). The client
+    secret is never in the plan: it comes from $BUDBRINGER_ENTRA_CLIENT_SECRET."""
+
+    provider: Literal["entra"] = "entra"
+    tenant: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)] = Field(
+        description="The region's tenant id (a GUID) or domain, e.g. rm.dk.")
+    client_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)] = Field(
+        description="Application (client) id of the app registration for the approval pages.")
+    authority_url: Annotated[str, StringConstraints(strip_whitespace=True)] = Field(
+        default="https://login.microsoftonline.com",
+        description="The sign-in host (https); the authority is {authority_url}/{tenant}.")
+    required: bool = Field(default=True, description="true: a decision needs sign-in (the link alone is not "
+                                                     "enough); false: sign-in is offered beside the link.")
+
+    @field_validator("tenant")
+    @classmethod
+    def _tenant(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9.-]+", value):
+            raise _custom(f"{yamlfile.quote(value)} is not a tenant", "give the tenant id (a GUID) or its domain")
+        return value
+
+    @field_validator("authority_url")
+    @classmethod
+    def _authority_url(cls, value: str) -> str:
+        if not re.fullmatch(r"https://[^\s/]+(/\S*)?", value):
+            raise _custom(f"{yamlfile.quote(value)} is not an https address",
+                          "write the sign-in host as https://…, e.g. https://login.microsoftonline.com")
+        return value
+
+    @property
+    def authority(self) -> str:
+        return f"{self.authority_url.rstrip('/')}/{self.tenant}"
+
+
 class ApprovalPolicy(Strict):
     """Who approves: the steering group's members, and the chair, who may approve alone."""
 
@@ -78,6 +113,10 @@ class ApprovalPolicy(Strict):
     members_required: int = Field(default=2, ge=1, description="Members needed when the chair does not approve.")
     web_url: str | None = Field(default=None, description="Base URL of the approval page (`budbringer web`); "
                                                           "$BUDBRINGER_WEB_URL overrides it.")
+    sign_in: SignIn | None = Field(default=None, description="Entra ID sign-in on the approval pages.")
+    web_secret_block: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)] | None = Field(
+        default=None, description="Name of a Prefect Secret block holding the secret that signs the approval "
+                                  "links; $BUDBRINGER_WEB_SECRET wins over it.")
 
     def member(self, name: str) -> Member | None:
         wanted = name.strip().casefold()

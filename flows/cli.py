@@ -764,10 +764,11 @@ def cmd_web(args: argparse.Namespace) -> int:
 
     plan_.load(args.plan)  # bad plan: one clear line now, not on the first request
     _quiet_prefect()
-    from budbringer.flows.web import run
+    from budbringer.flows.web import server
 
+    web = server(args.plan, args.messages, args.host, args.port)  # the secrets are resolved (and checked) here
     print(f"approval pages on http://{args.host}:{args.port}/ (the plan at /plan); Ctrl-C stops")
-    run(args.plan, args.messages, args.host, args.port)
+    web.run()
     return EXIT_OK
 
 

@@ -58,7 +58,7 @@ from budbringer.delivery import Delivery
 from budbringer.errors import ApprovalError, TransientDeliveryError
 from budbringer.ledger import Ledger
 from budbringer.report import outcome_rows, summary_markdown
-from budbringer.flows import limits
+from budbringer.flows import limits, link_secret
 from budbringer.flows.alerts import emit_uncertain
 
 
@@ -122,14 +122,12 @@ def approval_form(prepared: Prepared, ledger: Ledger) -> type[ApprovalInput]:
     the message and links to its page (a signed preview link, without buttons)."""
     import pydantic
 
-    from budbringer.approval_links import LinkSigner
-
     names = tuple(m.name for m in prepared.plan.approval.members)
     form = pydantic.create_model(
         "ApprovalInput", __base__=ApprovalInput,
         navn=(Literal[names], Field(title="Dit navn", description="Vælg dit navn på styregruppens medlemsliste.")))
     request = ledger.request(prepared.message.id, prepared.approval_hash)
-    page = LinkSigner.for_preview().preview_url(prepared.plan, request) if request else ""
+    page = link_secret.preview_signer(prepared.plan).preview_url(prepared.plan, request) if request else ""
     form._description = (  # type: ignore[attr-defined]
         f"**Til godkendelse: {prepared.message.title}** (`{prepared.message.id}`, "
         f"{len(prepared.variants)} udgaver).\n\n"
@@ -234,7 +232,8 @@ def request_task(prepared: Prepared, run: runtime.Runtime) -> Status:
     logger = get_run_logger()
     if status.decided:
         return status
-    sent = approval_request.send_request(prepared, ledger, request, run.channels, limits=_limits(ledger))
+    sent = approval_request.send_request(prepared, ledger, request, run.channels, limits=_limits(ledger),
+                                         signer=link_secret.signer(prepared.plan))
     deadline = approval_request.local(prepared.plan, request.deadline)
     logger.info("Approval request %s for %s (hash %s): %s%s", request.id, prepared.message.id,
                 prepared.approval_hash[:12], sent, f"; deadline {deadline:%Y-%m-%d %H:%M}" if deadline else "")
@@ -416,7 +415,7 @@ def approval_reminders_flow(plan: str | None = None) -> list[str]:
     """Remind the approvers who have not decided, and escalate to the chair at the deadline — each once."""
     with _runtime(plan) as run:
         sent = approval_request.send_due_nudges(run.plan, run.ledger, run.channels, now=run.clock(),
-                                                limits=_limits(run.ledger))
+                                                limits=_limits(run.ledger), signer=link_secret.signer(run.plan))
     for line in sent:
         get_run_logger().info(line)
     return sent

@@ -8,7 +8,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from budbringer import plan as plan_
 from budbringer.approval_request import Decision
+from budbringer.flows import link_secret
 from budbringer.flows.send import api_url, resume_waiting_run
 
 
@@ -20,9 +22,15 @@ def resume(flow_run_id: str, decision: Decision) -> str:
 
 
 def app(plan: str | Path | None = None, messages: str | Path = "messages") -> Any:
+    """The pages, with the link secret resolved here ($BUDBRINGER_WEB_SECRET, a Prefect Secret block, or the
+    generated one) and, when the plan asks for Entra ID sign-in, its client secret checked before serving."""
+    from budbringer.web import signin
     from budbringer.web.app import create_app
 
-    return create_app(plan, messages, resume=resume)
+    loaded = plan_.load(plan)
+    if loaded.approval.sign_in is not None:
+        signin.client_secret(str(loaded.path))
+    return create_app(plan, messages, resume=resume, secret=link_secret.resolve(loaded))
 
 
 def server(plan: str | Path | None, messages: str | Path, host: str, port: int) -> Any:

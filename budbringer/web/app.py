@@ -5,27 +5,37 @@ or rejects (with a comment). The decision goes through the same code as `budbrin
 (`approval_request.decide`), recorded with how it was given ("link"); then the injected `resume` callable
 hands it to the run that waits for it. `budbringer.flows.web` provides that callable (Prefect lives in
 flows/); without it a waiting run reads the decision from the ledger when it next checks.
+
+With `approval.sign_in` in the plan the page also asks for Microsoft Entra ID sign-in (budbringer.web.signin):
+the member is matched by the e-mail in the ID token, must be the member the link names, and the decision is
+recorded as given by "sign-in". With `required: true` (the default) a link alone records nothing. The flow
+and the signed-in identity live in a session cookie signed with a key derived from the web secret.
 """
 
 from __future__ import annotations
 
 import contextvars
+import hashlib
+import hmac
 import logging
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import parse_qs
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware.sessions import SessionMiddleware
 
-from budbringer import approval_request, cascade
+from budbringer import approval_links, approval_request, cascade
 from budbringer import plan as plan_
 from budbringer.approval_request import Decision
 from budbringer.errors import BudbringerError
 from budbringer.ledger import ApprovalRequest, Ledger
-from budbringer.web import pages
+from budbringer.plan import Member, SignIn
+from budbringer.web import pages, signin
 from budbringer.approval_links import Claim, LinkRefused, LinkSigner
 
 log = logging.getLogger("budbringer")
@@ -34,16 +44,43 @@ log = logging.getLogger("budbringer")
 Resume = Callable[[str, Decision], str]
 
 STATUS = {"expired": 410, "void": 410, "tampered": 403, "other-member": 403, "used": 409, "closed": 409,
-          "unknown": 404}
+          "unknown": 404, "sign-in-needed": 403, "not-member": 403, "sign-in-failed": 400}
+SESSION_COOKIE = "budbringer_session"
+#: the session cookie's key is derived from the web secret, so it never equals the links' key
+SESSION_SALT = b"budbringer.session.v1"
 HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff",
            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
                                       "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"}
 
 
 def create_app(plan_path: str | Path | None = None, messages: str | Path = "messages", resume: Resume | None = None,
-               quality: pages.QualityFigures | None = None, signer: LinkSigner | None = None) -> FastAPI:
+               quality: pages.QualityFigures | None = None, signer: LinkSigner | None = None,
+               secret: str | None = None) -> FastAPI:
+    """The pages. `secret` signs the links and (derived) the session cookie: the caller resolves it (flows/web:
+    $BUDBRINGER_WEB_SECRET, a Prefect Secret block); None means `approval_links.secret()`."""
     app = FastAPI(title="Budbringer", docs_url=None, redoc_url=None, openapi_url=None)
     folder = Path(messages)
+    key = secret or (signer.key if signer is not None and signer.key else None) or approval_links.secret()
+    signer = signer or LinkSigner(key)
+    preview_signer = LinkSigner.for_preview(key)
+    app.add_middleware(SessionMiddleware, secret_key=hmac.new(key.encode(), SESSION_SALT, hashlib.sha256).hexdigest(),
+                       session_cookie=SESSION_COOKIE, max_age=signin.IDENTITY_SECONDS, same_site="lax",
+                       https_only=approval_links.base_url(plan_.load(plan_path)).startswith("https://"))
+    del key
+    sign_ins: dict[SignIn, signin.EntraSignIn] = {}
+
+    def entra(config: SignIn) -> signin.EntraSignIn:
+        if config not in sign_ins:
+            sign_ins[config] = signin.EntraSignIn(config)
+        return sign_ins[config]
+
+    def signed_in(session: dict, members: list[Member]) -> tuple[str, Member | None]:
+        """The e-mail signed in with this session (while it counts) and the member it matches."""
+        identity = session.get("signed_in")
+        if not isinstance(identity, dict) or float(identity.get("until", 0)) < time.time():
+            return "", None
+        email = str(identity.get("email", ""))
+        return email, signin.member_by_email(members, [email])
 
     def plan() -> plan_.Plan:
         return plan_.load(plan_path)
@@ -51,8 +88,8 @@ def create_app(plan_path: str | Path | None = None, messages: str | Path = "mess
     def page(body: str, status: int = 200) -> HTMLResponse:
         return HTMLResponse(body, status_code=status, headers=HEADERS)
 
-    def refused(kind: str, contact: str = "") -> HTMLResponse:
-        return page(pages.refusal_page(kind, contact), STATUS[kind])
+    def refused(kind: str, contact: str = "", detail: str = "") -> HTMLResponse:
+        return page(pages.refusal_page(kind, contact, detail), STATUS[kind])
 
     def locate(claim: Claim) -> tuple[cascade.Prepared, ApprovalRequest]:
         """The request the link was made for and the message as it is now; LinkRefused when they differ."""
@@ -71,7 +108,7 @@ def create_app(plan_path: str | Path | None = None, messages: str | Path = "mess
         return prepared, request
 
     def check(token: str) -> tuple[Claim, cascade.Prepared, ApprovalRequest]:
-        claim = (signer or LinkSigner()).claim(token)
+        claim = signer.claim(token)
         if not claim.member:
             raise LinkRefused("tampered")
         prepared, request = locate(claim)
@@ -81,7 +118,7 @@ def create_app(plan_path: str | Path | None = None, messages: str | Path = "mess
     def preview(token: str) -> HTMLResponse:
         """The page without buttons, from the signed read-only link in the Prefect form's description."""
         try:
-            claim = LinkSigner.for_preview(signer.key if signer else None).claim(token)
+            claim = preview_signer.claim(token)
             prepared, request = locate(claim)
         except LinkRefused as exc:
             return refused(exc.kind, plan().narrative.contact)
@@ -102,15 +139,19 @@ def create_app(plan_path: str | Path | None = None, messages: str | Path = "mess
         return page(html_document(plan()))
 
     @app.get("/godkend/{token}", response_class=HTMLResponse)
-    def approval(token: str) -> HTMLResponse:
+    def approval(token: str, http: Request) -> HTMLResponse:
         try:
             claim, prepared, request = check(token)
         except LinkRefused as exc:
             return refused(exc.kind, plan().narrative.contact)
+        policy = prepared.plan.approval
+        member = policy.member(claim.member).name  # type: ignore[union-attr]
+        email, me = signed_in(http.session, policy.members) if policy.sign_in else ("", None)
+        if email and (me is None or me.name != member):
+            return refused("other-member", prepared.plan.narrative.contact, f"Du er logget ind som {email}.")
         ledger = Ledger()
         votes = ledger.votes(request.id)
         mine = next((v for v in votes if v.voter.casefold() == claim.member.casefold()), None)
-        member = prepared.plan.approval.member(claim.member).name  # type: ignore[union-attr]
         if mine is not None:
             notice = (f"Du har allerede {pages.DECISIONS[mine.decision].lower()} budskabet "
                       f"({pages.danish_datetime(mine.at, prepared.plan.calendar.timezone)}). "
@@ -119,14 +160,78 @@ def create_app(plan_path: str | Path | None = None, messages: str | Path = "mess
         if request.state != "open":
             notice = f"Der er allerede truffet en beslutning: {pages.STATES.get(request.state, request.state)}."
             return page(pages.approval_page(prepared, request, votes, member, None, notice, "info", quality))
-        return page(pages.approval_page(prepared, request, votes, member, token, quality=quality))
+        sign_in_url = f"/godkend/{token}/log-ind" if policy.sign_in and me is None else ""
+        if policy.sign_in and policy.sign_in.required and me is None:
+            notice = ("Log ind med din arbejdskonto (Microsoft), før du svarer. Styregruppen har besluttet, at "
+                      "linket alene ikke er nok til at godkende eller afvise.")
+            return page(pages.approval_page(prepared, request, votes, member, None, notice, "info", quality,
+                                             sign_in_url=sign_in_url))
+        return page(pages.approval_page(prepared, request, votes, member, token, quality=quality,
+                                         sign_in_url=sign_in_url, signed_in=email))
+
+    @app.get("/godkend/{token}/log-ind")
+    def sign_in(token: str, http: Request) -> Response:
+        """Start Entra ID sign-in for the member the link names: to the authorize endpoint, and back."""
+        try:
+            claim, prepared, _ = check(token)
+        except LinkRefused as exc:
+            return refused(exc.kind, plan().narrative.contact)
+        config = prepared.plan.approval.sign_in
+        if config is None:
+            return refused("unknown", prepared.plan.narrative.contact)
+        member = prepared.plan.approval.member(claim.member)
+        try:
+            flow = entra(config).start(approval_links.base_url(prepared.plan) + signin.CALLBACK_PATH,
+                                       login_hint=member.email if member else None)
+        except signin.SignInFailed as exc:
+            log.warning("Entra ID sign-in could not start: %s", exc)
+            return refused("sign-in-failed", prepared.plan.narrative.contact)
+        http.session["entra_flow"] = {k: v for k, v in flow.items() if k != "auth_uri"}
+        http.session["entra_link"] = token
+        return RedirectResponse(flow["auth_uri"], status_code=303, headers=HEADERS)
+
+    @app.get(signin.CALLBACK_PATH)
+    def signed_in_callback(http: Request) -> Response:
+        """Entra ID sends the browser back here: match the signed-in user to a member by e-mail."""
+        flow, token = http.session.pop("entra_flow", None), http.session.pop("entra_link", None)
+        contact = plan().narrative.contact
+        if not isinstance(flow, dict) or not isinstance(token, str):
+            return refused("sign-in-failed", contact)
+        try:
+            claim, prepared, _ = check(token)
+        except LinkRefused as exc:
+            return refused(exc.kind, contact)
+        policy = prepared.plan.approval
+        if policy.sign_in is None:
+            return refused("unknown", contact)
+        try:
+            addresses = entra(policy.sign_in).finish(flow, dict(http.query_params))
+        except signin.SignInFailed as exc:
+            log.warning("Entra ID sign-in failed: %s", exc)
+            return refused("sign-in-failed", contact)
+        member = signin.member_by_email(policy.members, addresses)
+        if member is None:
+            log.warning("sign-in by %s refused: not a member of %s", addresses[0], policy.title)
+            return refused("not-member", contact, f"Du er logget ind som {addresses[0]}.")
+        if member.name.casefold() != claim.member.casefold():
+            log.warning("sign-in by %s refused: the link is %s's", member.name, claim.member)
+            return refused("other-member", contact, f"Du er logget ind som {member.email}.")
+        http.session["signed_in"] = {"email": member.email, "until": time.time() + signin.IDENTITY_SECONDS}
+        log.info("%s signed in with Entra ID for approval request %s", member.name, claim.request_id)
+        return RedirectResponse(f"/godkend/{token}", status_code=303, headers=HEADERS)
+
+    @app.get("/log-ud", response_class=HTMLResponse)
+    def sign_out(http: Request) -> HTMLResponse:
+        http.session.clear()
+        return page(pages.render("index.html.j2", title="Godkendelse", plan=plan(),
+                                 notice="Du er logget ud af godkendelsessiderne."))
 
     @app.post("/godkend/{token}", response_class=HTMLResponse)
     async def decide(token: str, http: Request) -> Response:
         form = {k: v[0] for k, v in parse_qs((await http.body()).decode("utf-8", "replace")).items()}
-        return await run_in_threadpool(_decide, token, form)
+        return await run_in_threadpool(_decide, token, form, dict(http.session))
 
-    def _decide(token: str, form: dict[str, str]) -> HTMLResponse:
+    def _decide(token: str, form: dict[str, str], session: dict) -> HTMLResponse:
         contact = plan().narrative.contact
         try:
             claim, prepared, request = check(token)
@@ -137,6 +242,12 @@ def create_app(plan_path: str | Path | None = None, messages: str | Path = "mess
         named = policy.member(form.get("medlem", claim.member))
         if member is None or named is None or named.name != member.name:
             return refused("other-member", contact)
+        email, me = signed_in(session, policy.members) if policy.sign_in else ("", None)
+        if email and (me is None or me.name != member.name):
+            return refused("other-member", contact, f"Du er logget ind som {email}.")
+        if policy.sign_in and policy.sign_in.required and me is None:
+            return refused("sign-in-needed", contact)
+        source = "sign-in" if me is not None else "link"
         ledger = Ledger()
         if any(v.voter.casefold() == member.name.casefold() for v in ledger.votes(request.id)):
             return refused("used", contact)
@@ -155,11 +266,12 @@ def create_app(plan_path: str | Path | None = None, messages: str | Path = "mess
         decision = Decision(approval_request.APPROVE if choice == "godkend" else approval_request.REJECT,
                             member.name, comment)
         try:
-            status = approval_request.decide(prepared, ledger, request, decision, source="link")
+            status = approval_request.decide(prepared, ledger, request, decision, source=source)
         except BudbringerError as exc:
             log.warning("decision by link refused: %s", exc)
             return refused("closed", contact)
-        log.info("%s: %s decided %s by personal link", request.message_id, member.name, decision.decision)
+        log.info("%s: %s decided %s (%s)", request.message_id, member.name, decision.decision,
+                 "signed in with Entra ID" if me is not None else "by personal link")
         if request.flow_run_id and resume is not None:
             # In the background: the approver gets the answer now; the run may take a moment to be paused.
             threading.Thread(target=contextvars.copy_context().run, name="budbringer-resume", daemon=True,

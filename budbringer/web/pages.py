@@ -133,8 +133,10 @@ def decisions(plan: Plan, votes: Sequence[Vote]) -> tuple[list[dict[str, str]], 
 
 def approval_page(prepared: Prepared, request: ApprovalRequest | None, votes: Sequence[Vote] = (),
                   member: str | None = None, token: str | None = None, notice: str = "", notice_kind: str = "info",
-                  quality: QualityFigures | None = None, links: dict[str, str] | None = None) -> str:
-    """The page an approver reads: with `token` it has the Godkend/Afvis buttons, without it is the preview."""
+                  quality: QualityFigures | None = None, links: dict[str, str] | None = None,
+                  sign_in_url: str = "", signed_in: str = "") -> str:
+    """The page an approver reads: with `token` it has the Godkend/Afvis buttons, without it is the preview.
+    `sign_in_url` offers (or, without `token`, asks for) Entra ID sign-in; `signed_in` is the signed-in e-mail."""
     plan = prepared.plan
     rows, pending = decisions(plan, votes)
     return render("approval.html.j2", plan=plan, message=prepared.message, tiers=tiers(prepared, quality),
@@ -144,7 +146,7 @@ def approval_page(prepared: Prepared, request: ApprovalRequest | None, votes: Se
                   votes=rows, pending=pending, member=member, token=token, notice=notice,
                   notice_kind=notice_kind, findings=prepared.findings, links=links or {},
                   title=prepared.message.title, count=len(prepared.variants),
-                  approval_hash=prepared.approval_hash)
+                  approval_hash=prepared.approval_hash, sign_in_url=sign_in_url, signed_in=signed_in)
 
 
 REFUSALS = {
@@ -166,6 +168,18 @@ REFUSALS = {
     "closed": ("Der er allerede truffet en beslutning",
                "Budskabet er allerede godkendt eller afvist, så der kan ikke svares på anmodningen længere. "
                "Intet er ændret."),
+    "sign-in-needed": ("Log ind for at svare",
+                       "Styregruppen har besluttet, at man skal logge ind med sin arbejdskonto (Microsoft), før et "
+                       "svar bliver registreret. Linket alene er ikke nok. Åbn linket fra din mail igen, og vælg "
+                       "»Log ind med Microsoft«. Der er ikke registreret noget svar."),
+    "not-member": ("Du er ikke medlem af styregruppen",
+                   "Den konto, du er logget ind med, står ikke på styregruppens medlemsliste. Derfor kan du ikke "
+                   "godkende eller afvise budskabet. Intet er ændret. Er du medlem, så log ind med den "
+                   "mailadresse, styregruppen har registreret for dig."),
+    "sign-in-failed": ("Log-ind mislykkedes",
+                       "Vi kunne ikke bekræfte dit log-ind hos Microsoft. Måske tog det for lang tid, eller siden "
+                       "blev åbnet to gange. Åbn linket fra din mail igen, og log ind på ny. Der er ikke "
+                       "registreret noget svar."),
     "unknown": ("Anmodningen findes ikke",
                 "Vi kan ikke finde anmodningen om godkendelse, som linket hører til. Der er ikke registreret "
                 "noget svar."),

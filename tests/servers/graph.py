@@ -5,9 +5,16 @@ Only documented endpoints are implemented; anything else gets Graph's (or Entra'
 
 Sign-in (`LoginEmulator`, one host):
     GET  /{tenant}/v2.0/.well-known/openid-configuration     the discovery document msal reads first
+    GET  /{tenant}/oauth2/v2.0/authorize                      a user signs in (the one `signed_in` names, as
+                                                              if they had typed their password): 302 back to
+                                                              the registered redirect URI with a code and the
+                                                              state (the OIDC authorization-code flow, PKCE)
     POST /{tenant}/oauth2/v2.0/token                          client credentials: a secret, or a certificate
                                                               (a PS256 client assertion, checked with the
-                                                              app's certificate)
+                                                              app's certificate); or authorization_code: the
+                                                              code, the PKCE verifier and the client secret
+                                                              for an RS256 ID token with the nonce
+    GET  /{tenant}/discovery/v2.0/keys                        the ID tokens' signing key (JWKS)
 Graph (`GraphEmulator`, another host, under /v1.0):
     POST /users/{sender}/sendMail                             202; the body checked against the reference
                                                               metadata (reference/graph-v1.0-subset.json)
@@ -153,6 +160,30 @@ class App:
     secret: str | None = None
     certificate_pem: bytes | None = None
     roles: set[str] = field(default_factory=lambda: set(ALL_ROLES))
+    redirect_uris: list[str] = field(default_factory=list)  # web apps: where the authorize endpoint sends back
+
+
+@dataclass
+class User:
+    """A directory user: what their ID token says."""
+
+    upn: str  # preferred_username
+    name: str
+    email: str | None = None  # the optional `email` claim
+    oid: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+
+@dataclass
+class Grant:
+    """An authorization code the authorize endpoint issued, good once."""
+
+    client_id: str
+    redirect_uri: str
+    scope: str
+    nonce: str | None
+    challenge: str
+    user: User
+    expires: float
 
 
 @dataclass
@@ -177,6 +208,23 @@ class LoginEmulator(Emulator):
         super().__init__()
         self.tenants: dict[str, dict[str, App]] = {}
         self.tokens: dict[str, Token] = {}
+        self.users: dict[str, User] = {}  # by upn, lower case
+        self.signed_in: str | None = None  # the upn of who signs in at the authorize endpoint next
+        self.grants: dict[str, Grant] = {}
+        self.id_tokens: list[dict[str, Any]] = []  # the claims of every ID token issued
+        self._key: Any = None
+
+    def add_user(self, user: User) -> User:
+        self.users[user.upn.lower()] = user
+        return user
+
+    @property
+    def signing_key(self) -> Any:
+        if self._key is None:
+            from cryptography.hazmat.primitives.asymmetric import rsa
+
+            self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        return self._key
 
     def add_app(self, tenant: str, app: App) -> App:
         self.tenants.setdefault(tenant, {})[app.client_id] = app
@@ -214,7 +262,17 @@ class LoginEmulator(Emulator):
                 "tenant_region_scope": "EU",
             })
         if request.method == "POST" and rest == "oauth2/v2.0/token":
+            form = {k: v[0] for k, v in parse_qs(request.body.decode()).items()}
+            if form.get("grant_type") == "authorization_code":
+                return self._code_token(form, tenant, f"https://{host}/{tenant}/v2.0")
             return self._token(request, tenant, f"https://{host}{request.path}")
+        if request.method == "GET" and rest == "oauth2/v2.0/authorize":
+            return self._authorize(request, tenant)
+        if request.method == "GET" and rest == "discovery/v2.0/keys":
+            import jwt
+
+            jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.signing_key.public_key()))
+            return Reply(200, {"keys": [{**jwk, "kid": "emulator-1", "use": "sig", "alg": "RS256"}]})
         return _aad_error(404, "invalid_request", 900561, "The endpoint only accepts the documented requests.")
 
     def _token(self, request: Request, tenant: str, endpoint: str) -> Reply:
@@ -241,6 +299,75 @@ class LoginEmulator(Emulator):
                                        time.time() + 3599)
         return Reply(200, {"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599,
                            "access_token": token})
+
+    def _authorize(self, request: Request, tenant: str) -> Reply:
+        query = {k: v[0] for k, v in request.query.items()}
+        app = self.tenants.get(tenant, {}).get(query.get("client_id", ""))
+        if app is None:
+            return _aad_error(400, "unauthorized_client", 700016, f"Application with identifier "
+                              f"'{query.get('client_id')}' was not found in the directory '{tenant}'.")
+        redirect = query.get("redirect_uri", "")
+        if redirect not in app.redirect_uris:
+            return _aad_error(400, "invalid_request", 50011, f"The redirect URI '{redirect}' specified in the "
+                              "request does not match the redirect URIs configured for the application.")
+        if query.get("response_type") != "code" or "openid" not in query.get("scope", "").split():
+            return _aad_error(400, "invalid_request", 900144, "The request body must contain the following "
+                              "parameter: 'response_type' (code) and the scope 'openid'.")
+        if query.get("code_challenge_method") != "S256" or not query.get("code_challenge"):
+            return _aad_error(400, "invalid_request", 501491, "Invalid size of Code_Challenge parameter.")
+        user = self.users.get((self.signed_in or "").lower())
+        if user is None:
+            return Reply(200, "Log ind på din konto (no user is signed in at the emulator)")
+        code = "0.AXoA" + secrets.token_urlsafe(32)
+        with self.lock:
+            self.grants[code] = Grant(app.client_id, redirect, query.get("scope", ""), query.get("nonce"),
+                                      query["code_challenge"], user, time.time() + 600)
+        from urllib.parse import urlencode
+
+        back = {"code": code, "session_state": str(uuid.uuid4())}
+        if "state" in query:
+            back["state"] = query["state"]
+        return Reply(302, b"", {"Location": f"{redirect}?{urlencode(back)}"})
+
+    def _code_token(self, form: dict[str, str], tenant: str, issuer: str) -> Reply:
+        import hashlib
+
+        import jwt
+
+        app = self.tenants.get(tenant, {}).get(form.get("client_id", ""))
+        if app is None:
+            return _aad_error(400, "unauthorized_client", 700016, "Application not found in the directory.")
+        if not (app.secret and secrets.compare_digest(form.get("client_secret", ""), app.secret)):
+            return _aad_error(401, "invalid_client", 7000215, "Invalid client secret provided.")
+        with self.lock:
+            grant = self.grants.pop(form.get("code", ""), None)
+        if grant is None or grant.expires < time.time() or grant.client_id != app.client_id:
+            return _aad_error(400, "invalid_grant", 70008, "The provided authorization code or refresh token has "
+                              "expired due to inactivity, or was already redeemed.")
+        if form.get("redirect_uri") != grant.redirect_uri:
+            return _aad_error(400, "invalid_grant", 70001, "The redirect URI does not match the one the code "
+                              "was issued for.")
+        verifier = form.get("code_verifier", "")
+        digest = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        if digest != grant.challenge:
+            return _aad_error(400, "invalid_grant", 501481, "The Code_Verifier does not match the code_challenge "
+                              "supplied in the authorization request.")
+        now = int(time.time())
+        claims = {"aud": app.client_id, "iss": issuer, "iat": now, "nbf": now, "exp": now + 3600,
+                  "name": grant.user.name, "oid": grant.user.oid, "preferred_username": grant.user.upn,
+                  "sub": secrets.token_urlsafe(16), "tid": tenant, "ver": "2.0"}
+        if grant.nonce is not None:
+            claims["nonce"] = grant.nonce
+        if grant.user.email:
+            claims["email"] = grant.user.email
+        with self.lock:
+            self.id_tokens.append(claims)
+        id_token = jwt.encode(claims, self.signing_key, algorithm="RS256", headers={"kid": "emulator-1"})
+        client_info = base64.urlsafe_b64encode(json.dumps({"uid": grant.user.oid, "utid": tenant}).encode())
+        return Reply(200, {"token_type": "Bearer", "scope": "openid profile email User.Read", "expires_in": 3599,
+                           "ext_expires_in": 3599, "access_token": "eyJ0eXAiOiJKV1Qi." + secrets.token_urlsafe(24),
+                           "refresh_token": "0.AXoA" + secrets.token_urlsafe(40), "id_token": id_token,
+                           "client_info": client_info.rstrip(b"=").decode()})
 
     def _authenticated(self, app: App, form: dict[str, str], endpoint: str) -> bool:
         if "client_secret" in form:
