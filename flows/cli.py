@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from budbringer.errors import ApprovalError, BudbringerError, InputError, LedgerError, Problem, mask_urls
 
 if TYPE_CHECKING:
+    from budbringer.flows.temporary_server import TemporaryServer
     from budbringer.plan import Plan
 
 EXIT_OK, EXIT_PROBLEM = 0, 1
@@ -369,6 +370,19 @@ def _refuse_oversized(message: object, variants: Sequence) -> None:  # type: ign
 
 
 def cmd_send(args: argparse.Namespace) -> int:
+    # Without a Prefect server (the ephemeral default) the temporary one starts now, from a thread, so that its
+    # start overlaps the checks and rendering below instead of following them (flows/temporary_server.py).
+    _quiet_prefect()
+    from budbringer.flows.temporary_server import TemporaryServer
+
+    server = TemporaryServer.begin()
+    try:
+        return _send(args, server)
+    finally:
+        server.stop()
+
+
+def _send(args: argparse.Namespace, server: TemporaryServer) -> int:
     from types import SimpleNamespace
 
     from budbringer import approval as approval_, cascade
@@ -383,7 +397,7 @@ def cmd_send(args: argparse.Namespace) -> int:
         raise ApprovalError("--override-order needs --reason TEXT: the chair's reason is recorded and reported")
     if args.approved_by and not (args.approval_ref or "").strip():
         raise ApprovalError("--approved-by needs --approval-ref REF: where the approval is recorded (the minutes)")
-    # Everything that can be checked is checked before Prefect starts and before anything is recorded.
+    # Everything that can be checked is checked before the flow starts and before anything is recorded.
     prepared = cascade.prepare(_plan(args.plan), args.message)
     plan, message = prepared.plan, prepared.message
     _refuse_oversized(prepared.message, prepared.variants)
@@ -392,8 +406,8 @@ def cmd_send(args: argparse.Namespace) -> int:
         approval_.check_approvers(plan.approval, args.approved_by)
         if args.override_order:
             approval_.check_override(plan.approval, args.approved_by, args.reason)
-    # The ledger opens (or says why it cannot) before Prefect starts; when it already holds every delivery of
-    # this exact content, the answer comes from it, and no Prefect server is started (a re-run in a second).
+    # The ledger opens (or says why it cannot) before the flow starts; when it already holds every delivery of
+    # this exact content, the answer comes from it, and no flow runs (the temporary server is stopped unused).
     ledger = Ledger()
     cascade.refuse_edit_after_delivery(prepared, ledger)
     records = ledger.records(message.id)
@@ -405,15 +419,18 @@ def cmd_send(args: argparse.Namespace) -> int:
         print(f"\nNothing new delivered: all {len(wanted)} deliveries of {message.id} were delivered before "
               "(answered from the ledger; no flow run was started).")
         return EXIT_OK
-    _quiet_prefect()
     from budbringer.flows.send import CascadeFailed, api_url, send_flow
 
+    # A run waits for decisions made elsewhere only with a server of its own (not the temporary one).
+    wait_for_approval = api_url() is not None
+    temporary = server.api(float(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"]))
     failed = None
     try:
-        outcomes = send_flow(message=str(Path(args.message).resolve()), approved_by=args.approved_by,
-                             approval_ref=args.approval_ref, plan=str(plan.path.resolve()),
-                             override_order=args.override_order, reason=args.reason,
-                             wait_for_approval=api_url() is not None)
+        with server.settings(temporary):
+            outcomes = send_flow(message=str(Path(args.message).resolve()), approved_by=args.approved_by,
+                                 approval_ref=args.approval_ref, plan=str(plan.path.resolve()),
+                                 override_order=args.override_order, reason=args.reason,
+                                 wait_for_approval=wait_for_approval)
     except CascadeFailed as exc:
         failed = exc
         outcomes = getattr(exc, "outcomes", None)
