@@ -62,6 +62,8 @@ class TemporaryServer:
 
     def _spawn(self) -> None:
         try:
+            if os.environ.get("PREFECT_API_URL"):
+                return  # a server is named: nothing to start (and Prefect's settings not imported here for it)
             from prefect.settings import get_current_settings
 
             settings = get_current_settings()
