@@ -18,14 +18,20 @@ elsewhere, and `flows.limits` frees slots a killed command left in `$PREFECT_HOM
 
 from __future__ import annotations
 
+import contextvars
+import importlib.util
 import os
 import socket
 import subprocess
 import sys
 import threading
 import time
+import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+
+from budbringer.errors import BudbringerError
 
 #: the API URLs of temporary servers this process started (and has not stopped)
 _temporary: set[str] = set()
@@ -52,7 +58,10 @@ class TemporaryServer:
         self._spawned = threading.Event()
         self._lock = threading.Lock()
         self._stopped = False
-        self._thread = threading.Thread(target=self._spawn, daemon=True, name="budbringer-temporary-server")
+        # the caller's context: Prefect's settings (a test's temporary settings too) live in context variables
+        context = contextvars.copy_context()
+        self._thread = threading.Thread(target=context.run, args=(self._spawn,), daemon=True,
+                                        name="budbringer-temporary-server")
 
     @classmethod
     def begin(cls) -> TemporaryServer:
@@ -64,28 +73,46 @@ class TemporaryServer:
         try:
             if os.environ.get("PREFECT_API_URL"):
                 return  # a server is named: nothing to start (and Prefect's settings not imported here for it)
+            guess = _no_server_named()
+            if guess:  # the usual case: start at once, before Prefect's settings are even imported (~0.5 s)
+                self._start_process({**os.environ, **SERVER_ENV})
             from prefect.settings import get_current_settings
 
             settings = get_current_settings()
             if settings.api.url or not settings.server.ephemeral.enabled:
-                return  # a configured server (or none allowed): Prefect's own rules apply
-            self._env = {**os.environ, **settings.to_environment_variables(exclude_unset=True), **SERVER_ENV}
-            with self._lock:
-                if not self._stopped:
-                    self._start_process()
+                self._end_process()  # a configured server (or none allowed) after all: Prefect's own rules apply
+                return
+            if not guess:
+                self._start_process({**os.environ, **settings.to_environment_variables(exclude_unset=True),
+                                     **SERVER_ENV})
         except BaseException as exc:  # noqa: BLE001 - said by api(), in the command's thread
             self.error = exc
         finally:
             self._spawned.set()
 
-    def _start_process(self) -> None:
-        import prefect
+    def _start_process(self, env: dict[str, str] | None = None) -> None:
+        self._env = env if env is not None else self._env
+        with self._lock:
+            if self._stopped:
+                return
+            self.port = _free_port()
+            self.process = subprocess.Popen(  # noqa: S603 - our interpreter, Prefect's own server
+                [sys.executable, "-m", "uvicorn", "--app-dir", _prefect_parent(), "--factory",
+                 "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(self.port),
+                 "--log-level", "error", "--lifespan", "on"], env=self._env)
 
-        self.port = _free_port()
-        self.process = subprocess.Popen(  # noqa: S603 - our interpreter, Prefect's own server
-            [sys.executable, "-m", "uvicorn", "--app-dir", str(prefect.__module_path__.parent), "--factory",
-             "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(self.port),
-             "--log-level", "error", "--lifespan", "on"], env=self._env)
+    def _end_process(self) -> None:
+        with self._lock:
+            process, self.process = self.process, None
+        if process is None:
+            return
+        _temporary.discard(self.url)
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
     @property
     def url(self) -> str:
@@ -101,15 +128,15 @@ class TemporaryServer:
             raise self.error
         if self.process is None:
             return None
-        print(f"Starting a temporary Prefect server on {self.url} for this command (`budbringer serve` keeps one "
-              "running: faster, and its UI shows the runs afterwards)", file=sys.stderr)
+        print(f"Starting a temporary Prefect server on {self.url} for this command (a running one, "
+              "`prefect server start`, is faster and keeps the runs in its UI: see the README)", file=sys.stderr)
         deadline = time.monotonic() + timeout
         with httpx.Client(timeout=5.0) as client:
             while time.monotonic() < deadline:
                 if self.process.poll() is not None:
                     if self.process.returncode != PORT_TAKEN:
-                        raise RuntimeError(f"the temporary Prefect server ended at its start (exit status "
-                                           f"{self.process.returncode}); its error is above")
+                        raise BudbringerError(f"the temporary Prefect server ended at its start (exit status "
+                                              f"{self.process.returncode}; its error is above): nothing was sent")
                     self._start_process()  # another command took the port a moment ago
                 try:
                     if client.get(f"{self.url}/health").status_code == 200:
@@ -118,9 +145,9 @@ class TemporaryServer:
                 except httpx.TransportError:
                     pass
                 time.sleep(0.05)
-        raise RuntimeError(f"the temporary Prefect server did not answer within {timeout:.0f} s "
-                           "(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS); the machine may be busy: try again, "
-                           "or run `budbringer serve` and set PREFECT_API_URL")
+        raise BudbringerError(f"the temporary Prefect server did not answer within {timeout:.0f} s "
+                              "(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS): nothing was sent; the machine may "
+                              "be busy: try again, or start a server (`prefect server start`) and set PREFECT_API_URL")
 
     @contextmanager
     def settings(self, url: str | None) -> Iterator[None]:
@@ -142,17 +169,7 @@ class TemporaryServer:
         with self._lock:
             self._stopped = True
         self._thread.join(timeout=30)  # not left importing while the interpreter shuts down
-        with self._lock:
-            process, self.process = self.process, None
-        if process is None:
-            return
-        _temporary.discard(self.url)
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        self._end_process()
 
 
 def _drain() -> None:
@@ -166,6 +183,38 @@ def _drain() -> None:
             worker.drain_all(timeout=5)
         except Exception:  # noqa: BLE001,S110 - logs and events are a courtesy; the run's outcome is in the ledger
             pass
+
+
+def _no_server_named() -> bool:
+    """Read without importing Prefect: True when neither the environment, the active profile nor a settings file
+    in this folder names a Prefect API or changes the ephemeral switch (then the server can start at once);
+    False when one might (then Prefect's settings decide first)."""
+    if any(name in os.environ for name in ("PREFECT_API_URL", "PREFECT_SERVER_EPHEMERAL_ENABLED",
+                                           "PREFECT_PROFILES_PATH")):
+        return False
+    if Path("prefect.toml").exists() or Path(".env").exists():
+        return False
+    try:
+        if Path("pyproject.toml").exists() and "tool.prefect" in Path("pyproject.toml").read_text(encoding="utf-8"):
+            return False
+        profiles = Path(os.environ.get("PREFECT_HOME") or "~/.prefect").expanduser() / "profiles.toml"
+        if profiles.exists():
+            data = tomllib.loads(profiles.read_text(encoding="utf-8"))
+            active = os.environ.get("PREFECT_PROFILE") or data.get("active") or "ephemeral"
+            named = data.get("profiles", {}).get(active, {})
+            if any(key.startswith(("PREFECT_API_", "PREFECT_SERVER_EPHEMERAL")) for key in named):
+                return False
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def _prefect_parent() -> str:
+    """The folder that holds the `prefect` package (uvicorn's --app-dir), found without importing it."""
+    spec = importlib.util.find_spec("prefect")
+    if spec is None or not spec.submodule_search_locations:
+        raise BudbringerError("Prefect is not installed in this environment: reinstall Budbringer")
+    return str(Path(next(iter(spec.submodule_search_locations))).parent)
 
 
 def _free_port() -> int:
