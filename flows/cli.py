@@ -375,11 +375,29 @@ def cmd_send(args: argparse.Namespace) -> int:
     _quiet_prefect()
     from budbringer.flows.temporary_server import TemporaryServer
 
-    server = TemporaryServer.begin()
+    # A message the ledger has delivered before may need no server at all (a re-run): then it starts only if
+    # the full check below finds work left.
+    server = TemporaryServer.begin(now=not _delivered_before(args.message))
     try:
         return _send(args, server)
     finally:
         server.stop()
+
+
+def _delivered_before(message_path: str) -> bool:
+    """A quick look, before anything else: does an existing ledger hold a delivery of this message? (Anything
+    unclear: no, and the server starts at once; the checks after say what is wrong.)"""
+    try:
+        from budbringer import message as message_
+        from budbringer.ledger import Ledger, State, database_url
+
+        url = database_url()
+        if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+            return False
+        message_id = message_.load(message_path).id
+        return any(r.state == State.DELIVERED for r in Ledger().records(message_id))
+    except Exception:  # noqa: BLE001 - only a guess about when to start the server
+        return False
 
 
 def _send(args: argparse.Namespace, server: TemporaryServer) -> int:
@@ -419,6 +437,7 @@ def _send(args: argparse.Namespace, server: TemporaryServer) -> int:
         print(f"\nNothing new delivered: all {len(wanted)} deliveries of {message.id} were delivered before "
               "(answered from the ledger; no flow run was started).")
         return EXIT_OK
+    server.start()  # work is left: if it was not started above, now
     from budbringer.flows.send import CascadeFailed, api_url, send_flow
 
     # A run waits for decisions made elsewhere only with a server of its own (not the temporary one).

@@ -58,16 +58,27 @@ class TemporaryServer:
         self._spawned = threading.Event()
         self._lock = threading.Lock()
         self._stopped = False
+        self._started = False
         # the caller's context: Prefect's settings (a test's temporary settings too) live in context variables
         context = contextvars.copy_context()
         self._thread = threading.Thread(target=context.run, args=(self._spawn,), daemon=True,
                                         name="budbringer-temporary-server")
 
     @classmethod
-    def begin(cls) -> TemporaryServer:
+    def begin(cls, now: bool = True) -> TemporaryServer:
+        """The server of one command; started at once, or (`now=False`) only when `start()` is called."""
         server = cls()
-        server._thread.start()
+        if now:
+            server.start()
         return server
+
+    def start(self) -> None:
+        """Start it (from its thread), unless it was started already. Safe to call twice."""
+        with self._lock:
+            if self._started:
+                return
+            self._started = True
+        self._thread.start()
 
     def _spawn(self) -> None:
         try:
@@ -123,6 +134,7 @@ class TemporaryServer:
         none was started because the settings name a server."""
         import httpx
 
+        self.start()
         self._spawned.wait()
         if self.error is not None:
             raise self.error
@@ -168,7 +180,9 @@ class TemporaryServer:
         """End the server this started (by its process id): SIGTERM, 5 s, then SIGKILL. Safe to call twice."""
         with self._lock:
             self._stopped = True
-        self._thread.join(timeout=30)  # not left importing while the interpreter shuts down
+            started = self._started
+        if started:
+            self._thread.join(timeout=30)  # not left importing while the interpreter shuts down
         self._end_process()
 
 
