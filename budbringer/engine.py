@@ -14,7 +14,7 @@ The rules, in one place (plain Python, no Prefect):
   one channel at a time (`waves`); a bigger release goes in waves, each after the one before has ended.
 
 The engine runs behind a small `Executor`: it says *what* to release; the executor delivers a release (the
-Prefect executor in `flows/send.py` as retried tasks, each phase in a subflow of its own; `InlineExecutor`
+Prefect executor in `flows/send.py` as retried tasks in the send's flow run; `InlineExecutor`
 here, one delivery after another, for the fast tests and the crash harness). Both run this module's loop,
 so no copy of it exists.
 """
@@ -87,11 +87,6 @@ def phases(deliveries: Sequence[Delivery], override_order: bool) -> list[Phase]:
         return [Phase(PUBLISH, tuple(deliveries), release_all=True)]
     return [Phase(CASCADE, tuple(d for d in deliveries if d.variant.phase == CASCADE)),
             Phase(PUBLISH, tuple(d for d in deliveries if d.variant.phase == PUBLISH))]
-
-
-def phase(deliveries: Sequence[Delivery], name: str, release_all: bool) -> Phase:
-    """The phase `name` of a send (what a phase's subflow rebuilds from ids)."""
-    return next(p for p in phases(deliveries, release_all) if p.name == name)
 
 
 def next_step(plan: Plan, phase_: Phase, outcomes: Sequence[Outcome], message_date: dt.date,

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from budbringer.errors import ApprovalError, BudbringerError, InputError, LedgerError, Problem, mask_urls
 
 if TYPE_CHECKING:
+    from budbringer.flows.temporary_server import TemporaryServer
     from budbringer.plan import Plan
 
 EXIT_OK, EXIT_PROBLEM = 0, 1
@@ -371,6 +372,37 @@ def _refuse_oversized(message: object, variants: Sequence) -> None:  # type: ign
 
 
 def cmd_send(args: argparse.Namespace) -> int:
+    # Without a Prefect server (the ephemeral default) the temporary one starts now, from a thread, so that its
+    # start overlaps the checks and rendering below instead of following them (flows/temporary_server.py).
+    _quiet_prefect()
+    from budbringer.flows.temporary_server import TemporaryServer
+
+    # A message the ledger has delivered before may need no server at all (a re-run): then it starts only if
+    # the full check below finds work left.
+    server = TemporaryServer.begin(now=not _delivered_before(args.message))
+    try:
+        return _send(args, server)
+    finally:
+        server.stop()
+
+
+def _delivered_before(message_path: str) -> bool:
+    """A quick look, before anything else: does an existing ledger hold a delivery of this message? (Anything
+    unclear: no, and the server starts at once; the checks after say what is wrong.)"""
+    try:
+        from budbringer import message as message_
+        from budbringer.ledger import Ledger, State, database_url
+
+        url = database_url()
+        if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+            return False
+        message_id = message_.load(message_path).id
+        return any(r.state == State.DELIVERED for r in Ledger().records(message_id))
+    except Exception:  # noqa: BLE001 - only a guess about when to start the server
+        return False
+
+
+def _send(args: argparse.Namespace, server: TemporaryServer) -> int:
     from types import SimpleNamespace
 
     from budbringer import approval as approval_, cascade, runtime
@@ -386,7 +418,7 @@ def cmd_send(args: argparse.Namespace) -> int:
         raise ApprovalError("--override-order needs --reason TEXT: the chair's reason is recorded and reported")
     if args.approved_by and not (args.approval_ref or "").strip():
         raise ApprovalError("--approved-by needs --approval-ref REF: where the approval is recorded (the minutes)")
-    # Everything that can be checked is checked before Prefect starts and before anything is recorded.
+    # Everything that can be checked is checked before the flow starts and before anything is recorded.
     prepared = cascade.prepare(_plan(args.plan), args.message)
     plan, message = prepared.plan, prepared.message
     _refuse_oversized(prepared.message, prepared.variants)
@@ -396,8 +428,8 @@ def cmd_send(args: argparse.Namespace) -> int:
         if args.override_order:
             approval_.check_override(plan.approval, args.approved_by, args.reason)
     # This command's runtime: the plan loaded above, the ledger, the channels; the flows below use it too.
-    # The ledger opens (or says why it cannot) before Prefect starts; when it already holds every delivery of
-    # this exact content, the answer comes from it, and no Prefect server is started (a re-run in a second).
+    # The ledger opens (or says why it cannot) before the flow starts; when it already holds every delivery of
+    # this exact content, the answer comes from it, and no flow runs (the temporary server is stopped unused).
     run = runtime.Runtime(runtime.Settings.read(args.plan), REGISTRY, plan=plan)
     ledger = run.ledger
     cascade.refuse_edit_after_delivery(prepared, ledger)
@@ -410,16 +442,19 @@ def cmd_send(args: argparse.Namespace) -> int:
         print(f"\nNothing new delivered: all {len(wanted)} deliveries of {message.id} were delivered before "
               "(answered from the ledger; no flow run was started).")
         return EXIT_OK
-    _quiet_prefect()
+    server.start()  # work is left: if it was not started above, now
     from budbringer.flows.send import CascadeFailed, api_url, send_flow, using
 
+    # A run waits for decisions made elsewhere only with a server of its own (not the temporary one).
+    wait_for_approval = api_url() is not None
+    temporary = server.api(float(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"]))
     failed = None
     try:
-        with using(run):
+        with server.settings(temporary), using(run):
             outcomes = send_flow(message=str(Path(args.message).resolve()), approved_by=args.approved_by,
                                  approval_ref=args.approval_ref, plan=str(run.settings.plan),
                                  override_order=args.override_order, reason=args.reason,
-                                 wait_for_approval=api_url() is not None)
+                                 wait_for_approval=wait_for_approval)
     except CascadeFailed as exc:
         failed = exc
         outcomes = getattr(exc, "outcomes", None)

@@ -120,10 +120,14 @@ def _delivered(ledger: Ledger | None, delivery: Delivery) -> bool:
 
 
 def ephemeral() -> bool:
-    """No `PREFECT_API_URL`: each command runs its own temporary server on `$PREFECT_HOME`'s database."""
+    """No `PREFECT_API_URL` (or the temporary server `budbringer send` started for itself): each command runs
+    its own temporary server on `$PREFECT_HOME`'s database."""
     from prefect.settings import get_current_settings
 
-    return not get_current_settings().api.url
+    from budbringer.flows.temporary_server import is_temporary
+
+    url = get_current_settings().api.url
+    return not url or is_temporary(url)
 
 
 def records_dir() -> Path:

@@ -14,14 +14,15 @@ runs locally against a server. Approvers decide in the Prefect UI's form or with
 
 Thin on purpose: every step is a typed function in `budbringer.cascade`, and the order (tiers, blocking,
 calendar gates, the override, cascade before publish) is `budbringer.engine`'s; this module is the engine's
-Prefect executor: which steps run as tasks, which retry, each phase in a subflow, the artifacts. It is the only
-place (with the rest of `flows/`) that imports Prefect. Flow parameters are paths and ids, never rendered
-content: a subflow loads the message from disk and the approval from the ledger.
+Prefect executor: which steps run as tasks, which retry, the phases in the send's own flow run (no subflows:
+they cost more than they showed, docs/benchmarks.md), the artifacts. It is the only place (with the rest of
+`flows/`) that imports Prefect. Flow parameters are paths and ids, never rendered content: the flow loads the
+message from disk and the plan once, and the approval comes from the ledger.
 
 One runtime (`budbringer.runtime.Runtime`: the plan, the ledger, the channels with their sign-ins and limiters)
 serves a whole send: the entry point builds it (the `budbringer` command, else the flow run itself) and hands
-it to the flows it calls in this process with `using`, since flow parameters are paths and ids; the tasks get
-it as a parameter. A subflow run on its own builds its own.
+it to the flow it calls in this process with `using`, since flow parameters are paths and ids; the tasks get
+it as a parameter. A flow run on its own (a deployment) builds its own.
 
 Who retries what: a channel retries a single HTTP call for seconds (tenacity, honouring Retry-After); the
 delivery task retries a *transient* failure (nothing was delivered) for longer outages, twice, after 10 and
@@ -55,7 +56,7 @@ from budbringer.approval import Approval
 from budbringer.approval_request import Decision, Status
 from budbringer.cascade import Outcome, Prepared
 from budbringer.delivery import Delivery
-from budbringer.errors import ApprovalError, TransientDeliveryError
+from budbringer.errors import TransientDeliveryError
 from budbringer.ledger import Ledger
 from budbringer.report import outcome_rows, summary_markdown
 from budbringer.flows import limits, link_secret
@@ -315,16 +316,20 @@ def _await_approval(prepared: Prepared, run: runtime.Runtime, wait_for_decision:
 
 
 class PrefectExecutor:
-    """The engine's executor under Prefect: each phase a subflow (`cascade`, `publish`) whose parameters are
-    paths and ids, each release a set of `deliver` tasks run together (retried when transient)."""
+    """The engine's executor under Prefect: each release a set of `deliver` tasks run together (retried when
+    transient), in the send's own flow run.
 
-    def __init__(self, run: runtime.Runtime, message_path: str, approval_id: int) -> None:
-        self.run, self.message_path, self.approval_id = run, message_path, approval_id
+    The phases (`cascade`, then `publish`) run in the flow itself, not as subflows: a subflow cost about 1.5 s
+    to start and end on the 2-core machine (two of them were a third of the flow's time; docs/benchmarks.md)
+    and showed nothing the tasks and the tier lines in the run's log do not. The message and the approval are
+    the flow's own (loaded once); `cascade.deliver` still refuses any content the approval does not cover."""
+
+    def __init__(self, run: runtime.Runtime, prepared: Prepared) -> None:
+        self.run, self.prepared = run, prepared
 
     def run_phase(self, phase: engine.Phase) -> list[Outcome]:
-        subflow = cascade_flow if phase.name == engine.CASCADE else publish_flow
-        return subflow(message=self.message_path, plan=str(self.run.settings.plan), approval_id=self.approval_id,
-                       release_all=phase.release_all)
+        get_run_logger().info("Phase %s: %d deliveries", phase.name, len(phase.deliveries))
+        return engine.run_tiers(self.run.plan, phase, self.prepared.message.date, self.run.clock, self)
 
     def deliver(self, tier: str, deliveries: Sequence[Delivery]) -> list[Outcome]:
         futures = [deliver_task.submit(d, self.run) for d in deliveries]
@@ -340,31 +345,6 @@ def _result(future: Any, delivery: Delivery) -> Outcome:
         return future.result()
     except Exception as exc:  # the task gave up (e.g. transient failures past its retries)
         return engine.failed(delivery, str(exc))
-
-
-def _run_phase(name: str, message: str, plan: str, approval_id: int, release_all: bool) -> list[Outcome]:
-    """One phase in its subflow: the message from disk, the approval from the ledger, then the engine's tiers.
-    The content must still be what was approved (`cascade.deliver` refuses anything else)."""
-    with _runtime(plan) as run:
-        prepared = cascade.prepare(run.plan, message)
-        approval = run.ledger.approval(approval_id)
-        if approval is None or approval.message_id != prepared.message.id:
-            raise ApprovalError(f"approval {approval_id} is not recorded for {prepared.message.id}: nothing was sent")
-        phase = engine.phase(cascade.deliveries(prepared, approval), name, release_all)
-        return engine.run_tiers(run.plan, phase, prepared.message.date, run.clock,
-                                PrefectExecutor(run, message, approval_id))
-
-
-@flow(name="cascade", log_prints=True)
-def cascade_flow(message: str, plan: str, approval_id: int, release_all: bool = False) -> list[Outcome]:
-    """The internal cascade: OC, then HMU and the networks, then the employees — each tier after the last."""
-    return _run_phase(engine.CASCADE, message, plan, approval_id, release_all)
-
-
-@flow(name="publish", log_prints=True)
-def publish_flow(message: str, plan: str, approval_id: int, release_all: bool = False) -> list[Outcome]:
-    """The external channels, after every internal tier was delivered (everything, under the override)."""
-    return _run_phase(engine.PUBLISH, message, plan, approval_id, release_all)
 
 
 @flow(name="budbringer-send")
@@ -445,7 +425,7 @@ def _send(run: runtime.Runtime, message: str, approved_by: str | None, approval_
         if override_order:
             approval = approval_request.with_override(approval, prepared.plan, run.ledger, reason)
     outcomes = engine.run(cascade.deliveries(prepared, approval), approval.override_order,
-                          PrefectExecutor(run, message_path, approval.id))
+                          PrefectExecutor(run, prepared))
     _report(prepared, approval, outcomes)
     waiting = [o for o in outcomes if o.state == "waiting"]
     if waiting:

@@ -306,3 +306,14 @@ def test_the_migrations_ship_in_the_package() -> None:
     assert unshipped == []
     assert "budbringer.ledger" in tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"][
         "packages"]
+
+
+
+def test_the_newest_revision_by_file_name_is_alembics_head() -> None:
+    """`ensure` reads the head from the file names to spare Alembic's import at every start: the packaged
+    migrations must be numbered so that the newest is the head."""
+    assert migrate.newest_shipped() == migrate.head()
+
+
+def test_a_revision_file_named_otherwise_leaves_the_head_to_alembic(newer: tuple[str, str]) -> None:
+    assert migrate.newest_shipped() is None  # the probe's file is not numbered: Alembic decides
