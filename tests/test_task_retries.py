@@ -14,7 +14,8 @@ from typing import ClassVar
 
 import pytest
 
-from budbringer import cascade
+from budbringer import runtime
+from budbringer.adapters.registry import REGISTRY
 from budbringer.adapters.base import Adapter
 from budbringer.approval import Approval
 from budbringer.delivery import Delivery, Receipt
@@ -56,15 +57,15 @@ def _run(workdir: Path, monkeypatch: pytest.MonkeyPatch, permanent: bool) -> tup
 
     FlakyChannel.tries, FlakyChannel.permanent = [], permanent
     channel = FlakyChannel.from_config("website", {})
-    monkeypatch.setattr(cascade, "channels", lambda plan: {"website": channel})
+    run = runtime.Runtime(runtime.Settings.read(memory_plan(workdir)), REGISTRY, channels={"website": channel})
     quick = deliver_task.with_options(retry_delay_seconds=[0.1, 0.1])  # the count and the condition stay
 
     @flow(name="retry-probe")
-    def probe(delivery: Delivery, plan_path: str) -> str:
-        return quick(delivery, plan_path).state
+    def probe(delivery: Delivery) -> str:
+        return quick(delivery, run).state
 
     delivery = _approved(f"retry-{uuid.uuid4().hex[:8]}")
-    state = probe(delivery, str(memory_plan(workdir)), return_state=True)
+    state = probe(delivery, return_state=True)
     with get_client(sync_client=True) as client:
         [task_run] = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[
             state.state_details.flow_run_id])))
