@@ -63,6 +63,10 @@ from budbringer.flows import limits, link_secret
 from budbringer.flows.alerts import emit_uncertain
 
 
+#: how often a paused run (the ephemeral or a local server, no deployment) asks whether it was resumed
+PAUSE_POLL_SECONDS = 2
+
+
 _handed_in: contextvars.ContextVar[runtime.Runtime | None] = contextvars.ContextVar("budbringer_runtime",
                                                                                 default=None)
 
@@ -305,7 +309,9 @@ def _await_approval(prepared: Prepared, run: runtime.Runtime, wait_for_decision:
         if suspend:
             answer = suspend_flow_run(wait_for_input=form, timeout=timeout, key=key)
         else:
-            answer = pause_flow_run(wait_for_input=form, timeout=timeout, key=key)
+            # A paused run asks the API every few seconds whether it was resumed (Prefect's default is 10 s):
+            # an approver's click on the page shows its effect at once, and it costs one small request.
+            answer = pause_flow_run(wait_for_input=form, timeout=timeout, key=key, poll_interval=PAUSE_POLL_SECONDS)
         try:
             status = decision_task(prepared, status, answer.decision(), run)
         except Exception as exc:  # an approver outside the policy, a rejection without a comment
