@@ -220,7 +220,8 @@ def test_two_members_approve_in_chromium_and_the_waiting_run_delivers_all_twelve
 
     thread = threading.Thread(target=contextvars.copy_context().run, args=(approvers,), daemon=True)
     thread.start()
-    outcomes = send_flow(message=str(message), plan=str(PLAN), wait_hours=0.15)  # 9 minutes: ample on a loaded 2-core machine
+    # wait_hours: 9 minutes, ample on a loaded 2-core machine
+    outcomes = send_flow(message=str(message), plan=str(PLAN), wait_hours=0.15)
     thread.join(60)
     assert not failures, failures
     assert seen == {"name": f"godkendelse-{MESSAGE_ID}", "resumed": True}

@@ -17,6 +17,7 @@ def test_the_preview_run_shows_every_variant_and_sends_nothing(prefect_api: None
                                                                message_copy: Path) -> None:
     from prefect import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.sorting import ArtifactSort
 
     from budbringer.flows.check import check_flow
 
@@ -26,9 +27,10 @@ def test_the_preview_run_shows_every_variant_and_sends_nothing(prefect_api: None
     assert memory.SENT == [] and Ledger().records() == []
     with get_client(sync_client=True) as client:
         [table] = client.read_artifacts(artifact_filter=ArtifactFilter(
-            key=ArtifactFilterKey(any_=["preview-2026-11-status-udbud"])), limit=1)
+            key=ArtifactFilterKey(any_=["preview-2026-11-status-udbud"])), sort=ArtifactSort.CREATED_DESC, limit=1)
         [text] = client.read_artifacts(artifact_filter=ArtifactFilter(
-            key=ArtifactFilterKey(any_=["preview-text-2026-11-status-udbud"])), limit=1)
+            key=ArtifactFilterKey(any_=["preview-text-2026-11-status-udbud"])),
+            sort=ArtifactSort.CREATED_DESC, limit=1)
     rows = json.loads(table.data) if isinstance(table.data, str) else table.data
     assert len(rows) == 12 and rows[0]["forum"] == "OC-kredsen" and rows[0]["tier"] == "1 · oc"
     markdown = str(text.data)

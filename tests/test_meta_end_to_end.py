@@ -26,6 +26,7 @@ def test_the_external_tier_posts_to_facebook_and_instagram_once_each(
         prefect_api: None, workdir: Path, meta: MetaEmulator, capsys: pytest.CaptureFixture[str]) -> None:
     from prefect import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.sorting import ArtifactSort
 
     from budbringer.flows.send import send_flow
 
@@ -60,7 +61,7 @@ def test_the_external_tier_posts_to_facebook_and_instagram_once_each(
     assert post["permalink_url"] in status and media["permalink"] in status
     with get_client(sync_client=True) as client:
         [table] = client.read_artifacts(artifact_filter=ArtifactFilter(
-            key=ArtifactFilterKey(any_=[f"deliveries-{MESSAGE_ID}"])), limit=1)
+            key=ArtifactFilterKey(any_=[f"deliveries-{MESSAGE_ID}"])), sort=ArtifactSort.CREATED_DESC, limit=1)
     rows = {row["forum"]: row for row in (json.loads(table.data) if isinstance(table.data, str) else table.data)}
     assert post["permalink_url"] in rows["facebook"]["receipt"] and rows["facebook"]["state"] == "delivered"
     assert media["permalink"] in rows["instagram"]["receipt"]
