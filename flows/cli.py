@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -144,6 +145,8 @@ def _parser() -> argparse.ArgumentParser:
     send.add_argument("--override-order", action="store_true",
                       help="the chair's override: release every tier at once (needs --reason)")
     send.add_argument("--reason", default="", help="why the order is overridden")
+    send.add_argument("--verbose", action="store_true",
+                      help="show Prefect's own log lines on the terminal (they always go to the run's log)")
     send.set_defaults(run=cmd_send)
 
     status = sub.add_parser("status", parents=[common], help="the ledger: every delivery and its state")
@@ -375,6 +378,8 @@ def cmd_send(args: argparse.Namespace) -> int:
     # Without a Prefect server (the ephemeral default) the temporary one starts now, from a thread, so that its
     # start overlaps the checks and rendering below instead of following them (flows/temporary_server.py).
     _quiet_prefect()
+    if not args.verbose:
+        _progress_only()
     from budbringer.flows.temporary_server import TemporaryServer
 
     # A message the ledger has delivered before may need no server at all (a re-run): then it starts only if
@@ -409,7 +414,6 @@ def _send(args: argparse.Namespace, server: TemporaryServer) -> int:
     from budbringer.adapters.registry import REGISTRY
     from budbringer.delivery import delivery_key
     from budbringer.ledger import State
-    from budbringer.report import table
 
     if args.approved_by is not None and not approval_.approvers(args.approved_by):
         raise ApprovalError("--approved-by names nobody: give the chair, members (comma-separated) or the group, "
@@ -437,8 +441,7 @@ def _send(args: argparse.Namespace, server: TemporaryServer) -> int:
     wanted = {delivery_key(message.id, v.content_hash, v.forum, v.channel) for v in prepared.variants}
     if wanted and wanted <= {r.key for r in records if r.state == State.DELIVERED}:
         earlier = [SimpleNamespace(key=key, state="already delivered") for key in wanted]
-        print(table(_run_rows([r for r in records if r.key in wanted], earlier),
-                    ("tier", "forum", "channel", "state", "attempts", "receipt", "time", "this run")))
+        _print_deliveries(plan, _run_rows([r for r in records if r.key in wanted], earlier))
         print(f"\nNothing new delivered: all {len(wanted)} deliveries of {message.id} were delivered before "
               "(answered from the ledger; no flow run was started).")
         return EXIT_OK
@@ -470,8 +473,7 @@ def _send(args: argparse.Namespace, server: TemporaryServer) -> int:
     if not records and not args.approved_by:
         return _waiting_or_rejected(message.id, args.message, plan, ledger)
     print()
-    print(table(_run_rows(records, outcomes), ("tier", "forum", "channel", "state", "attempts", "receipt", "time",
-                                               "this run")))
+    _print_deliveries(plan, _run_rows(records, outcomes))
     # What *this* run delivered, from its own outcomes: another run at the same time may have delivered the rest.
     new = [o for o in outcomes or [] if o.state == "delivered"]
     before = [o for o in outcomes or [] if o.state == "already delivered"]
@@ -483,6 +485,42 @@ def _send(args: argparse.Namespace, server: TemporaryServer) -> int:
     else:
         print(f"\n{len(new)} delivered now, {len(before)} delivered before.")
     return EXIT_OK
+
+
+#: the plain table's columns; the plan's title last, since it has spaces (a script splits the rest on them)
+RUN_COLUMNS = ("tier", "forum", "channel", "state", "attempts", "receipt", "time", "this run", "title")
+
+
+def _print_deliveries(plan: object, rows: list[dict[str, str]]) -> None:
+    """The delivery table: each forum with the plan's own (Danish) title. On a terminal a rich table whose
+    receipts are links (a file in the outbox, a page, a post) to open with a click; in a pipe or a log the
+    plain table, which reads the same everywhere."""
+    from budbringer.report import table
+
+    fora = getattr(plan, "fora", {})
+    for row in rows:
+        forum = fora.get(row["forum"])
+        row["title"] = forum.title if forum is not None else ""
+    if not sys.stdout.isatty():
+        print(table(rows, RUN_COLUMNS))
+        return
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    # What a communications officer reads; the plain table (a pipe, `| cat`) has every column.
+    shown = ("tier", "title", "state", "this run", "receipt")
+    grid = Table(*shown, header_style="bold")
+    for row in rows:
+        receipt = row["receipt"]
+        target = receipt if receipt.startswith(("http://", "https://")) else (
+            Path(receipt).resolve().as_uri() if receipt and Path(receipt).exists() else "")
+        cells = [Text(row[c]) for c in shown]
+        if target:  # the file's name (or the address), a click away
+            label = receipt if receipt.startswith("http") else Path(receipt).name
+            cells[-1] = Text(label, style=f"link {target}")
+        grid.add_row(*cells)
+    Console().print(grid)
 
 
 def _run_rows(records: Sequence, outcomes: Sequence | None) -> list[dict[str, str]]:  # type: ignore[type-arg]
@@ -536,6 +574,27 @@ def _quiet_prefect() -> None:
     os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "budbringer")
     # The first ephemeral start migrates a new database; the default 20 s is too short on a loaded machine.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+
+
+def _progress_only() -> None:
+    """The terminal shows a line per tier and Prefect's warnings and errors; Prefect's own lines at INFO (task
+    runs starting and finishing, the temporary server) still go to the run's log, not to the terminal. Set
+    before Prefect configures its logging; `--verbose` leaves Prefect's console as it is."""
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
+    progress = logging.getLogger("budbringer.progress")
+    if not any(isinstance(h, _TerminalLines) for h in progress.handlers):
+        progress.addHandler(_TerminalLines(logging.INFO))
+        progress.setLevel(logging.INFO)
+
+
+class _TerminalLines(logging.Handler):
+    """The bare message on the standard error of the moment (not the one there when the handler was made)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            print(record.getMessage(), file=sys.stderr, flush=True)
+        except Exception:  # noqa: BLE001 - a closed terminal must not stop a delivery
+            self.handleError(record)
 
 
 def cmd_status(args: argparse.Namespace) -> int:

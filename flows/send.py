@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import contextvars
 import datetime as dt
+import logging
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -62,6 +64,9 @@ from budbringer.report import outcome_rows, summary_markdown
 from budbringer.flows import limits, link_secret
 from budbringer.flows.alerts import emit_uncertain
 
+
+#: one line per tier as its deliveries finish: the terminal's progress (`budbringer send`) and the run's log
+PROGRESS = logging.getLogger("budbringer.progress")
 
 #: how often a paused run (the ephemeral or a local server, no deployment) asks whether it was resumed
 PAUSE_POLL_SECONDS = 2
@@ -340,10 +345,22 @@ class PrefectExecutor:
     def deliver(self, tier: str, deliveries: Sequence[Delivery]) -> list[Outcome]:
         futures = [deliver_task.submit(d, self.run) for d in deliveries]
         wait(futures)
-        return [_result(f, d) for f, d in zip(futures, deliveries, strict=True)]
+        outcomes = [_result(f, d) for f, d in zip(futures, deliveries, strict=True)]
+        _progress(self.run.plan, tier, outcomes)
+        return outcomes
 
     def note(self, level: int, text: str) -> None:
         get_run_logger().log(level, text)
+
+
+def _progress(plan: Any, tier: str, outcomes: Sequence[Outcome]) -> None:
+    """"2. hmu_and_networks (HMU og netværkene): 4 delivered" — what a communications officer follows."""
+    if not outcomes:
+        return
+    title = next((t.title for t in plan.tiers if t.name == tier), tier)
+    counts = Counter(o.state for o in outcomes)
+    PROGRESS.info("%s. %s (%s): %s", outcomes[0].tier_index, tier, title,
+                  ", ".join(f"{n} {state}" for state, n in sorted(counts.items())))
 
 
 def _result(future: Any, delivery: Delivery) -> Outcome:

@@ -215,3 +215,25 @@ def test_the_module_runs_as_a_script(workdir: Path) -> None:
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "4. Ekstern kommunikation [external, publish]" in done.stdout
+
+
+@pytest.mark.slow  # a temporary Prefect server in a process of its own
+def test_send_shows_a_line_per_tier_and_the_forum_titles_and_prefects_own_lines_only_with_verbose(
+        workdir: Path) -> None:
+    env = {k: v for k, v in environment(workdir).items() if not k.startswith("PREFECT_")}
+    env.update(PREFECT_HOME=str(workdir / "prefect-home"))  # no server: the command starts a temporary one
+    argv = [str(BUDBRINGER), "send", str(MESSAGE), "--approved-by", "Mette Lund", "--approval-ref", "Møde 3"]
+    quiet = subprocess.run(argv, cwd=workdir, env=env, capture_output=True, text=True, timeout=300)
+    assert quiet.returncode == 0, quiet.stderr
+    tiers = [line for line in quiet.stderr.splitlines() if re.match(r"\d\. \w+ \(", line)]
+    assert tiers == ["1. oc (OC-kredsen): 1 delivered", "2. hmu_and_networks (HMU og netværkene): 4 delivered",
+                     "3. employees (Medarbejderne): 2 delivered", "4. external (Ekstern kommunikation): 5 delivered"]
+    assert "Task run" not in quiet.stderr and "Finished in state" not in quiet.stderr  # Prefect's own lines
+    assert "Netværk for Sensum Bosted-tovholderne" in quiet.stdout  # the plan's title of each forum
+    assert "12 delivered now, 0 delivered before." in quiet.stdout
+
+    (workdir / "outbox").rename(workdir / "first-outbox")
+    (workdir / ".budbringer").rename(workdir / "first-ledger")
+    loud = subprocess.run([*argv, "--verbose"], cwd=workdir, env=env, capture_output=True, text=True, timeout=300)
+    assert loud.returncode == 0, loud.stderr
+    assert "Finished in state Completed()" in loud.stderr and "Task run 'deliver-oc'" in loud.stderr
