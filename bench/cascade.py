@@ -6,7 +6,15 @@ Budbringer runs `config/plan.m365.yaml` (Graph mail for OC, HMU, the networks an
 SharePoint news pages for the intranets; the website and LinkedIn stay in the outbox), as the README's
 `budbringer send` command in a child process. Every request the emulators get is recorded; the plain script
 then replays them: the sign-in first, then tier by tier, each forum's requests in their recorded order and the
-fora of a tier side by side (a page's publish uses the id its create just returned).
+fora of a tier side by side (a page's publish uses the id its create just returned), at most as many of one
+channel at a time as Budbringer lets run (`engine.max_concurrency`: 4 for Graph mail, Exchange's own limit per
+mailbox, and for SharePoint).
+
+With `deliveries` above the seed plan's 12, the plan overlay adds fora over the same two channels: half of the
+extra ones Graph mail fora (one address each) in the tier of HMU and the networks, half SharePoint news fora (one
+site each) in the employees' tier. The overlay also lifts the mailbox's per-minute limit out of the way (the
+emulators enforce none, and the rate bench measures the limiter): at Exchange's 30 a minute, 500 mails would
+take 17 minutes of waiting, on both paths alike.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ import yaml
 
 from bench.mainjob import APPROVAL, MESSAGE, env_for, workspace
 from bench.measure import Run, budbringer, run
+from budbringer import engine
 from budbringer import plan as plan_
 from tests.servers.graph import M365, m365
 from tests.servers.https import Emulator, Reply, Request
@@ -58,14 +67,58 @@ def add_latency(emulator: Emulator, seconds: float, log: list[Timed]) -> None:
     emulator.handle = slow  # type: ignore[method-assign]
 
 
-def bench_plan(folder: Path) -> Path:
+SEED_DELIVERIES = 12  # the seed plan's deliveries of the example message (config/plan.m365.yaml)
+BENCH_SITE_HOST = "socialomraadet.sharepoint.example"
+
+
+def bench_plan(folder: Path, deliveries: int = SEED_DELIVERIES) -> Path:
+    """The seed M365 plan with fast retries; above 12 deliveries, with extra mail and intranet fora."""
     path = folder / "config" / "plan.bench.yaml"
-    overlay = {"extends": "plan.m365.yaml", "channels": {
+    overlay: dict[str, Any] = {"extends": "plan.m365.yaml", "channels": {
         "m365_mail": {"retry": FAST, "lookup": {"settle": 0.05, "interval": 0.05, "resends": 3}},
         "m365_intranet": {"retry": FAST, "confirm_after": 0.05},
     }}
-    path.write_text(yaml.safe_dump(overlay), encoding="utf-8")
+    extra = deliveries - SEED_DELIVERIES
+    if extra < 0:
+        raise ValueError(f"--deliveries: at least {SEED_DELIVERIES} (the seed plan's), not {deliveries}")
+    if extra:
+        seed = yaml.safe_load((folder / "config" / "plan.yaml").read_text(encoding="utf-8"))
+        mails, pages = extra - extra // 2, extra // 2
+        overlay["channels"]["m365_mail"]["messages_per_minute"] = 1_000_000
+        fora: dict[str, Any] = {}
+        for n in range(mails):
+            fora[f"bench_mail_{n:04d}"] = {
+                "title": f"Bench-netværk {n}", "description": "Et ekstra netværk til benchmarken.",
+                "stakeholder": "employees", "medium": "mail", "channel": "m365_mail",
+                "template": "network_briefing.html.j2",
+                "recipients": [f"bench-netvaerk-{n:04d}@socialomraadet.example"]}
+        for n in range(pages):
+            fora[f"bench_page_{n:04d}"] = {
+                "title": f"Bench-intranet {n}", "description": "En ekstra intranetside til benchmarken.",
+                "stakeholder": "employees", "medium": "page", "channel": "m365_intranet",
+                "template": "intranet_news.html.j2", "sites": [f"{BENCH_SITE_HOST}/sites/bench-{n:04d}"]}
+        overlay["fora"] = fora
+        _invite(folder / MESSAGE, [f for f in fora if f.startswith("bench_mail_")])
+        tiers = seed["tiers"]
+        for tier in tiers:
+            if tier["name"] == "hmu_and_networks":
+                tier["fora"] = [*tier["fora"], *(f for f in fora if f.startswith("bench_mail_"))]
+            elif tier["name"] == "employees":
+                tier["fora"] = [*tier["fora"], *(f for f in fora if f.startswith("bench_page_"))]
+        overlay["tiers"] = tiers
+    path.write_text(yaml.safe_dump(overlay, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return path
+
+
+def _invite(message: Path, fora: list[str]) -> None:
+    """The network briefing needs a workshop invitation per forum: the extra mail fora (in the workspace's copy
+    of the message) get network_quality's."""
+    text = message.read_text(encoding="utf-8")
+    start = text.index("\n  network_quality:\n") + 1
+    end = text.index("\n  network_sensum:\n", start) + 1
+    block = text[start:end].removeprefix("  network_quality:\n")
+    extra = "".join(f"  {name}:\n{block}" for name in fora)
+    message.write_text(text[:start] + extra + text[start:], encoding="utf-8")
 
 
 _STAMP = re.compile(r"^(\d\d:\d\d:\d\d\.\d{3}) \| \w+\s*\| Flow run '([^']+)' - (.*)$")
@@ -150,17 +203,19 @@ class CreatedPage:
 
 
 def replay(tenant: M365, log_in: list[Request], calls: list[Request], created: list[CreatedPage],
-           addresses: dict[str, str], sites: dict[str, str], tier_of: dict[str, int], verify: str
-           ) -> tuple[float, int]:
-    """The plain script: the same calls, tier by tier, each forum's calls in turn, the fora side by side."""
+           plan: plan_.Plan, verify: str) -> tuple[float, int]:
+    """The plain script: the same calls, tier by tier, each forum's calls in turn, the fora side by side, at most
+    `engine.max_concurrency` fora of one channel at a time (a pool per channel; the channels side by side)."""
+    addresses, sites, tier_of = forum_index(plan)
     chains: dict[str, list[Request]] = {}
     setup: list[Request] = []
     for request in calls:
         forum = forum_of(request, tenant, addresses, sites)
         (chains.setdefault(forum, []) if forum else setup).append(request)
-    waves: dict[int, list[list[Request]]] = {}
+    waves: dict[int, list[tuple[str, list[Request]]]] = {}
     for forum, chain in chains.items():
-        waves.setdefault(tier_of.get(forum, 0), []).append(chain)
+        waves.setdefault(tier_of.get(forum, 0), []).append((plan.fora[forum].channel, chain))
+    widths = {name: engine.max_concurrency(plan, name) for name in plan.channels}
     login = tenant.login_url
     graph = tenant.graph_url[: -len("/v1.0")]
     local = threading.local()
@@ -207,21 +262,27 @@ def replay(tenant: M365, log_in: list[Request], calls: list[Request], created: l
         if request.path.endswith("/token"):
             token = response.json()["access_token"]
     count = len(log_in)
-    with ThreadPoolExecutor(max_workers=16) as pool:
-        count += sum(pool.map(lambda r: chain([r], token), setup))
+    pools = {name: ThreadPoolExecutor(max_workers=width) for name, width in widths.items()}
+    try:
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            count += sum(pool.map(lambda r: chain([r], token), setup))
         for tier in sorted(waves):
-            count += sum(pool.map(lambda c: chain(c, token), waves[tier]))
+            futures = [pools[channel].submit(chain, c, token) for channel, c in waves[tier]]
+            count += sum(f.result() for f in futures)
+    finally:
+        for pool_ in pools.values():
+            pool_.shutdown()
     return time.perf_counter() - start, count
 
 
-def measure(base: Path, latency: float, api_url: str | None = None, home: Path | None = None) -> Cascade:
+def measure(base: Path, latency: float, api_url: str | None = None, home: Path | None = None,
+            deliveries: int = SEED_DELIVERIES) -> Cascade:
     ca = trustme.CA()
     bundle = base / "ca.pem"
     ca.cert_pem.write_to_path(str(bundle))
-    folder = workspace(base, f"cascade-{'server' if api_url else 'ephemeral'}")
-    plan_path = bench_plan(folder)
+    folder = workspace(base, f"cascade-{deliveries}-{'server' if api_url else 'ephemeral'}")
+    plan_path = bench_plan(folder, deliveries)
     plan = plan_.load(plan_path)
-    addresses, sites, tier_of = forum_index(plan)
     site_names = tuple(s for f in plan.fora.values() for s in f.sites)
     graph_log: list[Timed] = []
     login_log: list[Timed] = []
@@ -234,20 +295,21 @@ def measure(base: Path, latency: float, api_url: str | None = None, home: Path |
         env.update(tenant.env())
         env["REQUESTS_CA_BUNDLE"] = str(bundle)
         env["BUDBRINGER_PLAN"] = str(plan_path)
-        command = run([budbringer(), "send", MESSAGE, *APPROVAL], folder, env).check()
+        command = run([budbringer(), "send", MESSAGE, *APPROVAL], folder, env, timeout=3600).check()
         deliveries = command.output.count(": delivered")
         everything = sorted(graph_log + login_log, key=lambda t: t.start)
         span = everything[-1].end - everything[0].start
         calls = [t.request for t in sorted(graph_log, key=lambda t: t.start)]
         log_in = [t.request for t in sorted(login_log, key=lambda t: t.start)]
         # Remember the ids of the pages Budbringer made, then clear the sites so the replay can make them again.
+        creates = {(unquote(r.path), r.json().get("name")): r for r in calls
+                   if r.method == "POST" and r.path.endswith("/pages")}
         created: list[CreatedPage] = []
         for site in tenant.graph.sites.values():
             for page in site.pages.values():
-                create = next(r for r in calls if r.method == "POST" and r.path.endswith("/pages")
-                              and r.json().get("name") == page["name"] and site.id in unquote(r.path))
+                create = next(r for (path, name), r in creates.items() if name == page["name"] and site.id in path)
                 created.append(CreatedPage(create, page["id"]))
             site.pages.clear()
-        raw, raw_calls = replay(tenant, log_in, calls, created, addresses, sites, tier_of, str(bundle))
+        raw, raw_calls = replay(tenant, log_in, calls, created, plan, str(bundle))
     return Cascade(deliveries, len(everything), latency, command, in_flow_seconds(command.output), span, raw,
                    raw_calls)
