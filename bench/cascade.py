@@ -98,7 +98,7 @@ def bench_plan(folder: Path, deliveries: int = SEED_DELIVERIES) -> Path:
                 "stakeholder": "employees", "medium": "page", "channel": "m365_intranet",
                 "template": "intranet_news.html.j2", "sites": [f"{BENCH_SITE_HOST}/sites/bench-{n:04d}"]}
         overlay["fora"] = fora
-        _invite(folder / MESSAGE, [f for f in fora if f.startswith("bench_mail_")])
+        _invite(folder / MESSAGE)
         tiers = seed["tiers"]
         for tier in tiers:
             if tier["name"] == "hmu_and_networks":
@@ -110,15 +110,16 @@ def bench_plan(folder: Path, deliveries: int = SEED_DELIVERIES) -> Path:
     return path
 
 
-def _invite(message: Path, fora: list[str]) -> None:
-    """The network briefing needs a workshop invitation per forum: the extra mail fora (in the workspace's copy
-    of the message) get network_quality's."""
+def _invite(message: Path) -> None:
+    """The network briefing needs a workshop invitation per forum: in the workspace's copy of the message, the
+    template's own text (`forum_texts.network_briefing`) gets network_quality's, for the extra mail fora (a forum's
+    own text still comes first, so the seed networks keep theirs; the message file may hold only 32 KB)."""
     text = message.read_text(encoding="utf-8")
     start = text.index("\n  network_quality:\n") + 1
     end = text.index("\n  network_sensum:\n", start) + 1
-    block = text[start:end].removeprefix("  network_quality:\n")
-    extra = "".join(f"  {name}:\n{block}" for name in fora)
-    message.write_text(text[:start] + extra + text[start:], encoding="utf-8")
+    invitation = text[start:end].removeprefix("  network_quality:\n")
+    at = text.index("\n  network_briefing:\n") + len("\n  network_briefing:\n")
+    message.write_text(text[:at] + invitation + text[at:], encoding="utf-8")
 
 
 _STAMP = re.compile(r"^(\d\d:\d\d:\d\d\.\d{3}) \| \w+\s*\| Flow run '([^']+)' - (.*)$")
