@@ -33,8 +33,8 @@ def _row(name: str, runs: list[Run], target: str = "") -> str:
 
 
 def _cascade_rows(label: str, c: cascade.Cascade) -> list[str]:
-    rows = [f"| {label}: deliveries / provider calls | {c.deliveries} / {c.provider_calls} (raw script: "
-            f"{c.raw_calls}) | |",
+    rows = [f"| {label}: messages / deliveries / provider calls | {c.messages} / {c.deliveries} / "
+            f"{c.provider_calls} (raw script: {c.raw_calls}) | |",
             f"| {label}: whole command (imports, server, flow) | {c.command.wall:.2f} s wall, {c.command.cpu:.2f} s "
             f"CPU | |",
             f"| {label}: in the flow (Beginning flow run → Finished) | "
@@ -55,7 +55,7 @@ def _progress(label: str, c: cascade.Cascade) -> None:
     """One line on stderr as each cascade run ends (the tables come at the end)."""
     flow = f"{c.in_flow:.2f} s" if c.in_flow is not None else "n/a"
     print(f"[{dt.datetime.now(dt.UTC):%H:%M:%S} UTC, load {os.getloadavg()[0]:.1f}] cascade {label}: "
-          f"{c.deliveries} deliveries, {c.provider_calls} calls; in the flow {flow}, raw {c.raw:.2f} s, "
+          f"{c.messages} messages, {c.deliveries} deliveries, {c.provider_calls} calls; in the flow {flow}, raw {c.raw:.2f} s, "
           f"command {c.command.wall:.2f} s", file=sys.stderr, flush=True)
 
 
@@ -65,8 +65,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency", type=float, default=0.05, help="seconds per provider call (default 0.05)")
     parser.add_argument("--mails", type=int, default=300, help="Graph mails for the rate bench (default 300)")
     parser.add_argument("--deliveries", type=int, action="append",
-                        help="deliveries of the cascade bench (repeatable; default 12, the seed plan's; above 12 "
-                             "the plan gets extra mail and intranet fora, e.g. --deliveries 12 --deliveries 1000)")
+                        help="deliveries of the cascade bench (repeatable; default 12, the seed plan's; above 12, "
+                             "copies of the example message sent one after another, 12 deliveries each, e.g. "
+                             "--deliveries 12 --deliveries 1000: 84 sends)")
+    parser.add_argument("--no-ephemeral", action="store_true",
+                        help="cascade bench: skip the ephemeral runs (only the warm server's)")
     parser.add_argument("--no-server", action="store_true", help="skip the runs on a warm `prefect server start`")
     parser.add_argument("--only", choices=["main", "interactive", "cascade", "rate"], action="append",
                         help="run only these parts (repeatable)")
@@ -127,9 +130,10 @@ def main(argv: list[str] | None = None) -> int:
             out += ["", "Cascade overhead, `config/plan.m365.yaml` against the local Graph and sign-in emulators:", "",
                     "| what | figure | target |", "|---|---|---|"]
             for size in sizes:
-                ephemeral = cascade.measure(base, args.latency, deliveries=size)
-                _progress(f"{size}, ephemeral", ephemeral)
-                out += _cascade_rows(f"{size}, ephemeral", ephemeral)
+                if not args.no_ephemeral:
+                    ephemeral = cascade.measure(base, args.latency, deliveries=size)
+                    _progress(f"{size}, ephemeral", ephemeral)
+                    out += _cascade_rows(f"{size}, ephemeral", ephemeral)
                 if size in server_cascade:
                     out += _cascade_rows(f"{size}, warm server", server_cascade[size])
         if "rate" in parts:

@@ -10,17 +10,19 @@ fora of a tier side by side (a page's publish uses the id its create just return
 channel at a time as Budbringer lets run (`engine.max_concurrency`: 4 for Graph mail, Exchange's own limit per
 mailbox, and for SharePoint).
 
-With `deliveries` above the seed plan's 12, the plan overlay adds fora over the same two channels: half of the
-extra ones Graph mail fora (one address each) in the tier of HMU and the networks, half SharePoint news fora (one
-site each) in the employees' tier. The overlay also lifts the mailbox's per-minute limit out of the way (the
-emulators enforce none, and the rate bench measures the limiter): at Exchange's 30 a minute, 500 mails would
-take 17 minutes of waiting, on both paths alike.
+With `deliveries` above the seed plan's 12 (1,000 in issue 15), copies of the example message under ids of their
+own are sent one after another (84 sends for 1,000: 1,008 deliveries), each replayed right after its send, and
+the times are summed. Not one message to many fora: a message's rendered variants travel as flow parameters and
+may hold 400 KB in all (flows/cli.py, MAX_RENDERED_BYTES); the seed templates render about 2.2 KB per forum, so
+one message reaches at most about 180 fora.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -68,58 +70,34 @@ def add_latency(emulator: Emulator, seconds: float, log: list[Timed]) -> None:
 
 
 SEED_DELIVERIES = 12  # the seed plan's deliveries of the example message (config/plan.m365.yaml)
-BENCH_SITE_HOST = "socialomraadet.sharepoint.example"
 
 
-def bench_plan(folder: Path, deliveries: int = SEED_DELIVERIES) -> Path:
-    """The seed M365 plan with fast retries; above 12 deliveries, with extra mail and intranet fora."""
+def bench_plan(folder: Path) -> Path:
     path = folder / "config" / "plan.bench.yaml"
-    overlay: dict[str, Any] = {"extends": "plan.m365.yaml", "channels": {
+    overlay = {"extends": "plan.m365.yaml", "channels": {
         "m365_mail": {"retry": FAST, "lookup": {"settle": 0.05, "interval": 0.05, "resends": 3}},
         "m365_intranet": {"retry": FAST, "confirm_after": 0.05},
     }}
-    extra = deliveries - SEED_DELIVERIES
-    if extra < 0:
-        raise ValueError(f"--deliveries: at least {SEED_DELIVERIES} (the seed plan's), not {deliveries}")
-    if extra:
-        seed = yaml.safe_load((folder / "config" / "plan.yaml").read_text(encoding="utf-8"))
-        mails, pages = extra - extra // 2, extra // 2
-        overlay["channels"]["m365_mail"]["messages_per_minute"] = 1_000_000
-        fora: dict[str, Any] = {}
-        for n in range(mails):
-            fora[f"bench_mail_{n:04d}"] = {
-                "title": f"Bench-netværk {n}", "description": "Et ekstra netværk til benchmarken.",
-                "stakeholder": "employees", "medium": "mail", "channel": "m365_mail",
-                "template": "network_briefing.html.j2",
-                "recipients": [f"bench-netvaerk-{n:04d}@socialomraadet.example"]}
-        for n in range(pages):
-            fora[f"bench_page_{n:04d}"] = {
-                "title": f"Bench-intranet {n}", "description": "En ekstra intranetside til benchmarken.",
-                "stakeholder": "employees", "medium": "page", "channel": "m365_intranet",
-                "template": "intranet_news.html.j2", "sites": [f"{BENCH_SITE_HOST}/sites/bench-{n:04d}"]}
-        overlay["fora"] = fora
-        _invite(folder / MESSAGE)
-        tiers = seed["tiers"]
-        for tier in tiers:
-            if tier["name"] == "hmu_and_networks":
-                tier["fora"] = [*tier["fora"], *(f for f in fora if f.startswith("bench_mail_"))]
-            elif tier["name"] == "employees":
-                tier["fora"] = [*tier["fora"], *(f for f in fora if f.startswith("bench_page_"))]
-        overlay["tiers"] = tiers
-    path.write_text(yaml.safe_dump(overlay, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    path.write_text(yaml.safe_dump(overlay), encoding="utf-8")
     return path
 
 
-def _invite(message: Path) -> None:
-    """The network briefing needs a workshop invitation per forum: in the workspace's copy of the message, the
-    template's own text (`forum_texts.network_briefing`) gets network_quality's, for the extra mail fora (a forum's
-    own text still comes first, so the seed networks keep theirs; the message file may hold only 32 KB)."""
-    text = message.read_text(encoding="utf-8")
-    start = text.index("\n  network_quality:\n") + 1
-    end = text.index("\n  network_sensum:\n", start) + 1
-    invitation = text[start:end].removeprefix("  network_quality:\n")
-    at = text.index("\n  network_briefing:\n") + len("\n  network_briefing:\n")
-    message.write_text(text[:at] + invitation + text[at:], encoding="utf-8")
+def bench_messages(folder: Path, count: int) -> list[str]:
+    """`count` copies of the example message under ids of their own (a message's deliveries are keyed by its id),
+    in the workspace's messages/ folder; one message: the example itself."""
+    if count <= 1:
+        return [MESSAGE]
+    text = (folder / MESSAGE).read_text(encoding="utf-8")
+    found = re.search(r"^id: (\S+)$", text, flags=re.M)
+    if found is None:
+        raise ValueError(f"{MESSAGE}: no `id:` line")
+    names = []
+    for n in range(count):
+        name = f"messages/bench-{n:03d}.md"
+        (folder / name).write_text(text.replace(found.group(0), f"id: {found.group(1)}-bench-{n:03d}", 1),
+                                   encoding="utf-8")
+        names.append(name)
+    return names
 
 
 _STAMP = re.compile(r"^(\d\d:\d\d:\d\d\.\d{3}) \| \w+\s*\| Flow run '([^']+)' - (.*)$")
@@ -145,13 +123,14 @@ def in_flow_seconds(output: str) -> float | None:
 
 @dataclass
 class Cascade:
+    messages: int  # sends, one after another (each a `budbringer send` of its own message)
     deliveries: int
     provider_calls: int
     latency: float
-    command: Run
-    in_flow: float | None
-    calls_span: float  # first request in to last answer out, as the emulators saw Budbringer's run
-    raw: float  # the plain script's wall time, same calls
+    command: Run  # one send; with several messages, the sums of their wall and CPU times
+    in_flow: float | None  # summed over the messages
+    calls_span: float  # first request in to last answer out, as the emulators saw Budbringer's run (summed)
+    raw: float  # the plain script's wall time, same calls (summed over the messages)
     raw_calls: int
 
 
@@ -278,15 +257,22 @@ def replay(tenant: M365, log_in: list[Request], calls: list[Request], created: l
 
 def measure(base: Path, latency: float, api_url: str | None = None, home: Path | None = None,
             deliveries: int = SEED_DELIVERIES) -> Cascade:
+    """The seed plan through `budbringer send`, then the raw replay of its calls; above 12 deliveries, as many
+    messages as it takes (12 deliveries each), sent one after another, each replayed after its send."""
     ca = trustme.CA()
     bundle = base / "ca.pem"
     ca.cert_pem.write_to_path(str(bundle))
     folder = workspace(base, f"cascade-{deliveries}-{'server' if api_url else 'ephemeral'}")
-    plan_path = bench_plan(folder, deliveries)
+    plan_path = bench_plan(folder)
     plan = plan_.load(plan_path)
+    messages = bench_messages(folder, -(-deliveries // SEED_DELIVERIES))
     site_names = tuple(s for f in plan.fora.values() for s in f.sites)
     graph_log: list[Timed] = []
     login_log: list[Timed] = []
+    sends: list[Run] = []
+    delivered = calls_made = raw_calls = 0
+    in_flow: float | None = 0.0
+    span = raw = 0.0
     with m365(ca, sites=site_names) as tenant:
         add_latency(tenant.graph, latency, graph_log)
         add_latency(tenant.login, latency, login_log)
@@ -296,21 +282,41 @@ def measure(base: Path, latency: float, api_url: str | None = None, home: Path |
         env.update(tenant.env())
         env["REQUESTS_CA_BUNDLE"] = str(bundle)
         env["BUDBRINGER_PLAN"] = str(plan_path)
-        command = run([budbringer(), "send", MESSAGE, *APPROVAL], folder, env, timeout=3600).check()
-        deliveries = command.output.count(": delivered")
-        everything = sorted(graph_log + login_log, key=lambda t: t.start)
-        span = everything[-1].end - everything[0].start
-        calls = [t.request for t in sorted(graph_log, key=lambda t: t.start)]
-        log_in = [t.request for t in sorted(login_log, key=lambda t: t.start)]
-        # Remember the ids of the pages Budbringer made, then clear the sites so the replay can make them again.
-        creates = {(unquote(r.path), r.json().get("name")): r for r in calls
-                   if r.method == "POST" and r.path.endswith("/pages")}
-        created: list[CreatedPage] = []
-        for site in tenant.graph.sites.values():
-            for page in site.pages.values():
-                create = next(r for (path, name), r in creates.items() if name == page["name"] and site.id in path)
-                created.append(CreatedPage(create, page["id"]))
-            site.pages.clear()
-        raw, raw_calls = replay(tenant, log_in, calls, created, plan, str(bundle))
-    return Cascade(deliveries, len(everything), latency, command, in_flow_seconds(command.output), span, raw,
-                   raw_calls)
+        for message in messages:
+            graph_log.clear()
+            login_log.clear()
+            command = run([budbringer(), "send", message, *APPROVAL], folder, env, timeout=3600).check()
+            sends.append(command)
+            delivered += command.output.count(": delivered")
+            seconds = in_flow_seconds(command.output)
+            in_flow = None if in_flow is None or seconds is None else in_flow + seconds
+            everything = sorted(graph_log + login_log, key=lambda t: t.start)
+            calls_made += len(everything)
+            span += everything[-1].end - everything[0].start
+            calls = [t.request for t in sorted(graph_log, key=lambda t: t.start)]
+            log_in = [t.request for t in sorted(login_log, key=lambda t: t.start)]
+            # Remember the ids of the pages Budbringer made, then clear the sites so the replay can make them
+            # again (and again after it, for the next message).
+            creates = {(unquote(r.path), r.json().get("name")): r for r in calls
+                       if r.method == "POST" and r.path.endswith("/pages")}
+            created: list[CreatedPage] = []
+            for site in tenant.graph.sites.values():
+                for page in site.pages.values():
+                    create = next(r for (path, name), r in creates.items()
+                                  if name == page["name"] and site.id in path)
+                    created.append(CreatedPage(create, page["id"]))
+                site.pages.clear()
+            seconds, count = replay(tenant, log_in, calls, created, plan, str(bundle))
+            raw += seconds
+            raw_calls += count
+            if len(messages) > 1:  # a line per send on stderr: a long run shows how far it got
+                print(f"  [{time.strftime('%H:%M:%S', time.gmtime())} UTC, load {os.getloadavg()[0]:.1f}] send "
+                      f"{len(sends)}/{len(messages)}: {delivered} deliveries so far; in the flow "
+                      f"{in_flow if in_flow is not None else float('nan'):.2f} s, raw {raw:.2f} s in all",
+                      file=sys.stderr, flush=True)
+            for site in tenant.graph.sites.values():
+                site.pages.clear()
+    command = sends[0] if len(sends) == 1 else Run(
+        sends[0].command, sum(r.wall for r in sends), sum(r.cpu for r in sends),
+        max((r.peak_rss_mb for r in sends if r.peak_rss_mb is not None), default=None), 0, sends[-1].output)
+    return Cascade(len(messages), delivered, calls_made, latency, command, in_flow, span, raw, raw_calls)
