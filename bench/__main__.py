@@ -19,7 +19,7 @@ from bench import cascade, mainjob, ratelimit
 from bench.measure import GNU_TIME, Run
 from tests.servers.prefect_server import PrefectServer
 
-TARGETS = {"main": 8.0, "again": 5.0, "overhead": 1.0, "efficiency": 0.95, "rss": 300.0}
+TARGETS = {"main": 8.0, "again": 5.0, "overhead": 1.0, "overhead_large": 1.05, "efficiency": 0.95, "rss": 300.0}
 
 
 def _row(name: str, runs: list[Run], target: str = "") -> str:
@@ -33,8 +33,8 @@ def _row(name: str, runs: list[Run], target: str = "") -> str:
 
 
 def _cascade_rows(label: str, c: cascade.Cascade) -> list[str]:
-    rows = [f"| {label}: deliveries / provider calls | {c.deliveries} / {c.provider_calls} (raw script: "
-            f"{c.raw_calls}) | |",
+    rows = [f"| {label}: messages / deliveries / provider calls | {c.messages} / {c.deliveries} / "
+            f"{c.provider_calls} (raw script: {c.raw_calls}) | |",
             f"| {label}: whole command (imports, server, flow) | {c.command.wall:.2f} s wall, {c.command.cpu:.2f} s "
             f"CPU | |",
             f"| {label}: in the flow (Beginning flow run → Finished) | "
@@ -42,11 +42,21 @@ def _cascade_rows(label: str, c: cascade.Cascade) -> list[str]:
             f"| {label}: provider calls' span as the emulators saw it | {c.calls_span:.2f} s | |",
             f"| {label}: raw script, same calls, thread pool (critical path) | {c.raw:.2f} s | |"]
     if c.in_flow is not None:
+        target = (f"≤ +{TARGETS['overhead']:.1f} s" if c.deliveries <= cascade.SEED_DELIVERIES
+                  else f"≤ {TARGETS['overhead_large'] - 1:.0%} over raw")
         rows.append(f"| {label}: **in-flow overhead over raw** | **{c.in_flow - c.raw:+.2f} s, "
-                    f"× {c.in_flow / c.raw:.1f}** | ≤ +{TARGETS['overhead']:.1f} s |")
+                    f"× {c.in_flow / c.raw:.2f}** | {target} |")
     rows.append(f"| {label}: whole command over raw | {c.command.wall - c.raw:+.2f} s, "
                 f"× {c.command.wall / c.raw:.1f} | |")
     return rows
+
+
+def _progress(label: str, c: cascade.Cascade) -> None:
+    """One line on stderr as each cascade run ends (the tables come at the end)."""
+    flow = f"{c.in_flow:.2f} s" if c.in_flow is not None else "n/a"
+    print(f"[{dt.datetime.now(dt.UTC):%H:%M:%S} UTC, load {os.getloadavg()[0]:.1f}] cascade {label}: "
+          f"{c.messages} messages, {c.deliveries} deliveries, {c.provider_calls} calls; in the flow {flow}, raw {c.raw:.2f} s, "
+          f"command {c.command.wall:.2f} s", file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,12 +64,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1, help="runs of each timed command (medians; default 1)")
     parser.add_argument("--latency", type=float, default=0.05, help="seconds per provider call (default 0.05)")
     parser.add_argument("--mails", type=int, default=300, help="Graph mails for the rate bench (default 300)")
+    parser.add_argument("--deliveries", type=int, action="append",
+                        help="deliveries of the cascade bench (repeatable; default 12, the seed plan's; above 12, "
+                             "copies of the example message sent one after another, 12 deliveries each, e.g. "
+                             "--deliveries 12 --deliveries 1000: 84 sends)")
+    parser.add_argument("--no-ephemeral", action="store_true",
+                        help="cascade bench: skip the ephemeral runs (only the warm server's)")
     parser.add_argument("--no-server", action="store_true", help="skip the runs on a warm `prefect server start`")
     parser.add_argument("--only", choices=["main", "interactive", "cascade", "rate"], action="append",
                         help="run only these parts (repeatable)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args(argv)
     parts = set(args.only or ["main", "interactive", "cascade", "rate"])
+    sizes = args.deliveries or [cascade.SEED_DELIVERIES]
+    if min(sizes) < cascade.SEED_DELIVERIES:
+        parser.error(f"--deliveries: at least {cascade.SEED_DELIVERIES} (the seed plan's)")
     logging.getLogger("budbringer").setLevel(logging.ERROR)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
@@ -85,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         if "interactive" in parts:
             for name, runs in mainjob.interactive(base, args.repeat).items():
                 out.append(_row(f"`budbringer {name}`", runs, "< 1 s" if name != "--help" else "< 0.5 s"))
-        server_cascade = None
+        server_cascade: dict[int, cascade.Cascade] = {}
         if not args.no_server and parts & {"main", "cascade"}:
             home = base / "server-home"
             t0 = time.perf_counter()
@@ -104,14 +123,19 @@ def main(argv: list[str] | None = None) -> int:
                                     f"< {TARGETS['rss']:.0f} MB"))
                     out.append(_row("its re-run on the warm server", [r[1] for r in runs], "≤ 2 s"))
                 if "cascade" in parts:
-                    server_cascade = cascade.measure(base, args.latency, server.api_url, home)
+                    for size in sizes:
+                        server_cascade[size] = cascade.measure(base, args.latency, server.api_url, home, size)
+                        _progress(f"{size}, warm server", server_cascade[size])
         if "cascade" in parts:
             out += ["", "Cascade overhead, `config/plan.m365.yaml` against the local Graph and sign-in emulators:", "",
                     "| what | figure | target |", "|---|---|---|"]
-            out += _cascade_rows("ephemeral", cascade.measure(base, args.latency))
-            if server_cascade is not None:
-                out += _cascade_rows("warm server", server_cascade)
-            out.append("| 1,000 deliveries | not measured (see docs/benchmarks.md) | ≤ 5 % over raw |")
+            for size in sizes:
+                if not args.no_ephemeral:
+                    ephemeral = cascade.measure(base, args.latency, deliveries=size)
+                    _progress(f"{size}, ephemeral", ephemeral)
+                    out += _cascade_rows(f"{size}, ephemeral", ephemeral)
+                if size in server_cascade:
+                    out += _cascade_rows(f"{size}, warm server", server_cascade[size])
         if "rate" in parts:
             r = ratelimit.measure(base, args.mails, args.latency)
             out += ["", f"Rate-limit efficiency: {r.mails} Graph mails, one mailbox, the adapter driven directly; "

@@ -6,13 +6,23 @@ Budbringer runs `config/plan.m365.yaml` (Graph mail for OC, HMU, the networks an
 SharePoint news pages for the intranets; the website and LinkedIn stay in the outbox), as the README's
 `budbringer send` command in a child process. Every request the emulators get is recorded; the plain script
 then replays them: the sign-in first, then tier by tier, each forum's requests in their recorded order and the
-fora of a tier side by side (a page's publish uses the id its create just returned).
+fora of a tier side by side (a page's publish uses the id its create just returned), at most as many of one
+channel at a time as Budbringer lets run (`engine.max_concurrency`: 4 for Graph mail, Exchange's own limit per
+mailbox, and for SharePoint).
+
+With `deliveries` above the seed plan's 12 (1,000 in issue 15), copies of the example message under ids of their
+own are sent one after another (84 sends for 1,000: 1,008 deliveries), each replayed right after its send, and
+the times are summed. Not one message to many fora: a message's rendered variants travel as flow parameters and
+may hold 400 KB in all (flows/cli.py, MAX_RENDERED_BYTES); the seed templates render about 2.2 KB per forum, so
+one message reaches at most about 180 fora.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +37,7 @@ import yaml
 
 from bench.mainjob import APPROVAL, MESSAGE, env_for, workspace
 from bench.measure import Run, budbringer, run
+from budbringer import engine
 from budbringer import plan as plan_
 from tests.servers.graph import M365, m365
 from tests.servers.https import Emulator, Reply, Request
@@ -58,14 +69,40 @@ def add_latency(emulator: Emulator, seconds: float, log: list[Timed]) -> None:
     emulator.handle = slow  # type: ignore[method-assign]
 
 
-def bench_plan(folder: Path) -> Path:
+SEED_DELIVERIES = 12  # the seed plan's deliveries of the example message (config/plan.m365.yaml)
+
+
+def bench_plan(folder: Path, lift_rate: bool = False) -> Path:
+    """The seed M365 plan with fast retries. `lift_rate`: the mailbox's per-minute limit out of the way (the
+    emulators enforce none and the raw script keeps none; at Exchange's 30 a minute, 84 sends' 588 mails would
+    wait about 20 minutes for the shared rate bucket, on Budbringer's path alone)."""
     path = folder / "config" / "plan.bench.yaml"
-    overlay = {"extends": "plan.m365.yaml", "channels": {
+    overlay: dict[str, Any] = {"extends": "plan.m365.yaml", "channels": {
         "m365_mail": {"retry": FAST, "lookup": {"settle": 0.05, "interval": 0.05, "resends": 3}},
         "m365_intranet": {"retry": FAST, "confirm_after": 0.05},
     }}
+    if lift_rate:
+        overlay["channels"]["m365_mail"]["messages_per_minute"] = 1_000_000
     path.write_text(yaml.safe_dump(overlay), encoding="utf-8")
     return path
+
+
+def bench_messages(folder: Path, count: int) -> list[str]:
+    """`count` copies of the example message under ids of their own (a message's deliveries are keyed by its id),
+    in the workspace's messages/ folder; one message: the example itself."""
+    if count <= 1:
+        return [MESSAGE]
+    text = (folder / MESSAGE).read_text(encoding="utf-8")
+    found = re.search(r"^id: (\S+)$", text, flags=re.M)
+    if found is None:
+        raise ValueError(f"{MESSAGE}: no `id:` line")
+    names = []
+    for n in range(count):
+        name = f"messages/bench-{n:03d}.md"
+        (folder / name).write_text(text.replace(found.group(0), f"id: {found.group(1)}-bench-{n:03d}", 1),
+                                   encoding="utf-8")
+        names.append(name)
+    return names
 
 
 _STAMP = re.compile(r"^(\d\d:\d\d:\d\d\.\d{3}) \| \w+\s*\| Flow run '([^']+)' - (.*)$")
@@ -91,13 +128,14 @@ def in_flow_seconds(output: str) -> float | None:
 
 @dataclass
 class Cascade:
+    messages: int  # sends, one after another (each a `budbringer send` of its own message)
     deliveries: int
     provider_calls: int
     latency: float
-    command: Run
-    in_flow: float | None
-    calls_span: float  # first request in to last answer out, as the emulators saw Budbringer's run
-    raw: float  # the plain script's wall time, same calls
+    command: Run  # one send; with several messages, the sums of their wall and CPU times
+    in_flow: float | None  # summed over the messages
+    calls_span: float  # first request in to last answer out, as the emulators saw Budbringer's run (summed)
+    raw: float  # the plain script's wall time, same calls (summed over the messages)
     raw_calls: int
 
 
@@ -150,17 +188,19 @@ class CreatedPage:
 
 
 def replay(tenant: M365, log_in: list[Request], calls: list[Request], created: list[CreatedPage],
-           addresses: dict[str, str], sites: dict[str, str], tier_of: dict[str, int], verify: str
-           ) -> tuple[float, int]:
-    """The plain script: the same calls, tier by tier, each forum's calls in turn, the fora side by side."""
+           plan: plan_.Plan, verify: str) -> tuple[float, int]:
+    """The plain script: the same calls, tier by tier, each forum's calls in turn, the fora side by side, at most
+    `engine.max_concurrency` fora of one channel at a time (a pool per channel; the channels side by side)."""
+    addresses, sites, tier_of = forum_index(plan)
     chains: dict[str, list[Request]] = {}
     setup: list[Request] = []
     for request in calls:
         forum = forum_of(request, tenant, addresses, sites)
         (chains.setdefault(forum, []) if forum else setup).append(request)
-    waves: dict[int, list[list[Request]]] = {}
+    waves: dict[int, list[tuple[str, list[Request]]]] = {}
     for forum, chain in chains.items():
-        waves.setdefault(tier_of.get(forum, 0), []).append(chain)
+        waves.setdefault(tier_of.get(forum, 0), []).append((plan.fora[forum].channel, chain))
+    widths = {name: engine.max_concurrency(plan, name) for name in plan.channels}
     login = tenant.login_url
     graph = tenant.graph_url[: -len("/v1.0")]
     local = threading.local()
@@ -207,24 +247,37 @@ def replay(tenant: M365, log_in: list[Request], calls: list[Request], created: l
         if request.path.endswith("/token"):
             token = response.json()["access_token"]
     count = len(log_in)
-    with ThreadPoolExecutor(max_workers=16) as pool:
-        count += sum(pool.map(lambda r: chain([r], token), setup))
+    pools = {name: ThreadPoolExecutor(max_workers=width) for name, width in widths.items()}
+    try:
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            count += sum(pool.map(lambda r: chain([r], token), setup))
         for tier in sorted(waves):
-            count += sum(pool.map(lambda c: chain(c, token), waves[tier]))
+            futures = [pools[channel].submit(chain, c, token) for channel, c in waves[tier]]
+            count += sum(f.result() for f in futures)
+    finally:
+        for pool_ in pools.values():
+            pool_.shutdown()
     return time.perf_counter() - start, count
 
 
-def measure(base: Path, latency: float, api_url: str | None = None, home: Path | None = None) -> Cascade:
+def measure(base: Path, latency: float, api_url: str | None = None, home: Path | None = None,
+            deliveries: int = SEED_DELIVERIES) -> Cascade:
+    """The seed plan through `budbringer send`, then the raw replay of its calls; above 12 deliveries, as many
+    messages as it takes (12 deliveries each), sent one after another, each replayed after its send."""
     ca = trustme.CA()
     bundle = base / "ca.pem"
     ca.cert_pem.write_to_path(str(bundle))
-    folder = workspace(base, f"cascade-{'server' if api_url else 'ephemeral'}")
-    plan_path = bench_plan(folder)
+    folder = workspace(base, f"cascade-{deliveries}-{'server' if api_url else 'ephemeral'}")
+    plan_path = bench_plan(folder, lift_rate=deliveries > SEED_DELIVERIES)
     plan = plan_.load(plan_path)
-    addresses, sites, tier_of = forum_index(plan)
+    messages = bench_messages(folder, -(-deliveries // SEED_DELIVERIES))
     site_names = tuple(s for f in plan.fora.values() for s in f.sites)
     graph_log: list[Timed] = []
     login_log: list[Timed] = []
+    sends: list[Run] = []
+    delivered = calls_made = raw_calls = 0
+    in_flow: float | None = 0.0
+    span = raw = 0.0
     with m365(ca, sites=site_names) as tenant:
         add_latency(tenant.graph, latency, graph_log)
         add_latency(tenant.login, latency, login_log)
@@ -234,20 +287,41 @@ def measure(base: Path, latency: float, api_url: str | None = None, home: Path |
         env.update(tenant.env())
         env["REQUESTS_CA_BUNDLE"] = str(bundle)
         env["BUDBRINGER_PLAN"] = str(plan_path)
-        command = run([budbringer(), "send", MESSAGE, *APPROVAL], folder, env).check()
-        deliveries = command.output.count(": delivered")
-        everything = sorted(graph_log + login_log, key=lambda t: t.start)
-        span = everything[-1].end - everything[0].start
-        calls = [t.request for t in sorted(graph_log, key=lambda t: t.start)]
-        log_in = [t.request for t in sorted(login_log, key=lambda t: t.start)]
-        # Remember the ids of the pages Budbringer made, then clear the sites so the replay can make them again.
-        created: list[CreatedPage] = []
-        for site in tenant.graph.sites.values():
-            for page in site.pages.values():
-                create = next(r for r in calls if r.method == "POST" and r.path.endswith("/pages")
-                              and r.json().get("name") == page["name"] and site.id in unquote(r.path))
-                created.append(CreatedPage(create, page["id"]))
-            site.pages.clear()
-        raw, raw_calls = replay(tenant, log_in, calls, created, addresses, sites, tier_of, str(bundle))
-    return Cascade(deliveries, len(everything), latency, command, in_flow_seconds(command.output), span, raw,
-                   raw_calls)
+        for message in messages:
+            graph_log.clear()
+            login_log.clear()
+            command = run([budbringer(), "send", message, *APPROVAL], folder, env, timeout=3600).check()
+            sends.append(command)
+            delivered += command.output.count(": delivered")
+            seconds = in_flow_seconds(command.output)
+            in_flow = None if in_flow is None or seconds is None else in_flow + seconds
+            everything = sorted(graph_log + login_log, key=lambda t: t.start)
+            calls_made += len(everything)
+            span += everything[-1].end - everything[0].start
+            calls = [t.request for t in sorted(graph_log, key=lambda t: t.start)]
+            log_in = [t.request for t in sorted(login_log, key=lambda t: t.start)]
+            # Remember the ids of the pages Budbringer made, then clear the sites so the replay can make them
+            # again (and again after it, for the next message).
+            creates = {(unquote(r.path), r.json().get("name")): r for r in calls
+                       if r.method == "POST" and r.path.endswith("/pages")}
+            created: list[CreatedPage] = []
+            for site in tenant.graph.sites.values():
+                for page in site.pages.values():
+                    create = next(r for (path, name), r in creates.items()
+                                  if name == page["name"] and site.id in path)
+                    created.append(CreatedPage(create, page["id"]))
+                site.pages.clear()
+            seconds, count = replay(tenant, log_in, calls, created, plan, str(bundle))
+            raw += seconds
+            raw_calls += count
+            if len(messages) > 1:  # a line per send on stderr: a long run shows how far it got
+                print(f"  [{time.strftime('%H:%M:%S', time.gmtime())} UTC, load {os.getloadavg()[0]:.1f}] send "
+                      f"{len(sends)}/{len(messages)}: {delivered} deliveries so far; in the flow "
+                      f"{in_flow if in_flow is not None else float('nan'):.2f} s, raw {raw:.2f} s in all",
+                      file=sys.stderr, flush=True)
+            for site in tenant.graph.sites.values():
+                site.pages.clear()
+    command = sends[0] if len(sends) == 1 else Run(
+        sends[0].command, sum(r.wall for r in sends), sum(r.cpu for r in sends),
+        max((r.peak_rss_mb for r in sends if r.peak_rss_mb is not None), default=None), 0, sends[-1].output)
+    return Cascade(len(messages), delivered, calls_made, latency, command, in_flow, span, raw, raw_calls)
