@@ -290,7 +290,7 @@ def measure(base: Path, latency: float, api_url: str | None = None, home: Path |
         for message in messages:
             graph_log.clear()
             login_log.clear()
-            command = run([budbringer(), "send", message, *APPROVAL], folder, env, timeout=3600).check()
+            command = run([budbringer(), "send", message, *APPROVAL, "--verbose"], folder, env, timeout=3600).check()
             sends.append(command)
             delivered += command.output.count(": delivered")
             seconds = in_flow_seconds(command.output)

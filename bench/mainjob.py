@@ -35,7 +35,7 @@ def env_for(base: Path, folder: Path, api_url: str | None = None) -> dict[str, s
 
 
 def send(folder: Path, env: dict[str, str]) -> Run:
-    return run([budbringer(), "send", MESSAGE, *APPROVAL], folder, env).check()
+    return run([budbringer(), "send", MESSAGE, *APPROVAL, "--verbose"], folder, env).check()
 
 
 @dataclass

@@ -39,6 +39,7 @@ import fcntl
 import json
 import logging
 import os
+import random
 import threading
 import time
 import uuid
@@ -62,6 +63,13 @@ FIRST_LOOK_SECONDS = 3.0
 LOOK_SECONDS = 30.0
 #: the longest pause between two tries to take a limit (the server's Retry-After may say less)
 POLL_SECONDS = 5.0
+#: the pause (from, to; seconds, drawn at random) before a slot request the server answered 503 is tried again.
+#: On SQLite the server answers 503 when a request's transaction read the limit and another run's write came
+#: first (SQLITE_BUSY_SNAPSHOT); it was rolled back, nothing was taken. Prefect's client would wait 2 s, then 4 s
+#: (docs/benchmarks.md: that was the M365 cascade's overhead), for a conflict that lasts milliseconds.
+BUSY_PAUSE = (0.01, 0.1)
+#: how long slot requests answered 503 are tried again this way before the client's own backoff takes over
+BUSY_SECONDS = 10.0
 
 log = logging.getLogger("budbringer.limits")
 
@@ -79,8 +87,6 @@ def hold(adapter: Any, delivery: Delivery, ledger: Ledger | None = None) -> Exit
     """Take the provider limits the delivery consumes, across every run and worker; the returned context
     releases them. Slots left by a run that is gone are freed first (ephemeral mode) or said to be waiting for
     their lease (server). A delivery the ledger has as delivered makes no provider request: it takes nothing."""
-    from prefect.concurrency.sync import rate_limit
-
     limits = adapter.limits(delivery)
     stack = ExitStack()
     if not limits or _delivered(ledger, delivery):
@@ -100,8 +106,7 @@ def hold(adapter: Any, delivery: Delivery, ledger: Ledger | None = None) -> Exit
         for limit in limits:
             if rate := limit.rate():
                 for taken in range(0, limit.weight, rate[0]):  # never more than the burst at once
-                    rate_limit(limit.rate_name, occupy=min(rate[0], limit.weight - taken),
-                               timeout_seconds=WAIT_SECONDS, strict=True)
+                    _take_rate(limit.rate_name, min(rate[0], limit.weight - taken))
     except TimeoutError:
         stack.close()
         raise TransientDeliveryError(adapter.name, delivery.forum, "waited 30 minutes for the provider's limits "
@@ -177,7 +182,7 @@ def _holding(names: list[str], delivery: Delivery) -> Iterator[None]:
     finally:
         try:
             with get_client(sync_client=True) as client:
-                client.release_concurrency_slots_with_lease(lease_id)
+                _post(client, "/v2/concurrency_limits/decrement-with-lease", {"lease_id": str(lease_id)})
         except Exception as exc:  # noqa: BLE001 - the lease runs out by itself; the record is then an orphan's
             _logger().warning("%s: could not release %s (%s): freed when its lease runs out", delivery.forum,
                               ", ".join(names), exc)
@@ -194,8 +199,8 @@ def _take(client: Any, names: list[str], started: float, record: ExitStack) -> A
     while True:
         with _reconcile_lock(folder, fcntl.LOCK_SH):
             try:
-                response = client.increment_concurrency_slots_with_lease(
-                    names=names, slots=1, mode="concurrency", lease_duration=LEASE_SECONDS)
+                response = _post(client, "/v2/concurrency_limits/increment-with-lease", {
+                    "names": names, "slots": 1, "mode": "concurrency", "lease_duration": LEASE_SECONDS})
             except httpx.HTTPStatusError as exc:
                 if exc.response.status_code != 423:
                     raise
@@ -210,6 +215,61 @@ def _take(client: Any, names: list[str], started: float, record: ExitStack) -> A
         if time.monotonic() - started >= WAIT_SECONDS:
             raise TimeoutError(f"waited {WAIT_SECONDS} s for {names}")
         time.sleep(min(max(retry_after, 0.5), POLL_SECONDS))
+
+
+def _take_rate(name: str, slots: int) -> None:
+    """Take `slots` places in a rate limit (slot decay), waiting as the server says (423 with Retry-After) for
+    up to 30 minutes; strict: a limit that does not exist is never skipped. Prefect's `rate_limit()` does the
+    same, but with the client's 2-second backoff on every 503 (`_post`)."""
+    import httpx
+    from prefect import get_client
+    from prefect.client.schemas.responses import MinimalConcurrencyLimitResponse
+    from prefect.concurrency._events import emit_concurrency_acquisition_events
+
+    started = time.monotonic()
+    with get_client(sync_client=True) as client:
+        while True:
+            try:
+                response = _post(client, "/v2/concurrency_limits/increment",
+                                 {"names": [name], "slots": slots, "mode": "rate_limit"})
+            except httpx.HTTPStatusError as exc:
+                if exc.response.status_code != 423:
+                    raise
+                retry_after = float(exc.response.headers.get("Retry-After") or 1.0)
+            else:
+                granted = [MinimalConcurrencyLimitResponse.model_validate(limit) for limit in response.json()]
+                if not granted:
+                    raise RuntimeError(f"the shared limit {name} does not exist on the Prefect server")
+                emit_concurrency_acquisition_events(granted, slots)  # as `rate_limit()` does, for the UI
+                return
+            if time.monotonic() - started >= WAIT_SECONDS:
+                raise TimeoutError(f"waited {WAIT_SECONDS} s for {name}")
+            time.sleep(min(max(retry_after, 0.05), POLL_SECONDS))
+
+
+def _post(client: Any, path: str, body: dict[str, Any]) -> Any:
+    """POST a slot request (`/v2/concurrency_limits/…`) and return the response, raising for an error status.
+
+    While the server answers 503 (its SQLite was busy and the request's transaction was rolled back: nothing was
+    taken or released) the request is sent again after a short pause, for up to `BUSY_SECONDS`. Prefect's client
+    would wait 2 s, then 4 s, … (its retry loop sleeps even with `PREFECT_CLIENT_MAX_RETRIES=0`), so the request
+    goes out once through the client's own httpx session (`SyncPrefectClient._client`: its base URL, headers and
+    auth, without the retry loop). Anything else — a CSRF token asked for, busy past `BUSY_SECONDS` — goes through
+    the client's full `request()`, retries and all."""
+    import httpx
+
+    session = getattr(client, "_client", None)
+    deadline = time.monotonic() + BUSY_SECONDS
+    while isinstance(session, httpx.Client) and time.monotonic() < deadline:
+        response = httpx.Client.send(session, session.build_request("POST", path, json=body))
+        if response.status_code == 503:
+            time.sleep(random.uniform(*BUSY_PAUSE))
+            continue
+        if response.status_code == 403:  # a CSRF token is wanted: the client's request() fetches it
+            break
+        response.raise_for_status()
+        return response
+    return client.request("POST", path, json=body)
 
 
 @contextmanager

@@ -167,10 +167,14 @@ class TemporaryServer:
         if url is None:
             yield
             return
-        from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL, temporary_settings
+        from prefect.settings import (PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, PREFECT_UI_URL,
+                                      temporary_settings)
 
-        # no UI link in the run's log: the server (and its UI) ends with this command
-        with temporary_settings(updates={PREFECT_API_URL: url, PREFECT_UI_URL: ""}):
+        # No UI link in the run's log: the server (and its UI) ends with this command. No heartbeats: they let a
+        # long-lived server mark a run whose process died as crashed, and this server dies with the process; the
+        # heartbeat thread sleeps in 1 s steps and the flow's end waits for it (0-1 s per send, docs/benchmarks.md).
+        with temporary_settings(updates={PREFECT_API_URL: url, PREFECT_UI_URL: "",
+                                         PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
             try:
                 yield
             finally:

@@ -127,7 +127,7 @@ def test_two_runs_sharing_a_limit_of_one_never_overlap(prefect_api: None, workdi
         slots = client.read_global_concurrency_limit_by_name(name)
         rate = client.read_global_concurrency_limit_by_name(f"{name}-rate")
     assert (slots.limit, slots.slot_decay_per_second, slots.active_slots) == (1, 0.0, 0)  # released after
-    assert (rate.limit, rate.slot_decay_per_second) == (5, pytest.approx(25 / 60))
+    assert (rate.limit, rate.slot_decay_per_second) == (15, pytest.approx(15 / 60))
 
 
 def test_without_a_shared_limit_the_same_runs_overlap(prefect_api: None, workdir: Path) -> None:
@@ -151,7 +151,7 @@ def test_graph_mail_declares_the_sending_mailboxs_limits() -> None:
     digest = hashlib.sha256(b"budbringer@region.example").hexdigest()[:12]
     assert limits == [SharedLimit(f"budbringer-graph-mailbox-{digest}", 4, 30, weight=1)]
     assert "budbringer" in limits[0].name and "region" not in limits[0].name  # the address is not shown
-    assert limits[0].rate() == (5, pytest.approx(25 / 60))  # at most 5 + 60 × 25/60 = 30 in any minute
+    assert limits[0].rate() == (15, pytest.approx(15 / 60))  # at most 15 + 60 × 15/60 = 30 in any minute
     # The same mailbox spelt otherwise is the same limit; another mailbox is another.
     other_case = GraphMailAdapter.from_config("mail2", {"sender": "budbringer@region.EXAMPLE"})
     assert other_case.limits(_delivery(1))[0].name == limits[0].name
