@@ -28,7 +28,10 @@ class Run:
 
     def check(self) -> Run:
         if self.returncode != 0:
-            raise RuntimeError(f"{' '.join(self.command)} exited {self.returncode}:\n{self.output[-3000:]}")
+            kept = Path(tempfile.mkstemp(prefix="bench-failed-", suffix=".log")[1])
+            kept.write_text(self.output, encoding="utf-8")
+            raise RuntimeError(f"{' '.join(self.command)} exited {self.returncode} (its whole output: {kept}):\n"
+                               f"{self.output[-3000:]}")
         return self
 
 

@@ -254,14 +254,19 @@ def _post(client: Any, path: str, body: dict[str, Any]) -> Any:
     taken or released) the request is sent again after a short pause, for up to `BUSY_SECONDS`. Prefect's client
     would wait 2 s, then 4 s, … (its retry loop sleeps even with `PREFECT_CLIENT_MAX_RETRIES=0`), so the request
     goes out once through the client's own httpx session (`SyncPrefectClient._client`: its base URL, headers and
-    auth, without the retry loop). Anything else — a CSRF token asked for, busy past `BUSY_SECONDS` — goes through
-    the client's full `request()`, retries and all."""
+    auth, without the retry loop). Anything else — a dropped connection or a timeout, a CSRF token asked for, busy
+    past `BUSY_SECONDS` — goes through the client's full `request()`, retries and all, as before. (A request the
+    server took before the connection dropped may then take a second slot, as with Prefect's own retries: its
+    lease is never renewed, so it is freed when the lease runs out, or at the next start in ephemeral mode.)"""
     import httpx
 
     session = getattr(client, "_client", None)
     deadline = time.monotonic() + BUSY_SECONDS
     while isinstance(session, httpx.Client) and time.monotonic() < deadline:
-        response = httpx.Client.send(session, session.build_request("POST", path, json=body))
+        try:
+            response = httpx.Client.send(session, session.build_request("POST", path, json=body))
+        except httpx.TransportError:  # e.g. a kept-alive connection the server closed: the client's retries
+            break
         if response.status_code == 503:
             time.sleep(random.uniform(*BUSY_PAUSE))
             continue

@@ -48,6 +48,9 @@ class _Handler(BaseHTTPRequestHandler):
         with self.server.lock:
             self.server.seen.append((self.path, body))
             status = self.server.script.pop(0) if self.server.script else 200
+        if status == 0:  # drop the connection without an answer (a kept-alive connection the server closed)
+            self.close_connection = True
+            return
         if status == 200 and self.path.endswith("/increment-with-lease"):
             payload: object = {"lease_id": LEASE, "limits": [LIMIT]}
         elif status == 200 and self.path.endswith("/increment"):
@@ -147,3 +150,11 @@ def test_the_rate_place_is_taken_after_waiting_as_the_server_says(slots: SlotSer
     limits._take_rate(LIMIT["name"], 2)
     assert [body for _, body in slots.seen] == [{"names": [LIMIT["name"]], "slots": 2, "mode": "rate_limit"}] * 4
     assert [(str(g[0].name), n) for g, n in emitted] == [(LIMIT["name"], 2)]
+
+
+def test_a_dropped_connection_goes_to_the_clients_own_retries(slots: SlotServer, client: object) -> None:
+    slots.script = [0]  # the first request's connection is closed with no answer
+    response = limits._post(client, "/v2/concurrency_limits/increment-with-lease",
+                            {"names": [LIMIT["name"]], "slots": 1, "mode": "concurrency", "lease_duration": 60})
+    assert response.json()["lease_id"] == LEASE
+    assert len(slots.seen) == 2  # dropped, then sent again by Prefect's client (which retries such errors)
