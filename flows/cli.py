@@ -250,7 +250,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     plan, message, variants, review, findings = _checked(args)
     _refuse_oversized(message, variants)
-    problems = cascade.preflight(plan)
+    problems = cascade.preflight(plan) + _sign_in_problems(plan)
     print(f"{message.path}: {len(variants)} variants rendered for {len({v.tier for v in variants})} tiers; "
           f"approval hash {_approval_hash(variants)[:12]}")
     _figures_table(variants, review.figures)
@@ -261,6 +261,20 @@ def cmd_check(args: argparse.Namespace) -> int:
         raise InputError(problems + _blocking(message, blocking))
     print("ok: nothing was sent")
     return EXIT_OK
+
+
+def _sign_in_problems(plan: object) -> list:  # type: ignore[type-arg]
+    """With Entra ID sign-in on the approval pages, its client secret must be in the environment (`web` and
+    `serve` refuse to start without it): said by `check` too, before the day the pages are needed."""
+    if getattr(getattr(plan, "approval", None), "sign_in", None) is None:
+        return []
+    from budbringer.web import signin
+
+    try:
+        signin.client_secret(str(getattr(plan, "path", "the plan")))
+    except InputError as exc:
+        return list(exc.problems)
+    return []
 
 
 def _checked(args: argparse.Namespace) -> tuple:  # type: ignore[type-arg]

@@ -281,3 +281,19 @@ def test_the_plan_refuses_a_sign_in_authority_that_is_not_https(workdir: Path) -
     with pytest.raises(InputError) as error:
         plan_.load(path)
     assert "approval.sign_in.authority_url" in str(error.value)
+
+
+def test_check_says_the_sign_in_secret_is_missing_before_the_pages_would_refuse_to_start(
+        workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from budbringer.flows import cli
+
+    path = workdir / "plan.yaml"
+    path.write_text(yaml.safe_dump({"extends": str(memory_plan(workdir)), "approval": {"sign_in": {
+        "tenant": TENANT, "client_id": CLIENT, "authority_url": "https://127.0.0.1:1"}}}), encoding="utf-8")
+    monkeypatch.delenv(signin.ENV_CLIENT_SECRET, raising=False)
+    assert cli.main(["check", "--plan", str(path), str(MESSAGE)]) == 1
+    err = capsys.readouterr().err
+    assert "approval.sign_in" in err and "BUDBRINGER_ENTRA_CLIENT_SECRET" in err and str(path) in err
+    monkeypatch.setenv(signin.ENV_CLIENT_SECRET, "very-secret-value")
+    assert cli.main(["check", "--plan", str(path), str(MESSAGE)]) == 0
+    assert "very-secret-value" not in "".join(capsys.readouterr())
