@@ -161,8 +161,9 @@ def _parser() -> argparse.ArgumentParser:
     mark.set_defaults(run=cmd_mark)
 
     resolve = sub.add_parser("resolve", parents=[common],
-                             help="settle an uncertain delivery after checking with the provider")
-    resolve.add_argument("delivery", help="the delivery's key, or its short key as `status` shows it")
+                             help="settle an uncertain delivery or notice after checking with the provider")
+    resolve.add_argument("delivery", help="the delivery's or the notice's key, or its short key as `status` "
+                                          "shows it")
     resolve.add_argument("outcome", choices=["sent", "resend"],
                          help="sent: it arrived (recorded as delivered); resend: it did not (the next run sends it)")
     resolve.add_argument("--note", default="", help="what you checked (e.g. 'found in Sent Items 10:42')")
@@ -626,7 +627,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(table(record_rows(records)))
     else:
         print(f"{message_id}: no deliveries yet")
-    _print_uncertain(records)
+    _print_uncertain(records, ledger.uncertain_notices(message_id))
     if message_id:
         for approval in ledger.approvals_for(message_id):
             line = (f"approval {approval.id}: {approval.approved_by} ({approval.reference}) at "
@@ -741,7 +742,13 @@ def cmd_resolve(args: argparse.Namespace) -> int:
 
     ledger = Ledger()
     try:
-        key = ledger.find_key(args.delivery)
+        try:
+            key = ledger.find_key(args.delivery)
+        except ValueError as no_delivery:
+            notice = ledger.find_notice_key(args.delivery)
+            if notice is None:
+                raise no_delivery from None
+            return _settled_notice(ledger.resolve_notice(notice, args.outcome, args.note.strip()), args.outcome)
         record = ledger.resolve(key, args.outcome, args.note.strip())
     except ValueError as exc:
         raise BudbringerError(str(exc)) from None
@@ -750,6 +757,19 @@ def cmd_resolve(args: argparse.Namespace) -> int:
     else:
         print(f"settled: {record.forum} ({record.channel}) was not delivered; the next `budbringer send` of "
               f"{record.message_id} delivers it again; {key}")
+    return EXIT_OK
+
+
+def _settled_notice(record: object, outcome: str) -> int:
+    from budbringer.ledger.states import NoticeKind
+
+    kind, message_id, key = record.forum, record.message_id, record.key  # type: ignore[attr-defined]
+    if outcome == "sent":
+        print(f"settled: the {kind} notice of {message_id} is recorded as delivered by the operator; {key}")
+    else:
+        again = ("the approval reminders run" if NoticeKind.of(kind) in (NoticeKind.REMINDER, NoticeKind.ESCALATION)
+                 else f"the next `budbringer send` of {message_id}")
+        print(f"settled: the {kind} notice of {message_id} was not delivered; {again} sends it again; {key}")
     return EXIT_OK
 
 
@@ -774,16 +794,21 @@ def cmd_db(args: argparse.Namespace) -> int:
         engine.dispose()
 
 
-def _print_uncertain(records: Sequence) -> None:  # type: ignore[type-arg]
-    """Each uncertain delivery with its short key and how to settle it (`budbringer resolve`)."""
-    import hashlib
+def _print_uncertain(records: Sequence, notices: Sequence = ()) -> None:  # type: ignore[type-arg]
+    """Each uncertain delivery and notice with its short key and how to settle it (`budbringer resolve`)."""
+    from budbringer.ledger.delivery_store import short_key
 
     for record in records:
         if record.state == "uncertain":
-            short = hashlib.sha256(record.key.encode()).hexdigest()[:16]
+            short = short_key(record.key)
             print(f"uncertain: {record.message_id} {record.forum} ({record.channel}), delivery {short}: "
                   f"{record.error or 'outcome unknown'}\n    check with the provider, then: budbringer resolve "
                   f"{short} sent|resend")
+    for notice in notices:
+        short = short_key(notice.key)
+        print(f"uncertain: {notice.message_id} the {notice.forum} notice to the approvers, notice {short}: "
+              f"{notice.error or 'outcome unknown'}\n    look in the sending mailbox's Sent Items or ask the "
+              f"approvers, then: budbringer resolve {short} sent|resend")
 
 
 def _waiting_or_rejected(message_id: str, path: str, plan: object, ledger: object) -> int:

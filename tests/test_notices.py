@@ -126,3 +126,43 @@ def test_a_request_mail_the_lookup_does_not_find_is_sent_again_once(
     assert sends_to_chair(tenant) == 2 and mails_to_chair(tenant) == 1
     for adapter in channels.values():
         adapter.close()
+
+
+@pytest.mark.parametrize("outcome", ["resend", "sent"])
+def test_the_operator_settles_an_uncertain_request_mail_with_resolve(
+        tenant: M365, workdir: Path, message_copy: Path, outcome: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Without a lookup an uncertain notice is never sent again by itself: `status` shows it with its short key,
+    and `budbringer resolve KEY resend` (it did not arrive) lets the next step send it once; `sent` (it did)
+    records it as delivered and nothing is sent again."""
+    from budbringer.flows import cli
+
+    prepared, ledger, request, channels = requested(graph_plan(workdir, lookup=False), message_copy)
+    tenant.graph.faults.append(Fault("drop_before", to_chair))  # Graph never got it: it did not arrive
+    assert approval_request.send_request(prepared, ledger, request, channels) == "uncertain, sent, sent, sent"
+    with tenant.graph.lock:
+        tenant.graph.faults.clear()
+
+    assert cli.main(["status", prepared.message.id]) == 0
+    shown = capsys.readouterr().out
+    found = [line for line in shown.splitlines() if "budbringer resolve" in line]
+    assert len(found) == 1 and "the request:mette-lund notice" in shown, shown
+    short = found[0].split("budbringer resolve ")[1].split()[0]
+
+    assert cli.main(["resolve", short, outcome, "--note", "not in Sent Items 10:42"]) == 0
+    said = capsys.readouterr().out
+    assert f"the request:mette-lund notice of {prepared.message.id}" in said
+    again = approval_request.send_request(prepared, ledger, request, channels)
+    record = ledger.notice_book(request.id, "request:mette-lund").record(ledger.find_notice_key(short) or "")
+    if outcome == "resend":
+        assert "sends it again" in said and again.startswith("sent, ")
+        assert sends_to_chair(tenant) == 2 and mails_to_chair(tenant) == 1  # the dropped one, then the one sent
+    else:
+        assert "recorded as delivered by the operator" in said and again.startswith("sent before")
+        assert record is not None and record.receipt is not None
+        assert record.receipt.details["settled_by_operator"] is True
+        assert sends_to_chair(tenant) == 1 and mails_to_chair(tenant) == 0  # nothing sent again
+    assert ledger.notices_for(request.id)["request:mette-lund"] == State.DELIVERED
+    assert cli.main(["resolve", short, outcome]) == 1  # settled once: it is not uncertain any more
+    assert "not uncertain" in capsys.readouterr().err
+    for adapter in channels.values():
+        adapter.close()

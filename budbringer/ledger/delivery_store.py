@@ -20,6 +20,38 @@ from budbringer.ledger.states import Resolution, State
 RESOLUTIONS = tuple(Resolution)
 
 
+def short_key(key: str) -> str:
+    """The short key `status` shows for a delivery or a notice (and `resolve` takes)."""
+    import hashlib
+
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def matching_keys(conn: sa.Connection, column: sa.Column, text: str) -> list[str]:
+    """The keys in `column` whose short key starts with `text` (at least 6 characters)."""
+    wanted = text.strip().lower()
+    if len(wanted) < 6:
+        return []
+    return [key for (key,) in conn.execute(sa.select(column)) if short_key(key).startswith(wanted)]
+
+
+def settlement(outcome: str, provider: str, earlier_error: str | None, note: str = "",
+               by: str = "") -> tuple[State, dict[str, object], str]:
+    """How the operator's `resolve` settles an uncertain delivery or notice: the new state, the columns to set,
+    and the line that says who settled it. `sent`: delivered, with a receipt that says the operator settled it;
+    `resend`: failed, so that the next run sends it again."""
+    if outcome not in RESOLUTIONS:
+        raise ValueError(f"settle a delivery as one of {', '.join(RESOLUTIONS)}, not {outcome!r}")
+    who = by or os.environ.get("USER") or os.environ.get("USERNAME") or "the operator"
+    detail = f"settled by {who} as {outcome}" + (f": {note}" if note else "")
+    if outcome == Resolution.SENT:
+        receipt = Receipt(provider=provider, provider_id="", details={
+            "settled_by_operator": True, "by": who, "note": note, "earlier_error": earlier_error or ""})
+        return State.DELIVERED, {"state": State.DELIVERED, "receipt": json.dumps(receipt.to_json()),
+                                 "error": None}, detail
+    return State.FAILED, {"state": State.FAILED, "error": f"{detail} (was: {earlier_error or 'uncertain'})"}, detail
+
+
 @dataclass(frozen=True)
 class Record:
     """A delivery as the ledger knows it."""
@@ -116,18 +148,8 @@ class DeliveryStore:
             raise ValueError(f"no delivery {key!r} in the ledger")
         if record.state != State.UNCERTAIN:
             raise ValueError(f"{key} is {record.state.value}, not uncertain: only an uncertain delivery is settled")
-        who = by or os.environ.get("USER") or os.environ.get("USERNAME") or "the operator"
-        detail = f"settled by {who} as {outcome}" + (f": {note}" if note else "")
+        state, values, detail = settlement(outcome, record.channel, record.error, note, by)
         with self.engine.begin() as conn:
-            if outcome == Resolution.SENT:
-                receipt = Receipt(provider=record.channel, provider_id="", details={
-                    "settled_by_operator": True, "by": who, "note": note, "earlier_error": record.error or ""})
-                values: dict[str, object] = {"state": State.DELIVERED, "receipt": json.dumps(receipt.to_json()),
-                                             "error": None}
-                state = State.DELIVERED
-            else:
-                values = {"state": State.FAILED, "error": f"{detail} (was: {record.error or 'uncertain'})"}
-                state = State.FAILED
             settled = conn.execute(deliveries.update().where(
                 (deliveries.c.key == key) & (deliveries.c.state == State.UNCERTAIN)
                 & (deliveries.c.attempts == record.attempts)).values(finished_at=now(), **values)).rowcount
@@ -141,13 +163,8 @@ class DeliveryStore:
         or several match."""
         if self.record(text) is not None:
             return text
-        import hashlib
-
-        wanted = text.strip().lower()
         with self.engine.connect() as conn:
-            keys = [row[0] for row in conn.execute(sa.select(deliveries.c.key))]
-        matches = [key for key in keys if len(wanted) >= 6
-                   and hashlib.sha256(key.encode()).hexdigest()[:16].startswith(wanted)]
+            matches = matching_keys(conn, deliveries.c.key, text)
         if len(matches) != 1:
             raise ValueError(f"{'no' if not matches else 'more than one'} delivery matches {text!r}: give the key "
                              "or the short key that `budbringer status` shows")

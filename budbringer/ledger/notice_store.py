@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from budbringer.delivery import Delivery, Receipt
 from budbringer.ledger.database import _aware, now
-from budbringer.ledger.delivery_store import Record
+from budbringer.ledger.delivery_store import Record, matching_keys, settlement
 from budbringer.ledger.schema import notices
 from budbringer.ledger.states import NoticeKind, State
 
@@ -54,6 +54,46 @@ class NoticeStore:
             rows = conn.execute(sa.select(notices.c.kind, notices.c.state)
                                 .where(notices.c.request_id == request_id)).all()
         return {kind: State(state) for kind, state in rows}
+
+    def uncertain_notices(self, message_id: str | None = None) -> list[Record]:
+        """The notices whose outcome is unknown (a message's, or all): the operator settles them (`resolve`)."""
+        query = sa.select(notices.c.key).where(notices.c.state == State.UNCERTAIN)
+        if message_id:
+            query = query.where(notices.c.message_id == message_id)
+        with self.engine.connect() as conn:
+            keys = [key for (key,) in conn.execute(query.order_by(notices.c.started_at))]
+        book = NoticeBook(self, 0, "")
+        return [record for key in keys if (record := book.record(key)) is not None]
+
+    def find_notice_key(self, text: str) -> str | None:
+        """A notice's full key from its full key or its short key (as `status` shows it); None if no notice
+        matches, ValueError if several do."""
+        with self.engine.connect() as conn:
+            if conn.execute(sa.select(notices.c.key).where(notices.c.key == text)).first() is not None:
+                return text
+            matches = matching_keys(conn, notices.c.key, text)
+        if len(matches) > 1:
+            raise ValueError(f"more than one notice matches {text!r}: give more of the short key")
+        return matches[0] if matches else None
+
+    def resolve_notice(self, key: str, outcome: str, note: str = "", by: str = "") -> Record:
+        """The operator settles an uncertain notice (an approval request, reminder, escalation or rejection
+        mail) after looking in the approvers' or the sending mailbox: `sent` records it as delivered; `resend`
+        as failed, so that the next run that sends it (the send waiting for approval, the reminders) sends it
+        again. Only an uncertain notice is settled. Raises ValueError with what is wrong."""
+        record = NoticeBook(self, 0, "").record(key)
+        if record is None:
+            raise ValueError(f"no notice {key!r} in the ledger")
+        if record.state != State.UNCERTAIN:
+            raise ValueError(f"{key} is {record.state.value}, not uncertain: only an uncertain notice is settled")
+        _, values, _ = settlement(outcome, "notice", record.error, note, by)
+        with self.engine.begin() as conn:
+            settled = conn.execute(notices.update().where((notices.c.key == key)
+                                                          & (notices.c.state == State.UNCERTAIN))
+                                   .values(finished_at=now(), **values)).rowcount
+        if not settled:
+            raise ValueError(f"{key} changed while it was being settled: look at `budbringer status` again")
+        return NoticeBook(self, 0, "").record(key)  # type: ignore[return-value]
 
     def notice_book(self, request_id: int, kind: str) -> NoticeBook:
         """One notice's side of the delivery path (`cascade.attempt`)."""
