@@ -102,6 +102,25 @@ def test_a_new_ledger_is_created_at_head_on_first_use(url: str, engine: sa.Engin
     assert differences(engine) == []
 
 
+def test_a_new_ledger_is_made_without_importing_alembic_and_alembic_agrees(url: str, engine: sa.Engine) -> None:
+    """The first run (the README main job) creates its ledger from schema.py and records head itself: the same
+    ledger Alembic makes, without Alembic's import."""
+    import subprocess
+    import sys
+
+    made = subprocess.run([sys.executable, "-c", "import sys; from budbringer.ledger import Ledger; "
+                           f"Ledger({url!r}); print(sorted(m for m in sys.modules if m.startswith('alembic')))"],
+                          capture_output=True, text=True, timeout=120, check=True)
+    assert made.stdout.strip() == "[]", made.stdout + made.stderr
+    assert versions(engine) == [migrate.head()] and differences(engine) == []
+    assert migrate.describe(engine) == (f"{migrate.head()} (head)", True)
+    ledger = Ledger(url)  # opened again: at head, nothing to do
+    approval = ledger.record_approval(Approval(message_id=MESSAGE_ID, variant_hashes={"oc": "1" * 64},
+                                               approved_by="Mette Lund", reference="Styregruppemøde 2026-11-20"))
+    assert ledger.approvals_for(MESSAGE_ID) == [approval]
+    assert migrate.upgrade(engine).after == migrate.head()  # `db upgrade` finds nothing to do
+
+
 # -- a ledger made before Alembic ----------------------------------------------------------------------------
 
 def pre_alembic(engine: sa.Engine, only: tuple[str, ...] = ()) -> None:
