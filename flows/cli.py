@@ -806,9 +806,9 @@ def _print_uncertain(records: Sequence, notices: Sequence = ()) -> None:  # type
                   f"{short} sent|resend")
     for notice in notices:
         short = short_key(notice.key)
-        print(f"uncertain: {notice.message_id} the {notice.forum} notice to the approvers, notice {short}: "
-              f"{notice.error or 'outcome unknown'}\n    look in the sending mailbox's Sent Items or ask the "
-              f"approvers, then: budbringer resolve {short} sent|resend")
+        print(f"uncertain: {notice.message_id} the {notice.forum} notice (approval), notice {short}: "
+              f"{notice.error or 'outcome unknown'}\n    look in the sending mailbox's Sent Items or ask its "
+              f"recipient, then: budbringer resolve {short} sent|resend")
 
 
 def _waiting_or_rejected(message_id: str, path: str, plan: object, ledger: object) -> int:
