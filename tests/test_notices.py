@@ -152,7 +152,7 @@ def test_the_operator_settles_an_uncertain_request_mail_with_resolve(
     said = capsys.readouterr().out
     assert f"the request:mette-lund notice of {prepared.message.id}" in said
     again = approval_request.send_request(prepared, ledger, request, channels)
-    record = ledger.notice_book(request.id, "request:mette-lund").record(ledger.find_notice_key(short) or "")
+    record = ledger.notice_record(ledger.find_notice_key(short) or "")
     if outcome == "resend":
         assert "sends it again" in said and again.startswith("sent, ")
         assert sends_to_chair(tenant) == 2 and mails_to_chair(tenant) == 1  # the dropped one, then the one sent

@@ -62,8 +62,7 @@ class NoticeStore:
             query = query.where(notices.c.message_id == message_id)
         with self.engine.connect() as conn:
             keys = [key for (key,) in conn.execute(query.order_by(notices.c.started_at))]
-        book = NoticeBook(self, 0, "")
-        return [record for key in keys if (record := book.record(key)) is not None]
+        return [record for key in keys if (record := self.notice_record(key)) is not None]
 
     def find_notice_key(self, text: str) -> str | None:
         """A notice's full key from its full key or its short key (as `status` shows it); None if no notice
@@ -81,7 +80,7 @@ class NoticeStore:
         mail) after looking in the approvers' or the sending mailbox: `sent` records it as delivered; `resend`
         as failed, so that the next run that sends it (the send waiting for approval, the reminders) sends it
         again. Only an uncertain notice is settled. Raises ValueError with what is wrong."""
-        record = NoticeBook(self, 0, "").record(key)
+        record = self.notice_record(key)
         if record is None:
             raise ValueError(f"no notice {key!r} in the ledger")
         if record.state != State.UNCERTAIN:
@@ -93,7 +92,19 @@ class NoticeStore:
                                    .values(finished_at=now(), **values)).rowcount
         if not settled:
             raise ValueError(f"{key} changed while it was being settled: look at `budbringer status` again")
-        return NoticeBook(self, 0, "").record(key)  # type: ignore[return-value]
+        return self.notice_record(key)  # type: ignore[return-value]
+
+    def notice_record(self, key: str) -> Record | None:
+        """A notice as a delivery `Record` (its kind as the forum), or None."""
+        with self.engine.connect() as conn:
+            row = conn.execute(notices.select().where(notices.c.key == key)).mappings().first()
+        if row is None:
+            return None
+        return Record(key=row["key"], message_id=row["message_id"], content_hash="", forum=row["kind"], channel="",
+                      tier="approval", tier_index=0, approval_id=0, state=State(row["state"]), attempts=1,
+                      receipt=Receipt.from_json(json.loads(row["receipt"])) if row["receipt"] else None,
+                      error=row["error"], started_at=_aware(row["started_at"]),
+                      finished_at=_aware(row["finished_at"]))
 
     def notice_book(self, request_id: int, kind: str) -> NoticeBook:
         """One notice's side of the delivery path (`cascade.attempt`)."""
@@ -133,12 +144,4 @@ class NoticeBook:
         self.ledger.notice_done(key, State.UNCERTAIN, error=error)
 
     def record(self, key: str) -> Record | None:
-        with self.ledger.engine.connect() as conn:
-            row = conn.execute(notices.select().where(notices.c.key == key)).mappings().first()
-        if row is None:
-            return None
-        return Record(key=row["key"], message_id=row["message_id"], content_hash="", forum=row["kind"], channel="",
-                      tier="approval", tier_index=0, approval_id=0, state=State(row["state"]), attempts=1,
-                      receipt=Receipt.from_json(json.loads(row["receipt"])) if row["receipt"] else None,
-                      error=row["error"], started_at=_aware(row["started_at"]),
-                      finished_at=_aware(row["finished_at"]))
+        return self.ledger.notice_record(key)
