@@ -40,6 +40,8 @@ _temporary: set[str] = set()
 SERVER_ENV = {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
 #: uvicorn's exit status when the port is taken (then another port is tried)
 PORT_TAKEN = 3
+#: where the server's own output goes once the command stops it (in its PREFECT_HOME)
+SERVER_LOG = "budbringer-temporary-server.log"
 
 
 def is_temporary(api_url: str | None) -> bool:
@@ -59,6 +61,7 @@ class TemporaryServer:
         self._lock = threading.Lock()
         self._stopped = False
         self._started = False
+        self._stopping = threading.Event()  # from here on the server's output goes to its log file
         # the caller's context: Prefect's settings (a test's temporary settings too) live in context variables
         context = contextvars.copy_context()
         self._thread = threading.Thread(target=context.run, args=(self._spawn,), daemon=True,
@@ -110,7 +113,28 @@ class TemporaryServer:
             self.process = subprocess.Popen(  # noqa: S603 - our interpreter, Prefect's own server
                 [sys.executable, "-m", "uvicorn", "--app-dir", _prefect_parent(), "--factory",
                  "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(self.port),
-                 "--log-level", "error", "--lifespan", "on"], env=self._env)
+                 "--log-level", "error", "--lifespan", "on"], env=self._env,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            threading.Thread(target=self._relay, args=(self.process,), daemon=True,
+                             name="budbringer-temporary-server-output").start()
+
+    def _relay(self, process: subprocess.Popen[bytes]) -> None:
+        """The server's own output: on the command's stderr while the command needs the server (an error at its
+        start, or during the run, shows where the operator looks); once the command stops it, into
+        `$PREFECT_HOME/budbringer-temporary-server.log` instead. Stopping it mid-flush makes Prefect's services
+        log tracebacks about events they will not record: not the operator's to read at the end of a send."""
+        assert process.stdout is not None
+        for line in process.stdout:
+            if not self._stopping.is_set():
+                sys.stderr.write(line.decode("utf-8", "replace"))
+                continue
+            try:
+                home = Path((self._env or {}).get("PREFECT_HOME") or "~/.prefect").expanduser()
+                home.mkdir(parents=True, exist_ok=True)
+                with open(home / SERVER_LOG, "ab") as log:
+                    log.write(line)
+            except OSError:
+                pass
 
     def _end_process(self) -> None:
         with self._lock:
@@ -118,6 +142,7 @@ class TemporaryServer:
         if process is None:
             return
         _temporary.discard(self.url)
+        self._stopping.set()
         process.terminate()
         try:
             process.wait(timeout=5)

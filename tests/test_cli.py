@@ -231,6 +231,9 @@ def test_send_shows_a_line_per_tier_and_the_forum_titles_and_prefects_own_lines_
     assert "Task run" not in quiet.stderr and "Finished in state" not in quiet.stderr  # Prefect's own lines
     assert "Netværk for Sensum Bosted-tovholderne" in quiet.stdout  # the plan's title of each forum
     assert "12 delivered now, 0 delivered before." in quiet.stdout
+    # It ends cleanly: what the temporary server says as it is stopped (Prefect's services log tracebacks about
+    # events they will not record) goes to its log file in PREFECT_HOME, not to the operator's terminal.
+    assert "Traceback" not in quiet.stderr and "ERROR" not in quiet.stderr, quiet.stderr
 
     (workdir / "outbox").rename(workdir / "first-outbox")
     (workdir / ".budbringer").rename(workdir / "first-ledger")
