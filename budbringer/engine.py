@@ -80,6 +80,9 @@ class Executor(Protocol):
     def note(self, level: int, text: str) -> None:
         """Tell the operator (the run's log)."""
 
+    def released(self, tier: str, outcomes: Sequence[Outcome]) -> None:
+        """A release has ended (all its waves): its outcomes, in order (the Prefect executor's progress line)."""
+
 
 def phases(deliveries: Sequence[Delivery], override_order: bool) -> list[Phase]:
     """The phases of a send, in order: everything at once under the override, else cascade then publish."""
@@ -128,7 +131,9 @@ def run_tiers(plan: Plan, phase_: Phase, message_date: dt.date, clock: Clock, ex
                 raise BudbringerError(f"the executor returned {len(delivered)} outcomes for {len(wave)} "
                                       f"deliveries of tier {step.tier}")
             got.update((o.key, o) for o in delivered)
-        outcomes += [got[d.key] for d in step.deliveries]
+        ended = [got[d.key] for d in step.deliveries]
+        executor.released(step.tier, ended)
+        outcomes += ended
     return outcomes
 
 
@@ -194,6 +199,9 @@ class InlineExecutor:
 
     def note(self, level: int, text: str) -> None:
         self.log.log(level, text)
+
+    def released(self, tier: str, outcomes: Sequence[Outcome]) -> None:
+        pass  # the fast tests and the crash harness need no progress line
 
 
 def failed(delivery: Delivery, error: str) -> Outcome:

@@ -345,12 +345,15 @@ class PrefectExecutor:
     def deliver(self, tier: str, deliveries: Sequence[Delivery]) -> list[Outcome]:
         futures = [deliver_task.submit(d, self.run) for d in deliveries]
         wait(futures)
-        outcomes = [_result(f, d) for f, d in zip(futures, deliveries, strict=True)]
-        _progress(self.run.plan, tier, outcomes)
-        return outcomes
+        return [_result(f, d) for f, d in zip(futures, deliveries, strict=True)]
 
     def note(self, level: int, text: str) -> None:
         get_run_logger().log(level, text)
+
+    def released(self, tier: str, outcomes: Sequence[Outcome]) -> None:
+        """One line per tier once all its waves have ended (the chair's release of everything: per tier)."""
+        for name in dict.fromkeys(o.tier for o in outcomes):
+            _progress(self.run.plan, name, [o for o in outcomes if o.tier == name])
 
 
 def _progress(plan: Any, tier: str, outcomes: Sequence[Outcome]) -> None:

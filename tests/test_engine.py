@@ -40,6 +40,7 @@ class Recording(engine.InlineExecutor):
         self.releases: list[tuple[str, list[str]]] = []
         self.phases: list[str] = []
         self.notes: list[str] = []
+        self.ended: list[tuple[str, list[str]]] = []  # each release once, when all its waves have ended
 
     def run_phase(self, phase: engine.Phase) -> list[Outcome]:
         self.phases.append(phase.name)
@@ -51,6 +52,9 @@ class Recording(engine.InlineExecutor):
 
     def note(self, level: int, text: str) -> None:
         self.notes.append(text)
+
+    def released(self, tier: str, outcomes: Sequence[Outcome]) -> None:
+        self.ended.append((tier, [o.forum for o in outcomes]))
 
 
 def plan_with(folder: Path, refuse: list[str] | None = None, gates: dict[str, str] | None = None) -> Path:
@@ -243,6 +247,8 @@ def test_a_release_never_has_more_than_max_concurrency_deliveries_of_one_channel
     assert all(most <= 2 for most in Gauge.most.values())
     per_wave = [[f for f in fora if run.plan.fora[f].channel == "mail"] for _, fora in executor.releases]
     assert [len(mail) for mail in per_wave] == [2, 2, 1]
+    # Three waves, one release: it is said to have ended once, with every outcome (the progress line is per tier).
+    assert [(tier, len(fora)) for tier, fora in executor.ended] == [("all", 12)]
     assert [o.forum for o in outcomes] == [d.forum for d in cascade.deliveries(prepared, approval)]  # in order
 
 
