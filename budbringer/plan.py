@@ -117,6 +117,11 @@ class ApprovalPolicy(Strict):
     web_secret_block: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)] | None = Field(
         default=None, description="Name of a Prefect Secret block holding the secret that signs the approval "
                                   "links; $BUDBRINGER_WEB_SECRET wins over it.")
+    late_decisions: Literal["accept", "refuse"] = Field(
+        default="accept", description="A decision given after the approval deadline: accept (recorded and marked "
+                                      "late in the run's report and `status`; the links work until the meeting) "
+                                      "or refuse (the links expire at the deadline; the page, `budbringer "
+                                      "approve` and the Prefect form all refuse it).")
 
     def member(self, name: str) -> Member | None:
         wanted = name.strip().casefold()

@@ -452,6 +452,10 @@ def _send(args: argparse.Namespace, server: TemporaryServer) -> int:
     run = runtime.Runtime(runtime.Settings.read(args.plan), REGISTRY, plan=plan)
     ledger = run.ledger
     cascade.refuse_edit_after_delivery(prepared, ledger)
+    if not args.approved_by:
+        from budbringer import approval_request
+
+        approval_request.refuse_late_request(prepared, ledger, run.clock())  # never mail a dead link
     records = ledger.records(message.id)
     wanted = {delivery_key(message.id, v.content_hash, v.forum, v.channel) for v in prepared.variants}
     if wanted and wanted <= {r.key for r in records if r.state == State.DELIVERED}:
@@ -647,7 +651,8 @@ def _print_request(ledger: object, message_id: str, plan_path: str | None) -> No
     """The message's latest approval request: its state, the deadline, who has decided (how, and a
     rejection's comment) and who has not."""
     from budbringer import plan as plan_
-    from budbringer.approval_request import SOURCES, local
+    from budbringer.approval_links import is_late
+    from budbringer.approval_request import SOURCES, Status, local
 
     request = ledger.request(message_id)  # type: ignore[attr-defined]
     if request is None:
@@ -662,8 +667,11 @@ def _print_request(ledger: object, message_id: str, plan_path: str | None) -> No
     votes = ledger.votes(request.id)  # type: ignore[attr-defined]
     for vote in votes:
         how = SOURCES.get(vote.source, vote.source)
-        line = f"  {vote.voter}: {vote.decision} ({how}, {vote.at:%Y-%m-%d %H:%M} UTC)"
+        late = ", late" if is_late(request, vote.at) else ""
+        line = f"  {vote.voter}: {vote.decision} ({how}, {vote.at:%Y-%m-%d %H:%M} UTC{late})"
         print(line + (f": {vote.comment}" if vote.comment else ""))
+    if plan is not None and request.decided_at is not None and is_late(request, request.decided_at):
+        print(f"  LATE: {Status(request, votes).late_note(plan)}")
     if plan is not None and request.state == "open":
         decided = {v.voter.casefold() for v in votes}
         waiting = [m.name for m in plan.approval.members if m.name.casefold() not in decided]
@@ -854,7 +862,8 @@ def cmd_approve(args: argparse.Namespace) -> int:
     status = approval_request.decide(prepared, ledger, request, decision, source="cli")
     if status.approval is not None:
         print(f"{prepared.message.id} is approved by {status.approval.approved_by} (approval {status.approval.id}, "
-              f"hash {status.approval.hash[:12]})")
+              f"hash {status.approval.hash[:12]})"
+              + (f"; {status.late_note(prepared.plan)}" if status.late else ""))
     elif status.rejected:
         print(f"{prepared.message.id} is rejected: {status.request.comment}. Nothing will be sent.")
     else:

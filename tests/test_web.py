@@ -31,6 +31,9 @@ from budbringer.approval_links import LinkSigner
 from tests.conftest import MESSAGE, PLAN, memory_plan, write_plan
 from tests.servers.waiting import wait_until
 
+# The example's approval request is open and its links work at its request day (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("example_clock")
+
 MESSAGE_ID = "2026-11-status-udbud"
 LINK = re.compile(r'href="(https?://[^"]+/godkend/[^"]+)"')
 
@@ -156,7 +159,7 @@ def test_expired_tampered_and_foreign_links_are_refused_and_change_nothing(setup
     plan = setup["prepared"].plan
     jens = plan.approval.member("Jens Kragh")
     expired = LinkSigner().url(plan, dataclasses.replace(
-        request, deadline=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)), jens)
+        request, deadline=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1), meeting=None), jens)
     refused = {
         "expired": (expired.removeprefix("http://approver.test"), 410, "Linket er udløbet"),
         "tampered": (link_of(jens.email)[:-3] + "abc", 403, "Linket er ikke gyldigt"),

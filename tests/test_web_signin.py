@@ -40,6 +40,9 @@ from tests.conftest import MESSAGE, memory_plan
 from tests.servers.graph import CLIENT, TENANT, App, LoginEmulator, User, _quick
 from tests.servers.https import HTTPSServer
 
+# The example's approval request is open and its links work at its request day (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("example_clock")
+
 MESSAGE_ID = "2026-11-status-udbud"
 LINK = re.compile(r'href="(https?://[^"]+/godkend/[^"]+)"')
 JENS = "jens.kragh@socialomraadet.example"

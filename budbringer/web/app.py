@@ -35,6 +35,7 @@ from budbringer.approval_request import Decision
 from budbringer.errors import BudbringerError
 from budbringer.ledger import ApprovalRequest, Ledger
 from budbringer.plan import Member, SignIn
+from budbringer.runtime import Clock, system_clock
 from budbringer.web import pages, signin
 from budbringer.approval_links import Claim, LinkRefused, LinkSigner
 
@@ -55,9 +56,10 @@ HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Con
 
 def create_app(plan_path: str | Path | None = None, messages: str | Path = "messages", resume: Resume | None = None,
                quality: pages.QualityFigures | None = None, signer: LinkSigner | None = None,
-               secret: str | None = None) -> FastAPI:
+               secret: str | None = None, clock: Clock = system_clock) -> FastAPI:
     """The pages. `secret` signs the links and (derived) the session cookie: the caller resolves it (flows/web:
-    $BUDBRINGER_WEB_SECRET, a Prefect Secret block); None means `approval_links.secret()`."""
+    $BUDBRINGER_WEB_SECRET, a Prefect Secret block); None means `approval_links.secret()`. `clock` is the
+    runtime's: a link's expiry and a decision's deadline are judged by it."""
     app = FastAPI(title="Budbringer", docs_url=None, redoc_url=None, openapi_url=None)
     folder = Path(messages)
     key = secret or (signer.key if signer is not None and signer.key else None) or approval_links.secret()
@@ -108,7 +110,7 @@ def create_app(plan_path: str | Path | None = None, messages: str | Path = "mess
         return prepared, request
 
     def check(token: str) -> tuple[Claim, cascade.Prepared, ApprovalRequest]:
-        claim = signer.claim(token)
+        claim = signer.claim(token, clock())
         if not claim.member:
             raise LinkRefused("tampered")
         prepared, request = locate(claim)
@@ -118,7 +120,7 @@ def create_app(plan_path: str | Path | None = None, messages: str | Path = "mess
     def preview(token: str) -> HTMLResponse:
         """The page without buttons, from the signed read-only link in the Prefect form's description."""
         try:
-            claim = preview_signer.claim(token)
+            claim = preview_signer.claim(token, clock())
             prepared, request = locate(claim)
         except LinkRefused as exc:
             return refused(exc.kind, plan().narrative.contact)
@@ -266,7 +268,7 @@ def create_app(plan_path: str | Path | None = None, messages: str | Path = "mess
         decision = Decision(approval_request.APPROVE if choice == "godkend" else approval_request.REJECT,
                             member.name, comment)
         try:
-            status = approval_request.decide(prepared, ledger, request, decision, source=source)
+            status = approval_request.decide(prepared, ledger, request, decision, source=source, now=clock())
         except BudbringerError as exc:
             log.warning("decision by link refused: %s", exc)
             return refused("closed", contact)
@@ -276,12 +278,20 @@ def create_app(plan_path: str | Path | None = None, messages: str | Path = "mess
             # In the background: the approver gets the answer now; the run may take a moment to be paused.
             threading.Thread(target=contextvars.copy_context().run, name="budbringer-resume", daemon=True,
                              args=(_resume, resume, request.flow_run_id, decision)).start()
-        if status.approval is not None:
-            notice = f"Tak, {member.name}. Budskabet er nu godkendt, og udsendelsen går i gang."
-        elif status.rejected:
-            notice = f"Tak, {member.name}. Budskabet er afvist. Afsenderen får din bemærkning, og intet bliver sendt."
+        if approval_links.is_late(request, clock()):
+            late = (" Dit svar kom efter fristen "
+                    f"({pages.danish_datetime(request.deadline, prepared.plan.calendar.timezone)}) og er "
+                    "registreret som for sent.")
         else:
-            notice = f"Tak, {member.name}. Din godkendelse er registreret. Der mangler stadig svar fra flere medlemmer."
+            late = ""
+        if status.approval is not None:
+            notice = f"Tak, {member.name}. Budskabet er nu godkendt, og udsendelsen går i gang.{late}"
+        elif status.rejected:
+            notice = (f"Tak, {member.name}. Budskabet er afvist. Afsenderen får din bemærkning, og intet bliver "
+                      f"sendt.{late}")
+        else:
+            notice = (f"Tak, {member.name}. Din godkendelse er registreret. Der mangler stadig svar fra flere "
+                      f"medlemmer.{late}")
         fresh = ledger.request(request.message_id, request.approval_hash) or request
         return page(pages.approval_page(prepared, fresh, ledger.votes(request.id), member.name, None, notice,
                                          "ok", quality))
