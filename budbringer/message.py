@@ -35,6 +35,7 @@ forum_texts:                          # per forum (its name in the plan) or per 
     invitation: {what: …, date: 2027-01-19, time: "9.00-12.00", place: …, reply_by: 2027-01-08}
   linkedin:
     hook: …
+    hashtags: [Socialområdet, RegionMidtjylland]   # optional: the post's hashtags (also Facebook, Instagram)
 ---
 Notes for the steering group (optional): shown in the approval request, never sent to a forum.
 ```
@@ -64,6 +65,7 @@ MAX_BYTES = 32 * 1024
 Line = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=300)]
 Prose = Annotated[str, StringConstraints(strip_whitespace=True, min_length=10, max_length=6000)]
 EmailAddress = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+Hashtag = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^#?\w{2,60}$")]
 HttpsUrl = Annotated[str, StringConstraints(pattern=r"^https://\S+$")]
 
 
@@ -119,6 +121,8 @@ class Text(Part):
     text: Prose | None = Field(default=None, description="Markdown.")
     action: Action | None = None
     hook: Line | None = Field(default=None, description="LinkedIn: the first line, before the fold.")
+    hashtags: list[Hashtag] | None = Field(default=None, description="A post's hashtags (LinkedIn, Facebook, "
+                                                                     "Instagram), with or without the #.")
     forward: Forward | None = None
     invitation: Invitation | None = None
 
