@@ -221,6 +221,8 @@ def load(path: str | os.PathLike[str], plan: Plan | None = None) -> Message:
         raise InputError([Problem(str(file), "(front matter)", "is not a mapping of fields",
                                   "write the front matter as `field: value` lines", 2)])
     where = {at: line + 1 for at, line in where.items()}  # the front matter starts on line 2
+    if empty := empty_fields(str(file), data, where):  # an unfilled skeleton: name every empty field first
+        raise InputError(problems + empty)
     body = "\n".join(lines[end + 1:]).strip() + "\n"
     try:
         message = Message.model_validate({**data, "body": body, "path": file})
@@ -257,6 +259,62 @@ def load(path: str | os.PathLike[str], plan: Plan | None = None) -> Message:
     if problems:
         raise InputError(problems)
     return message
+
+
+#: what to write in an empty field, in Danish for the author (by the field's own name)
+WHAT_TO_WRITE = {
+    "title": "styregruppens navn for budskabet",
+    "summary": "en eller to sætninger til styregruppen om, hvad budskabet handler om",
+    "headline": "en overskrift på én linje, med læserens ord",
+    "lead": "en indledning på en til tre korte sætninger, det vigtigste først",
+    "text": "selve teksten (Markdown)",
+    "ask": "det, vi beder læseren om",
+    "by": "en dato (ÅÅÅÅ-MM-DD)",
+    "date": "en dato (ÅÅÅÅ-MM-DD)",
+    "reply_by": "svarfristen (ÅÅÅÅ-MM-DD)",
+    "when": "hvornår, fx »Januar 2027«",
+    "what": "hvad der inviteres til",
+    "time": "tidsrummet, fx \"9.00-12.00\"",
+    "place": "stedet, med adresse",
+    "hook": "opslagets første linje",
+    "name": "et navn",
+    "role": "en rolle, fx projektleder",
+    "citizens": "trinnet med borgernes ord",
+    "others": "trinnet med de øvriges ord",
+    "employees": "trinnet med medarbejdernes ord",
+    "management": "trinnet med ledernes ord",
+    "email": "en mailadresse",
+    "link": "en https-adresse",
+    "hashtags": "hashtags, fx [Socialområdet, RegionMidtjylland]",
+}
+
+
+#: fields a message may leave out: an empty one may be deleted instead of filled in
+OPTIONAL = frozenset({"link", "role", "phone", "by", "reply_to", "citizens", "employees", "management", "others",
+                      "hashtags", "next_status", "author", "image", "fora"})
+
+
+def empty_fields(file: str, data: dict, where: dict) -> list[Problem]:
+    """Every field written with no value (`headline:` and nothing after it, as `budbringer new` leaves them),
+    named with its line, in Danish for the author: what to write there, or to delete the line."""
+    found: list[Problem] = []
+
+    def walk(node: object, at: tuple) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, (*at, key))
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                walk(value, (*at, index))
+        elif at and (node is None or (isinstance(node, str) and not node.strip())):
+            name = next((part for part in reversed(at) if isinstance(part, str)), "")
+            what = WHAT_TO_WRITE.get(name, "en værdi")
+            optional = " – eller slet linjen, hvis feltet ikke skal bruges" if name in OPTIONAL else ""
+            found.append(Problem(file, yamlfile.dotted(at), "er tomt", f"skriv {what}{optional}",
+                                 yamlfile.line_of(where, at)))
+
+    walk(data, ())
+    return found
 
 
 #: characters a URL may hold unencoded (RFC 3986), plus letters beyond ASCII (æ, ø, å in a path)
