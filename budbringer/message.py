@@ -1,5 +1,9 @@
 """A message: what the communications officer writes once, as Markdown with YAML front matter.
 
+`budbringer new` writes next month's as a skeleton (budbringer/skeleton.py); the officer's guide, in Danish,
+is docs/skriv-et-budskab.md. A field written with no value (`headline:`) is an error naming the field, in
+Danish (`empty_fields`): a skeleton is never sent half written.
+
 Each stakeholder group (and, where the plan needs it, each forum) gets its own text: a headline, a lead, the
 text and a call to action. Facts shared by every group (the timeline, the next status, the contact) are
 written once, as data, and each template renders them in its reader's words.
