@@ -807,3 +807,13 @@ def test_an_invitation_gives_the_weekday_and_an_en_dash_in_the_time_span(variant
     assert "<li><strong>Tilmelding:</strong> senest fredag den 8. januar 2027 til" in body
     assert [render.time_span(t) for t in ("9.00-12.00", "13:00 - 16:00", "9.00–12.00")] == [
         "9.00–12.00", "13:00–16:00", "9.00–12.00"]
+
+
+def test_facebook_carries_the_messages_hashtags_and_none_of_its_own(tmp_path: Path) -> None:
+    plan = plan_.load(write_plan(tmp_path, {"fora": {"facebook": {"enabled": True}}}))
+    with_tags = edited_message(tmp_path, "  citizens:\n    headline:",
+                               "  citizens:\n    hashtags: [Hverdagsliv]\n    headline:")
+    post = next(v for v in render.render_variants(plan, message_.load(with_tags, plan)) if v.forum == "facebook")
+    assert post.body.endswith(f"\n\nLæs mere: {LINK}\n\n#Hverdagsliv\n")
+    post = next(v for v in render.render_variants(plan, message_.load(MESSAGE, plan)) if v.forum == "facebook")
+    assert post.body.endswith(f"\n\nLæs mere: {LINK}\n") and "#" not in post.body
