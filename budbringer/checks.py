@@ -18,9 +18,9 @@ import nh3
 
 from budbringer import readability
 from budbringer.plan import Plan
-from budbringer.render import Variant
+from budbringer.render import WORD, Variant, word_count
 
-WORD = re.compile(r"[A-Za-zÀ-ÖØ-öø-ÿ0-9]+(?:[-'][A-Za-zÀ-ÖØ-öø-ÿ0-9]+)*")
+__all__ = ["WORD", "Finding", "check_variants", "counted_text", "lix", "plain_text", "word_count"]
 
 
 @dataclass(frozen=True)
@@ -51,10 +51,6 @@ def counted_text(variant: Variant) -> str:
 def lix(text: str) -> float:
     """LIX with Danish sentence splitting (readability.sentences); blocks are separated by blank lines."""
     return readability.lix(text)
-
-
-def word_count(text: str) -> int:
-    return len(WORD.findall(text))
 
 
 def check_variants(plan: Plan, variants: list[Variant],

@@ -95,6 +95,47 @@ def danish_date(value: Any) -> str:
     return format_date(value, "d. MMMM y", locale="da")
 
 
+def danish_day(value: Any) -> str:
+    """'tirsdag den 19. januar 2027': a day to come to (an invitation), with its weekday (CLDR names)."""
+    from babel.dates import format_date
+
+    return format_date(value, "EEEE 'den' d. MMMM y", locale="da")
+
+
+def time_span(value: str) -> str:
+    """'9.00-12.00' as Danish typography writes a span: '9.00–12.00' (an en dash, no spaces)."""
+    return re.sub(r"\s*[-–]\s*", "–", value.strip())
+
+
+#: numbers up to twelve are written in words in running Danish text ("to medlemmer")
+_NUMBER_WORDS = ("nul", "ét", "to", "tre", "fire", "fem", "seks", "syv", "otte", "ni", "ti", "elleve", "tolv")
+
+
+def in_words(value: int) -> str:
+    """2 → 'to', 12 → 'tolv', 13 → '13' (Danish house style: small numbers in words; 1 is 'ét', for
+    the neuter nouns it counts here: medlem, ord)."""
+    return _NUMBER_WORDS[value] if 0 <= value < len(_NUMBER_WORDS) else str(value)
+
+
+#: a word as a word limit counts it: "it-system" and "Bosted-tovholder" are one word each
+WORD = re.compile(r"[A-Za-zÀ-ÖØ-öø-ÿ0-9]+(?:[-'][A-Za-zÀ-ÖØ-öø-ÿ0-9]+)*")
+
+
+def word_count(text: str) -> int:
+    """The words of a plain text, as a word limit counts them (the cover note and `check` alike)."""
+    return len(WORD.findall(text))
+
+
+def html_word_count(markup: str) -> int:
+    """The words of an HTML fragment as its reader sees them (tags dropped, entities read)."""
+    return word_count(html.unescape(nh3.clean(str(markup), tags=set())))
+
+
+def hashtags(tags: Any) -> str:
+    """A post's hashtags as one line: '#Socialområdet #RegionMidtjylland' (a leading # may be written or not)."""
+    return " ".join("#" + tag.lstrip("#") for tag in tags or ())
+
+
 @cache
 def environment(templates_dir: Path) -> jinja2.Environment:
     env = jinja2.Environment(
@@ -107,6 +148,11 @@ def environment(templates_dir: Path) -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.filters["danish_date"] = danish_date
+    env.filters["danish_day"] = danish_day
+    env.filters["time_span"] = time_span
+    env.filters["in_words"] = in_words
+    env.filters["word_count"] = html_word_count
+    env.filters["hashtags"] = hashtags
     return env
 
 
@@ -215,6 +261,7 @@ def _text_context(text: Text, contact: Contact | None, group: str) -> dict[str, 
             "headline": _one_line(text.forward.headline), "text_html": markdown_to_html(text.forward.text),
             "text_markdown": text.forward.text},
         "invitation": text.invitation,
+        "hashtags": list(text.hashtags or ()),
         "group": group,
     }
 
@@ -369,6 +416,13 @@ def render_approval_request(plan: Plan, message: Message, variants: list[Variant
     Without a member: the same mail addressed to the whole group (a preview). `quality` gives each forum's
     readability figures in one Danish line (`readability.Figures.line_da`), shown under its text."""
     policy = plan.approval
+    if deadline is None:  # a preview: the deadline the request will carry, from the OC calendar
+        try:
+            schedule = deadlines.schedule_for_message_date(plan, message.date)
+        except InputError:
+            schedule = None
+        if schedule is not None:
+            deadline, meeting = schedule.deadline, meeting or schedule.meeting
     ctx = {**context(plan, message), "variants": variants, "findings": findings, "approval_hash": approval_hash,
            "deadline": deadline, "meeting": meeting, "member": member, "link": link,
            "quality": dict(quality or {}),

@@ -123,6 +123,15 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("folder", metavar="DIR", help="a new (or empty) folder")
     init.set_defaults(run=cmd_init)
 
+    new = sub.add_parser("new", parents=[common], help="write next month's message as a skeleton to fill in",
+                         description="Write the message for the next OC meeting (or --meeting DATE) into messages/: "
+                                     "the dates from the plan's calendar, and every field each forum needs, empty, "
+                                     "with a Danish prompt. Never overwrites a file.")
+    new.add_argument("--meeting", metavar="DATE", help="the OC meeting the message is for (YYYY-MM-DD; default: "
+                                                       "the next one in the plan)")
+    new.add_argument("--messages", default="messages", metavar="DIR", help="where to write it (default: messages)")
+    new.set_defaults(run=cmd_new)
+
     check = sub.add_parser("check", parents=[common], help="validate plan and message, render every variant")
     check.add_argument("message", help="the message file (Markdown with front matter)")
     check.set_defaults(run=cmd_check)
@@ -241,6 +250,32 @@ def cmd_init(args: argparse.Namespace) -> int:
     print(f"{len(written)} files written to {folder}/: config/plan.yaml, templates/, messages/")
     messages = sorted(p.name for p in written if p.parent.name == "messages")
     print(f"Next: cd {folder} && budbringer check messages/{messages[0] if messages else '<message>.md'}")
+    return EXIT_OK
+
+
+def cmd_new(args: argparse.Namespace) -> int:
+    """Next month's message as a skeleton (budbringer/skeleton.py), dated by the plan's calendar from now."""
+    import datetime as dt
+
+    from budbringer import skeleton
+    from budbringer.runtime import system_clock
+
+    meeting = None
+    if args.meeting:
+        try:
+            meeting = dt.date.fromisoformat(args.meeting)
+        except ValueError:
+            raise InputError([Problem("budbringer new", "--meeting", f"{args.meeting!r} is not a date",
+                                      "give the meeting as YYYY-MM-DD, e.g. --meeting 2027-01-14")]) from None
+    path, dates, skipped = skeleton.write(_plan(args.plan), args.messages, system_clock(), meeting)
+    for day in skipped:
+        print(f"note: the OC meeting on {day.isoformat()} is skipped: its approval deadline has passed")
+    print(f"{path} written: the message for the OC meeting on {dates.meeting.isoformat()}; approval is asked "
+          f"for on {dates.request_at:%Y-%m-%d %H:%M} and due on {dates.deadline:%Y-%m-%d %H:%M}.")
+    for other in skeleton.same_month(path):
+        print(f"note: {other} is for the same month; the monthly run takes exactly one file per month: move one")
+    print(f"Next: fill in every empty field (see docs/skriv-et-budskab.md), then `budbringer check {path}`, "
+          "which names each field still empty")
     return EXIT_OK
 
 

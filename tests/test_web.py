@@ -219,13 +219,13 @@ def test_the_plan_document_names_every_forum_the_order_and_the_policy_and_follow
         assert title in page
     order = [page.index(f"Trin {n}: ") for n in range(1, 5)]
     assert order == sorted(order)
-    assert "Formanden, Mette Lund, kan godkende alene" in page and "Ellers skal 2 medlemmer godkende" in page
+    assert "Formanden, Mette Lund, kan godkende alene" in page and "Ellers skal to medlemmer godkende" in page
     assert "10. december 2026" in page  # the calendar: the OC meetings
     changed = write_plan(workdir, {"approval": {"members_required": 3, "chair_may_approve_alone": False},
                                    "fora": {"hmu": {"title": "Hovedmedudvalget (HMU)"}}})
     assert cli.main(["plan", "--plan", str(changed), "--format", "md"]) == 0
     document = capsys.readouterr().out
-    assert "Hovedmedudvalget (HMU)" in document and "3 medlemmer skal godkende" in document
+    assert "Hovedmedudvalget (HMU)" in document and "Tre medlemmer skal godkende" in document
     assert "kan godkende alene" not in document and "```mermaid" in document
     client = TestClient(create_app(changed, workdir))
     assert "Hovedmedudvalget (HMU)" in html.unescape(client.get("/plan").text)

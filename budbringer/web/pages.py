@@ -24,7 +24,7 @@ from budbringer import readability
 from budbringer.cascade import Prepared
 from budbringer.ledger import ApprovalRequest, Vote
 from budbringer.plan import Plan
-from budbringer.render import Variant
+from budbringer.render import Variant, in_words, markdown_to_html
 
 #: (label, value) pairs shown under a variant, e.g. ("LIX", "38 (middel)")
 QualityFigures = Callable[[Variant], Sequence[tuple[str, str]]]
@@ -75,6 +75,8 @@ def environment() -> jinja2.Environment:
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["danish_date"] = danish_date
     env.filters["thousands"] = lambda n: format(n, ",").replace(",", ".")
+    env.filters["in_words"] = in_words
+    env.filters["markdown"] = markdown_to_html
     return env
 
 
