@@ -309,7 +309,7 @@ class ReadabilityPolicy(Strict):
                                                                       "variants.")
     rules: dict[Rule, Severity] = Field(default={}, description="block, warn or off per rule, for every group.")
     glossary: dict[str, GlossaryTerm] = {}
-    known_words: dict[str, list[str]] = Field(
+    known_words: dict[Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]+$")], list[str]] = Field(
         default={}, description="Words a reader knows, so neither the glossary nor the jargon rule flags them "
                                 "there: keys `all`, a group, a forum, or a template name without extension "
                                 "(e.g. network_briefing); each word matches the words it begins.")
@@ -582,11 +582,6 @@ def _cross_check(plan: Plan, file: str, lines: dict) -> list[Problem]:
     if plan.approval.member(plan.approval.chair) is None:
         add(("approval", "chair"), f"{yamlfile.quote(plan.approval.chair)} is not one of the members",
             "name the chair exactly as in `approval.members`")
-    readers = {"all", *DEFAULT_MAX_LIX, *plan.fora, *(f.template.split(".")[0] for f in plan.fora.values())}
-    for key in plan.readability.known_words:
-        if key not in readers:
-            add(("readability", "known_words", key), f"names no group, forum or template ({yamlfile.quote(key)})",
-                f"use all, a group ({', '.join(DEFAULT_MAX_LIX)}), a forum or a template name without extension")
     if not (templates / plan.approval.template).is_file():
         add(("approval", "template"), f"template {yamlfile.quote(plan.approval.template)} does not exist in {templates}",
             f"create {templates / plan.approval.template} or correct the name")
