@@ -643,7 +643,7 @@ def _jargon(add: Any, policy: Any, group: str, known: tuple[str, ...], glossary:
             weak = ", ".join(f"\u201c{p}\u201d" for p in rare.weak)
             reason = f"built of {' + '.join(rare.parts)}, and {weak} is not an everyday word for {group}"
             weak_da = ", ".join(f"»{p}«" for p in rare.weak)
-            reason_da = f"sammensat af {' + '.join(rare.parts)}, og {weak_da} er ikke et hverdagsord for målgruppen"
+            reason_da = f"sammensat af {' + '.join(rare.parts)}, og {weak_da} er ikke almindeligt nok for målgruppen"
         elif rare.zipf:
             reason = f"Zipf {rare.zipf:.1f}, below {judge.min_zipf:.1f}"
             reason_da = "det er sjældent på dansk"
@@ -655,7 +655,7 @@ def _jargon(add: Any, policy: Any, group: str, known: tuple[str, ...], glossary:
             f"\u201cdet vil sige …\u201d), say it in everyday words, or list it under the message's `words:` "
             f"(in \u201c{where}\u201d)",
             f"»{rare.word}« er ikke et hverdagsord ({reason_da}), og det er ikke forklaret, første gang det "
-            f"bruges: »{where}«. Forklar det der, fx »{rare.word}, hvor …« eller i en parentes, eller skriv "
+            f"bruges (»{where}«). Forklar det der, fx »{rare.word}, hvor …« eller i en parentes, eller skriv "
             f"det med almindelige ord.")
 
 

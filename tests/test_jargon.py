@@ -86,9 +86,9 @@ def test_the_finding_names_the_word_the_text_and_the_fix_in_danish() -> None:
     [finding] = jargon_findings(plan, website)
     assert finding.severity == "error" and finding.forum == "website"
     assert finding.text_da == (
-        "»demodage« er ikke et hverdagsord (sammensat af demo + dage, og »demo« er ikke et hverdagsord for "
-        "målgruppen), og det er ikke forklaret, første gang det bruges: »I januar holder vi demodage på "
-        "Regionshuset i Viborg.«. Forklar det der, fx »demodage, hvor …« eller i en parentes, eller skriv det med "
+        "»demodage« er ikke et hverdagsord (sammensat af demo + dage, og »demo« er ikke almindeligt nok for "
+        "målgruppen), og det er ikke forklaret, første gang det bruges (»I januar holder vi demodage på "
+        "Regionshuset i Viborg.«). Forklar det der, fx »demodage, hvor …« eller i en parentes, eller skriv det med "
         "almindelige ord.")
     # the same word in a staff text is built of words in the list: no finding
     intranet = variant("intranet", DEMO_DAYS, subject="Vi vælger et nyt system")
