@@ -30,6 +30,7 @@ class Finding:
     text: str
     text_da: str
     rule: str = ""  # the readability rule (readability.Issue.rule), or "" for lengths and channels
+    field: str = ""  # the message field that feeds the text, where known
 
 
 def plain_text(variant: Variant) -> str:
@@ -53,9 +54,10 @@ def lix(text: str) -> float:
     return readability.lix(text)
 
 
-def check_variants(plan: Plan, variants: list[Variant],
-                   review: readability.Review | None = None) -> list[Finding]:
-    """Lengths and readability of every variant; a blocking readability rule gives an error."""
+def check_variants(plan: Plan, variants: list[Variant], review: readability.Review | None = None,
+                   month_words: dict | None = None) -> list[Finding]:
+    """Lengths and readability of every variant; a blocking readability rule gives an error. `month_words`:
+    the message's `words:` (readability.review)."""
     findings: list[Finding] = []
     for variant in variants:
         forum = plan.fora[variant.forum]
@@ -72,7 +74,7 @@ def check_variants(plan: Plan, variants: list[Variant],
                 f"{count} words; {forum.title} takes at most {limit}: shorten the message's "
                 f"{forum.stakeholder} section or summary",
                 f"{count} ord; {forum.title} kan højst rumme {limit} ord."))
-    for issue in (review or readability.review(plan, variants)).issues:
+    for issue in (review or readability.review(plan, variants, month_words)).issues:
         findings.append(Finding(issue.forum, "error" if issue.severity == "block" else "warning", issue.text,
-                                issue.text_da, issue.rule))
+                                issue.text_da, issue.rule, issue.field))
     return findings

@@ -32,6 +32,11 @@ groups:                               # per stakeholder group: citizens, employe
     text: |                           # Markdown
       …
     action: {ask: Hvad vi beder dig om, by: 2026-12-18, contact: {…}}   # `by` and `contact` optional
+words:                                # optional: this month's words (budbringer/jargon.py, docs/jargon.md)
+  demodag:                            # a word beginning: finds demodag, demodage, demodagene
+    explain: en dag, hvor firmaerne viser deres system frem   # staff texts explain it where first used
+    plain: en dag, hvor firmaerne viser systemet              # optional: what citizens read instead
+  superbruger: {known: [employees]}   # or: who knows it (all, a group, a forum or a template name)
 forum_texts:                          # per forum (its name in the plan) or per template (its name without
   hmu:                                # .html.j2/.txt.j2, e.g. network_briefing for the three networks);
     forward: {headline: …, text: …}   # fields here win over the forum's group
@@ -55,7 +60,8 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+from pydantic import (BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator,
+                      model_validator)
 
 from budbringer import yamlfile
 from budbringer.errors import InputError, Problem
@@ -146,6 +152,26 @@ class Milestone(Part):
         return getattr(self, group, None) or self.text
 
 
+class Word(Part):
+    """One of this month's words: as a glossary term (its explanation, its plain words) for this message, or
+    a word some readers know (`known`: all, a group, a forum or a template name). Either or both."""
+
+    explain: Line | None = Field(default=None, description="A short Danish explanation, for texts that keep it.")
+    plain: Line | None = Field(default=None, description="The everyday words to write instead (citizens).")
+    known: list[Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]+$")]] = Field(
+        default=[], description="Who knows the word already: all, a group, a forum or a template name.")
+
+    @model_validator(mode="after")
+    def _says_something(self) -> Word:
+        if not (self.explain or self.plain or self.known):
+            raise ValueError("says nothing about the word: give `explain:` (and `plain:`), or `known:`")
+        return self
+
+
+WordKey = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=60,
+                                           pattern=r"^[^\W\d_]+(?:-[^\W\d_]+)*$")]
+
+
 class Image(BaseModel):
     """A picture for the posts that carry one (Instagram): a public https URL and its alt text."""
 
@@ -180,6 +206,8 @@ class Message(BaseModel):
         return value
     groups: dict[Stakeholder, Text] = {}
     forum_texts: dict[str, Text] = {}
+    words: dict[WordKey, Word] = Field(default={}, description="This month's words: explained, or known by some "
+                                                              "readers (budbringer/jargon.py).")
     body: str = Field(default="", description="Notes for the steering group; never sent to a forum.")
     path: Path = Field(default=Path("message.md"), exclude=True)
 
@@ -260,6 +288,16 @@ def load(path: str | os.PathLike[str], plan: Plan | None = None) -> Message:
                 problems.append(Problem(str(file), f"fora[{index}]", f"names the unknown forum {yamlfile.quote(forum)}",
                                         f"use one of: {', '.join(sorted(plan.fora))}",
                                         yamlfile.line_of(where, ("fora", index))))
+        readers = {"all", "citizens", "employees", "management", "others", *plan.fora,
+                   *(f.template.split(".")[0] for f in plan.fora.values())}
+        for word, entry in message.words.items():
+            for index, key in enumerate(entry.known):
+                if key not in readers:
+                    problems.append(Problem(str(file), f"words.{word}.known[{index}]",
+                                            f"names no group, forum or template ({yamlfile.quote(key)})",
+                                            "use all, citizens, employees, management, others, a forum or a "
+                                            "template name without extension",
+                                            yamlfile.line_of(where, ("words", word, "known", index))))
     if problems:
         raise InputError(problems)
     return message

@@ -250,12 +250,15 @@ def _custom(what: str, fix: str) -> PydanticCustomError:
 
 Severity = Literal["block", "warn", "off"]
 Rule = Literal["lix", "long_sentence", "glossary", "ambiguous_term", "repeated_sentence", "repeated_paragraph",
-               "widespread_sentence", "form_of_address"]
+               "widespread_sentence", "form_of_address", "jargon"]
 # The issue-13 defaults: citizens <= 34, everyone else <= 44; a citizens' text over its ceiling or using a
-# glossary term blocks, every other rule warns.
+# glossary term or a rare word (budbringer/jargon.py) blocks, every other rule warns.
 DEFAULT_MAX_LIX = {"citizens": 34, "employees": 44, "management": 44, "others": 44}
 DEFAULT_TERMS = {"citizens": "avoid", "employees": "explain", "management": "allow", "others": "allow"}
-DEFAULT_SEVERITY: dict[str, dict[str, str]] = {"citizens": {"lix": "block", "glossary": "block"}}
+DEFAULT_SEVERITY: dict[str, dict[str, str]] = {"citizens": {"lix": "block", "glossary": "block", "jargon": "block"}}
+# Zipf bars of the jargon rule (budbringer/jargon.py has the measured values behind them).
+DEFAULT_MIN_ZIPF = 3.0
+DEFAULT_COMPOUND_ZIPF = {"citizens": 4.5, "employees": 3.0, "management": 3.0, "others": 3.0}
 
 
 class Readability(Strict):
@@ -270,6 +273,11 @@ class Readability(Strict):
         default=None, description="What a glossary term needs in this group's texts: avoid (citizens), explain "
                                   "on first use (employees) or allow (management, others).")
     rules: dict[Rule, Severity] = Field(default={}, description="block, warn or off per rule, for this group.")
+    min_zipf: float | None = Field(default=None, ge=0, le=8, description="A word below this Zipf value in "
+                                   "everyday Danish (wordfreq) is rare: the jargon rule; default 3.0.")
+    compound_zipf: float | None = Field(default=None, ge=0, le=8, description="A compound missing from the list "
+                                        "is everyday when each part reaches this; default 4.5 for citizens, "
+                                        "3.0 for the others.")
 
 
 class Sense(Strict):
@@ -306,6 +314,10 @@ class ReadabilityPolicy(Strict):
                                                                       "variants.")
     rules: dict[Rule, Severity] = Field(default={}, description="block, warn or off per rule, for every group.")
     glossary: dict[str, GlossaryTerm] = {}
+    known_words: dict[Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]+$")], list[str]] = Field(
+        default={}, description="Words a reader knows, so neither the glossary nor the jargon rule flags them "
+                                "there: keys `all`, a group, a forum, or a template name without extension "
+                                "(e.g. network_briefing); each word matches the words it begins.")
 
     def group(self, stakeholder: str) -> Readability:
         return getattr(self, stakeholder)
@@ -319,6 +331,14 @@ class ReadabilityPolicy(Strict):
 
     def terms(self, stakeholder: str) -> str:
         return self.group(stakeholder).terms or DEFAULT_TERMS[stakeholder]
+
+    def min_zipf(self, stakeholder: str) -> float:
+        value = self.group(stakeholder).min_zipf
+        return DEFAULT_MIN_ZIPF if value is None else value
+
+    def compound_zipf(self, stakeholder: str) -> float:
+        value = self.group(stakeholder).compound_zipf
+        return DEFAULT_COMPOUND_ZIPF[stakeholder] if value is None else value
 
     def severity(self, stakeholder: str, rule: str) -> str:
         """The group's own setting, else the section's, else the default (block for citizens' LIX and

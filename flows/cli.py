@@ -320,7 +320,7 @@ def _checked(args: argparse.Namespace) -> tuple:  # type: ignore[type-arg]
     plan = _plan(args.plan)
     message = message_.load(args.message, plan)
     variants = render.render_variants(plan, message)
-    review = readability.review(plan, variants)
+    review = readability.review(plan, variants, message.words)
     findings = checks.check_variants(plan, variants, review) + cascade.channel_findings(plan, variants)
     return plan, message, variants, review, findings
 
