@@ -55,7 +55,7 @@ class AuthorFinding:
 
     @property
     def severity_word(self) -> str:
-        return catalogue.say("error" if self.blocking else "warning", self.lang)
+        return catalogue.say("error", self.lang) if self.blocking else catalogue.say("warning", self.lang)
 
     @property
     def where(self) -> str:

@@ -28,6 +28,7 @@ from markupsafe import Markup
 
 from budbringer import deadlines
 from budbringer.errors import InputError, Problem
+from budbringer.findings import for_author
 from budbringer.message import Contact, Message, Text
 from budbringer.plan import STAKEHOLDER_LABELS, Forum, NewsletterIssue, Plan
 
@@ -523,7 +524,9 @@ def render_approval_request(plan: Plan, message: Message, variants: list[Variant
     Without a member: the same mail addressed to the whole group (a preview). `quality` gives each forum's
     readability figures in one Danish line (`readability.Figures.line_da`), shown under its text."""
     policy = plan.approval
+    shown = for_author(findings, {name: forum.title for name, forum in plan.fora.items()}, "da")
     ctx = {**context(plan, message), "variants": variants, "findings": findings, "approval_hash": approval_hash,
+           "author_findings": shown,
            "deadline": deadline, "meeting": meeting, "member": member, "link": link,
            "quality": dict(quality or {}),
            "tiers": {tier.name: tier.title for tier in plan.tiers}}
