@@ -191,7 +191,11 @@ def layers(plan: Plan, message: Message, name: str) -> list[Layer]:
     chain = sharing_chain(plan, name)
     root = plan.fora[chain[-1]]
     group = forum.stakeholder
-    found = [Layer(f"groups.{group}", message.groups.get(group), root.group_text and root.stakeholder == group)]
+    # A plan that says nothing of whose text is whose (no group_text, no shares_text_with: an older plan) lets
+    # every forum read its group's text, as before.
+    legacy = not any(f.group_text or f.shares_text_with for f in plan.fora.values())
+    found = [Layer(f"groups.{group}", message.groups.get(group),
+                   legacy or (root.group_text and root.stakeholder == group))]
     for member in reversed(chain):
         key = template_key(plan.fora[member].template)
         found += [Layer(f"forum_texts.{key}", message.forum_texts.get(key), True),
