@@ -224,3 +224,20 @@ def test_the_catalogue_translates_every_msgid_the_code_says() -> None:
     assert catalogue.language(None, {"LANG": "C.UTF-8"}) == "da"
     assert catalogue.language(None, {"LC_MESSAGES": "en_US.UTF-8", "LANG": "da_DK.UTF-8"}) == "en"
     assert catalogue.language("en", {"LANG": "da_DK.UTF-8"}) == "en"
+
+
+def test_shares_text_with_names_a_forum_and_no_circle(tmp_path: Path) -> None:
+    from budbringer.errors import InputError
+
+    unknown = write_plan(tmp_path, {"fora": {"midtnyt": {"shares_text_with": "midtnytt"}}}, "unknown.yaml")
+    with pytest.raises(InputError) as caught:
+        plan_.load(unknown)
+    [problem] = caught.value.problems
+    assert (problem.field, problem.what) == ("fora.midtnyt.shares_text_with", "names the unknown forum 'midtnytt'")
+    circle = write_plan(tmp_path, {"fora": {"midtnyt": {"shares_text_with": "regional_intranet"},
+                                            "regional_intranet": {"shares_text_with": "midtnyt"}}}, "circle.yaml")
+    with pytest.raises(InputError) as caught:
+        plan_.load(circle)
+    assert {p.what for p in caught.value.problems} == {
+        "goes round in a circle (midtnyt → regional_intranet → midtnyt)",
+        "goes round in a circle (regional_intranet → midtnyt → regional_intranet)"}
