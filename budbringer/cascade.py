@@ -60,7 +60,7 @@ def prepare(plan_path: str | Path | Plan | None, message_path: str | Path) -> Pr
     plan = plan_path if isinstance(plan_path, Plan) else plan_.load(plan_path)
     message = message_.load(message_path, plan)
     variants = render.render_variants(plan, message)
-    findings = checks.check_variants(plan, variants, month_words=message.words) + channel_findings(plan, variants)
+    findings = checks.all_findings(plan, message, variants, channel_findings=channel_findings(plan, variants))
     errors = [f for f in findings if f.severity == "error"]
     if errors:
         raise InputError([Problem(str(message.path), f"variant for {f.forum}", f.text.split(":")[0],

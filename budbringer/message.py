@@ -39,8 +39,10 @@ words:                                # optional: this month's words (budbringer
   superbruger: {known: [employees]}   # or: who knows it (all, a group, a forum or a template name)
 forum_texts:                          # per forum (its name in the plan) or per template (its name without
   hmu:                                # .html.j2/.txt.j2, e.g. network_briefing for the three networks);
-    forward: {headline: …, text: …}   # fields here win over the forum's group
-  network_quality:
+    forward: {headline: …, text: …}   # fields here win over the forum's group. A forum reads its group's
+                                      # text only where the plan says it is written for it (`group_text`,
+                                      # `shares_text_with`); `check` names every other forum's field to write
+  network_quality:                    # optional: a month with nothing to invite to needs none
     invitation: {what: …, date: 2027-01-19, time: "9.00-12.00", place: …, reply_by: 2027-01-08}
   linkedin:
     hook: …

@@ -170,6 +170,13 @@ class Forum(Strict):
     max_chars: int | None = Field(default=None, gt=0)
     max_words: int | None = Field(default=None, gt=0)
     disabled_reason: str = ""
+    group_text: bool = Field(
+        default=False, description="The message's text for this forum's stakeholder group (`groups.<group>`) "
+                                   "is written for this forum's readers (the employees' text for the staff "
+                                   "intranet). Any other forum needs its own text, or `shares_text_with`.")
+    shares_text_with: Name | None = Field(
+        default=None, description="This forum deliberately reads the text written for another forum (the "
+                                  "local intranet pages read the main page's text).")
 
 
 class Tier(Strict):
@@ -581,6 +588,7 @@ def _cross_check(plan: Plan, file: str, lines: dict) -> list[Problem]:
             add(("fora", name, "recipients"), "a mail forum has no recipients", "list its addresses")
         if forum.enabled and forum.medium == "page" and not forum.sites:
             add(("fora", name, "sites"), "a page forum has no sites", "list its sites as host/sites/name")
+        _check_sharing(plan, name, add)
         if forum.enabled and forum.medium == "submission" and forum.newsletter is None:
             add(("fora", name, "newsletter"), "a newsletter forum has no newsletter settings",
                 "add `newsletter:` with editor, word_limit and issues")
@@ -595,6 +603,29 @@ def _cross_check(plan: Plan, file: str, lines: dict) -> list[Problem]:
             f"use one of: {', '.join(sorted(plan.channels))}")
     _check_calendar(plan, add)
     return problems
+
+
+def _check_sharing(plan: Plan, name: str, add: Any) -> None:
+    """`shares_text_with` names another forum, and following it never comes back to where it started."""
+    forum = plan.fora[name]
+    other = forum.shares_text_with
+    if other is None:
+        return
+    if forum.group_text:
+        add(("fora", name, "shares_text_with"), "is given beside `group_text: true`",
+            "a forum either reads its group's text (group_text) or shares another forum's text: keep one")
+    if other not in plan.fora:
+        add(("fora", name, "shares_text_with"), f"names the unknown forum {other!r}",
+            f"use one of: {', '.join(sorted(plan.fora))}")
+        return
+    seen = [name]
+    while other is not None and other in plan.fora:
+        if other in seen:
+            add(("fora", name, "shares_text_with"), f"goes round in a circle ({' → '.join([*seen, other])})",
+                "let the chain end at a forum with a text of its own (or `group_text: true`)")
+            return
+        seen.append(other)
+        other = plan.fora[other].shares_text_with
 
 
 def _check_calendar(plan: Plan, add: Any) -> None:

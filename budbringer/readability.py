@@ -61,7 +61,7 @@ from typing import Any, Iterable, Mapping
 
 from budbringer import jargon
 from budbringer.plan import GlossaryTerm, Plan
-from budbringer.render import Variant
+from budbringer.render import Variant, sharing_chain
 
 NEVER_END = {"bl.a.", "dvs.", "d.v.s.", "f.eks.", "fx.", "ca.", "jf.", "jvf.", "pga.", "p.g.a.", "pr.", "nr.",
              "kl.", "evt.", "inkl.", "ift.", "i.f.t.", "vedr.", "mht.", "m.h.t.", "tlf.", "ang.", "hhv.", "iht.",
@@ -664,7 +664,9 @@ def reader_groups(plan: Plan, variants: list[Variant]) -> dict[str, tuple[str, s
     different people (the three networks) or the same news in more places (the main and the local intranet
     pages): a person reads one of them. Any two other variants may reach the same person: an area chief sits
     in OC, may be in HMU, reads the intranet and MidtNyt and may follow LinkedIn."""
-    return {v.forum: (v.tier, v.template) for v in variants}
+    # A forum that shares another's text by the plan's declaration (`shares_text_with`) sits with that forum.
+    return {v.forum: (v.tier, plan.fora[sharing_chain(plan, v.forum)[-1]].template if v.forum in plan.fora
+                      else v.template) for v in variants}
 
 
 def _across(plan: Plan, variants: list[Variant], readers: dict[str, ReaderText],

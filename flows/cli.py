@@ -134,11 +134,16 @@ def _parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", parents=[common], help="validate plan and message, render every variant")
     check.add_argument("message", help="the message file (Markdown with front matter)")
+    check.add_argument("--lang", choices=["da", "en"], default=None,
+                       help="the findings' language (default: from the locale, LANG/LC_MESSAGES: en for English, "
+                            "else Danish)")
     check.set_defaults(run=cmd_check)
 
     preview = sub.add_parser("preview", parents=[common], help="write every variant as HTML with an index page")
     preview.add_argument("message")
     preview.add_argument("--out", default=None, help="folder (default: preview/<message id>)")
+    preview.add_argument("--lang", choices=["da", "en"], default=None,
+                         help="the findings' language on the terminal (the pages are Danish)")
     preview.set_defaults(run=cmd_preview)
 
     send = sub.add_parser(
@@ -290,8 +295,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     print(f"{message.path}: {len(variants)} variants rendered for {len({v.tier for v in variants})} tiers; "
           f"approval hash {_approval_hash(variants)[:12]}")
     _figures_table(variants, review.figures)
-    for finding in findings:
-        print(f"  {finding.severity}: {finding.forum}: {finding.text}")
+    _sources_table(plan, message, variants)
+    _print_findings(plan, findings, args)
     blocking = [f for f in findings if f.severity == "error"]
     if blocking or problems:
         raise InputError(problems + _blocking(message, blocking))
@@ -321,7 +326,7 @@ def _checked(args: argparse.Namespace) -> tuple:  # type: ignore[type-arg]
     message = message_.load(args.message, plan)
     variants = render.render_variants(plan, message)
     review = readability.review(plan, variants, message.words)
-    findings = checks.check_variants(plan, variants, review) + cascade.channel_findings(plan, variants)
+    findings = checks.all_findings(plan, message, variants, review, cascade.channel_findings(plan, variants))
     return plan, message, variants, review, findings
 
 
@@ -367,6 +372,28 @@ def _figures_table(variants: Sequence, figures: dict) -> None:  # type: ignore[t
     console.print(table)
 
 
+def _print_findings(plan: object, findings: Sequence, args: argparse.Namespace) -> None:  # type: ignore[type-arg]
+    """The findings once per message field, by consequence, in the author's language (--lang, else the locale)."""
+    from budbringer import catalogue
+    from budbringer.findings import for_author, summary
+
+    lang = catalogue.language(getattr(args, "lang", None))
+    shown = for_author(findings, {n: f.title for n, f in plan.fora.items()}, lang)  # type: ignore[attr-defined]
+    print(catalogue.say("Findings: {summary}", lang, summary=summary(shown, lang)))
+    for finding in shown:
+        print(f"  {finding.line()}")
+
+
+def _sources_table(plan: object, message: object, variants: Sequence) -> None:  # type: ignore[type-arg]
+    """Where each part of every forum's text comes from: its own or shared text, its group's, the timeline and
+    the template (a field from a text written for another reader is marked ✗)."""
+    from budbringer import render
+
+    print("Sources of each forum's text (✗: written for another reader)")
+    for sources in render.text_sources(plan, message, list(variants)):  # type: ignore[arg-type]
+        print(f"  {sources.forum}: {render.sources_line(sources)}")
+
+
 def cmd_preview(args: argparse.Namespace) -> int:
     """The approval page without buttons, and each variant on its own page, as static files (Danish)."""
     from budbringer import cascade
@@ -400,6 +427,8 @@ def cmd_preview(args: argparse.Namespace) -> int:
                                     encoding="utf-8")
     print(f"{len(links) - 1} variants and the approval request written with the page the approvers see "
           f"(without buttons), with each variant's readability figures; open {(out / 'index.html').resolve()}")
+    _sources_table(plan, message, variants)
+    _print_findings(plan, findings, args)
     blocking = [f for f in findings if f.severity == "error"]
     if blocking:
         raise InputError(_blocking(message, blocking))

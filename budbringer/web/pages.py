@@ -22,6 +22,7 @@ from markupsafe import Markup
 
 from budbringer import readability
 from budbringer.cascade import Prepared
+from budbringer.findings import for_author
 from budbringer.ledger import ApprovalRequest, Vote
 from budbringer.plan import Plan
 from budbringer.render import Variant, in_words, markdown_to_html
@@ -133,6 +134,10 @@ def decisions(plan: Plan, votes: Sequence[Vote]) -> tuple[list[dict[str, str]], 
     return rows, [m.name for m in plan.approval.members if m.name.casefold() not in decided]
 
 
+def _titles(plan: Plan) -> dict[str, str]:
+    return {name: forum.title for name, forum in plan.fora.items()}
+
+
 def approval_page(prepared: Prepared, request: ApprovalRequest | None, votes: Sequence[Vote] = (),
                   member: str | None = None, token: str | None = None, notice: str = "", notice_kind: str = "info",
                   quality: QualityFigures | None = None, links: dict[str, str] | None = None,
@@ -146,7 +151,8 @@ def approval_page(prepared: Prepared, request: ApprovalRequest | None, votes: Se
                   deadline=danish_datetime(request.deadline, plan.calendar.timezone) if request else "",
                   meeting=danish_date(request.meeting) if request and request.meeting else "",
                   votes=rows, pending=pending, member=member, token=token, notice=notice,
-                  notice_kind=notice_kind, findings=prepared.findings, links=links or {},
+                  notice_kind=notice_kind, findings=for_author(prepared.findings, _titles(plan), "da"),
+                  links=links or {},
                   title=prepared.message.title, count=len(prepared.variants),
                   approval_hash=prepared.approval_hash, sign_in_url=sign_in_url, signed_in=signed_in)
 
