@@ -40,7 +40,7 @@ from budbringer.ledger import ApprovalRequest, Ledger, NoticeKind, State, Vote
 from budbringer.plan import Plan
 from budbringer.render import Variant
 from budbringer.approval_links import LinkSigner, expiry, is_late
-from budbringer.runtime import system_clock
+from budbringer.clock import system_clock
 
 log = logging.getLogger("budbringer")
 

@@ -17,6 +17,7 @@ from budbringer import approval as approval_
 from budbringer import checks, message as message_, plan as plan_, render
 from budbringer.approval import Approval
 from budbringer.channel import Adapter
+from budbringer.clock import Clock, system_clock
 from budbringer.checks import Finding
 from budbringer.delivery import Delivery, Receipt
 from budbringer.errors import (
@@ -95,7 +96,7 @@ def preflight(plan: Plan, built: Mapping[str, Adapter] | None = None) -> list[Pr
     return problems
 
 
-def channels(plan: Plan) -> dict[str, Adapter]:
+def channels(plan: Plan, clock: Clock = system_clock) -> dict[str, Adapter]:
     """Build one adapter object per channel of the plan, from the registry the plan was loaded with. The
     runtime (`budbringer.runtime`) builds them once per run and keeps them, so that tokens and rate limits are
     shared by the run."""
@@ -104,6 +105,7 @@ def channels(plan: Plan) -> dict[str, Adapter]:
         cls = plan.registry.get(channel.type)
         assert cls is not None, "plan.load() checked every channel type"
         out[name] = cls.from_config(name, channel.settings)
+        out[name].clock = clock  # type: ignore[method-assign]  # the runtime's: a newsletter's issue depends on it
     for adapter in out.values():
         adapter.bind(plan, out)
     return out

@@ -35,7 +35,7 @@ from budbringer.approval_request import Decision
 from budbringer.errors import BudbringerError
 from budbringer.ledger import ApprovalRequest, Ledger
 from budbringer.plan import Member, SignIn
-from budbringer.runtime import Clock, system_clock
+from budbringer.clock import Clock, system_clock
 from budbringer.web import pages, signin
 from budbringer.approval_links import Claim, LinkRefused, LinkSigner
 
