@@ -141,7 +141,6 @@ def _post_declared(port: int, path: str, length: int) -> bytes:
         return _answer(sock)
 
 
-@pytest.mark.slow
 def test_a_1_gb_post_is_refused_before_it_is_read_and_the_server_grows_by_at_most_a_few_mb(
         pages: dict, workdir: Path) -> None:
     port = _free_port()
