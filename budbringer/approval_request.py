@@ -150,8 +150,12 @@ def decide(prepared: Prepared, ledger: Ledger, request: ApprovalRequest, decisio
             log.info("%s had already decided on %s; the first decision stands", member.name, request.message_id)
     except RequestClosed:
         earlier = next((v for v in ledger.votes(request.id) if v.voter.casefold() == member.name.casefold()), None)
-        raise AlreadyDecided(ledger.request(request.message_id, request.approval_hash) or request,
-                             member.name, earlier) from None
+        fresh = ledger.request(request.message_id, request.approval_hash) or request
+        if earlier is not None and earlier.decision == decision.decision:
+            # the same decision again (a waiting run resumed with the decision the page or `approve` recorded)
+            log.info("%s had already decided on %s; the first decision stands", member.name, request.message_id)
+            return evaluate(prepared, ledger, fresh)
+        raise AlreadyDecided(fresh, member.name, earlier) from None
     return evaluate(prepared, ledger, request)
 
 

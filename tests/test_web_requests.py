@@ -292,6 +292,11 @@ def test_a_rejection_after_the_approval_closed_the_request_is_refused_with_the_t
     assert str(late.value) == (f"{MESSAGE_ID} was already approved before Jens Kragh's decision, which was not "
                                "recorded: see `budbringer status`")
     assert [v.voter for v in ledger.votes(request.id)] == ["Mette Lund"]
+    # the same decision arriving again (the waiting run resumed with it) is no error: the request stands
+    again = approval_request.decide(prepared, ledger, request, Decision("approve", "Mette Lund"), "prefect-ui")
+    assert again.approval is not None and again.approval.id == approved.approval.id
+    with pytest.raises(AlreadyDecided, match="Mette Lund had already decided \\(approve\\)"):
+        approval_request.decide(prepared, ledger, request, Decision("reject", "Mette Lund", "Nej."), "cli")
     refused = pages["client"].post(link_of(JENS), data={"beslutning": "afvis", "medlem": "Jens Kragh",
                                                         "bemaerkning": "Nej."})
     assert refused.status_code == 409 and "Budskabet er allerede godkendt eller afvist" in text(refused)
