@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 from budbringer.channel import Adapter
 from budbringer import approval as approval_
 from budbringer import cascade, deadlines, readability, render
+from budbringer import comment as comment_
 from budbringer.approval import Approval
 from budbringer.cascade import Prepared
 from budbringer.delivery import Delivery, Notice
@@ -36,7 +37,7 @@ from budbringer.errors import (
     PermanentDeliveryError,
     Problem,
 )
-from budbringer.ledger import ApprovalRequest, Ledger, NoticeKind, State, Vote
+from budbringer.ledger import ApprovalRequest, Ledger, NoticeKind, RequestClosed, State, Vote
 from budbringer.plan import Plan
 from budbringer.render import Variant
 from budbringer.approval_links import LinkSigner, expiry, is_late
@@ -57,6 +58,25 @@ class Decision:
     decision: str  # approve or reject
     by: str
     comment: str = ""
+
+    def __post_init__(self) -> None:
+        # every path (page, command line, Prefect form) cleans the comment by the one rule, before anything
+        object.__setattr__(self, "comment", comment_.clean(self.comment))
+
+
+class AlreadyDecided(ApprovalError):
+    """The request was closed (approved, rejected or replaced) before this decision: it was not recorded."""
+
+    def __init__(self, request: ApprovalRequest, by: str, earlier: Vote | None = None) -> None:
+        self.request, self.earlier = request, earlier
+        outcome = {"approved": "approved", "rejected": "rejected"}.get(
+            request.state, "replaced by a newer request (the message changed)")
+        if earlier is not None:
+            super().__init__(f"{by} had already decided ({earlier.decision}) on {request.message_id}, which is "
+                             f"{outcome}; the first decision stands: see `budbringer status`")
+        else:
+            super().__init__(f"{request.message_id} was already {outcome} before {by}'s decision, which was not "
+                             "recorded: see `budbringer status`")
 
 
 class NudgeFailed(BudbringerError):
@@ -160,15 +180,25 @@ def decide(prepared: Prepared, ledger: Ledger, request: ApprovalRequest, decisio
             f"{policy.title} ({', '.join(m.name for m in policy.members)}) may; give your own name as in the plan")
     if decision.decision not in (APPROVE, REJECT):
         raise ApprovalError(f"a decision is {APPROVE} or {REJECT}, not {decision.decision!r}")
-    if decision.decision == REJECT and not decision.comment.strip():
+    if decision.decision == REJECT and not decision.comment:
         raise ApprovalError("a rejection needs a comment that tells the author what to change: "
                             "pass --comment TEXT (or fill in the comment in the form)")
-    if request.state != "open":
-        return evaluate(prepared, ledger, ledger.request(request.message_id, request.approval_hash))  # type: ignore[arg-type]
-    if is_late(request, now) and policy.late_decisions == "refuse":
+    if request.state == "open" and is_late(request, now) and policy.late_decisions == "refuse":
         raise LateDecision(prepared.plan, request)
-    if not ledger.vote(request.id, member.name, decision.decision, decision.comment.strip(), source):
-        log.info("%s had already decided on %s; the first decision stands", member.name, request.message_id)
+    if comment_.too_long(decision.comment):
+        raise ApprovalError(f"the comment has {len(decision.comment):,} characters; a comment is at most "
+                            f"{comment_.MAX_LENGTH:,}: shorten it to what the author must change")
+    try:
+        if not ledger.vote(request.id, member.name, decision.decision, decision.comment, source):
+            log.info("%s had already decided on %s; the first decision stands", member.name, request.message_id)
+    except RequestClosed:
+        earlier = next((v for v in ledger.votes(request.id) if v.voter.casefold() == member.name.casefold()), None)
+        fresh = ledger.request(request.message_id, request.approval_hash) or request
+        if earlier is not None and earlier.decision == decision.decision:
+            # the same decision again (a waiting run resumed with the decision the page or `approve` recorded)
+            log.info("%s had already decided on %s; the first decision stands", member.name, request.message_id)
+            return evaluate(prepared, ledger, fresh)
+        raise AlreadyDecided(fresh, member.name, earlier) from None
     return evaluate(prepared, ledger, request)
 
 
@@ -195,7 +225,8 @@ def evaluate(prepared: Prepared, ledger: Ledger, request: ApprovalRequest) -> St
     rejections = [v for v in votes if v.decision == REJECT]
     if rejections:
         reasons = "; ".join(f"{v.voter}: {v.comment}" for v in rejections)
-        ledger.decide(fresh.id, "rejected", comment=reasons)
+        if not ledger.decide(fresh.id, "rejected", comment=reasons, votes_seen=len(votes)):
+            return evaluate(prepared, ledger, fresh)  # another decision came first: look again
         return Status(ledger.request(fresh.message_id, fresh.approval_hash) or fresh, votes, rejected=True)
     approvers = [v.voter for v in votes if v.decision == APPROVE]
     if not approvers:
@@ -209,10 +240,11 @@ def evaluate(prepared: Prepared, ledger: Ledger, request: ApprovalRequest) -> St
                        variant_hashes={v.forum: v.content_hash for v in prepared.variants},
                        approved_by=", ".join(approvers),
                        reference=f"Budbringer approval request {fresh.id} ({', '.join(_sources(votes))})")
-    recorded = ledger.record_approval(granted)
-    if not ledger.decide(fresh.id, "approved", approval_id=recorded.id):
-        fresh = ledger.request(fresh.message_id, fresh.approval_hash) or fresh  # another process decided first
-        return evaluate(prepared, ledger, fresh)
+    # The approval is recorded with the closing of the request, in one transaction, and only if no vote came
+    # in since the votes were counted (a rejection racing this approval wins, and its author is told the truth)
+    recorded = ledger.decide(fresh.id, "approved", approval=granted, votes_seen=len(votes))
+    if not isinstance(recorded, Approval):
+        return evaluate(prepared, ledger, fresh)  # another decision came first: look again
     return Status(ledger.request(fresh.message_id, fresh.approval_hash) or fresh, votes,
                   approval=recorded)
 

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 
-from budbringer import yamlfile
+from budbringer import errors, yamlfile
 from budbringer.channel import Registry, installed
 from budbringer.errors import InputError, Problem
 
@@ -365,6 +365,9 @@ class Plan(Strict):
     tiers: list[Tier] = Field(min_length=1)
     readability: ReadabilityPolicy = ReadabilityPolicy()
     calendar: Calendar = Calendar()
+    environment: list[Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]] = Field(
+        default_factory=list, description="The environment variables this plan file may use as ${NAME}: no other "
+                                          "is read (config/README.md, \"Values from the environment\").")
 
     # Set by load(), not read from YAML.
     path: Path = Field(default=Path("plan.yaml"), exclude=True)
@@ -473,7 +476,7 @@ def _read_with_extends(file: Path, chain: tuple[Path, ...] = ()) -> tuple[Any, d
 
 _ORIGIN = ("\0origin",)  # key in `lines` of {field path: file} for fields given by a base plan
 _PLAN_FIELDS = {"name", "narrative", "approval", "templates", "channels", "fora", "tiers", "readability", "calendar",
-                "extends"}
+                "environment", "extends"}
 
 
 def lines_of_extends(file: Path) -> int | None:
@@ -664,11 +667,16 @@ _SECRET_NAME = re.compile(r"SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|PRIVATE|API_
 def expand_environment(data: Any, file: str, lines: dict, environ: Mapping[str, str] | None = None) -> list[Problem]:
     """Expand `${VAR}` and `${VAR:-default}` in every string value of one plan file (not in keys), in place.
 
-    The default is used when the variable is unset or empty, as in a shell; `$${` is a literal `${`. A variable
-    that is unset without a default, a malformed reference, or a variable named like a secret (which belongs in
-    a channel's `*_env` field, read when sending and never kept in the plan) is a problem naming the file, the
-    field and the variable. See config/README.md, "Values from the environment"."""
+    Only the variables that the file's own top-level `environment:` list names are read, so a plan cannot pull
+    in whatever the process's environment holds. The default is used when the variable is unset or empty, as in
+    a shell; `$${` is a literal `${`. A problem names the file, the field and the variable (never its value)
+    when a reference is malformed, a variable is not in the list, is unset without a default, is named like a
+    secret (that belongs in a channel's `*_env` field, read when sending and never kept in the plan), or holds a
+    value that looks like a secret whatever its name (`errors.secret_reason`: credentials in a URL, `sig=`,
+    `token=`, a JWT, a long random string). See config/README.md, "Values from the environment"."""
     env = os.environ if environ is None else environ
+    listed = data.get("environment") if isinstance(data, dict) else None
+    allowed = {name for name in listed if isinstance(name, str)} if isinstance(listed, list) else set()
     problems: list[Problem] = []
 
     def expand(text: str, at: tuple) -> str:
@@ -677,24 +685,38 @@ def expand_environment(data: Any, file: str, lines: dict, environ: Mapping[str, 
                 return "$"
             inner = match.group(2)
             parsed = _VARIABLE_NAME.match(inner)
-            where, line = file, lines.get(at)
+            where, line, field = file, lines.get(at), yamlfile.dotted(at)
             if parsed is None:
-                problems.append(Problem(where, yamlfile.dotted(at), f"${{{inner}}} is not a variable reference",
+                problems.append(Problem(where, field, f"${{{inner}}} is not a variable reference",
                                         "write ${NAME} or ${NAME:-default} (letters, digits and _), or $${ for a "
                                         "literal ${", line))
                 return match.group(0)
             name, default = parsed.group(1), parsed.group(2)
             if _SECRET_NAME.search(name):
-                problems.append(Problem(where, yamlfile.dotted(at), f"${{{name}}} looks like a secret, and secrets "
+                problems.append(Problem(where, field, f"${{{name}}} looks like a secret, and secrets "
                                         "never go in a plan", "name the variable in the channel's `*_env` field "
                                         f"instead (e.g. `password_env: {name}`): it is read when sending", line))
                 return match.group(0)
+            if name not in allowed:
+                problems.append(Problem(where, field, f"uses ${{{name}}}, which this file's `environment:` list "
+                                        "does not name", f"add {name} to the top-level `environment:` list of "
+                                        "this plan file (a plan reads only the variables it lists), or write the "
+                                        "value itself", line))
+                return match.group(0)
             value = env.get(name, "")
             if value:
+                reason = errors.secret_reason(value)
+                if reason:
+                    problems.append(Problem(where, field, f"${{{name}}} holds what looks like a secret ({reason}), "
+                                            "and secrets never go in a plan: it could reach a mail, a page or a log",
+                                            f"set {name} to a value without credentials, or leave it out of the "
+                                            "plan: a secret goes in the channel's `*_env` field (e.g. `url_env`, "
+                                            "`password_env`), which is read when sending", line))
+                    return match.group(0)
                 return value
             if default is not None:
                 return default
-            problems.append(Problem(where, yamlfile.dotted(at), f"uses ${{{name}}}, which is not set",
+            problems.append(Problem(where, field, f"uses ${{{name}}}, which is not set",
                                     f"set {name} in the environment, or give a default: ${{{name}:-value}}", line))
             return match.group(0)
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from budbringer.errors import ApprovalError, BudbringerError, InputError, LedgerError, Problem, mask_urls
+from budbringer.errors import ApprovalError, BudbringerError, InputError, LedgerError, Problem, mask_secrets, mask_urls
 
 if TYPE_CHECKING:
     from budbringer.flows.temporary_server import TemporaryServer
@@ -49,9 +49,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _error(text: str) -> int:
-    """One error on stderr, with any URL's credentials masked."""
+    """One error on stderr, with any URL's credentials, tokens and keys masked."""
     try:
-        print(f"error: {mask_urls(text)}", file=sys.stderr)
+        print(f"error: {mask_secrets(text)}", file=sys.stderr)
     except BrokenPipeError:
         pass
     return EXIT_PROBLEM
@@ -561,7 +561,7 @@ def _send(args: argparse.Namespace, server: TemporaryServer) -> int:
     new = [o for o in outcomes or [] if o.state == "delivered"]
     before = [o for o in outcomes or [] if o.state == "already delivered"]
     if failed is not None:
-        print(f"\nerror: {mask_urls(str(failed))}", file=sys.stderr)
+        print(f"\nerror: {mask_secrets(str(failed))}", file=sys.stderr)
         return EXIT_PROBLEM
     if not new:
         print(f"\nNothing new delivered: all {len(outcomes or [])} deliveries of {message.id} were delivered before.")
@@ -774,7 +774,7 @@ def cmd_mark(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-
+    """The plan, as text or as a Danish document; masked (`mask_secrets`) like every error, whatever it holds."""
     plan = _plan(args.plan)
     if args.format != "text":
         from budbringer.web import plan_document
@@ -786,6 +786,17 @@ def cmd_plan(args: argparse.Namespace) -> int:
         else:
             sys.stdout.write(text)
         return EXIT_OK
+    import contextlib
+    import io
+
+    shown = io.StringIO()
+    with contextlib.redirect_stdout(shown):
+        _plan_text(plan)
+    sys.stdout.write(mask_secrets(shown.getvalue()))
+    return EXIT_OK
+
+
+def _plan_text(plan: Plan) -> None:
     policy = plan.approval
     print(f"{plan.name}\n({plan.path})\n")
     print(f"Vision: {plan.narrative.vision}  ·  Aim: {plan.narrative.aim}\n")
@@ -805,7 +816,6 @@ def cmd_plan(args: argparse.Namespace) -> int:
                 print(f"       passes it on to: {', '.join(forum.informs)}")
             if forum.meetings:
                 print(f"       meetings: {', '.join(d.isoformat() for d in forum.meetings)}")
-    return EXIT_OK
 
 
 def cmd_resolve(args: argparse.Namespace) -> int:

@@ -52,7 +52,7 @@ from prefect.runtime import deployment as current_deployment
 from prefect.runtime import flow_run as current_flow_run
 from pydantic import Field
 
-from budbringer import approval_request, cascade, deadlines, engine, runtime
+from budbringer import approval_request, cascade, comment, deadlines, engine, runtime
 from budbringer.adapters.registry import REGISTRY
 from budbringer.approval import Approval
 from budbringer.approval_request import Decision, Status
@@ -114,7 +114,7 @@ class ApprovalInput(RunInput):
         title="Beslutning", description="Godkend budskabet, som det er, eller afvis det.")
     navn: str = Field(title="Dit navn", description="Dit navn, som det står i styregruppens medlemsliste.",
                       min_length=2)
-    bemaerkning: str = Field(default="", title="Bemærkning",
+    bemaerkning: str = Field(default="", title="Bemærkning", max_length=comment.MAX_LENGTH,
                              description="Skal udfyldes ved afvisning: hvad skal ændres?")
 
     def decision(self) -> Decision:
