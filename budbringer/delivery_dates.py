@@ -290,8 +290,8 @@ def arrivals(plan: Plan, message: Message) -> dict[str, Arrival]:
             gate = None  # no meeting to wait for: `send` refuses that, naming the plan's field
         if gate is not None and gate > day:
             day = gate
-            why = f"tier {tier.name} waits until then (not_before)"
-            why_da = f"trinnet {tier.title} venter til da"
+            why = f"the gate of tier {tier.name}, `not_before`, holds it and the tiers after it"
+            why_da = f"trinnet {tier.title} og trinnene efter det venter til da"
         for name in plan.active_fora(tier):
             if name not in names:
                 continue
@@ -340,9 +340,10 @@ def _earliest_deadline(arrival: dt.date) -> dt.date:
 Problem = tuple[str, str, str]
 
 
-def _deadline(kind: str, kind_da: str, date: dt.date, arrival: dt.date) -> tuple[str, str, str] | None:
-    """What is wrong with a deadline given to a reader who gets the text on `arrival` (English, fix, Danish)."""
-    kind, kind_da = _quote(kind), _quote(kind_da)
+def _deadline(label: str, label_da: str, date: dt.date, arrival: dt.date) -> Problem | None:
+    """What is wrong with a deadline (`label`: what it is, with the date) given to a reader who gets the text on
+    `arrival`, or None."""
+    label, label_da = _quote(label), _quote(label_da)
     if date < arrival:
         relation, relation_da = "falls before", "ligger før"
     elif (have := _working_days_after(arrival, date)) < MIN_WORKING_DAYS:
@@ -350,11 +351,11 @@ def _deadline(kind: str, kind_da: str, date: dt.date, arrival: dt.date) -> tuple
         relation_da = f"giver kun {have} arbejdsdag{'e' if have != 1 else ''} efter"
     else:
         return None
-    latest_arrival_needed = _earliest_deadline(arrival)
-    return (f"the {kind} {date.isoformat()} {relation} {{day}}, the day {{fora}} get{{s}} the text ({{why}})",
-            f"set it to {latest_arrival_needed.isoformat()} or later (at least {MIN_WORKING_DAYS} working days "
+    earliest = _earliest_deadline(arrival)
+    return (f"{label} {relation} {{day}}, the day {{fora}} get{{s}} the text ({{why}})",
+            f"set it to {earliest.isoformat()} or later (at least {MIN_WORKING_DAYS} working days "
             f"after the text arrives), or drop it",
-            f"{kind_da} {render.danish_date(date)} {relation_da} {{day_da}}, hvor {{fora_da}} får teksten")
+            f"{label_da} {relation_da} {{day_da}}, hvor {{fora_da}} får teksten")
 
 
 def date_findings(plan: Plan, message: Message, variants: list[render.Variant]) -> list[Finding]:
@@ -388,7 +389,8 @@ def date_findings(plan: Plan, message: Message, variants: list[render.Variant]) 
         for field, kind, kind_da, date in dated:
             if _squash(render.danish_date(date)) not in reads:
                 continue  # this forum's template does not show it
-            if problem := _deadline(kind, kind_da, date, arrival.day):
+            if problem := _deadline(f"the {kind} {date.isoformat()}", f"{kind_da} {render.danish_date(date)}",
+                                    date, arrival.day):
                 hit(field, kind, "error", arrival, problem)
         if text.invitation is not None and text.invitation.date <= arrival.day:
             date = text.invitation.date
@@ -396,7 +398,7 @@ def date_findings(plan: Plan, message: Message, variants: list[render.Variant]) 
                 hit(source("invitation", "date"), "event", "error", arrival,
                     (f"the invitation's date {date.isoformat()} is not after {{day}}, the day {{fora}} get{{s}} "
                      "the invitation ({why})", "move the event, or invite in an earlier message",
-                     f"Invitationens dato {render.danish_date(date)} ligger ikke efter {{day_da}}, hvor {{fora_da}} "
+                     f"Invitationens dato, {render.danish_date(date)}, ligger ikke efter {{day_da}}, hvor {{fora_da}} "
                      "får invitationen"))
 
         prose = [(source(field.split(".")[0], field.split(".", 1)[1]) if "." in field
@@ -407,8 +409,9 @@ def date_findings(plan: Plan, message: Message, variants: list[render.Variant]) 
                 if _squash(mention.written) not in reads:
                     continue
                 if DEADLINE_CUE.search(value[max(0, mention.start - 60):mention.start]):
-                    if problem := _deadline(f"deadline \u201c{mention.written}\u201d in the text",
-                                            f"Fristen »{mention.written}« i teksten", mention.day, arrival.day):
+                    if problem := _deadline(
+                            f"the deadline \u201c{mention.written}\u201d ({mention.day.isoformat()}) in the text",
+                            f"Fristen »{mention.written}« i teksten", mention.day, arrival.day):
                         hit(field, mention.written, "error", arrival, problem)
             for sentence in readability.sentences(value):
                 _past_as_future(sentence, field, arrival, message.date, reads, hit)
@@ -424,7 +427,7 @@ def date_findings(plan: Plan, message: Message, variants: list[render.Variant]) 
                      f"come, but {_quote(step.when)} has ended by {{day}}, the day {{fora}} get{{s}} the text ({{why}})",
                      "write it in the past tense (what happened), or update `when`",
                      f"Tidslinjens trin »{_quote(step.when)} \u2013 {_quote(line)}« lyder, som om det ligger "
-                     f"forude, men {_quote(step.when)} er forbi {{day_da}}, hvor {{fora_da}} får teksten"))
+                     f"forude, men {_quote(step.when.lower())} er forbi, når {{fora_da}} får teksten {{day_da}}"))
     out: list[Finding] = []
     for (field, _), reached in hits.items():
         # the reader who gets it last is the one the date fails most; name every reader who gets it that day
@@ -433,7 +436,7 @@ def date_findings(plan: Plan, message: Message, variants: list[render.Variant]) 
         first, severity, problem = same[0]
         names = ", ".join(dict.fromkeys(plan.fora[arrival.forum].title for arrival, _, _ in same))
         values = {"day": last.isoformat(), "fora": names, "s": "s" if len(same) == 1 else "", "why": first.why,
-                  "day_da": render.danish_date(last), "fora_da": names}
+                  "day_da": f"den {render.danish_date(last)}", "fora_da": names}
         out.append(Finding(first.forum, severity, f"{problem[0].format(**values)}: {problem[1]}",
                            problem[2].format(**values) + ".", "delivery_date", field))
     return out + _message_date_findings(plan, message)
@@ -445,11 +448,11 @@ def _past_as_future(sentence: str, field: str, arrival: Arrival, near: dt.date, 
     for words, (_, last) in _when_phrases(sentence, near):
         if last < arrival.day and _announces(sentence):
             hit(field, f"tense {sentence}", "warning", arrival,
-                (f"\u201c{_quote(sentence)}\u201d speaks of {_quote(words)} as still to come, but it has passed "
+                (f"\u201c{_quote(sentence)}\u201d speaks of \u201c{_quote(words)}\u201d as still to come, but it has passed "
                  "by {day}, the day {fora} get{s} the text ({why})",
                  "write what happened, in the past tense, or leave it out",
-                 f"»{_quote(sentence)}« omtaler {_quote(words)} som noget, der kommer, men det er forbi "
-                 "{day_da}, hvor {fora_da} får teksten"))
+                 f"»{_quote(sentence)}« omtaler {_quote(words)} som noget, der kommer, men det er forbi, når "
+                 "{fora_da} får teksten {day_da}"))
             return
 
 
