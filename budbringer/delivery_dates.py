@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
 
@@ -377,14 +377,16 @@ def date_findings(plan: Plan, message: Message, variants: list[render.Variant]) 
         text = render.forum_text(message, variant.forum, forum)
         key = render.template_key(forum.template)
 
-        def source(field: str, below: str) -> str:
-            return f"{_source(message, variant.forum, forum.stakeholder, key, field)}.{below}"
+        def source(path: str) -> str:  # "action.by" -> "forum_texts.oc.action.by"
+            field, _, below = path.partition(".")
+            found = _source(message, variant.forum, forum.stakeholder, key, field)
+            return f"{found}.{below}" if below else found
 
         dated: list[tuple[str, str, str, dt.date]] = []
         if text.action is not None and text.action.by is not None:
-            dated.append((source("action", "by"), "deadline", "Fristen", text.action.by))
+            dated.append((source("action.by"), "deadline", "Fristen", text.action.by))
         if text.invitation is not None:
-            dated.append((source("invitation", "reply_by"), "reply-by date", "Svarfristen",
+            dated.append((source("invitation.reply_by"), "reply-by date", "Svarfristen",
                           text.invitation.reply_by))
         for field, kind, kind_da, date in dated:
             if _squash(render.danish_date(date)) not in reads:
@@ -395,16 +397,14 @@ def date_findings(plan: Plan, message: Message, variants: list[render.Variant]) 
         if text.invitation is not None and text.invitation.date <= arrival.day:
             date = text.invitation.date
             if _squash(render.danish_date(date)) in reads:
-                hit(source("invitation", "date"), "event", "error", arrival,
+                hit(source("invitation.date"), "event", "error", arrival,
                     (f"the invitation's date {date.isoformat()} is not after {{day}}, the day {{fora}} get{{s}} "
                      "the invitation ({why})", "move the event, or invite in an earlier message",
                      f"Invitationens dato, {render.danish_date(date)}, ligger ikke efter {{day_da}}, hvor {{fora_da}} "
                      "får invitationen"))
 
-        prose = [(source(field.split(".")[0], field.split(".", 1)[1]) if "." in field
-                  else _source(message, variant.forum, forum.stakeholder, key, field), value)
-                 for field, value in _prose(text)]
-        for field, value in prose:
+        for below, value in _prose(text):
+            field = source(below)
             for mention in find_dates(value, message.date):
                 if _squash(mention.written) not in reads:
                     continue
@@ -413,7 +413,7 @@ def date_findings(plan: Plan, message: Message, variants: list[render.Variant]) 
                             f"the deadline \u201c{mention.written}\u201d ({mention.day.isoformat()}) in the text",
                             f"Fristen »{mention.written}« i teksten", mention.day, arrival.day):
                         hit(field, mention.written, "error", arrival, problem)
-            for sentence in readability.sentences(value):
+            for sentence in readability.sentences(_unmarked(value)):
                 _past_as_future(sentence, field, arrival, message.date, reads, hit)
         for index, step in enumerate(message.timeline):
             line = step.for_group(forum.stakeholder)
@@ -424,7 +424,8 @@ def date_findings(plan: Plan, message: Message, variants: list[render.Variant]) 
                 group_field = forum.stakeholder if getattr(step, forum.stakeholder, None) else "text"
                 hit(f"timeline[{index}].{group_field}", "tense", "warning", arrival,
                     (f"the timeline step \u201c{_quote(step.when)} \u2013 {_quote(line)}\u201d reads as still to "
-                     f"come, but {_quote(step.when)} has ended by {{day}}, the day {{fora}} get{{s}} the text ({{why}})",
+                     f"come, but {_quote(step.when)} has ended by {{day}}, the day {{fora}} get{{s}} the text "
+                     "({why})",
                      "write it in the past tense (what happened), or update `when`",
                      f"Tidslinjens trin »{_quote(step.when)} \u2013 {_quote(line)}« lyder, som om det ligger "
                      f"forude, men {_quote(step.when.lower())} er forbi, når {{fora_da}} får teksten {{day_da}}"))
@@ -442,14 +443,24 @@ def date_findings(plan: Plan, message: Message, variants: list[render.Variant]) 
     return out + _message_date_findings(plan, message)
 
 
-def _past_as_future(sentence: str, field: str, arrival: Arrival, near: dt.date, reads: str, hit) -> None:  # type: ignore[no-untyped-def]
+def _unmarked(markdown: str) -> str:
+    """Markdown prose without its marks (headings, list bullets, emphasis), as the reader's text has it."""
+    text = re.sub(r"(?m)^\s{0,3}(?:#{1,6}\s+|[-*+]\s+|\d+[.)]\s+|>\s?)", "", markdown)
+    return re.sub(r"\*\*|__|(?<!\w)[*_]|[*_](?!\w)|`", "", text)
+
+
+Hit = Callable[[str, str, str, Arrival, Problem], None]
+
+
+def _past_as_future(sentence: str, field: str, arrival: Arrival, near: dt.date, reads: str, hit: Hit) -> None:
+    """A sentence that speaks of a period ended by the reader's day as still to come: a warning."""
     if _squash(sentence) not in reads:
         return
     for words, (_, last) in _when_phrases(sentence, near):
         if last < arrival.day and _announces(sentence):
             hit(field, f"tense {sentence}", "warning", arrival,
-                (f"\u201c{_quote(sentence)}\u201d speaks of \u201c{_quote(words)}\u201d as still to come, but it has passed "
-                 "by {day}, the day {fora} get{s} the text ({why})",
+                (f"\u201c{_quote(sentence)}\u201d speaks of \u201c{_quote(words)}\u201d as still to come, but it "
+                 "has passed by {day}, the day {fora} get{s} the text ({why})",
                  "write what happened, in the past tense, or leave it out",
                  f"»{_quote(sentence)}« omtaler {_quote(words)} som noget, der kommer, men det er forbi, når "
                  "{fora_da} får teksten {day_da}"))
@@ -473,7 +484,7 @@ def _message_date_findings(plan: Plan, message: Message) -> list[Finding]:
         APPROVAL, "error",
         f"the message is dated {message.date.isoformat()}, after the approval deadline {deadline.isoformat()} "
         f"of the {plan.calendar.meetings_forum.upper()} meeting on {schedule.meeting.isoformat()}: date it "
-        f"{deadline.isoformat()} or earlier for that meeting, or {(schedule.meeting + dt.timedelta(days=1)).isoformat()} "
+        f"{deadline.isoformat()} or earlier for that meeting, or {schedule.meeting + dt.timedelta(days=1)} "
         "or later for the next one",
         f"Budskabet er dateret {render.danish_date(message.date)}, efter godkendelsesfristen "
         f"{render.danish_date(deadline)} for mødet {render.danish_date(schedule.meeting)}.",
@@ -488,8 +499,8 @@ def approval_findings(plan: Plan, message: Message, now: dt.datetime) -> list[Fi
         return []
     zone = schedule.deadline.tzinfo
     local = now.astimezone(zone)
-    later = [deadlines.schedule_for(plan, meeting) for meeting in sorted(plan.fora[plan.calendar.meetings_forum].meetings)
-             if meeting > schedule.meeting]
+    meetings = sorted(plan.fora[plan.calendar.meetings_forum].meetings)
+    later = [deadlines.schedule_for(plan, meeting) for meeting in meetings if meeting > schedule.meeting]
     upcoming = next((s for s in later if not s.overdue(now)), None)
     if upcoming is None:
         fix = (f"add the next meetings under fora.{plan.calendar.meetings_forum}.meetings in the plan, then date "

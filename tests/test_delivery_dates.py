@@ -165,6 +165,12 @@ def test_a_midtnyt_item_in_the_4_february_issue_announcing_januarys_demo_days_is
     assert "warning: midtnyt (forum_texts.midtnyt.text): “I januar holder vi demodage" in out
     past = draft(workdir, "2026-12-demodage.md", ("I januar holder vi demodage", "I januar holdt vi demodage"))
     assert date_findings(PLAN, past) == []
+    # Markdown marks do not hide it; a January date after "efter" is a reference point, not the event's time.
+    marked = draft(workdir, "2026-12-demodage.md", ("I januar holder vi demodage", "**I januar** holder vi demodage"))
+    assert [f.field for f in date_findings(PLAN, marked)] == ["forum_texts.midtnyt.text"]
+    after = draft(workdir, "2026-12-demodage.md",
+                  ("I januar holder vi demodage, hvor", "Efter demodagene i januar skal vi vælge, og"))
+    assert date_findings(PLAN, after) == []
 
 
 # -- the approval deadline against the clock -----------------------------------------------------------------
