@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Protocol
 
 from budbringer import approval as approval_
-from budbringer import checks, message as message_, plan as plan_, render
+from budbringer import checks, delivery_dates, message as message_, plan as plan_, render
 from budbringer.approval import Approval
 from budbringer.channel import Adapter
 from budbringer.clock import Clock, system_clock
@@ -61,10 +61,11 @@ def prepare(plan_path: str | Path | Plan | None, message_path: str | Path) -> Pr
     plan = plan_path if isinstance(plan_path, Plan) else plan_.load(plan_path)
     message = message_.load(message_path, plan)
     variants = render.render_variants(plan, message)
-    findings = checks.all_findings(plan, message, variants, channel_findings=channel_findings(plan, variants))
+    findings = checks.all_findings(plan, message, variants, channel_findings=(
+        channel_findings(plan, variants) + delivery_dates.findings(plan, message, variants)))
     errors = [f for f in findings if f.severity == "error"]
     if errors:
-        raise InputError([Problem(str(message.path), f"variant for {f.forum}", f.text.split(":")[0],
+        raise InputError([Problem(str(message.path), f.field or f"variant for {f.forum}", f.text.split(":")[0],
                                   f.text.split(":", 1)[-1].strip()) for f in errors])
     return Prepared(plan, message, variants, findings)
 

@@ -37,7 +37,7 @@ class Finding:
     text: str
     text_da: str
     rule: str = ""  # the readability rule (readability.Issue.rule), or "" for lengths and channels
-    field: str = ""  # the message field that feeds the text, where known
+    field: str = ""  # the message field that causes it (e.g. `invitation.reply_by` of a forum), where known
 
 
 def plain_text(variant: Variant) -> str:

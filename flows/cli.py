@@ -320,20 +320,22 @@ def _sign_in_problems(plan: object) -> list:  # type: ignore[type-arg]
 
 def _checked(args: argparse.Namespace) -> tuple:  # type: ignore[type-arg]
     """What `cascade.prepare` does, without stopping at a blocking finding: check and preview show them all."""
-    from budbringer import cascade, checks, message as message_, readability, render
+    from budbringer import cascade, checks, deadlines, delivery_dates, message as message_, readability, render
 
     plan = _plan(args.plan)
     message = message_.load(args.message, plan)
     variants = render.render_variants(plan, message)
     review = readability.review(plan, variants, message.words)
-    findings = checks.all_findings(plan, message, variants, review, cascade.channel_findings(plan, variants))
+    findings = checks.all_findings(plan, message, variants, review, (
+        cascade.channel_findings(plan, variants)
+        + delivery_dates.findings(plan, message, variants, now=deadlines.local_now(plan))))
     return plan, message, variants, review, findings
 
 
 def _blocking(message: object, blocking: Sequence) -> list:  # type: ignore[type-arg]
     from budbringer.errors import Problem
 
-    return [Problem(str(message.path), f"variant for {f.forum}", *_what_and_fix(f.text))  # type: ignore[attr-defined]
+    return [Problem(str(message.path), f.field or f"variant for {f.forum}", *_what_and_fix(f.text))  # type: ignore[attr-defined]
             for f in blocking]
 
 

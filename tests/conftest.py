@@ -45,6 +45,25 @@ def example_clock() -> Iterator[dt.datetime]:
         yield EXAMPLE_NOW
 
 
+#: a day before the shipped example's approval deadline (3 December 2026, 9.00): `check` says when a message's
+#: deadline has passed (docs/dates.md), so a test that checks the example for anything else pins the clock here
+BEFORE_DEADLINE = "2026-11-24T09:00:00+01:00"
+PINNED_CLOCK = ROOT / "tests" / "pinned_clock"  # sitecustomize.py: the same pin in a test's subprocess
+
+
+@pytest.fixture
+def before_deadline() -> Iterator[None]:
+    """The clock pinned (ticking) at BEFORE_DEADLINE for the test."""
+    with time_machine.travel(dt.datetime.fromisoformat(BEFORE_DEADLINE), tick=True):
+        yield
+
+
+def pinned_environment(env: dict[str, str], at: str = BEFORE_DEADLINE) -> dict[str, str]:
+    """`env` for a subprocess whose clock starts at `at` (tests/pinned_clock/sitecustomize.py)."""
+    path = os.pathsep.join(p for p in (str(PINNED_CLOCK), env.get("PYTHONPATH", "")) if p)
+    return {**env, "PYTHONPATH": path, "BUDBRINGER_TEST_CLOCK": at}
+
+
 @pytest.hookimpl(tryfirst=True)  # before pytest's own -m selection
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """A test on the session's Prefect API (the harness costs seconds to start, each flow run more) is slow:

@@ -293,6 +293,7 @@ def test_check_refuses_a_post_over_the_limit_once_escaped(workdir: Path, linkedi
     assert linkedin.received() == []  # nothing was sent
 
 
+@pytest.mark.usefixtures("before_deadline")
 def test_check_warns_when_the_token_expires_soon(workdir: Path, linkedin: LinkedInEmulator,
                                                  monkeypatch: pytest.MonkeyPatch,
                                                  capsys: pytest.CaptureFixture[str]) -> None:

@@ -54,6 +54,7 @@ def relay_env(relay: Relay, ca_file: Path, monkeypatch: pytest.MonkeyPatch) -> R
     return relay
 
 
+@pytest.mark.usefixtures("before_deadline")
 def test_a_plan_with_the_relay_from_the_environment_checks_and_delivers(
         relay_env: Relay, workdir: Path, message_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
     plan = smtp_plan(workdir)
