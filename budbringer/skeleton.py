@@ -6,15 +6,18 @@ briefing), each tier's earliest day, and the newsletter issue each submission go
 each forum of the plan needs, empty, each with a short Danish prompt as a YAML comment: a prompt is never a
 value, so an unfilled field is empty, and `check` names it (`message.empty_fields`) instead of sending it.
 
-Where each forum's text is written (render.forum_text reads a forum's own text over its group's):
+Where each forum's text is written follows the plan's declarations (render.text_home, docs/plan):
 
-- each stakeholder group that has a forum gets `groups.<group>`, written for the group's **home forum**: its
-  first forum, in tier order, whose template needs no more than a group text (and a `forward`), and that is no
-  newsletter; without one, its first forum that is no newsletter. Fora with the home forum's template
-  (the intranet and the local intranet pages) read the same text, as the plan means them to;
-- every other forum gets a text of its own under `forum_texts`, keyed by its template when several fora
-  share it (`network_briefing`), with what only one forum needs (a network's `invitation`) under its name;
-- what a template needs beyond a group text (`forward`, `invitation`, `hook`) goes under the forum's name.
+- `groups.<group>` for the forum the plan says the group's text is written for (`group_text: true`), and for
+  the fora that share that forum's text (`shares_text_with`);
+- every other forum gets a text of its own under `forum_texts`: keyed by its template when several fora share
+  it (`network_briefing`), by the forum it shares with (`shares_text_with: midtnyt`), else by its name;
+- what only one forum reads (a `forward`, a network's `invitation`, a post's `hashtags`) goes under its name;
+  the optional ones (render.OPTIONAL) are marked so in their prompt, to delete in a month without them.
+
+A plan that declares neither (an older plan: every forum reads its group's text) gets the group texts and each
+forum's extra fields only. Filled in, the skeleton gives every forum a text written for its readers: `check`
+finds no forum reading another reader's text (checks.reader_findings).
 
 The file is named after the month of the request day (`messages/YYYY-MM-status.md`), the month the monthly
 run (flows/send.py) looks for it in. An existing file is never overwritten.
@@ -26,10 +29,10 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
-from budbringer import deadlines
+from budbringer import deadlines, render
 from budbringer.errors import InputError, Problem
 from budbringer.plan import STAKEHOLDER_LABELS, Plan
-from budbringer.render import DEFAULT_NEEDS, NEEDS, danish_date, danish_day, newsletter_issue, template_key
+from budbringer.render import DEFAULT_NEEDS, OWN_FIELDS, danish_date, danish_day, newsletter_issue, template_key
 
 GROUP_ORDER = ("management", "employees", "citizens", "others")
 
@@ -86,6 +89,11 @@ EXTRA_PROMPTS = {
     "hook": "Opslagets første linje: et spørgsmål eller en nyhed til læserne, ikke budskabets titel",
     "hashtags": "Valgfrit: opslagets hashtags, fx [Socialområdet, RegionMidtjylland]; ellers slet linjen",
 }
+
+
+#: what an optional field without a prompt of its own is for
+OPTIONAL_PROMPTS = {"invitation": "en invitation til netværket (fx en workshop eller en demodag)",
+                    "forward": "en tekst, som forummet sender videre uændret"}
 
 
 @dataclass(frozen=True)
@@ -145,18 +153,37 @@ def dates_for(plan: Plan, meeting: dt.date) -> Dates:
     return Dates(meeting, schedule.request_at, schedule.deadline, tiers, later)
 
 
-def _fora_by_source(plan: Plan) -> tuple[dict[str, str], list[str]]:
-    """Each group's home forum, and the fora that need a text of their own (module docstring)."""
-    names = _fora(plan)
-    homes: dict[str, str] = {}
-    for group in GROUP_ORDER:
-        mine = [n for n in names if plan.fora[n].stakeholder == group and plan.fora[n].newsletter is None]
-        fits = [n for n in mine if set(NEEDS.get(_file(plan, n), DEFAULT_NEEDS)) <= {*DEFAULT_NEEDS, "forward"}]
-        if fits or mine:
-            homes[group] = (fits or mine)[0]
-    own = [n for n in names if homes.get(plan.fora[n].stakeholder) is None
-           or plan.fora[n].template != plan.fora[homes[plan.fora[n].stakeholder]].template]
-    return homes, own
+#: the order of a text's fields in the skeleton
+FIELD_ORDER = ("headline", "lead", "hook", "text", "action", "forward", "invitation", "hashtags")
+
+
+def _social(plan: Plan, name: str) -> bool:
+    return name.startswith("linkedin") or _file(plan, name).split("_")[0] in ("linkedin", "facebook", "instagram")
+
+
+def _homes(plan: Plan) -> dict[str, tuple[list[str], list[str]]]:
+    """Where each field every forum reads is written: message place (`groups.employees`, `forum_texts.hmu`) →
+    (the fora that read it, its fields), in the order of the fora (module docstring)."""
+    legacy = not any(f.group_text or f.shares_text_with for f in plan.fora.values())
+    homes: dict[str, tuple[list[str], list[str]]] = {}
+    for name in _fora(plan):
+        forum = plan.fora[name]
+        fields = list(render.reads(forum)) + (["hashtags"] if _social(plan, name) else [])
+        for field in fields:
+            if field in (*OWN_FIELDS, "hashtags"):
+                home = f"forum_texts.{name}"
+            elif legacy and field in DEFAULT_NEEDS:
+                home = f"groups.{forum.stakeholder}"
+            else:
+                home = render.text_home(plan, name, field).rsplit(".", 1)[0]
+            readers, written = homes.setdefault(home, ([], []))
+            if name not in readers:
+                readers.append(name)
+            if field not in written:
+                written.append(field)
+    for _, written in homes.values():
+        written.sort(key=FIELD_ORDER.index)
+    return homes
 
 
 def _fora(plan: Plan) -> list[str]:
@@ -173,17 +200,31 @@ def _line(indent: int, key: str, prompt: str, value: str = "") -> str:
     return f"{head:<30} # {prompt}"
 
 
-def _text_lines(group: str, indent: int, fields: tuple[str, ...], meeting: dt.date, with_by: bool) -> list[str]:
-    prompts = {k: v.format(meeting=danish_date(meeting)) for k, v in PROMPTS[group].items()}
+def _field_lines(plan: Plan, home: str, readers: list[str], fields: list[str], dates: Dates,
+                 tier_day: dict[str, dt.date]) -> list[str]:
+    """The lines of one place's fields, each with the prompt of what its readers need."""
+    first = plan.fora[readers[0]]
+    prompts = {k: v.format(meeting=danish_date(dates.meeting)) for k, v in PROMPTS[first.stakeholder].items()}
+    if first.medium == "mail" and first.stakeholder == "employees":  # a mail greets its readers as a group
+        prompts["text"] = prompts["text"].replace("Skriv »du«", "Skriv »I«")
+    earliest = tier_day.get(plan.tier_of(readers[0]).name, dates.message_date)
+    optional = set(render.OPTIONAL.get(_file(plan, readers[0]), ()))
     lines = []
     for field in fields:
         if field == "action":
-            lines.append(" " * indent + "action:")
-            lines.append(_line(indent + 2, "ask", prompts["ask"]))
-            if with_by:
-                lines.append(_line(indent + 2, "by", prompts["by"]))
+            lines.append("    action:")
+            lines.append(_line(6, "ask", prompts["ask"]))
+            if first.stakeholder == "management":
+                lines.append(_line(6, "by", prompts["by"]))
         elif field in ("headline", "lead", "text"):
-            lines.append(_line(indent, field, prompts[field]))
+            lines.append(_line(4, field, prompts[field]))
+        else:
+            extra = _extra_lines(plan, readers[0], field, 4, dates, earliest)
+            if field in optional:
+                head, _, prompt = extra[0].partition("# ")
+                prompt = prompt[:1].lower() + prompt[1:] if prompt else f"{OPTIONAL_PROMPTS[field]}"
+                extra[0] = _line(4, head.strip().rstrip(":"), f"Valgfrit: {prompt}; slet linjerne i en måned uden")
+            lines += extra
     return lines
 
 
@@ -204,7 +245,7 @@ def _extra_lines(plan: Plan, name: str, field: str, indent: int, dates: Dates, e
 
 def skeleton_text(plan: Plan, dates: Dates) -> str:
     """The skeleton message for the meeting in `dates`, as the text of the file."""
-    homes, own = _fora_by_source(plan)
+    homes = _homes(plan)
     names = _fora(plan)
     tier_day = {tier.name: day for tier, (_, day, _) in zip(
         [t for t in plan.tiers if plan.active_fora(t)], dates.tiers)}
@@ -252,41 +293,26 @@ def skeleton_text(plan: Plan, dates: Dates) -> str:
         "groups:",
     ]
     for group in GROUP_ORDER:
-        if group not in homes:
+        if (home := f"groups.{group}") not in homes:
             continue
-        readers = [plan.fora[n].title for n in names
-                   if plan.fora[n].stakeholder == group and n not in own]
-        out.append(_line(2, group, f"{PROMPTS[group]['about']}. Læses i: {', '.join(readers)}"))
-        out += _text_lines(group, 4, DEFAULT_NEEDS, dates.meeting, group == "management")
+        readers, fields = homes[home]
+        titles = ", ".join(plan.fora[n].title for n in readers)
+        out.append(_line(2, group, f"{PROMPTS[group]['about']}. Læses i: {titles}"))
+        out += _field_lines(plan, home, readers, fields, dates, tier_day)
     out += ["", "forum_texts:"]
-    written: set[str] = set()
-    for name in names:
-        forum = plan.fora[name]
-        needs = NEEDS.get(_file(plan, name), DEFAULT_NEEDS)
-        extra = [f for f in needs if f not in DEFAULT_NEEDS]
-        if name.startswith("linkedin") or _file(plan, name).split("_")[0] in ("linkedin", "facebook", "instagram"):
-            extra.append("hashtags")
-        earliest = tier_day.get(plan.tier_of(name).name, dates.message_date)
-        if name in own:
-            key = template_key(forum.template)
-            shared = sum(1 for n in names if plan.fora[n].template == forum.template) > 1
-            key = key if shared else name
-            if key not in written:
-                written.add(key)
-                title = ", ".join(plan.fora[n].title for n in names if plan.fora[n].template == forum.template) \
-                    if shared else forum.title
-                about = f" {forum.description.strip()}" if forum.description and not shared else ""
-                out.append(_line(2, key, f"Til {title} ({STAKEHOLDER_LABELS[forum.stakeholder]}).{about}"))
-                out += _text_lines(forum.stakeholder, 4, tuple(f for f in needs if f in DEFAULT_NEEDS),
-                                   dates.meeting, forum.stakeholder == "management")
-                if not shared:
-                    for field in extra:
-                        out += _extra_lines(plan, name, field, 4, dates, earliest)
-                    continue
-        if extra:
-            out.append(_line(2, name, forum.title))
-            for field in extra:
-                out += _extra_lines(plan, name, field, 4, dates, earliest)
+    for home, (readers, fields) in homes.items():
+        if not home.startswith("forum_texts."):
+            continue
+        key = home.split(".", 1)[1]
+        forum = plan.fora[readers[0]]
+        titles = ", ".join(plan.fora[n].title for n in readers)
+        if set(fields) <= {*OWN_FIELDS, "hook", "hashtags"} and key in plan.fora:
+            about = titles  # only what this forum reads besides its text
+        else:
+            description = f" {forum.description.strip()}" if forum.description and len(readers) == 1 else ""
+            about = f"Til {titles} ({STAKEHOLDER_LABELS[forum.stakeholder]}).{description}"
+        out.append(_line(2, key, about))
+        out += _field_lines(plan, home, readers, fields, dates, tier_day)
     out += [
         "---",
         "",

@@ -12,7 +12,7 @@ import pytest
 import time_machine
 import yaml
 
-from budbringer import message as message_, plan as plan_, render, skeleton, starter
+from budbringer import checks, message as message_, plan as plan_, render, skeleton, starter
 from budbringer.errors import InputError
 from budbringer.flows import cli
 from tests.conftest import MESSAGE, PLAN, write_plan
@@ -48,7 +48,9 @@ def leaves(node: object, at_: tuple = ()) -> list[tuple[tuple, object]]:
     return [(at_, node)]
 
 
-# Every field the shipped plan's fora need, as `check` names them on an unfilled skeleton, in file order.
+# Every field the shipped plan's fora read, as `check` names them on an unfilled skeleton, in file order: a group's
+# text for the forum the plan writes it for (`group_text`) and the fora sharing it (`shares_text_with`); a text
+# of its own for every other forum; the optional forward and invitations too (to delete in a month without).
 GROUP_FIELDS = ["headline", "lead", "text", "action.ask"]
 EMPTY = (["title", "summary", "link", "contact.name", "contact.role",
           "timeline[0].when", "timeline[0].text", "timeline[0].citizens"]
@@ -60,8 +62,10 @@ EMPTY = (["title", "summary", "link", "contact.name", "contact.role",
          + [f"forum_texts.network_briefing.{f}" for f in GROUP_FIELDS]
          + [f"forum_texts.{n}.invitation.{f}" for n in ("network_quality", "network_sensum", "network_health")
             for f in ("what", "date", "time", "place", "reply_by")]
-         + ["forum_texts.linkedin.hook", "forum_texts.linkedin.hashtags"]
-         + [f"forum_texts.{n}.{f}" for n in ("regional_intranet", "midtnyt", "perspektiv") for f in GROUP_FIELDS])
+         # LinkedIn reads no group's text (the others' is written for Perspektiv: the plan's group_text)
+         + ["forum_texts.linkedin.hook", "forum_texts.linkedin.text", "forum_texts.linkedin.action.ask",
+            "forum_texts.linkedin.hashtags"]
+         + [f"forum_texts.{n}.{f}" for n in ("regional_intranet", "midtnyt") for f in GROUP_FIELDS])
 
 
 def test_new_then_check_on_a_fresh_init_folder_lists_every_empty_field_in_danish(
@@ -224,6 +228,10 @@ def test_a_skeleton_with_every_field_written_renders_for_every_forum(tmp_path: P
     assert len(variants) == len(render.selected_fora(plan, message)) == 12
     quality = next(v for v in variants if v.forum == "network_quality").body
     assert "tirsdag den 26. januar 2027 kl. 9.00–12.00" in quality
+    # Every forum reads a text written for it: the skeleton follows the plan's group_text and shares_text_with.
+    assert checks.reader_findings(plan, message, variants) == []
+    assert all(source.written_for_it for forum in render.text_sources(plan, message, variants)
+               for source in forum.fields)
 
 
 def test_an_empty_field_in_a_written_message_is_named_with_its_line_and_fix(tmp_path: Path) -> None:
