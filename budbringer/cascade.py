@@ -63,10 +63,8 @@ def prepare(plan_path: str | Path | Plan | None, message_path: str | Path) -> Pr
     variants = render.render_variants(plan, message)
     findings = checks.all_findings(plan, message, variants, channel_findings=(
         channel_findings(plan, variants) + delivery_dates.findings(plan, message, variants)))
-    errors = [f for f in findings if f.severity == "error"]
-    if errors:
-        raise InputError([Problem(str(message.path), f.field or f"variant for {f.forum}", f.text.split(":")[0],
-                                  f.text.split(":", 1)[-1].strip()) for f in errors])
+    if errors := checks.blocking_problems(str(message.path), findings):
+        raise InputError(errors)
     return Prepared(plan, message, variants, findings)
 
 

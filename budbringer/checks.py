@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 import nh3
 
 from budbringer import catalogue, readability, render
+from budbringer.errors import Problem
 from budbringer.findings import WRONG_READER, consequence
 from budbringer.message import Message
 from budbringer.plan import STAKEHOLDER_LABELS, Plan
@@ -81,6 +82,19 @@ def check_variants(plan: Plan, variants: list[Variant], review: readability.Revi
         findings.append(Finding(issue.forum, "error" if issue.severity == "block" else "warning", issue.text,
                                 issue.text_da, issue.rule, issue.field))
     return findings
+
+
+def blocking_problems(file: str, findings: list[Finding]) -> list[Problem]:
+    """The blocking findings as errors.Problem (English: the operator's), once per field and text: a finding
+    told for every forum a field reaches is one problem. A finding's text is "what: fix"."""
+    out: dict[tuple[str, str], Problem] = {}
+    for finding in findings:
+        if finding.severity != "error":
+            continue
+        field = finding.field or f"variant for {finding.forum}"
+        what, _, fix = finding.text.partition(": ")
+        out.setdefault((field, finding.text), Problem(file, field, what, fix or "see the findings above"))
+    return list(out.values())
 
 
 def reader_findings(plan: Plan, message: Message, variants: list[Variant]) -> list[Finding]:

@@ -30,7 +30,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
 
-from budbringer import checks, deadlines, readability, render
+from budbringer import catalogue, checks, deadlines, readability, render
+from budbringer.catalogue import N_
 from budbringer.checks import Finding
 from budbringer.errors import InputError
 from budbringer.message import Message, Text
@@ -252,17 +253,6 @@ def _when_phrases(sentence: str, near: dt.date) -> Iterator[tuple[str, tuple[dt.
 
 # -- where each forum's text comes from ----------------------------------------------------------------------
 
-def _source(message: Message, name: str, stakeholder: str, template_key: str, field: str) -> str:
-    """The message field a forum's `field` comes from: its own forum text, its template's, else its group's
-    (render.forum_text layers them the same way)."""
-    for prefix, layer in ((f"forum_texts.{name}", message.forum_texts.get(name)),
-                          (f"forum_texts.{template_key}", message.forum_texts.get(template_key)),
-                          (f"groups.{stakeholder}", message.groups.get(stakeholder))):  # type: ignore[call-overload]
-        if layer is not None and getattr(layer, field) is not None:
-            return f"{prefix}.{field}"
-    return field
-
-
 def _prose(text: Text) -> Iterator[tuple[str, str]]:
     """(field below the text, prose) for every free text a reader may read."""
     for field in ("headline", "lead", "text", "hook"):
@@ -309,9 +299,9 @@ def arrivals(plan: Plan, message: Message) -> dict[str, Arrival]:
 # -- the checks ----------------------------------------------------------------------------------------------
 
 def _quote(text: str) -> str:
-    """User text inside a finding: braces kept literal for str.format, and ": " (which separates a finding's
-    what from its fix) written with a no-break space."""
-    return text.replace("{", "{{").replace("}", "}}").replace(": ", ":\u00a0")
+    """User text inside an English finding: ": " (which separates a finding's what from its fix, errors.Problem)
+    written with a no-break space."""
+    return text.replace(": ", ":\u00a0")
 
 
 def _squash(text: str) -> str:
@@ -335,34 +325,64 @@ def _earliest_deadline(arrival: dt.date) -> dt.date:
     return day
 
 
-#: a problem's texts: what (English), fix (English), what (Danish); "what" takes {day}, {fora}, {s}, {why}
-#: and the Danish one {day_da}, {fora_da}
-Problem = tuple[str, str, str]
+@dataclass(frozen=True)
+class Problem:
+    """What is wrong with a date, before it is known which readers it reaches: a msgid of the catalogue and its
+    values in English and in Danish. The readers' part ({day}, {fora}, {s}, {why}) is filled in last."""
+
+    msgid: str
+    en: dict[str, object]
+    da: dict[str, object]
+
+    def said(self, reader_en: dict[str, object], reader_da: dict[str, object]) -> tuple[str, str]:
+        return (catalogue.say(self.msgid, "en", **self.en, **reader_en),
+                catalogue.say(self.msgid, "da", **self.da, **reader_da))
 
 
-def _deadline(label: str, label_da: str, date: dt.date, arrival: dt.date) -> Problem | None:
-    """What is wrong with a deadline (`label`: what it is, with the date) given to a reader who gets the text on
-    `arrival`, or None."""
-    label, label_da = _quote(label), _quote(label_da)
+FALLS_BEFORE = N_("{what} falls before {day}, the day {fora} get{s} the text ({why}): set it to {earliest} or later "
+                  "(at least {days} working days after the text arrives), or drop it")
+LEAVES_TOO_FEW = N_("{what} leaves {have} after {day}, the day {fora} get{s} the text ({why}): set it to {earliest} "
+                    "or later (at least {days} working days after the text arrives), or drop it")
+WORKING_DAY, WORKING_DAYS = N_("{count} working day"), N_("{count} working days")
+DEADLINE, REPLY_BY = N_("the deadline {date}"), N_("the reply-by date {date}")
+DEADLINE_IN_TEXT = N_("the deadline \u201c{written}\u201d ({date}) in the text")
+INVITATION_TOO_EARLY = N_("the invitation's date {date} is not after {day}, the day {fora} get{s} the invitation "
+                          "({why}): move the event, or invite in an earlier message")
+TIMELINE_AS_FUTURE = N_("the timeline step \u201c{when} \u2013 {line}\u201d reads as still to come, but {when} has "
+                        "ended by {day}, the day {fora} get{s} the text ({why}): write it in the past tense (what "
+                        "happened), or update `when`")
+SENTENCE_AS_FUTURE = N_("\u201c{sentence}\u201d speaks of \u201c{words}\u201d as still to come, but it has passed by "
+                        "{day}, the day {fora} get{s} the text ({why}): write what happened, in the past tense, or "
+                        "leave it out")
+
+
+def _deadline(what: str, date: dt.date, arrival: dt.date, **values: object) -> Problem | None:
+    """What is wrong with a deadline (`what`: a msgid naming it, with `date` and `values`) given to a reader who
+    gets the text on `arrival`, or None."""
+    en = {"what": catalogue.say(what, "en", date=date.isoformat(), **values)}
+    da = {"what": catalogue.say(what, "da", date=render.danish_date(date), **values)}
     if date < arrival:
-        relation, relation_da = "falls before", "ligger før"
+        msgid = FALLS_BEFORE
     elif (have := _working_days_after(arrival, date)) < MIN_WORKING_DAYS:
-        relation = (f"leaves {have} working day{'s' if have != 1 else ''} after")
-        relation_da = f"giver kun {have} arbejdsdag{'e' if have != 1 else ''} efter"
+        msgid = LEAVES_TOO_FEW
+        unit = WORKING_DAY if have == 1 else WORKING_DAYS
+        en["have"], da["have"] = catalogue.say(unit, "en", count=have), catalogue.say(unit, "da", count=have)
     else:
         return None
     earliest = _earliest_deadline(arrival)
-    return (f"{label} {relation} {{day}}, the day {{fora}} get{{s}} the text ({{why}})",
-            f"set it to {earliest.isoformat()} or later (at least {MIN_WORKING_DAYS} working days "
-            f"after the text arrives), or drop it",
-            f"{label_da} {relation_da} {{day_da}}, hvor {{fora_da}} får teksten")
+    en.update(earliest=earliest.isoformat(), days=MIN_WORKING_DAYS)
+    da.update(earliest=render.danish_date(earliest), days=MIN_WORKING_DAYS)
+    return Problem(msgid, en, da)
 
 
 def date_findings(plan: Plan, message: Message, variants: list[render.Variant]) -> list[Finding]:
     """Deadlines, reply-by dates and events in each forum's text against the day its reader gets it, and the
-    message's date against its approval deadline. No clock: the same message gives the same findings."""
+    message's date against its approval deadline. No clock: the same message gives the same findings.
+
+    One text per message field and what it is about, given to each forum it reaches (findings.for_author tells
+    it once, naming them all); it names the readers who get the text last, the day the date fails most."""
     when = arrivals(plan, message)
-    # (field, what it is about) -> every reader it reaches: one finding per field and subject, not per forum
+    # (field, what it is about) -> every reader it reaches: one text per field and subject, not per forum
     hits: dict[tuple[str, str], list[tuple[Arrival, str, Problem]]] = {}
 
     def hit(field: str, subject: str, severity: str, arrival: Arrival, problem: Problem) -> None:
@@ -374,34 +394,29 @@ def date_findings(plan: Plan, message: Message, variants: list[render.Variant]) 
             continue
         forum = plan.fora[variant.forum]
         reads = _squash(checks.counted_text(variant))
-        text = render.forum_text(message, variant.forum, forum)
-        key = render.template_key(forum.template)
+        text = render.forum_text(message, variant.forum, forum, plan)
+        paths = {found.field: found.path for found in render.field_sources(plan, message, variant.forum)}
 
-        def source(path: str) -> str:  # "action.by" -> "forum_texts.oc.action.by"
+        def source(path: str) -> str:  # "action.by" -> "forum_texts.oc.action.by" (render.layers)
             field, _, below = path.partition(".")
-            found = _source(message, variant.forum, forum.stakeholder, key, field)
+            found = paths.get(field, field)
             return f"{found}.{below}" if below else found
 
         dated: list[tuple[str, str, str, dt.date]] = []
         if text.action is not None and text.action.by is not None:
-            dated.append((source("action.by"), "deadline", "Fristen", text.action.by))
+            dated.append((source("action.by"), "deadline", DEADLINE, text.action.by))
         if text.invitation is not None:
-            dated.append((source("invitation.reply_by"), "reply-by date", "Svarfristen",
-                          text.invitation.reply_by))
-        for field, kind, kind_da, date in dated:
+            dated.append((source("invitation.reply_by"), "reply-by date", REPLY_BY, text.invitation.reply_by))
+        for field, kind, what, date in dated:
             if _squash(render.danish_date(date)) not in reads:
                 continue  # this forum's template does not show it
-            if problem := _deadline(f"the {kind} {date.isoformat()}", f"{kind_da} {render.danish_date(date)}",
-                                    date, arrival.day):
+            if problem := _deadline(what, date, arrival.day):
                 hit(field, kind, "error", arrival, problem)
         if text.invitation is not None and text.invitation.date <= arrival.day:
             date = text.invitation.date
             if _squash(render.danish_date(date)) in reads:
-                hit(source("invitation.date"), "event", "error", arrival,
-                    (f"the invitation's date {date.isoformat()} is not after {{day}}, the day {{fora}} get{{s}} "
-                     "the invitation ({why})", "move the event, or invite in an earlier message",
-                     f"Invitationens dato, {render.danish_date(date)}, ligger ikke efter {{day_da}}, hvor {{fora_da}} "
-                     "får invitationen"))
+                hit(source("invitation.date"), "event", "error", arrival, Problem(
+                    INVITATION_TOO_EARLY, {"date": date.isoformat()}, {"date": render.danish_date(date)}))
 
         for below, value in _prose(text):
             field = source(below)
@@ -409,9 +424,7 @@ def date_findings(plan: Plan, message: Message, variants: list[render.Variant]) 
                 if _squash(mention.written) not in reads:
                     continue
                 if DEADLINE_CUE.search(value[max(0, mention.start - 60):mention.start]):
-                    if problem := _deadline(
-                            f"the deadline \u201c{mention.written}\u201d ({mention.day.isoformat()}) in the text",
-                            f"Fristen »{mention.written}« i teksten", mention.day, arrival.day):
+                    if problem := _deadline(DEADLINE_IN_TEXT, mention.day, arrival.day, written=mention.written):
                         hit(field, mention.written, "error", arrival, problem)
             for sentence in readability.sentences(_unmarked(value)):
                 _past_as_future(sentence, field, arrival, message.date, reads, hit)
@@ -422,24 +435,22 @@ def date_findings(plan: Plan, message: Message, variants: list[render.Variant]) 
                 continue
             if _announces(line):
                 group_field = forum.stakeholder if getattr(step, forum.stakeholder, None) else "text"
-                hit(f"timeline[{index}].{group_field}", "tense", "warning", arrival,
-                    (f"the timeline step \u201c{_quote(step.when)} \u2013 {_quote(line)}\u201d reads as still to "
-                     f"come, but {_quote(step.when)} has ended by {{day}}, the day {{fora}} get{{s}} the text "
-                     "({why})",
-                     "write it in the past tense (what happened), or update `when`",
-                     f"Tidslinjens trin »{_quote(step.when)} \u2013 {_quote(line)}« lyder, som om det ligger "
-                     f"forude, men {_quote(step.when.lower())} er forbi, når {{fora_da}} får teksten {{day_da}}"))
+                hit(f"timeline[{index}].{group_field}", "tense", "warning", arrival, Problem(
+                    TIMELINE_AS_FUTURE, {"when": _quote(step.when), "line": _quote(line)},
+                    {"when": step.when, "line": line, "when_lower": step.when.lower()}))
     out: list[Finding] = []
     for (field, _), reached in hits.items():
         # the reader who gets it last is the one the date fails most; name every reader who gets it that day
         last = max(arrival.day for arrival, _, _ in reached)
         same = [(arrival, severity, problem) for arrival, severity, problem in reached if arrival.day == last]
         first, severity, problem = same[0]
-        names = ", ".join(dict.fromkeys(plan.fora[arrival.forum].title for arrival, _, _ in same))
-        values = {"day": last.isoformat(), "fora": names, "s": "s" if len(same) == 1 else "", "why": first.why,
-                  "day_da": f"den {render.danish_date(last)}", "fora_da": names}
-        out.append(Finding(first.forum, severity, f"{problem[0].format(**values)}: {problem[1]}",
-                           problem[2].format(**values) + ".", "delivery_date", field))
+        titles = list(dict.fromkeys(plan.fora[arrival.forum].title for arrival, _, _ in same))
+        text, text_da = problem.said(
+            {"day": last.isoformat(), "fora": ", ".join(titles), "s": "s" if len(same) == 1 else "",
+             "why": first.why},
+            {"day": f"den {render.danish_date(last)}", "fora": catalogue.join(titles, "da"), "s": "", "why": ""})
+        for forum_name in dict.fromkeys(arrival.forum for arrival, _, _ in reached):
+            out.append(Finding(forum_name, severity, text, text_da, "delivery_date", field))
     return out + _message_date_findings(plan, message)
 
 
@@ -458,12 +469,9 @@ def _past_as_future(sentence: str, field: str, arrival: Arrival, near: dt.date, 
         return
     for words, (_, last) in _when_phrases(sentence, near):
         if last < arrival.day and _announces(sentence):
-            hit(field, f"tense {sentence}", "warning", arrival,
-                (f"\u201c{_quote(sentence)}\u201d speaks of \u201c{_quote(words)}\u201d as still to come, but it "
-                 "has passed by {day}, the day {fora} get{s} the text ({why})",
-                 "write what happened, in the past tense, or leave it out",
-                 f"»{_quote(sentence)}« omtaler {_quote(words)} som noget, der kommer, men det er forbi, når "
-                 "{fora_da} får teksten {day_da}"))
+            hit(field, f"tense {sentence}", "warning", arrival, Problem(
+                SENTENCE_AS_FUTURE, {"sentence": _quote(sentence), "words": _quote(words)},
+                {"sentence": sentence, "words": words}))
             return
 
 
@@ -474,21 +482,37 @@ def _schedule(plan: Plan, message: Message) -> deadlines.ApprovalSchedule | None
         return None  # no meetings forum or no meetings: the plan's own checks say so
 
 
+DATED_AFTER_DEADLINE = N_("the message is dated {date}, after the approval deadline {deadline} of the {forum} meeting "
+                          "on {meeting}: date it {deadline} or earlier for that meeting, or {next} or later for the "
+                          "next one")
+DEADLINE_PASSED = N_("the approval deadline {deadline} for the meeting on {meeting} has passed (now {now}); approval "
+                     "links would be expired on arrival: {fix}")
+NEXT_ROUND = N_("set `date: {date}` (or later) for the meeting on {meeting}, whose approval deadline is {deadline}, "
+                "and check its dates again")
+NO_ROUND_LEFT = N_("add the next meetings under fora.{forum}.meetings in the plan, then date the message for the "
+                   "next one")
+
+
 def _message_date_findings(plan: Plan, message: Message) -> list[Finding]:
     """A message dated after its own approval deadline cannot be approved in time for its meeting."""
     schedule = _schedule(plan, message)
     if schedule is None or schedule.deadline.date() >= message.date:
         return []
     deadline = schedule.deadline.date()
-    return [Finding(
-        APPROVAL, "error",
-        f"the message is dated {message.date.isoformat()}, after the approval deadline {deadline.isoformat()} "
-        f"of the {plan.calendar.meetings_forum.upper()} meeting on {schedule.meeting.isoformat()}: date it "
-        f"{deadline.isoformat()} or earlier for that meeting, or {schedule.meeting + dt.timedelta(days=1)} "
-        "or later for the next one",
-        f"Budskabet er dateret {render.danish_date(message.date)}, efter godkendelsesfristen "
-        f"{render.danish_date(deadline)} for mødet {render.danish_date(schedule.meeting)}.",
-        "approval_deadline", "date")]
+    following = schedule.meeting + dt.timedelta(days=1)
+    said = Problem(DATED_AFTER_DEADLINE,
+                   {"date": message.date.isoformat(), "deadline": deadline.isoformat(),
+                    "forum": plan.calendar.meetings_forum.upper(), "meeting": schedule.meeting.isoformat(),
+                    "next": following.isoformat()},
+                   {"date": render.danish_date(message.date), "deadline": render.danish_date(deadline),
+                    "forum": plan.calendar.meetings_forum.upper(), "meeting": render.danish_date(schedule.meeting),
+                    "next": render.danish_date(following)}).said({}, {})
+    return [Finding(APPROVAL, "error", *said, "approval_deadline", "date")]
+
+
+def _at(moment: dt.datetime, lang: str) -> str:
+    """"2027-01-07 09:00" / "7. januar 2027 kl. 09.00"."""
+    return f"{moment:%Y-%m-%d %H:%M}" if lang == "en" else f"{render.danish_date(moment.date())} kl. {moment:%H.%M}"
 
 
 def approval_findings(plan: Plan, message: Message, now: dt.datetime) -> list[Finding]:
@@ -502,22 +526,19 @@ def approval_findings(plan: Plan, message: Message, now: dt.datetime) -> list[Fi
     meetings = sorted(plan.fora[plan.calendar.meetings_forum].meetings)
     later = [deadlines.schedule_for(plan, meeting) for meeting in meetings if meeting > schedule.meeting]
     upcoming = next((s for s in later if not s.overdue(now)), None)
-    if upcoming is None:
-        fix = (f"add the next meetings under fora.{plan.calendar.meetings_forum}.meetings in the plan, then date "
-               "the message for the next one")
-    else:
-        previous = max((s.meeting for s in later if s.meeting < upcoming.meeting), default=schedule.meeting)
-        date = max(previous + dt.timedelta(days=1), local.date())
-        fix = (f"set `date: {date.isoformat()}` (or later) for the meeting on {upcoming.meeting.isoformat()}, "
-               f"whose approval deadline is {upcoming.deadline:%Y-%m-%d %H:%M}, and check its dates again")
-    return [Finding(
-        APPROVAL, "error",
-        f"the approval deadline {schedule.deadline:%Y-%m-%d %H:%M} for the meeting on "
-        f"{schedule.meeting.isoformat()} has passed (now {local:%Y-%m-%d %H:%M}); approval links would be "
-        f"expired on arrival: {fix}",
-        f"Godkendelsesfristen {render.danish_date(schedule.deadline.date())} kl. {schedule.deadline:%H.%M} for "
-        f"mødet {render.danish_date(schedule.meeting)} er overskredet.",
-        "approval_deadline", "date")]
+    texts = []
+    for lang in ("en", "da"):
+        day = render.danish_date if lang == "da" else dt.date.isoformat
+        if upcoming is None:
+            fix = catalogue.say(NO_ROUND_LEFT, lang, forum=plan.calendar.meetings_forum)
+        else:
+            previous = max((s.meeting for s in later if s.meeting < upcoming.meeting), default=schedule.meeting)
+            date = max(previous + dt.timedelta(days=1), local.date())
+            fix = catalogue.say(NEXT_ROUND, lang, date=date.isoformat(), meeting=day(upcoming.meeting),
+                                deadline=_at(upcoming.deadline, lang))
+        texts.append(catalogue.say(DEADLINE_PASSED, lang, deadline=_at(schedule.deadline, lang),
+                                   meeting=day(schedule.meeting), now=_at(local, lang), fix=fix))
+    return [Finding(APPROVAL, "error", *texts, "approval_deadline", "date")]
 
 
 def findings(plan: Plan, message: Message, variants: list[render.Variant],

@@ -333,22 +333,15 @@ def _checked(args: argparse.Namespace) -> tuple:  # type: ignore[type-arg]
 
 
 def _blocking(message: object, blocking: Sequence) -> list:  # type: ignore[type-arg]
-    from budbringer.errors import Problem
+    from budbringer import checks
 
-    return [Problem(str(message.path), f.field or f"variant for {f.forum}", *_what_and_fix(f.text))  # type: ignore[attr-defined]
-            for f in blocking]
+    return checks.blocking_problems(str(message.path), list(blocking))  # type: ignore[attr-defined]
 
 
 def _approval_hash(variants: Sequence) -> str:  # type: ignore[type-arg]
     from budbringer import approval
 
     return approval.approval_hash({v.forum: v.content_hash for v in variants})
-
-
-def _what_and_fix(text: str) -> tuple[str, str]:
-    """A finding's text is "what: fix" (the fix may quote the text, colons and all)."""
-    what, _, fix = text.partition(": ")
-    return (what, fix) if fix else (text, "see the findings above")
 
 
 def _figures_table(variants: Sequence, figures: dict) -> None:  # type: ignore[type-arg]

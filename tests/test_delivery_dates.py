@@ -29,8 +29,11 @@ from tests.conftest import MESSAGE, PLAN, write_plan
 
 COPENHAGEN = ZoneInfo("Europe/Copenhagen")
 DRAFTS = Path(__file__).parent / "drafts"
-NETWORKS = ("Netværk for kvalitetskoordinatorerne, Netværk for Sensum Bosted-tovholderne, "
-            "Netværk for sundhedskoordinatorerne")
+NETWORK_TITLES = ("Netværk for kvalitetskoordinatorerne", "Netværk for Sensum Bosted-tovholderne",
+                  "Netværk for sundhedskoordinatorerne")
+NETWORKS = ", ".join(NETWORK_TITLES)
+NETWORKS_DA = f"{NETWORK_TITLES[0]}, {NETWORK_TITLES[1]} og {NETWORK_TITLES[2]}"
+NETWORKS_EN = f"{NETWORK_TITLES[0]}, {NETWORK_TITLES[1]}, and {NETWORK_TITLES[2]}"
 GATE = "the gate of tier hmu_and_networks, `not_before`, holds it and the tiers after it"
 
 
@@ -69,8 +72,8 @@ def date_findings(plan_path: Path, message_path: Path) -> list[Finding]:
     return delivery_dates.date_findings(plan, message, render.render_variants(plan, message))
 
 
-def check(capsys: pytest.CaptureFixture[str], plan: Path, message: Path) -> tuple[int, str, str]:
-    code = cli.main(["--plan", str(plan), "check", str(message)])
+def check(capsys: pytest.CaptureFixture[str], plan: Path, message: Path, lang: str = "da") -> tuple[int, str, str]:
+    code = cli.main(["--plan", str(plan), "check", "--lang", lang, str(message)])
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -83,18 +86,25 @@ def test_a_reply_by_date_before_the_networks_get_their_invitation_fails_check(
     with at("2026-12-14T09:00"):
         code, out, err = check(capsys, gated, path)
     assert code == 1
+    danish = (f"Svarfristen 12. januar 2027 ligger før den 14. januar 2027, hvor {NETWORKS_DA} får teksten. Flyt "
+              "den til 18. januar 2027 eller senere (mindst 2 arbejdsdage efter, at teksten er kommet frem), eller "
+              "slet den.")
+    # Told once, for the field that feeds the three networks, naming them all (in Danish by default).
+    assert (f"  fejl: forum_texts.network_briefing.invitation.reply_by ({NETWORKS_DA}): {danish}\n") in out
     what = (f"the reply-by date 2027-01-12 falls before 2027-01-14, the day {NETWORKS} get the text ({GATE})")
     fix = "set it to 2027-01-18 or later (at least 2 working days after the text arrives), or drop it"
-    assert f"  error: network_quality (forum_texts.network_briefing.invitation.reply_by): {what}: {fix}\n" in out
-    assert f"{path}: forum_texts.network_briefing.invitation.reply_by: {what}\n    fix: {fix}\n" in err
-    # One finding for the field that feeds the three networks, not one per network.
+    assert err.count(f"{path}: forum_texts.network_briefing.invitation.reply_by: {what}\n    fix: {fix}\n") == 1
+    # One finding for each network the field reaches, in the same words.
     found = [f for f in date_findings(gated, path) if f.field.endswith("reply_by")]
-    assert found == [Finding(
-        "network_quality", "error", f"{what}: {fix}",
-        f"Svarfristen 12. januar 2027 ligger før den 14. januar 2027, hvor {NETWORKS} får teksten.",
-        "delivery_date", "forum_texts.network_briefing.invitation.reply_by")]
-    # The leaders' ask reaches HMU too (it has no action of its own), and HMU gets it on the meeting day.
-    assert "error: hmu (groups.management.action.by): the deadline 2027-01-13 falls before 2027-01-14" in out
+    assert found == [Finding(name, "error", f"{what}: {fix}", danish, "delivery_date",
+                             "forum_texts.network_briefing.invitation.reply_by")
+                     for name in ("network_quality", "network_sensum", "network_health")]
+    # HMU's own ask (the officer gave it the leaders' date) falls before HMU gets its text on the meeting day.
+    assert ("  fejl: forum_texts.hmu.action.by (HMU): Fristen 13. januar 2027 ligger før den 14. januar 2027, hvor "
+            "HMU får teksten. Flyt den til 18. januar 2027 eller senere") in out
+    with at("2026-12-14T09:00"):
+        code, out, _ = check(capsys, gated, path, "en")
+    assert f"  error: forum_texts.network_briefing.invitation.reply_by ({NETWORKS_EN}): {what}: {fix}\n" in out
 
 
 def test_the_same_reply_by_date_is_fine_when_the_networks_are_not_held_until_the_meeting(workdir: Path) -> None:
@@ -110,7 +120,7 @@ def test_the_corrected_draft_passes_check(workdir: Path, gated: Path, capsys: py
     with at("2026-12-14T09:00"):
         code, out, _ = check(capsys, gated, path)
     assert code == 0, out
-    assert [(f.severity, f.field) for f in date_findings(gated, path)] == [
+    assert list(dict.fromkeys((f.severity, f.field) for f in date_findings(gated, path))) == [
         ("warning", "timeline[0].text"), ("warning", "timeline[0].citizens")]
 
 
@@ -122,14 +132,18 @@ def test_ocs_deadline_one_working_day_after_oc_gets_the_briefing_fails_check(
     with at("2027-01-18T09:00"):
         code, out, err = check(capsys, gated, path)
     assert code == 1
+    danish = ("Fristen 5. februar 2027 giver kun 1 arbejdsdag efter den 4. februar 2027, hvor OC-kredsen får "
+              "teksten. Flyt den til 8. februar 2027 eller senere (mindst 2 arbejdsdage efter, at teksten er kommet "
+              "frem), eller slet den.")
+    assert f"  fejl: forum_texts.oc.action.by (OC-kredsen): {danish}\n" in out
     what = ("the deadline 2027-02-05 leaves 1 working day after 2027-02-04, the day OC-kredsen gets the text "
             "(the approval deadline)")
     fix = "set it to 2027-02-08 or later (at least 2 working days after the text arrives), or drop it"
-    assert f"  error: oc (forum_texts.oc.action.by): {what}: {fix}\n" in out
     assert f"{path}: forum_texts.oc.action.by: {what}\n    fix: {fix}\n" in err
     finding = next(f for f in date_findings(gated, path) if f.field == "forum_texts.oc.action.by")
-    assert finding.text_da == ("Fristen 5. februar 2027 giver kun 1 arbejdsdag efter den 4. februar 2027, hvor "
-                               "OC-kredsen får teksten.")
+    assert (finding.text, finding.text_da) == (f"{what}: {fix}", danish)
+    with at("2027-01-18T09:00"):
+        assert f"  error: forum_texts.oc.action.by (OC-kredsen): {what}: {fix}\n" in check(capsys, gated, path, "en")[1]
 
 
 def test_a_deadline_written_in_the_text_is_checked_against_its_readers_day(workdir: Path, gated: Path) -> None:
@@ -141,7 +155,8 @@ def test_a_deadline_written_in_the_text_is_checked_against_its_readers_day(workd
         f"intranet gets the text ({GATE}): set it to 2027-02-15 or later (at least 2 working days after the text "
         "arrives), or drop it",
         "Fristen »den 3. februar« i teksten ligger før den 11. februar 2027, hvor Socialområdets intranet får "
-        "teksten.", "delivery_date", "groups.employees.text")]
+        "teksten. Flyt den til 15. februar 2027 eller senere (mindst 2 arbejdsdage efter, at teksten er kommet "
+        "frem), eller slet den.", "delivery_date", "groups.employees.text")]
     later = draft(workdir, "2027-01-superbrugere.md", ("senest den 3. februar", "inden den 15.2."),
                   ("by: 2027-02-05", "by: 2027-02-08"))
     assert date_findings(gated, later) == []
@@ -158,11 +173,14 @@ def test_a_midtnyt_item_in_the_4_february_issue_announcing_januarys_demo_days_is
         f"“{sentence}” speaks of “januar” as still to come, but it has passed by 2027-02-04, the day MidtNyt gets "
         "the text (the issue of 2027-02-04): write what happened, in the past tense, or leave it out",
         f"»{sentence}« omtaler januar som noget, der kommer, men det er forbi, når MidtNyt får teksten den "
-        "4. februar 2027.", "delivery_date", "forum_texts.midtnyt.text")]
+        "4. februar 2027. Skriv i datid, hvad der skete, eller udelad det.", "delivery_date",
+        "forum_texts.midtnyt.text")]
     with at("2026-12-14T09:00"):
         code, out, _ = check(capsys, PLAN, path)
     assert code == 0  # a warning: the tense is read by a heuristic (docs/dates.md)
-    assert "warning: midtnyt (forum_texts.midtnyt.text): “I januar holder vi demodage" in out
+    assert (f"  advarsel: forum_texts.midtnyt.text (MidtNyt): »{sentence}« omtaler januar som noget, der kommer, men "
+            "det er forbi, når MidtNyt får teksten den 4. februar 2027. Skriv i datid, hvad der skete, eller udelad "
+            "det.\n") in out
     past = draft(workdir, "2026-12-demodage.md", ("I januar holder vi demodage", "I januar holdt vi demodage"))
     assert date_findings(PLAN, past) == []
     # Markdown marks do not hide it; a January date after "efter" is a reference point, not the event's time.

@@ -7,9 +7,12 @@ here as an officer would, not the shipped example. The frequency list and lemmas
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 import wordfreq
 
 from budbringer import checks, jargon, message as message_, plan as plan_
@@ -18,6 +21,8 @@ from budbringer.flows import cli
 from tests.conftest import PLAN
 from tests.test_readability import small_plan, variant
 
+#: the drafts' date, 14 December 2026, before their approval deadline (7 January 2027)
+DRAFTS_DAY = time_machine.travel(dt.datetime(2026, 12, 14, 10, tzinfo=ZoneInfo("Europe/Copenhagen")), tick=False)
 DEMO_DAYS = ("<div><p>Vi er nu i gang med at vælge et nyt system. I januar holder vi demodage på "
              "Regionshuset i Viborg. Du skal ikke gøre noget.</p></div>")
 
@@ -50,6 +55,8 @@ def test_compounds_are_judged_per_group() -> None:
 def test_a_rare_word_in_a_citizens_text_blocks_check(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.chdir(tmp_path)
+    for name in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):  # the author's language by default: Danish
+        monkeypatch.delenv(name, raising=False)
     reads_the_draft = "<div><p>{{ content.lead }}</p>{{ content.text_html }}</div>"
     plan = small_plan(tmp_path, {"website": ("citizens", "web", "Vi vælger et nyt system", reads_the_draft)})
     draft = tmp_path / "2026-12-status.md"
@@ -61,22 +68,32 @@ def test_a_rare_word_in_a_citizens_text_blocks_check(
         "    lead: Vi er nu i gang med at vælge et nyt system.\n"
         "    text: I januar holder vi demodage på Regionshuset i Viborg. Du skal ikke gøre noget.\n"
         "    action: {ask: 'Skriv til os, hvis du vil vide mere.'}\n---\n", encoding="utf-8")
-    assert cli.main(["--plan", str(plan), "check", str(draft)]) == 1
+    with DRAFTS_DAY:  # before the draft's approval deadline: `check` compares it with now
+        assert cli.main(["--plan", str(plan), "check", str(draft)]) == 1
     out, err = capsys.readouterr()
     assert out, err
-    assert ("  error: website: “demodage” is uncommon in everyday Danish (built of demo + dage, and “demo” is not "
-            "an everyday word for citizens) and is not explained where it is first used: explain it there "
-            "(“demodage, hvor …”, “demodage (…)” or “det vil sige …”), say it in everyday words, or list it under "
-            "the message's `words:` (in “I januar holder vi demodage på Regionshuset i Viborg.”)") in out
-    assert (f"{draft}: variant for website: “demodage” is uncommon in everyday Danish (built of demo + dage, and "
+    # Told to the author in Danish, naming the field to change.
+    assert ("  fejl: groups.citizens.text (Website): »demodage« er ikke et hverdagsord (sammensat af demo + dage, og "
+            "»demo« er ikke almindeligt nok for målgruppen), og det er ikke forklaret, første gang det bruges (»I "
+            "januar holder vi demodage på Regionshuset i Viborg.«). Forklar det der, fx »demodage, hvor …« eller i "
+            "en parentes, eller skriv det med almindelige ord.\n") in out
+    assert (f"{draft}: groups.citizens.text: “demodage” is uncommon in everyday Danish (built of demo + dage, and "
             f"“demo” is not an everyday word for citizens) and is not explained where it is first used\n") in err
+    with DRAFTS_DAY:
+        assert cli.main(["--plan", str(plan), "check", "--lang", "en", str(draft)]) == 1
+    assert ("  error: groups.citizens.text (Website): “demodage” is uncommon in everyday Danish (built of demo + "
+            "dage, and “demo” is not an everyday word for citizens) and is not explained where it is first used: "
+            "explain it there (“demodage, hvor …”, “demodage (…)” or “det vil sige …”), say it in everyday words, or "
+            "list it under the message's `words:` (in “I januar holder vi demodage på Regionshuset i Viborg.”)\n"
+            ) in capsys.readouterr().out
     assert "ok: nothing was sent" not in out
     assert not (tmp_path / "outbox").exists()
 
     # The officer lists it as this month's word, known to the website's readers: check passes.
     front, _ = draft.read_text(encoding="utf-8").rsplit("---\n", 1)
     draft.write_text(front + "words:\n  demodag: {known: [website]}\n---\n", encoding="utf-8")
-    assert cli.main(["--plan", str(plan), "check", str(draft)]) == 0
+    with DRAFTS_DAY:
+        assert cli.main(["--plan", str(plan), "check", str(draft)]) == 0
     assert "ok: nothing was sent" in capsys.readouterr().out
 
 

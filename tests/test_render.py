@@ -753,6 +753,7 @@ def test_the_request_shows_the_summary_and_the_authors_notes_before_the_variants
     assert text.index(NOTES) < text.index("Udgaverne Budskabet findes i")
 
 
+@pytest.mark.usefixtures("before_deadline")  # the preview says so when the approval deadline has passed
 def test_the_preview_of_the_request_carries_the_deadline_from_the_oc_calendar(
         workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["preview", str(MESSAGE), "--plan", str(PLAN), "--out", str(workdir / "preview")]) == 0

@@ -3,9 +3,13 @@ default (issue 22, items 1 and 2). The drafts are a busy officer's December stat
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Iterator
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 
 from budbringer import catalogue, checks, findings, message as message_, plan as plan_, render
 from budbringer.flows import cli
@@ -51,7 +55,7 @@ GROUPS = """groups:
     text: |
       Evalueringen følger den plan, styregruppen har godkendt. I januar viser leverandørerne deres systemer
       for superbrugerne.
-    action: {ask: \"Sørg for, at superbrugerne i jeres område har fri til at se systemerne i januar.\", by: 2027-01-08}
+    action: {ask: \"Sørg for, at superbrugerne i jeres område har fri til at se systemerne i januar.\", by: 2027-01-12}
   others:
     headline: Tre leverandører går videre i udbuddet
     lead: Socialområdet i Region Midtjylland vurderer nu tre systemer til dokumentation.
@@ -102,6 +106,13 @@ def draft(folder: Path, text: str, name: str = "2026-12-status-udbud.md") -> Pat
 def _danish_locale(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _the_drafts_day() -> Iterator[None]:
+    """The drafts' own date (their approval deadline, 7 January 2027, is ahead): `check` compares it with now."""
+    with time_machine.travel(dt.datetime(2026, 12, 14, 10, tzinfo=ZoneInfo("Europe/Copenhagen")), tick=False):
+        yield
 
 
 def author_findings(plan_path: Path, path: Path, lang: str = "da") -> list[findings.AuthorFinding]:
@@ -218,7 +229,7 @@ def test_the_catalogue_translates_every_msgid_the_code_says() -> None:
     with catalogue.catalogue_path("da").open("rb") as po:
         danish = read_po(po)
     said = {m[2] for m in extract_from_dir(str(ROOT / "budbringer"), method_map=[("**.py", "python")],
-                                            keywords={"say": (1,), "pair": (1,)}, comment_tags=())}
+                                            keywords={"say": (1,), "pair": (1,), "N_": (1,)}, comment_tags=())}
     assert said, "no msgid found"
     assert sorted(m for m in said if not (danish.get(m) and danish.get(m).string)) == []
     assert catalogue.language(None, {"LANG": "C.UTF-8"}) == "da"
