@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
 
-from budbringer import catalogue, checks, deadlines, readability, render
+from budbringer import catalogue, checks, deadlines, findings as findings_, readability, render
 from budbringer.catalogue import N_
 from budbringer.checks import Finding
 from budbringer.errors import InputError
@@ -43,7 +43,7 @@ __all__ = ["MIN_WORKING_DAYS", "Arrival", "approval_findings", "arrivals", "date
 #: the fewest Danish working days a reader needs between getting a text and a deadline in it (the day of
 #: arrival not counted, the deadline's day counted): a mail read on Thursday can be answered by Monday
 MIN_WORKING_DAYS = 2
-APPROVAL = "approval"  # the `forum` of findings about the approval itself
+APPROVAL = findings_.APPROVAL  # the `forum` of findings about the approval itself
 
 
 @dataclass(frozen=True)

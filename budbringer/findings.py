@@ -21,6 +21,10 @@ from budbringer import catalogue
 
 #: the rule of a finding whose forum would read a text written for another reader (checks.reader_findings)
 WRONG_READER = "wrong_reader"
+#: the `forum` of a finding about the approval itself, not about a forum's text (delivery_dates)
+APPROVAL = "approval"
+#: what the author reads for such a subject in place of a forum's title
+SUBJECTS = {APPROVAL: catalogue.N_("the approval")}
 #: the readability rules (plan.Rule): language, the least consequence
 LANGUAGE_RULES = {"lix", "long_sentence", "glossary", "ambiguous_term", "repeated_sentence", "repeated_paragraph",
                   "widespread_sentence", "form_of_address"}
@@ -91,8 +95,14 @@ def for_author(findings: Iterable[Any], titles: dict[str, str] | None = None,
         if finding.forum not in joined[key]:
             joined[key].append(finding.forum)
     kept.sort(key=lambda item: (item[0], item[1]))
-    return [AuthorFinding(key[0], key[2], tuple(joined[key]), tuple(titles.get(f, f) for f in joined[key]),
+    return [AuthorFinding(key[0], key[2], tuple(joined[key]), tuple(_title(f, titles, lang) for f in joined[key]),
                           key[3], key[1], lang) for _, _, _, key in kept]
+
+
+def _title(forum: str, titles: dict[str, str], lang: str) -> str:
+    if forum in titles:
+        return titles[forum]
+    return catalogue.say(SUBJECTS[forum], lang) if forum in SUBJECTS else forum
 
 
 def summary(found: Sequence[AuthorFinding], lang: str = catalogue.DEFAULT) -> str:

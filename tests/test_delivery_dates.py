@@ -199,8 +199,12 @@ def test_a_passed_approval_deadline_fails_check_naming_the_date_and_the_fix(
     with at("2027-01-07T08:59"):
         assert check(capsys, PLAN, path)[0] == 0
     with at("2027-01-07T09:00"):
-        code, _, err = check(capsys, PLAN, path)
+        code, out, err = check(capsys, PLAN, path)
     assert code == 1
+    assert ("  fejl: date (godkendelsen): Godkendelsesfristen 7. januar 2027 kl. 09.00 for mødet 14. januar 2027 er "
+            "overskredet, så linkene i anmodningen om godkendelse ville være udløbet, når den kommer frem. Sæt "
+            "`date: 2027-01-15` (eller senere) til mødet 11. februar 2027, hvis godkendelsesfrist er 4. februar 2027 "
+            "kl. 09.00, og tjek budskabets datoer igen.\n") in out
     assert (f"{path}: date: the approval deadline 2027-01-07 09:00 for the meeting on 2027-01-14 has passed (now "
             "2027-01-07 09:00); approval links would be expired on arrival\n    fix: set `date: 2027-01-15` (or "
             "later) for the meeting on 2027-02-11, whose approval deadline is 2027-02-04 09:00, and check its "
@@ -224,9 +228,11 @@ def test_the_clock_is_an_argument() -> None:
 def test_a_message_dated_after_its_own_approval_deadline_is_an_error(workdir: Path) -> None:
     path = draft(workdir, "2026-12-demodage.md", ("date: 2026-12-14", "date: 2027-01-11"),
                  ("I januar holder vi demodage", "I januar holdt vi demodage"))
-    assert [(f.severity, f.field, f.text) for f in date_findings(PLAN, path)] == [(
+    assert [(f.severity, f.field, f.text, f.text_da) for f in date_findings(PLAN, path)] == [(
         "error", "date", "the message is dated 2027-01-11, after the approval deadline 2027-01-07 of the OC meeting "
-        "on 2027-01-14: date it 2027-01-07 or earlier for that meeting, or 2027-01-15 or later for the next one")]
+        "on 2027-01-14: date it 2027-01-07 or earlier for that meeting, or 2027-01-15 or later for the next one",
+        "Budskabet er dateret 11. januar 2027, efter godkendelsesfristen 7. januar 2027 for mødet 14. januar 2027. "
+        "Dater det 7. januar 2027 eller tidligere til det møde, eller 15. januar 2027 eller senere til det næste.")]
 
 
 def test_the_shipped_example_has_no_date_findings_before_its_deadline() -> None:
