@@ -94,3 +94,17 @@ def _engine(url: str) -> sa.Engine:
                 raise
             _engines[url] = engine
         return _engines[url]
+
+
+def checkpoint_all() -> None:
+    """At the end of every command: fold each SQLite ledger's write-ahead log (`ledger.db-wal`) into `ledger.db`
+    and empty it (PRAGMA wal_checkpoint(TRUNCATE)), so that a copy of `ledger.db` alone holds everything. A
+    ledger busy in another process keeps its log (that process checkpoints it when it ends)."""
+    with _engines_lock:
+        engines = [engine for url, engine in _engines.items() if url.startswith("sqlite")]
+    for engine in engines:
+        try:
+            with engine.connect() as connection:
+                connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sa.exc.DBAPIError:
+            pass  # locked by another process: it checkpoints when it ends; nothing is lost either way
