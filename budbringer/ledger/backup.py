@@ -53,3 +53,24 @@ def backup(url: str, target: Path) -> Path:
         if not done:
             target.unlink(missing_ok=True)
     return target
+
+
+def unusable_url(url: str, exc: BaseException) -> LedgerError:
+    """The database URL ($BUDBRINGER_DATABASE_URL) as one line: what is wrong with it and what to do. (Here,
+    beside the backup, to keep `database` small: both are about what an operator does with the URL.)"""
+    shown = mask_url(url)
+    fix = ("set BUDBRINGER_DATABASE_URL to a URL such as postgresql+psycopg://HOST:5432/DATABASE "
+           "(psycopg comes with Budbringer), or unset it for the SQLite ledger")
+    if isinstance(exc, ImportError):
+        driver = getattr(exc, "name", None) or str(exc)
+        what = f"its driver ({driver}) is not installed"
+        fix = f"install the driver into Budbringer's environment, or {fix}"
+    elif isinstance(exc, sa.exc.NoSuchModuleError):
+        what = f"SQLAlchemy knows no database type {url.split('://', 1)[0]!r}"
+    elif isinstance(exc, ValueError) and "int()" in str(exc):
+        port = str(exc).rpartition(":")[2].strip()
+        what = f"the port {port} is not a number"
+        fix = "write the port as digits (e.g. :5432), or leave it out for the default"
+    else:
+        what = "it is not a database URL SQLAlchemy can read"
+    return LedgerError(f"BUDBRINGER_DATABASE_URL ({shown}) cannot be used: {what}; {fix}")

@@ -68,7 +68,17 @@ _engines_lock = threading.Lock()
 
 
 def new_engine(url: str) -> sa.Engine:
-    """An engine of its own, schema unchecked (for `budbringer db`, which brings the schema up to date)."""
+    """An engine of its own, schema unchecked (for `budbringer db`, which brings the schema up to date). A URL
+    that cannot be used (no such driver installed, a port that is no number) is one LedgerError line."""
+    try:
+        return _new_engine(url)
+    except (ImportError, ValueError, sa.exc.ArgumentError) as exc:
+        from budbringer.ledger.backup import unusable_url
+
+        raise unusable_url(url, exc) from None
+
+
+def _new_engine(url: str) -> sa.Engine:
     if url.startswith("sqlite"):
         engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
