@@ -478,6 +478,9 @@ def _send(args: argparse.Namespace, server: TemporaryServer) -> int:
     server.start()  # work is left: if it was not started above, now
     from budbringer.flows.send import CascadeFailed, api_url, send_flow, using
 
+    if not args.verbose:
+        _no_tracebacks_on_the_terminal()
+
     # A run waits for decisions made elsewhere only with a server of its own (not the temporary one).
     wait_for_approval = api_url() is not None
     temporary = server.api(float(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"]))
@@ -508,7 +511,15 @@ def _send(args: argparse.Namespace, server: TemporaryServer) -> int:
     new = [o for o in outcomes or [] if o.state == "delivered"]
     before = [o for o in outcomes or [] if o.state == "already delivered"]
     if failed is not None:
-        print(f"\nerror: {mask_urls(str(failed))}", file=sys.stderr)
+        mine = {o.key for o in outcomes or []}
+        uncertain = [r for r in records if r.key in mine and r.state == State.UNCERTAIN]
+        if uncertain:
+            print()
+            _print_uncertain(uncertain)
+        fix = ("; settle each uncertain delivery with `budbringer resolve` as shown above (never sent twice "
+               "blindly), then send again for the rest" if uncertain else
+               "; the table above says why: fix that, then send again (what was delivered is not sent twice)")
+        print(f"\nerror: {mask_urls(str(failed))}{fix}", file=sys.stderr)
         return EXIT_PROBLEM
     if not new:
         print(f"\nNothing new delivered: all {len(outcomes or [])} deliveries of {message.id} were delivered before.")
@@ -615,6 +626,26 @@ def _progress_only() -> None:
     if not any(isinstance(h, _TerminalLines) for h in progress.handlers):
         progress.addHandler(_TerminalLines(logging.INFO))
         progress.setLevel(logging.INFO)
+
+
+class _NoFailureReports(logging.Filter):
+    """On the terminal only (the run's log keeps them): Prefect's own reports of a task or flow run that failed,
+    with their tracebacks. `send` says what went wrong in one line at its end, with what to do."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith(("prefect.flow_runs", "prefect.task_runs")) or record.levelno < logging.ERROR:
+            return True
+        text = str(record.msg)
+        return not (record.exc_info or text.startswith(("Finished in state", "Encountered exception",
+                                                        "Task run failed", "Flow run failed")))
+
+
+def _no_tracebacks_on_the_terminal() -> None:
+    """Put `_NoFailureReports` on Prefect's console handlers (after Prefect set up its logging)."""
+    for handler in logging.getLogger().handlers + logging.getLogger("prefect").handlers:
+        if type(handler).__name__ == "PrefectConsoleHandler" and not any(
+                isinstance(f, _NoFailureReports) for f in handler.filters):
+            handler.addFilter(_NoFailureReports())
 
 
 class _TerminalLines(logging.Handler):
