@@ -850,6 +850,8 @@ def cmd_db_backup(args: argparse.Namespace) -> int:
         from budbringer.ledger import Ledger
 
         Ledger(url)  # an old ledger is refused here (`db upgrade` first), as by every other command
+    else:
+        database.new_engine(url).dispose()  # a URL that cannot be used says so first (no connection is made)
     written = backup(url, Path(args.file))
     print(f"ledger backed up to {written.resolve()} ({written.stat().st_size:,} bytes); restore it by stopping "
           "every budbringer command and copying it over ledger.db (removing ledger.db-wal and ledger.db-shm)")
