@@ -121,7 +121,7 @@ class NewsletterAdapter(Adapter):
             self.transport = transport
 
     def today(self) -> dt.date:
-        return dt.datetime.now(ZoneInfo(self.settings.timezone)).date()
+        return self.clock().astimezone(ZoneInfo(self.settings.timezone)).date()
 
     def submission(self, delivery: Delivery) -> tuple[Submission, Timing]:
         """The mail the transport sends for this delivery, and the issue it is for."""

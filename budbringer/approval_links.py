@@ -16,6 +16,7 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
@@ -79,10 +80,27 @@ def base_url(plan: Plan) -> str:
     return url.rstrip("/")
 
 
-def expiry(request: ApprovalRequest) -> dt.datetime:
-    if request.deadline is not None:
+def expiry(plan: Plan, request: ApprovalRequest) -> dt.datetime:
+    """Until when a decision on the request counts, and so its links work.
+
+    Without a deadline: DEFAULT_VALIDITY after the request. With one: the deadline, when the plan refuses late
+    decisions (`approval.late_decisions: refuse`); when it accepts them (the default), the end of the meeting
+    day (the briefing's last use), as a late decision is then recorded and marked late."""
+    if request.deadline is None:
+        return request.requested_at + DEFAULT_VALIDITY
+    if plan.approval.late_decisions == "refuse" or request.meeting is None:
         return request.deadline
-    return request.requested_at + DEFAULT_VALIDITY
+    zone = request.deadline.tzinfo
+    try:
+        zone = ZoneInfo(plan.calendar.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        pass
+    return max(request.deadline, dt.datetime.combine(request.meeting + dt.timedelta(days=1), dt.time(), tzinfo=zone))
+
+
+def is_late(request: ApprovalRequest, at: dt.datetime) -> bool:
+    """A decision given at `at` came after the request's approval deadline."""
+    return request.deadline is not None and at > request.deadline
 
 
 class LinkSigner:
@@ -99,18 +117,19 @@ class LinkSigner:
     def __repr__(self) -> str:
         return "LinkSigner(<secret>)"
 
-    def token(self, request: ApprovalRequest, member: Member | None) -> str:
+    def token(self, plan: Plan, request: ApprovalRequest, member: Member | None) -> str:
         return self._serializer.dumps({"m": member.name if member else "", "r": request.id, "i": request.message_id,
-                                       "h": request.approval_hash, "x": int(expiry(request).timestamp())})
+                                       "h": request.approval_hash, "x": int(expiry(plan, request).timestamp())})
 
     def url(self, plan: Plan, request: ApprovalRequest, member: Member) -> str:
-        return f"{base_url(plan)}/godkend/{self.token(request, member)}"
+        return f"{base_url(plan)}/godkend/{self.token(plan, request, member)}"
 
     def preview_url(self, plan: Plan, request: ApprovalRequest) -> str:
-        return f"{base_url(plan)}/vis/{self.token(request, None)}"
+        return f"{base_url(plan)}/vis/{self.token(plan, request, None)}"
 
-    def claim(self, token: str, now: dt.datetime | None = None) -> Claim:
-        """The claim of a genuine, unexpired token; LinkRefused("tampered" or "expired") otherwise."""
+    def claim(self, token: str, now: dt.datetime) -> Claim:
+        """The claim of a genuine token unexpired at `now` (the runtime's clock); LinkRefused("tampered" or
+        "expired") otherwise."""
         try:
             data = self._serializer.loads(token, max_age=int(MAX_AGE.total_seconds()))
         except SignatureExpired:
@@ -122,6 +141,6 @@ class LinkSigner:
                           approval_hash=str(data["h"]), expires=dt.datetime.fromtimestamp(int(data["x"]), dt.UTC))
         except (KeyError, TypeError, ValueError):
             raise LinkRefused("tampered") from None
-        if (now or dt.datetime.now(dt.UTC)) >= claim.expires:
+        if now >= claim.expires:
             raise LinkRefused("expired")
         return claim

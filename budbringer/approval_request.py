@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 from budbringer.channel import Adapter
 from budbringer import approval as approval_
 from budbringer import cascade, deadlines, readability, render
+from budbringer import comment as comment_
 from budbringer.approval import Approval
 from budbringer.cascade import Prepared
 from budbringer.delivery import Delivery, Notice
@@ -36,10 +37,11 @@ from budbringer.errors import (
     PermanentDeliveryError,
     Problem,
 )
-from budbringer.ledger import ApprovalRequest, Ledger, NoticeKind, State, Vote
+from budbringer.ledger import ApprovalRequest, Ledger, NoticeKind, RequestClosed, State, Vote
 from budbringer.plan import Plan
 from budbringer.render import Variant
-from budbringer.approval_links import LinkSigner
+from budbringer.approval_links import LinkSigner, expiry, is_late
+from budbringer.clock import system_clock
 
 log = logging.getLogger("budbringer")
 
@@ -57,6 +59,25 @@ class Decision:
     by: str
     comment: str = ""
 
+    def __post_init__(self) -> None:
+        # every path (page, command line, Prefect form) cleans the comment by the one rule, before anything
+        object.__setattr__(self, "comment", comment_.clean(self.comment))
+
+
+class AlreadyDecided(ApprovalError):
+    """The request was closed (approved, rejected or replaced) before this decision: it was not recorded."""
+
+    def __init__(self, request: ApprovalRequest, by: str, earlier: Vote | None = None) -> None:
+        self.request, self.earlier = request, earlier
+        outcome = {"approved": "approved", "rejected": "rejected"}.get(
+            request.state, "replaced by a newer request (the message changed)")
+        if earlier is not None:
+            super().__init__(f"{by} had already decided ({earlier.decision}) on {request.message_id}, which is "
+                             f"{outcome}; the first decision stands: see `budbringer status`")
+        else:
+            super().__init__(f"{request.message_id} was already {outcome} before {by}'s decision, which was not "
+                             "recorded: see `budbringer status`")
+
 
 class NudgeFailed(BudbringerError):
     """Some reminders could not be sent (they are retried on the next run); the others were."""
@@ -64,6 +85,23 @@ class NudgeFailed(BudbringerError):
     def __init__(self, failures: list[str], sent: list[str]) -> None:
         self.failures, self.sent = failures, sent
         super().__init__("; ".join(failures))
+
+
+class LateDecision(ApprovalError):
+    """A decision after the approval deadline, where the plan refuses late decisions."""
+
+    def __init__(self, plan: Plan, request: ApprovalRequest) -> None:
+        self.request = request
+        deadline = local(plan, request.deadline)
+        super().__init__(
+            f"the approval deadline for {request.message_id} passed at {deadline:%Y-%m-%d %H:%M %Z} and the plan "
+            "refuses late decisions (approval.late_decisions: refuse in the plan): nothing was recorded. Ask for "
+            "approval for the next meeting (give the message the next month's `date:` and run `budbringer send` "
+            "again), or set `late_decisions: accept` to record late decisions marked as late")
+
+
+class ExpiredRequest(ApprovalError):
+    """A request whose links would be dead on arrival: nothing is mailed."""
 
 
 @dataclass(frozen=True)
@@ -80,11 +118,29 @@ class Status:
     def decided(self) -> bool:
         return self.approval is not None or self.rejected
 
+    @property
+    def late(self) -> bool:
+        """The request was decided after its approval deadline (accepted: `approval.late_decisions`)."""
+        return self.request.decided_at is not None and is_late(self.request, self.request.decided_at)
 
-def open_request(prepared: Prepared, ledger: Ledger) -> tuple[ApprovalRequest, bool]:
-    """The request for the prepared content, opened once (with its deadline from the OC calendar)."""
+    def late_votes(self) -> list[Vote]:
+        return [v for v in self.votes if is_late(self.request, v.at)]
+
+    def late_note(self, plan: Plan) -> str:
+        """One line for the run's report and `status` when the request was decided after its deadline."""
+        if not self.late:
+            return ""
+        who = ", ".join(f"{v.voter} {local(plan, v.at):%Y-%m-%d %H:%M}" for v in self.late_votes())
+        return (f"decided after the approval deadline {local(plan, self.request.deadline):%Y-%m-%d %H:%M %Z}"
+                + (f" (late: {who})" if who else ""))
+
+
+def open_request(prepared: Prepared, ledger: Ledger, now: dt.datetime | None = None) -> tuple[ApprovalRequest, bool]:
+    """The request for the prepared content, opened once (with its deadline from the OC calendar). A new
+    request whose deadline has passed at `now` (the runtime's clock) is refused: its links would be dead."""
     plan, message = prepared.plan, prepared.message
     cascade.refuse_edit_after_delivery(prepared, ledger)
+    refuse_late_request(prepared, ledger, now or system_clock())
     schedule = deadlines.schedule_for_message_date(plan, message.date)
     return ledger.open_request(message.id, prepared.approval_hash, message.title,
                                schedule.meeting if schedule else None, schedule.deadline if schedule else None)
@@ -106,9 +162,14 @@ def current(prepared: Prepared, ledger: Ledger) -> ApprovalRequest:
 
 
 def decide(prepared: Prepared, ledger: Ledger, request: ApprovalRequest, decision: Decision,
-           source: str) -> Status:
-    """Record one approver's decision and see where the request stands. Refuses anyone outside the policy."""
+           source: str, now: dt.datetime | None = None) -> Status:
+    """Record one approver's decision and see where the request stands. Refuses anyone outside the policy.
+
+    A decision after the request's deadline (`now`: the runtime's clock) is refused when the plan says
+    `approval.late_decisions: refuse`; otherwise it is recorded and the request, once decided, is late
+    (`Status.late`). The page, `budbringer approve` and the Prefect form all come here."""
     policy = prepared.plan.approval
+    now = now or system_clock()
     if request.approval_hash != prepared.approval_hash:
         raise ApprovalError(f"the decision is for other content than {prepared.message.id} has now: "
                             "the message changed after approval was requested; nothing was approved")
@@ -119,13 +180,25 @@ def decide(prepared: Prepared, ledger: Ledger, request: ApprovalRequest, decisio
             f"{policy.title} ({', '.join(m.name for m in policy.members)}) may; give your own name as in the plan")
     if decision.decision not in (APPROVE, REJECT):
         raise ApprovalError(f"a decision is {APPROVE} or {REJECT}, not {decision.decision!r}")
-    if decision.decision == REJECT and not decision.comment.strip():
+    if decision.decision == REJECT and not decision.comment:
         raise ApprovalError("a rejection needs a comment that tells the author what to change: "
                             "pass --comment TEXT (or fill in the comment in the form)")
-    if request.state != "open":
-        return evaluate(prepared, ledger, ledger.request(request.message_id, request.approval_hash))  # type: ignore[arg-type]
-    if not ledger.vote(request.id, member.name, decision.decision, decision.comment.strip(), source):
-        log.info("%s had already decided on %s; the first decision stands", member.name, request.message_id)
+    if request.state == "open" and is_late(request, now) and policy.late_decisions == "refuse":
+        raise LateDecision(prepared.plan, request)
+    if comment_.too_long(decision.comment):
+        raise ApprovalError(f"the comment has {len(decision.comment):,} characters; a comment is at most "
+                            f"{comment_.MAX_LENGTH:,}: shorten it to what the author must change")
+    try:
+        if not ledger.vote(request.id, member.name, decision.decision, decision.comment, source):
+            log.info("%s had already decided on %s; the first decision stands", member.name, request.message_id)
+    except RequestClosed:
+        earlier = next((v for v in ledger.votes(request.id) if v.voter.casefold() == member.name.casefold()), None)
+        fresh = ledger.request(request.message_id, request.approval_hash) or request
+        if earlier is not None and earlier.decision == decision.decision:
+            # the same decision again (a waiting run resumed with the decision the page or `approve` recorded)
+            log.info("%s had already decided on %s; the first decision stands", member.name, request.message_id)
+            return evaluate(prepared, ledger, fresh)
+        raise AlreadyDecided(fresh, member.name, earlier) from None
     return evaluate(prepared, ledger, request)
 
 
@@ -152,7 +225,8 @@ def evaluate(prepared: Prepared, ledger: Ledger, request: ApprovalRequest) -> St
     rejections = [v for v in votes if v.decision == REJECT]
     if rejections:
         reasons = "; ".join(f"{v.voter}: {v.comment}" for v in rejections)
-        ledger.decide(fresh.id, "rejected", comment=reasons)
+        if not ledger.decide(fresh.id, "rejected", comment=reasons, votes_seen=len(votes)):
+            return evaluate(prepared, ledger, fresh)  # another decision came first: look again
         return Status(ledger.request(fresh.message_id, fresh.approval_hash) or fresh, votes, rejected=True)
     approvers = [v.voter for v in votes if v.decision == APPROVE]
     if not approvers:
@@ -166,10 +240,11 @@ def evaluate(prepared: Prepared, ledger: Ledger, request: ApprovalRequest) -> St
                        variant_hashes={v.forum: v.content_hash for v in prepared.variants},
                        approved_by=", ".join(approvers),
                        reference=f"Budbringer approval request {fresh.id} ({', '.join(_sources(votes))})")
-    recorded = ledger.record_approval(granted)
-    if not ledger.decide(fresh.id, "approved", approval_id=recorded.id):
-        fresh = ledger.request(fresh.message_id, fresh.approval_hash) or fresh  # another process decided first
-        return evaluate(prepared, ledger, fresh)
+    # The approval is recorded with the closing of the request, in one transaction, and only if no vote came
+    # in since the votes were counted (a rejection racing this approval wins, and its author is told the truth)
+    recorded = ledger.decide(fresh.id, "approved", approval=granted, votes_seen=len(votes))
+    if not isinstance(recorded, Approval):
+        return evaluate(prepared, ledger, fresh)  # another decision came first: look again
     return Status(ledger.request(fresh.message_id, fresh.approval_hash) or fresh, votes,
                   approval=recorded)
 
@@ -193,7 +268,7 @@ def with_override(approval: Approval, plan: Plan, ledger: Ledger, reason: str) -
     (`approval.check_override`, the rule every path uses)."""
     approval_.check_override(plan.approval, approval.approved_by, reason)
     return ledger.record_approval(replace(approval, id=None, override_order=True, override_reason=reason.strip(),
-                                          approved_at=dt.datetime.now(dt.UTC)))
+                                          approved_at=system_clock()))
 
 
 # Notices ------------------------------------------------------------------------------------------------
@@ -209,13 +284,14 @@ def notice_channel(plan: Plan, channels: Mapping[str, Adapter]) -> Adapter:
 
 def send_request(prepared: Prepared, ledger: Ledger, request: ApprovalRequest,
                  channels: Mapping[str, Adapter], signer: LinkSigner | None = None,
-                 limits: HoldLimits | None = None) -> str:
+                 limits: HoldLimits | None = None, now: dt.datetime | None = None) -> str:
     """Send the request to each approver once: one mail per member, with the member's personal link to the
     approval page and the text of every variant. Returns "sent", "sent before", or what stopped a mail
     ("uncertain": it may have arrived, and is not sent again)."""
     plan, message = prepared.plan, prepared.message
     signer = signer or LinkSigner()
     adapter = notice_channel(plan, channels)
+    refuse_late_request(prepared, ledger, now or system_clock())
     quality = {forum: figures.line_da()
                for forum, figures in readability.figures(plan, list(prepared.variants)).items()}
     states = []
@@ -227,6 +303,37 @@ def send_request(prepared: Prepared, ledger: Ledger, request: ApprovalRequest,
         variant = replace(variant, forum=f"approval-request-{slug(member.name)}")
         states.append(_send(ledger, adapter, request, f"request:{slug(member.name)}", variant, limits))
     return states[0] if len(set(states)) == 1 else ", ".join(states)
+
+
+def refuse_late_request(prepared: Prepared, ledger: Ledger, now: dt.datetime) -> None:
+    """ExpiredRequest when a request mail is still to go out and the approval deadline has passed at `now`
+    (the runtime's clock): it would reach the steering group too late, with links that are dead or die at once.
+    Called before anything is recorded or mailed (the command line, then the flow's request task). Nothing to
+    refuse when this content is approved already or every request mail went out (in time) before."""
+    plan, message = prepared.plan, prepared.message
+    if any(a.hash == prepared.approval_hash for a in ledger.approvals_for(message.id)):
+        return
+    request = ledger.request(message.id, prepared.approval_hash)
+    if request is not None:
+        notices = ledger.notices_for(request.id)
+        if all(notices.get(f"request:{slug(m.name)}") == State.DELIVERED for m in plan.approval.members):
+            return
+        deadline = request.deadline
+    else:
+        schedule = deadlines.schedule_for_message_date(plan, message.date)
+        deadline = schedule.deadline if schedule else None
+    if deadline is None or now < deadline:
+        return
+    upcoming = deadlines.next_meeting_in_time(plan, now)
+    where = f"`date:` in {_shown(message.path)}"
+    nxt = (f" (the next {plan.calendar.meetings_forum.upper()} meeting whose deadline is still ahead is "
+           f"{upcoming.meeting:%Y-%m-%d}, deadline {local(plan, upcoming.deadline):%Y-%m-%d %H:%M})"
+           if upcoming else "")
+    raise ExpiredRequest(
+        f"the approval deadline for {message.id} passed at {local(plan, deadline):%Y-%m-%d %H:%M %Z}: a request "
+        f"now would mail the steering group links that no longer work, so nothing was sent. Give the message "
+        f"the date of the month it is for ({where}){nxt} and send again, or, if the steering group approved it "
+        f"in its meeting, send it with --approved-by NAME --approval-ref REF")
 
 
 def slug(name: str) -> str:
@@ -256,13 +363,17 @@ def send_due_nudges(plan: Plan, ledger: Ledger, channels: Mapping[str, Adapter],
     flow); each nudge is sent once to each member. A nudge not yet delivered to every member is taken up
     again: failed ones are sent, unfinished or uncertain ones are looked up at the channel first (never sent
     twice). Returns what was sent."""
-    now = now or dt.datetime.now(dt.UTC)
+    now = now or system_clock()
     signer = signer or LinkSigner()
     sent: list[str] = []
     failures: list[str] = []
     for request in ledger.open_requests():
         if request.meeting is None:
             continue
+        if now >= expiry(plan, request):
+            log.info("%s: no reminder: decisions on request %s are no longer taken (approval.late_decisions)",
+                     request.message_id, request.id)
+            continue  # never mail a link that is already dead
         schedule = deadlines.schedule_for(plan, request.meeting)
         notices = ledger.notices_for(request.id)
         unsettled = {kind.split(":")[0] for kind, state in notices.items() if state != State.DELIVERED}

@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Protocol
 
 from budbringer import approval as approval_
-from budbringer import checks, message as message_, plan as plan_, render
+from budbringer import checks, delivery_dates, message as message_, plan as plan_, render
 from budbringer.approval import Approval
 from budbringer.channel import Adapter
+from budbringer.clock import Clock, system_clock
 from budbringer.checks import Finding
 from budbringer.delivery import Delivery, Receipt
 from budbringer.errors import (
@@ -60,10 +61,11 @@ def prepare(plan_path: str | Path | Plan | None, message_path: str | Path) -> Pr
     plan = plan_path if isinstance(plan_path, Plan) else plan_.load(plan_path)
     message = message_.load(message_path, plan)
     variants = render.render_variants(plan, message)
-    findings = checks.check_variants(plan, variants) + channel_findings(plan, variants)
+    findings = checks.all_findings(plan, message, variants, channel_findings=(
+        channel_findings(plan, variants) + delivery_dates.findings(plan, message, variants)))
     errors = [f for f in findings if f.severity == "error"]
     if errors:
-        raise InputError([Problem(str(message.path), f"variant for {f.forum}", f.text.split(":")[0],
+        raise InputError([Problem(str(message.path), f.field or f"variant for {f.forum}", f.text.split(":")[0],
                                   f.text.split(":", 1)[-1].strip()) for f in errors])
     return Prepared(plan, message, variants, findings)
 
@@ -95,7 +97,7 @@ def preflight(plan: Plan, built: Mapping[str, Adapter] | None = None) -> list[Pr
     return problems
 
 
-def channels(plan: Plan) -> dict[str, Adapter]:
+def channels(plan: Plan, clock: Clock = system_clock) -> dict[str, Adapter]:
     """Build one adapter object per channel of the plan, from the registry the plan was loaded with. The
     runtime (`budbringer.runtime`) builds them once per run and keeps them, so that tokens and rate limits are
     shared by the run."""
@@ -104,6 +106,7 @@ def channels(plan: Plan) -> dict[str, Adapter]:
         cls = plan.registry.get(channel.type)
         assert cls is not None, "plan.load() checked every channel type"
         out[name] = cls.from_config(name, channel.settings)
+        out[name].clock = clock  # type: ignore[method-assign]  # the runtime's: a newsletter's issue depends on it
     for adapter in out.values():
         adapter.bind(plan, out)
     return out

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from budbringer.clock import Clock, system_clock
+
 if TYPE_CHECKING:  # names in signatures only: the contract sits below the plan, the checks and rendering
     from budbringer.checks import Finding
     from budbringer.delivery import Delivery, Receipt
@@ -88,6 +90,8 @@ class Adapter(ABC):
     #: deliveries of one channel of the plan in flight at once: the engine hands the executor at most this many
     #: of a release together (`engine.waves`), the rest in later waves
     max_concurrency: ClassVar[int] = 4
+    #: the runtime's clock (`cascade.channels` sets it): whatever depends on "now" asks it
+    clock: Clock = staticmethod(system_clock)
 
     def __init__(self, name: str, settings: ChannelSettings) -> None:
         self.name = name

@@ -47,6 +47,7 @@ __all__ = [
     "is_working_day",
     "local_now",
     "next_meeting",
+    "next_meeting_in_time",
     "schedule_for",
     "schedule_for_message_date",
     "working_days_before",
@@ -215,6 +216,16 @@ def schedule_for(plan: Plan, meeting: dt.date) -> ApprovalSchedule:
         reminders=[at(day) for day in reminder_days],
         escalation_at=deadline if calendar.escalate_to_chair else None,
     )
+
+
+def next_meeting_in_time(plan: Plan, now: dt.datetime) -> ApprovalSchedule | None:
+    """The schedule of the first planned meeting whose approval deadline is still ahead at `now`."""
+    _aware(now)
+    for meeting in _meetings(plan):
+        schedule = schedule_for(plan, meeting)
+        if schedule.deadline > now:
+            return schedule
+    return None
 
 
 def schedule_for_message_date(plan: Plan, day: dt.date) -> ApprovalSchedule | None:

@@ -1,5 +1,9 @@
 """A message: what the communications officer writes once, as Markdown with YAML front matter.
 
+`budbringer new` writes next month's as a skeleton (budbringer/skeleton.py); the officer's guide, in Danish,
+is docs/skriv-et-budskab.md. A field written with no value (`headline:`) is an error naming the field, in
+Danish (`empty_fields`): a skeleton is never sent half written.
+
 Each stakeholder group (and, where the plan needs it, each forum) gets its own text: a headline, a lead, the
 text and a call to action. Facts shared by every group (the timeline, the next status, the contact) are
 written once, as data, and each template renders them in its reader's words.
@@ -28,13 +32,21 @@ groups:                               # per stakeholder group: citizens, employe
     text: |                           # Markdown
       …
     action: {ask: Hvad vi beder dig om, by: 2026-12-18, contact: {…}}   # `by` and `contact` optional
+words:                                # optional: this month's words (budbringer/jargon.py, docs/jargon.md)
+  demodag:                            # a word beginning: finds demodag, demodage, demodagene
+    explain: en dag, hvor firmaerne viser deres system frem   # staff texts explain it where first used
+    plain: en dag, hvor firmaerne viser systemet              # optional: what citizens read instead
+  superbruger: {known: [employees]}   # or: who knows it (all, a group, a forum or a template name)
 forum_texts:                          # per forum (its name in the plan) or per template (its name without
   hmu:                                # .html.j2/.txt.j2, e.g. network_briefing for the three networks);
-    forward: {headline: …, text: …}   # fields here win over the forum's group
-  network_quality:
+    forward: {headline: …, text: …}   # fields here win over the forum's group. A forum reads its group's
+                                      # text only where the plan says it is written for it (`group_text`,
+                                      # `shares_text_with`); `check` names every other forum's field to write
+  network_quality:                    # optional: a month with nothing to invite to needs none
     invitation: {what: …, date: 2027-01-19, time: "9.00-12.00", place: …, reply_by: 2027-01-08}
   linkedin:
     hook: …
+    hashtags: [Socialområdet, RegionMidtjylland]   # optional: the post's hashtags (also Facebook, Instagram)
 ---
 Notes for the steering group (optional): shown in the approval request, never sent to a forum.
 ```
@@ -50,7 +62,8 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+from pydantic import (BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator,
+                      model_validator)
 
 from budbringer import yamlfile
 from budbringer.errors import InputError, Problem
@@ -64,6 +77,7 @@ MAX_BYTES = 32 * 1024
 Line = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=300)]
 Prose = Annotated[str, StringConstraints(strip_whitespace=True, min_length=10, max_length=6000)]
 EmailAddress = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+Hashtag = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^#?\w{2,60}$")]
 HttpsUrl = Annotated[str, StringConstraints(pattern=r"^https://\S+$")]
 
 
@@ -119,6 +133,8 @@ class Text(Part):
     text: Prose | None = Field(default=None, description="Markdown.")
     action: Action | None = None
     hook: Line | None = Field(default=None, description="LinkedIn: the first line, before the fold.")
+    hashtags: list[Hashtag] | None = Field(default=None, description="A post's hashtags (LinkedIn, Facebook, "
+                                                                     "Instagram), with or without the #.")
     forward: Forward | None = None
     invitation: Invitation | None = None
 
@@ -136,6 +152,26 @@ class Milestone(Part):
 
     def for_group(self, group: str) -> str:
         return getattr(self, group, None) or self.text
+
+
+class Word(Part):
+    """One of this month's words: as a glossary term (its explanation, its plain words) for this message, or
+    a word some readers know (`known`: all, a group, a forum or a template name). Either or both."""
+
+    explain: Line | None = Field(default=None, description="A short Danish explanation, for texts that keep it.")
+    plain: Line | None = Field(default=None, description="The everyday words to write instead (citizens).")
+    known: list[Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]+$")]] = Field(
+        default=[], description="Who knows the word already: all, a group, a forum or a template name.")
+
+    @model_validator(mode="after")
+    def _says_something(self) -> Word:
+        if not (self.explain or self.plain or self.known):
+            raise ValueError("says nothing about the word: give `explain:` (and `plain:`), or `known:`")
+        return self
+
+
+WordKey = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=60,
+                                           pattern=r"^[^\W\d_]+(?:-[^\W\d_]+)*$")]
 
 
 class Image(BaseModel):
@@ -172,6 +208,8 @@ class Message(BaseModel):
         return value
     groups: dict[Stakeholder, Text] = {}
     forum_texts: dict[str, Text] = {}
+    words: dict[WordKey, Word] = Field(default={}, description="This month's words: explained, or known by some "
+                                                              "readers (budbringer/jargon.py).")
     body: str = Field(default="", description="Notes for the steering group; never sent to a forum.")
     path: Path = Field(default=Path("message.md"), exclude=True)
 
@@ -217,6 +255,8 @@ def load(path: str | os.PathLike[str], plan: Plan | None = None) -> Message:
         raise InputError([Problem(str(file), "(front matter)", "is not a mapping of fields",
                                   "write the front matter as `field: value` lines", 2)])
     where = {at: line + 1 for at, line in where.items()}  # the front matter starts on line 2
+    if empty := empty_fields(str(file), data, where):  # an unfilled skeleton: name every empty field first
+        raise InputError(problems + empty)
     body = "\n".join(lines[end + 1:]).strip() + "\n"
     try:
         message = Message.model_validate({**data, "body": body, "path": file})
@@ -250,9 +290,75 @@ def load(path: str | os.PathLike[str], plan: Plan | None = None) -> Message:
                 problems.append(Problem(str(file), f"fora[{index}]", f"names the unknown forum {yamlfile.quote(forum)}",
                                         f"use one of: {', '.join(sorted(plan.fora))}",
                                         yamlfile.line_of(where, ("fora", index))))
+        readers = {"all", "citizens", "employees", "management", "others", *plan.fora,
+                   *(f.template.split(".")[0] for f in plan.fora.values())}
+        for word, entry in message.words.items():
+            for index, key in enumerate(entry.known):
+                if key not in readers:
+                    problems.append(Problem(str(file), f"words.{word}.known[{index}]",
+                                            f"names no group, forum or template ({yamlfile.quote(key)})",
+                                            "use all, citizens, employees, management, others, a forum or a "
+                                            "template name without extension",
+                                            yamlfile.line_of(where, ("words", word, "known", index))))
     if problems:
         raise InputError(problems)
     return message
+
+
+#: what to write in an empty field, in Danish for the author (by the field's own name)
+WHAT_TO_WRITE = {
+    "title": "styregruppens navn for budskabet",
+    "summary": "en eller to sætninger til styregruppen om, hvad budskabet handler om",
+    "headline": "en overskrift på én linje, med læserens ord",
+    "lead": "en indledning på en til tre korte sætninger, det vigtigste først",
+    "text": "selve teksten (Markdown)",
+    "ask": "det, vi beder læseren om",
+    "by": "en dato (ÅÅÅÅ-MM-DD)",
+    "date": "en dato (ÅÅÅÅ-MM-DD)",
+    "reply_by": "svarfristen (ÅÅÅÅ-MM-DD)",
+    "when": "hvornår, fx »Januar 2027«",
+    "what": "hvad der inviteres til",
+    "time": "tidsrummet, fx \"9.00-12.00\"",
+    "place": "stedet, med adresse",
+    "hook": "opslagets første linje",
+    "name": "et navn",
+    "role": "en rolle, fx projektleder",
+    "citizens": "trinnet med borgernes ord",
+    "others": "trinnet med de øvriges ord",
+    "employees": "trinnet med medarbejdernes ord",
+    "management": "trinnet med ledernes ord",
+    "email": "en mailadresse",
+    "link": "en https-adresse",
+    "hashtags": "hashtags, fx [Socialområdet, RegionMidtjylland]",
+}
+
+
+#: fields a message may leave out: an empty one may be deleted instead of filled in
+OPTIONAL = frozenset({"link", "role", "phone", "by", "reply_to", "citizens", "employees", "management", "others",
+                      "hashtags", "next_status", "author", "image", "fora"})
+
+
+def empty_fields(file: str, data: dict, where: dict) -> list[Problem]:
+    """Every field written with no value (`headline:` and nothing after it, as `budbringer new` leaves them),
+    named with its line, in Danish for the author: what to write there, or to delete the line."""
+    found: list[Problem] = []
+
+    def walk(node: object, at: tuple) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, (*at, key))
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                walk(value, (*at, index))
+        elif at and (node is None or (isinstance(node, str) and not node.strip())):
+            name = next((part for part in reversed(at) if isinstance(part, str)), "")
+            what = WHAT_TO_WRITE.get(name, "en værdi")
+            optional = " – eller slet linjen, hvis feltet ikke skal bruges" if name in OPTIONAL else ""
+            found.append(Problem(file, yamlfile.dotted(at), "er tomt", f"skriv {what}{optional}",
+                                 yamlfile.line_of(where, at)))
+
+    walk(data, ())
+    return found
 
 
 #: characters a URL may hold unencoded (RFC 3986), plus letters beyond ASCII (æ, ø, å in a path)

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 
-from budbringer import yamlfile
+from budbringer import errors, yamlfile
 from budbringer.channel import Registry, installed
 from budbringer.errors import InputError, Problem
 
@@ -117,6 +117,11 @@ class ApprovalPolicy(Strict):
     web_secret_block: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)] | None = Field(
         default=None, description="Name of a Prefect Secret block holding the secret that signs the approval "
                                   "links; $BUDBRINGER_WEB_SECRET wins over it.")
+    late_decisions: Literal["accept", "refuse"] = Field(
+        default="accept", description="A decision given after the approval deadline: accept (recorded and marked "
+                                      "late in the run's report and `status`; the links work until the meeting) "
+                                      "or refuse (the links expire at the deadline; the page, `budbringer "
+                                      "approve` and the Prefect form all refuse it).")
 
     def member(self, name: str) -> Member | None:
         wanted = name.strip().casefold()
@@ -165,6 +170,13 @@ class Forum(Strict):
     max_chars: int | None = Field(default=None, gt=0)
     max_words: int | None = Field(default=None, gt=0)
     disabled_reason: str = ""
+    group_text: bool = Field(
+        default=False, description="The message's text for this forum's stakeholder group (`groups.<group>`) "
+                                   "is written for this forum's readers (the employees' text for the staff "
+                                   "intranet). Any other forum needs its own text, or `shares_text_with`.")
+    shares_text_with: Name | None = Field(
+        default=None, description="This forum deliberately reads the text written for another forum (the "
+                                  "local intranet pages read the main page's text).")
 
 
 class Tier(Strict):
@@ -245,12 +257,15 @@ def _custom(what: str, fix: str) -> PydanticCustomError:
 
 Severity = Literal["block", "warn", "off"]
 Rule = Literal["lix", "long_sentence", "glossary", "ambiguous_term", "repeated_sentence", "repeated_paragraph",
-               "widespread_sentence", "form_of_address"]
+               "widespread_sentence", "form_of_address", "jargon"]
 # The issue-13 defaults: citizens <= 34, everyone else <= 44; a citizens' text over its ceiling or using a
-# glossary term blocks, every other rule warns.
+# glossary term or a rare word (budbringer/jargon.py) blocks, every other rule warns.
 DEFAULT_MAX_LIX = {"citizens": 34, "employees": 44, "management": 44, "others": 44}
 DEFAULT_TERMS = {"citizens": "avoid", "employees": "explain", "management": "allow", "others": "allow"}
-DEFAULT_SEVERITY: dict[str, dict[str, str]] = {"citizens": {"lix": "block", "glossary": "block"}}
+DEFAULT_SEVERITY: dict[str, dict[str, str]] = {"citizens": {"lix": "block", "glossary": "block", "jargon": "block"}}
+# Zipf bars of the jargon rule (budbringer/jargon.py has the measured values behind them).
+DEFAULT_MIN_ZIPF = 3.0
+DEFAULT_COMPOUND_ZIPF = {"citizens": 4.5, "employees": 3.0, "management": 3.0, "others": 3.0}
 
 
 class Readability(Strict):
@@ -265,6 +280,11 @@ class Readability(Strict):
         default=None, description="What a glossary term needs in this group's texts: avoid (citizens), explain "
                                   "on first use (employees) or allow (management, others).")
     rules: dict[Rule, Severity] = Field(default={}, description="block, warn or off per rule, for this group.")
+    min_zipf: float | None = Field(default=None, ge=0, le=8, description="A word below this Zipf value in "
+                                   "everyday Danish (wordfreq) is rare: the jargon rule; default 3.0.")
+    compound_zipf: float | None = Field(default=None, ge=0, le=8, description="A compound missing from the list "
+                                        "is everyday when each part reaches this; default 4.5 for citizens, "
+                                        "3.0 for the others.")
 
 
 class Sense(Strict):
@@ -301,6 +321,10 @@ class ReadabilityPolicy(Strict):
                                                                       "variants.")
     rules: dict[Rule, Severity] = Field(default={}, description="block, warn or off per rule, for every group.")
     glossary: dict[str, GlossaryTerm] = {}
+    known_words: dict[Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]+$")], list[str]] = Field(
+        default={}, description="Words a reader knows, so neither the glossary nor the jargon rule flags them "
+                                "there: keys `all`, a group, a forum, or a template name without extension "
+                                "(e.g. network_briefing); each word matches the words it begins.")
 
     def group(self, stakeholder: str) -> Readability:
         return getattr(self, stakeholder)
@@ -314,6 +338,14 @@ class ReadabilityPolicy(Strict):
 
     def terms(self, stakeholder: str) -> str:
         return self.group(stakeholder).terms or DEFAULT_TERMS[stakeholder]
+
+    def min_zipf(self, stakeholder: str) -> float:
+        value = self.group(stakeholder).min_zipf
+        return DEFAULT_MIN_ZIPF if value is None else value
+
+    def compound_zipf(self, stakeholder: str) -> float:
+        value = self.group(stakeholder).compound_zipf
+        return DEFAULT_COMPOUND_ZIPF[stakeholder] if value is None else value
 
     def severity(self, stakeholder: str, rule: str) -> str:
         """The group's own setting, else the section's, else the default (block for citizens' LIX and
@@ -333,6 +365,9 @@ class Plan(Strict):
     tiers: list[Tier] = Field(min_length=1)
     readability: ReadabilityPolicy = ReadabilityPolicy()
     calendar: Calendar = Calendar()
+    environment: list[Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]] = Field(
+        default_factory=list, description="The environment variables this plan file may use as ${NAME}: no other "
+                                          "is read (config/README.md, \"Values from the environment\").")
 
     # Set by load(), not read from YAML.
     path: Path = Field(default=Path("plan.yaml"), exclude=True)
@@ -441,7 +476,7 @@ def _read_with_extends(file: Path, chain: tuple[Path, ...] = ()) -> tuple[Any, d
 
 _ORIGIN = ("\0origin",)  # key in `lines` of {field path: file} for fields given by a base plan
 _PLAN_FIELDS = {"name", "narrative", "approval", "templates", "channels", "fora", "tiers", "readability", "calendar",
-                "extends"}
+                "environment", "extends"}
 
 
 def lines_of_extends(file: Path) -> int | None:
@@ -556,6 +591,7 @@ def _cross_check(plan: Plan, file: str, lines: dict) -> list[Problem]:
             add(("fora", name, "recipients"), "a mail forum has no recipients", "list its addresses")
         if forum.enabled and forum.medium == "page" and not forum.sites:
             add(("fora", name, "sites"), "a page forum has no sites", "list its sites as host/sites/name")
+        _check_sharing(plan, name, add)
         if forum.enabled and forum.medium == "submission" and forum.newsletter is None:
             add(("fora", name, "newsletter"), "a newsletter forum has no newsletter settings",
                 "add `newsletter:` with editor, word_limit and issues")
@@ -570,6 +606,29 @@ def _cross_check(plan: Plan, file: str, lines: dict) -> list[Problem]:
             f"use one of: {', '.join(sorted(plan.channels))}")
     _check_calendar(plan, add)
     return problems
+
+
+def _check_sharing(plan: Plan, name: str, add: Any) -> None:
+    """`shares_text_with` names another forum, and following it never comes back to where it started."""
+    forum = plan.fora[name]
+    other = forum.shares_text_with
+    if other is None:
+        return
+    if forum.group_text:
+        add(("fora", name, "shares_text_with"), "is given beside `group_text: true`",
+            "a forum either reads its group's text (group_text) or shares another forum's text: keep one")
+    if other not in plan.fora:
+        add(("fora", name, "shares_text_with"), f"names the unknown forum {other!r}",
+            f"use one of: {', '.join(sorted(plan.fora))}")
+        return
+    seen = [name]
+    while other is not None and other in plan.fora:
+        if other in seen:
+            add(("fora", name, "shares_text_with"), f"goes round in a circle ({' → '.join([*seen, other])})",
+                "let the chain end at a forum with a text of its own (or `group_text: true`)")
+            return
+        seen.append(other)
+        other = plan.fora[other].shares_text_with
 
 
 def _check_calendar(plan: Plan, add: Any) -> None:
@@ -608,11 +667,16 @@ _SECRET_NAME = re.compile(r"SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|PRIVATE|API_
 def expand_environment(data: Any, file: str, lines: dict, environ: Mapping[str, str] | None = None) -> list[Problem]:
     """Expand `${VAR}` and `${VAR:-default}` in every string value of one plan file (not in keys), in place.
 
-    The default is used when the variable is unset or empty, as in a shell; `$${` is a literal `${`. A variable
-    that is unset without a default, a malformed reference, or a variable named like a secret (which belongs in
-    a channel's `*_env` field, read when sending and never kept in the plan) is a problem naming the file, the
-    field and the variable. See config/README.md, "Values from the environment"."""
+    Only the variables that the file's own top-level `environment:` list names are read, so a plan cannot pull
+    in whatever the process's environment holds. The default is used when the variable is unset or empty, as in
+    a shell; `$${` is a literal `${`. A problem names the file, the field and the variable (never its value)
+    when a reference is malformed, a variable is not in the list, is unset without a default, is named like a
+    secret (that belongs in a channel's `*_env` field, read when sending and never kept in the plan), or holds a
+    value that looks like a secret whatever its name (`errors.secret_reason`: credentials in a URL, `sig=`,
+    `token=`, a JWT, a long random string). See config/README.md, "Values from the environment"."""
     env = os.environ if environ is None else environ
+    listed = data.get("environment") if isinstance(data, dict) else None
+    allowed = {name for name in listed if isinstance(name, str)} if isinstance(listed, list) else set()
     problems: list[Problem] = []
 
     def expand(text: str, at: tuple) -> str:
@@ -621,24 +685,38 @@ def expand_environment(data: Any, file: str, lines: dict, environ: Mapping[str, 
                 return "$"
             inner = match.group(2)
             parsed = _VARIABLE_NAME.match(inner)
-            where, line = file, lines.get(at)
+            where, line, field = file, lines.get(at), yamlfile.dotted(at)
             if parsed is None:
-                problems.append(Problem(where, yamlfile.dotted(at), f"${{{inner}}} is not a variable reference",
+                problems.append(Problem(where, field, f"${{{inner}}} is not a variable reference",
                                         "write ${NAME} or ${NAME:-default} (letters, digits and _), or $${ for a "
                                         "literal ${", line))
                 return match.group(0)
             name, default = parsed.group(1), parsed.group(2)
             if _SECRET_NAME.search(name):
-                problems.append(Problem(where, yamlfile.dotted(at), f"${{{name}}} looks like a secret, and secrets "
+                problems.append(Problem(where, field, f"${{{name}}} looks like a secret, and secrets "
                                         "never go in a plan", "name the variable in the channel's `*_env` field "
                                         f"instead (e.g. `password_env: {name}`): it is read when sending", line))
                 return match.group(0)
+            if name not in allowed:
+                problems.append(Problem(where, field, f"uses ${{{name}}}, which this file's `environment:` list "
+                                        "does not name", f"add {name} to the top-level `environment:` list of "
+                                        "this plan file (a plan reads only the variables it lists), or write the "
+                                        "value itself", line))
+                return match.group(0)
             value = env.get(name, "")
             if value:
+                reason = errors.secret_reason(value)
+                if reason:
+                    problems.append(Problem(where, field, f"${{{name}}} holds what looks like a secret ({reason}), "
+                                            "and secrets never go in a plan: it could reach a mail, a page or a log",
+                                            f"set {name} to a value without credentials, or leave it out of the "
+                                            "plan: a secret goes in the channel's `*_env` field (e.g. `url_env`, "
+                                            "`password_env`), which is read when sending", line))
+                    return match.group(0)
                 return value
             if default is not None:
                 return default
-            problems.append(Problem(where, yamlfile.dotted(at), f"uses ${{{name}}}, which is not set",
+            problems.append(Problem(where, field, f"uses ${{{name}}}, which is not set",
                                     f"set {name} in the environment, or give a default: ${{{name}:-value}}", line))
             return match.group(0)
 

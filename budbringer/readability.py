@@ -57,10 +57,11 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
+from budbringer import jargon
 from budbringer.plan import GlossaryTerm, Plan
-from budbringer.render import Variant
+from budbringer.render import Variant, sharing_chain
 
 NEVER_END = {"bl.a.", "dvs.", "d.v.s.", "f.eks.", "fx.", "ca.", "jf.", "jvf.", "pga.", "p.g.a.", "pr.", "nr.",
              "kl.", "evt.", "inkl.", "ift.", "i.f.t.", "vedr.", "mht.", "m.h.t.", "tlf.", "ang.", "hhv.", "iht.",
@@ -395,7 +396,11 @@ class Glossary:
                      rf"(?:en|et|den|det|når|at|\w+en)\b)", " ".join(sents[index:index + 2]), flags):
             return True
         following = sents[index + 1] if index + 1 < len(sents) else ""
-        return bool(EXPLAINERS.search(sentence) or EXPLAINERS.search(following) or POINTING_BACK.search(following))
+        if EXPLAINERS.search(sentence) or EXPLAINERS.search(following) or POINTING_BACK.search(following):
+            return True
+        # an apposition, a relative clause, a parenthesis or a dash (budbringer/jargon.py)
+        use = re.search(rf"(?<!\w)(?:{forms})", sentence, flags)
+        return use is not None and jargon.explained(sentence, use.start(), use.end(), following, term)
 
 
 # -- findings and figures -------------------------------------------------------------------------------------
@@ -410,6 +415,7 @@ class Issue:
     severity: str
     text: str
     text_da: str
+    field: str = ""  # the message field that feeds the text, where known
 
 
 @dataclass
@@ -512,12 +518,21 @@ def _address(reader: ReaderText) -> tuple[str, list[str], list[str]]:
     return expected, du, jer
 
 
-def review(plan: Plan, variants: list[Variant]) -> Review:
-    """Measure every variant and find what breaks the plan's readability rules."""
+def review(plan: Plan, variants: list[Variant], month_words: Mapping[str, Any] | None = None) -> Review:
+    """Measure every variant and find what breaks the plan's readability rules. `month_words`: the
+    message's `words:` (message.Word: explained ones join the glossary, known ones the known words)."""
     policy = plan.readability
     issues: list[Issue] = []
     figures: dict[str, Figures] = {}
     readers = {v.forum: reader_text(v) for v in variants}
+    month = dict(month_words or {})
+    all_terms = {**policy.glossary, **{w: GlossaryTerm(plain=e.plain or e.explain, explain=e.explain or e.plain)
+                                       for w, e in month.items() if e.explain or e.plain}}
+    known_words = {key: list(listed) for key, listed in policy.known_words.items()}
+    for word, entry in month.items():
+        for key in entry.known:
+            known_words.setdefault(key, []).append(word)
+    names = jargon.names_in(s for r in readers.values() for s, _ in r.seen)
     for variant in variants:
         group = variant.stakeholder
         rules = policy.group(group)
@@ -532,7 +547,9 @@ def review(plan: Plan, variants: list[Variant]) -> Review:
 
         seen_kinds = reader.seen
         seen = [s for s, _ in seen_kinds]
-        glossary = Glossary(policy.glossary, rules.avoid)
+        known = jargon.known_for(known_words, group, variant.forum, variant.template.split(".")[0])
+        glossary = Glossary({t: e for t, e in all_terms.items() if not t.casefold().startswith(known or ("\0",))},
+                            [w for w in rules.avoid if not w.casefold().startswith(known or ("\0",))])
         uses = glossary.uses(seen)
         expected, du, jer = _address(reader)
         figure = Figures(
@@ -582,6 +599,8 @@ def review(plan: Plan, variants: list[Variant]) -> Review:
                 plain = " / ".join(f"{s.plain} ({s.meaning})" for s in entry.senses)
                 add("ambiguous_term", f"{term} is used in two meanings ({', '.join(sorted(meanings))}): write "
                                       f"{plain}", f"»{term}« bruges i to betydninger. Skriv {plain}.")
+        if policy.severity(group, "jargon") != "off":
+            _jargon(add, policy, group, known, glossary, seen_kinds, names)
         counts: dict[str, list[str]] = defaultdict(list)
         for sentence in sentences("\n\n".join(b.text for b in reader.of("prose"))):
             if len(words(sentence)) >= policy.repeated_sentence_words:
@@ -611,12 +630,43 @@ def review(plan: Plan, variants: list[Variant]) -> Review:
     return Review(figures, issues)
 
 
+def _jargon(add: Any, policy: Any, group: str, known: tuple[str, ...], glossary: Glossary,
+            seen_kinds: list[tuple[str, str]], names: frozenset[str]) -> None:
+    """The jargon rule (budbringer/jargon.py): rare words not explained where they are first used."""
+    seen = [s for s, _ in seen_kinds]
+    judge = jargon.Judge(policy.min_zipf(group), policy.compound_zipf(group), known)
+    forms = [f for term, entry in glossary.terms.items() for f in (entry.forms or [term])]
+    prose = [i for i, (_, kind) in enumerate(seen_kinds) if kind == "prose"]
+    for rare in judge.unexplained(seen, forms, names, prose):
+        where = _short(seen[rare.sentence], 60)
+        if rare.weak:
+            weak = ", ".join(f"\u201c{p}\u201d" for p in rare.weak)
+            reason = f"built of {' + '.join(rare.parts)}, and {weak} is not an everyday word for {group}"
+            weak_da = ", ".join(f"»{p}«" for p in rare.weak)
+            reason_da = f"sammensat af {' + '.join(rare.parts)}, og {weak_da} er ikke almindeligt nok for målgruppen"
+        elif rare.zipf:
+            reason = f"Zipf {rare.zipf:.1f}, below {judge.min_zipf:.1f}"
+            reason_da = "det er sjældent på dansk"
+        else:
+            reason, reason_da = "not in the list of everyday Danish words", "det er ikke et almindeligt dansk ord"
+        add("jargon",
+            f"\u201c{rare.word}\u201d is uncommon in everyday Danish ({reason}) and is not explained where it is "
+            f"first used: explain it there (\u201c{rare.word}, hvor …\u201d, \u201c{rare.word} (…)\u201d or "
+            f"\u201cdet vil sige …\u201d), say it in everyday words, or list it under the message's `words:` "
+            f"(in \u201c{where}\u201d)",
+            f"»{rare.word}« er ikke et hverdagsord ({reason_da}), og det er ikke forklaret, første gang det "
+            f"bruges (»{where}«). Forklar det der, fx »{rare.word}, hvor …« eller i en parentes, eller skriv "
+            f"det med almindelige ord.")
+
+
 def reader_groups(plan: Plan, variants: list[Variant]) -> dict[str, tuple[str, str]]:
     """Which variants one person reads together. Fora of one tier that share a template get the same text for
     different people (the three networks) or the same news in more places (the main and the local intranet
     pages): a person reads one of them. Any two other variants may reach the same person: an area chief sits
     in OC, may be in HMU, reads the intranet and MidtNyt and may follow LinkedIn."""
-    return {v.forum: (v.tier, v.template) for v in variants}
+    # A forum that shares another's text by the plan's declaration (`shares_text_with`) sits with that forum.
+    return {v.forum: (v.tier, plan.fora[sharing_chain(plan, v.forum)[-1]].template if v.forum in plan.fora
+                      else v.template) for v in variants}
 
 
 def _across(plan: Plan, variants: list[Variant], readers: dict[str, ReaderText],

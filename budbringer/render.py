@@ -28,6 +28,7 @@ from markupsafe import Markup
 
 from budbringer import deadlines
 from budbringer.errors import InputError, Problem
+from budbringer.findings import for_author
 from budbringer.message import Contact, Message, Text
 from budbringer.plan import STAKEHOLDER_LABELS, Forum, NewsletterIssue, Plan
 
@@ -95,6 +96,47 @@ def danish_date(value: Any) -> str:
     return format_date(value, "d. MMMM y", locale="da")
 
 
+def danish_day(value: Any) -> str:
+    """'tirsdag den 19. januar 2027': a day to come to (an invitation), with its weekday (CLDR names)."""
+    from babel.dates import format_date
+
+    return format_date(value, "EEEE 'den' d. MMMM y", locale="da")
+
+
+def time_span(value: str) -> str:
+    """'9.00-12.00' as Danish typography writes a span: '9.00–12.00' (an en dash, no spaces)."""
+    return re.sub(r"\s*[-–]\s*", "–", value.strip())
+
+
+#: numbers up to twelve are written in words in running Danish text ("to medlemmer")
+_NUMBER_WORDS = ("nul", "ét", "to", "tre", "fire", "fem", "seks", "syv", "otte", "ni", "ti", "elleve", "tolv")
+
+
+def in_words(value: int) -> str:
+    """2 → 'to', 12 → 'tolv', 13 → '13' (Danish house style: small numbers in words; 1 is 'ét', for
+    the neuter nouns it counts here: medlem, ord)."""
+    return _NUMBER_WORDS[value] if 0 <= value < len(_NUMBER_WORDS) else str(value)
+
+
+#: a word as a word limit counts it: "it-system" and "Bosted-tovholder" are one word each
+WORD = re.compile(r"[A-Za-zÀ-ÖØ-öø-ÿ0-9]+(?:[-'][A-Za-zÀ-ÖØ-öø-ÿ0-9]+)*")
+
+
+def word_count(text: str) -> int:
+    """The words of a plain text, as a word limit counts them (the cover note and `check` alike)."""
+    return len(WORD.findall(text))
+
+
+def html_word_count(markup: str) -> int:
+    """The words of an HTML fragment as its reader sees them (tags dropped, entities read)."""
+    return word_count(html.unescape(nh3.clean(str(markup), tags=set())))
+
+
+def hashtags(tags: Any) -> str:
+    """A post's hashtags as one line: '#Socialområdet #RegionMidtjylland' (a leading # may be written or not)."""
+    return " ".join("#" + tag.lstrip("#") for tag in tags or ())
+
+
 @cache
 def environment(templates_dir: Path) -> jinja2.Environment:
     env = jinja2.Environment(
@@ -107,19 +149,35 @@ def environment(templates_dir: Path) -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.filters["danish_date"] = danish_date
+    env.filters["danish_day"] = danish_day
+    env.filters["time_span"] = time_span
+    env.filters["in_words"] = in_words
+    env.filters["word_count"] = html_word_count
+    env.filters["hashtags"] = hashtags
     return env
 
 
-# What each template needs from the text its forum reads; any other template needs DEFAULT_NEEDS.
+# What each template needs from the text its forum reads; any other template needs DEFAULT_NEEDS. A field a
+# template shows only when it is written (HMU's `forward` for the LMUs, a network's `invitation`) is optional.
 DEFAULT_NEEDS = ("headline", "lead", "text", "action")
 NEEDS: dict[str, tuple[str, ...]] = {
     "oc_briefing.html.j2": ("headline", "lead", "text", "action", "forward"),
-    "hmu_briefing.html.j2": ("headline", "lead", "text", "action", "forward"),
-    "network_briefing.html.j2": ("headline", "lead", "text", "action", "invitation"),
+    "hmu_briefing.html.j2": ("headline", "lead", "text", "action"),
+    "network_briefing.html.j2": ("headline", "lead", "text", "action"),
     "linkedin_post.txt.j2": ("hook", "text", "action"),
     "facebook_post.txt.j2": ("headline", "lead"),
     "instagram_post.txt.j2": ("headline", "lead", "text"),
 }
+#: what a template shows when it is written, besides what it needs
+OPTIONAL: dict[str, tuple[str, ...]] = {
+    "hmu_briefing.html.j2": ("forward",),
+    "network_briefing.html.j2": ("invitation",),
+}
+#: every field of a forum's text, the body first: the order a finding names them in
+TEXT_FIELDS = ("text", "lead", "headline", "action", "hook", "forward", "invitation")
+#: fields a forum reads only when written for it (never from its group): a concrete invitation, a text to
+#: pass on as it is
+OWN_FIELDS = ("forward", "invitation")
 
 # What to write, per field: said in the fix of a missing field.
 FIELD_HELP = {
@@ -144,14 +202,161 @@ def template_key(template: str) -> str:
     return template.split("/")[-1].split(".", 1)[0]
 
 
-def forum_text(message: Message, name: str, forum: Forum) -> Text:
-    """The text a forum reads: its group's, then the template's and the forum's own fields over it."""
+def needs(forum: Forum) -> tuple[str, ...]:
+    return NEEDS.get(forum.template.split("/")[-1], DEFAULT_NEEDS)
+
+
+def reads(forum: Forum) -> tuple[str, ...]:
+    """The fields of its text a forum's template shows: what it needs and what it shows when written."""
+    return needs(forum) + OPTIONAL.get(forum.template.split("/")[-1], ())
+
+
+def sharing_chain(plan: Plan, name: str) -> list[str]:
+    """The forum, then the fora whose text it shares (the plan's `shares_text_with`), in order."""
+    chain = [name]
+    while (other := plan.fora[chain[-1]].shares_text_with) is not None and other in plan.fora \
+            and other not in chain:
+        chain.append(other)
+    return chain
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One part of the message a forum's text is made of: its path and whether it was written for the forum."""
+
+    path: str  # groups.employees, forum_texts.network_briefing, forum_texts.midtnyt
+    text: Text | None
+    written_for_it: bool
+
+
+def layers(plan: Plan, message: Message, name: str) -> list[Layer]:
+    """What a forum reads, lowest first: its group's text, then (through `shares_text_with`) the texts of the
+    fora it shares with, then its template's and its own `forum_texts`. The group's text is written for the
+    forum only when the plan says so (`group_text: true`, on it or on the forum it shares with)."""
+    forum = plan.fora[name]
+    chain = sharing_chain(plan, name)
+    root = plan.fora[chain[-1]]
+    group = forum.stakeholder
+    # A plan that says nothing of whose text is whose (no group_text, no shares_text_with: an older plan) lets
+    # every forum read its group's text, as before.
+    legacy = not any(f.group_text or f.shares_text_with for f in plan.fora.values())
+    found = [Layer(f"groups.{group}", message.groups.get(group),
+                   legacy or (root.group_text and root.stakeholder == group))]
+    for member in reversed(chain):
+        key = template_key(plan.fora[member].template)
+        found += [Layer(f"forum_texts.{key}", message.forum_texts.get(key), True),
+                  Layer(f"forum_texts.{member}", message.forum_texts.get(member), True)]
+    return found
+
+
+def forum_text(message: Message, name: str, forum: Forum, plan: Plan | None = None) -> Text:
+    """The text a forum reads: its group's, then the shared, the template's and the forum's own fields over it
+    (`layers`; without the plan: its group's, its template's and its own)."""
+    if plan is None:
+        stack = [message.groups.get(forum.stakeholder), message.forum_texts.get(template_key(forum.template)),
+                 message.forum_texts.get(name)]
+    else:
+        stack = [layer.text for layer in layers(plan, message, name)]
     merged: dict[str, Any] = {}
-    for layer in (message.groups.get(forum.stakeholder), message.forum_texts.get(template_key(forum.template)),
-                  message.forum_texts.get(name)):
+    for layer in stack:
         if layer is not None:
             merged.update({field: value for field, value in layer if value is not None})
     return Text(**merged)
+
+
+def text_home(plan: Plan, name: str, field: str = "text") -> str:
+    """Where in the message this forum's own `field` is written: `groups.<group>` for the forum the group's text
+    is written for, `forum_texts.<template>` for fora that share a template (the networks), else
+    `forum_texts.<forum>`; a forum that shares another's text, that forum's place."""
+    root = sharing_chain(plan, name)[-1]
+    forum = plan.fora[root]
+    if field in OWN_FIELDS:
+        return f"forum_texts.{name}.{field}"
+    if forum.group_text:
+        return f"groups.{forum.stakeholder}.{field}"
+    alike = [f for f in plan.fora.values() if f.template == forum.template and f.shares_text_with is None]
+    return f"forum_texts.{template_key(forum.template) if len(alike) > 1 else root}.{field}"
+
+
+@dataclass(frozen=True)
+class FieldSource:
+    """Where one field of a forum's text comes from."""
+
+    field: str          # headline, lead, text, action, hook, forward, invitation
+    path: str           # the message field that feeds it: groups.employees.text, forum_texts.midtnyt.lead
+    written_for_it: bool
+
+
+@dataclass(frozen=True)
+class ForumSources:
+    """Where each part of a forum's text comes from: its own or shared text fields, the timeline, the template."""
+
+    forum: str
+    title: str
+    stakeholder: str
+    template: str
+    fields: tuple[FieldSource, ...]
+    timeline: str | None = None  # the timeline lines it shows (timeline[].employees), or None
+    shares_with: str | None = None
+
+    @property
+    def foreign(self) -> list[FieldSource]:
+        """The fields that come from a text written for another reader."""
+        return [f for f in self.fields if not f.written_for_it]
+
+
+def field_sources(plan: Plan, message: Message, name: str) -> tuple[FieldSource, ...]:
+    """Each field of the forum's text its template shows, and the layer it comes from (the last that gives it)."""
+    shown = reads(plan.fora[name])
+    found: dict[str, FieldSource] = {}
+    for layer in layers(plan, message, name):
+        if layer.text is None:
+            continue
+        for field, value in layer.text:
+            if value is not None:
+                found[field] = FieldSource(field, f"{layer.path}.{field}", layer.written_for_it)
+    return tuple(found[f] for f in TEXT_FIELDS if f in found and f in shown)
+
+
+def text_sources(plan: Plan, message: Message, variants: list[Variant]) -> list[ForumSources]:
+    """The sources of every rendered variant's text, in the variants' order. The timeline counts when the
+    variant shows one of its lines."""
+    out: list[ForumSources] = []
+    for variant in variants:
+        forum = plan.fora[variant.forum]
+        shown = html.unescape(variant.body)
+        group = forum.stakeholder
+        timeline = None
+        if any(step.for_group(group) in shown for step in message.timeline):
+            timeline = f"timeline[].{group}" if any(getattr(s, group, None) for s in message.timeline) \
+                else "timeline[].text"
+        out.append(ForumSources(variant.forum, forum.title, group, forum.template,
+                                field_sources(plan, message, variant.forum), timeline, forum.shares_text_with))
+    return out
+
+
+def sources_line(sources: ForumSources) -> str:
+    """One line: each source and the fields it gives, then the timeline and the template.
+    `headline, lead ← forum_texts.midtnyt · text, action ← groups.employees ✗ · timeline[].text · template …`"""
+    by_layer: dict[tuple[str, bool], list[str]] = {}
+    for source in sources.fields:
+        by_layer.setdefault((source.path.rsplit(".", 1)[0], source.written_for_it), []).append(source.field)
+    parts = [f"{', '.join(fields)} ← {layer}{'' if ok else ' ✗'}" for (layer, ok), fields in by_layer.items()]
+    if sources.shares_with:
+        parts.append(f"shares_text_with: {sources.shares_with}")
+    if sources.timeline:
+        parts.append(sources.timeline)
+    parts.append(f"template {sources.template}")
+    return " · ".join(parts)
+
+
+def written_for(plan: Plan, path: str) -> list[str]:
+    """The fora a message field is written for: the group's fora (`group_text`), or the forum or template named."""
+    kind, _, rest = path.partition(".")
+    key = rest.split(".", 1)[0]
+    if kind == "groups":
+        return [n for n, f in plan.fora.items() if f.group_text and f.stakeholder == key]
+    return [n for n, f in plan.fora.items() if n == key or template_key(f.template) == key]
 
 
 def missing_content(plan: Plan, message: Message, names: list[str]) -> list[Problem]:
@@ -166,13 +371,13 @@ def missing_content(plan: Plan, message: Message, names: list[str]) -> list[Prob
                                     "such as network_briefing"))
     for name in names:
         forum = plan.fora[name]
-        text = forum_text(message, name, forum)
-        for field in NEEDS.get(forum.template.split("/")[-1], DEFAULT_NEEDS):
+        text = forum_text(message, name, forum, plan)
+        for field in needs(forum):
             if getattr(text, field) is not None:
                 continue
-            where = (f"groups.{forum.stakeholder}.{field}" if field in DEFAULT_NEEDS
-                     else f"forum_texts.{name}.{field}")
-            alone = f" (or forum_texts.{name}.{field} for {forum.title} alone)" if field in DEFAULT_NEEDS else ""
+            where = text_home(plan, name, field)
+            alone = (f" (or forum_texts.{name}.{field} for {forum.title} alone)"
+                     if where != f"forum_texts.{name}.{field}" else "")
             problems.append(Problem(file, where, f"is missing: {forum.title} ({name}) needs it",
                                     f"write {FIELD_HELP[field]}{alone}"))
         needs_contact = forum.newsletter is not None or (text.action is not None and text.action.contact is None)
@@ -215,6 +420,7 @@ def _text_context(text: Text, contact: Contact | None, group: str) -> dict[str, 
             "headline": _one_line(text.forward.headline), "text_html": markdown_to_html(text.forward.text),
             "text_markdown": text.forward.text},
         "invitation": text.invitation,
+        "hashtags": list(text.hashtags or ()),
         "group": group,
     }
 
@@ -270,7 +476,7 @@ def context(plan: Plan, message: Message) -> dict[str, Any]:
 
 def forum_context(plan: Plan, message: Message, base: dict[str, Any], name: str) -> dict[str, Any]:
     forum = plan.fora[name]
-    text = forum_text(message, name, forum)
+    text = forum_text(message, name, forum, plan)
     content = _text_context(text, message.contact, forum.stakeholder)
     return {**base, "forum": forum, "forum_name": name, "tier": plan.tier_of(name), "content": content,
             "timeline": [{"when": m.when, "text": m.for_group(forum.stakeholder), "now": m.now}
@@ -369,7 +575,16 @@ def render_approval_request(plan: Plan, message: Message, variants: list[Variant
     Without a member: the same mail addressed to the whole group (a preview). `quality` gives each forum's
     readability figures in one Danish line (`readability.Figures.line_da`), shown under its text."""
     policy = plan.approval
+    if deadline is None:  # a preview: the deadline the request will carry, from the OC calendar
+        try:
+            schedule = deadlines.schedule_for_message_date(plan, message.date)
+        except InputError:
+            schedule = None
+        if schedule is not None:
+            deadline, meeting = schedule.deadline, meeting or schedule.meeting
+    shown = for_author(findings, {name: forum.title for name, forum in plan.fora.items()}, "da")
     ctx = {**context(plan, message), "variants": variants, "findings": findings, "approval_hash": approval_hash,
+           "author_findings": shown,
            "deadline": deadline, "meeting": meeting, "member": member, "link": link,
            "quality": dict(quality or {}),
            "tiers": {tier.name: tier.title for tier in plan.tiers}}

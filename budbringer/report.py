@@ -69,7 +69,8 @@ def record_rows(records: Iterable[Record]) -> list[dict[str, str]]:
     ]
 
 
-def summary_markdown(prepared: Prepared, approval: Approval, outcomes: list[Outcome]) -> str:
+def summary_markdown(prepared: Prepared, approval: Approval, outcomes: list[Outcome], late: str = "") -> str:
+    """The run's summary; `late` says when the approval came after its deadline (`Status.late_note`)."""
     counts: dict[str, int] = {}
     for outcome in outcomes:
         counts[outcome.state] = counts.get(outcome.state, 0) + 1
@@ -80,6 +81,8 @@ def summary_markdown(prepared: Prepared, approval: Approval, outcomes: list[Outc
         f"- **Approved by** {approval.approved_by} under *{approval.reference}* "
         f"at {approval.approved_at:%Y-%m-%d %H:%M} UTC (approval {approval.id}, hash `{approval.hash[:12]}`)",
     ]
+    if late:
+        lines.append(f"- **Approved late**: {late}")
     if approval.override_order:
         lines.append(f"- **Order overridden by the chair**: {approval.override_reason}")
     lines.append("- **Deliveries**: " + ", ".join(f"{n} {state}" for state, n in sorted(counts.items())))

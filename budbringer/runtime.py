@@ -11,21 +11,17 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from budbringer import plan as plan_
 from budbringer.channel import Adapter, Registry
+from budbringer.clock import Clock, system_clock
 from budbringer.ledger import Ledger, database_url
 from budbringer.plan import Plan
 
-Clock = Callable[[], dt.datetime]
-
-
-def system_clock() -> dt.datetime:
-    """Now, aware, in UTC (follows time_machine in tests)."""
-    return dt.datetime.now(dt.UTC)
+__all__ = ["Clock", "Runtime", "Settings", "system_clock"]
 
 
 @dataclass(frozen=True)
@@ -66,7 +62,7 @@ class Runtime:
         if self._channels is None:
             from budbringer.cascade import channels
 
-            self._channels = channels(self.plan)
+            self._channels = channels(self.plan, self.clock)
         return self._channels
 
     def close(self) -> None:

@@ -14,10 +14,11 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from budbringer import cascade
+from budbringer import cascade, catalogue, render
 from budbringer.adapters.registry import REGISTRY
 from budbringer.checks import plain_text
 from budbringer.errors import InputError
+from budbringer.findings import for_author
 from budbringer.render import Variant
 
 
@@ -36,8 +37,9 @@ def check_flow(message: str, plan: str | None = None) -> dict[str, object]:
     plan_path = str(plan_.plan_path(plan).resolve())
     prepared = cascade.prepare(plan_.load(plan_path, REGISTRY), str(Path(message).resolve()))
     problems = cascade.preflight(prepared.plan)
-    for finding in prepared.findings:
-        logger.warning("%s: %s", finding.forum, finding.text)
+    shown = for_author(prepared.findings, {n: f.title for n, f in prepared.plan.fora.items()}, catalogue.language())
+    for finding in shown:
+        logger.warning("%s", finding.line())
     key = re.sub(r"[^a-z0-9-]+", "-", prepared.message.id.lower()).strip("-")
     ordered = sorted(prepared.variants, key=lambda v: (v.tier_index, v.forum))
     create_table_artifact(
@@ -54,8 +56,11 @@ def check_flow(message: str, plan: str | None = None) -> dict[str, object]:
     if problems:
         lines += ["", "## Problems (the send would stop here)", ""]
         lines += [f"- `{p.file}` {p.field}: {p.what} — {p.fix}" for p in problems]
-    if prepared.findings:
-        lines += ["", "## Findings", ""] + [f"- {f.severity}: {f.forum}: {f.text}" for f in prepared.findings]
+    lines += ["", "## Sources of each forum's text", ""]
+    lines += [f"- `{s.forum}`: {render.sources_line(s)}"
+              for s in render.text_sources(prepared.plan, prepared.message, prepared.variants)]
+    if shown:
+        lines += ["", "## Findings", ""] + [f"- {f.line()}" for f in shown]
     for variant in ordered:
         lines += ["", f"## {variant.tier_index}. {variant.forum_title} ({variant.channel}, {variant.medium})", "",
                   f"**{variant.subject}**", "", "```text", _text(variant), "```"]

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from budbringer.errors import ApprovalError, BudbringerError, InputError, LedgerError, Problem, mask_urls
+from budbringer.errors import ApprovalError, BudbringerError, InputError, LedgerError, Problem, mask_secrets, mask_urls
 
 if TYPE_CHECKING:
     from budbringer.flows.temporary_server import TemporaryServer
@@ -58,9 +58,9 @@ def _checkpoint_ledgers() -> None:
 
 
 def _error(text: str) -> int:
-    """One error on stderr, with any URL's credentials masked."""
+    """One error on stderr, with any URL's credentials, tokens and keys masked."""
     try:
-        print(f"error: {mask_urls(text)}", file=sys.stderr)
+        print(f"error: {mask_secrets(text)}", file=sys.stderr)
     except BrokenPipeError:
         pass
     return EXIT_PROBLEM
@@ -132,13 +132,27 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("folder", metavar="DIR", help="a new (or empty) folder")
     init.set_defaults(run=cmd_init)
 
+    new = sub.add_parser("new", parents=[common], help="write next month's message as a skeleton to fill in",
+                         description="Write the message for the next OC meeting (or --meeting DATE) into messages/: "
+                                     "the dates from the plan's calendar, and every field each forum needs, empty, "
+                                     "with a Danish prompt. Never overwrites a file.")
+    new.add_argument("--meeting", metavar="DATE", help="the OC meeting the message is for (YYYY-MM-DD; default: "
+                                                       "the next one in the plan)")
+    new.add_argument("--messages", default="messages", metavar="DIR", help="where to write it (default: messages)")
+    new.set_defaults(run=cmd_new)
+
     check = sub.add_parser("check", parents=[common], help="validate plan and message, render every variant")
     check.add_argument("message", help="the message file (Markdown with front matter)")
+    check.add_argument("--lang", choices=["da", "en"], default=None,
+                       help="the findings' language (default: from the locale, LANG/LC_MESSAGES: en for English, "
+                            "else Danish)")
     check.set_defaults(run=cmd_check)
 
     preview = sub.add_parser("preview", parents=[common], help="write every variant as HTML with an index page")
     preview.add_argument("message")
     preview.add_argument("--out", default=None, help="folder (default: preview/<message id>)")
+    preview.add_argument("--lang", choices=["da", "en"], default=None,
+                         help="the findings' language on the terminal (the pages are Danish)")
     preview.set_defaults(run=cmd_preview)
 
     send = sub.add_parser(
@@ -259,6 +273,32 @@ def cmd_init(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_new(args: argparse.Namespace) -> int:
+    """Next month's message as a skeleton (budbringer/skeleton.py), dated by the plan's calendar from now."""
+    import datetime as dt
+
+    from budbringer import skeleton
+    from budbringer.runtime import system_clock
+
+    meeting = None
+    if args.meeting:
+        try:
+            meeting = dt.date.fromisoformat(args.meeting)
+        except ValueError:
+            raise InputError([Problem("budbringer new", "--meeting", f"{args.meeting!r} is not a date",
+                                      "give the meeting as YYYY-MM-DD, e.g. --meeting 2027-01-14")]) from None
+    path, dates, skipped = skeleton.write(_plan(args.plan), args.messages, system_clock(), meeting)
+    for day in skipped:
+        print(f"note: the OC meeting on {day.isoformat()} is skipped: its approval deadline has passed")
+    print(f"{path} written: the message for the OC meeting on {dates.meeting.isoformat()}; approval is asked "
+          f"for on {dates.request_at:%Y-%m-%d %H:%M} and due on {dates.deadline:%Y-%m-%d %H:%M}.")
+    for other in skeleton.same_month(path):
+        print(f"note: {other} is for the same month; the monthly run takes exactly one file per month: move one")
+    print(f"Next: fill in every empty field (see docs/skriv-et-budskab.md), then `budbringer check {path}`, "
+          "which names each field still empty")
+    return EXIT_OK
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     """Render every variant, print its readability figures, list the findings; blocking findings exit 1."""
     from budbringer import cascade
@@ -270,8 +310,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     print(f"{message.path}: {len(variants)} variants rendered for {len({v.tier for v in variants})} tiers; "
           f"approval hash {_approval_hash(variants)[:12]}")
     _figures_table(variants, review.figures)
-    for finding in findings:
-        print(f"  {finding.severity}: {finding.forum}: {finding.text}")
+    _sources_table(plan, message, variants)
+    _print_findings(plan, findings, args)
     blocking = [f for f in findings if f.severity == "error"]
     if blocking or problems:
         raise InputError(problems + _blocking(message, blocking))
@@ -295,20 +335,22 @@ def _sign_in_problems(plan: object) -> list:  # type: ignore[type-arg]
 
 def _checked(args: argparse.Namespace) -> tuple:  # type: ignore[type-arg]
     """What `cascade.prepare` does, without stopping at a blocking finding: check and preview show them all."""
-    from budbringer import cascade, checks, message as message_, readability, render
+    from budbringer import cascade, checks, deadlines, delivery_dates, message as message_, readability, render
 
     plan = _plan(args.plan)
     message = message_.load(args.message, plan)
     variants = render.render_variants(plan, message)
-    review = readability.review(plan, variants)
-    findings = checks.check_variants(plan, variants, review) + cascade.channel_findings(plan, variants)
+    review = readability.review(plan, variants, message.words)
+    findings = checks.all_findings(plan, message, variants, review, (
+        cascade.channel_findings(plan, variants)
+        + delivery_dates.findings(plan, message, variants, now=deadlines.local_now(plan))))
     return plan, message, variants, review, findings
 
 
 def _blocking(message: object, blocking: Sequence) -> list:  # type: ignore[type-arg]
     from budbringer.errors import Problem
 
-    return [Problem(str(message.path), f"variant for {f.forum}", *_what_and_fix(f.text))  # type: ignore[attr-defined]
+    return [Problem(str(message.path), f.field or f"variant for {f.forum}", *_what_and_fix(f.text))  # type: ignore[attr-defined]
             for f in blocking]
 
 
@@ -347,6 +389,28 @@ def _figures_table(variants: Sequence, figures: dict) -> None:  # type: ignore[t
     console.print(table)
 
 
+def _print_findings(plan: object, findings: Sequence, args: argparse.Namespace) -> None:  # type: ignore[type-arg]
+    """The findings once per message field, by consequence, in the author's language (--lang, else the locale)."""
+    from budbringer import catalogue
+    from budbringer.findings import for_author, summary
+
+    lang = catalogue.language(getattr(args, "lang", None))
+    shown = for_author(findings, {n: f.title for n, f in plan.fora.items()}, lang)  # type: ignore[attr-defined]
+    print(catalogue.say("Findings: {summary}", lang, summary=summary(shown, lang)))
+    for finding in shown:
+        print(f"  {finding.line()}")
+
+
+def _sources_table(plan: object, message: object, variants: Sequence) -> None:  # type: ignore[type-arg]
+    """Where each part of every forum's text comes from: its own or shared text, its group's, the timeline and
+    the template (a field from a text written for another reader is marked ✗)."""
+    from budbringer import render
+
+    print("Sources of each forum's text (✗: written for another reader)")
+    for sources in render.text_sources(plan, message, list(variants)):  # type: ignore[arg-type]
+        print(f"  {sources.forum}: {render.sources_line(sources)}")
+
+
 def cmd_preview(args: argparse.Namespace) -> int:
     """The approval page without buttons, and each variant on its own page, as static files (Danish)."""
     from budbringer import cascade
@@ -380,6 +444,8 @@ def cmd_preview(args: argparse.Namespace) -> int:
                                     encoding="utf-8")
     print(f"{len(links) - 1} variants and the approval request written with the page the approvers see "
           f"(without buttons), with each variant's readability figures; open {(out / 'index.html').resolve()}")
+    _sources_table(plan, message, variants)
+    _print_findings(plan, findings, args)
     blocking = [f for f in findings if f.severity == "error"]
     if blocking:
         raise InputError(_blocking(message, blocking))
@@ -467,6 +533,10 @@ def _send(args: argparse.Namespace, server: TemporaryServer) -> int:
     run = runtime.Runtime(runtime.Settings.read(args.plan), REGISTRY, plan=plan)
     ledger = run.ledger
     cascade.refuse_edit_after_delivery(prepared, ledger)
+    if not args.approved_by:
+        from budbringer import approval_request
+
+        approval_request.refuse_late_request(prepared, ledger, run.clock())  # never mail a dead link
     records = ledger.records(message.id)
     wanted = {delivery_key(message.id, v.content_hash, v.forum, v.channel) for v in prepared.variants}
     if wanted and wanted <= {r.key for r in records if r.state == State.DELIVERED}:
@@ -519,7 +589,7 @@ def _send(args: argparse.Namespace, server: TemporaryServer) -> int:
         fix = ("; settle each uncertain delivery with `budbringer resolve` as shown above (never sent twice "
                "blindly), then send again for the rest" if uncertain else
                "; the table above says why: fix that, then send again (what was delivered is not sent twice)")
-        print(f"\nerror: {mask_urls(str(failed))}{fix}", file=sys.stderr)
+        print(f"\nerror: {mask_secrets(str(failed))}{fix}", file=sys.stderr)
         return EXIT_PROBLEM
     if not new:
         print(f"\nNothing new delivered: all {len(outcomes or [])} deliveries of {message.id} were delivered before.")
@@ -693,7 +763,8 @@ def _print_request(ledger: object, message_id: str, plan_path: str | None) -> No
     """The message's latest approval request: its state, the deadline, who has decided (how, and a
     rejection's comment) and who has not."""
     from budbringer import plan as plan_
-    from budbringer.approval_request import SOURCES, local
+    from budbringer.approval_links import is_late
+    from budbringer.approval_request import SOURCES, Status, local
 
     request = ledger.request(message_id)  # type: ignore[attr-defined]
     if request is None:
@@ -708,8 +779,11 @@ def _print_request(ledger: object, message_id: str, plan_path: str | None) -> No
     votes = ledger.votes(request.id)  # type: ignore[attr-defined]
     for vote in votes:
         how = SOURCES.get(vote.source, vote.source)
-        line = f"  {vote.voter}: {vote.decision} ({how}, {vote.at:%Y-%m-%d %H:%M} UTC)"
+        late = ", late" if is_late(request, vote.at) else ""
+        line = f"  {vote.voter}: {vote.decision} ({how}, {vote.at:%Y-%m-%d %H:%M} UTC{late})"
         print(line + (f": {vote.comment}" if vote.comment else ""))
+    if plan is not None and request.decided_at is not None and is_late(request, request.decided_at):
+        print(f"  LATE: {Status(request, votes).late_note(plan)}")
     if plan is not None and request.state == "open":
         decided = {v.voter.casefold() for v in votes}
         waiting = [m.name for m in plan.approval.members if m.name.casefold() not in decided]
@@ -748,7 +822,7 @@ def cmd_mark(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-
+    """The plan, as text or as a Danish document; masked (`mask_secrets`) like every error, whatever it holds."""
     plan = _plan(args.plan)
     if args.format != "text":
         from budbringer.web import plan_document
@@ -760,6 +834,17 @@ def cmd_plan(args: argparse.Namespace) -> int:
         else:
             sys.stdout.write(text)
         return EXIT_OK
+    import contextlib
+    import io
+
+    shown = io.StringIO()
+    with contextlib.redirect_stdout(shown):
+        _plan_text(plan)
+    sys.stdout.write(mask_secrets(shown.getvalue()))
+    return EXIT_OK
+
+
+def _plan_text(plan: Plan) -> None:
     policy = plan.approval
     print(f"{plan.name}\n({plan.path})\n")
     print(f"Vision: {plan.narrative.vision}  ·  Aim: {plan.narrative.aim}\n")
@@ -779,7 +864,6 @@ def cmd_plan(args: argparse.Namespace) -> int:
                 print(f"       passes it on to: {', '.join(forum.informs)}")
             if forum.meetings:
                 print(f"       meetings: {', '.join(d.isoformat() for d in forum.meetings)}")
-    return EXIT_OK
 
 
 def cmd_resolve(args: argparse.Namespace) -> int:
@@ -921,7 +1005,8 @@ def cmd_approve(args: argparse.Namespace) -> int:
         return _already_recorded(prepared, status, earlier, decision)
     if status.approval is not None:
         print(f"{prepared.message.id} is approved by {status.approval.approved_by} (approval {status.approval.id}, "
-              f"hash {status.approval.hash[:12]})")
+              f"hash {status.approval.hash[:12]})"
+              + (f"; {status.late_note(prepared.plan)}" if status.late else ""))
     elif status.rejected:
         print(f"{prepared.message.id} is rejected: {status.request.comment}. Nothing will be sent.")
     else:

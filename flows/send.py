@@ -52,7 +52,7 @@ from prefect.runtime import deployment as current_deployment
 from prefect.runtime import flow_run as current_flow_run
 from pydantic import Field
 
-from budbringer import approval_request, cascade, deadlines, engine, runtime
+from budbringer import approval_request, cascade, comment, deadlines, engine, runtime
 from budbringer.adapters.registry import REGISTRY
 from budbringer.approval import Approval
 from budbringer.approval_request import Decision, Status
@@ -114,7 +114,7 @@ class ApprovalInput(RunInput):
         title="Beslutning", description="Godkend budskabet, som det er, eller afvis det.")
     navn: str = Field(title="Dit navn", description="Dit navn, som det står i styregruppens medlemsliste.",
                       min_length=2)
-    bemaerkning: str = Field(default="", title="Bemærkning",
+    bemaerkning: str = Field(default="", title="Bemærkning", max_length=comment.MAX_LENGTH,
                              description="Skal udfyldes ved afvisning: hvad skal ændres?")
 
     def decision(self) -> Decision:
@@ -237,13 +237,13 @@ def request_task(prepared: Prepared, run: runtime.Runtime) -> Status:
     """Open the request for this exact content and send it to the approvers — once, however often this runs.
     The mails take the delivery path: the run's channel, its shared limits, the delivery states."""
     ledger = run.ledger
-    request, created = approval_request.open_request(prepared, ledger)
+    request, created = approval_request.open_request(prepared, ledger, run.clock())
     status = approval_request.evaluate(prepared, ledger, request)
     logger = get_run_logger()
     if status.decided:
         return status
     sent = approval_request.send_request(prepared, ledger, request, run.channels, limits=_limits(ledger),
-                                         signer=link_secret.signer(prepared.plan))
+                                         signer=link_secret.signer(prepared.plan), now=run.clock())
     deadline = approval_request.local(prepared.plan, request.deadline)
     logger.info("Approval request %s for %s (hash %s): %s%s", request.id, prepared.message.id,
                 prepared.approval_hash[:12], sent, f"; deadline {deadline:%Y-%m-%d %H:%M}" if deadline else "")
@@ -252,7 +252,8 @@ def request_task(prepared: Prepared, run: runtime.Runtime) -> Status:
 
 @task(name="record-decision", cache_policy=NO_CACHE)
 def decision_task(prepared: Prepared, status: Status, decision: Decision, run: runtime.Runtime) -> Status:
-    return approval_request.decide(prepared, run.ledger, status.request, decision, source="prefect-ui")
+    return approval_request.decide(prepared, run.ledger, status.request, decision, source="prefect-ui",
+                                   now=run.clock())
 
 
 @task(name="tell-author", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[10, 60],
@@ -433,6 +434,7 @@ def _send(run: runtime.Runtime, message: str, approved_by: str | None, approval_
     logger = get_run_logger()
     message_path = str(Path(message).resolve())
     prepared = prepare_task(message_path, run)
+    late = ""
     if approved_by:
         approval = approval_task(prepared, approved_by, approval_ref or "", override_order, reason, run)
     else:
@@ -448,11 +450,14 @@ def _send(run: runtime.Runtime, message: str, approved_by: str | None, approval_
             _report_decision(prepared, status)
             return []
         approval = status.approval
+        late = status.late_note(prepared.plan)
+        if late:
+            logger.warning("%s was approved late: %s", prepared.message.id, late)
         if override_order:
             approval = approval_request.with_override(approval, prepared.plan, run.ledger, reason)
     outcomes = engine.run(cascade.deliveries(prepared, approval), approval.override_order,
                           PrefectExecutor(run, prepared))
-    _report(prepared, approval, outcomes)
+    _report(prepared, approval, outcomes, late)
     waiting = [o for o in outcomes if o.state == "waiting"]
     if waiting:
         _schedule_follow_up(prepared, waiting[0].tier, follow_up)
@@ -490,12 +495,12 @@ def _schedule_follow_up(prepared: Prepared, tier: str, parameters: dict[str, Any
                 at.isoformat())
 
 
-def _report(prepared: Prepared, approval: Approval, outcomes: list[Outcome]) -> None:
+def _report(prepared: Prepared, approval: Approval, outcomes: list[Outcome], late: str = "") -> None:
     key = f"deliveries-{prepared.message.id}"
     create_table_artifact(key=key, table=outcome_rows(outcomes),
                           description=f"Deliveries of {prepared.message.id}")
     create_markdown_artifact(key=f"summary-{prepared.message.id}",
-                             markdown=summary_markdown(prepared, approval, outcomes),
+                             markdown=summary_markdown(prepared, approval, outcomes, late),
                              description=f"Summary of {prepared.message.id}")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import shutil
@@ -9,8 +10,10 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 import trustme
 import yaml
 
@@ -29,6 +32,36 @@ pytest_plugins = ["tests.servers.postgres"]  # postgres_server, postgres_url: a 
 ROOT = Path(__file__).resolve().parent.parent
 PLAN = ROOT / "config" / "plan.yaml"
 MESSAGE = ROOT / "messages" / "2026-11-status-udbud.md"
+#: the shipped example's request day, 10:00 in Copenhagen: its approval deadline (3 December 2026, 09:00) is
+#: ahead, so its request can be sent and its links work. Tests that ask for its approval pin the clock here
+#: (`example_clock`), so they pass on any date: the suite also runs 400 days ahead and on a 29 February.
+EXAMPLE_NOW = dt.datetime(2026, 11, 24, 10, 0, tzinfo=ZoneInfo("Europe/Copenhagen"))
+
+
+@pytest.fixture
+def example_clock() -> Iterator[dt.datetime]:
+    """The clock at EXAMPLE_NOW, running on from there (time_machine moves this process's clock only)."""
+    with time_machine.travel(EXAMPLE_NOW, tick=True):
+        yield EXAMPLE_NOW
+
+
+#: a day before the shipped example's approval deadline (3 December 2026, 9.00): `check` says when a message's
+#: deadline has passed (docs/dates.md), so a test that checks the example for anything else pins the clock here
+BEFORE_DEADLINE = "2026-11-24T09:00:00+01:00"
+PINNED_CLOCK = ROOT / "tests" / "pinned_clock"  # sitecustomize.py: the same pin in a test's subprocess
+
+
+@pytest.fixture
+def before_deadline() -> Iterator[None]:
+    """The clock pinned (ticking) at BEFORE_DEADLINE for the test."""
+    with time_machine.travel(dt.datetime.fromisoformat(BEFORE_DEADLINE), tick=True):
+        yield
+
+
+def pinned_environment(env: dict[str, str], at: str = BEFORE_DEADLINE) -> dict[str, str]:
+    """`env` for a subprocess whose clock starts at `at` (tests/pinned_clock/sitecustomize.py)."""
+    path = os.pathsep.join(p for p in (str(PINNED_CLOCK), env.get("PYTHONPATH", "")) if p)
+    return {**env, "PYTHONPATH": path, "BUDBRINGER_TEST_CLOCK": at}
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest's own -m selection

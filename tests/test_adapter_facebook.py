@@ -203,6 +203,7 @@ def _message(folder: Path, citizens: str) -> Path:
     return path
 
 
+@pytest.mark.usefixtures("before_deadline")
 def test_check_refuses_a_long_facebook_post(workdir: Path, meta: MetaEmulator,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     long = _message(workdir, " ".join(["Du får hjælp som i dag."] * 60))

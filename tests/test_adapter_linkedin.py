@@ -293,6 +293,7 @@ def test_check_refuses_a_post_over_the_limit_once_escaped(workdir: Path, linkedi
     assert linkedin.received() == []  # nothing was sent
 
 
+@pytest.mark.usefixtures("before_deadline")
 def test_check_warns_when_the_token_expires_soon(workdir: Path, linkedin: LinkedInEmulator,
                                                  monkeypatch: pytest.MonkeyPatch,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
@@ -301,7 +302,7 @@ def test_check_warns_when_the_token_expires_soon(workdir: Path, linkedin: Linked
     monkeypatch.setenv("BUDBRINGER_WEBSITE_WEBHOOK_URL", "https://127.0.0.1:9/intake")
     monkeypatch.setenv("BUDBRINGER_WEBSITE_WEBHOOK_SECRET", "s" * 40)
     message = _message(workdir, "Kort tekst til samarbejdspartnere.")
-    assert cli.main(["check", "--plan", str(PUBLIC_PLAN), str(message)]) == 0
+    assert cli.main(["check", "--lang", "en", "--plan", str(PUBLIC_PLAN), str(message)]) == 0
     out = capsys.readouterr().out
-    assert f"warning: linkedin: the LinkedIn token expires on {soon.isoformat()}, in 10 days" in out
+    assert f"warning: Socialområdets LinkedIn-side: the LinkedIn token expires on {soon.isoformat()}, in 10 days" in out
     assert linkedin.received() == []

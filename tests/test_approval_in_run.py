@@ -24,6 +24,9 @@ from budbringer.ledger import Ledger
 from tests.conftest import MESSAGE, memory_plan
 from tests.servers.prefect_api import MESSAGE_ID, paused_again, when_paused
 
+# The example's approval request is open and its links work at its request day (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("example_clock")
+
 ENABLED = {"oc", "hmu", "network_quality", "network_sensum", "network_health", "intranet", "intranet_local",
            "website", "linkedin", "regional_intranet", "midtnyt", "perspektiv"}
 

@@ -468,6 +468,7 @@ def test_the_group_and_names_round_trip_through_approvers() -> None:
         approval.check_approvers(loaded, " , ")
 
 
+@pytest.mark.usefixtures("before_deadline")
 def test_good_input_still_passes(workdir: Path, message_copy: Path,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "--plan", PLAN, "check", message_copy)

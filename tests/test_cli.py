@@ -17,7 +17,7 @@ import pytest
 
 from budbringer.flows import cli
 from budbringer.ledger import Ledger
-from tests.conftest import MESSAGE, PLAN, ROOT, write_plan
+from tests.conftest import MESSAGE, PLAN, ROOT, pinned_environment, write_plan
 
 BUDBRINGER = Path(sys.executable).parent / "budbringer"
 
@@ -33,6 +33,7 @@ def assert_nothing_delivered(folder: Path) -> None:
     assert Ledger().approvals_for("2026-11-status-udbud") == []
 
 
+@pytest.mark.usefixtures("before_deadline")
 def test_check_a_good_message(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run("--plan", PLAN, "check", MESSAGE) == 0
     out, err = capsys.readouterr()
@@ -109,6 +110,7 @@ def test_check_a_plan_with_an_unknown_field(workdir: Path, message_copy: Path,
     assert_nothing_delivered(workdir)
 
 
+@pytest.mark.usefixtures("before_deadline")
 def test_preview_writes_the_approvers_page_without_buttons_and_every_variant(
         workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run("--plan", PLAN, "preview", MESSAGE) == 0
@@ -171,7 +173,8 @@ def environment(folder: Path) -> dict[str, str]:
 
 
 def test_the_console_script(workdir: Path) -> None:
-    good = subprocess.run([str(BUDBRINGER), "check", str(MESSAGE)], cwd=workdir, env=environment(workdir),
+    good = subprocess.run([str(BUDBRINGER), "check", str(MESSAGE)], cwd=workdir,
+                          env=pinned_environment(environment(workdir)),
                           capture_output=True, text=True, timeout=60)
     assert good.returncode == 0, good.stderr
     assert "12 variants rendered" in good.stdout  # the packaged plan, as nothing else is configured
@@ -204,7 +207,7 @@ print("no prefect")
 
 def test_help_check_preview_and_plan_do_not_import_prefect(workdir: Path) -> None:
     done = subprocess.run([sys.executable, "-c", NO_PREFECT.format(message=str(MESSAGE))], cwd=workdir,
-                          env=environment(workdir), capture_output=True, text=True, timeout=60)
+                          env=pinned_environment(environment(workdir)), capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.rstrip().endswith("no prefect")
     assert (workdir / "preview" / "index.html").is_file()

@@ -26,8 +26,10 @@ from budbringer.errors import BudbringerError
 from tests.conftest import MESSAGE, memory_plan
 
 TIERS = ["oc", "hmu_and_networks", "employees", "external"]
-#: the message is dated 2026-11-23; the clock is set around a gate on 2027-01-14
-BEFORE_GATE = dt.datetime(2027, 1, 13, 23, 30, tzinfo=dt.UTC)  # 00:30 on the 14th in Copenhagen: open
+#: the message is dated 2026-11-23; the clock is set around a gate on 2026-12-14 (a gate the example's own
+#: dates fit: a later one, 2027-01-14, would hand HMU its 18 December deadline too late, which
+#: `cascade.prepare` refuses, docs/dates.md)
+BEFORE_GATE = dt.datetime(2026, 12, 13, 23, 30, tzinfo=dt.UTC)  # 00:30 on the 14th in Copenhagen: open
 LONG_BEFORE = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
 AFTER_GATE = dt.datetime(2027, 2, 1, 9, 0, tzinfo=dt.UTC)
 
@@ -102,13 +104,13 @@ def test_a_failure_blocks_every_later_tier_and_the_publishing(workdir: Path) -> 
 
 
 def test_a_calendar_gate_holds_its_tier_and_the_rest_as_waiting(workdir: Path) -> None:
-    plan = plan_with(workdir, gates={"employees": "2027-01-14"})
+    plan = plan_with(workdir, gates={"employees": "2026-12-14"})
     outcomes, executor = send(workdir, plan, LONG_BEFORE)
     found = states(outcomes)
     assert {found[f] for f in ("oc", "hmu", "network_health")} == {"delivered"}
     assert {found[f] for f in ("intranet", "intranet_local", "website", "perspektiv")} == {"waiting"}
     assert executor.phases == ["cascade"]  # publish never started: the cascade only waits
-    assert any("waits until 2027-01-14" in note for note in executor.notes)
+    assert any("waits until 2026-12-14" in note for note in executor.notes)
     # The gate opens at 00:00 local time (Copenhagen) on its day: a later run delivers the rest, once.
     later, executor = send(workdir, plan, BEFORE_GATE)
     found = states(later)
@@ -118,14 +120,14 @@ def test_a_calendar_gate_holds_its_tier_and_the_rest_as_waiting(workdir: Path) -
 
 
 def test_a_failure_before_a_gate_is_not_started_not_waiting(workdir: Path) -> None:
-    plan = plan_with(workdir, refuse=["oc"], gates={"employees": "2027-01-14"})
+    plan = plan_with(workdir, refuse=["oc"], gates={"employees": "2026-12-14"})
     found = states(send(workdir, plan, LONG_BEFORE)[0])
     assert found["oc"] == "failed"
     assert {found[f] for f in ("hmu", "intranet", "website")} == {"not started"}
 
 
 def test_the_chairs_override_releases_everything_at_once_gates_too(workdir: Path) -> None:
-    plan = plan_with(workdir, gates={"hmu_and_networks": "meeting", "employees": "2027-01-14"})
+    plan = plan_with(workdir, gates={"hmu_and_networks": "meeting", "employees": "2026-12-14"})
     outcomes, executor = send(workdir, plan, LONG_BEFORE, override=True)
     assert set(states(outcomes).values()) == {"delivered"} and len(outcomes) == 12
     # One release of everything, handed over in waves of at most max_concurrency (4) deliveries per channel:
@@ -136,7 +138,7 @@ def test_the_chairs_override_releases_everything_at_once_gates_too(workdir: Path
 
 
 def test_next_step_is_decided_from_the_outcomes_and_the_clock(workdir: Path) -> None:
-    plan = plan_with(workdir, gates={"hmu_and_networks": "2027-01-14"})
+    plan = plan_with(workdir, gates={"hmu_and_networks": "2026-12-14"})
     run = runtime.build(plan, REGISTRY)
     prepared = cascade.prepare(run.plan, MESSAGE)
     approval = cascade.record_approval(prepared, run.ledger, "Mette Lund", "ref")

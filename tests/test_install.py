@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, pinned_environment
 
 pytestmark = pytest.mark.slow  # builds a wheel and starts a temporary Prefect server (.ci/run runs it)
 
@@ -57,7 +57,8 @@ def test_a_wheel_install_inits_checks_and_sends_without_a_checkout(tmp_path: Pat
     _run([budbringer, "init", "demo"], empty, env)
     demo = empty / "demo"
     message = next((demo / "messages").glob("*.md"))
-    checked = _run([budbringer, "check", f"messages/{message.name}"], demo, env)
+    # Checked before the example's approval deadline (`check` says when it has passed): the clock pinned.
+    checked = _run([budbringer, "check", f"messages/{message.name}"], demo, pinned_environment(env))
     assert "12 variants rendered" in checked.stdout and "ok: nothing was sent" in checked.stdout
     sent = _run([budbringer, "send", f"messages/{message.name}", "--approved-by", "Mette Lund", "--approval-ref",
                  "Styregruppemøde 2026-11-20, punkt 3"], demo, env)

@@ -75,6 +75,7 @@ def test_the_external_tier_posts_to_facebook_and_instagram_once_each(
     assert len(meta.page_posts()) == 1 and len(meta.published_media()) == 1
 
 
+@pytest.mark.usefixtures("before_deadline")
 def test_the_shipped_plan_keeps_both_fora_off(workdir: Path) -> None:
     from budbringer import plan as plan_
 

@@ -21,6 +21,9 @@ from tests.conftest import PLAN, ROOT
 from tests.servers.graph import M365, SENDER, is_lookup, is_send_mail, m365
 from tests.servers.https import Fault, Request
 
+# The example's approval request is open and its links work at its request day (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("example_clock")
+
 FAST = {"attempts": 3, "budget": 5, "backoff_initial": 0.01, "backoff_max": 0.02, "max_retry_after": 0.05,
         "connect_timeout": 2, "read_timeout": 2}
 LOOKUP = {"enabled": True, "settle": 0.01, "checks": 2, "interval": 0.01, "resends": 1}

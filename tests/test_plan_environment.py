@@ -34,9 +34,13 @@ SMTP_CHANNEL = {
 }
 
 
+#: the variables the SMTP plan lists in its `environment:` (the only ones it may use)
+ENVIRONMENT = ["BUDBRINGER_SMTP_HOST", "BUDBRINGER_SMTP_PORT", "BUDBRINGER_SMTP_SECURITY", "BUDBRINGER_SMTP_CA_FILE"]
+
+
 def smtp_plan(folder: Path) -> Path:
     """The shipped plan with OC and HMU moved to an SMTP channel configured from the environment."""
-    return write_plan(folder, {"channels": {"smtp_mail": SMTP_CHANNEL},
+    return write_plan(folder, {"environment": ENVIRONMENT, "channels": {"smtp_mail": SMTP_CHANNEL},
                                "fora": {"oc": {"channel": "smtp_mail"}, "hmu": {"channel": "smtp_mail"}}})
 
 
@@ -50,6 +54,7 @@ def relay_env(relay: Relay, ca_file: Path, monkeypatch: pytest.MonkeyPatch) -> R
     return relay
 
 
+@pytest.mark.usefixtures("before_deadline")
 def test_a_plan_with_the_relay_from_the_environment_checks_and_delivers(
         relay_env: Relay, workdir: Path, message_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
     plan = smtp_plan(workdir)
@@ -91,12 +96,13 @@ def test_check_refuses_an_unset_variable_in_one_line_and_sends_nothing(
 def test_a_default_is_used_when_the_variable_is_unset_or_empty(tmp_path: Path) -> None:
     data = {"channels": {"relay": {"host": "${RELAY_HOST:-smtp.test.example}", "port": "${RELAY_PORT:-2525}",
                                    "sender": "kommunikation@${RELAY_DOMAIN:-socialomraadet.example}"}},
-            "literal": "$${NOT_EXPANDED} and $5"}
+            "literal": "$${NOT_EXPANDED} and $5", "environment": ["RELAY_HOST", "RELAY_PORT", "RELAY_DOMAIN"]}
     problems = plan_.expand_environment(data, "plan.yaml", {}, {"RELAY_PORT": ""})
     assert problems == []
     assert data["channels"]["relay"] == {"host": "smtp.test.example", "port": "2525",
                                          "sender": "kommunikation@socialomraadet.example"}
     assert data["literal"] == "${NOT_EXPANDED} and $5"
+    assert data["environment"] == ["RELAY_HOST", "RELAY_PORT", "RELAY_DOMAIN"]  # names, never expanded
 
 
 @pytest.mark.parametrize("value,what,fix", [

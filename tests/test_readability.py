@@ -411,9 +411,9 @@ def test_check_and_preview_flag_a_paragraph_pasted_into_two_variants(
         "oc": ("management", "mail", "Status til OC", f"<p>Kære alle i OC-kredsen</p><p>{PASTED}</p>"),
         "intranet": ("employees", "page", "Nyt om systemet", f"<p>Vi har nyt til dig.</p><p>{PASTED}</p>"),
     })
-    assert cli.main(["--plan", str(plan), "check", str(message)]) == 0
+    assert cli.main(["--plan", str(plan), "check", "--lang", "en", str(message)]) == 0
     out = capsys.readouterr().out
-    assert f"warning: oc: a paragraph is in 2 variants one person may read (oc, intranet)" in out
+    assert "warning: " in out and "a paragraph is in 2 variants one person may read (oc, intranet)" in out
     assert "keep it in one: “Foranalysen viser" in out
     for forum in ("oc", "intranet"):
         row = next(line for line in out.splitlines() if f" {forum} " in line)

@@ -31,6 +31,9 @@ from budbringer.approval_links import LinkSigner
 from tests.conftest import MESSAGE, PLAN, memory_plan, write_plan
 from tests.servers.waiting import wait_until
 
+# The example's approval request is open and its links work at its request day (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("example_clock")
+
 MESSAGE_ID = "2026-11-status-udbud"
 LINK = re.compile(r'href="(https?://[^"]+/godkend/[^"]+)"')
 
@@ -156,7 +159,7 @@ def test_expired_tampered_and_foreign_links_are_refused_and_change_nothing(setup
     plan = setup["prepared"].plan
     jens = plan.approval.member("Jens Kragh")
     expired = LinkSigner().url(plan, dataclasses.replace(
-        request, deadline=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)), jens)
+        request, deadline=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1), meeting=None), jens)
     refused = {
         "expired": (expired.removeprefix("http://approver.test"), 410, "Linket er udløbet"),
         "tampered": (link_of(jens.email)[:-3] + "abc", 403, "Linket er ikke gyldigt"),
@@ -216,13 +219,13 @@ def test_the_plan_document_names_every_forum_the_order_and_the_policy_and_follow
         assert title in page
     order = [page.index(f"Trin {n}: ") for n in range(1, 5)]
     assert order == sorted(order)
-    assert "Formanden, Mette Lund, kan godkende alene" in page and "Ellers skal 2 medlemmer godkende" in page
+    assert "Formanden, Mette Lund, kan godkende alene" in page and "Ellers skal to medlemmer godkende" in page
     assert "10. december 2026" in page  # the calendar: the OC meetings
     changed = write_plan(workdir, {"approval": {"members_required": 3, "chair_may_approve_alone": False},
                                    "fora": {"hmu": {"title": "Hovedmedudvalget (HMU)"}}})
     assert cli.main(["plan", "--plan", str(changed), "--format", "md"]) == 0
     document = capsys.readouterr().out
-    assert "Hovedmedudvalget (HMU)" in document and "3 medlemmer skal godkende" in document
+    assert "Hovedmedudvalget (HMU)" in document and "Tre medlemmer skal godkende" in document
     assert "kan godkende alene" not in document and "```mermaid" in document
     client = TestClient(create_app(changed, workdir))
     assert "Hovedmedudvalget (HMU)" in html.unescape(client.get("/plan").text)

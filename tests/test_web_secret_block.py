@@ -5,6 +5,7 @@ value shows nowhere: not in the run's logs (read back from the API), the process
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import logging
 import re
@@ -21,6 +22,9 @@ from budbringer.approval_links import LinkRefused, LinkSigner
 from budbringer.errors import InputError
 from budbringer.ledger import Ledger
 from tests.conftest import memory_plan
+
+# The example's approval request is open and its links work at its request day (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("example_clock")
 
 MESSAGE_ID = "2026-11-status-udbud"
 LINK = re.compile(r'href="(https?://[^"]+/godkend/([^"]+))"')
@@ -68,9 +72,9 @@ def test_a_secret_block_signs_the_links_of_a_run_and_the_pages_accept_them_and_i
     tokens = links()
     assert len(tokens) == 4
     for email, token in tokens.items():
-        assert LinkSigner(value).claim(token).member  # signed with the block's value …
+        assert LinkSigner(value).claim(token, dt.datetime.now(dt.UTC)).member  # signed with the block's value …
         with pytest.raises(LinkRefused):
-            LinkSigner().claim(token)  # … not with the secret generated under .budbringer/
+            LinkSigner().claim(token, dt.datetime.now(dt.UTC))  # … not with the secret generated under .budbringer/
     assert not (workdir / ".budbringer" / "web-secret").exists() or \
         (workdir / ".budbringer" / "web-secret").read_text() != value
 

@@ -40,6 +40,9 @@ from tests.conftest import MESSAGE, memory_plan
 from tests.servers.graph import CLIENT, TENANT, App, LoginEmulator, User, _quick
 from tests.servers.https import HTTPSServer
 
+# The example's approval request is open and its links work at its request day (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("example_clock")
+
 MESSAGE_ID = "2026-11-status-udbud"
 LINK = re.compile(r'href="(https?://[^"]+/godkend/[^"]+)"')
 JENS = "jens.kragh@socialomraadet.example"
@@ -283,6 +286,7 @@ def test_the_plan_refuses_a_sign_in_authority_that_is_not_https(workdir: Path) -
     assert "approval.sign_in.authority_url" in str(error.value)
 
 
+@pytest.mark.usefixtures("before_deadline")
 def test_check_says_the_sign_in_secret_is_missing_before_the_pages_would_refuse_to_start(
         workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     from budbringer.flows import cli

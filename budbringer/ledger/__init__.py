@@ -23,7 +23,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from budbringer.ledger.answer_store import ANSWERS, AnswerStore, EditorAnswer
-from budbringer.ledger.approval_store import DECISIONS, ApprovalRequest, ApprovalStore, Vote
+from budbringer.ledger.approval_store import DECISIONS, ApprovalRequest, ApprovalStore, RequestClosed, Vote
 from budbringer.ledger.database import _aware, _engine, _engines, _engines_lock, database_url, ledger_home, now
 from budbringer.ledger.delivery_store import RESOLUTIONS, DeliveryStore, Record
 from budbringer.ledger.locks import Locks
@@ -62,7 +62,7 @@ class Ledger(ApprovalStore, DeliveryStore, NoticeStore, AnswerStore, Locks):
 __all__ = [
     "ANSWERS", "DECISIONS", "RESOLUTIONS",
     "Answer", "ApprovalRequest", "DeliveryState", "EditorAnswer", "Ledger", "NoticeKind", "Record",
-    "RequestState", "Resolution", "SchemaError", "State", "Vote", "VoteDecision",
+    "RequestClosed", "RequestState", "Resolution", "SchemaError", "State", "Vote", "VoteDecision",
     "approval_requests", "approval_votes", "approvals", "database_url", "ledger_home", "deliveries", "delivery_events",
     "editor_answers", "metadata", "notices", "now",
     "_aware", "_engine", "_engines", "_engines_lock",

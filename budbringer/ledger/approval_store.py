@@ -10,12 +10,21 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from budbringer import comment as comment_
 from budbringer.approval import Approval
 from budbringer.ledger.database import _aware, now
 from budbringer.ledger.schema import approval_requests, approval_votes, approvals
 from budbringer.ledger.states import RequestState, VoteDecision
 
 DECISIONS = tuple(VoteDecision)
+
+
+class RequestClosed(Exception):
+    """The request was decided (or replaced) before this vote could be recorded: nothing was recorded."""
+
+    def __init__(self, request_id: int) -> None:
+        self.request_id = request_id
+        super().__init__(f"approval request {request_id} is no longer open")
 
 
 @dataclass(frozen=True)
@@ -50,14 +59,7 @@ class ApprovalStore:
 
     def record_approval(self, approval: Approval) -> Approval:
         with self.engine.begin() as conn:
-            result = conn.execute(approvals.insert().values(
-                message_id=approval.message_id, approval_hash=approval.hash,
-                variant_hashes=json.dumps(approval.variant_hashes, sort_keys=True),
-                approved_by=approval.approved_by, reference=approval.reference,
-                approved_at=approval.approved_at, override_order=approval.override_order,
-                override_reason=approval.override_reason,
-            ))
-            new_id = result.inserted_primary_key[0]
+            new_id = _insert_approval(conn, approval)
         return self.approval(new_id)  # type: ignore[return-value]
 
     def approval(self, approval_id: int) -> Approval | None:
@@ -126,13 +128,19 @@ class ApprovalStore:
                          .values(flow_run_id=flow_run_id))
 
     def vote(self, request_id: int, voter: str, decision: str, comment: str, source: str) -> bool:
-        """Record one approver's decision; False if this approver had already decided this request."""
+        """Record one approver's decision while the request is open; False if this approver had already decided
+        this request. Raises RequestClosed when the request was closed first: the check and the insert are one
+        transaction that holds the request's row (`_hold_open`), so a vote is never recorded under a closed
+        request, and a request is never closed past a vote it did not count (`decide`'s `votes_seen`)."""
         if decision not in DECISIONS:
             raise ValueError(f"decision must be one of {', '.join(DECISIONS)}, not {decision!r}")
         try:
             with self.engine.begin() as conn:
+                if not _hold_open(conn, request_id):
+                    raise RequestClosed(request_id)
                 conn.execute(approval_votes.insert().values(request_id=request_id, voter=voter, decision=decision,
-                                                            comment=comment, source=source, at=now()))
+                                                            comment=comment_.clean(comment), source=source,
+                                                            at=now()))
             return True
         except IntegrityError:
             return False
@@ -141,18 +149,52 @@ class ApprovalStore:
         with self.engine.connect() as conn:
             rows = conn.execute(approval_votes.select().where(approval_votes.c.request_id == request_id)
                                 .order_by(approval_votes.c.id)).mappings().all()
-        return [Vote(voter=r["voter"], decision=VoteDecision(r["decision"]), comment=r["comment"] or "",
+        return [Vote(voter=r["voter"], decision=VoteDecision(r["decision"]), comment=comment_.clean(r["comment"] or ""),
                      source=r["source"], at=_aware(r["at"])) for r in rows]  # type: ignore[arg-type]
 
     def decide(self, request_id: int, state: RequestState | str, comment: str = "",
-               approval_id: int | None = None) -> bool:
-        """Close an open request as approved or rejected; False if it was no longer open."""
+               approval_id: int | None = None, votes_seen: int | None = None,
+               approval: Approval | None = None) -> Approval | bool:
+        """Close an open request as approved or rejected; False if it was no longer open, or (with `votes_seen`)
+        if a vote came in after the caller counted the votes: the caller looks again.
+
+        With `approval`, the approval is recorded in the same transaction and the request points at it (returned),
+        so an approval is never left behind for a request that another decision closed."""
         state = RequestState(state)  # ValueError for anything that is no request state
         with self.engine.begin() as conn:
-            changed = conn.execute(approval_requests.update().where(
-                (approval_requests.c.id == request_id) & (approval_requests.c.state == RequestState.OPEN)
-            ).values(state=state, decided_at=now(), comment=comment, approval_id=approval_id)).rowcount
-        return bool(changed)
+            if not _hold_open(conn, request_id):
+                return False
+            if votes_seen is not None and conn.execute(
+                    sa.select(sa.func.count()).select_from(approval_votes)
+                    .where(approval_votes.c.request_id == request_id)).scalar_one() != votes_seen:
+                return False
+            if approval is not None:
+                approval_id = _insert_approval(conn, approval)
+            conn.execute(approval_requests.update().where(approval_requests.c.id == request_id)
+                         .values(state=state, decided_at=now(), comment=comment_.clean(comment),
+                                 approval_id=approval_id))
+        if approval is not None:
+            return self.approval(approval_id)  # type: ignore[arg-type,return-value]
+        return True
+
+
+def _hold_open(conn: sa.Connection, request_id: int) -> bool:
+    """Whether the request is open, holding its row for the rest of the transaction: an update that changes
+    nothing, as the transaction's first write, takes PostgreSQL's row lock and SQLite's write lock, so a vote
+    and a decision on one request follow each other, and each sees what the other committed."""
+    return bool(conn.execute(approval_requests.update().where(
+        (approval_requests.c.id == request_id) & (approval_requests.c.state == RequestState.OPEN)
+    ).values(state=approval_requests.c.state)).rowcount)
+
+
+def _insert_approval(conn: sa.Connection, approval: Approval) -> int:
+    return conn.execute(approvals.insert().values(
+        message_id=approval.message_id, approval_hash=approval.hash,
+        variant_hashes=json.dumps(approval.variant_hashes, sort_keys=True),
+        approved_by=approval.approved_by, reference=approval.reference,
+        approved_at=approval.approved_at, override_order=approval.override_order,
+        override_reason=approval.override_reason,
+    )).inserted_primary_key[0]
 
 
 def _approval(row: sa.RowMapping) -> Approval:
@@ -169,4 +211,4 @@ def _request(row: sa.RowMapping) -> ApprovalRequest:
         title=row["title"] or "", requested_at=_aware(row["requested_at"]), meeting=row["meeting"],
         deadline=_aware(row["deadline"]),
         flow_run_id=row["flow_run_id"], state=RequestState(row["state"]), decided_at=_aware(row["decided_at"]),
-        comment=row["comment"] or "", approval_id=row["approval_id"])  # type: ignore[arg-type]
+        comment=comment_.clean(row["comment"] or ""), approval_id=row["approval_id"])  # type: ignore[arg-type]

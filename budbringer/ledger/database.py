@@ -32,7 +32,8 @@ def database_url() -> str:
         return os.environ["BUDBRINGER_DATABASE_URL"]
     home = ledger_home()
     try:
-        home.mkdir(parents=True, exist_ok=True)
+        home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        owner_only(home)
     except OSError as exc:
         from budbringer.errors import LedgerError
 
@@ -67,6 +68,32 @@ _engines: dict[str, sa.Engine] = {}
 _engines_lock = threading.Lock()
 
 
+def owner_only(path: Path) -> None:
+    """Make a ledger's folder (0700) or file (0600) readable by its owner only; one owned by someone else is
+    left as it is (its owner decides)."""
+    info = path.stat()
+    if info.st_uid != os.geteuid():
+        return
+    wanted = 0o700 if path.is_dir() else 0o600
+    if info.st_mode & 0o777 != wanted:
+        path.chmod(wanted)
+
+
+def _private_sqlite_file(url: str) -> None:
+    """The SQLite ledger's file created 0600 before SQLite opens it (its -wal and -shm files take the same
+    mode from it), and an existing ledger's files made so: the ledger holds who approved what, and receipts."""
+    database = sa.make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    if not path.parent.is_dir():
+        return  # SQLite says so, with the path, when it opens it
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if file.exists():
+            owner_only(file)
+
+
 def new_engine(url: str) -> sa.Engine:
     """An engine of its own, schema unchecked (for `budbringer db`, which brings the schema up to date). A URL
     that cannot be used (no such driver installed, a port that is no number) is one LedgerError line."""
@@ -80,6 +107,10 @@ def new_engine(url: str) -> sa.Engine:
 
 def _new_engine(url: str) -> sa.Engine:
     if url.startswith("sqlite"):
+        try:
+            _private_sqlite_file(url)
+        except OSError:
+            pass  # a read-only folder or a file of another user: SQLite's own error names it when it opens
         engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
         @sa.event.listens_for(engine, "connect")

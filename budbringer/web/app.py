@@ -30,12 +30,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware.sessions import SessionMiddleware
 
 from budbringer import approval_links, approval_request, cascade
+from budbringer import comment as comment_
 from budbringer import plan as plan_
-from budbringer.approval_request import Decision
+from budbringer.approval_request import AlreadyDecided, Decision
 from budbringer.errors import BudbringerError
 from budbringer.ledger import ApprovalRequest, Ledger
 from budbringer.plan import Member, SignIn
-from budbringer.web import pages, signin
+from budbringer.clock import Clock, system_clock
+from budbringer.web import guard, pages, signin
 from budbringer.approval_links import Claim, LinkRefused, LinkSigner
 
 log = logging.getLogger("budbringer")
@@ -44,7 +46,8 @@ log = logging.getLogger("budbringer")
 Resume = Callable[[str, Decision], str]
 
 STATUS = {"expired": 410, "void": 410, "tampered": 403, "other-member": 403, "used": 409, "closed": 409,
-          "unknown": 404, "sign-in-needed": 403, "not-member": 403, "sign-in-failed": 400}
+          "unknown": 404, "sign-in-needed": 403, "not-member": 403, "sign-in-failed": 400, "too-large": 413,
+          "cross-origin": 403}
 SESSION_COOKIE = "budbringer_session"
 #: the session cookie's key is derived from the web secret, so it never equals the links' key
 SESSION_SALT = b"budbringer.session.v1"
@@ -55,9 +58,10 @@ HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Con
 
 def create_app(plan_path: str | Path | None = None, messages: str | Path = "messages", resume: Resume | None = None,
                quality: pages.QualityFigures | None = None, signer: LinkSigner | None = None,
-               secret: str | None = None) -> FastAPI:
+               secret: str | None = None, clock: Clock = system_clock) -> FastAPI:
     """The pages. `secret` signs the links and (derived) the session cookie: the caller resolves it (flows/web:
-    $BUDBRINGER_WEB_SECRET, a Prefect Secret block); None means `approval_links.secret()`."""
+    $BUDBRINGER_WEB_SECRET, a Prefect Secret block); None means `approval_links.secret()`. `clock` is the
+    runtime's: a link's expiry and a decision's deadline are judged by it."""
     app = FastAPI(title="Budbringer", docs_url=None, redoc_url=None, openapi_url=None)
     folder = Path(messages)
     key = secret or (signer.key if signer is not None and signer.key else None) or approval_links.secret()
@@ -67,6 +71,21 @@ def create_app(plan_path: str | Path | None = None, messages: str | Path = "mess
                        session_cookie=SESSION_COOKIE, max_age=signin.IDENTITY_SECONDS, same_site="lax",
                        https_only=approval_links.base_url(plan_.load(plan_path)).startswith("https://"))
     del key
+
+    def refuse_request(kind: str) -> Response:
+        """The guards' refusals (budbringer.web.guard), before any route runs; the connection is closed."""
+        try:
+            contact = plan().narrative.contact
+        except BudbringerError:
+            contact = ""
+        response = refused(kind, contact)
+        response.headers["Connection"] = "close"
+        return response
+
+    # Outermost: a request from another site, or with too large a body, is refused before anything reads it.
+    app.add_middleware(guard.BodyLimit, refuse=refuse_request)
+    app.add_middleware(guard.SameOrigin, refuse=refuse_request,
+                       origins=lambda: {guard.origin_of(approval_links.base_url(plan()))})
     sign_ins: dict[SignIn, signin.EntraSignIn] = {}
 
     def entra(config: SignIn) -> signin.EntraSignIn:
@@ -108,7 +127,7 @@ def create_app(plan_path: str | Path | None = None, messages: str | Path = "mess
         return prepared, request
 
     def check(token: str) -> tuple[Claim, cascade.Prepared, ApprovalRequest]:
-        claim = signer.claim(token)
+        claim = signer.claim(token, clock())
         if not claim.member:
             raise LinkRefused("tampered")
         prepared, request = locate(claim)
@@ -118,25 +137,34 @@ def create_app(plan_path: str | Path | None = None, messages: str | Path = "mess
     def preview(token: str) -> HTMLResponse:
         """The page without buttons, from the signed read-only link in the Prefect form's description."""
         try:
-            claim = preview_signer.claim(token)
+            claim = preview_signer.claim(token, clock())
             prepared, request = locate(claim)
         except LinkRefused as exc:
             return refused(exc.kind, plan().narrative.contact)
         return page(pages.approval_page(prepared, request, Ledger().votes(request.id), quality=quality))
 
+    def sign_in_missing(http: Request, shown: plan_.Plan) -> HTMLResponse | None:
+        """With sign-in required, the pages that are not a personal link are for signed-in members only."""
+        policy = shown.approval
+        if policy.sign_in is None or not policy.sign_in.required or signed_in(http.session, policy.members)[1]:
+            return None
+        return refused("sign-in-needed", shown.narrative.contact)
+
     @app.get("/", response_class=HTMLResponse)
-    def index() -> HTMLResponse:
-        return page(pages.render("index.html.j2", title="Godkendelse", plan=plan()))
+    def index(http: Request) -> HTMLResponse:
+        shown = plan()
+        return sign_in_missing(http, shown) or page(pages.render("index.html.j2", title="Godkendelse", plan=shown))
 
     @app.get("/sundhed", response_class=PlainTextResponse)
     def health() -> str:
         return "ok"
 
     @app.get("/plan", response_class=HTMLResponse)
-    def plan_page() -> HTMLResponse:
+    def plan_page(http: Request) -> HTMLResponse:
         from budbringer.web.plan_document import html_document
 
-        return page(html_document(plan()))
+        shown = plan()
+        return sign_in_missing(http, shown) or page(html_document(shown))
 
     @app.get("/godkend/{token}", response_class=HTMLResponse)
     def approval(token: str, http: Request) -> HTMLResponse:
@@ -254,7 +282,7 @@ def create_app(plan_path: str | Path | None = None, messages: str | Path = "mess
         if request.state != "open":
             return refused("closed", contact)
         choice = form.get("beslutning", "")
-        comment = form.get("bemaerkning", "").strip()
+        comment = comment_.clean(form.get("bemaerkning", ""))
         if choice not in ("godkend", "afvis"):
             return page(pages.approval_page(prepared, request, ledger.votes(request.id), member.name, token,
                                              "Vælg Godkend eller Afvis.", "no", quality), 400)
@@ -263,10 +291,19 @@ def create_app(plan_path: str | Path | None = None, messages: str | Path = "mess
                 prepared, request, ledger.votes(request.id), member.name, token,
                 "Skriv en bemærkning, når du afviser: afsenderen skal vide, hvad der skal ændres.", "no",
                 quality), 400)
+        if comment_.too_long(comment):
+            return page(pages.approval_page(
+                prepared, request, ledger.votes(request.id), member.name, token,
+                f"Bemærkningen er på {pages.thousands(len(comment))} tegn. Den må højst være på "
+                f"{pages.thousands(comment_.MAX_LENGTH)} tegn: skriv kort, hvad der skal ændres.", "no", quality), 400)
         decision = Decision(approval_request.APPROVE if choice == "godkend" else approval_request.REJECT,
                             member.name, comment)
         try:
-            status = approval_request.decide(prepared, ledger, request, decision, source=source)
+            status = approval_request.decide(prepared, ledger, request, decision, source=source, now=clock())
+        except AlreadyDecided as exc:  # another decision closed the request first: say how it ended
+            log.warning("decision by link not recorded: %s", exc)
+            state = pages.STATES.get(exc.request.state, exc.request.state).lower()
+            return refused("closed", contact, f"Budskabet er allerede {state}. Dit svar er ikke registreret.")
         except BudbringerError as exc:
             log.warning("decision by link refused: %s", exc)
             return refused("closed", contact)
@@ -276,12 +313,20 @@ def create_app(plan_path: str | Path | None = None, messages: str | Path = "mess
             # In the background: the approver gets the answer now; the run may take a moment to be paused.
             threading.Thread(target=contextvars.copy_context().run, name="budbringer-resume", daemon=True,
                              args=(_resume, resume, request.flow_run_id, decision)).start()
-        if status.approval is not None:
-            notice = f"Tak, {member.name}. Budskabet er nu godkendt, og udsendelsen går i gang."
-        elif status.rejected:
-            notice = f"Tak, {member.name}. Budskabet er afvist. Afsenderen får din bemærkning, og intet bliver sendt."
+        if approval_links.is_late(request, clock()):
+            late = (" Dit svar kom efter fristen "
+                    f"({pages.danish_datetime(request.deadline, prepared.plan.calendar.timezone)}) og er "
+                    "registreret som for sent.")
         else:
-            notice = f"Tak, {member.name}. Din godkendelse er registreret. Der mangler stadig svar fra flere medlemmer."
+            late = ""
+        if status.approval is not None:
+            notice = f"Tak, {member.name}. Budskabet er nu godkendt, og udsendelsen går i gang.{late}"
+        elif status.rejected:
+            notice = (f"Tak, {member.name}. Budskabet er afvist. Afsenderen får din bemærkning, og intet bliver "
+                      f"sendt.{late}")
+        else:
+            notice = (f"Tak, {member.name}. Din godkendelse er registreret. Der mangler stadig svar fra flere "
+                      f"medlemmer.{late}")
         fresh = ledger.request(request.message_id, request.approval_hash) or request
         return page(pages.approval_page(prepared, fresh, ledger.votes(request.id), member.name, None, notice,
                                          "ok", quality))

@@ -20,11 +20,12 @@ import jinja2
 from babel.dates import format_date, format_datetime
 from markupsafe import Markup
 
-from budbringer import readability
+from budbringer import comment, readability
 from budbringer.cascade import Prepared
+from budbringer.findings import for_author
 from budbringer.ledger import ApprovalRequest, Vote
 from budbringer.plan import Plan
-from budbringer.render import Variant
+from budbringer.render import Variant, in_words, markdown_to_html
 
 #: (label, value) pairs shown under a variant, e.g. ("LIX", "38 (middel)")
 QualityFigures = Callable[[Variant], Sequence[tuple[str, str]]]
@@ -68,13 +69,20 @@ def danish_datetime(value: dt.datetime | None, zone: str = "Europe/Copenhagen") 
     return format_datetime(value, "d. MMMM y 'kl.' HH.mm", tzinfo=ZoneInfo(zone), locale="da")
 
 
+def thousands(number: int) -> str:
+    """A number as Danish writes it: 2.000."""
+    return format(number, ",").replace(",", ".")
+
+
 @cache
 def environment() -> jinja2.Environment:
     folder = Path(str(resources.files("budbringer.web").joinpath("templates")))
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(folder)), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["danish_date"] = danish_date
-    env.filters["thousands"] = lambda n: format(n, ",").replace(",", ".")
+    env.filters["thousands"] = thousands
+    env.filters["in_words"] = in_words
+    env.filters["markdown"] = markdown_to_html
     return env
 
 
@@ -131,6 +139,10 @@ def decisions(plan: Plan, votes: Sequence[Vote]) -> tuple[list[dict[str, str]], 
     return rows, [m.name for m in plan.approval.members if m.name.casefold() not in decided]
 
 
+def _titles(plan: Plan) -> dict[str, str]:
+    return {name: forum.title for name, forum in plan.fora.items()}
+
+
 def approval_page(prepared: Prepared, request: ApprovalRequest | None, votes: Sequence[Vote] = (),
                   member: str | None = None, token: str | None = None, notice: str = "", notice_kind: str = "info",
                   quality: QualityFigures | None = None, links: dict[str, str] | None = None,
@@ -144,9 +156,11 @@ def approval_page(prepared: Prepared, request: ApprovalRequest | None, votes: Se
                   deadline=danish_datetime(request.deadline, plan.calendar.timezone) if request else "",
                   meeting=danish_date(request.meeting) if request and request.meeting else "",
                   votes=rows, pending=pending, member=member, token=token, notice=notice,
-                  notice_kind=notice_kind, findings=prepared.findings, links=links or {},
+                  notice_kind=notice_kind, findings=for_author(prepared.findings, _titles(plan), "da"),
+                  links=links or {},
                   title=prepared.message.title, count=len(prepared.variants),
-                  approval_hash=prepared.approval_hash, sign_in_url=sign_in_url, signed_in=signed_in)
+                  approval_hash=prepared.approval_hash, sign_in_url=sign_in_url, signed_in=signed_in,
+                  comment_max=comment.MAX_LENGTH)
 
 
 REFUSALS = {
@@ -180,6 +194,14 @@ REFUSALS = {
                        "Vi kunne ikke bekræfte dit log-ind hos Microsoft. Måske tog det for lang tid, eller siden "
                        "blev åbnet to gange. Åbn linket fra din mail igen, og log ind på ny. Der er ikke "
                        "registreret noget svar."),
+    "too-large": ("Forespørgslen er for stor",
+                  "Det, du sendte, er større, end siden kan modtage. En bemærkning må højst være på "
+                  f"{thousands(comment.MAX_LENGTH)} tegn. "
+                  "Gå tilbage, gør bemærkningen kortere, og send igen. Der er ikke registreret noget svar."),
+    "cross-origin": ("Svaret kom fra en anden side",
+                     "Svaret blev sendt fra en anden hjemmeside end godkendelsessiden, så det er afvist for en "
+                     "sikkerheds skyld. Åbn linket direkte fra din mail, og svar på siden dér. Der er ikke "
+                     "registreret noget svar."),
     "unknown": ("Anmodningen findes ikke",
                 "Vi kan ikke finde anmodningen om godkendelse, som linket hører til. Der er ikke registreret "
                 "noget svar."),

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from budbringer import deadlines
+from budbringer.errors import mask_secrets
 from budbringer.plan import STAKEHOLDER_LABELS, Plan
 from budbringer.web.pages import MEDIA, danish_date, danish_datetime, environment
 
@@ -61,8 +62,9 @@ def _context(plan: Plan) -> dict[str, Any]:
 
 
 def html_document(plan: Plan) -> str:
-    return environment().get_template("plan.html.j2").render(**_context(plan))
+    """The document as HTML (the /plan page), masked: no credential, token or key a plan value holds shows."""
+    return mask_secrets(environment().get_template("plan.html.j2").render(**_context(plan)))
 
 
 def markdown_document(plan: Plan) -> str:
-    return environment().get_template("plan.md.j2").render(**_context(plan)).strip() + "\n"
+    return mask_secrets(environment().get_template("plan.md.j2").render(**_context(plan)).strip() + "\n")
