@@ -24,7 +24,7 @@ from budbringer.errors import PermanentDeliveryError
 from budbringer.flows import cli
 from budbringer.ledger import Ledger
 from budbringer.ledger.delivery_store import short_key
-from tests.conftest import MESSAGE, PLAN, ROOT, memory_plan, write_plan
+from tests.conftest import PLAN, ROOT, memory_plan, pinned_environment, write_plan
 from tests.servers.https import Fault, HTTPSServer
 from tests.servers.linkedin import LinkedInEmulator
 
@@ -52,14 +52,14 @@ def process(folder: Path, *argv: str | Path, timeout: float = 180, **extra: str)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BUDBRINGER_", "PREFECT_API"))}
     env.update({"BUDBRINGER_HOME": str(folder / ".budbringer"), "PYTHONPATH": str(ROOT),
                 "PREFECT_HOME": str(folder / "prefect-home"), **extra})
-    return subprocess.run([str(BUDBRINGER), *map(str, argv)], cwd=folder, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run([str(BUDBRINGER), *map(str, argv)], cwd=folder, env=pinned_environment(env),
+                          capture_output=True, text=True, timeout=timeout)
 
 
 # approve twice --------------------------------------------------------------------------------------------
 
 
-def test_approve_twice_says_already_recorded(workdir: Path, message_copy: Path,
+def test_approve_twice_says_already_recorded(workdir: Path, message_copy: Path, example_clock: object,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     plan = memory_plan(workdir)
     approval_request.open_request(cascade.prepare(plan, message_copy), Ledger())
@@ -110,7 +110,7 @@ def _outbox_plan(workdir: Path, path: str) -> Path:
     return write_plan(workdir, {"channels": {"mail": {"type": "outbox", "path": path}}})
 
 
-def test_check_refuses_an_outbox_that_is_a_file(workdir: Path, message_copy: Path,
+def test_check_refuses_an_outbox_that_is_a_file(workdir: Path, message_copy: Path, example_clock: object,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     (workdir / "outbox-file").write_text("not a folder", encoding="utf-8")
     code, _, err = run(capsys, "--plan", _outbox_plan(workdir, "outbox-file"), "check", message_copy)
@@ -121,7 +121,7 @@ def test_check_refuses_an_outbox_that_is_a_file(workdir: Path, message_copy: Pat
     assert code == 1 and "outbox-file (on the way to outbox-file/sub) is a file, not a folder" in err
 
 
-def test_check_refuses_an_outbox_that_cannot_be_written(workdir: Path, message_copy: Path,
+def test_check_refuses_an_outbox_that_cannot_be_written(workdir: Path, message_copy: Path, example_clock: object,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
     """/proc refuses a new file even to root (permission bits alone would not: tests may run as root)."""
     code, _, err = run(capsys, "--plan", _outbox_plan(workdir, "/proc/budbringer-outbox"), "check", message_copy)
@@ -131,7 +131,7 @@ def test_check_refuses_an_outbox_that_cannot_be_written(workdir: Path, message_c
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes in a read-only folder")
-def test_check_refuses_a_read_only_outbox(workdir: Path, message_copy: Path,
+def test_check_refuses_a_read_only_outbox(workdir: Path, message_copy: Path, example_clock: object,
                                           capsys: pytest.CaptureFixture[str]) -> None:
     (workdir / "outbox").mkdir()
     (workdir / "outbox").chmod(0o555)
@@ -142,7 +142,8 @@ def test_check_refuses_a_read_only_outbox(workdir: Path, message_copy: Path,
     assert code == 1 and "channels.mail: path: outbox cannot be written to (Permission denied" in err
 
 
-def test_an_outbox_write_that_fails_is_a_permanent_failure_not_uncertain(workdir: Path, message_copy: Path) -> None:
+def test_an_outbox_write_that_fails_is_a_permanent_failure_not_uncertain(workdir: Path, message_copy: Path,
+                                                                          example_clock: object) -> None:
     """Written whole or not at all: a failed write delivered nothing, so the delivery failed (never uncertain)."""
     (workdir / "outbox-file").write_text("not a folder", encoding="utf-8")
     prepared = cascade.prepare(memory_plan(workdir), message_copy)
@@ -167,7 +168,7 @@ def test_send_with_an_unusable_outbox_is_one_line_and_sends_nothing(workdir: Pat
 # a plan with 1,500 fora ---------------------------------------------------------------------------------------
 
 
-def test_a_plan_with_1500_fora_loads_and_checks(workdir: Path, message_copy: Path,
+def test_a_plan_with_1500_fora_loads_and_checks(workdir: Path, message_copy: Path, example_clock: object,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     """Written out in full (no aliases) it has about 40,000 YAML values; aliases may add 20,000 to that. 100
     of the fora are in use (every variant is rendered; a message has at most 400 KB of them), the rest wait for
@@ -218,7 +219,7 @@ def test_a_copy_of_ledger_db_right_after_a_waiting_send_shows_the_request(workdi
     assert _requests_in(alone) == 1
 
 
-def test_db_backup_copies_a_ledger_in_use(workdir: Path, message_copy: Path,
+def test_db_backup_copies_a_ledger_in_use(workdir: Path, message_copy: Path, example_clock: object,
                                           capsys: pytest.CaptureFixture[str]) -> None:
     plan = memory_plan(workdir)
     approval_request.open_request(cascade.prepare(plan, message_copy), Ledger())
