@@ -18,10 +18,12 @@ from typing import ClassVar
 from budbringer.adapters.base import Adapter, ChannelSettings
 from budbringer.adapters.mailformat import HEADER, build_mail
 from budbringer.delivery import Delivery, Receipt
-from budbringer.errors import Problem
+from budbringer.errors import PermanentDeliveryError, Problem
 from budbringer.plan import Email
 
 __all__ = ["HEADER", "OutboxAdapter", "OutboxSettings"]
+
+_FOLDER_FIX = "point the channel's `path` at a folder you can write to (or make this one writable)"
 
 
 class OutboxSettings(ChannelSettings):
@@ -46,8 +48,12 @@ class OutboxAdapter(Adapter):
 
     def deliver(self, delivery: Delivery) -> Receipt:
         target = self.path_for(delivery)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomically(target, self._content(delivery, target.suffix))
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _write_atomically(target, self._content(delivery, target.suffix))
+        except OSError as exc:  # written whole or not at all (_write_atomically): nothing was delivered
+            raise PermanentDeliveryError(self.name, delivery.forum, f"the outbox file {target} cannot be written "
+                                         f"({exc.strerror or exc})", _FOLDER_FIX) from None
         return self._receipt(target)
 
     def find(self, delivery: Delivery) -> Receipt | None:
@@ -57,12 +63,21 @@ class OutboxAdapter(Adapter):
         return None
 
     def preflight(self) -> list[Problem]:
+        """The outbox must be a folder this process can write in: tried by writing (and removing) a file in it,
+        or in the nearest folder that exists, since permission bits alone miss a read-only disk and ACLs."""
         probe = self.root
-        while not probe.exists():
+        while not probe.exists() and probe != probe.parent:
             probe = probe.parent
-        if not os.access(probe, os.W_OK):
-            return [Problem(f"channels.{self.name}", "path", f"{self.root} is not writable",
-                            "choose a folder you can write to")]
+        if not probe.is_dir():
+            what = (f"{self.root} is a file, not a folder" if probe == self.root
+                    else f"{probe} (on the way to {self.root}) is a file, not a folder")
+            return [Problem(f"channels.{self.name}", "path", what, _FOLDER_FIX)]
+        try:
+            with tempfile.TemporaryFile(dir=probe, prefix=".budbringer-check-"):
+                pass
+        except OSError as exc:
+            return [Problem(f"channels.{self.name}", "path", f"{self.root} cannot be written to "
+                            f"({exc.strerror or exc}, in {probe})", _FOLDER_FIX)]
         return []
 
     def _receipt(self, target: Path) -> Receipt:

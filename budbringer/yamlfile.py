@@ -3,8 +3,8 @@
 Every file Budbringer reads as input (a plan, a plan it extends, a message) goes through `read_text`: only a
 regular file (never a FIFO, a device or a folder, which could hang a run or read forever), at most a given
 size, UTF-8 (a UTF-16 file or invalid bytes get one line that says so). `load` parses YAML with the safe
-loader and refuses alias bombs before anything is built: an anchor used over and over expands into more
-nodes than `MAX_NODES` (or, where `aliases=False`, any alias at all), or refers to itself.
+loader and refuses alias bombs before anything is built: an anchor used over and over adds more nodes
+than `MAX_NODES` to those written in the file (or, where `aliases=False`, any alias at all), or refers to itself.
 
 No error here quotes the file's content: a path handed over by mistake (`--plan /etc/shadow`) is refused
 without disclosing a line of it. Keys are quoted only when they come from a parsed mapping, cut short.
@@ -27,9 +27,9 @@ from budbringer.errors import InputError, Problem
 
 Path_ = tuple[str | int, ...]
 
-#: the largest plan file read (bytes); the shipped plan is about 9 KB
-MAX_PLAN_BYTES = 512 * 1024
-#: the most YAML nodes a file may expand to once its aliases are followed (the shipped plan: about 600)
+#: the largest plan file read (bytes); the shipped plan is about 9 KB, one with 1,500 fora about 600 KB
+MAX_PLAN_BYTES = 4 * 1024 * 1024
+#: the most YAML nodes a file's aliases may add to the nodes written in it (the shipped plan: about 600 in all)
 MAX_NODES = 20_000
 #: keys and values quoted in an error are cut to this many characters
 QUOTE_CHARS = 40
@@ -92,7 +92,7 @@ def load(path: Path, text: str | None = None, *, aliases: bool = True,
          ) -> tuple[Any, dict[Path_, int], list[Problem]]:
     """Parse a YAML file: its data, the line of every key (1-based) and the duplicate keys found.
 
-    `aliases=False` refuses any alias (`*name`); otherwise aliases may expand the document to MAX_NODES."""
+    `aliases=False` refuses any alias (`*name`); otherwise aliases may add MAX_NODES to the nodes written."""
     if text is None:
         text = read_text(path, limit=MAX_PLAN_BYTES, fix=fix)
     try:
@@ -134,6 +134,9 @@ def _refuse_alias_bombs(root: yaml.Node, path: Path, aliases: bool) -> None:
     def refuse(what: str, fix: str, node: yaml.Node) -> InputError:
         return InputError([Problem(str(path), "(aliases)", what, fix, node.start_mark.line + 1)])
 
+    # The nodes written out in the file are allowed whatever their number (the file's size bounds them: a plan
+    # with 1,500 fora has some 30,000); only what aliases add on top of them counts against MAX_NODES.
+    limit = MAX_NODES + _written(root)
     sizes: dict[int, int] = {}
     visiting: set[int] = set()
     stack: list[tuple[yaml.Node, bool]] = [(root, False)]
@@ -143,9 +146,9 @@ def _refuse_alias_bombs(root: yaml.Node, path: Path, aliases: bool) -> None:
         children = _children(node)
         if done:
             visiting.discard(key)
-            sizes[key] = min(1 + sum(sizes[id(child)] for child in children), MAX_NODES + 1)
-            if sizes[key] > MAX_NODES:
-                raise refuse(f"expands to more than {MAX_NODES:,} values through its aliases (*name)",
+            sizes[key] = min(1 + sum(sizes[id(child)] for child in children), limit + 1)
+            if sizes[key] > limit:
+                raise refuse(f"its aliases (*name) add more than {MAX_NODES:,} values to those written in it",
                              "write the values out instead of repeating anchors (&name) inside each other", node)
             continue
         if key in sizes:
@@ -158,6 +161,18 @@ def _refuse_alias_bombs(root: yaml.Node, path: Path, aliases: bool) -> None:
         visiting.add(key)
         stack.append((node, True))
         stack.extend((child, False) for child in children)
+
+
+def _written(root: yaml.Node) -> int:
+    """How many distinct nodes the file itself holds (each anchored node once, however often it is aliased)."""
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) not in seen:
+            seen.add(id(node))
+            stack.extend(_children(node))
+    return len(seen)
 
 
 def _unreadable_line(root: yaml.Node | None) -> int | None:

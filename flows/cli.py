@@ -9,7 +9,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from budbringer.errors import ApprovalError, BudbringerError, InputError, LedgerError, Problem, mask_secrets, mask_urls
 
@@ -44,8 +44,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _error(str(_ledger_error(exc)))
         raise
     finally:
+        _checkpoint_ledgers()
         if pinned:
             os.environ.pop("BUDBRINGER_HOME", None)
+
+
+def _checkpoint_ledgers() -> None:
+    """Every command ends with its SQLite ledgers whole in `ledger.db` (the write-ahead log folded in), so a
+    copy of that file alone is complete. A command that opened no ledger imports nothing for it."""
+    database = sys.modules.get("budbringer.ledger.database")
+    if database is not None:
+        database.checkpoint_all()
 
 
 def _error(text: str) -> int:
@@ -183,7 +192,7 @@ def _parser() -> argparse.ArgumentParser:
     resolve.add_argument("--note", default="", help="what you checked (e.g. 'found in Sent Items 10:42')")
     resolve.set_defaults(run=cmd_resolve)
 
-    db = sub.add_parser("db", help="the ledger's schema: upgrade it, or show its revision",
+    db = sub.add_parser("db", help="the ledger's schema (upgrade it, show its revision) and its backup",
                         description="The ledger's schema version (Alembic). A new ledger is created at the newest "
                                     "revision on first use; after installing a newer Budbringer, run `budbringer "
                                     "db upgrade` once (the start says so when it is needed).")
@@ -191,6 +200,12 @@ def _parser() -> argparse.ArgumentParser:
     db_sub.add_parser("upgrade", help="bring the ledger to this Budbringer's newest revision").set_defaults(run=cmd_db)
     db_sub.add_parser("current", help="the ledger's revision, and whether it is the newest (exit 1 if behind)"
                       ).set_defaults(run=cmd_db)
+    backup = db_sub.add_parser(
+        "backup", help="copy the SQLite ledger to FILE while it may be in use (SQLite's online backup)",
+        description="A complete, consistent copy of the SQLite ledger (the write-ahead log included), safe while "
+                    "a send runs. For a PostgreSQL ledger it says which pg_dump command to run instead.")
+    backup.add_argument("file", metavar="FILE", help="the new backup file (not overwritten if it exists)")
+    backup.set_defaults(run=cmd_db_backup)
 
     approve = sub.add_parser("approve", parents=[common], help="approve or reject a message waiting for approval",
                              description="Record an approver's decision on a message whose approval was requested "
@@ -526,6 +541,9 @@ def _send(args: argparse.Namespace, server: TemporaryServer) -> int:
     server.start()  # work is left: if it was not started above, now
     from budbringer.flows.send import CascadeFailed, api_url, send_flow, using
 
+    if not args.verbose:
+        _no_tracebacks_on_the_terminal()
+
     # A run waits for decisions made elsewhere only with a server of its own (not the temporary one).
     wait_for_approval = api_url() is not None
     temporary = server.api(float(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"]))
@@ -556,7 +574,15 @@ def _send(args: argparse.Namespace, server: TemporaryServer) -> int:
     new = [o for o in outcomes or [] if o.state == "delivered"]
     before = [o for o in outcomes or [] if o.state == "already delivered"]
     if failed is not None:
-        print(f"\nerror: {mask_secrets(str(failed))}", file=sys.stderr)
+        mine = {o.key for o in outcomes or []}
+        uncertain = [r for r in records if r.key in mine and r.state == State.UNCERTAIN]
+        if uncertain:
+            print()
+            _print_uncertain(uncertain)
+        fix = ("; settle each uncertain delivery with `budbringer resolve` as shown above (never sent twice "
+               "blindly), then send again for the rest" if uncertain else
+               "; the table above says why: fix that, then send again (what was delivered is not sent twice)")
+        print(f"\nerror: {mask_secrets(str(failed))}{fix}", file=sys.stderr)
         return EXIT_PROBLEM
     if not new:
         print(f"\nNothing new delivered: all {len(outcomes or [])} deliveries of {message.id} were delivered before.")
@@ -663,6 +689,26 @@ def _progress_only() -> None:
     if not any(isinstance(h, _TerminalLines) for h in progress.handlers):
         progress.addHandler(_TerminalLines(logging.INFO))
         progress.setLevel(logging.INFO)
+
+
+class _NoFailureReports(logging.Filter):
+    """On the terminal only (the run's log keeps them): Prefect's own reports of a task or flow run that failed,
+    with their tracebacks. `send` says what went wrong in one line at its end, with what to do."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith(("prefect.flow_runs", "prefect.task_runs")) or record.levelno < logging.ERROR:
+            return True
+        text = str(record.msg)
+        return not (record.exc_info or text.startswith(("Finished in state", "Encountered exception",
+                                                        "Task run failed", "Flow run failed")))
+
+
+def _no_tracebacks_on_the_terminal() -> None:
+    """Put `_NoFailureReports` on Prefect's console handlers (after Prefect set up its logging)."""
+    for handler in logging.getLogger().handlers + logging.getLogger("prefect").handlers:
+        if type(handler).__name__ == "PrefectConsoleHandler" and not any(
+                isinstance(f, _NoFailureReports) for f in handler.filters):
+            handler.addFilter(_NoFailureReports())
 
 
 class _TerminalLines(logging.Handler):
@@ -871,6 +917,24 @@ def cmd_db(args: argparse.Namespace) -> int:
         engine.dispose()
 
 
+def cmd_db_backup(args: argparse.Namespace) -> int:
+    """`db backup FILE`: SQLite's online backup of the ledger; for PostgreSQL, the pg_dump command to run."""
+    from budbringer.ledger import database
+    from budbringer.ledger.backup import backup
+
+    url = database.database_url()
+    if url.startswith("sqlite"):
+        from budbringer.ledger import Ledger
+
+        Ledger(url)  # an old ledger is refused here (`db upgrade` first), as by every other command
+    else:
+        database.new_engine(url).dispose()  # a URL that cannot be used says so first (no connection is made)
+    written = backup(url, Path(args.file))
+    print(f"ledger backed up to {written.resolve()} ({written.stat().st_size:,} bytes); restore it by stopping "
+          "every budbringer command and copying it over ledger.db (removing ledger.db-wal and ledger.db-shm)")
+    return EXIT_OK
+
+
 def _print_uncertain(records: Sequence, notices: Sequence = ()) -> None:  # type: ignore[type-arg]
     """Each uncertain delivery and notice with its short key and how to settle it (`budbringer resolve`)."""
     from budbringer.ledger.delivery_store import short_key
@@ -928,7 +992,10 @@ def cmd_approve(args: argparse.Namespace) -> int:
     request = approval_request.current(prepared, ledger)
     decision = Decision(approval_request.REJECT if args.reject else approval_request.APPROVE, args.by.strip(),
                         args.comment.strip())
+    earlier = _earlier_vote(prepared, ledger, request, decision.by)
     status = approval_request.decide(prepared, ledger, request, decision, source="cli")
+    if earlier is not None:
+        return _already_recorded(prepared, status, earlier, decision)
     if status.approval is not None:
         print(f"{prepared.message.id} is approved by {status.approval.approved_by} (approval {status.approval.id}, "
               f"hash {status.approval.hash[:12]})"
@@ -949,6 +1016,29 @@ def cmd_approve(args: argparse.Namespace) -> int:
         print(f"No run is waiting: `budbringer send {args.message}` continues"
               + (" (and tells the author)." if status.rejected else "."))
     return EXIT_OK
+
+
+def _earlier_vote(prepared: Any, ledger: Any, request: Any, by: str) -> Any:
+    """The decision this member already made on the request (a member decides once; the first stands)."""
+    member = prepared.plan.approval.member(by)
+    if member is None:
+        return None  # `decide` refuses them, with the member list
+    return next((v for v in ledger.votes(request.id) if v.voter.casefold() == member.name.casefold()), None)
+
+
+def _already_recorded(prepared: Any, status: Any, vote: Any, decision: Any) -> int:
+    """`approve` a second time: the same decision is already recorded (exit 0); another one is refused, since
+    the first decision stands (exit 1)."""
+    message_id = prepared.message.id
+    what = {"approve": "approval", "reject": "rejection"}.get(str(vote.decision), str(vote.decision))
+    when = f"{vote.at:%Y-%m-%d %H:%M} UTC"
+    if str(vote.decision) == decision.decision:
+        where = f"still needed: {status.needed}" if status.needed else f"the request is {status.request.state}"
+        print(f"already recorded: {vote.voter}'s {what} of {message_id} ({when}); nothing changed; {where}")
+        return EXIT_OK
+    raise ApprovalError(f"{vote.voter} already decided on {message_id} ({what}, {when}); the first decision "
+                        "stands, a member decides once: to change it, edit the message and send it again for a "
+                        "new approval")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

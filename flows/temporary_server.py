@@ -18,7 +18,9 @@ elsewhere, and `flows.limits` frees slots a killed command left in `$PREFECT_HOM
 
 from __future__ import annotations
 
+import collections
 import contextvars
+import fcntl
 import importlib.util
 import os
 import socket
@@ -40,8 +42,12 @@ _temporary: set[str] = set()
 SERVER_ENV = {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
 #: uvicorn's exit status when the port is taken (then another port is tried)
 PORT_TAKEN = 3
-#: where the server's own output goes once the command stops it (in its PREFECT_HOME)
+#: where the server's own output goes while it starts and once the command stops it (in its PREFECT_HOME)
 SERVER_LOG = "budbringer-temporary-server.log"
+#: held (flock) while a command creates a new PREFECT_HOME's database: two first sends must not both migrate it
+FIRST_START_LOCK = ".budbringer-first-start.lock"
+#: the first bytes of every SQLite database file
+SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 def is_temporary(api_url: str | None) -> bool:
@@ -62,6 +68,10 @@ class TemporaryServer:
         self._stopped = False
         self._started = False
         self._stopping = threading.Event()  # from here on the server's output goes to its log file
+        self._ready = threading.Event()  # it answered: from here on its output shows on stderr
+        self._tail: collections.deque[str] = collections.deque(maxlen=400)  # its output while it starts
+        self._first_start: int | None = None  # the lock's file descriptor while this creates PREFECT_HOME's db
+        self._env: dict[str, str] | None = None
         # the caller's context: Prefect's settings (a test's temporary settings too) live in context variables
         context = contextvars.copy_context()
         self._thread = threading.Thread(target=context.run, args=(self._spawn,), daemon=True,
@@ -106,6 +116,11 @@ class TemporaryServer:
 
     def _start_process(self, env: dict[str, str] | None = None) -> None:
         self._env = env if env is not None else self._env
+        database = _database(self._env or {})
+        if database is not None:
+            _refuse_damaged(database)
+            if not database.exists():
+                self._lock_first_start(database.parent)
         with self._lock:
             if self._stopped:
                 return
@@ -125,20 +140,47 @@ class TemporaryServer:
         log tracebacks about events they will not record: not the operator's to read at the end of a send."""
         assert process.stdout is not None
         for line in process.stdout:
-            if not self._stopping.is_set():
+            if self._ready.is_set() and not self._stopping.is_set():
                 sys.stderr.write(line.decode("utf-8", "replace"))
                 continue
+            if not self._ready.is_set():  # while it starts: kept, and said in one line if the start fails
+                self._tail.append(line.decode("utf-8", "replace"))
             try:
-                home = Path((self._env or {}).get("PREFECT_HOME") or "~/.prefect").expanduser()
+                home = self.home
                 home.mkdir(parents=True, exist_ok=True)
                 with open(home / SERVER_LOG, "ab") as log:
                     log.write(line)
             except OSError:
                 pass
 
+    @property
+    def home(self) -> Path:
+        return Path((self._env or {}).get("PREFECT_HOME") or os.environ.get("PREFECT_HOME")
+                    or "~/.prefect").expanduser()
+
+    def _lock_first_start(self, home: Path) -> None:
+        """A new PREFECT_HOME: wait for any other command creating its database, then hold the lock until this
+        server answers (its database then exists and is migrated)."""
+        if self._first_start is not None:
+            return
+        try:
+            home.mkdir(parents=True, exist_ok=True)
+            fd = os.open(home / FIRST_START_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:
+            return  # a home we cannot write to: the server's own start says so
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        self._first_start = fd
+
+    def _unlock_first_start(self) -> None:
+        fd, self._first_start = self._first_start, None
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
     def _end_process(self) -> None:
         with self._lock:
             process, self.process = self.process, None
+        self._unlock_first_start()
         if process is None:
             return
         _temporary.discard(self.url)
@@ -171,13 +213,13 @@ class TemporaryServer:
         with httpx.Client(timeout=5.0) as client:
             while time.monotonic() < deadline:
                 if self.process.poll() is not None:
-                    if self.process.returncode != PORT_TAKEN:
-                        raise BudbringerError(f"the temporary Prefect server ended at its start (exit status "
-                                              f"{self.process.returncode}; its error is above): nothing was sent")
+                    self._failed_start(self.process.returncode)
                     self._start_process()  # another command took the port a moment ago
                 try:
                     if client.get(f"{self.url}/health").status_code == 200:
                         _temporary.add(self.url)
+                        self._ready.set()
+                        self._unlock_first_start()
                         return self.url
                 except httpx.TransportError:
                     pass
@@ -185,6 +227,22 @@ class TemporaryServer:
         raise BudbringerError(f"the temporary Prefect server did not answer within {timeout:.0f} s "
                               "(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS): nothing was sent; the machine may "
                               "be busy: try again, or start a server (`prefect server start`) and set PREFECT_API_URL")
+
+    def _failed_start(self, status: int) -> None:
+        """The server ended at its start: return when only its port was taken (another is tried), else raise one
+        line that says why (a damaged database: what to do) and where its whole output is."""
+        time.sleep(0.2)  # its last lines
+        output = "".join(self._tail)
+        if status == PORT_TAKEN and "address already in use" in output.lower():
+            self._tail.clear()
+            return
+        self._unlock_first_start()
+        database = _database(self._env or {})
+        if database is not None and any(sign in output for sign in _DAMAGED):
+            raise BudbringerError(_damaged_text(database))
+        last = next((line.strip() for line in reversed(output.splitlines()) if line.strip()), "no output")
+        raise BudbringerError(f"the temporary Prefect server ended at its start (exit status {status}: "
+                              f"{last[:200]}): nothing was sent; its whole output is in {self.home / SERVER_LOG}")
 
     @contextmanager
     def settings(self, url: str | None) -> Iterator[None]:
@@ -264,3 +322,33 @@ def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+#: what SQLite says of a file that is not (or no longer) a database
+_DAMAGED = ("file is not a database", "database disk image is malformed")
+
+
+def _database(env: dict[str, str]) -> Path | None:
+    """The temporary server's SQLite database: $PREFECT_HOME/prefect.db unless the settings name another
+    database (then None: not ours to look at)."""
+    if env.get("PREFECT_API_DATABASE_CONNECTION_URL") or env.get("PREFECT_SERVER_DATABASE_CONNECTION_URL"):
+        return None
+    home = env.get("PREFECT_HOME") or os.environ.get("PREFECT_HOME") or "~/.prefect"
+    return Path(home).expanduser() / "prefect.db"
+
+
+def _refuse_damaged(database: Path) -> None:
+    """A prefect.db that is not an SQLite file is said at once, in one line, instead of a server that fails."""
+    try:
+        with open(database, "rb") as file:
+            head = file.read(len(SQLITE_HEADER))
+    except OSError:
+        return  # none yet (it is created), or unreadable (the server's start says so)
+    if head and head != SQLITE_HEADER:
+        raise BudbringerError(_damaged_text(database))
+
+
+def _damaged_text(database: Path) -> str:
+    return (f"the Prefect database {database} is damaged (not a readable SQLite database): nothing was sent; "
+            f"move it aside (mv {database} {database}.damaged) and send again: a new one is created (Prefect's "
+            "run history in it is lost; Budbringer's ledger is not affected)")

@@ -95,7 +95,17 @@ def _private_sqlite_file(url: str) -> None:
 
 
 def new_engine(url: str) -> sa.Engine:
-    """An engine of its own, schema unchecked (for `budbringer db`, which brings the schema up to date)."""
+    """An engine of its own, schema unchecked (for `budbringer db`, which brings the schema up to date). A URL
+    that cannot be used (no such driver installed, a port that is no number) is one LedgerError line."""
+    try:
+        return _new_engine(url)
+    except (ImportError, ValueError, sa.exc.ArgumentError) as exc:
+        from budbringer.ledger.backup import unusable_url
+
+        raise unusable_url(url, exc) from None
+
+
+def _new_engine(url: str) -> sa.Engine:
     if url.startswith("sqlite"):
         try:
             _private_sqlite_file(url)
@@ -125,3 +135,17 @@ def _engine(url: str) -> sa.Engine:
                 raise
             _engines[url] = engine
         return _engines[url]
+
+
+def checkpoint_all() -> None:
+    """At the end of every command: fold each SQLite ledger's write-ahead log (`ledger.db-wal`) into `ledger.db`
+    and empty it (PRAGMA wal_checkpoint(TRUNCATE)), so that a copy of `ledger.db` alone holds everything. A
+    ledger busy in another process keeps its log (that process checkpoints it when it ends)."""
+    with _engines_lock:
+        engines = [engine for url, engine in _engines.items() if url.startswith("sqlite")]
+    for engine in engines:
+        try:
+            with engine.connect() as connection:
+                connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sa.exc.DBAPIError:
+            pass  # locked by another process: it checkpoints when it ends; nothing is lost either way
