@@ -374,6 +374,7 @@ def small_message(folder: Path) -> Path:
     return path
 
 
+@pytest.mark.usefixtures("before_deadline")  # `check` says when the approval deadline has passed
 def test_check_prints_the_table_and_blocks_a_glossary_term_in_a_citizens_text(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.chdir(tmp_path)
@@ -403,6 +404,7 @@ def test_check_prints_the_table_and_blocks_a_glossary_term_in_a_citizens_text(
     assert not (bad / "outbox").exists()
 
 
+@pytest.mark.usefixtures("before_deadline")  # `check` says when the approval deadline has passed
 def test_check_and_preview_flag_a_paragraph_pasted_into_two_variants(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.chdir(tmp_path)
