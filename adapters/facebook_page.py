@@ -49,6 +49,7 @@ class FacebookPageSettings(MetaSettings):
 
 class FacebookPageAdapter(Adapter):
     type: ClassVar[str] = "facebook_page"
+    label: ClassVar[str] = "Facebook-side"
     media: ClassVar[frozenset[str]] = frozenset({"post"})
     Settings = FacebookPageSettings
     settings: FacebookPageSettings

@@ -40,7 +40,8 @@ from urllib.parse import quote
 
 from pydantic import Field
 
-from budbringer.adapters.base import Adapter, ChannelSettings, SharedLimit
+from budbringer.adapters.addressing import MailOrNewsletter
+from budbringer.adapters.base import Adapter, ChannelSettings, ForumAddressing, SharedLimit
 from budbringer.adapters.graph import GraphClient, RetrySettings, clients, odata_string, query, token_fix
 from budbringer.delivery import Delivery, Receipt
 from budbringer.errors import (
@@ -170,6 +171,8 @@ def sendmail_body(delivery: Delivery, recipients: tuple[str, ...], part: int = 1
 
 class GraphMailAdapter(Adapter):
     type: ClassVar[str] = "graph_mail"
+    label: ClassVar[str] = "Microsoft 365-mail"
+    Addressing: ClassVar[type[ForumAddressing]] = MailOrNewsletter
     media: ClassVar[frozenset[str]] = frozenset({"mail", "submission"})
     max_concurrency: ClassVar[int] = 4
     Settings = GraphMailSettings

@@ -68,6 +68,7 @@ class InstagramSettings(MetaSettings):
 
 class InstagramAdapter(Adapter):
     type: ClassVar[str] = "instagram"
+    label: ClassVar[str] = "Instagram"
     media: ClassVar[frozenset[str]] = frozenset({"post"})
     Settings = InstagramSettings
     settings: InstagramSettings

@@ -110,6 +110,7 @@ class LinkedInSettings(ChannelSettings):
 
 class LinkedInAdapter(Adapter):
     type: ClassVar[str] = "linkedin"
+    label: ClassVar[str] = "LinkedIn"
     media: ClassVar[frozenset[str]] = frozenset({"post"})
     Settings = LinkedInSettings
     settings: LinkedInSettings

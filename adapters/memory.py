@@ -9,7 +9,8 @@ from __future__ import annotations
 import threading
 from typing import ClassVar
 
-from budbringer.adapters.base import Adapter, ChannelSettings
+from budbringer.adapters.addressing import EveryField
+from budbringer.adapters.base import Adapter, ChannelSettings, ForumAddressing
 from budbringer.delivery import Delivery, Receipt
 from budbringer.errors import PermanentDeliveryError
 
@@ -23,6 +24,8 @@ class MemorySettings(ChannelSettings):
 
 class MemoryAdapter(Adapter):
     type: ClassVar[str] = "memory"
+    label: ClassVar[str] = "hukommelse (test)"
+    Addressing: ClassVar[type[ForumAddressing]] = EveryField
     media: ClassVar[frozenset[str]] = frozenset({"mail", "page", "post", "submission", "web"})
     Settings = MemorySettings
     settings: MemorySettings

@@ -27,7 +27,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field
 
-from budbringer.adapters.base import Adapter, ChannelSettings, SharedLimit
+from budbringer.adapters.addressing import NewsletterEditor
+from budbringer.adapters.base import Adapter, ChannelSettings, ForumAddressing, SharedLimit
 from budbringer.checks import Finding
 from budbringer.delivery import Delivery, Receipt
 from budbringer.errors import PermanentDeliveryError, Problem
@@ -96,6 +97,8 @@ class Submission(Delivery):
 
 class NewsletterAdapter(Adapter):
     type: ClassVar[str] = "newsletter"
+    label: ClassVar[str] = "forslag til nyhedsbrev"
+    Addressing: ClassVar[type[ForumAddressing]] = NewsletterEditor
     media: ClassVar[frozenset[str]] = frozenset({"submission"})
     Settings = NewsletterSettings
     settings: NewsletterSettings

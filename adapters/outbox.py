@@ -15,7 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import ClassVar
 
-from budbringer.adapters.base import Adapter, ChannelSettings
+from budbringer.adapters.addressing import EveryField
+from budbringer.adapters.base import Adapter, ChannelSettings, ForumAddressing
 from budbringer.adapters.mailformat import HEADER, build_mail
 from budbringer.delivery import Delivery, Receipt
 from budbringer.errors import PermanentDeliveryError, Problem
@@ -33,6 +34,8 @@ class OutboxSettings(ChannelSettings):
 
 class OutboxAdapter(Adapter):
     type: ClassVar[str] = "outbox"
+    label: ClassVar[str] = "lokal udbakke (filer)"
+    Addressing: ClassVar[type[ForumAddressing]] = EveryField
     media: ClassVar[frozenset[str]] = frozenset({"mail", "page", "post", "submission", "web"})
     Settings = OutboxSettings
     settings: OutboxSettings

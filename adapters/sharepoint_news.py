@@ -30,7 +30,8 @@ from urllib.parse import quote
 
 from pydantic import Field
 
-from budbringer.adapters.base import Adapter, ChannelSettings
+from budbringer.adapters.addressing import PageSites
+from budbringer.adapters.base import Adapter, ChannelSettings, ForumAddressing
 from budbringer.adapters.graph import GraphClient, RetrySettings, clients, odata_string, query, token_fix
 from budbringer.delivery import Delivery, Receipt
 from budbringer.errors import (
@@ -101,6 +102,8 @@ def is_published(page: dict[str, Any]) -> bool:
 
 class SharePointNewsAdapter(Adapter):
     type: ClassVar[str] = "sharepoint_news"
+    label: ClassVar[str] = "SharePoint-nyhed"
+    Addressing: ClassVar[type[ForumAddressing]] = PageSites
     media: ClassVar[frozenset[str]] = frozenset({"page"})
     Settings = SharePointNewsSettings
     settings: SharePointNewsSettings
@@ -119,7 +122,7 @@ class SharePointNewsAdapter(Adapter):
         self.graph.share_sign_in(clients(channels))
         self.plan_sites = tuple(dict.fromkeys(site for forum in plan.fora.values()
                                               if forum.channel == self.name and forum.enabled
-                                              for site in forum.sites))
+                                              for site in forum.address.page_sites()))
 
     # delivering ------------------------------------------------------------------------------------------
 

@@ -33,7 +33,8 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, SecretStr, model_validator
 
-from budbringer.adapters.base import Adapter, ChannelSettings
+from budbringer.adapters.addressing import MailOrNewsletter
+from budbringer.adapters.base import Adapter, ChannelSettings, ForumAddressing
 from budbringer.adapters.mailformat import HEADER, build_mail, domain_of, stable_message_id
 from budbringer.delivery import Delivery, Receipt
 from budbringer.errors import (
@@ -85,6 +86,8 @@ class SmtpSettings(ChannelSettings):
 
 class SmtpAdapter(Adapter):
     type: ClassVar[str] = "smtp"
+    label: ClassVar[str] = "mail (SMTP)"
+    Addressing: ClassVar[type[ForumAddressing]] = MailOrNewsletter
     media: ClassVar[frozenset[str]] = frozenset({"mail", "submission"})
     max_concurrency: ClassVar[int] = 2
     Settings = SmtpSettings

@@ -57,6 +57,7 @@ class WebhookSettings(ChannelSettings):
 
 class WebhookAdapter(Adapter):
     type: ClassVar[str] = "webhook"
+    label: ClassVar[str] = "webhook til hjemmesiden"
     media: ClassVar[frozenset[str]] = frozenset({"web"})
     Settings = WebhookSettings
     settings: WebhookSettings

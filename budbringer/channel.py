@@ -10,6 +10,11 @@ per delivery by `limits()`, as plain `SharedLimit`s; the flow (`flows/send.py`) 
 global concurrency limits, so adapters never import Prefect.
 Each adapter declares its settings as a pydantic model that rejects unknown keys; secrets are `SecretStr`
 so they never show in reprs, logs or exceptions. Bad settings fail when the plan is loaded.
+
+A channel is one place: besides its settings, the adapter declares the fields a forum on it gives to say where
+its variant goes (`Addressing`: recipients, sites, a newsletter's editor and issues, …) and its Danish `label`
+for the plan document. The plan (`budbringer.plan`), the plan document and the web pages read them from the
+registry the plan was loaded with; nothing else lists channel types. See docs/adding-a-channel.md.
 """
 
 from __future__ import annotations
@@ -80,9 +85,43 @@ class ChannelSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class ForumAddressing(BaseModel):
+    """Base of a channel's addressing: the fields a forum on this channel gives in the plan, beside the fields
+    every forum has (`fora.<name>.recipients`, `…sites`, …). Unknown keys are an error when the plan is loaded;
+    each field's `description` documents it. A channel that needs no forum fields (its target is in its
+    settings, as a LinkedIn organisation is) keeps this empty base.
+
+    The methods below are what the domain asks of any addressing; a subclass overrides those it has an answer
+    for and calls `super()` so that addressings combine (the outbox takes every field).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def mail_to(self) -> tuple[str, ...]:
+        """The mail addresses a variant goes to (`Variant.recipients`); empty if the channel sends no mail."""
+        return ()
+
+    def page_sites(self) -> tuple[str, ...]:
+        """The sites a page goes on (`Variant.sites`); empty if the channel makes no pages."""
+        return ()
+
+    def reach(self) -> list[str]:
+        """Who or where the forum is reached, as the plan document shows it."""
+        return list(self.mail_to() or self.page_sites())
+
+    def missing(self, medium: str) -> list[tuple[str, str, str]]:
+        """What an enabled forum of this medium lacks: (field, what, fix) each; checked when the plan is
+        loaded (a disabled forum may leave its addressing out)."""
+        return []
+
+
 class Adapter(ABC):
     #: the `type:` name used in config/plan.yaml
     type: ClassVar[str]
+    #: the channel in Danish, for the plan document and the web pages (e.g. "Microsoft 365-mail")
+    label: ClassVar[str]
+    #: the fields a forum on this channel gives (`fora.<name>.…`): checked when the plan is loaded
+    Addressing: ClassVar[type[ForumAddressing]] = ForumAddressing
     #: the media (mail, page, post, submission, web) this channel can carry
     media: ClassVar[frozenset[str]]
     #: the adapter's settings model
@@ -165,6 +204,11 @@ class Registry:
 
     def get(self, type_name: str) -> type[Adapter] | None:
         return self._by_type.get(type_name)
+
+    def label(self, type_name: str) -> str:
+        """The channel type's Danish label (the type name itself if it is not registered)."""
+        cls = self._by_type.get(type_name)
+        return cls.label if cls is not None else type_name
 
     def names(self) -> list[str]:
         return sorted(self._by_type)

@@ -67,7 +67,7 @@ from pydantic import (BaseModel, ConfigDict, Field, StringConstraints, Validatio
 
 from budbringer import yamlfile
 from budbringer.errors import InputError, Problem
-from budbringer.plan import Plan, Stakeholder
+from budbringer.plan import STAKEHOLDER_READERS, Plan, Stakeholder
 
 FENCE = "---"
 #: the largest message file read (bytes): about 4,500 words, far beyond any briefing. The rendered variants
@@ -323,10 +323,7 @@ WHAT_TO_WRITE = {
     "hook": "opslagets første linje",
     "name": "et navn",
     "role": "en rolle, fx projektleder",
-    "citizens": "trinnet med borgernes ord",
-    "others": "trinnet med de øvriges ord",
-    "employees": "trinnet med medarbejdernes ord",
-    "management": "trinnet med ledernes ord",
+    **{group: f"trinnet med {readers} ord" for group, readers in STAKEHOLDER_READERS.items()},
     "email": "en mailadresse",
     "link": "en https-adresse",
     "hashtags": "hashtags, fx [Socialområdet, RegionMidtjylland]",

@@ -13,13 +13,14 @@ from collections.abc import Mapping
 from importlib import resources
 import zoneinfo
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints, ValidationError, field_validator
+from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints, ValidationError, field_validator,
+                      model_validator)
 from pydantic_core import PydanticCustomError
 
 from budbringer import errors, yamlfile
-from budbringer.channel import Registry, installed
+from budbringer.channel import ForumAddressing, Registry, installed
 from budbringer.errors import InputError, Problem
 
 Stakeholder = Literal["citizens", "employees", "management", "others"]
@@ -32,12 +33,18 @@ Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 # budbringer.config and budbringer.templates): an installed budbringer works without a checkout.
 DEFAULT_PLAN = Path(str(resources.files("budbringer.config").joinpath("plan.yaml")))
 
-STAKEHOLDER_LABELS = {
-    "citizens": "borgere",
-    "employees": "medarbejdere",
-    "management": "ledelse",
-    "others": "øvrige",
+#: every stakeholder group's Danish words, in one table: (label, the readers' genitive). The label names the group
+#: wherever it is shown (the plan document, the readability figures, the checks, the message skeleton, the
+#: templates' `stakeholder_labels`); the genitive says whose words a message's text for the group is.
+STAKEHOLDER_WORDS: dict[str, tuple[str, str]] = {
+    "citizens": ("borgere", "borgernes"),
+    "employees": ("medarbejdere", "medarbejdernes"),
+    "management": ("ledelse", "ledernes"),
+    "others": ("øvrige", "de øvriges"),
 }
+STAKEHOLDER_LABELS = {group: label for group, (label, _) in STAKEHOLDER_WORDS.items()}
+STAKEHOLDER_READERS = {group: readers for group, (_, readers) in STAKEHOLDER_WORDS.items()}
+assert set(STAKEHOLDER_WORDS) == set(get_args(Stakeholder)), "one entry per stakeholder group"
 
 
 class Strict(BaseModel):
@@ -153,7 +160,11 @@ class Newsletter(Strict):
 
 
 class Forum(Strict):
-    """A group that must be informed, how it is reached, and what it reads."""
+    """A group that must be informed, how it is reached, and what it reads.
+
+    Beside the fields below, a forum gives the addressing fields its channel declares (`recipients`, `sites`,
+    `newsletter`, … : `Adapter.Addressing`); they are checked against the channel's declaration from the registry
+    the plan is loaded with, and read through `address`."""
 
     title: str
     description: str = ""
@@ -162,11 +173,8 @@ class Forum(Strict):
     channel: Name
     template: str
     enabled: bool = True
-    recipients: list[Email] = []
-    sites: list[str] = Field(default=[], description="SharePoint sites as 'host/sites/name' (pages only).")
     informs: list[str] = Field(default=[], description="Who this forum passes the message on to (e.g. LMU).")
     meetings: list[dt.date] = Field(default=[], description="Meeting dates (OC's monthly meetings).")
-    newsletter: Newsletter | None = None
     max_chars: int | None = Field(default=None, gt=0)
     max_words: int | None = Field(default=None, gt=0)
     disabled_reason: str = ""
@@ -177,6 +185,32 @@ class Forum(Strict):
     shares_text_with: Name | None = Field(
         default=None, description="This forum deliberately reads the text written for another forum (the "
                                   "local intranet pages read the main page's text).")
+
+    #: the keys beside the fields above, as written: the channel's addressing, checked by load()
+    addressing_fields: dict[str, Any] = Field(default_factory=dict, exclude=True, repr=False)
+    #: the addressing fields, checked by the channel's model (set by load())
+    _address: ForumAddressing | None = PrivateAttr(default=None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _addressing(cls, data: Any) -> Any:
+        """Keep the keys that are not a forum's own fields apart, for the channel's model to check."""
+        if not isinstance(data, dict):
+            return data
+        own = set(cls.model_fields) - {"addressing_fields"}
+        return {**{k: v for k, v in data.items() if k in own},
+                "addressing_fields": {k: v for k, v in data.items() if k not in own}}
+
+    @property
+    def address(self) -> ForumAddressing:
+        """Where this forum's variant goes, as its channel declares it (`Adapter.Addressing`)."""
+        return self._address if self._address is not None else ForumAddressing()
+
+    @property
+    def newsletter(self) -> Newsletter | None:
+        """The newsletter this forum submits to (its editor, word limit and issues), if its channel takes one."""
+        value = getattr(self.address, "newsletter", None)
+        return value if isinstance(value, Newsletter) else None
 
 
 class Tier(Strict):
@@ -577,24 +611,18 @@ def _cross_check(plan: Plan, file: str, lines: dict) -> list[Problem]:
         if channel is None:
             add(("fora", name, "channel"), f"names the unknown channel {forum.channel!r}",
                 f"use one of: {', '.join(sorted(plan.channels))}")
-        else:
-            adapter = registry.get(channel.type)
-            if adapter is not None and forum.medium not in adapter.media:
+        adapter = registry.get(channel.type) if channel is not None else None
+        if channel is not None and adapter is not None:
+            if forum.medium not in adapter.media:
                 add(("fora", name, "medium"),
                     f"channel {forum.channel!r} ({channel.type}) cannot deliver {forum.medium!r}",
                     f"use a channel whose type handles {forum.medium!r}; {channel.type} handles "
                     f"{', '.join(sorted(adapter.media))}")
+            problems += _check_addressing(forum, name, adapter.Addressing, channel.type, file, lines, add)
         if not (templates / forum.template).is_file():
             add(("fora", name, "template"), f"template {yamlfile.quote(forum.template)} does not exist in {templates}",
                 f"create {templates / forum.template} or correct the name")
-        if forum.enabled and forum.medium in ("mail",) and not forum.recipients:
-            add(("fora", name, "recipients"), "a mail forum has no recipients", "list its addresses")
-        if forum.enabled and forum.medium == "page" and not forum.sites:
-            add(("fora", name, "sites"), "a page forum has no sites", "list its sites as host/sites/name")
         _check_sharing(plan, name, add)
-        if forum.enabled and forum.medium == "submission" and forum.newsletter is None:
-            add(("fora", name, "newsletter"), "a newsletter forum has no newsletter settings",
-                "add `newsletter:` with editor, word_limit and issues")
     if plan.approval.member(plan.approval.chair) is None:
         add(("approval", "chair"), f"{yamlfile.quote(plan.approval.chair)} is not one of the members",
             "name the chair exactly as in `approval.members`")
@@ -606,6 +634,32 @@ def _cross_check(plan: Plan, file: str, lines: dict) -> list[Problem]:
             f"use one of: {', '.join(sorted(plan.channels))}")
     _check_calendar(plan, add)
     return problems
+
+
+def _check_addressing(forum: Forum, name: str, model: type[ForumAddressing], channel_type: str, file: str,
+                      lines: dict, add: Any) -> list[Problem]:
+    """The forum's addressing fields against its channel's declaration (`Adapter.Addressing`); on success the
+    forum keeps the checked model (`Forum.address`). `add` records what an enabled forum lacks."""
+    fields = dict(forum.addressing_fields)
+    try:
+        address = model.model_validate(fields)
+    except ValidationError as exc:
+        takes = ", ".join(f"`{f}`" for f in model.model_fields) or "no addressing fields"
+        problems = []
+        for error in exc.errors():
+            problem = _problem(file, lines, {**error, "loc": ("fora", name, *error["loc"])})
+            if error["type"] == "extra_forbidden":
+                problem = Problem(problem.file, problem.field, f"is not a known field of a forum on channel "
+                                  f"{forum.channel!r} ({channel_type})", f"remove it or correct its spelling; a "
+                                  f"{channel_type} forum takes {takes} beside the fields every forum has (see "
+                                  "config/README.md)", problem.line)
+            problems.append(problem)
+        return problems
+    forum._address = address
+    if forum.enabled:
+        for field, what, fix in address.missing(forum.medium):
+            add(("fora", name, field), what, fix)
+    return []
 
 
 def _check_sharing(plan: Plan, name: str, add: Any) -> None:

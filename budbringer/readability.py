@@ -60,7 +60,7 @@ from html.parser import HTMLParser
 from typing import Any, Iterable, Mapping
 
 from budbringer import jargon
-from budbringer.plan import GlossaryTerm, Plan
+from budbringer.plan import STAKEHOLDER_LABELS, GlossaryTerm, Plan
 from budbringer.render import Variant, sharing_chain
 
 NEVER_END = {"bl.a.", "dvs.", "d.v.s.", "f.eks.", "fx.", "ca.", "jf.", "jvf.", "pga.", "p.g.a.", "pr.", "nr.",
@@ -455,7 +455,7 @@ class Figures:
     def row_da(self) -> dict[str, str]:
         """The same figures with Danish labels, for the steering group's approval page."""
         return {
-            "Målgruppe": STAKEHOLDER_DA.get(self.stakeholder, self.stakeholder), "Ord": str(self.words),
+            "Målgruppe": STAKEHOLDER_LABELS.get(self.stakeholder, self.stakeholder), "Ord": str(self.words),
             "Sætninger": str(self.sentences), "LIX": f"{self.lix:.0f} (højst {self.max_lix})",
             "Lange ord": f"{self.long_share:.0f} %", "Længste sætning": f"{self.longest} ord",
             "Fagord": ", ".join(self.terms) or "ingen",
@@ -473,7 +473,6 @@ class Figures:
         return line
 
 
-STAKEHOLDER_DA = {"citizens": "borgere", "employees": "medarbejdere", "management": "ledelse", "others": "øvrige"}
 
 
 @dataclass

@@ -511,7 +511,6 @@ def render_variants(plan: Plan, message: Message) -> list[Variant]:
             except InputError as exc:
                 problems += exc.problems
                 continue
-            recipients = tuple(forum.recipients) or ((forum.newsletter.editor,) if forum.newsletter else ())
             content = ctx["content"]
             variants.append(Variant(
                 forum=name, forum_title=forum.title, tier=tier.name, tier_index=index, phase=tier.phase,
@@ -519,7 +518,7 @@ def render_variants(plan: Plan, message: Message) -> list[Variant]:
                 stakeholder=forum.stakeholder, subject=subject, body=body,
                 body_format="html" if forum.template.endswith(".html.j2") else "text",
                 summary=content["hook"] or content["lead"] or subject, link=message.link,
-                recipients=recipients, sites=tuple(forum.sites),
+                recipients=forum.address.mail_to(), sites=forum.address.page_sites(),
                 image_url=message.image.url if message.image else None,
                 image_alt=message.image.alt if message.image else None,
             ))

@@ -850,7 +850,7 @@ def _plan_text(plan: Plan) -> None:
             forum = plan.fora[name]
             channel = plan.channels[forum.channel]
             state = "" if forum.enabled else f"  (disabled: {forum.disabled_reason or 'later phase'})"
-            to = ", ".join(forum.recipients or forum.sites or ([forum.newsletter.editor] if forum.newsletter else []))
+            to = ", ".join(forum.address.reach())
             print(f"   - {forum.title} ({name}): {forum.stakeholder}, {forum.medium} via {forum.channel} "
                   f"({channel.type}){' → ' + to if to else ''}{state}")
             if forum.informs:

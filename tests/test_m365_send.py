@@ -43,7 +43,7 @@ def plan_sites() -> dict[str, str]:
     """Every SharePoint site of the plan → its forum."""
     plan = plan_.load(M365_PLAN)
     return {site: name for name, forum in plan.fora.items() if forum.channel == "m365_intranet"
-            for site in forum.sites}
+            for site in forum.address.page_sites()}
 
 
 @pytest.fixture

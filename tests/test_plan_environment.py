@@ -74,7 +74,7 @@ def test_a_plan_with_the_relay_from_the_environment_checks_and_delivers(
     outcomes = {o["forum"]: o["state"] for o in json.loads(capsys.readouterr().out)}
     assert outcomes["oc"] == outcomes["hmu"] == "delivered"
     received = sorted(address for envelope in relay_env.envelopes for address in envelope.rcpt_tos)
-    assert received == sorted([*loaded.fora["oc"].recipients, *loaded.fora["hmu"].recipients])
+    assert received == sorted([*loaded.fora["oc"].address.mail_to(), *loaded.fora["hmu"].address.mail_to()])
 
 
 def test_check_refuses_an_unset_variable_in_one_line_and_sends_nothing(

@@ -1,6 +1,8 @@
 """The communication plan as a Danish document, rendered from the configuration itself (`budbringer plan
 --format html|md`, and `/plan` in the web app): purpose, fora and stakeholder groups, channels, the order as a
-diagram, the approval policy and the calendar. It is made from the plan that runs, so it cannot drift."""
+diagram, the approval policy and the calendar. It is made from the plan that runs, so it cannot drift: the
+channels' labels and whom each forum reaches come from the channel registry the plan was loaded with
+(`Adapter.label`, `Adapter.Addressing`), the groups' labels from `plan.STAKEHOLDER_LABELS`."""
 
 from __future__ import annotations
 
@@ -12,9 +14,6 @@ from budbringer.errors import mask_secrets
 from budbringer.plan import STAKEHOLDER_LABELS, Plan
 from budbringer.web.pages import MEDIA, danish_date, danish_datetime, environment
 
-CHANNEL_TYPES = {"outbox": "lokal udbakke (filer)", "memory": "hukommelse (test)", "graph_mail": "Microsoft 365-mail",
-                 "smtp": "mail (SMTP)", "sharepoint_news": "SharePoint-nyhed", "linkedin": "LinkedIn",
-                 "newsletter": "forslag til nyhedsbrev", "webhook": "webhook til hjemmesiden"}
 
 
 @dataclass(frozen=True)
@@ -37,9 +36,8 @@ def _context(plan: Plan) -> dict[str, Any]:
         for name in tier.fora:
             forum = plan.fora[name]
             channel = plan.channels.get(forum.channel)
-            editor = [forum.newsletter.editor] if forum.newsletter else []
-            reach = ", ".join(forum.recipients or forum.sites or editor)
-            kind = CHANNEL_TYPES.get(channel.type, channel.type) if channel else forum.channel
+            reach = ", ".join(forum.address.reach())
+            kind = plan.registry.label(channel.type) if channel else forum.channel
             rows.append(ForumRow(name, forum.title, forum.description, STAKEHOLDER_LABELS.get(forum.stakeholder,
                                  forum.stakeholder), MEDIA.get(forum.medium, forum.medium), kind, reach,
                                  ", ".join(forum.informs), forum.enabled))
@@ -54,7 +52,7 @@ def _context(plan: Plan) -> dict[str, Any]:
         calendar.append({"meeting": danish_date(meeting),
                          "request": danish_datetime(schedule.request_at, plan.calendar.timezone),
                          "deadline": danish_datetime(schedule.deadline, plan.calendar.timezone)})
-    channels = [{"name": name, "type": CHANNEL_TYPES.get(ch.type, ch.type)} for name, ch in plan.channels.items()]
+    channels = [{"name": name, "type": plan.registry.label(ch.type)} for name, ch in plan.channels.items()]
     groups = sorted({plan.fora[n].stakeholder for t in plan.tiers for n in t.fora})
     return {"plan": plan, "tiers": tiers, "calendar": calendar, "channels": channels,
             "groups": [STAKEHOLDER_LABELS.get(g, g) for g in groups], "title": plan.name,

@@ -175,11 +175,11 @@ def world(ca, base: Path, name: str) -> Iterator[World]:
     message = folder / MESSAGE.name
     shutil.copy(MESSAGE, message)
     loaded = plan_.load(plan)
-    sites = {site: f for f, forum in loaded.fora.items() if forum.channel == "m365_intranet" for site in forum.sites}
+    sites = {site: f for f, forum in loaded.fora.items() if forum.channel == "m365_intranet" for site in forum.address.page_sites()}
     mail_fora = {}
     for f, forum in loaded.fora.items():
         if forum.channel in ("m365_mail", "m365_newsletter") and forum.enabled:
-            for address in forum.recipients or ((forum.newsletter.editor,) if forum.newsletter else ()):
+            for address in forum.address.mail_to():
                 mail_fora[address] = f
     with ExitStack() as stack:
         tenant = stack.enter_context(m365(ca, sites=tuple(sites)))
