@@ -458,6 +458,7 @@ def load(path: str | os.PathLike[str] | None = None, registry: Registry | None =
         plan = Plan.model_validate({**data, "path": file})
     except ValidationError as exc:
         problems += [_problem(str(file), lines, error) for error in exc.errors()]
+        problems += _addressing_of_raw(data, registry or installed(), str(file), lines)
         raise InputError(problems) from None
     plan._registry = registry or installed()
     problems += _cross_check(plan, str(file), lines)
@@ -640,9 +641,19 @@ def _check_addressing(forum: Forum, name: str, model: type[ForumAddressing], cha
                       lines: dict, add: Any) -> list[Problem]:
     """The forum's addressing fields against its channel's declaration (`Adapter.Addressing`); on success the
     forum keeps the checked model (`Forum.address`). `add` records what an enabled forum lacks."""
-    fields = dict(forum.addressing_fields)
+    address, problems = _addressing(forum.addressing_fields, name, forum.channel, model, channel_type, file, lines)
+    if address is not None:
+        forum._address = address
+        if forum.enabled:
+            for field, what, fix in address.missing(forum.medium):
+                add(("fora", name, field), what, fix)
+    return problems
+
+
+def _addressing(fields: Mapping[str, Any], name: str, channel: str, model: type[ForumAddressing], channel_type: str,
+                file: str, lines: dict) -> tuple[ForumAddressing | None, list[Problem]]:
     try:
-        address = model.model_validate(fields)
+        return model.model_validate(dict(fields)), []
     except ValidationError as exc:
         takes = ", ".join(f"`{f}`" for f in model.model_fields) or "no addressing fields"
         problems = []
@@ -650,16 +661,30 @@ def _check_addressing(forum: Forum, name: str, model: type[ForumAddressing], cha
             problem = _problem(file, lines, {**error, "loc": ("fora", name, *error["loc"])})
             if error["type"] == "extra_forbidden":
                 problem = Problem(problem.file, problem.field, f"is not a known field of a forum on channel "
-                                  f"{forum.channel!r} ({channel_type})", f"remove it or correct its spelling; a "
+                                  f"{channel!r} ({channel_type})", f"remove it or correct its spelling; a "
                                   f"{channel_type} forum takes {takes} beside the fields every forum has (see "
                                   "config/README.md)", problem.line)
             problems.append(problem)
+        return None, problems
+
+
+def _addressing_of_raw(data: dict, registry: Registry, file: str, lines: dict) -> list[Problem]:
+    """The fora's addressing problems when the plan as a whole did not validate (so a misspelt field is named
+    beside the field it leaves missing): each forum whose channel and type can be told from the raw data."""
+    problems: list[Problem] = []
+    channels, fora = data.get("channels"), data.get("fora")
+    if not isinstance(channels, dict) or not isinstance(fora, dict):
         return problems
-    forum._address = address
-    if forum.enabled:
-        for field, what, fix in address.missing(forum.medium):
-            add(("fora", name, field), what, fix)
-    return []
+    own = set(Forum.model_fields) - {"addressing_fields"}
+    for name, raw in fora.items():
+        if not isinstance(raw, dict) or not isinstance(channels.get(raw.get("channel")), dict):
+            continue
+        channel_type = channels[raw["channel"]].get("type")
+        adapter = registry.get(channel_type) if isinstance(channel_type, str) else None
+        if adapter is not None:
+            fields = {k: v for k, v in raw.items() if k not in own}
+            problems += _addressing(fields, name, raw["channel"], adapter.Addressing, channel_type, file, lines)[1]
+    return problems
 
 
 def _check_sharing(plan: Plan, name: str, add: Any) -> None:
