@@ -31,7 +31,7 @@ from pydantic import ValidationError
 from budbringer import cascade
 from budbringer import plan as plan_
 from budbringer.adapters import memory
-from budbringer.adapters.base import Adapter, SharedLimit
+from budbringer.adapters.base import Adapter, ForumAddressing, SharedLimit
 from budbringer.adapters.facebook_page import FacebookPageAdapter
 from budbringer.adapters.graph_mail import GraphMailAdapter
 from budbringer.adapters.instagram import InstagramAdapter
@@ -338,3 +338,31 @@ def test_no_secret_in_a_repr_before_or_after_delivering(type_name: str, world: L
         assert not [s for s in secrets if s in before or s in after]
     finally:
         adapter.close()
+
+
+@pytest.mark.parametrize("type_name", TYPES)
+def test_declares_its_danish_label_and_its_forum_fields(type_name: str) -> None:
+    """What the plan, the plan document and the web pages read from the registry, and nowhere else: the label
+    (Danish, shown to authors and approvers) and the addressing model (every field described; unknown keys
+    refused; an empty addressing asks nothing of a forum)."""
+    cls = REGISTRY.get(type_name)
+    assert cls is not None
+    assert cls.label.strip() and cls.label != cls.type, f"{type_name}: give the channel a Danish `label`"
+    assert REGISTRY.label(type_name) == cls.label
+    assert issubclass(cls.Addressing, ForumAddressing)
+    assert all(info.description for info in cls.Addressing.model_fields.values()), \
+        f"{type_name}: describe every addressing field (docs/adding-a-channel.md)"
+    assert not set(cls.Addressing.model_fields) & set(plan_.Forum.model_fields), \
+        f"{type_name}: an addressing field may not shadow a field every forum has"
+    with pytest.raises(ValidationError):
+        cls.Addressing.model_validate({"not_a_field": 1})
+
+
+def test_the_plan_document_labels_every_channel_from_the_registry() -> None:
+    """Every channel type of the m365 plan shows with its adapter's label, none with its bare type name."""
+    from budbringer.web import plan_document
+
+    loaded = plan_.load(M365_PLAN, REGISTRY)
+    document = plan_document.markdown_document(loaded)
+    for channel in loaded.channels.values():
+        assert REGISTRY.label(channel.type) in document
