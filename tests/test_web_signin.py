@@ -1,15 +1,21 @@
 """Entra ID sign-in on the approvers' pages, end to end: the pages served by a real uvicorn, a real HTTP client
 that follows redirects and keeps cookies (httpx, as a browser does), and a real local HTTPS stand-in of the
 Microsoft identity platform (tests/servers/graph.py: discovery, authorize, the auth-code token exchange with
-PKCE, an RS256 ID token with msal's nonce) with a trustme certificate.
+PKCE, an RS256 ID token with msal's nonce, the tenant's JWKS) with a trustme certificate.
 
 The chain a member walks: the personal link → the page asks for sign-in → /godkend/TOKEN/log-ind → the
-authorize endpoint → back to /auth/callback with a code → msal redeems it → the page with the buttons → the
-decision, recorded as given by "sign-in" for the member whose e-mail the ID token names.
+authorize endpoint → back to /auth/callback with a code → msal redeems it → the ID token is verified (signature
+against the tenant's published keys, audience, issuer and tid, expiry) → the member whose object id the token
+names → the page with the buttons → the decision, recorded as given by "sign-in" with the account (oid, tid,
+UPN). Then the attacks: another tenant, another object id with the chair's address, iss/tid mismatch, a key the
+tenant does not publish, an absurd expiry, a cookie replayed after sign-out.
+
+The example's links expire at its approval deadline (2026-12-03): every test here runs on a pinned clock.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import logging
 import re
@@ -21,9 +27,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+import time_machine
 import trustme
 import uvicorn
 import yaml
@@ -32,7 +40,7 @@ from budbringer import approval_request, cascade
 from budbringer.adapters import memory
 from budbringer.approval_request import Decision
 from budbringer.errors import InputError
-from budbringer.ledger import Ledger
+from budbringer.ledger import Account, Ledger
 from budbringer.plan import SignIn
 from budbringer.web import signin
 from budbringer.web.app import create_app
@@ -46,7 +54,19 @@ pytestmark = pytest.mark.usefixtures("example_clock")
 MESSAGE_ID = "2026-11-status-udbud"
 LINK = re.compile(r'href="(https?://[^"]+/godkend/[^"]+)"')
 JENS = "jens.kragh@socialomraadet.example"
+METTE = "mette.lund@socialomraadet.example"  # the chair
 WEB_SECRET = "web-secret-" + "x9" * 20
+#: the members' object ids in the home tenant (TENANT), as the plan writes them
+OBJECT_IDS = {"Mette Lund": "0b8e2c1a-5d3f-4e6a-9b7c-1f2e3d4c5b6a", "Jens Kragh": "1c9f3d2b-6e4a-4f7b-8c8d-2a3b4c5d6e7f",
+              "Sofie Dahl": "2d0a4e3c-7f5b-4a8c-9d9e-3b4c5d6e7f80", "Lars Bech": "3e1b5f4d-8a6c-4b9d-8eaf-4c5d6e7f8091"}
+OTHER_TENANT = "5f2c7a9e-1b3d-4c5e-8f70-9a1b2c3d4e5f"
+#: a day before the example's approval deadline (its links expire then)
+BEFORE_DEADLINE = dt.datetime(2026, 11, 25, 9, tzinfo=ZoneInfo("Europe/Copenhagen"))
+
+
+def members_with_object_ids(workdir: Path) -> list[dict[str, str]]:
+    base = yaml.safe_load((workdir / "memory-plan.yaml").read_text(encoding="utf-8"))
+    return [{**m, "object_id": OBJECT_IDS[m["name"]]} for m in base["approval"]["members"]]
 
 
 def text(response: httpx.Response) -> str:
@@ -78,6 +98,10 @@ class Site:
     def votes(self) -> list[tuple[str, str, str]]:
         return [(v.voter, v.decision, v.source) for v in Ledger().votes(self.request_id)]
 
+    def signs_in(self, browser: httpx.Client, link: str) -> httpx.Response:
+        """The whole sign-in, from the link's /log-ind to the page it ends on."""
+        return browser.get(link + "/log-ind")
+
 
 def _free_port() -> int:
     with socket.socket() as probe:
@@ -89,10 +113,18 @@ def _start(workdir: Path, monkeypatch: pytest.MonkeyPatch, ca: trustme.CA, requi
     login = LoginEmulator()
     client_secret = "entra-secret-" + "q7" * 16
     app_registration = login.add_app(TENANT, App(CLIENT, secret=client_secret, roles=set()))
-    login.add_user(User(upn="Jens.Kragh@SocialOmraadet.example", name="Jens Kragh"))  # another case than the plan
+    login.add_user(User(upn=METTE, name="Mette Lund", oid=OBJECT_IDS["Mette Lund"]))
+    login.add_user(User(upn="Jens.Kragh@SocialOmraadet.example", name="Jens Kragh", oid=OBJECT_IDS["Jens Kragh"]))
     login.add_user(User(upn="sofie@socialomraadet.onmicrosoft.example", name="Sofie Dahl",
-                        email="sofie.dahl@socialomraadet.example"))  # the member's address is in `email` only
+                        email="sofie.dahl@socialomraadet.example", oid=OBJECT_IDS["Sofie Dahl"]))
+    login.add_user(User(upn="lars.bech@socialomraadet.example", name="Lars Bech", oid=OBJECT_IDS["Lars Bech"]))
     login.add_user(User(upn="hanne.holm@socialomraadet.example", name="Hanne Holm"))  # not a member
+    # A user of another tenant whose address claims are the chair's, even with the chair's object id: only the
+    # tenant (tid, iss) tells the tokens apart.
+    login.add_user(User(upn="mette.lund@other-tenant.example", name="Mette Lund", email=METTE,
+                        oid=OBJECT_IDS["Mette Lund"], tenant=OTHER_TENANT))
+    # A user of the home tenant with another object id who carries the chair's address in `email`.
+    login.add_user(User(upn="impostor@socialomraadet.example", name="Mette Lund", email=METTE))
     with _quick(HTTPSServer(login, ca)) as server:
         port = _free_port()
         base = f"http://127.0.0.1:{port}"
@@ -104,8 +136,10 @@ def _start(workdir: Path, monkeypatch: pytest.MonkeyPatch, ca: trustme.CA, requi
         message = workdir / "messages" / MESSAGE.name
         shutil.copy(MESSAGE, message)
         plan = workdir / "signin-plan.yaml"
-        plan.write_text(yaml.safe_dump({"extends": str(memory_plan(workdir)), "approval": {"sign_in": {
-            "tenant": TENANT, "client_id": CLIENT, "authority_url": server.url, "required": required}}}),
+        shipped = memory_plan(workdir)
+        plan.write_text(yaml.safe_dump({"extends": str(shipped), "approval": {
+            "members": members_with_object_ids(workdir), "sign_in": {
+                "tenant": TENANT, "client_id": CLIENT, "authority_url": server.url, "required": required}}}),
             encoding="utf-8")
         prepared = cascade.prepare(plan, message)
         ledger = Ledger()
@@ -131,12 +165,14 @@ def _start(workdir: Path, monkeypatch: pytest.MonkeyPatch, ca: trustme.CA, requi
 
 @pytest.fixture
 def site(workdir: Path, monkeypatch: pytest.MonkeyPatch, ca: trustme.CA) -> Iterator[Site]:
-    yield from _start(workdir, monkeypatch, ca, required=True)
+    with time_machine.travel(BEFORE_DEADLINE, tick=True):
+        yield from _start(workdir, monkeypatch, ca, required=True)
 
 
 @pytest.fixture
 def optional_site(workdir: Path, monkeypatch: pytest.MonkeyPatch, ca: trustme.CA) -> Iterator[Site]:
-    yield from _start(workdir, monkeypatch, ca, required=False)
+    with time_machine.travel(BEFORE_DEADLINE, tick=True):
+        yield from _start(workdir, monkeypatch, ca, required=False)
 
 
 def test_with_sign_in_required_the_link_asks_for_sign_in_and_the_decision_is_recorded_as_sign_in(
@@ -162,13 +198,16 @@ def test_with_sign_in_required_the_link_asks_for_sign_in_and_the_decision_is_rec
         assert signed.status_code == 200 and str(signed.url) == link
         cookie = signed.history[0].headers["set-cookie"].lower()  # the msal flow, in a signed session cookie
         assert cookie.startswith("budbringer_session=") and "httponly" in cookie and "samesite=lax" in cookie
-        assert "Du er logget ind som jens.kragh@socialomraadet.example" in text(signed)
+        assert "Du er logget ind som Jens.Kragh@SocialOmraadet.example" in text(signed)
         assert '<button type="submit" class="approve">Godkend</button>' in signed.text
 
         decided = browser.post(link, data={"beslutning": "godkend", "medlem": "Jens Kragh"})
         assert decided.status_code == 200 and "Din godkendelse er registreret" in text(decided)
-        assert "efter log-ind" in text(decided)
+        assert "efter log-ind som Jens.Kragh@SocialOmraadet.example" in text(decided)
     assert site.votes() == [("Jens Kragh", "approve", "sign-in")]
+    # The ledger records which account signed in: its object id and tenant, and the UPN it had then.
+    assert [v.signer for v in Ledger().votes(site.request_id)] == [
+        Account(oid=OBJECT_IDS["Jens Kragh"], tid=TENANT, upn="Jens.Kragh@SocialOmraadet.example")]
     deadline = time.monotonic() + 10
     while not site.resumed and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -191,12 +230,12 @@ def test_with_sign_in_required_the_link_asks_for_sign_in_and_the_decision_is_rec
         assert site.client_secret not in str(response.headers) and WEB_SECRET not in str(response.headers)
 
 
-def test_the_member_is_matched_by_the_email_claim_when_the_username_differs(site: Site) -> None:
+def test_the_member_is_matched_by_object_id_whatever_the_user_name(site: Site) -> None:
     link = link_of("sofie.dahl@socialomraadet.example")
     site.login.signed_in = "sofie@socialomraadet.onmicrosoft.example"
     with site.browser() as browser:
         signed = browser.get(link + "/log-ind")
-        assert "Du er logget ind som sofie.dahl@socialomraadet.example" in text(signed)
+        assert "Du er logget ind som sofie@socialomraadet.onmicrosoft.example" in text(signed)
         rejected = browser.post(link, data={"beslutning": "afvis", "medlem": "Sofie Dahl",
                                             "bemaerkning": "Tidsplanen mangler."})
         assert "Budskabet er afvist" in text(rejected)
@@ -292,8 +331,10 @@ def test_check_says_the_sign_in_secret_is_missing_before_the_pages_would_refuse_
     from budbringer.flows import cli
 
     path = workdir / "plan.yaml"
-    path.write_text(yaml.safe_dump({"extends": str(memory_plan(workdir)), "approval": {"sign_in": {
-        "tenant": TENANT, "client_id": CLIENT, "authority_url": "https://127.0.0.1:1"}}}), encoding="utf-8")
+    base = memory_plan(workdir)
+    path.write_text(yaml.safe_dump({"extends": str(base), "approval": {
+        "members": members_with_object_ids(workdir), "sign_in": {
+            "tenant": TENANT, "client_id": CLIENT, "authority_url": "https://127.0.0.1:1"}}}), encoding="utf-8")
     monkeypatch.delenv(signin.ENV_CLIENT_SECRET, raising=False)
     assert cli.main(["check", "--plan", str(path), str(MESSAGE)]) == 1
     err = capsys.readouterr().err
