@@ -13,8 +13,9 @@ a second run of the same message finds the row and never delivers twice. States:
 Every change of state is also appended to `delivery_events`, so the history of a delivery can be read back.
 
 One module per concern: `schema` (every table), `states` (every stored state, as enums), `delivery_store`,
-`approval_store` (approvals, requests and votes), `notice_store`, `session_store` (the pages' sign-ins), `answer_store` (editors' answers), `locks`,
-`database` (URL and engines) and `migrate` (the schema version, Alembic; migrations in `migrations/`).
+`approval_store` (approvals, requests and votes), `notice_store`, `session_store` (the approval pages'
+sign-ins), `answer_store` (editors' answers), `locks`, `database` (URL and engines) and `migrate` (the schema
+version, Alembic; migrations in `migrations/`).
 `Ledger` joins the stores; everything is importable from here. docs/ledger.md has the details.
 """
 
