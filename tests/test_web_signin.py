@@ -10,7 +10,8 @@ names → the page with the buttons → the decision, recorded as given by "sign
 UPN). Then the attacks: another tenant, another object id with the chair's address, iss/tid mismatch, a key the
 tenant does not publish, an absurd expiry, a cookie replayed after sign-out.
 
-The example's links expire at its approval deadline (2026-12-03): every test here runs on a pinned clock.
+The example's links expire at its approval deadline (2026-12-03): every test here runs on the clock pinned at
+the example's request day (tests/conftest.py, `example_clock`).
 """
 
 from __future__ import annotations
@@ -27,11 +28,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
-from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-import time_machine
 import trustme
 import uvicorn
 import yaml
@@ -57,11 +56,10 @@ JENS = "jens.kragh@socialomraadet.example"
 METTE = "mette.lund@socialomraadet.example"  # the chair
 WEB_SECRET = "web-secret-" + "x9" * 20
 #: the members' object ids in the home tenant (TENANT), as the plan writes them
-OBJECT_IDS = {"Mette Lund": "0b8e2c1a-5d3f-4e6a-9b7c-1f2e3d4c5b6a", "Jens Kragh": "1c9f3d2b-6e4a-4f7b-8c8d-2a3b4c5d6e7f",
+OBJECT_IDS = {"Mette Lund": "0b8e2c1a-5d3f-4e6a-9b7c-1f2e3d4c5b6a",
+              "Jens Kragh": "1c9f3d2b-6e4a-4f7b-8c8d-2a3b4c5d6e7f",
               "Sofie Dahl": "2d0a4e3c-7f5b-4a8c-9d9e-3b4c5d6e7f80", "Lars Bech": "3e1b5f4d-8a6c-4b9d-8eaf-4c5d6e7f8091"}
 OTHER_TENANT = "5f2c7a9e-1b3d-4c5e-8f70-9a1b2c3d4e5f"
-#: a day before the example's approval deadline (its links expire then)
-BEFORE_DEADLINE = dt.datetime(2026, 11, 25, 9, tzinfo=ZoneInfo("Europe/Copenhagen"))
 
 
 def members_with_object_ids(workdir: Path) -> list[dict[str, str]]:
@@ -165,15 +163,14 @@ def _start(workdir: Path, monkeypatch: pytest.MonkeyPatch, ca: trustme.CA, requi
 
 
 @pytest.fixture
-def site(workdir: Path, monkeypatch: pytest.MonkeyPatch, ca: trustme.CA) -> Iterator[Site]:
-    with time_machine.travel(BEFORE_DEADLINE, tick=True):
-        yield from _start(workdir, monkeypatch, ca, required=True)
+def site(workdir: Path, monkeypatch: pytest.MonkeyPatch, ca: trustme.CA, example_clock: dt.datetime) -> Iterator[Site]:
+    yield from _start(workdir, monkeypatch, ca, required=True)
 
 
 @pytest.fixture
-def optional_site(workdir: Path, monkeypatch: pytest.MonkeyPatch, ca: trustme.CA) -> Iterator[Site]:
-    with time_machine.travel(BEFORE_DEADLINE, tick=True):
-        yield from _start(workdir, monkeypatch, ca, required=False)
+def optional_site(workdir: Path, monkeypatch: pytest.MonkeyPatch, ca: trustme.CA,
+                  example_clock: dt.datetime) -> Iterator[Site]:
+    yield from _start(workdir, monkeypatch, ca, required=False)
 
 
 def test_with_sign_in_required_the_link_asks_for_sign_in_and_the_decision_is_recorded_as_sign_in(

@@ -44,19 +44,21 @@ class SessionStore:
 
     engine: sa.Engine
 
-    def open_session(self, token: str, member: str, account: Account, seconds: int) -> WebSession:
-        started = now()
+    def open_session(self, token: str, member: str, account: Account, seconds: int,
+                     at: dt.datetime | None = None) -> WebSession:
+        """A sign-in of `member` with `account` at `at` (the runtime's clock; default now), good for `seconds`."""
+        started = at or now()
         with self.engine.begin() as conn:
             conn.execute(web_sessions.insert().values(
                 id=_key(token), member=member, oid=account.oid, tid=account.tid, upn=account.upn[:320],
                 started_at=started, expires_at=started + dt.timedelta(seconds=seconds)))
         return WebSession(member, account, started, started + dt.timedelta(seconds=seconds))
 
-    def web_session(self, token: str) -> WebSession | None:
-        """The session this token opened, while it counts: not ended and not expired."""
+    def web_session(self, token: str, at: dt.datetime | None = None) -> WebSession | None:
+        """The session this token opened, while it counts at `at` (default now): not ended and not expired."""
         with self.engine.connect() as conn:
             row = conn.execute(web_sessions.select().where(web_sessions.c.id == _key(token))).mappings().first()
-        if row is None or row["ended_at"] is not None or _aware(row["expires_at"]) <= now():
+        if row is None or row["ended_at"] is not None or _aware(row["expires_at"]) <= (at or now()):
             return None
         return WebSession(row["member"], Account(row["oid"], row["tid"], row["upn"]), _aware(row["started_at"]),
                           _aware(row["expires_at"]))  # type: ignore[arg-type]

@@ -100,7 +100,7 @@ def create_app(plan_path: str | Path | None = None, messages: str | Path = "mess
         """The sign-in this cookie names, while the ledger says it counts (not signed out, not expired), and
         the member whose object id it is (by the plan as it is now)."""
         token = session.get("sid")
-        found = Ledger().web_session(token) if isinstance(token, str) and token else None
+        found = Ledger().web_session(token, clock()) if isinstance(token, str) and token else None
         if found is None:
             return None, None
         member = signin.member_of(members, found.account)
@@ -256,7 +256,7 @@ def create_app(plan_path: str | Path | None = None, messages: str | Path = "mess
         if isinstance(earlier := http.session.get("sid"), str):
             ledger.end_session(earlier)
         session_token = secrets.token_urlsafe(32)
-        ledger.open_session(session_token, member.name, account, signin.IDENTITY_SECONDS)
+        ledger.open_session(session_token, member.name, account, signin.IDENTITY_SECONDS, clock())
         http.session["sid"] = session_token
         log.info("%s signed in with Entra ID (object id %s) for approval request %s", member.name, account.oid,
                  claim.request_id)
