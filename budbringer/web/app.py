@@ -96,15 +96,17 @@ def create_app(plan_path: str | Path | None = None, messages: str | Path = "mess
             sign_ins[config] = signin.EntraSignIn(config)
         return sign_ins[config]
 
-    def signed_in(session: dict, members: list[Member]) -> tuple[WebSession | None, Member | None]:
+    def signed_in(session: dict, policy: plan_.ApprovalPolicy) -> tuple[WebSession | None, Member | None]:
         """The sign-in this cookie names, while the ledger says it counts (not signed out, not expired), and
-        the member whose object id it is (by the plan as it is now)."""
+        the member whose object id it is, in the configured tenant (by the plan as it is now)."""
         token = session.get("sid")
         found = Ledger().web_session(token, clock()) if isinstance(token, str) and token else None
-        if found is None:
+        if found is None or policy.sign_in is None:
             return None, None
-        member = signin.member_of(members, found.account)
-        return found, member if member is not None and member.name == found.member else None
+        member = signin.member_of(policy.members, found.account)
+        if member is None or member.name != found.member or found.account.tid != policy.sign_in.tenant:
+            return found, None
+        return found, member
 
     def plan() -> plan_.Plan:
         return plan_.load(plan_path)
@@ -179,7 +181,7 @@ def create_app(plan_path: str | Path | None = None, messages: str | Path = "mess
             return refused(exc.kind, plan().narrative.contact)
         policy = prepared.plan.approval
         member = policy.member(claim.member).name  # type: ignore[union-attr]
-        who, me = signed_in(http.session, policy.members) if policy.sign_in else (None, None)
+        who, me = signed_in(http.session, policy) if policy.sign_in else (None, None)
         if who and (me is None or me.name != member):
             return refused("other-member", prepared.plan.narrative.contact,
                            f"Du er logget ind som {who.account.upn}.")
@@ -287,7 +289,7 @@ def create_app(plan_path: str | Path | None = None, messages: str | Path = "mess
         named = policy.member(form.get("medlem", claim.member))
         if member is None or named is None or named.name != member.name:
             return refused("other-member", contact)
-        who, me = signed_in(session, policy.members) if policy.sign_in else (None, None)
+        who, me = signed_in(session, policy) if policy.sign_in else (None, None)
         if who and (me is None or me.name != member.name):
             return refused("other-member", contact, f"Du er logget ind som {who.account.upn}.")
         if policy.sign_in and policy.sign_in.required and me is None:

@@ -25,7 +25,7 @@ from typing import Any
 
 from budbringer.errors import InputError, Problem
 from budbringer.ledger import Account
-from budbringer.plan import Member, Plan, SignIn
+from budbringer.plan import GUID, Member, Plan, SignIn
 
 log = logging.getLogger("budbringer")
 
@@ -180,8 +180,6 @@ class EntraSignIn:
         tenant, oid = str(claims["tid"]).lower(), str(claims["oid"]).lower()
         if tenant != self.config.tenant:
             raise SignInFailed("the ID token's tid is not the configured tenant")
-        from budbringer.plan import GUID
-
         if not GUID.fullmatch(oid):
             raise SignInFailed("the ID token's oid is not an object id")
         upn = next((str(claims[name]) for name in ("preferred_username", "upn", "email") if claims.get(name)), "")
