@@ -452,7 +452,9 @@ def test_the_chair_with_her_object_id_and_tenant_approves_and_status_names_the_a
     link = link_of(METTE)
     site.login.signed_in = METTE
     with site.browser() as browser:
+        assert browser.get(f"{site.base}/plan").status_code == 403  # sign-in required: the plan too
         site.signs_in(browser, link)
+        assert browser.get(f"{site.base}/plan").status_code == 200  # signed in as a member
         decided = browser.post(link, data={"beslutning": "godkend", "medlem": "Mette Lund"})
         assert decided.status_code == 200 and "Budskabet er nu godkendt" in text(decided)
         assert f"efter log-ind som {METTE}" in text(decided)

@@ -153,7 +153,7 @@ def create_app(plan_path: str | Path | None = None, messages: str | Path = "mess
     def sign_in_missing(http: Request, shown: plan_.Plan) -> HTMLResponse | None:
         """With sign-in required, the pages that are not a personal link are for signed-in members only."""
         policy = shown.approval
-        if policy.sign_in is None or not policy.sign_in.required or signed_in(http.session, policy.members)[1]:
+        if policy.sign_in is None or not policy.sign_in.required or signed_in(http.session, policy)[1]:
             return None
         return refused("sign-in-needed", shown.narrative.contact)
 
