@@ -37,7 +37,7 @@ from budbringer.errors import (
     PermanentDeliveryError,
     Problem,
 )
-from budbringer.ledger import ApprovalRequest, Ledger, NoticeKind, RequestClosed, State, Vote
+from budbringer.ledger import Account, ApprovalRequest, Ledger, NoticeKind, RequestClosed, State, Vote
 from budbringer.plan import Plan
 from budbringer.render import Variant
 from budbringer.approval_links import LinkSigner, expiry, is_late
@@ -162,8 +162,9 @@ def current(prepared: Prepared, ledger: Ledger) -> ApprovalRequest:
 
 
 def decide(prepared: Prepared, ledger: Ledger, request: ApprovalRequest, decision: Decision,
-           source: str, now: dt.datetime | None = None) -> Status:
-    """Record one approver's decision and see where the request stands. Refuses anyone outside the policy.
+           source: str, now: dt.datetime | None = None, signer: Account | None = None) -> Status:
+    """Record one approver's decision (with the Entra ID account that signed in for it, if one did) and see
+    where the request stands. Refuses anyone outside the policy.
 
     A decision after the request's deadline (`now`: the runtime's clock) is refused when the plan says
     `approval.late_decisions: refuse`; otherwise it is recorded and the request, once decided, is late
@@ -189,7 +190,7 @@ def decide(prepared: Prepared, ledger: Ledger, request: ApprovalRequest, decisio
         raise ApprovalError(f"the comment has {len(decision.comment):,} characters; a comment is at most "
                             f"{comment_.MAX_LENGTH:,}: shorten it to what the author must change")
     try:
-        if not ledger.vote(request.id, member.name, decision.decision, decision.comment, source):
+        if not ledger.vote(request.id, member.name, decision.decision, decision.comment, source, signer):
             log.info("%s had already decided on %s; the first decision stands", member.name, request.message_id)
     except RequestClosed:
         earlier = next((v for v in ledger.votes(request.id) if v.voter.casefold() == member.name.casefold()), None)

@@ -28,6 +28,10 @@ Medium = Literal["mail", "page", "post", "submission", "web"]
 Phase = Literal["cascade", "publish"]
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
 Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+#: an Entra ID object or tenant id: a GUID (compared in lower case)
+GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+#: authorities that let any tenant (or any personal Microsoft account) sign in: never the approvers' pages'
+MULTI_TENANT = ("common", "organizations", "consumers")
 
 # The packaged plan and templates (the repository's config/ and templates/, shipped in the wheel as
 # budbringer.config and budbringer.templates): an installed budbringer works without a checkout.
@@ -71,6 +75,18 @@ class Member(Strict):
     name: PersonName
     email: Email
     role: str = "medlem"
+    object_id: str | None = Field(default=None, description="The member's object id in the tenant (Entra ID: "
+                                  "Users → the user → Object ID): what Entra ID sign-in matches, with the tenant.")
+
+    @field_validator("object_id")
+    @classmethod
+    def _object_id(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not GUID.fullmatch(value.strip().lower()):
+            raise _custom(f"{yamlfile.quote(value)} is not an object id",
+                          "copy the user's Object ID (a GUID) from Entra ID: Users → the user → Overview")
+        return value.strip().lower()
 
 
 class SignIn(Strict):
@@ -79,7 +95,7 @@ class SignIn(Strict):
 
     provider: Literal["entra"] = "entra"
     tenant: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)] = Field(
-        description="The region's tenant id (a GUID) or domain, e.g. rm.dk.")
+        description="The region's tenant id (a GUID): ID tokens must name it in `tid` and `iss`.")
     client_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)] = Field(
         description="Application (client) id of the app registration for the approval pages.")
     authority_url: Annotated[str, StringConstraints(strip_whitespace=True)] = Field(
@@ -91,9 +107,12 @@ class SignIn(Strict):
     @field_validator("tenant")
     @classmethod
     def _tenant(cls, value: str) -> str:
-        if not re.fullmatch(r"[A-Za-z0-9.-]+", value):
-            raise _custom(f"{yamlfile.quote(value)} is not a tenant", "give the tenant id (a GUID) or its domain")
-        return value
+        where = ("give the region's tenant id (a GUID): Entra admin center → Identity → Overview → Tenant ID")
+        if value.lower() in MULTI_TENANT:
+            raise _custom(f"{yamlfile.quote(value)} lets users of any tenant sign in", where)
+        if not GUID.fullmatch(value.lower()):
+            raise _custom(f"{yamlfile.quote(value)} is not a tenant id", where)
+        return value.lower()
 
     @field_validator("authority_url")
     @classmethod
@@ -627,6 +646,13 @@ def _cross_check(plan: Plan, file: str, lines: dict) -> list[Problem]:
     if plan.approval.member(plan.approval.chair) is None:
         add(("approval", "chair"), f"{yamlfile.quote(plan.approval.chair)} is not one of the members",
             "name the chair exactly as in `approval.members`")
+    seen: dict[str, str] = {}
+    for i, member in enumerate(plan.approval.members):
+        if member.object_id and member.object_id in seen:
+            add(("approval", "members", i, "object_id"), f"is {seen[member.object_id]}'s object id too",
+                "each member signs in with their own account: copy this member's Object ID from Entra ID")
+        elif member.object_id:
+            seen[member.object_id] = member.name
     if not (templates / plan.approval.template).is_file():
         add(("approval", "template"), f"template {yamlfile.quote(plan.approval.template)} does not exist in {templates}",
             f"create {templates / plan.approval.template} or correct the name")

@@ -320,17 +320,14 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def _sign_in_problems(plan: object) -> list:  # type: ignore[type-arg]
-    """With Entra ID sign-in on the approval pages, its client secret must be in the environment (`web` and
-    `serve` refuse to start without it): said by `check` too, before the day the pages are needed."""
+    """With Entra ID sign-in on the approval pages, what `web` and `serve` refuse to start with (the client
+    secret missing; with sign-in required, a member without an object id): said by `check` too, before the
+    day the pages are needed."""
     if getattr(getattr(plan, "approval", None), "sign_in", None) is None:
         return []
     from budbringer.web import signin
 
-    try:
-        signin.client_secret(str(getattr(plan, "path", "the plan")))
-    except InputError as exc:
-        return list(exc.problems)
-    return []
+    return signin.configuration_problems(plan)  # type: ignore[arg-type]
 
 
 def _checked(args: argparse.Namespace) -> tuple:  # type: ignore[type-arg]
@@ -772,6 +769,8 @@ def _print_request(ledger: object, message_id: str, plan_path: str | None) -> No
     votes = ledger.votes(request.id)  # type: ignore[attr-defined]
     for vote in votes:
         how = SOURCES.get(vote.source, vote.source)
+        if vote.signer is not None:  # the Entra ID account that signed in for it
+            how += f" as {vote.signer.upn or '?'}, object id {vote.signer.oid}, tenant {vote.signer.tid}"
         late = ", late" if is_late(request, vote.at) else ""
         line = f"  {vote.voter}: {vote.decision} ({how}, {vote.at:%Y-%m-%d %H:%M} UTC{late})"
         print(line + (f": {vote.comment}" if vote.comment else ""))

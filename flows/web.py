@@ -23,13 +23,16 @@ def resume(flow_run_id: str, decision: Decision) -> str:
 
 def app(plan: str | Path | None = None, messages: str | Path = "messages") -> Any:
     """The pages, with the link secret resolved here ($BUDBRINGER_WEB_SECRET, a Prefect Secret block, or the
-    generated one) and, when the plan asks for Entra ID sign-in, its client secret checked before serving."""
+    generated one) and, when the plan asks for Entra ID sign-in, what it needs checked before serving (the
+    client secret; with sign-in required, every member's object id)."""
     from budbringer.web import signin
     from budbringer.web.app import create_app
 
+    from budbringer.errors import InputError
+
     loaded = plan_.load(plan)
-    if loaded.approval.sign_in is not None:
-        signin.client_secret(str(loaded.path))
+    if problems := signin.configuration_problems(loaded):
+        raise InputError(problems)
     return create_app(plan, messages, resume=resume, secret=link_secret.resolve(loaded))
 
 

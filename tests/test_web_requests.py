@@ -385,7 +385,7 @@ def test_two_decisions_racing_in_threads_end_in_one_truth_told_to_both(pages: di
 def _sign_in_plan(workdir: Path, required: bool) -> Path:
     path = workdir / f"signin-{required}.yaml"
     path.write_text(yaml.safe_dump({"extends": str(memory_plan(workdir)), "approval": {"sign_in": {
-        "tenant": "rm.example", "client_id": "budbringer-test", "required": required}}}), encoding="utf-8")
+        "tenant": "8a1f5c2e-4b7d-4e21-9c3a-1d2e3f4a5b6c", "client_id": "budbringer-test", "required": required}}}), encoding="utf-8")
     return path
 
 

@@ -1,15 +1,22 @@
 """Entra ID sign-in on the approvers' pages, end to end: the pages served by a real uvicorn, a real HTTP client
 that follows redirects and keeps cookies (httpx, as a browser does), and a real local HTTPS stand-in of the
 Microsoft identity platform (tests/servers/graph.py: discovery, authorize, the auth-code token exchange with
-PKCE, an RS256 ID token with msal's nonce) with a trustme certificate.
+PKCE, an RS256 ID token with msal's nonce, the tenant's JWKS) with a trustme certificate.
 
 The chain a member walks: the personal link → the page asks for sign-in → /godkend/TOKEN/log-ind → the
-authorize endpoint → back to /auth/callback with a code → msal redeems it → the page with the buttons → the
-decision, recorded as given by "sign-in" for the member whose e-mail the ID token names.
+authorize endpoint → back to /auth/callback with a code → msal redeems it → the ID token is verified (signature
+against the tenant's published keys, audience, issuer and tid, expiry) → the member whose object id the token
+names → the page with the buttons → the decision, recorded as given by "sign-in" with the account (oid, tid,
+UPN). Then the attacks: another tenant, another object id with the chair's address, iss/tid mismatch, a key the
+tenant does not publish, an absurd expiry, a cookie replayed after sign-out.
+
+The example's links expire at its approval deadline (2026-12-03): every test here runs on the clock pinned at
+the example's request day (tests/conftest.py, `example_clock`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import logging
 import re
@@ -32,7 +39,7 @@ from budbringer import approval_request, cascade
 from budbringer.adapters import memory
 from budbringer.approval_request import Decision
 from budbringer.errors import InputError
-from budbringer.ledger import Ledger
+from budbringer.ledger import Account, Ledger
 from budbringer.plan import SignIn
 from budbringer.web import signin
 from budbringer.web.app import create_app
@@ -46,7 +53,18 @@ pytestmark = pytest.mark.usefixtures("example_clock")
 MESSAGE_ID = "2026-11-status-udbud"
 LINK = re.compile(r'href="(https?://[^"]+/godkend/[^"]+)"')
 JENS = "jens.kragh@socialomraadet.example"
+METTE = "mette.lund@socialomraadet.example"  # the chair
 WEB_SECRET = "web-secret-" + "x9" * 20
+#: the members' object ids in the home tenant (TENANT), as the plan writes them
+OBJECT_IDS = {"Mette Lund": "0b8e2c1a-5d3f-4e6a-9b7c-1f2e3d4c5b6a",
+              "Jens Kragh": "1c9f3d2b-6e4a-4f7b-8c8d-2a3b4c5d6e7f",
+              "Sofie Dahl": "2d0a4e3c-7f5b-4a8c-9d9e-3b4c5d6e7f80", "Lars Bech": "3e1b5f4d-8a6c-4b9d-8eaf-4c5d6e7f8091"}
+OTHER_TENANT = "5f2c7a9e-1b3d-4c5e-8f70-9a1b2c3d4e5f"
+
+
+def members_with_object_ids(workdir: Path) -> list[dict[str, str]]:
+    base = yaml.safe_load((workdir / "memory-plan.yaml").read_text(encoding="utf-8"))
+    return [{**m, "object_id": OBJECT_IDS[m["name"]]} for m in base["approval"]["members"]]
 
 
 def text(response: httpx.Response) -> str:
@@ -63,8 +81,9 @@ def link_of(email: str) -> str:
 class Site:
     """The approval pages on a real uvicorn, the identity stand-in, and what was resumed."""
 
-    def __init__(self, base: str, login: LoginEmulator, client_secret: str, request_id: int) -> None:
-        self.base, self.login, self.client_secret, self.request_id = base, login, client_secret, request_id
+    def __init__(self, base: str, login: LoginEmulator, login_url: str, client_secret: str, request_id: int) -> None:
+        self.base, self.login, self.login_url = base, login, login_url
+        self.client_secret, self.request_id = client_secret, request_id
         self.resumed: list[tuple[str, Decision]] = []
 
     def browser(self) -> httpx.Client:
@@ -78,6 +97,10 @@ class Site:
     def votes(self) -> list[tuple[str, str, str]]:
         return [(v.voter, v.decision, v.source) for v in Ledger().votes(self.request_id)]
 
+    def signs_in(self, browser: httpx.Client, link: str) -> httpx.Response:
+        """The whole sign-in, from the link's /log-ind to the page it ends on."""
+        return browser.get(link + "/log-ind")
+
 
 def _free_port() -> int:
     with socket.socket() as probe:
@@ -89,10 +112,18 @@ def _start(workdir: Path, monkeypatch: pytest.MonkeyPatch, ca: trustme.CA, requi
     login = LoginEmulator()
     client_secret = "entra-secret-" + "q7" * 16
     app_registration = login.add_app(TENANT, App(CLIENT, secret=client_secret, roles=set()))
-    login.add_user(User(upn="Jens.Kragh@SocialOmraadet.example", name="Jens Kragh"))  # another case than the plan
+    login.add_user(User(upn=METTE, name="Mette Lund", oid=OBJECT_IDS["Mette Lund"]))
+    login.add_user(User(upn="Jens.Kragh@SocialOmraadet.example", name="Jens Kragh", oid=OBJECT_IDS["Jens Kragh"]))
     login.add_user(User(upn="sofie@socialomraadet.onmicrosoft.example", name="Sofie Dahl",
-                        email="sofie.dahl@socialomraadet.example"))  # the member's address is in `email` only
+                        email="sofie.dahl@socialomraadet.example", oid=OBJECT_IDS["Sofie Dahl"]))
+    login.add_user(User(upn="lars.bech@socialomraadet.example", name="Lars Bech", oid=OBJECT_IDS["Lars Bech"]))
     login.add_user(User(upn="hanne.holm@socialomraadet.example", name="Hanne Holm"))  # not a member
+    # A user of another tenant whose address claims are the chair's, even with the chair's object id: only the
+    # tenant (tid, iss) tells the tokens apart.
+    login.add_user(User(upn="mette.lund@other-tenant.example", name="Mette Lund", email=METTE,
+                        oid=OBJECT_IDS["Mette Lund"], tenant=OTHER_TENANT))
+    # A user of the home tenant with another object id who carries the chair's address in `email`.
+    login.add_user(User(upn="impostor@socialomraadet.example", name="Mette Lund", email=METTE))
     with _quick(HTTPSServer(login, ca)) as server:
         port = _free_port()
         base = f"http://127.0.0.1:{port}"
@@ -104,15 +135,17 @@ def _start(workdir: Path, monkeypatch: pytest.MonkeyPatch, ca: trustme.CA, requi
         message = workdir / "messages" / MESSAGE.name
         shutil.copy(MESSAGE, message)
         plan = workdir / "signin-plan.yaml"
-        plan.write_text(yaml.safe_dump({"extends": str(memory_plan(workdir)), "approval": {"sign_in": {
-            "tenant": TENANT, "client_id": CLIENT, "authority_url": server.url, "required": required}}}),
+        shipped = memory_plan(workdir)
+        plan.write_text(yaml.safe_dump({"extends": str(shipped), "approval": {
+            "members": members_with_object_ids(workdir), "sign_in": {
+                "tenant": TENANT, "client_id": CLIENT, "authority_url": server.url, "required": required}}}),
             encoding="utf-8")
         prepared = cascade.prepare(plan, message)
         ledger = Ledger()
         request, _ = approval_request.open_request(prepared, ledger)
         ledger.waiting_run(request.id, "run-7")
         approval_request.send_request(prepared, ledger, request, cascade.channels(prepared.plan))
-        site = Site(base, login, client_secret, request.id)
+        site = Site(base, login, server.url, client_secret, request.id)
         web = uvicorn.Server(uvicorn.Config(
             create_app(plan, workdir / "messages", resume=lambda run, d: site.resumed.append((run, d)) or "ok"),
             host="127.0.0.1", port=port, log_level="warning", access_log=False))
@@ -130,12 +163,13 @@ def _start(workdir: Path, monkeypatch: pytest.MonkeyPatch, ca: trustme.CA, requi
 
 
 @pytest.fixture
-def site(workdir: Path, monkeypatch: pytest.MonkeyPatch, ca: trustme.CA) -> Iterator[Site]:
+def site(workdir: Path, monkeypatch: pytest.MonkeyPatch, ca: trustme.CA, example_clock: dt.datetime) -> Iterator[Site]:
     yield from _start(workdir, monkeypatch, ca, required=True)
 
 
 @pytest.fixture
-def optional_site(workdir: Path, monkeypatch: pytest.MonkeyPatch, ca: trustme.CA) -> Iterator[Site]:
+def optional_site(workdir: Path, monkeypatch: pytest.MonkeyPatch, ca: trustme.CA,
+                  example_clock: dt.datetime) -> Iterator[Site]:
     yield from _start(workdir, monkeypatch, ca, required=False)
 
 
@@ -162,13 +196,16 @@ def test_with_sign_in_required_the_link_asks_for_sign_in_and_the_decision_is_rec
         assert signed.status_code == 200 and str(signed.url) == link
         cookie = signed.history[0].headers["set-cookie"].lower()  # the msal flow, in a signed session cookie
         assert cookie.startswith("budbringer_session=") and "httponly" in cookie and "samesite=lax" in cookie
-        assert "Du er logget ind som jens.kragh@socialomraadet.example" in text(signed)
+        assert "Du er logget ind som Jens.Kragh@SocialOmraadet.example" in text(signed)
         assert '<button type="submit" class="approve">Godkend</button>' in signed.text
 
         decided = browser.post(link, data={"beslutning": "godkend", "medlem": "Jens Kragh"})
         assert decided.status_code == 200 and "Din godkendelse er registreret" in text(decided)
-        assert "efter log-ind" in text(decided)
+        assert "efter log-ind som Jens.Kragh@SocialOmraadet.example" in text(decided)
     assert site.votes() == [("Jens Kragh", "approve", "sign-in")]
+    # The ledger records which account signed in: its object id and tenant, and the UPN it had then.
+    assert [v.signer for v in Ledger().votes(site.request_id)] == [
+        Account(oid=OBJECT_IDS["Jens Kragh"], tid=TENANT, upn="Jens.Kragh@SocialOmraadet.example")]
     deadline = time.monotonic() + 10
     while not site.resumed and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -191,12 +228,12 @@ def test_with_sign_in_required_the_link_asks_for_sign_in_and_the_decision_is_rec
         assert site.client_secret not in str(response.headers) and WEB_SECRET not in str(response.headers)
 
 
-def test_the_member_is_matched_by_the_email_claim_when_the_username_differs(site: Site) -> None:
+def test_the_member_is_matched_by_object_id_whatever_the_user_name(site: Site) -> None:
     link = link_of("sofie.dahl@socialomraadet.example")
     site.login.signed_in = "sofie@socialomraadet.onmicrosoft.example"
     with site.browser() as browser:
         signed = browser.get(link + "/log-ind")
-        assert "Du er logget ind som sofie.dahl@socialomraadet.example" in text(signed)
+        assert "Du er logget ind som sofie@socialomraadet.onmicrosoft.example" in text(signed)
         rejected = browser.post(link, data={"beslutning": "afvis", "medlem": "Sofie Dahl",
                                             "bemaerkning": "Tidsplanen mangler."})
         assert "Budskabet er afvist" in text(rejected)
@@ -292,8 +329,10 @@ def test_check_says_the_sign_in_secret_is_missing_before_the_pages_would_refuse_
     from budbringer.flows import cli
 
     path = workdir / "plan.yaml"
-    path.write_text(yaml.safe_dump({"extends": str(memory_plan(workdir)), "approval": {"sign_in": {
-        "tenant": TENANT, "client_id": CLIENT, "authority_url": "https://127.0.0.1:1"}}}), encoding="utf-8")
+    base = memory_plan(workdir)
+    path.write_text(yaml.safe_dump({"extends": str(base), "approval": {
+        "members": members_with_object_ids(workdir), "sign_in": {
+            "tenant": TENANT, "client_id": CLIENT, "authority_url": "https://127.0.0.1:1"}}}), encoding="utf-8")
     monkeypatch.delenv(signin.ENV_CLIENT_SECRET, raising=False)
     assert cli.main(["check", "--plan", str(path), str(MESSAGE)]) == 1
     err = capsys.readouterr().err
@@ -301,3 +340,193 @@ def test_check_says_the_sign_in_secret_is_missing_before_the_pages_would_refuse_
     monkeypatch.setenv(signin.ENV_CLIENT_SECRET, "very-secret-value")
     assert cli.main(["check", "--plan", str(path), str(MESSAGE)]) == 0
     assert "very-secret-value" not in "".join(capsys.readouterr())
+
+
+# -- the identity is bound to the tenant and to the member's object id --------------------------------------
+
+def refused_sign_in(site: Site, link: str, member: str) -> httpx.Response:
+    """Sign in as `site.login.signed_in` from `link`; then try to decide as `member`: the refusal page of the
+    sign-in, after asserting that the decision was refused and nothing recorded."""
+    with site.browser() as browser:
+        signed = site.signs_in(browser, link)
+        assert "<form" not in signed.text
+        posted = browser.post(link, data={"beslutning": "godkend", "medlem": member})
+        assert posted.status_code == 403 and "Log ind for at svare" in text(posted)
+    assert site.votes() == [] and site.resumed == []
+    assert Ledger().request(MESSAGE_ID).state == "open"  # type: ignore[union-attr]
+    return signed
+
+
+def test_a_token_from_another_tenant_with_the_chairs_email_claim_is_refused(
+        site: Site, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="budbringer")
+    site.login.signed_in = "mette.lund@other-tenant.example"  # its email claim is the chair's, even its oid
+    signed = refused_sign_in(site, link_of(METTE), "Mette Lund")
+    assert signed.status_code == 400 and "Log-ind mislykkedes" in text(signed)
+    claims = site.login.id_tokens[-1]
+    assert claims["email"] == METTE and claims["tid"] == OTHER_TENANT and claims["oid"] == OBJECT_IDS["Mette Lund"]
+    assert "issuer is not the configured tenant" in caplog.text
+
+
+def test_a_home_tenant_token_with_another_object_id_and_the_chairs_address_is_refused(site: Site) -> None:
+    site.login.signed_in = "impostor@socialomraadet.example"
+    site.login.forge = {"preferred_username": METTE}  # both address claims are the chair's
+    signed = refused_sign_in(site, link_of(METTE), "Mette Lund")
+    assert signed.status_code == 403 and "Du er ikke medlem af styregruppen" in text(signed)
+    assert f"Du er logget ind som {METTE}" in text(signed)  # the token is genuine; the account is not hers
+    claims = site.login.id_tokens[-1]
+    assert claims["tid"] == TENANT and claims["email"] == METTE and claims["oid"] != OBJECT_IDS["Mette Lund"]
+
+
+@pytest.mark.parametrize("forged, reason", [
+    ({"iss": "{host}/" + OTHER_TENANT + "/v2.0"}, "issuer is not the configured tenant"),  # iss: another tenant
+    ({"tid": OTHER_TENANT}, "tid is not the configured tenant"),  # tid: another tenant, iss the home one
+], ids=["iss-names-another-tenant", "tid-names-another-tenant"])
+def test_an_iss_tid_mismatch_is_refused(site: Site, caplog: pytest.LogCaptureFixture, forged: dict[str, str],
+                                        reason: str) -> None:
+    caplog.set_level(logging.WARNING, logger="budbringer")
+    host = site.login_url
+    site.login.signed_in = METTE  # the chair herself, with her object id: only the tenant claims are wrong
+    site.login.forge = {k: v.format(host=host) for k, v in forged.items()}
+    signed = refused_sign_in(site, link_of(METTE), "Mette Lund")
+    assert signed.status_code == 400 and "Log-ind mislykkedes" in text(signed)
+    claims = site.login.id_tokens[-1]
+    assert claims["oid"] == OBJECT_IDS["Mette Lund"] and claims["iss"].split("/")[-2] != claims["tid"]
+    assert reason in caplog.text
+
+
+def test_a_token_signed_with_an_unpublished_key_is_refused(site: Site, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="budbringer")
+    site.login.signed_in = METTE
+    site.login.unpublished_key = True  # every claim true, the key id the published one's, the key another
+    signed = refused_sign_in(site, link_of(METTE), "Mette Lund")
+    assert signed.status_code == 400 and "Log-ind mislykkedes" in text(signed)
+    assert "signature does not verify with the tenant's published key" in caplog.text
+    # The keys were read from the jwks_uri of the tenant's OpenID configuration.
+    assert [r.path for r in site.login.received("GET") if r.path.endswith("/keys")] == \
+        [f"/{TENANT}/discovery/v2.0/keys"]
+
+
+@pytest.mark.parametrize("expiry", [10**30, 253402300800, 1e308, "soon"], ids=["1e30", "year-10000", "1e308", "text"])
+def test_a_validly_signed_token_with_an_absurd_expiry_is_refused_cleanly(site: Site, expiry: object) -> None:
+    site.login.signed_in = METTE
+    site.login.forge = {"exp": expiry}
+    signed = refused_sign_in(site, link_of(METTE), "Mette Lund")
+    assert signed.status_code == 400 and "Log-ind mislykkedes" in text(signed)
+
+
+def test_an_expired_token_or_one_for_another_application_is_refused(site: Site) -> None:
+    site.login.signed_in = METTE
+    site.login.forge = {"exp": int(time.time()) - 3600}
+    assert refused_sign_in(site, link_of(METTE), "Mette Lund").status_code == 400
+    site.login.forge = {"aud": "another-application"}
+    assert refused_sign_in(site, link_of(METTE), "Mette Lund").status_code == 400
+
+
+def test_a_session_cookie_replayed_after_sign_out_is_refused(site: Site) -> None:
+    link = link_of(METTE)
+    site.login.signed_in = METTE
+    with site.browser() as browser:
+        assert "Du er logget ind som" in text(site.signs_in(browser, link))
+        copied = browser.cookies.get("budbringer_session")
+        assert copied
+        with site.browser() as thief:  # the copy works while the session lasts ...
+            thief.cookies.set("budbringer_session", copied)
+            assert "Du er logget ind som mette.lund@socialomraadet.example" in text(thief.get(link))
+        out = browser.get(f"{site.base}/log-ud")
+        assert out.status_code == 200 and "Du er logget ud" in text(out)
+        assert "budbringer_session" not in browser.cookies
+    with site.browser() as thief:  # ... and not after the sign-out: the ledger ended the session
+        thief.cookies.set("budbringer_session", copied)
+        page = thief.get(link)
+        assert "<form" not in page.text and "Log ind med Microsoft" in text(page)
+        replayed = thief.post(link, data={"beslutning": "godkend", "medlem": "Mette Lund"})
+        assert replayed.status_code == 403 and "Log ind for at svare" in text(replayed)
+    assert site.votes() == [] and Ledger().request(MESSAGE_ID).state == "open"  # type: ignore[union-attr]
+
+
+def test_the_chair_with_her_object_id_and_tenant_approves_and_status_names_the_account(
+        site: Site, capsys: pytest.CaptureFixture[str]) -> None:
+    from budbringer.flows import cli
+
+    link = link_of(METTE)
+    site.login.signed_in = METTE
+    with site.browser() as browser:
+        assert browser.get(f"{site.base}/plan").status_code == 403  # sign-in required: the plan too
+        site.signs_in(browser, link)
+        assert browser.get(f"{site.base}/plan").status_code == 200  # signed in as a member
+        decided = browser.post(link, data={"beslutning": "godkend", "medlem": "Mette Lund"})
+        assert decided.status_code == 200 and "Budskabet er nu godkendt" in text(decided)
+        assert f"efter log-ind som {METTE}" in text(decided)
+    [vote] = Ledger().votes(site.request_id)
+    assert (vote.voter, vote.source, vote.signer) == (
+        "Mette Lund", "sign-in", Account(oid=OBJECT_IDS["Mette Lund"], tid=TENANT, upn=METTE))
+    assert Ledger().request(MESSAGE_ID).state == "approved"  # type: ignore[union-attr]
+    assert cli.main(["status", MESSAGE_ID]) == 0
+    out = capsys.readouterr().out
+    assert (f"Mette Lund: approve (sign-in as {METTE}, object id {OBJECT_IDS['Mette Lund']}, tenant {TENANT}"
+            in out), out
+
+
+# -- check, web and serve refuse what cannot be bound to the tenant ------------------------------------------
+
+@pytest.mark.parametrize("tenant", ["common", "organizations", "consumers", "Common", "rm.dk"])
+def test_check_and_web_refuse_a_multi_tenant_authority_or_a_tenant_that_is_no_id(
+        workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tenant: str) -> None:
+    from budbringer.flows import cli
+
+    monkeypatch.setenv(signin.ENV_CLIENT_SECRET, "very-secret-value")
+    path = workdir / "plan.yaml"
+    shipped = memory_plan(workdir)
+    path.write_text(yaml.safe_dump({"extends": str(shipped), "approval": {
+        "members": members_with_object_ids(workdir), "sign_in": {"tenant": tenant, "client_id": CLIENT}}}),
+        encoding="utf-8")
+    for command in (["check", "--plan", str(path), str(MESSAGE)], ["web", "--plan", str(path), "--port", "1"]):
+        assert cli.main(command) == 1, command
+        err = capsys.readouterr().err
+        assert str(path) in err and "approval.sign_in.tenant" in err and "Tenant ID" in err, err
+        assert ("any tenant" in err) == (tenant.lower() != "rm.dk") and "Traceback" not in err
+
+
+def test_check_and_web_say_which_member_has_no_object_id_when_sign_in_is_required(
+        workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from budbringer.flows import cli
+    from budbringer.flows import web
+
+    monkeypatch.setenv(signin.ENV_CLIENT_SECRET, "very-secret-value")
+    monkeypatch.setenv("BUDBRINGER_WEB_SECRET", WEB_SECRET)
+    path = workdir / "plan.yaml"
+    shipped = memory_plan(workdir)
+    members = members_with_object_ids(workdir)
+    del members[3]["object_id"]  # Lars Bech
+    overlay = {"extends": str(shipped), "approval": {"members": members, "sign_in": {
+        "tenant": TENANT, "client_id": CLIENT}}}
+    path.write_text(yaml.safe_dump(overlay), encoding="utf-8")
+    assert cli.main(["check", "--plan", str(path), str(MESSAGE)]) == 1
+    err = capsys.readouterr().err
+    assert "approval.members[3].object_id" in err and "Lars Bech has no object id" in err and "Object ID" in err
+    with pytest.raises(InputError) as refused:  # `web` and `serve` build the pages here
+        web.app(path)
+    assert "approval.members[3].object_id" in str(refused.value)
+    # Optional sign-in: the link still works for him, so it is no error.
+    overlay["approval"]["sign_in"]["required"] = False  # type: ignore[index]
+    path.write_text(yaml.safe_dump(overlay), encoding="utf-8")
+    assert cli.main(["check", "--plan", str(path), str(MESSAGE)]) == 0
+    # Two members with one object id: a plan error wherever the plan is read.
+    members[3]["object_id"] = OBJECT_IDS["Jens Kragh"]
+    path.write_text(yaml.safe_dump(overlay), encoding="utf-8")
+    assert cli.main(["check", "--plan", str(path), str(MESSAGE)]) == 1
+    assert "approval.members[3].object_id" in capsys.readouterr().err
+
+
+def test_an_object_id_that_is_no_guid_is_refused_with_the_fix(workdir: Path) -> None:
+    from budbringer import plan as plan_
+
+    path = workdir / "plan.yaml"
+    shipped = memory_plan(workdir)
+    members = members_with_object_ids(workdir)
+    members[0]["object_id"] = "mette.lund@socialomraadet.example"
+    path.write_text(yaml.safe_dump({"extends": str(shipped), "approval": {"members": members}}), encoding="utf-8")
+    with pytest.raises(InputError) as error:
+        plan_.load(path)
+    assert "approval.members[0].object_id" in str(error.value) and "Object ID" in str(error.value)

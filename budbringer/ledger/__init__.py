@@ -13,8 +13,9 @@ a second run of the same message finds the row and never delivers twice. States:
 Every change of state is also appended to `delivery_events`, so the history of a delivery can be read back.
 
 One module per concern: `schema` (every table), `states` (every stored state, as enums), `delivery_store`,
-`approval_store` (approvals, requests and votes), `notice_store`, `answer_store` (editors' answers), `locks`,
-`database` (URL and engines) and `migrate` (the schema version, Alembic; migrations in `migrations/`).
+`approval_store` (approvals, requests and votes), `notice_store`, `session_store` (the approval pages'
+sign-ins), `answer_store` (editors' answers), `locks`, `database` (URL and engines) and `migrate` (the schema
+version, Alembic; migrations in `migrations/`).
 `Ledger` joins the stores; everything is importable from here. docs/ledger.md has the details.
 """
 
@@ -29,6 +30,7 @@ from budbringer.ledger.delivery_store import RESOLUTIONS, DeliveryStore, Record
 from budbringer.ledger.locks import Locks
 from budbringer.ledger.migrate import SchemaError
 from budbringer.ledger.notice_store import NoticeStore
+from budbringer.ledger.session_store import Account, SessionStore, WebSession
 from budbringer.ledger.schema import (
     approval_requests,
     approval_votes,
@@ -38,6 +40,7 @@ from budbringer.ledger.schema import (
     editor_answers,
     metadata,
     notices,
+    web_sessions,
 )
 from budbringer.ledger.states import (
     Answer,
@@ -50,7 +53,7 @@ from budbringer.ledger.states import (
 )
 
 
-class Ledger(ApprovalStore, DeliveryStore, NoticeStore, AnswerStore, Locks):
+class Ledger(ApprovalStore, DeliveryStore, NoticeStore, AnswerStore, SessionStore, Locks):
     def __init__(self, url: str | None = None) -> None:
         self.url = url or database_url()
         self.engine = _engine(self.url)
@@ -61,9 +64,9 @@ class Ledger(ApprovalStore, DeliveryStore, NoticeStore, AnswerStore, Locks):
 
 __all__ = [
     "ANSWERS", "DECISIONS", "RESOLUTIONS",
-    "Answer", "ApprovalRequest", "DeliveryState", "EditorAnswer", "Ledger", "NoticeKind", "Record",
-    "RequestClosed", "RequestState", "Resolution", "SchemaError", "State", "Vote", "VoteDecision",
+    "Account", "Answer", "ApprovalRequest", "DeliveryState", "EditorAnswer", "Ledger", "NoticeKind", "Record",
+    "RequestClosed", "RequestState", "Resolution", "SchemaError", "State", "Vote", "VoteDecision", "WebSession",
     "approval_requests", "approval_votes", "approvals", "database_url", "ledger_home", "deliveries", "delivery_events",
-    "editor_answers", "metadata", "notices", "now",
+    "editor_answers", "metadata", "notices", "now", "web_sessions",
     "_aware", "_engine", "_engines", "_engines_lock",
 ]

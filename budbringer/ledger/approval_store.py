@@ -14,6 +14,7 @@ from budbringer import comment as comment_
 from budbringer.approval import Approval
 from budbringer.ledger.database import _aware, now
 from budbringer.ledger.schema import approval_requests, approval_votes, approvals
+from budbringer.ledger.session_store import Account
 from budbringer.ledger.states import RequestState, VoteDecision
 
 DECISIONS = tuple(VoteDecision)
@@ -50,6 +51,7 @@ class Vote:
     comment: str
     source: str
     at: dt.datetime
+    signer: Account | None = None  # the account that signed in (source "sign-in")
 
 
 class ApprovalStore:
@@ -127,11 +129,13 @@ class ApprovalStore:
             conn.execute(approval_requests.update().where(approval_requests.c.id == request_id)
                          .values(flow_run_id=flow_run_id))
 
-    def vote(self, request_id: int, voter: str, decision: str, comment: str, source: str) -> bool:
-        """Record one approver's decision while the request is open; False if this approver had already decided
-        this request. Raises RequestClosed when the request was closed first: the check and the insert are one
-        transaction that holds the request's row (`_hold_open`), so a vote is never recorded under a closed
-        request, and a request is never closed past a vote it did not count (`decide`'s `votes_seen`)."""
+    def vote(self, request_id: int, voter: str, decision: str, comment: str, source: str,
+             signer: Account | None = None) -> bool:
+        """Record one approver's decision (with the Entra ID account that signed in for it, if one did) while the
+        request is open; False if this approver had already decided this request. Raises RequestClosed when the
+        request was closed first: the check and the insert are one transaction that holds the request's row
+        (`_hold_open`), so a vote is never recorded under a closed request, and a request is never closed past a
+        vote it did not count (`decide`'s `votes_seen`)."""
         if decision not in DECISIONS:
             raise ValueError(f"decision must be one of {', '.join(DECISIONS)}, not {decision!r}")
         try:
@@ -140,7 +144,9 @@ class ApprovalStore:
                     raise RequestClosed(request_id)
                 conn.execute(approval_votes.insert().values(request_id=request_id, voter=voter, decision=decision,
                                                             comment=comment_.clean(comment), source=source,
-                                                            at=now()))
+                                                            at=now(), signer_oid=signer.oid if signer else None,
+                                                            signer_tid=signer.tid if signer else None,
+                                                            signer_upn=signer.upn[:320] if signer else None))
             return True
         except IntegrityError:
             return False
@@ -150,7 +156,9 @@ class ApprovalStore:
             rows = conn.execute(approval_votes.select().where(approval_votes.c.request_id == request_id)
                                 .order_by(approval_votes.c.id)).mappings().all()
         return [Vote(voter=r["voter"], decision=VoteDecision(r["decision"]), comment=comment_.clean(r["comment"] or ""),
-                     source=r["source"], at=_aware(r["at"])) for r in rows]  # type: ignore[arg-type]
+                     source=r["source"], at=_aware(r["at"]),  # type: ignore[arg-type]
+                     signer=Account(r["signer_oid"], r["signer_tid"] or "", r["signer_upn"] or "")
+                     if r["signer_oid"] else None) for r in rows]
 
     def decide(self, request_id: int, state: RequestState | str, comment: str = "",
                approval_id: int | None = None, votes_seen: int | None = None,

@@ -97,7 +97,27 @@ approval_votes = sa.Table(
     sa.Column("comment", sa.Text, nullable=False, default=""),
     sa.Column("source", sa.String(20), nullable=False),
     sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    # With Entra ID sign-in (source "sign-in"): the account that signed in (object id, tenant id, and the UPN
+    # it had then); empty for the other sources.
+    sa.Column("signer_oid", sa.String(36), nullable=True),
+    sa.Column("signer_tid", sa.String(36), nullable=True),
+    sa.Column("signer_upn", sa.String(320), nullable=True),
     sa.UniqueConstraint("request_id", "voter", name="one_vote_per_approver"),
+)
+
+# Sign-in sessions of the approval pages: the cookie carries a random token, the ledger its SHA-256 (`id`),
+# the account and until when it counts. Signing out sets `ended_at`, so a copied cookie is refused after it.
+
+web_sessions = sa.Table(
+    "web_sessions", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("member", sa.String(200), nullable=False),
+    sa.Column("oid", sa.String(36), nullable=False),
+    sa.Column("tid", sa.String(36), nullable=False),
+    sa.Column("upn", sa.String(320), nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True),
 )
 
 notices = sa.Table(

@@ -7,9 +7,12 @@ hands it to the run that waits for it. `budbringer.flows.web` provides that call
 flows/); without it a waiting run reads the decision from the ledger when it next checks.
 
 With `approval.sign_in` in the plan the page also asks for Microsoft Entra ID sign-in (budbringer.web.signin):
-the member is matched by the e-mail in the ID token, must be the member the link names, and the decision is
-recorded as given by "sign-in". With `required: true` (the default) a link alone records nothing. The flow
-and the signed-in identity live in a session cookie signed with a key derived from the web secret.
+the ID token is verified (signature, audience, issuer and tenant, expiry), the member is matched by the
+object id in the plan, must be the member the link names, and the decision is recorded as given by
+"sign-in" with the account that signed in (object id, tenant id, UPN). With `required: true` (the default) a
+link alone records nothing. The msal flow lives in a session cookie signed with a key derived from the web
+secret; a sign-in is a session in the ledger (`Ledger.open_session`), named in the cookie by a random token,
+and signing out ends it there, so a copied cookie is refused afterwards.
 """
 
 from __future__ import annotations
@@ -18,8 +21,8 @@ import contextvars
 import hashlib
 import hmac
 import logging
+import secrets
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import parse_qs
@@ -34,7 +37,7 @@ from budbringer import comment as comment_
 from budbringer import plan as plan_
 from budbringer.approval_request import AlreadyDecided, Decision
 from budbringer.errors import BudbringerError
-from budbringer.ledger import ApprovalRequest, Ledger
+from budbringer.ledger import ApprovalRequest, Ledger, WebSession
 from budbringer.plan import Member, SignIn
 from budbringer.clock import Clock, system_clock
 from budbringer.web import guard, pages, signin
@@ -93,13 +96,17 @@ def create_app(plan_path: str | Path | None = None, messages: str | Path = "mess
             sign_ins[config] = signin.EntraSignIn(config)
         return sign_ins[config]
 
-    def signed_in(session: dict, members: list[Member]) -> tuple[str, Member | None]:
-        """The e-mail signed in with this session (while it counts) and the member it matches."""
-        identity = session.get("signed_in")
-        if not isinstance(identity, dict) or float(identity.get("until", 0)) < time.time():
-            return "", None
-        email = str(identity.get("email", ""))
-        return email, signin.member_by_email(members, [email])
+    def signed_in(session: dict, policy: plan_.ApprovalPolicy) -> tuple[WebSession | None, Member | None]:
+        """The sign-in this cookie names, while the ledger says it counts (not signed out, not expired), and
+        the member whose object id it is, in the configured tenant (by the plan as it is now)."""
+        token = session.get("sid")
+        found = Ledger().web_session(token, clock()) if isinstance(token, str) and token else None
+        if found is None or policy.sign_in is None:
+            return None, None
+        member = signin.member_of(policy.members, found.account)
+        if member is None or member.name != found.member or found.account.tid != policy.sign_in.tenant:
+            return found, None
+        return found, member
 
     def plan() -> plan_.Plan:
         return plan_.load(plan_path)
@@ -146,7 +153,7 @@ def create_app(plan_path: str | Path | None = None, messages: str | Path = "mess
     def sign_in_missing(http: Request, shown: plan_.Plan) -> HTMLResponse | None:
         """With sign-in required, the pages that are not a personal link are for signed-in members only."""
         policy = shown.approval
-        if policy.sign_in is None or not policy.sign_in.required or signed_in(http.session, policy.members)[1]:
+        if policy.sign_in is None or not policy.sign_in.required or signed_in(http.session, policy)[1]:
             return None
         return refused("sign-in-needed", shown.narrative.contact)
 
@@ -174,9 +181,10 @@ def create_app(plan_path: str | Path | None = None, messages: str | Path = "mess
             return refused(exc.kind, plan().narrative.contact)
         policy = prepared.plan.approval
         member = policy.member(claim.member).name  # type: ignore[union-attr]
-        email, me = signed_in(http.session, policy.members) if policy.sign_in else ("", None)
-        if email and (me is None or me.name != member):
-            return refused("other-member", prepared.plan.narrative.contact, f"Du er logget ind som {email}.")
+        who, me = signed_in(http.session, policy) if policy.sign_in else (None, None)
+        if who and (me is None or me.name != member):
+            return refused("other-member", prepared.plan.narrative.contact,
+                           f"Du er logget ind som {who.account.upn}.")
         ledger = Ledger()
         votes = ledger.votes(request.id)
         mine = next((v for v in votes if v.voter.casefold() == claim.member.casefold()), None)
@@ -195,7 +203,7 @@ def create_app(plan_path: str | Path | None = None, messages: str | Path = "mess
             return page(pages.approval_page(prepared, request, votes, member, None, notice, "info", quality,
                                              sign_in_url=sign_in_url))
         return page(pages.approval_page(prepared, request, votes, member, token, quality=quality,
-                                         sign_in_url=sign_in_url, signed_in=email))
+                                         sign_in_url=sign_in_url, signed_in=who.account.upn if who else ""))
 
     @app.get("/godkend/{token}/log-ind")
     def sign_in(token: str, http: Request) -> Response:
@@ -220,7 +228,8 @@ def create_app(plan_path: str | Path | None = None, messages: str | Path = "mess
 
     @app.get(signin.CALLBACK_PATH)
     def signed_in_callback(http: Request) -> Response:
-        """Entra ID sends the browser back here: match the signed-in user to a member by e-mail."""
+        """Entra ID sends the browser back here: verify the ID token and match its account to a member by
+        object id; a match opens a session in the ledger."""
         flow, token = http.session.pop("entra_flow", None), http.session.pop("entra_link", None)
         contact = plan().narrative.contact
         if not isinstance(flow, dict) or not isinstance(token, str):
@@ -233,23 +242,33 @@ def create_app(plan_path: str | Path | None = None, messages: str | Path = "mess
         if policy.sign_in is None:
             return refused("unknown", contact)
         try:
-            addresses = entra(policy.sign_in).finish(flow, dict(http.query_params))
+            account = entra(policy.sign_in).finish(flow, dict(http.query_params))
         except signin.SignInFailed as exc:
             log.warning("Entra ID sign-in failed: %s", exc)
             return refused("sign-in-failed", contact)
-        member = signin.member_by_email(policy.members, addresses)
+        member = signin.member_of(policy.members, account)
         if member is None:
-            log.warning("sign-in by %s refused: not a member of %s", addresses[0], policy.title)
-            return refused("not-member", contact, f"Du er logget ind som {addresses[0]}.")
+            log.warning("sign-in by %s (object id %s) refused: not a member of %s", account.upn, account.oid,
+                        policy.title)
+            return refused("not-member", contact, f"Du er logget ind som {account.upn}.")
         if member.name.casefold() != claim.member.casefold():
             log.warning("sign-in by %s refused: the link is %s's", member.name, claim.member)
-            return refused("other-member", contact, f"Du er logget ind som {member.email}.")
-        http.session["signed_in"] = {"email": member.email, "until": time.time() + signin.IDENTITY_SECONDS}
-        log.info("%s signed in with Entra ID for approval request %s", member.name, claim.request_id)
+            return refused("other-member", contact, f"Du er logget ind som {account.upn}.")
+        ledger = Ledger()
+        if isinstance(earlier := http.session.get("sid"), str):
+            ledger.end_session(earlier)
+        session_token = secrets.token_urlsafe(32)
+        ledger.open_session(session_token, member.name, account, signin.IDENTITY_SECONDS, clock())
+        http.session["sid"] = session_token
+        log.info("%s signed in with Entra ID (object id %s) for approval request %s", member.name, account.oid,
+                 claim.request_id)
         return RedirectResponse(f"/godkend/{token}", status_code=303, headers=HEADERS)
 
     @app.get("/log-ud", response_class=HTMLResponse)
     def sign_out(http: Request) -> HTMLResponse:
+        """End the sign-in in the ledger (a copy of the cookie is refused from now on) and clear the cookie."""
+        if isinstance(token := http.session.get("sid"), str):
+            Ledger().end_session(token)
         http.session.clear()
         return page(pages.render("index.html.j2", title="Godkendelse", plan=plan(),
                                  notice="Du er logget ud af godkendelsessiderne."))
@@ -270,9 +289,9 @@ def create_app(plan_path: str | Path | None = None, messages: str | Path = "mess
         named = policy.member(form.get("medlem", claim.member))
         if member is None or named is None or named.name != member.name:
             return refused("other-member", contact)
-        email, me = signed_in(session, policy.members) if policy.sign_in else ("", None)
-        if email and (me is None or me.name != member.name):
-            return refused("other-member", contact, f"Du er logget ind som {email}.")
+        who, me = signed_in(session, policy) if policy.sign_in else (None, None)
+        if who and (me is None or me.name != member.name):
+            return refused("other-member", contact, f"Du er logget ind som {who.account.upn}.")
         if policy.sign_in and policy.sign_in.required and me is None:
             return refused("sign-in-needed", contact)
         source = "sign-in" if me is not None else "link"
@@ -299,7 +318,8 @@ def create_app(plan_path: str | Path | None = None, messages: str | Path = "mess
         decision = Decision(approval_request.APPROVE if choice == "godkend" else approval_request.REJECT,
                             member.name, comment)
         try:
-            status = approval_request.decide(prepared, ledger, request, decision, source=source, now=clock())
+            status = approval_request.decide(prepared, ledger, request, decision, source=source, now=clock(),
+                                             signer=who.account if who is not None and me is not None else None)
         except AlreadyDecided as exc:  # another decision closed the request first: say how it ended
             log.warning("decision by link not recorded: %s", exc)
             state = pages.STATES.get(exc.request.state, exc.request.state).lower()

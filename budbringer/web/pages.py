@@ -133,7 +133,8 @@ def decisions(plan: Plan, votes: Sequence[Vote]) -> tuple[list[dict[str, str]], 
     """The decisions so far (who, what, how, when, comment) and the members who have not decided."""
     zone = plan.calendar.timezone
     rows = [{"voter": v.voter, "decision": DECISIONS.get(v.decision, v.decision),
-             "source": SOURCES.get(v.source, v.source), "at": danish_datetime(v.at, zone), "comment": v.comment}
+             "source": SOURCES.get(v.source, v.source) + (f" som {v.signer.upn}" if v.signer and v.signer.upn else ""),
+             "at": danish_datetime(v.at, zone), "comment": v.comment}
             for v in votes]
     decided = {v.voter.casefold() for v in votes}
     return rows, [m.name for m in plan.approval.members if m.name.casefold() not in decided]

@@ -15,6 +15,11 @@ Sign-in (`LoginEmulator`, one host):
                                                               code, the PKCE verifier and the client secret
                                                               for an RS256 ID token with the nonce
     GET  /{tenant}/discovery/v2.0/keys                        the ID tokens' signing key (JWKS)
+
+An ID token names the user's object id (`oid`), the tenant (`tid`, and `iss` ends in /{tid}/v2.0): the tenant
+signed in to, or the user's own `tenant` (a user of another tenant, as a multi-tenant authority would let in).
+To play an attacker, `forge` overrides claims of the next ID tokens (an `iss` naming another tenant than `tid`,
+an absurd `exp`) and `unpublished_key` signs them with a key the JWKS does not publish.
 Graph (`GraphEmulator`, another host, under /v1.0):
     POST /users/{sender}/sendMail                             202; the body checked against the reference
                                                               metadata (reference/graph-v1.0-subset.json)
@@ -171,6 +176,7 @@ class User:
     name: str
     email: str | None = None  # the optional `email` claim
     oid: str = field(default_factory=lambda: str(uuid.uuid4()))
+    tenant: str | None = None  # the user's tenant, when it is not the one signed in to
 
 
 @dataclass
@@ -212,7 +218,10 @@ class LoginEmulator(Emulator):
         self.signed_in: str | None = None  # the upn of who signs in at the authorize endpoint next
         self.grants: dict[str, Grant] = {}
         self.id_tokens: list[dict[str, Any]] = []  # the claims of every ID token issued
+        self.forge: dict[str, Any] = {}  # claims the next ID tokens carry instead of the true ones
+        self.unpublished_key = False  # sign the next ID tokens with a key the JWKS does not publish
         self._key: Any = None
+        self._other_key: Any = None
 
     def add_user(self, user: User) -> User:
         self.users[user.upn.lower()] = user
@@ -264,7 +273,7 @@ class LoginEmulator(Emulator):
         if request.method == "POST" and rest == "oauth2/v2.0/token":
             form = {k: v[0] for k, v in parse_qs(request.body.decode()).items()}
             if form.get("grant_type") == "authorization_code":
-                return self._code_token(form, tenant, f"https://{host}/{tenant}/v2.0")
+                return self._code_token(form, tenant, f"https://{host}")
             return self._token(request, tenant, f"https://{host}{request.path}")
         if request.method == "GET" and rest == "oauth2/v2.0/authorize":
             return self._authorize(request, tenant)
@@ -329,7 +338,7 @@ class LoginEmulator(Emulator):
             back["state"] = query["state"]
         return Reply(302, b"", {"Location": f"{redirect}?{urlencode(back)}"})
 
-    def _code_token(self, form: dict[str, str], tenant: str, issuer: str) -> Reply:
+    def _code_token(self, form: dict[str, str], tenant: str, host: str) -> Reply:
         import hashlib
 
         import jwt
@@ -353,16 +362,24 @@ class LoginEmulator(Emulator):
             return _aad_error(400, "invalid_grant", 501481, "The Code_Verifier does not match the code_challenge "
                               "supplied in the authorization request.")
         now = int(time.time())
-        claims = {"aud": app.client_id, "iss": issuer, "iat": now, "nbf": now, "exp": now + 3600,
+        home = grant.user.tenant or tenant
+        claims = {"aud": app.client_id, "iss": f"{host}/{home}/v2.0", "iat": now, "nbf": now, "exp": now + 3600,
                   "name": grant.user.name, "oid": grant.user.oid, "preferred_username": grant.user.upn,
-                  "sub": secrets.token_urlsafe(16), "tid": tenant, "ver": "2.0"}
+                  "sub": secrets.token_urlsafe(16), "tid": home, "ver": "2.0"}
         if grant.nonce is not None:
             claims["nonce"] = grant.nonce
         if grant.user.email:
             claims["email"] = grant.user.email
+        claims.update(self.forge)
         with self.lock:
             self.id_tokens.append(claims)
-        id_token = jwt.encode(claims, self.signing_key, algorithm="RS256", headers={"kid": "emulator-1"})
+        key = self.signing_key
+        if self.unpublished_key:
+            from cryptography.hazmat.primitives.asymmetric import rsa
+
+            self._other_key = self._other_key or rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            key = self._other_key
+        id_token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": "emulator-1"})
         client_info = base64.urlsafe_b64encode(json.dumps({"uid": grant.user.oid, "utid": tenant}).encode())
         return Reply(200, {"token_type": "Bearer", "scope": "openid profile email User.Read", "expires_in": 3599,
                            "ext_expires_in": 3599, "access_token": "eyJ0eXAiOiJKV1Qi." + secrets.token_urlsafe(24),
