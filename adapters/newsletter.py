@@ -33,6 +33,7 @@ from budbringer.checks import Finding
 from budbringer.delivery import Delivery, Receipt
 from budbringer.errors import PermanentDeliveryError, Problem
 from budbringer.render import Variant, danish_date
+from budbringer.clock import default_clock
 
 if TYPE_CHECKING:
     from budbringer.plan import Newsletter, NewsletterIssue, Plan
@@ -179,7 +180,7 @@ class NewsletterAdapter(Adapter):
     def review(cls, variant: Variant, forum: Any) -> list[Finding]:
         if forum.newsletter is None:
             return []
-        today = dt.datetime.now(ZoneInfo("Europe/Copenhagen")).date()
+        today = default_clock().astimezone(ZoneInfo("Europe/Copenhagen")).date()
         when = timing(forum.newsletter, variant.body, today)
         if not when.late or when.named is None:
             return []

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from budbringer.errors import ApprovalError
 from budbringer.plan import ApprovalPolicy
 from budbringer.render import Variant
+from budbringer.clock import default_clock
 
 
 def approval_hash(variant_hashes: dict[str, str]) -> str:
@@ -29,7 +30,7 @@ class Approval:
     variant_hashes: dict[str, str]
     approved_by: str
     reference: str
-    approved_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    approved_at: dt.datetime = field(default_factory=default_clock)
     override_order: bool = False
     override_reason: str = ""
     id: int | None = None

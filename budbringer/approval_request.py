@@ -41,7 +41,7 @@ from budbringer.ledger import Account, ApprovalRequest, Ledger, NoticeKind, Requ
 from budbringer.plan import Plan
 from budbringer.render import Variant
 from budbringer.approval_links import LinkSigner, expiry, is_late
-from budbringer.clock import system_clock
+from budbringer.clock import default_clock
 
 log = logging.getLogger("budbringer")
 
@@ -140,7 +140,7 @@ def open_request(prepared: Prepared, ledger: Ledger, now: dt.datetime | None = N
     request whose deadline has passed at `now` (the runtime's clock) is refused: its links would be dead."""
     plan, message = prepared.plan, prepared.message
     cascade.refuse_edit_after_delivery(prepared, ledger)
-    refuse_late_request(prepared, ledger, now or system_clock())
+    refuse_late_request(prepared, ledger, now or default_clock())
     schedule = deadlines.schedule_for_message_date(plan, message.date)
     return ledger.open_request(message.id, prepared.approval_hash, message.title,
                                schedule.meeting if schedule else None, schedule.deadline if schedule else None)
@@ -170,7 +170,7 @@ def decide(prepared: Prepared, ledger: Ledger, request: ApprovalRequest, decisio
     `approval.late_decisions: refuse`; otherwise it is recorded and the request, once decided, is late
     (`Status.late`). The page, `budbringer approve` and the Prefect form all come here."""
     policy = prepared.plan.approval
-    now = now or system_clock()
+    now = now or default_clock()
     if request.approval_hash != prepared.approval_hash:
         raise ApprovalError(f"the decision is for other content than {prepared.message.id} has now: "
                             "the message changed after approval was requested; nothing was approved")
@@ -269,7 +269,7 @@ def with_override(approval: Approval, plan: Plan, ledger: Ledger, reason: str) -
     (`approval.check_override`, the rule every path uses)."""
     approval_.check_override(plan.approval, approval.approved_by, reason)
     return ledger.record_approval(replace(approval, id=None, override_order=True, override_reason=reason.strip(),
-                                          approved_at=system_clock()))
+                                          approved_at=default_clock()))
 
 
 # Notices ------------------------------------------------------------------------------------------------
@@ -292,7 +292,7 @@ def send_request(prepared: Prepared, ledger: Ledger, request: ApprovalRequest,
     plan, message = prepared.plan, prepared.message
     signer = signer or LinkSigner()
     adapter = notice_channel(plan, channels)
-    refuse_late_request(prepared, ledger, now or system_clock())
+    refuse_late_request(prepared, ledger, now or default_clock())
     quality = {forum: figures.line_da()
                for forum, figures in readability.figures(plan, list(prepared.variants)).items()}
     states = []
@@ -364,7 +364,7 @@ def send_due_nudges(plan: Plan, ledger: Ledger, channels: Mapping[str, Adapter],
     flow); each nudge is sent once to each member. A nudge not yet delivered to every member is taken up
     again: failed ones are sent, unfinished or uncertain ones are looked up at the channel first (never sent
     twice). Returns what was sent."""
-    now = now or system_clock()
+    now = now or default_clock()
     signer = signer or LinkSigner()
     sent: list[str] = []
     failures: list[str] = []

@@ -17,7 +17,7 @@ from budbringer import approval as approval_
 from budbringer import checks, delivery_dates, message as message_, plan as plan_, render
 from budbringer.approval import Approval
 from budbringer.channel import Adapter
-from budbringer.clock import Clock, system_clock
+from budbringer.clock import Clock, default_clock
 from budbringer.checks import Finding
 from budbringer.delivery import Delivery, Receipt
 from budbringer.errors import (
@@ -95,7 +95,7 @@ def preflight(plan: Plan, built: Mapping[str, Adapter] | None = None) -> list[Pr
     return problems
 
 
-def channels(plan: Plan, clock: Clock = system_clock) -> dict[str, Adapter]:
+def channels(plan: Plan, clock: Clock = default_clock) -> dict[str, Adapter]:
     """Build one adapter object per channel of the plan, from the registry the plan was loaded with. The
     runtime (`budbringer.runtime`) builds them once per run and keeps them, so that tokens and rate limits are
     shared by the run."""

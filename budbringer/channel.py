@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from budbringer.clock import Clock, system_clock
+from budbringer.clock import Clock, default_clock
 
 if TYPE_CHECKING:  # names in signatures only: the contract sits below the plan, the checks and rendering
     from budbringer.checks import Finding
@@ -130,7 +130,7 @@ class Adapter(ABC):
     #: of a release together (`engine.waves`), the rest in later waves
     max_concurrency: ClassVar[int] = 4
     #: the runtime's clock (`cascade.channels` sets it): whatever depends on "now" asks it
-    clock: Clock = staticmethod(system_clock)
+    clock: Clock = staticmethod(default_clock)
 
     def __init__(self, name: str, settings: ChannelSettings) -> None:
         self.name = name

@@ -14,3 +14,10 @@ Clock = Callable[[], dt.datetime]
 def system_clock() -> dt.datetime:
     """Now, aware, in UTC (follows time_machine in tests)."""
     return dt.datetime.now(dt.UTC)
+
+
+def default_clock() -> dt.datetime:
+    """The clock whoever was handed none uses: `system_clock`, looked up at each call, so that a test can pin
+    Budbringer's "now" (and only Budbringer's: a Prefect server in another process keeps the real time) by
+    replacing `budbringer.clock.system_clock`."""
+    return system_clock()

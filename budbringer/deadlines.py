@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import holidays
 
 from budbringer.errors import InputError, Problem
+from budbringer.clock import default_clock
 
 if TYPE_CHECKING:
     from budbringer.plan import Plan, Tier
@@ -107,7 +108,7 @@ def _zone(plan: Plan) -> ZoneInfo:
 
 def local_now(plan: Plan) -> dt.datetime:
     """Now, aware, in the plan's time zone (follows time_machine in tests)."""
-    return dt.datetime.now(_zone(plan))
+    return default_clock().astimezone(_zone(plan))
 
 
 def _meetings(plan: Plan) -> list[dt.date]:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from budbringer.render import Variant
+from budbringer.clock import default_clock
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ class Receipt:
     provider: str
     provider_id: str = ""
     url: str = ""
-    delivered_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    delivered_at: dt.datetime = field(default_factory=default_clock)
     details: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:

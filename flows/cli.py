@@ -278,7 +278,7 @@ def cmd_new(args: argparse.Namespace) -> int:
     import datetime as dt
 
     from budbringer import skeleton
-    from budbringer.runtime import system_clock
+    from budbringer.clock import default_clock
 
     meeting = None
     if args.meeting:
@@ -287,7 +287,7 @@ def cmd_new(args: argparse.Namespace) -> int:
         except ValueError:
             raise InputError([Problem("budbringer new", "--meeting", f"{args.meeting!r} is not a date",
                                       "give the meeting as YYYY-MM-DD, e.g. --meeting 2027-01-14")]) from None
-    path, dates, skipped = skeleton.write(_plan(args.plan), args.messages, system_clock(), meeting)
+    path, dates, skipped = skeleton.write(_plan(args.plan), args.messages, default_clock(), meeting)
     for day in skipped:
         print(f"note: the OC meeting on {day.isoformat()} is skipped: its approval deadline has passed")
     print(f"{path} written: the message for the OC meeting on {dates.meeting.isoformat()}; approval is asked "

@@ -39,10 +39,25 @@ EXAMPLE_NOW = dt.datetime(2026, 11, 24, 10, 0, tzinfo=ZoneInfo("Europe/Copenhage
 
 
 @pytest.fixture
-def example_clock() -> Iterator[dt.datetime]:
-    """The clock at EXAMPLE_NOW, running on from there (time_machine moves this process's clock only)."""
-    with time_machine.travel(EXAMPLE_NOW, tick=True):
-        yield EXAMPLE_NOW
+def example_clock(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[dt.datetime]:
+    """The clock at EXAMPLE_NOW, running on from there.
+
+    Without a Prefect server, time_machine moves this process's whole clock. With one (`prefect_api`: its
+    server runs in another process, on the real time), only Budbringer's clock is pinned
+    (`budbringer.clock.system_clock`): moving Prefect's client clock alone would make the server see a pause
+    that expired before it began."""
+    if "prefect_api" not in request.fixturenames:
+        with time_machine.travel(EXAMPLE_NOW, tick=True):
+            yield EXAMPLE_NOW
+        return
+    import time
+
+    from budbringer import clock
+
+    started = time.monotonic()
+    monkeypatch.setattr(clock, "system_clock",
+                        lambda: EXAMPLE_NOW.astimezone(dt.UTC) + dt.timedelta(seconds=time.monotonic() - started))
+    yield EXAMPLE_NOW
 
 
 #: a day before the shipped example's approval deadline (3 December 2026, 9.00): `check` says when a message's

@@ -15,9 +15,11 @@ import sqlalchemy as sa
 
 from budbringer.ledger import migrate
 
+from budbringer.clock import default_clock
+
 
 def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+    return default_clock()
 
 
 def _aware(value: dt.datetime | None) -> dt.datetime | None:

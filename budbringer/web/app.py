@@ -39,7 +39,7 @@ from budbringer.approval_request import AlreadyDecided, Decision
 from budbringer.errors import BudbringerError
 from budbringer.ledger import ApprovalRequest, Ledger, WebSession
 from budbringer.plan import Member, SignIn
-from budbringer.clock import Clock, system_clock
+from budbringer.clock import Clock, default_clock
 from budbringer.web import guard, pages, signin
 from budbringer.approval_links import Claim, LinkRefused, LinkSigner
 
@@ -61,7 +61,7 @@ HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Con
 
 def create_app(plan_path: str | Path | None = None, messages: str | Path = "messages", resume: Resume | None = None,
                quality: pages.QualityFigures | None = None, signer: LinkSigner | None = None,
-               secret: str | None = None, clock: Clock = system_clock) -> FastAPI:
+               secret: str | None = None, clock: Clock = default_clock) -> FastAPI:
     """The pages. `secret` signs the links and (derived) the session cookie: the caller resolves it (flows/web:
     $BUDBRINGER_WEB_SECRET, a Prefect Secret block); None means `approval_links.secret()`. `clock` is the
     runtime's: a link's expiry and a decision's deadline are judged by it."""
