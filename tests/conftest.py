@@ -73,10 +73,20 @@ def before_deadline() -> Iterator[None]:
         yield
 
 
-def pinned_environment(env: dict[str, str], at: str = BEFORE_DEADLINE) -> dict[str, str]:
-    """`env` for a subprocess whose clock starts at `at` (tests/pinned_clock/sitecustomize.py)."""
+def example_clock_variables() -> dict[str, str]:
+    """The variables that pin Budbringer's clock (only Budbringer's) at EXAMPLE_NOW in a subprocess that talks to
+    a Prefect server on the real time: a worker and its flow runs, `budbringer approve` resuming a run."""
+    return {k: v for k, v in pinned_environment(dict(os.environ), EXAMPLE_NOW.isoformat(), budbringer_only=True).items()
+            if k in ("PYTHONPATH", "BUDBRINGER_TEST_CLOCK", "BUDBRINGER_TEST_CLOCK_SCOPE")}
+
+
+def pinned_environment(env: dict[str, str], at: str = BEFORE_DEADLINE,
+                       budbringer_only: bool = False) -> dict[str, str]:
+    """`env` for a subprocess whose clock starts at `at` (tests/pinned_clock/sitecustomize.py); with
+    `budbringer_only`, only Budbringer's clock (for a process that talks to a Prefect server on the real time)."""
     path = os.pathsep.join(p for p in (str(PINNED_CLOCK), env.get("PYTHONPATH", "")) if p)
-    return {**env, "PYTHONPATH": path, "BUDBRINGER_TEST_CLOCK": at}
+    scope = {"BUDBRINGER_TEST_CLOCK_SCOPE": "budbringer"} if budbringer_only else {}
+    return {**env, "PYTHONPATH": path, "BUDBRINGER_TEST_CLOCK": at, **scope}
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest's own -m selection

@@ -15,6 +15,7 @@ from uuid import UUID
 
 import pytest
 
+from tests.conftest import example_clock_variables
 from tests.servers.prefect_server import BIN, PrefectServer, make_checkout, stop
 from tests.servers.waiting import wait_until
 
@@ -53,7 +54,8 @@ def test_killing_the_waiting_process_neither_repeats_the_request_nor_loses_the_d
     ledger_url = f"sqlite:///{home / 'ledger.db'}"
     send = [str(BIN / "budbringer"), "send", f"messages/{MESSAGE_ID}.md"]
     with PrefectServer(tmp_path / "prefect-home") as server:
-        env = server.env(BUDBRINGER_HOME=str(home))
+        # `send` asks for the example's approval on its request day (Budbringer's clock only).
+        env = server.env(BUDBRINGER_HOME=str(home), **example_clock_variables())
 
         first = subprocess.Popen(send, cwd=checkout, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                  text=True, start_new_session=True)

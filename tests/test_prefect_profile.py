@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -11,14 +12,14 @@ from pathlib import Path
 import pytest
 
 from budbringer.ledger import Ledger
-from tests.conftest import memory_plan
+from tests.conftest import example_clock_variables, memory_plan
 from tests.servers.prefect_api import MESSAGE_ID, when_paused
 
 BIN = Path(sys.executable).parent
 
 
 def test_approve_resumes_a_waiting_run_on_a_server_set_only_in_the_profile(
-        prefect_api: None, workdir: Path, message_copy: Path) -> None:
+        prefect_api: None, example_clock: dt.datetime, workdir: Path, message_copy: Path) -> None:
     from prefect.settings import PREFECT_API_URL
 
     from budbringer.flows.send import send_flow
@@ -26,7 +27,7 @@ def test_approve_resumes_a_waiting_run_on_a_server_set_only_in_the_profile(
     plan = memory_plan(workdir)
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     env |= {"PREFECT_HOME": str(workdir / "prefect-home"), "PREFECT_PROFILES_PATH": str(workdir / "profiles.toml"),
-            "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1", **example_clock_variables()}
     configured = subprocess.run([str(BIN / "prefect"), "config", "set", f"PREFECT_API_URL={PREFECT_API_URL.value()}"],
                                 env=env, capture_output=True, text=True, timeout=120, cwd=workdir)
     assert configured.returncode == 0, configured.stderr

@@ -160,6 +160,9 @@ def _hostile_message(folder: Path, title: str = "Status <script>alert('title')</
     citizens = "  citizens:\n    headline: Vi vil samle vores notater om din hjælp i ét system\n    lead: >-\n"
     assert citizens in front
     front = front.replace(citizens, citizens + "      <img src=x onerror=alert(1)> [x](javascript:alert(2))\n", 1)
+    # The escaped markup is text the citizens would read, so the jargon rule would (rightly) refuse "onerror":
+    # this message says its readers know it, to reach the sanitising it is about.
+    front += "\nwords:\n  onerror: {known: [all]}"
     path = folder / MESSAGE.name
     path.write_text(front + "\n---\n" + HOSTILE_BODY + "\n" + body, encoding="utf-8")
     return path

@@ -216,6 +216,14 @@ def test_a_post_from_another_site_is_refused_with_403_and_records_nothing(pages:
     assert own.status_code == 200 and "Budskabet er nu godkendt" in text(own)
 
 
+def test_chromiums_own_form_post_under_no_referrer_is_accepted(pages: dict) -> None:
+    """Under `Referrer-Policy: no-referrer` Chromium posts the page's own form with `Origin: null`; its
+    Sec-Fetch-Site (which no page can set) says same-origin (tests/test_browser.py does it in Chromium)."""
+    posted = pages["client"].post(link_of(JENS), data={"beslutning": "godkend", "medlem": "Jens Kragh"},
+                                  headers={"Origin": "null", "Sec-Fetch-Site": "same-origin"})
+    assert posted.status_code == 200 and "Din godkendelse er registreret" in text(posted)
+
+
 # -- comments ---------------------------------------------------------------------------------------------
 
 

@@ -96,6 +96,10 @@ class SameOrigin:
         origin = _header(scope, b"origin")
         if origin is None:
             return True
+        if origin == "null" and site is not None:
+            # The pages send `Referrer-Policy: no-referrer`, under which Chromium posts its own forms with
+            # `Origin: null`; its Sec-Fetch-Site (set by the browser, not by a page) says same-origin.
+            return True
         return origin.rstrip("/").lower() in self.origins() | {own_origin(scope)}
 
 
