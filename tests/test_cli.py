@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from budbringer.flows import cli
+from budbringer import cli
 from budbringer.ledger import Ledger
 from tests.conftest import MESSAGE, PLAN, ROOT, pinned_environment, write_plan
 
@@ -191,7 +191,7 @@ def test_the_console_script(workdir: Path) -> None:
 
 NO_PREFECT = """
 import sys
-from budbringer.flows import cli
+from budbringer import cli
 try:
     cli.main(["--help"])
 except SystemExit as exit:
@@ -214,7 +214,7 @@ def test_help_check_preview_and_plan_do_not_import_prefect(workdir: Path) -> Non
 
 
 def test_the_module_runs_as_a_script(workdir: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "budbringer.flows.cli", "plan"], cwd=workdir, env=environment(workdir),
+    done = subprocess.run([sys.executable, "-m", "budbringer.cli", "plan"], cwd=workdir, env=environment(workdir),
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "4. Ekstern kommunikation [external, publish]" in done.stdout

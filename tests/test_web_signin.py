@@ -289,7 +289,7 @@ def test_the_plan_refuses_a_sign_in_authority_that_is_not_https(workdir: Path) -
 @pytest.mark.usefixtures("before_deadline")
 def test_check_says_the_sign_in_secret_is_missing_before_the_pages_would_refuse_to_start(
         workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    from budbringer.flows import cli
+    from budbringer import cli
 
     path = workdir / "plan.yaml"
     path.write_text(yaml.safe_dump({"extends": str(memory_plan(workdir)), "approval": {"sign_in": {
