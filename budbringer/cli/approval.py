@@ -85,7 +85,8 @@ def cmd_web(args: argparse.Namespace) -> int:
     from budbringer import plan as plan_
 
     plan_.load(args.plan)  # bad plan: one clear line now, not on the first request
-    web = flows().web_server(args.plan, args.messages, args.host, args.port)  # the secrets are resolved (and checked) here
+    # the secrets are resolved (and checked) here
+    web = flows().web_server(args.plan, args.messages, args.host, args.port)
     print(f"approval pages on http://{args.host}:{args.port}/ (the plan at /plan); Ctrl-C stops")
     web.run()
     return EXIT_OK

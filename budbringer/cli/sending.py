@@ -14,7 +14,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 from budbringer.cli.entry import EXIT_OK, EXIT_PROBLEM, load_plan
-from budbringer.cli.prefect_tier import flows, progress_only, quiet_prefect
+from budbringer.cli.prefect_tier import flows, progress_only
 from budbringer.cli.records import print_uncertain
 from budbringer.cli.writing import refuse_oversized
 from budbringer.errors import ApprovalError, BudbringerError, mask_secrets
@@ -26,10 +26,9 @@ if TYPE_CHECKING:
 def cmd_send(args: argparse.Namespace) -> int:
     # Without a Prefect server (the ephemeral default) the temporary one starts now, from a thread, so that its
     # start overlaps the checks and rendering below instead of following them (flows/temporary_server.py).
-    quiet_prefect()
     if not args.verbose:
         progress_only()
-    commands = flows()
+    commands = flows()  # Prefect's environment set; flows/commands.py imports no Prefect yet
     # A message the ledger has delivered before may need no server at all (a re-run): then it starts only if
     # the full check below finds work left.
     server = commands.begin_temporary_server(now=not _delivered_before(args.message))
