@@ -13,7 +13,7 @@ mailbox, and for SharePoint).
 With `deliveries` above the seed plan's 12 (1,000 in issue 15), copies of the example message under ids of their
 own are sent one after another (84 sends for 1,000: 1,008 deliveries), each replayed right after its send, and
 the times are summed. Not one message to many fora: a message's rendered variants travel as flow parameters and
-may hold 400 KB in all (flows/cli.py, MAX_RENDERED_BYTES); the seed templates render about 2.2 KB per forum, so
+may hold 400 KB in all (budbringer/cli/writing.py, MAX_RENDERED_BYTES); the seed templates render about 2.2 KB per forum, so
 one message reaches at most about 180 fora.
 """
 

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from budbringer import cascade
-from budbringer.flows import cli
+from budbringer import cli
 from budbringer.adapters.facebook_page import MAX_CHARS, FacebookPageAdapter
 from budbringer.delivery import Delivery
 from budbringer.errors import InputError, PermanentDeliveryError, TransientDeliveryError, UncertainDeliveryError

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from budbringer import cascade
-from budbringer.flows import cli
+from budbringer import cli
 from budbringer import message as message_
 from budbringer.adapters.instagram import InstagramAdapter, hashtags
 from budbringer.delivery import Delivery

@@ -11,7 +11,7 @@ import pytest
 
 from budbringer.adapters.linkedin import LinkedInAdapter, little_text, plain_text
 from budbringer import cascade, render
-from budbringer.flows import cli
+from budbringer import cli
 from budbringer import message as message_
 from budbringer import plan as plan_
 from budbringer.delivery import Delivery

@@ -18,7 +18,7 @@ import time_machine
 from budbringer.adapters import memory
 from budbringer.adapters.newsletter import NewsletterAdapter, Submission
 from budbringer import cascade
-from budbringer.flows import cli
+from budbringer import cli
 from budbringer import plan as plan_
 from budbringer.checks import counted_text, plain_text, word_count
 from budbringer.delivery import Delivery

@@ -16,7 +16,7 @@ import pytest
 
 from budbringer.adapters import memory
 from budbringer import approval_request, cascade
-from budbringer.flows import cli
+from budbringer import cli
 from budbringer import plan as plan_
 from budbringer.approval_request import Decision
 from budbringer.errors import ApprovalError

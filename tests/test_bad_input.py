@@ -17,7 +17,8 @@ import pytest
 import yaml
 
 from budbringer import approval, approval_request, cascade
-from budbringer.flows import cli
+from budbringer import cli
+from budbringer.cli import writing
 from budbringer.adapters import memory
 from budbringer.errors import ApprovalError, InputError
 from budbringer.ledger import Ledger
@@ -223,7 +224,7 @@ def test_a_message_that_renders_too_big_is_refused_before_anything_is_recorded(
     plan = plan_.load(PLAN)
     variants = render.render_variants(plan, message_.load(message_copy, plan))
     size = sum(len(v.body.encode("utf-8")) + len(v.subject.encode("utf-8")) for v in variants)
-    monkeypatch.setattr(cli, "MAX_RENDERED_BYTES", size - 1)
+    monkeypatch.setattr(writing, "MAX_RENDERED_BYTES", size - 1)  # `check` and `send` both read it there
     code, _, err = run(capsys, "--plan", PLAN, "check", message_copy)
     assert code == 1 and "(message): renders to" in one_error(err) and f"at most {size - 1:,} can be sent" in err
     code, _, err = run(capsys, "--plan", memory_plan(workdir), "send", message_copy, "--approved-by", "Mette Lund",

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from budbringer.flows import cli
+from budbringer import cli
 from budbringer.ledger import Ledger
 from tests.conftest import MESSAGE, PLAN, ROOT, pinned_environment, write_plan
 
@@ -191,7 +191,7 @@ def test_the_console_script(workdir: Path) -> None:
 
 NO_PREFECT = """
 import sys
-from budbringer.flows import cli
+from budbringer import cli
 try:
     cli.main(["--help"])
 except SystemExit as exit:
@@ -214,10 +214,32 @@ def test_help_check_preview_and_plan_do_not_import_prefect(workdir: Path) -> Non
 
 
 def test_the_module_runs_as_a_script(workdir: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "budbringer.flows.cli", "plan"], cwd=workdir, env=environment(workdir),
+    done = subprocess.run([sys.executable, "-m", "budbringer.cli", "plan"], cwd=workdir, env=environment(workdir),
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "4. Ekstern kommunikation [external, publish]" in done.stdout
+
+
+def imported_modules(importtime: str) -> list[str]:
+    """The modules a process imported, from the lines `python -X importtime` writes to its stderr."""
+    return [line.rsplit("|", 1)[1].strip() for line in importtime.splitlines() if line.startswith("import time:")
+            and not line.rstrip().endswith("| imported package")]
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["check", str(MESSAGE)], ["preview", str(MESSAGE)], ["status"]],
+                         ids=["help", "check", "preview", "status"])
+def test_commands_that_run_no_flow_import_no_prefect(workdir: Path, argv: list[str]) -> None:
+    # The command line is outside flows/: only send, serve, web, alerts and a resuming approve load Prefect
+    # (through flows/commands.py). Read from the process's own import list, every module it imported.
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "budbringer", *argv], cwd=workdir,
+                          env=pinned_environment(environment(workdir)), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-3000:]
+    imported = imported_modules(done.stderr)
+    assert "budbringer.cli" in imported and "budbringer.cli.sending" in imported  # the list is read
+    assert not [m for m in imported if m == "prefect" or m.startswith(("prefect.", "budbringer.flows"))]
+    shown = {"--help": "usage: budbringer", "check": "ok: nothing was sent", "preview": "open ",
+             "status": "(nothing)"}
+    assert shown[argv[0]] in done.stdout, done.stdout
 
 
 @pytest.mark.slow  # a temporary Prefect server in a process of its own

@@ -24,7 +24,7 @@ import time_machine
 from budbringer import cascade, delivery_dates, message as message_, plan as plan_, render
 from budbringer.checks import Finding
 from budbringer.errors import InputError
-from budbringer.flows import cli
+from budbringer import cli
 from tests.conftest import MESSAGE, PLAN, write_plan
 
 COPENHAGEN = ZoneInfo("Europe/Copenhagen")

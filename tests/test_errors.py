@@ -21,7 +21,7 @@ from budbringer import approval_request, cascade
 from budbringer.adapters.outbox import OutboxAdapter
 from budbringer.delivery import Delivery
 from budbringer.errors import PermanentDeliveryError
-from budbringer.flows import cli
+from budbringer import cli
 from budbringer.ledger import Ledger
 from budbringer.ledger.delivery_store import short_key
 from tests.conftest import PLAN, ROOT, memory_plan, pinned_environment, write_plan

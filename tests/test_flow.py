@@ -252,7 +252,7 @@ def test_approval_needs_a_reason_to_override_and_a_reference(workdir: Path, mess
 
 def test_the_cli_refuses_an_override_without_a_reason(workdir: Path, message_copy: Path,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
-    from budbringer.flows import cli
+    from budbringer import cli
 
     code = cli.main(["--plan", str(memory_plan(workdir)), "send", str(message_copy), "--approved-by", "Mette Lund",
                      "--approval-ref", REFERENCE, "--override-order"])
@@ -264,7 +264,7 @@ def test_the_cli_refuses_an_override_without_a_reason(workdir: Path, message_cop
 def test_the_readme_command_sends_to_the_outbox_then_says_nothing_new(
         prefect_api: None, workdir: Path, message_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`budbringer send` with the shipped plan (the outbox), twice, as the README's first command does."""
-    from budbringer.flows import cli
+    from budbringer import cli
 
     argv = ["send", str(message_copy), "--approved-by", "Mette Lund", "--approval-ref", REFERENCE]
     assert cli.main(argv) == 0

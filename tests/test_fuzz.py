@@ -27,7 +27,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from budbringer.flows import cli
+from budbringer import cli
 from tests.conftest import MESSAGE, PLAN
 
 settings.register_profile("budbringer-fuzz", max_examples=25, deadline=None,

@@ -51,7 +51,7 @@ def test_a_wheel_install_inits_checks_and_sends_without_a_checkout(tmp_path: Pat
     empty = tmp_path / "empty"
     empty.mkdir()
     budbringer = str(venv / "bin" / "budbringer")
-    where = _run([str(python), "-c", "import budbringer, budbringer.flows.cli as c; print(budbringer.__file__, "
+    where = _run([str(python), "-c", "import budbringer, budbringer.cli as c; print(budbringer.__file__, "
                   "c.__file__)"], empty, env).stdout
     assert str(ROOT) not in where and str(site) in where, where
     _run([budbringer, "init", "demo"], empty, env)

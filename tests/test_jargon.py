@@ -17,7 +17,7 @@ import wordfreq
 
 from budbringer import checks, jargon, message as message_, plan as plan_
 from budbringer.errors import InputError
-from budbringer.flows import cli
+from budbringer import cli
 from tests.conftest import PLAN
 from tests.test_readability import small_plan, variant
 

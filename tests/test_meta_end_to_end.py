@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from budbringer.flows import cli
+from budbringer import cli
 from budbringer.ledger import Ledger, State
 from tests.conftest import MESSAGE, PLAN
 from tests.servers.meta import ALT, IMAGE, MetaEmulator, meta_message, meta_plan

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from budbringer.flows import cli
+from budbringer import cli
 from budbringer import ledger as ledger_
 from budbringer.approval import Approval
 from budbringer.ledger import Ledger, SchemaError, State, database, metadata, migrate

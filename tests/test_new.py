@@ -14,7 +14,7 @@ import yaml
 
 from budbringer import checks, message as message_, plan as plan_, render, skeleton, starter
 from budbringer.errors import InputError
-from budbringer.flows import cli
+from budbringer import cli
 from tests.conftest import MESSAGE, PLAN, write_plan
 
 COPENHAGEN = ZoneInfo("Europe/Copenhagen")

@@ -137,7 +137,7 @@ def test_the_operator_settles_an_uncertain_request_mail_with_resolve(
     """Without a lookup an uncertain notice is never sent again by itself: `status` shows it with its short key,
     and `budbringer resolve KEY resend` (it did not arrive) lets the next step send it once; `sent` (it did)
     records it as delivered and nothing is sent again."""
-    from budbringer.flows import cli
+    from budbringer import cli
 
     prepared, ledger, request, channels = requested(graph_plan(workdir, lookup=False), message_copy)
     tenant.graph.faults.append(Fault("drop_before", to_chair))  # Graph never got it: it did not arrive

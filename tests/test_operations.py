@@ -152,7 +152,7 @@ def test_a_failing_run_and_an_uncertain_delivery_alert_the_operators(
     from prefect import flow
     from prefect.client.orchestration import get_client
 
-    from budbringer.flows import cli
+    from budbringer import cli
     from budbringer.flows import alerts
     from budbringer.flows.send import CascadeFailed, send_flow
 
@@ -207,7 +207,7 @@ def test_the_cli_never_imports_prefect_for_help() -> None:
     import subprocess
     import sys
 
-    code = ("import sys; from budbringer.flows import cli; cli._parser().parse_args(['alerts', 'setup']); "
+    code = ("import sys; from budbringer import cli; cli._parser().parse_args(['alerts', 'setup']); "
             "cli._parser().parse_args(['serve']); print('prefect' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert done.stdout.strip() == "False", done.stderr

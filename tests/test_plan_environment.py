@@ -14,7 +14,7 @@ import pytest
 
 from budbringer import plan as plan_
 from budbringer.adapters.smtp import SmtpAdapter
-from budbringer.flows.cli import EXIT_PROBLEM, main
+from budbringer.cli import EXIT_PROBLEM, main
 from budbringer.errors import InputError, PermanentDeliveryError
 from tests.conftest import write_plan
 from tests.servers.smtp import PASSWORD_ENV, SENDER, USER, Relay, delivery

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from budbringer import plan as plan_
 from budbringer.errors import InputError, Problem, mask_secrets, secret_reason
-from budbringer.flows.cli import EXIT_OK, EXIT_PROBLEM, main
+from budbringer.cli import EXIT_OK, EXIT_PROBLEM, main
 from budbringer.web.app import create_app
 from tests.conftest import MESSAGE, write_plan
 

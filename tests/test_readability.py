@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from budbringer import checks, plan as plan_, readability
-from budbringer.flows import cli
+from budbringer import cli
 from budbringer.readability import Measure, reader_text, sentences, words
 from budbringer.render import Variant
 from tests.conftest import MESSAGE, PLAN

@@ -23,7 +23,7 @@ import nh3
 import pytest
 
 from budbringer import cascade, checks, deadlines, message as message_, plan as plan_, render
-from budbringer.flows import cli
+from budbringer import cli
 from budbringer.approval import approval_hash
 from budbringer.checks import Finding
 from budbringer.errors import InputError

@@ -63,7 +63,7 @@ def test_one_cli_send_loads_the_plan_once_opens_one_ledger_and_builds_the_channe
         capsys: pytest.CaptureFixture[str]) -> None:
     """`budbringer send` of the example message over the shipped plan (the outbox): the command builds the runtime
     and the flow and its subflows use it (before: the plan was loaded 4 times and the ledger opened 6 times)."""
-    from budbringer.flows.cli import main
+    from budbringer.cli import main
 
     loads: list[object] = []
     ledgers: list[object] = []

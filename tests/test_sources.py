@@ -12,7 +12,7 @@ import pytest
 import time_machine
 
 from budbringer import catalogue, checks, findings, message as message_, plan as plan_, render
-from budbringer.flows import cli
+from budbringer import cli
 from tests.conftest import write_plan
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -25,7 +25,7 @@ from budbringer import approval_request, cascade
 from budbringer.adapters import memory
 from budbringer.approval_links import LinkSigner, expiry
 from budbringer.approval_request import Decision, ExpiredRequest, LateDecision
-from budbringer.flows import cli
+from budbringer import cli
 from budbringer.ledger import Ledger
 from budbringer.report import summary_markdown
 from budbringer.web.app import create_app

@@ -20,7 +20,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from budbringer import approval_request, cascade, readability
-from budbringer.flows import cli
+from budbringer import cli
 from budbringer.adapters import memory
 from budbringer.approval_request import Decision
 from budbringer.ledger import Ledger

@@ -33,7 +33,7 @@ from fastapi.testclient import TestClient
 from budbringer import approval_request, cascade, comment
 from budbringer.adapters import memory
 from budbringer.approval_request import AlreadyDecided, Decision
-from budbringer.flows import cli
+from budbringer import cli
 from budbringer.ledger import Ledger
 from budbringer.web.app import create_app
 from tests.conftest import MESSAGE, ROOT, memory_plan

@@ -326,7 +326,7 @@ def test_the_plan_refuses_a_sign_in_authority_that_is_not_https(workdir: Path) -
 @pytest.mark.usefixtures("before_deadline")
 def test_check_says_the_sign_in_secret_is_missing_before_the_pages_would_refuse_to_start(
         workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    from budbringer.flows import cli
+    from budbringer import cli
 
     path = workdir / "plan.yaml"
     base = memory_plan(workdir)
@@ -447,7 +447,7 @@ def test_a_session_cookie_replayed_after_sign_out_is_refused(site: Site) -> None
 
 def test_the_chair_with_her_object_id_and_tenant_approves_and_status_names_the_account(
         site: Site, capsys: pytest.CaptureFixture[str]) -> None:
-    from budbringer.flows import cli
+    from budbringer import cli
 
     link = link_of(METTE)
     site.login.signed_in = METTE
@@ -473,7 +473,7 @@ def test_the_chair_with_her_object_id_and_tenant_approves_and_status_names_the_a
 @pytest.mark.parametrize("tenant", ["common", "organizations", "consumers", "Common", "rm.dk"])
 def test_check_and_web_refuse_a_multi_tenant_authority_or_a_tenant_that_is_no_id(
         workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tenant: str) -> None:
-    from budbringer.flows import cli
+    from budbringer import cli
 
     monkeypatch.setenv(signin.ENV_CLIENT_SECRET, "very-secret-value")
     path = workdir / "plan.yaml"
@@ -490,7 +490,7 @@ def test_check_and_web_refuse_a_multi_tenant_authority_or_a_tenant_that_is_no_id
 
 def test_check_and_web_say_which_member_has_no_object_id_when_sign_in_is_required(
         workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    from budbringer.flows import cli
+    from budbringer import cli
     from budbringer.flows import web
 
     monkeypatch.setenv(signin.ENV_CLIENT_SECRET, "very-secret-value")
