@@ -76,6 +76,8 @@ def N_(msgid: str) -> str:  # noqa: N802 (gettext's name for it)
     return msgid
 
 
-def pair(msgid: str, **values: Any) -> tuple[str, str]:
-    """(English, Danish): a checks.Finding's `text` and `text_da`."""
-    return say(msgid, "en", **values), say(msgid, "da", **values)
+def pair(msgid: str, *, en: Mapping[str, Any] | None = None, da: Mapping[str, Any] | None = None,
+         **values: Any) -> tuple[str, str]:
+    """(English, Danish): a checks.Finding's `text` and `text_da`. `en` and `da`: the values that differ by
+    language (a reason said in that language, words in that language's quotation marks)."""
+    return say(msgid, "en", **values, **(en or {})), say(msgid, "da", **values, **(da or {}))

@@ -59,7 +59,8 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any, Iterable, Mapping
 
-from budbringer import jargon
+from budbringer import catalogue, jargon
+from budbringer.catalogue import N_
 from budbringer.plan import STAKEHOLDER_LABELS, GlossaryTerm, Plan
 from budbringer.render import Variant, sharing_chain
 
@@ -517,6 +518,43 @@ def _address(reader: ReaderText) -> tuple[str, list[str], list[str]]:
     return expected, du, jer
 
 
+# -- the findings' words: msgids of the message catalogue (budbringer/catalogue.py), English, with Danish ------
+# Each English text reads "what: fix" with no colon in the what (Issue), and quotes the passage it is about in
+# “…” (checks.attribute finds the field by it).
+
+LIX_ABOVE = N_("LIX {lix:.0f} is above {max_lix} for {group} ({words} words in {sentences} sentences, "
+               "{long_share:.0f}% long words): write shorter sentences and shorter words")
+LONG_SENTENCE = N_("a sentence of {count} words (at most {limit}): split it: \u201c{sentence}\u201d")
+TERM_TO_AVOID = N_("uses {written} ({term}), which {group} may not know: say \u201c{plain}\u201d (in "
+                   "\u201c{where}\u201d)")
+TERM_UNEXPLAINED = N_("{word} ({term}) is not explained where it is first used: explain it there, e.g. "
+                      "\u201c{hint}\u201d")
+TWO_MEANINGS = N_("{term} is used in two meanings ({meanings}): write {plain}")
+SAID_TWICE = N_("says a sentence twice: say it once: \u201c{sentence}\u201d")
+GREETING_TO_A_GROUP = N_("the greeting addresses a group (I), but the text says {forms}: write I/jer/jeres "
+                         "(greeting \u201c{greeting}\u201d)")
+GREETING_TO_ONE = N_("the greeting addresses one person (du), but the text says {forms}: write du/dig/din "
+                     "(greeting \u201c{greeting}\u201d)")
+DU_AND_I = N_("addresses the reader both as du and as I ({forms}): choose one")
+JARGON = N_("\u201c{word}\u201d is uncommon in everyday Danish ({reason}) and is not explained where it is first "
+            "used: explain it there (\u201c{word}, hvor \u2026\u201d, \u201c{word} (\u2026)\u201d or "
+            "\u201cdet vil sige \u2026\u201d), say it in everyday words, or list it under the message's "
+            "`words:` (in \u201c{where}\u201d)")
+JARGON_WEAK_PART = N_("built of {parts}, and {weak} is not an everyday word for {group}")
+JARGON_RARE = N_("Zipf {zipf:.1f}, below {min_zipf:.1f}")
+JARGON_UNLISTED = N_("not in the list of everyday Danish words")
+PARAGRAPH_REPEATED = N_("a paragraph is in {count} variants one person may read ({fora}): write it for each "
+                        "reader, or keep it in one: \u201c{paragraph}\u201d")
+SENTENCE_WIDESPREAD = N_("a sentence is in {count} variants (at most {limit}; {fora}): say it in each reader's "
+                         "words: \u201c{sentence}\u201d")
+
+
+def _quoted(items: Iterable[str]) -> tuple[str, str]:
+    """The words in English and in Danish quotation marks: (“a”, “b”; »a«, »b«)."""
+    items = list(items)
+    return ", ".join(f"\u201c{i}\u201d" for i in items), ", ".join(f"»{i}«" for i in items)
+
+
 def review(plan: Plan, variants: list[Variant], month_words: Mapping[str, Any] | None = None) -> Review:
     """Measure every variant and find what breaks the plan's readability rules. `month_words`: the
     message's `words:` (message.Word: explained ones join the glossary, known ones the known words)."""
@@ -539,10 +577,11 @@ def review(plan: Plan, variants: list[Variant], month_words: Mapping[str, Any] |
         measured = reader.measured
         measure = Measure.of(measured)
 
-        def add(rule: str, text: str, text_da: str, forum: str = variant.forum, stakeholder: str = group) -> None:
+        def add(rule: str, texts: tuple[str, str], forum: str = variant.forum, stakeholder: str = group) -> None:
+            """A finding of `rule`, its (English, Danish) text from catalogue.pair."""
             severity = policy.severity(stakeholder, rule)
             if severity != "off":
-                issues.append(Issue(forum, rule, severity, text, text_da))
+                issues.append(Issue(forum, rule, severity, *texts))
 
         seen_kinds = reader.seen
         seen = [s for s, _ in seen_kinds]
@@ -561,33 +600,27 @@ def review(plan: Plan, variants: list[Variant], month_words: Mapping[str, Any] |
         figures[variant.forum] = figure
 
         if figure.over_ceiling:
-            add("lix", f"LIX {measure.lix:.0f} is above {figure.max_lix} for {group} ({measure.words} words in "
-                       f"{measure.sentences} sentences, {measure.long_share:.0f}% long words): write shorter "
-                       f"sentences and shorter words",
-                f"LIX {measure.lix:.0f} er over {figure.max_lix}, som er grænsen for målgruppen: skriv kortere "
-                f"sætninger og kortere ord.")
+            add("lix", catalogue.pair(LIX_ABOVE, lix=measure.lix, max_lix=figure.max_lix, group=group,
+                                      words=measure.words, sentences=measure.sentences,
+                                      long_share=measure.long_share))
         for sentence in figure.long_sentences:
-            add("long_sentence", f"a sentence of {len(words(sentence))} words (at most "
-                                 f"{policy.max_sentence_words}): split it: \u201c{_short(sentence)}\u201d",
-                f"En sætning på {len(words(sentence))} ord: »{_short(sentence)}«. Del den op.")
+            add("long_sentence", catalogue.pair(LONG_SENTENCE, count=len(words(sentence)),
+                                                limit=policy.max_sentence_words, sentence=_short(sentence)))
         mode = policy.terms(group)
         if mode == "avoid":
             for term in figure.terms:
                 entry = glossary.terms[term]
                 written = sorted({u.word for u in uses if u.term == term})
                 where = _short(seen[next(u.sentence for u in uses if u.term == term)], 50)
-                add("glossary", f"uses {', '.join(written)} ({term}), which {group} may not know: say "
-                                f"\u201c{entry.plain}\u201d (in \u201c{where}\u201d)", f"Bruger »{', '.join(written)}«, som målgruppen "
-                                                              f"måske ikke kender: skriv »{entry.plain}«.")
+                add("glossary", catalogue.pair(TERM_TO_AVOID, written=", ".join(written), term=term, group=group,
+                                               plain=entry.plain, where=where))
         elif mode == "explain":
             for term in figure.terms:
                 first = next((u for u in uses if u.term == term and seen_kinds[u.sentence][1] == "prose"), None)
                 if first is not None and not glossary.explained(term, seen, first.sentence):
                     entry = glossary.terms[term]
                     hint = entry.explain or entry.plain
-                    add("glossary", f"{first.word} ({term}) is not explained where it is first used: explain it "
-                                    f"there, e.g. \u201c{hint}\u201d",
-                        f"»{first.word}« er ikke forklaret, første gang ordet bruges. Forklar det, fx: {hint}")
+                    add("glossary", catalogue.pair(TERM_UNEXPLAINED, word=first.word, term=term, hint=hint))
         for term in figure.terms:
             entry = glossary.terms[term]
             if not entry.senses:
@@ -596,8 +629,8 @@ def review(plan: Plan, variants: list[Variant], month_words: Mapping[str, Any] |
                         if any(re.search(rf"(?<!\w){re.escape(cue)}", seen[u.sentence], re.I) for cue in sense.cues)}
             if len(meanings) > 1:
                 plain = " / ".join(f"{s.plain} ({s.meaning})" for s in entry.senses)
-                add("ambiguous_term", f"{term} is used in two meanings ({', '.join(sorted(meanings))}): write "
-                                      f"{plain}", f"»{term}« bruges i to betydninger. Skriv {plain}.")
+                add("ambiguous_term", catalogue.pair(TWO_MEANINGS, term=term, meanings=", ".join(sorted(meanings)),
+                                                     plain=plain))
         if policy.severity(group, "jargon") != "off":
             _jargon(add, policy, group, known, glossary, seen_kinds, names)
         counts: dict[str, list[str]] = defaultdict(list)
@@ -607,23 +640,15 @@ def review(plan: Plan, variants: list[Variant], month_words: Mapping[str, Any] |
         for said in counts.values():
             if len(said) > 1:
                 figure.repeated.append(said[0])
-                add("repeated_sentence", f"says a sentence twice: say it once: \u201c{_short(said[0])}\u201d",
-                    f"Siger to gange: »{_short(said[0])}«. Sig det én gang.")
+                add("repeated_sentence", catalogue.pair(SAID_TWICE, sentence=_short(said[0])))
         if expected == "I" and du:
-            add("form_of_address", f"the greeting addresses a group (I), but the text says "
-                                   f"{', '.join(sorted(set(du)))}: write I/jer/jeres (greeting "
-                                   f"\u201c{reader.greeting}\u201d)",
-                f"Hilsenen »{reader.greeting}« taler til flere (I), men teksten siger "
-                f"{', '.join(sorted(set(du)))}. Skriv I, jer og jeres.")
+            add("form_of_address", catalogue.pair(GREETING_TO_A_GROUP, forms=", ".join(sorted(set(du))),
+                                                  greeting=reader.greeting))
         elif expected == "du" and jer:
-            add("form_of_address", f"the greeting addresses one person (du), but the text says "
-                                   f"{', '.join(sorted(set(jer)))}: write du/dig/din (greeting "
-                                   f"\u201c{reader.greeting}\u201d)",
-                f"Hilsenen »{reader.greeting}« taler til én person (du), men teksten siger "
-                f"{', '.join(sorted(set(jer)))}. Skriv du, dig og din.")
+            add("form_of_address", catalogue.pair(GREETING_TO_ONE, forms=", ".join(sorted(set(jer))),
+                                                  greeting=reader.greeting))
         elif not expected and du and jer:
-            add("form_of_address", f"addresses the reader both as du and as I ({', '.join(sorted(set(jer)))}): "
-                                   f"choose one", "Teksten tiltaler læseren både som du og som I. Vælg én form.")
+            add("form_of_address", catalogue.pair(DU_AND_I, forms=", ".join(sorted(set(jer)))))
 
     issues += _across(plan, variants, readers, figures)
     return Review(figures, issues)
@@ -639,23 +664,15 @@ def _jargon(add: Any, policy: Any, group: str, known: tuple[str, ...], glossary:
     for rare in judge.unexplained(seen, forms, names, prose):
         where = _short(seen[rare.sentence], 60)
         if rare.weak:
-            weak = ", ".join(f"\u201c{p}\u201d" for p in rare.weak)
-            reason = f"built of {' + '.join(rare.parts)}, and {weak} is not an everyday word for {group}"
-            weak_da = ", ".join(f"»{p}«" for p in rare.weak)
-            reason_da = f"sammensat af {' + '.join(rare.parts)}, og {weak_da} er ikke almindeligt nok for målgruppen"
+            weak, weak_da = _quoted(rare.weak)
+            reason = catalogue.pair(JARGON_WEAK_PART, parts=" + ".join(rare.parts), group=group,
+                                    en={"weak": weak}, da={"weak": weak_da})
         elif rare.zipf:
-            reason = f"Zipf {rare.zipf:.1f}, below {judge.min_zipf:.1f}"
-            reason_da = "det er sjældent på dansk"
+            reason = catalogue.pair(JARGON_RARE, zipf=rare.zipf, min_zipf=judge.min_zipf)
         else:
-            reason, reason_da = "not in the list of everyday Danish words", "det er ikke et almindeligt dansk ord"
-        add("jargon",
-            f"\u201c{rare.word}\u201d is uncommon in everyday Danish ({reason}) and is not explained where it is "
-            f"first used: explain it there (\u201c{rare.word}, hvor …\u201d, \u201c{rare.word} (…)\u201d or "
-            f"\u201cdet vil sige …\u201d), say it in everyday words, or list it under the message's `words:` "
-            f"(in \u201c{where}\u201d)",
-            f"»{rare.word}« er ikke et hverdagsord ({reason_da}), og det er ikke forklaret, første gang det "
-            f"bruges (»{where}«). Forklar det der, fx »{rare.word}, hvor …« eller i en parentes, eller skriv "
-            f"det med almindelige ord.")
+            reason = catalogue.pair(JARGON_UNLISTED)
+        add("jargon", catalogue.pair(JARGON, word=rare.word, where=where, en={"reason": reason[0]},
+                                     da={"reason": reason[1]}))
 
 
 def reader_groups(plan: Plan, variants: list[Variant]) -> dict[str, tuple[str, str]]:
@@ -702,23 +719,17 @@ def _across(plan: Plan, variants: list[Variant], readers: dict[str, ReaderText],
         first = by_forum[fora[0]]
         severity = policy.severity(first.stakeholder, "repeated_paragraph")
         if severity != "off":
-            titles = ", ".join(by_forum[f].forum_title for f in fora)
-            issues.append(Issue(
-                fora[0], "repeated_paragraph", severity,
-                f"a paragraph is in {len(fora)} variants one person may read ({', '.join(fora)}): write it for "
-                f"each reader, or keep it in one: \u201c{_short(first_text[key])}\u201d",
-                f"Afsnittet »{_short(first_text[key])}« står i {len(fora)} udgaver, som samme person kan læse "
-                f"({titles}). Skriv det til hver læser, eller behold det ét sted."))
+            issues.append(Issue(fora[0], "repeated_paragraph", severity, *catalogue.pair(
+                PARAGRAPH_REPEATED, count=len(fora), paragraph=_short(first_text[key]),
+                en={"fora": ", ".join(fora)}, da={"fora": ", ".join(by_forum[f].forum_title for f in fora)})))
     for sentence, fora in spread.items():
         if len(fora) > policy.widespread_max_variants:
             first = by_forum[fora[0]]
             severity = policy.severity(first.stakeholder, "widespread_sentence")
             if severity != "off":
-                issues.append(Issue(
-                    fora[0], "widespread_sentence", severity,
-                    f"a sentence is in {len(fora)} variants (at most {policy.widespread_max_variants}; "
-                    f"{', '.join(fora)}): say it in each reader's words: \u201c{_short(first_text[sentence])}\u201d",
-                    f"Sætningen »{_short(first_text[sentence])}« står i {len(fora)} udgaver. Sig det med hver læsers ord."))
+                issues.append(Issue(fora[0], "widespread_sentence", severity, *catalogue.pair(
+                    SENTENCE_WIDESPREAD, count=len(fora), limit=policy.widespread_max_variants, fora=", ".join(fora),
+                    sentence=_short(first_text[sentence]))))
     return issues
 
 
