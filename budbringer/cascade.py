@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from budbringer import approval as approval_
 from budbringer import checks, delivery_dates, message as message_, plan as plan_, render
@@ -29,10 +29,13 @@ from budbringer.errors import (
     TransientDeliveryError,
     UncertainDeliveryError,
 )
-from budbringer.ledger import Ledger, Record, State
+from budbringer.ledger import State
 from budbringer.message import Message
 from budbringer.plan import Plan
 from budbringer.render import Variant
+
+if TYPE_CHECKING:  # the stores load SQLAlchemy, which `check` never needs
+    from budbringer.ledger import Ledger, Record
 
 log = logging.getLogger("budbringer")
 

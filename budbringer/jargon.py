@@ -92,6 +92,9 @@ class Lexicon:
         self._zipf: dict[str, float] | None = None
         self._lemmatizer = None
         self._lock = threading.Lock()
+        # every variant of a message repeats most of its words: each is judged once per process
+        self._frequencies: dict[str, float] = {}
+        self._splits: dict[tuple[str, float], tuple[str, ...] | None] = {}
 
     def _load(self) -> dict[str, float]:
         with self._lock:
@@ -121,13 +124,19 @@ class Lexicon:
 
     def frequency(self, word: str) -> float:
         """The larger of the word's and its lemma's Zipf values."""
-        own = self.zipf(word)
-        return own if own >= 4.5 else max(own, self.zipf(self.lemma(word)))
+        found = self._frequencies.get(word)
+        if found is None:
+            own = self.zipf(word)
+            found = self._frequencies[word] = own if own >= 4.5 else max(own, self.zipf(self.lemma(word)))
+        return found
 
     def split(self, word: str, bar: float) -> tuple[str, ...] | None:
         """The compound's parts (fewest first), each in the list at `bar` or more, with a linking -s-/-e-
         allowed between parts and the head judged by its lemma too; None when it does not split so."""
-        return _split(self, word.casefold(), bar)
+        key = (word.casefold(), bar)
+        if key not in self._splits:
+            self._splits[key] = _split(self, key[0], bar)
+        return self._splits[key]
 
 
 def _read_wordfreq_da() -> dict[str, float]:
