@@ -31,6 +31,9 @@ def env_for(base: Path, folder: Path, api_url: str | None = None) -> dict[str, s
     env["BUDBRINGER_HOME"] = str(folder / ".budbringer")
     env.pop("BUDBRINGER_DATABASE_URL", None)
     env.pop("BUDBRINGER_PLAN", None)
+    # As on a user's machine, Python keeps the compiled modules (.pyc): some sandboxes set
+    # PYTHONDONTWRITEBYTECODE=1, and every command would then compile the project's modules again (0.1 s).
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
 
 
