@@ -504,6 +504,13 @@ def _report(prepared: Prepared, approval: Approval, outcomes: list[Outcome], lat
                              description=f"Summary of {prepared.message.id}")
 
 
+def _where(vote: Any) -> str:
+    """How a decision was given; with sign-in, the account that signed in (its UPN at the time, object id)."""
+    if vote.signer is None:
+        return str(vote.source)
+    return f"{vote.source} as {vote.signer.upn or '?'} ({vote.signer.oid})"
+
+
 def _report_decision(prepared: Prepared, status: Status) -> None:
     """The run's summary when nothing was sent: waiting for approval, or rejected (and why)."""
     request = status.request
@@ -514,7 +521,7 @@ def _report_decision(prepared: Prepared, status: Status) -> None:
         lines.append(f"Deadline: {approval_request.local(prepared.plan, request.deadline):%Y-%m-%d %H:%M}"
                      f" (OC meeting {request.meeting}).")
     lines += ["", "| Approver | Decision | Comment | Where |", "|---|---|---|---|"]
-    lines += [f"| {v.voter} | {v.decision} | {v.comment} | {v.source} |" for v in status.votes] or ["| — | | | |"]
+    lines += [f"| {v.voter} | {v.decision} | {v.comment} | {_where(v)} |" for v in status.votes] or ["| — | | | |"]
     if status.needed:
         lines += ["", f"Still needed: {status.needed}."]
     lines += ["", "Nothing was sent."]

@@ -530,3 +530,17 @@ def test_an_object_id_that_is_no_guid_is_refused_with_the_fix(workdir: Path) -> 
     with pytest.raises(InputError) as error:
         plan_.load(path)
     assert "approval.members[0].object_id" in str(error.value) and "Object ID" in str(error.value)
+
+
+def test_the_runs_summary_names_the_account_that_signed_in_for_a_decision() -> None:
+    import datetime as dt
+
+    from budbringer.flows.send import _where
+    from budbringer.ledger import Account, Vote
+
+    at = dt.datetime(2026, 11, 25, 9, tzinfo=dt.UTC)
+    signed = Vote("Mette Lund", "approve", "", "sign-in", at,
+                  Account(oid="8d1f7a52-0000-4000-8000-000000000001", tid="4c3b2a10-0000-4000-8000-000000000000",
+                          upn="mette.lund@rm.example"))
+    assert _where(signed) == "sign-in as mette.lund@rm.example (8d1f7a52-0000-4000-8000-000000000001)"
+    assert _where(Vote("Jens Kragh", "approve", "", "cli", at)) == "cli"
