@@ -22,6 +22,7 @@ from budbringer.approval_links import LinkRefused, LinkSigner
 from budbringer.errors import InputError
 from budbringer.ledger import Ledger
 from tests.conftest import memory_plan
+from tests.servers.waiting import wait_until
 
 # The example's approval request is open and its links work at its request day (tests/conftest.py).
 pytestmark = pytest.mark.usefixtures("example_clock")
@@ -90,9 +91,15 @@ def test_a_secret_block_signs_the_links_of_a_run_and_the_pages_accept_them_and_i
     with get_client(sync_client=True) as prefect:
         run_ids = [r.id for r in prefect.read_flow_runs(flow_run_filter=FlowRunFilter(
             id=FlowRunFilterId(any_=[state.state_details.flow_run_id])))]
-        lines = [entry.message for entry in prefect.read_logs(log_filter=LogFilter(
-            flow_run_id=LogFilterFlowRunId(any_=run_ids)))]
-    assert any("Approval request" in line for line in lines), lines  # the run's log was read back
+
+        def run_log() -> list[str] | None:
+            """The run's log lines once the task's line has reached the server (Prefect sends logs in batches,
+            from a thread, after the run may have ended)."""
+            found = [entry.message for entry in prefect.read_logs(log_filter=LogFilter(
+                flow_run_id=LogFilterFlowRunId(any_=run_ids)))]
+            return found if any("Approval request" in line for line in found) else None
+
+        lines = wait_until(run_log, 30, "the request task's log line on the server", interval=0.5)
     out = capsys.readouterr()
     for where, shown in {"run logs": "\n".join(lines), "log": caplog.text, "stdout": out.out, "stderr": out.err,
                          "page": page.text + decided.text, "headers": str(page.headers),
