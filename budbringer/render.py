@@ -26,7 +26,7 @@ import nh3
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
-from budbringer import deadlines
+from budbringer import deadlines, outline
 from budbringer.errors import InputError, Problem
 from budbringer.findings import for_author
 from budbringer.message import Contact, Message, Text
@@ -154,6 +154,7 @@ def environment(templates_dir: Path) -> jinja2.Environment:
     env.filters["in_words"] = in_words
     env.filters["word_count"] = html_word_count
     env.filters["hashtags"] = hashtags
+    env.filters["nested"] = outline.nested  # a variant's headings shown under the heading that names it
     return env
 
 

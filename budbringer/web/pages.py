@@ -20,7 +20,7 @@ import jinja2
 from babel.dates import format_date, format_datetime
 from markupsafe import Markup
 
-from budbringer import comment, readability
+from budbringer import comment, outline, readability
 from budbringer.cascade import Prepared
 from budbringer.findings import for_author
 from budbringer.ledger import ApprovalRequest, Vote
@@ -83,6 +83,7 @@ def environment() -> jinja2.Environment:
     env.filters["thousands"] = thousands
     env.filters["in_words"] = in_words
     env.filters["markdown"] = markdown_to_html
+    env.filters["nested"] = outline.nested
     return env
 
 
