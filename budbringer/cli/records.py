@@ -23,10 +23,11 @@ def cmd_status(args: argparse.Namespace) -> int:
         message_id = message_.load(message_id).id
     ledger = Ledger()
     records = ledger.records(message_id)
-    if records or not message_id or ledger.request(message_id) is None:
+    waiting = 0 if message_id else _print_requests_to_follow(ledger, args.plan)
+    if records or not (waiting or (message_id and ledger.request(message_id) is not None)):
         print(table(record_rows(records)))
     else:
-        print(f"{message_id}: no deliveries yet")
+        print(f"{message_id}: no deliveries yet" if message_id else "deliveries: none yet")
     print_uncertain(records, ledger.uncertain_notices(message_id))
     if message_id:
         for approval in ledger.approvals_for(message_id):
@@ -41,6 +42,51 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"editor's answer: {answer.message_id} {answer.forum}: {answer.answer} on {answer.marked_at:%Y-%m-%d}"
               + (f" ({answer.note})" if answer.note else ""))
     return EXIT_OK
+
+
+def _print_requests_to_follow(ledger: object, plan_path: str | None) -> int:
+    """Every message whose latest approval request is open (overdue ones first) or rejected, one line each, before
+    the deliveries: what someone must act on. Returns how many."""
+    from budbringer import plan as plan_
+    from budbringer.approval_request import local
+    from budbringer.clock import default_clock
+    from budbringer.ledger import RequestState
+
+    requests = ledger.latest_requests((RequestState.OPEN, RequestState.REJECTED))  # type: ignore[attr-defined]
+    if not requests:
+        return 0
+    try:
+        plan = plan_.load(plan_path)
+    except BudbringerError:
+        plan = None
+    now = default_clock()
+
+    def shown(moment: object) -> str:
+        return f"{local(plan, moment) if plan else moment:%Y-%m-%d %H:%M %Z}"  # type: ignore[arg-type]
+
+    overdue, rejected, open_ = [], [], []
+    for request in requests:
+        votes = ledger.votes(request.id)  # type: ignore[attr-defined]
+        if request.state == RequestState.REJECTED:
+            by = ", ".join(f"{v.voter}: {v.comment}" for v in votes if v.decision == "reject") or request.comment
+            when = f" on {shown(request.decided_at)}" if request.decided_at else ""
+            rejected.append(f"  {request.message_id}: REJECTED{when} ({by}); edit it and send it again")
+            continue
+        decided = {v.voter.casefold() for v in votes}
+        waiting = [m.name for m in plan.approval.members if m.name.casefold() not in decided] if plan else []
+        line = (f"; not decided: {', '.join(waiting)}" if waiting else "") + (
+            f"; approved by {', '.join(v.voter for v in votes)}, more needed" if votes else "")
+        if request.deadline is not None and now > request.deadline:
+            overdue.append(f"  {request.message_id}: OVERDUE, open since {shown(request.requested_at)}, the deadline "
+                           f"{shown(request.deadline)} has passed{line}")
+        else:
+            due = f", deadline {shown(request.deadline)}" if request.deadline else ""
+            open_.append(f"  {request.message_id}: waiting for approval since {shown(request.requested_at)}{due}{line}")
+    print("Approval requests to follow (`budbringer status MESSAGE` for one in full):")
+    for line in overdue + rejected + open_:
+        print(line)
+    print()
+    return len(requests)
 
 
 def _print_request(ledger: object, message_id: str, plan_path: str | None) -> None:

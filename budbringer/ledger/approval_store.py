@@ -123,6 +123,17 @@ class ApprovalStore:
                                 .order_by(approval_requests.c.id)).mappings().all()
         return [_request(row) for row in rows]
 
+    def latest_requests(self, states: tuple[RequestState, ...]) -> list[ApprovalRequest]:
+        """Each message's latest request, where that one is in one of `states` (oldest first): a rejection a
+        later request of the same message has followed is no longer news."""
+        latest = sa.select(sa.func.max(approval_requests.c.id)).group_by(approval_requests.c.message_id)
+        query = (approval_requests.select().where(approval_requests.c.id.in_(latest))
+                 .where(approval_requests.c.state.in_([RequestState(s) for s in states]))
+                 .order_by(approval_requests.c.id))
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [_request(row) for row in rows]
+
     def waiting_run(self, request_id: int, flow_run_id: str | None) -> None:
         """Remember which flow run waits for this request's decision (so `approve` can resume it)."""
         with self.engine.begin() as conn:
