@@ -27,6 +27,7 @@ class MemoryAdapter(Adapter):
     label: ClassVar[str] = "hukommelse (test)"
     Addressing: ClassVar[type[ForumAddressing]] = EveryField
     media: ClassVar[frozenset[str]] = frozenset({"mail", "page", "post", "submission", "web"})
+    delivers_to_people: ClassVar[bool] = False
     Settings = MemorySettings
     settings: MemorySettings
 

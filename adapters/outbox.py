@@ -37,6 +37,7 @@ class OutboxAdapter(Adapter):
     label: ClassVar[str] = "lokal udbakke (filer)"
     Addressing: ClassVar[type[ForumAddressing]] = EveryField
     media: ClassVar[frozenset[str]] = frozenset({"mail", "page", "post", "submission", "web"})
+    delivers_to_people: ClassVar[bool] = False
     Settings = OutboxSettings
     settings: OutboxSettings
 

@@ -22,6 +22,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from budbringer.ledger import ApprovalRequest
 from budbringer.plan import Member, Plan
+from budbringer.web_address import base_url
 
 #: itsdangerous salt: a token signed for the approval page is no use for any other purpose
 APPROVAL_SALT = "budbringer.approval-link.v1"
@@ -72,12 +73,6 @@ def secret() -> str:
     with os.fdopen(fd, "w", encoding="ascii") as file:
         file.write(secrets.token_urlsafe(48))
     return path.read_text(encoding="ascii").strip()
-
-
-def base_url(plan: Plan) -> str:
-    """Where `budbringer web` answers: $BUDBRINGER_WEB_URL, else the plan's `approval.web_url`, else local."""
-    url = os.environ.get("BUDBRINGER_WEB_URL") or plan.approval.web_url or "http://127.0.0.1:8400"
-    return url.rstrip("/")
 
 
 def expiry(plan: Plan, request: ApprovalRequest) -> dt.datetime:

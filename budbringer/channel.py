@@ -126,6 +126,9 @@ class Adapter(ABC):
     media: ClassVar[frozenset[str]]
     #: the adapter's settings model
     Settings: ClassVar[type[ChannelSettings]] = ChannelSettings
+    #: what it delivers reaches people (a mailbox, a page, a post); False for the outbox's files and the tests'
+    #: memory: then links in it that only this machine can open are no one's problem (`web_address`)
+    delivers_to_people: ClassVar[bool] = True
     #: deliveries of one channel of the plan in flight at once: the engine hands the executor at most this many
     #: of a release together (`engine.waves`), the rest in later waves
     max_concurrency: ClassVar[int] = 4

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -82,9 +83,11 @@ def cmd_web(args: argparse.Namespace) -> int:
     """Serve the approval pages until Ctrl-C; decisions resume the waiting run (through flows/web)."""
     if args.plan:
         os.environ["BUDBRINGER_PLAN"] = str(Path(args.plan).resolve())
-    from budbringer import plan as plan_
+    from budbringer import plan as plan_, web_address
 
-    plan_.load(args.plan)  # bad plan: one clear line now, not on the first request
+    warning = web_address.warning(plan_.load(args.plan))  # bad plan: one clear line now, not on the first request
+    if warning:
+        print(warning, file=sys.stderr)
     # the secrets are resolved (and checked) here
     web = flows().web_server(args.plan, args.messages, args.host, args.port)
     print(f"approval pages on http://{args.host}:{args.port}/ (the plan at /plan); Ctrl-C stops")

@@ -240,6 +240,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """Serve the manual send, the monthly OC briefing and the preview from this process until Ctrl-C."""
     if args.plan:
         os.environ["BUDBRINGER_PLAN"] = str(Path(args.plan).resolve())
+    from budbringer import web_address
+
+    warning = web_address.warning(load_plan(args.plan))  # a bad plan: one clear line now
+    if warning:
+        print(warning, file=sys.stderr)
     commands = flows()
     if not args.no_web:
         commands.start_web_in_background(args.plan, "messages", args.web_host, args.web_port)

@@ -56,10 +56,10 @@ def cmd_new(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Render every variant, print its readability figures, list the findings; blocking findings exit 1."""
-    from budbringer import cascade
-
+    from budbringer import cascade, web_address
 
     plan, message, variants, review, findings = _checked(args)
+    findings = findings + web_address.findings(plan)  # the links in the request mail, not the message's texts
     refuse_oversized(message, variants)
     problems = cascade.preflight(plan) + _sign_in_problems(plan)
     print(f"{message.path}: {len(variants)} variants rendered for {len({v.tier for v in variants})} tiers; "
