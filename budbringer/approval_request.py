@@ -41,6 +41,7 @@ from budbringer.ledger import Account, ApprovalRequest, Ledger, NoticeKind, Requ
 from budbringer.plan import Plan
 from budbringer.render import Variant
 from budbringer.approval_links import LinkSigner, expiry, is_late
+from budbringer.web_address import base_url
 from budbringer.clock import default_clock
 
 log = logging.getLogger("budbringer")
@@ -248,6 +249,21 @@ def evaluate(prepared: Prepared, ledger: Ledger, request: ApprovalRequest) -> St
         return evaluate(prepared, ledger, fresh)  # another decision came first: look again
     return Status(ledger.request(fresh.message_id, fresh.approval_hash) or fresh, votes,
                   approval=recorded)
+
+
+def waiting_line(plan: Plan, status: Status, message_path: Path) -> str:
+    """What a run that waits for approval says, in one line: who must decide, by when, and where."""
+    policy = plan.approval
+    decided = {v.voter.casefold() for v in status.votes}
+    waiting = [m.name for m in policy.members if m.name.casefold() not in decided]
+    deadline = local(plan, status.request.deadline)
+    when = f" by {deadline:%Y-%m-%d %H:%M %Z}" if deadline else ""
+    approved = [v.voter for v in status.votes if v.decision == APPROVE]
+    so_far = f"; approved so far: {', '.join(approved)}" if approved else ""
+    return (f"Waiting for {policy.title} to decide on {status.request.message_id}{when}: "
+            f"{status.needed or _needed(plan)}{so_far}; not decided: {', '.join(waiting) or 'nobody'}. "
+            f"They decide on their personal page at {base_url(plan)}/ (the link in their request mail), or with "
+            f"`budbringer approve {_shown(message_path)} --by NAME`.")
 
 
 def _needed(plan: Plan) -> str:

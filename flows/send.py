@@ -308,9 +308,8 @@ def _await_approval(prepared: Prepared, run: runtime.Runtime, wait_for_decision:
         status = approval_request.evaluate(prepared, ledger, status.request)
         if status.decided:
             return status
-        logger.info("Waiting for approval of %s: %s. Approvers decide on their personal page (link in the "
-                    "request mail), in this run's form or with `budbringer approve %s --by NAME`",
-                    prepared.message.id, status.needed, prepared.message.id)
+        # One line on the terminal of a command-line send (and in the run's log): who, by when, where.
+        PROGRESS.info("%s", approval_request.waiting_line(prepared.plan, status, prepared.message.path))
         key = f"approval-{prepared.approval_hash[:12]}-{round_}"
         if suspend:
             answer = suspend_flow_run(wait_for_input=form, timeout=timeout, key=key)
