@@ -26,7 +26,8 @@ def stable_message_id(delivery: Delivery, domain: str) -> str:
 def build_mail(delivery: Delivery, sender: str, *, sent_at: dt.datetime, message_id: str,
                recipients: tuple[str, ...] | None = None) -> EmailMessage:
     """The e-mail for one delivery: From, To (the variant's recipients unless given), Subject, Date,
-    Message-ID, the delivery header and the body as HTML or plain text. No I/O."""
+    Message-ID, the delivery header and the body as HTML or plain text; an HTML body with a written text
+    (`Variant.text`: the notices) as multipart/alternative. No I/O."""
     variant = delivery.variant
     mail = EmailMessage(policy=email.policy.SMTP)
     mail["From"] = sender
@@ -35,7 +36,12 @@ def build_mail(delivery: Delivery, sender: str, *, sent_at: dt.datetime, message
     mail["Date"] = email.utils.format_datetime(sent_at.astimezone(dt.UTC))
     mail["Message-ID"] = message_id
     mail[HEADER] = delivery.key
-    mail.set_content(variant.body, subtype="html" if variant.body_format == "html" else "plain")
+    if variant.body_format == "html" and variant.text:
+        # multipart/alternative: the written text first, the HTML last (the part a mail program prefers)
+        mail.set_content(variant.text, subtype="plain")
+        mail.add_alternative(variant.body, subtype="html")
+    else:
+        mail.set_content(variant.body, subtype="html" if variant.body_format == "html" else "plain")
     return mail
 
 

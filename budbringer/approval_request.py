@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 from budbringer.channel import Adapter
 from budbringer import approval as approval_
-from budbringer import cascade, deadlines, readability, render
+from budbringer import cascade, deadlines, notice_mail, readability, render
 from budbringer import comment as comment_
 from budbringer.approval import Approval
 from budbringer.cascade import Prepared
@@ -361,13 +361,15 @@ def slug(name: str) -> str:
 
 
 def send_rejection(prepared: Prepared, ledger: Ledger, status: Status, channels: Mapping[str, Adapter],
-                   limits: HoldLimits | None = None) -> str:
-    """Tell the author why the steering group rejected the message, once."""
+                   limits: HoldLimits | None = None, author_url: str | None = None) -> str:
+    """Tell the author, once, who rejected the message and why: greeted by name, each comment quoted, and a
+    link to the author's page when `author_url` is given (else the mail says to edit and send again)."""
     plan, message = prepared.plan, prepared.message
-    author = message.author or plan.narrative.contact
+    author, _ = notice_mail.author(plan, message)
     variant = _notice(plan, "approval_rejected.html.j2", "rejection", (author,), {
         "request": status.request, "votes": status.votes, "message_title": message.title,
-        "message_id": message.id, "message_path": _shown(message.path)})
+        "message_id": message.id, "message_path": _shown(message.path),
+        **notice_mail.rejection_context(plan, message, status.votes, author_url)})
     return _send(ledger, notice_channel(plan, channels), status.request, "rejection", variant, limits)
 
 
@@ -445,10 +447,11 @@ def local(plan: Plan, moment: dt.datetime | None) -> dt.datetime | None:
 def _notice(plan: Plan, template: str, kind: str, recipients: tuple[str, ...], extra: dict) -> Variant:
     ctx = {"plan": plan, "narrative": plan.narrative, "approval": plan.approval, **extra}
     subject, body = render.render_template(plan, template, ctx)
+    text = render.text_alternative(plan, template, {**ctx, "subject": subject})
     return Variant(forum=f"approval-{kind}", forum_title=plan.approval.title, tier="approval", tier_index=0,
                    phase="approval", medium="mail", channel=plan.approval.channel or "", template=template,
                    stakeholder="management", subject=subject, body=body, body_format="html", summary="",
-                   link=None, recipients=recipients)
+                   link=None, recipients=recipients, text=text)
 
 
 def notice_key(request: ApprovalRequest, kind: str) -> str:
@@ -466,6 +469,7 @@ def _send(ledger: Ledger, adapter: Adapter, request: ApprovalRequest, kind: str,
     may have arrived: left for the operator, never resent). Raises the DeliveryError of an attempt that failed
     (kept as failed: the next run sends it) or a TransientDeliveryError."""
     NoticeKind.of(kind)  # ValueError for a kind that is none of ours
+    variant = notice_mail.as_mail(variant)  # a whole document with a viewport, its text part beside it
     notice = Notice(request.message_id, variant, adapter.name, approval_id=0, notice_key=notice_key(request, kind))
     with limits(adapter, notice) if limits is not None else nullcontext():
         outcome = cascade.attempt(notice, adapter, ledger.notice_book(request.id, kind))

@@ -58,6 +58,9 @@ class Variant:
     sites: tuple[str, ...] = ()
     image_url: str | None = None
     image_alt: str | None = None
+    #: a mail's plain-text alternative to its HTML body, written as text (a notice's `.txt.j2` sibling); not
+    #: approved content, so not in the hash
+    text: str | None = None
 
     @property
     def content_hash(self) -> str:
@@ -528,8 +531,9 @@ def render_variants(plan: Plan, message: Message) -> list[Variant]:
     return variants
 
 
-def render_template(plan: Plan, template: str, ctx: dict[str, Any]) -> tuple[str, str]:
-    """Render one template to (subject, body). Errors name the template file, its line and the fix."""
+def render_template(plan: Plan, template: str, ctx: dict[str, Any], subject_needed: bool = True) -> tuple[str, str]:
+    """Render one template to (subject, body). Errors name the template file, its line and the fix. A mail's
+    text part (`subject_needed=False`) takes the subject of its HTML part."""
     templates_dir = plan.templates_dir
     file = str(templates_dir / template)
     try:
@@ -547,6 +551,8 @@ def render_template(plan: Plan, template: str, ctx: dict[str, Any]) -> tuple[str
         raise InputError([Problem(file, "(variable)", exc.message or "undefined name",
                                   "use only the names listed in templates/README.md",
                                   _template_line(exc, template))]) from None
+    if not subject_needed:
+        return str(subject or ""), body
     if not subject or not str(subject).strip():
         raise InputError([Problem(file, "subject", "the template sets no subject",
                                   'add {% set subject = "…" %} at its top level', 1)])
@@ -594,4 +600,14 @@ def render_approval_request(plan: Plan, message: Message, variants: list[Variant
         medium="mail", channel=policy.channel or "", template=policy.template, stakeholder="management",
         subject=subject, body=body, body_format="html", summary=message.summary, link=message.link,
         recipients=(member.email,) if member else tuple(m.email for m in policy.members),
+        text=text_alternative(plan, policy.template, {**ctx, "subject": subject}),
     )
+
+
+def text_alternative(plan: Plan, template: str, ctx: dict[str, Any]) -> str | None:
+    """The plain-text part of a mail made from `template` (`x.html.j2`): its sibling `x.txt.j2`, written as text
+    in the plan's templates, or None when there is none (the mail is then HTML only)."""
+    sibling = template.removesuffix(".html.j2") + ".txt.j2"
+    if sibling == template or not (plan.templates_dir / sibling).is_file():
+        return None
+    return render_template(plan, sibling, ctx, subject_needed=False)[1]
