@@ -692,6 +692,14 @@ def test_the_approval_request_without_a_member_addresses_the_group(prepared: cas
     assert len(request.recipients) == len(prepared.plan.approval.members)
 
 
+def rejected_by(voter: str, comment: str) -> dict[str, object]:
+    """The rejection mail's context about who rejected (approval_request.send_rejection hands in the same)."""
+    at = dt.datetime(2026, 12, 1, 10, 0, tzinfo=dt.timezone.utc)
+    return {"votes": [SimpleNamespace(voter=voter, decision="reject", comment=comment, source="cli", at=at)],
+            "rejections": [SimpleNamespace(voter=voter, comment=comment, at=at)], "author_name": "Anne Holm",
+            "author_url": ""}
+
+
 def test_reminders_and_rejections_carry_no_slogan(prepared: cascade.Prepared) -> None:
     # The layout adds nothing below a text: the narrative belongs to the message, not to every mail.
     plan = prepared.plan
@@ -704,8 +712,7 @@ def test_reminders_and_rejections_carry_no_slogan(prepared: cascade.Prepared) ->
         "escalation": False, "decided": [], "member": plan.approval.members[0],
         "link": "https://budbringer.example/godkend/x"})
     rejection = render.render_template(plan, "approval_rejected.html.j2", {
-        **common, "request": request, "message_path": "messages/x.md",
-        "votes": [SimpleNamespace(voter="Jens Kragh", decision="reject", comment="Kortere, tak.", source="cli")]})
+        **common, "request": request, "message_path": "messages/x.md", **rejected_by("Jens Kragh", "Kortere, tak.")})
     assert "venter stadig på dit svar" in reminder[1] and "Kortere, tak." in rejection[1]
     for _, body in (reminder, rejection):
         assert VISION not in body and AIM not in body and OLD_FOOTER not in body
@@ -777,9 +784,9 @@ def test_reminders_and_rejections_quote_the_title(prepared: cascade.Prepared) ->
               "message_id": prepared.message.id, "message_title": TITLE}
     request = SimpleNamespace(meeting=dt.date(2026, 12, 10), id=1, title=TITLE)
     rejection = render.render_template(plan, "approval_rejected.html.j2", {
-        **common, "request": request, "message_path": "messages/x.md",
-        "votes": [SimpleNamespace(voter="Jens Kragh", decision="reject", comment="Kortere, tak.", source="cli")]})
-    assert f"Budskabet <strong>»{TITLE}«</strong> er afvist" in rejection[1]
+        **common, "request": request, "message_path": "messages/x.md", **rejected_by("Jens Kragh", "Kortere, tak.")})
+    assert f"Jens Kragh fra styregruppen har afvist budskabet <strong>»{TITLE}«</strong>." in rejection[1]
+    assert rejection[0] == f"Afvist af Jens Kragh: {TITLE}"
 
 
 def test_a_posts_hashtags_come_from_the_message(tmp_path: Path, variants: dict[str, Variant]) -> None:
