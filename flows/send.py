@@ -52,7 +52,7 @@ from prefect.runtime import deployment as current_deployment
 from prefect.runtime import flow_run as current_flow_run
 from pydantic import Field
 
-from budbringer import approval_request, cascade, comment, deadlines, engine, runtime
+from budbringer import approval_request, cascade, comment, deadlines, engine, runtime, web_address
 from budbringer.adapters.registry import REGISTRY
 from budbringer.approval import Approval
 from budbringer.approval_request import Decision, Status
@@ -242,6 +242,9 @@ def request_task(prepared: Prepared, run: runtime.Runtime) -> Status:
     logger = get_run_logger()
     if status.decided:
         return status
+    unreachable = web_address.warning(prepared.plan)
+    if unreachable:  # a worker's run has no `serve` or `check` to say it: its log does
+        logger.warning("%s", unreachable.removeprefix("WARNING: "))
     sent = approval_request.send_request(prepared, ledger, request, run.channels, limits=_limits(ledger),
                                          signer=link_secret.signer(prepared.plan), now=run.clock())
     deadline = approval_request.local(prepared.plan, request.deadline)
