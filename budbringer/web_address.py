@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from budbringer.plan import Plan
+
+if TYPE_CHECKING:
+    from budbringer.checks import Finding  # imported when there is a finding to make
 
 #: where `budbringer web` (and so `serve`) answers when nothing else is set
 DEFAULT = "http://127.0.0.1:8400"
@@ -57,7 +61,7 @@ def warning(plan: Plan) -> str | None:
             "e.g. https://budbringer.example.dk, wherever `send` or a worker runs.")
 
 
-def findings(plan: Plan) -> list:  # type: ignore[type-arg]  # checks.Finding, imported when there is one
+def findings(plan: Plan) -> list[Finding]:
     """`check`'s finding (a warning about the approval, in English and Danish) when the links are unreachable."""
     url = unreachable_links(plan)
     if url is None:

@@ -85,7 +85,8 @@ def test_the_request_and_a_reminder_have_a_written_text_part_and_a_viewport(plan
     assert html.startswith("<!DOCTYPE html>") and VIEWPORT in html and '<html lang="da">' in html
     assert "budbringer " not in text and "budbringer " not in html
 
-    with time_machine.travel(request.deadline - dt.timedelta(days=1), tick=False):  # type: ignore[operator]
+    assert request.deadline is not None
+    with time_machine.travel(request.deadline - dt.timedelta(days=1), tick=False):
         sent = approval_request.send_due_nudges(prepared.plan, ledger, channels)
     assert "2026-12-demodage: reminder-2 to Sofie Dahl sent" in sent  # the day before the deadline
     reminder = received(relay, "sofie.dahl@socialomraadet.example")[-1]

@@ -12,7 +12,7 @@ import time_machine
 
 from budbringer import approval_request, cascade, cli
 from budbringer.approval_request import Decision
-from budbringer.ledger import Ledger
+from budbringer.ledger import ApprovalRequest, Ledger
 from tests.conftest import ROOT, memory_plan
 
 pytestmark = pytest.mark.usefixtures("example_clock")
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.usefixtures("example_clock")
 DRAFTS = ROOT / "tests" / "drafts"
 
 
-def requested(plan: Path, path: Path) -> tuple[cascade.Prepared, object]:
+def requested(plan: Path, path: Path) -> tuple[cascade.Prepared, ApprovalRequest]:
     prepared = cascade.prepare(plan, path)
     request, _ = approval_request.open_request(prepared, Ledger())
     approval_request.send_request(prepared, Ledger(), request, cascade.channels(prepared.plan))
@@ -51,7 +51,8 @@ def test_status_lists_overdue_rejected_and_open_requests_before_the_deliveries(
     assert "deliveries: none yet" in lines and "(nothing)" not in lines
 
     # A day after the deadline the open request is overdue, and listed first.
-    with time_machine.travel(waiting.deadline + dt.timedelta(days=1), tick=False):  # type: ignore[attr-defined]
+    assert waiting.deadline is not None
+    with time_machine.travel(waiting.deadline + dt.timedelta(days=1), tick=False):
         assert cli.main(["status", "--plan", str(plan)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[1].startswith("  2026-12-demodage: OVERDUE, open since 2026-11-24 10:00 CET, the deadline ")

@@ -50,7 +50,7 @@ def test_a_waiting_send_says_who_must_decide_by_when_and_where(
     finally:
         progress.removeHandler(lines)
         progress.setLevel(level)
-    assert not watcher.failures and answers == [0]  # type: ignore[attr-defined]
+    assert not watcher.failures and answers == [0]  # type: ignore[attr-defined]  # set by when_paused on the thread
     assert {o.state for o in outcomes} == {"delivered"}
 
     waiting = [line for line in lines.lines if line.startswith("Waiting for")]

@@ -71,7 +71,8 @@ def test_serve_and_web_warn_on_the_terminal_before_they_start(workdir: Path, com
     started = subprocess.Popen([str(BUDBRINGER), "--plan", str(smtp_plan(workdir)), *command], cwd=workdir, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        first = started.stderr.readline()  # type: ignore[union-attr]
+        assert started.stderr is not None
+        first = started.stderr.readline()
     finally:
         os.killpg(started.pid, signal.SIGTERM)
         try:

@@ -5,11 +5,16 @@ of them imports Prefect."""
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from budbringer.cli.entry import EXIT_OK, EXIT_PROBLEM, load_plan
 from budbringer.errors import BudbringerError, InputError
+
+if TYPE_CHECKING:
+    from budbringer.ledger import Ledger
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -44,7 +49,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _print_requests_to_follow(ledger: object, plan_path: str | None) -> int:
+def _print_requests_to_follow(ledger: Ledger, plan_path: str | None) -> int:
     """Every message whose latest approval request is open (overdue ones first) or rejected, one line each, before
     the deliveries: what someone must act on. Returns how many."""
     from budbringer import plan as plan_
@@ -52,7 +57,7 @@ def _print_requests_to_follow(ledger: object, plan_path: str | None) -> int:
     from budbringer.clock import default_clock
     from budbringer.ledger import RequestState
 
-    requests = ledger.latest_requests((RequestState.OPEN, RequestState.REJECTED))  # type: ignore[attr-defined]
+    requests = ledger.latest_requests((RequestState.OPEN, RequestState.REJECTED))
     if not requests:
         return 0
     try:
@@ -61,12 +66,12 @@ def _print_requests_to_follow(ledger: object, plan_path: str | None) -> int:
         plan = None
     now = default_clock()
 
-    def shown(moment: object) -> str:
-        return f"{local(plan, moment) if plan else moment:%Y-%m-%d %H:%M %Z}"  # type: ignore[arg-type]
+    def shown(moment: dt.datetime) -> str:
+        return f"{local(plan, moment) if plan else moment:%Y-%m-%d %H:%M %Z}"
 
     overdue, rejected, open_ = [], [], []
     for request in requests:
-        votes = ledger.votes(request.id)  # type: ignore[attr-defined]
+        votes = ledger.votes(request.id)
         if request.state == RequestState.REJECTED:
             by = ", ".join(f"{v.voter}: {v.comment}" for v in votes if v.decision == "reject") or request.comment
             when = f" on {shown(request.decided_at)}" if request.decided_at else ""
