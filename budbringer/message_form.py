@@ -147,9 +147,17 @@ def _block(value: str, indent: int, comment: str) -> str:
     return f" {header}" + (f"  # {comment}" if comment else "") + "\n" + body + "\n"
 
 
+def optional(path: str, prompt: str) -> bool:
+    """A field that may be left out (message.OPTIONAL, or the skeleton's prompt says "Valgfrit"): left empty, its
+    line is deleted on save, as the skeleton asks, instead of `check` naming it as empty."""
+    from budbringer.message import OPTIONAL
+
+    return path.rsplit(".", 1)[-1].split("[")[0] in OPTIONAL or prompt.startswith("Valgfrit")
+
+
 def apply(text: str, changes: dict[str, str]) -> str:
     """`text` with the changed values written in place (module docstring). Unknown paths are ignored: the form
-    offers only the file's fields."""
+    offers only the file's fields. An optional field left empty loses its line (`optional`)."""
     start, end, body = split(text)
     front = text[start:end]
     edits: list[tuple[int, int, str]] = []
@@ -158,10 +166,17 @@ def apply(text: str, changes: dict[str, str]) -> str:
             continue
         new = changes[place.path].replace("\r\n", "\n").replace("\r", "\n")
         old = _value(place.value)
-        if new.strip() == old.strip() and (new == old or "\n" not in new):
-            continue
         comment = _comment(front, place)
         colon = front.index(":", place.key.end_mark.index)
+        line_start = front.rfind("\n", 0, colon) + 1
+        if (not new.strip() and optional(place.path, comment)
+                and not front[line_start:place.key.start_mark.index].strip()):  # not a list item's first key
+            stop = place.value.end_mark.index if place.value.style in ("|", ">") else front.find("\n", colon)
+            stop = len(front) if stop < 0 else stop + (0 if place.value.style in ("|", ">") else 1)
+            edits.append((line_start, stop, ""))
+            continue
+        if new.strip() == old.strip() and (new == old or "\n" not in new):
+            continue
         line_end = front.find("\n", place.key.end_mark.index)
         line_end = len(front) if line_end < 0 else line_end
         if old == "" and place.value.style is None:
