@@ -109,6 +109,15 @@ def router(plan_path: str | Path | None, messages: str | Path, key: str, clock: 
         code = resources.files("budbringer.web").joinpath("templates/author/author.js").read_text(encoding="utf-8")
         return Response(code, media_type="text/javascript", headers={**HEADERS, "Cache-Control": "no-cache"})
 
+    @routes.get("/skriv", response_class=HTMLResponse)
+    def way_in() -> HTMLResponse:
+        """Where a mail points an author who has no personal link in it: how to get one."""
+        try:
+            contact = plan().narrative.contact
+        except BudbringerError:
+            contact = ""
+        return page(pages.render("author/way_in.html.j2", title="Skriv et budskab", contact=contact))
+
     @routes.get("/skriv/{token}", response_class=HTMLResponse)
     def listing(token: str, http: Request, notice: str = "") -> HTMLResponse:
         try:
