@@ -98,7 +98,8 @@ def _comment(front: str, place: _Place) -> str:
     else:
         tail = ""
     hash_at = tail.find("#")
-    if hash_at < 0 or (hash_at > 0 and not tail[hash_at - 1].isspace() and tail[:hash_at].strip() not in ("|", ">", "|-", ">-", "|+", ">+")):
+    indicator = tail[:hash_at].strip() in ("|", ">", "|-", ">-", "|+", ">+")
+    if hash_at < 0 or (hash_at > 0 and not tail[hash_at - 1].isspace() and not indicator):
         return ""
     return tail[hash_at + 1:].strip()
 
@@ -116,7 +117,8 @@ def fields(text: str) -> list[FormField]:
     out = []
     for place in _places(front):
         value = _value(place.value)
-        out.append(FormField(place.path, value, _comment(front, place), "\n" in value or place.value.style in ("|", ">")))
+        multiline = "\n" in value or place.value.style in ("|", ">")
+        out.append(FormField(place.path, value, _comment(front, place), multiline))
     out.append(FormField(BODY, text[body:].strip("\n"), "Noter til styregruppen (sendes ikke ud)", True))
     return out
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,7 +37,7 @@ pytestmark = [
 
 
 @pytest.fixture
-def site(workdir: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+def site(workdir: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("BUDBRINGER_WEB_SECRET", SECRET)
     port = free_port()
     monkeypatch.setenv("BUDBRINGER_WEB_URL", f"http://127.0.0.1:{port}")
@@ -51,7 +53,7 @@ def site(workdir: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-unt
 
 
 def test_an_author_writes_next_months_message_and_sends_it_for_approval_in_chromium(
-        site: Pages, browser: object, workdir: Path) -> None:
+        site: Pages, browser: Any, workdir: Path) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
@@ -61,59 +63,61 @@ def test_an_author_writes_next_months_message_and_sends_it_for_approval_in_chrom
 
     driver = browser
     plan = plan_.load(site.plan)
-    driver.get(author_links.AuthorSigner(SECRET).url(plan, plan.authors[0], default_clock()))  # type: ignore[attr-defined]
+    driver.get(author_links.AuthorSigner(SECRET).url(plan, plan.authors[0], default_clock()))
     assert "Hej Anne Holm" in visible(driver)
-    driver.find_element(By.CSS_SELECTOR, "form[action$='/nyt'] button").send_keys(Keys.ENTER)  # type: ignore[attr-defined]
+    driver.find_element(By.CSS_SELECTOR, "form[action$='/nyt'] button").send_keys(Keys.ENTER)  # the keyboard
     wait_for(lambda: "Et nyt budskab er skrevet" in visible(driver), 30, "the new message")
     path = next(site.messages.glob("*.md"))
     skeleton_text = path.read_text(encoding="utf-8")
     assert "# Hvilken forskel gør det for dig?" in skeleton_text
-    headings = driver.execute_script(  # type: ignore[attr-defined]
+    headings = driver.execute_script(
         "return [...document.querySelectorAll('h1,h2,h3')].map(h => Number(h.tagName[1]))")
     assert headings[0] == 1 and all(b - a <= 1 for a, b in zip(headings, headings[1:])), headings
     shot(driver, "author-1-new")
 
-    def field(name: str) -> object:
-        return driver.find_element(By.NAME, name)  # type: ignore[attr-defined]
+    def field(name: str) -> Any:
+        return driver.find_element(By.NAME, name)
 
     # Everything but the four groups' texts, set at once; the groups' texts typed, as an author does.
-    driver.execute_script(  # type: ignore[attr-defined]
+    driver.execute_script(
         "for (const [k, v] of Object.entries(arguments[0])) { document.getElementsByName(k)[0].value = v; }",
         {k: v for k, v in REST.items()})
     rare = GROUPS["groups.citizens.text"].replace(PLAIN, RARE)
     for name, value in {**GROUPS, "groups.citizens.text": rare}.items():
         box = field(name)
-        box.clear()  # type: ignore[attr-defined]
-        box.send_keys(value)  # type: ignore[attr-defined]
+        box.clear()
+        box.send_keys(value)
     citizens = "//div[@data-path='groups.citizens.text']"
-    wait_for(lambda: "dokumentationsplatform" in driver.find_element(By.XPATH, citizens).text  # type: ignore[attr-defined]
-             and "Kladde gemt" in visible(driver), 60, "the finding beside the citizens' text")
-    beside = driver.find_element(By.XPATH, citizens).text  # type: ignore[attr-defined]
+    wait_for(lambda: "dokumentationsplatform" in driver.find_element(By.XPATH, citizens).text
+             and "Kladde gemt" in visible(driver), 60, "the finding beside the citizens' text (the script)")
+    beside = driver.find_element(By.XPATH, citizens).text
     assert "ikke et hverdagsord" in beside and "Fejl" in beside, beside
-    assert driver.find_element(By.ID, "send-button").get_attribute("disabled")  # type: ignore[attr-defined]
+    assert driver.find_element(By.ID, "send-button").get_attribute("disabled")
     shot(driver, "author-2-finding")
     # Fix it and save (with the keyboard).
     box = field("groups.citizens.text")
-    box.clear()  # type: ignore[attr-defined]
-    box.send_keys(GROUPS["groups.citizens.text"])  # type: ignore[attr-defined]
-    driver.find_element(By.CSS_SELECTOR, "button.save").send_keys(Keys.ENTER)  # type: ignore[attr-defined]
+    box.clear()
+    box.send_keys(GROUPS["groups.citizens.text"])
+    driver.find_element(By.CSS_SELECTOR, "button.save").send_keys(Keys.ENTER)
     wait_for(lambda: "Budskabet er gemt." in visible(driver), 60, "the save")
     saved = path.read_text(encoding="utf-8")
     values = message_form.values(saved)
     assert saved != skeleton_text and "dokumentationsplatform" not in saved
     assert values["groups.citizens.text"] == GROUPS["groups.citizens.text"]
     assert all(values[k] == v for k, v in GROUPS.items())
-    assert "ikke et hverdagsord" not in driver.find_element(By.XPATH, citizens).text  # type: ignore[attr-defined]
+    assert "ikke et hverdagsord" not in driver.find_element(By.XPATH, citizens).text
     assert not console_errors(driver), console_errors(driver)
-    driver.set_window_size(390, 844)  # a phone: nothing runs off the side  # type: ignore[attr-defined]
-    assert driver.execute_script(OVERFLOWING) == []  # type: ignore[attr-defined]
-    driver.set_window_size(1280, 1800)  # type: ignore[attr-defined]
+    driver.set_window_size(390, 844)  # a phone: nothing runs off the side
+    assert driver.execute_script(OVERFLOWING) == []
+    driver.set_window_size(1280, 1800)
     # Send for approval: the page starts `budbringer send`, which mails the steering group.
-    button = driver.find_element(By.ID, "send-button")  # type: ignore[attr-defined]
+    button = driver.find_element(By.ID, "send-button")
     assert not button.get_attribute("disabled")
     button.send_keys(Keys.ENTER)
     wait_for(lambda: "Udsendelsen er startet" in visible(driver), 60, "the send to start")
-    pid = int(re.search(r"proces (\d+)", visible(driver)).group(1))  # type: ignore[union-attr]
+    started = re.search(r"proces (\d+)", visible(driver))
+    assert started, visible(driver)
+    pid = int(started.group(1))
     outbox = workdir / "outbox" / path.stem / "00-approval"
     try:
         wait_for(lambda: len(list(outbox.glob("approval-request-*.eml"))) == len(plan.approval.members), 240,
@@ -122,7 +126,7 @@ def test_an_author_writes_next_months_message_and_sends_it_for_approval_in_chrom
         wait_for(lambda: _ended(pid), 120, "the send to end")
     mail = next(outbox.glob("approval-request-*.eml")).read_text(encoding="utf-8")
     assert REST["title"] in mail or "Status på det fælles system" in mail
-    driver.get(driver.current_url.split("?")[0])  # type: ignore[attr-defined]
+    driver.get(driver.current_url.split("?")[0])
     assert "Venter på godkendelse" in visible(driver) and "Venter på svar" in visible(driver)
     shot(driver, "author-3-sent")
     assert not console_errors(driver), console_errors(driver)

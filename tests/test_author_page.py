@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,7 @@ AUTHORS = [{"name": "Anne Holm", "email": "anne.holm@socialomraadet.example"},
 
 
 @pytest.fixture
-def site(workdir: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+def site(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pages]:
     monkeypatch.setenv("BUDBRINGER_WEB_SECRET", SECRET)
     port = free_port()
     monkeypatch.setenv("BUDBRINGER_WEB_URL", f"http://127.0.0.1:{port}")
@@ -42,14 +43,18 @@ def site(workdir: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-unt
 
 def link(pages: Pages, name: str = "Anne Holm") -> str:
     plan = plan_.load(pages.plan)
-    return author_links.AuthorSigner(SECRET).url(plan, plan.author(name), default_clock())  # type: ignore[arg-type]
+    author = plan.author(name)
+    assert author is not None
+    return author_links.AuthorSigner(SECRET).url(plan, author, default_clock())
 
 
 def new_message(pages: Pages, url: str) -> tuple[str, str]:
     """"Nyt budskab": the message page's URL and the form's base hash."""
     answer = requests.post(f"{url}/nyt", timeout=30)
     assert answer.status_code == 200 and "/budskab/" in answer.url, answer.text[:500]
-    return answer.url.split("?")[0], re.search(r'name="base" value="([0-9a-f]{64})"', answer.text).group(1)  # type: ignore[union-attr]
+    base = re.search(r'name="base" value="([0-9a-f]{64})"', answer.text)
+    assert base, answer.text[:500]
+    return answer.url.split("?")[0], base.group(1)
 
 
 def test_authors_in_the_plan_are_validated_and_link_prints_a_personal_link(

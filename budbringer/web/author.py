@@ -25,6 +25,7 @@ from urllib.parse import parse_qs
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -181,7 +182,8 @@ def router(plan_path: str | Path | None, messages: str | Path, key: str, clock: 
         if draft is not None:
             return message_page(token, shown, author, message_id, text, base, draft.values,
                                 "Du ser kladden. Gem, når du er klar.", "info")
-        return message_page(token, shown, author, message_id, text, base, notice=notice, tone="ok" if notice else "info")
+        return message_page(token, shown, author, message_id, text, base, notice=notice,
+                            tone="ok" if notice else "info")
 
     def form_values(form: dict[str, str], text: str) -> dict[str, str]:
         known = {f.path for f in message_form.fields(text)}
@@ -230,10 +232,10 @@ def router(plan_path: str | Path | None, messages: str | Path, key: str, clock: 
         draft = author_drafts.save(message_id, str(form.get("base", "")), values, author.name, clock())
         analysis = author_view.analyse(shown, message_form.apply(text, values), path.name, clock)
         env = pages.environment()
-        beside = env.get_template("author/_beside.html.j2").module
+        beside: Any = env.get_template("author/_beside.html.j2").module  # the template's macros
         body = {"saved": f"Kladde gemt {pages.danish_datetime(draft.saved_at, shown.calendar.timezone)}",
-                "beside": {f.path: str(beside.beside(analysis, f.path)) for f in analysis.fields},  # type: ignore[attr-defined]
-                "general": str(beside.general(analysis)),  # type: ignore[attr-defined]
+                "beside": {f.path: str(beside.beside(analysis, f.path)) for f in analysis.fields},
+                "general": str(beside.general(analysis)),
                 "can_send": analysis.can_send, "stale": str(form.get("base", "")) != message_form.digest(text)}
         return Response(json.dumps(body, ensure_ascii=False), media_type="application/json", headers=HEADERS)
 
@@ -296,9 +298,9 @@ def _quote(text: str) -> str:
     return quote(text, safe="")
 
 
-def _sections(plan: Plan, analysis: author_view.Analysis) -> list[dict]:  # type: ignore[type-arg]
+def _sections(plan: Plan, analysis: author_view.Analysis) -> list[dict[str, Any]]:
     """The form's fields by section (facts, groups, forum texts, notes), each group or text under a heading."""
-    out: dict[str, dict] = {}  # type: ignore[type-arg]
+    out: dict[str, dict[str, Any]] = {}
     for field in analysis.fields:
         kind, key = author_view.section(field.path)
         part = out.setdefault(kind, {"kind": kind, "title": author_view.SECTIONS[kind], "groups": {}})
@@ -309,7 +311,7 @@ def _sections(plan: Plan, analysis: author_view.Analysis) -> list[dict]:  # type
     return [{**out[k], "groups": list(out[k]["groups"].values())} for k in order if k in out]
 
 
-def _status(plan: Plan, message_id: str) -> dict:  # type: ignore[type-arg]
+def _status(plan: Plan, message_id: str) -> dict[str, Any]:
     """The approval request's state, each member's decision, and each forum's receipt."""
     ledger = Ledger()
     request = ledger.request(message_id)

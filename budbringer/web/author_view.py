@@ -96,7 +96,7 @@ def section(path: str) -> tuple[str, str]:
 
 def group_heading(plan: Plan, kind: str, key: str) -> str:
     if kind == "groups":
-        return STAKEHOLDER_LABELS.get(key, key).capitalize()  # type: ignore[call-overload]
+        return next((text for group, text in STAKEHOLDER_LABELS.items() if group == key), key).capitalize()
     titles = [plan.fora[n].title for n, f in plan.fora.items() if n == key or f.template.split("/")[-1]
               .split(".")[0] == key or f.shares_text_with == key]
     return ", ".join(titles) or key
