@@ -72,9 +72,7 @@ def test_an_author_writes_next_months_message_and_sends_it_for_approval_in_chrom
     path = next(site.messages.glob("*.md"))
     skeleton_text = path.read_text(encoding="utf-8")
     assert "# Hvilken forskel gør det for dig?" in skeleton_text
-    headings = driver.execute_script(
-        "return [...document.querySelectorAll('h1,h2,h3')].map(h => Number(h.tagName[1]))")
-    assert headings[0] == 1 and all(b - a <= 1 for a, b in zip(headings, headings[1:])), headings
+    in_order(driver)
     shot(driver, "author-1-new")
 
     def field(name: str) -> Any:
@@ -109,6 +107,7 @@ def test_an_author_writes_next_months_message_and_sends_it_for_approval_in_chrom
     assert all(values[k] == v for k, v in GROUPS.items())
     assert "ikke et hverdagsord" not in driver.find_element(By.XPATH, citizens).text
     assert not console_errors(driver), console_errors(driver)
+    in_order(driver)  # with every variant rendered beside its fields
     driver.set_window_size(390, 844)  # a phone: nothing runs off the side
     assert driver.execute_script(OVERFLOWING) == []
     driver.set_window_size(1280, 1800)
@@ -133,6 +132,14 @@ def test_an_author_writes_next_months_message_and_sends_it_for_approval_in_chrom
     assert "Venter på godkendelse" in visible(driver) and "Venter på svar" in visible(driver)
     shot(driver, "author-3-sent")
     assert not console_errors(driver), console_errors(driver)
+
+
+def in_order(driver: Any) -> None:
+    """Headings run in order for a screen reader: one h1, and no level skipped on the way down."""
+    headings = driver.execute_script(
+        "return [...document.querySelectorAll('h1,h2,h3,h4,h5,h6')].map(h => Number(h.tagName[1]))")
+    assert headings[0] == 1 and headings.count(1) == 1, headings
+    assert all(b - a <= 1 for a, b in zip(headings, headings[1:])), headings
 
 
 def _ended(pid: int) -> bool:

@@ -9,6 +9,7 @@ is written (budbringer.skeleton), and the file's problems are shown beside their
 
 from __future__ import annotations
 
+import re
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -91,10 +92,15 @@ def section(path: str) -> tuple[str, str]:
     head = path.split(".", 2)
     if head[0] in ("groups", "forum_texts") and len(head) > 2:
         return head[0], head[1]
-    return "facts", ""
+    return "facts", "timeline" if path.startswith("timeline[") else "about"
+
+
+FACTS = {"about": "Titel, resumé og kontakt", "timeline": "Tidslinjen"}
 
 
 def group_heading(plan: Plan, kind: str, key: str) -> str:
+    if kind == "facts":
+        return FACTS[key]
     if kind == "groups":
         return next((text for group, text in STAKEHOLDER_LABELS.items() if group == key), key).capitalize()
     titles = [plan.fora[n].title for n, f in plan.fora.items() if n == key or f.template.split("/")[-1]
@@ -120,7 +126,7 @@ def analyse(plan: Plan, text: str, name: str, clock: Clock) -> Analysis:
         + delivery_dates.findings(plan, message, variants, now=clock())))
     prepared = cascade.Prepared(plan, message, variants, found)
     views = {v.variant.forum: v for tier in pages.tiers(prepared, pages.no_figures) for v in tier.variants}
-    shown = {name: Shown(name, v.variant.forum_title, v.medium, v.characters, v.over_limit, v.html)
+    shown = {name: Shown(name, v.variant.forum_title, v.medium, v.characters, v.over_limit, _demoted(v.html))
              for name, v in views.items()}
     analysis = Analysis(True, form)
     paths = [f.path for f in form]
@@ -139,6 +145,17 @@ def analyse(plan: Plan, text: str, name: str, clock: Clock) -> Analysis:
         home = _home(finding.field, paths)
         (analysis.notes.setdefault(home, []) if home else analysis.general).append(note)
     return analysis
+
+
+def _demoted(html: Markup) -> Markup:
+    """A variant's own headings, under the field's group (h3): its highest becomes h4, the rest follow (at most
+    h6), so headings run in order for a screen reader."""
+    levels = [int(level) for level in re.findall(r"<h([1-6])\b", str(html))]
+    if not levels:
+        return html
+    shift = 4 - min(levels)
+    return Markup(re.sub(r"<(/?)h([1-6])\b", lambda m: f"<{m.group(1)}h{min(6, int(m.group(2)) + shift)}",
+                         str(html)))
 
 
 def _home(field_path: str, paths: Sequence[str]) -> str:

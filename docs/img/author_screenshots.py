@@ -64,10 +64,15 @@ def main() -> None:
             driver.find_element(By.CSS_SELECTOR, "button.save").click()
             time.sleep(2)
             box = driver.find_element(By.XPATH, "//div[@data-path='groups.citizens.text']")
-            box.find_element(By.TAG_NAME, "details").click()
+            driver.execute_script("arguments[0].open = true", box.find_element(By.TAG_NAME, "details"))
             driver.execute_script("arguments[0].scrollIntoView()", box.find_element(By.XPATH, ".."))
             driver.execute_script("window.scrollBy(0, -60)")
             driver.save_screenshot(str(OUT / "forfatter-2-felt-og-fund.png"))
+            box = driver.find_element(By.NAME, "groups.citizens.text")  # fixed, and saved: no error left
+            box.clear()
+            box.send_keys(GROUPS["groups.citizens.text"])
+            driver.find_element(By.CSS_SELECTOR, "button.save").click()
+            time.sleep(2)
             driver.execute_script("document.getElementById('send-form').scrollIntoView()")
             driver.save_screenshot(str(OUT / "forfatter-3-send.png"))
         finally:
