@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import secrets
 from urllib.parse import parse_qs
 from collections.abc import Callable
 from importlib import resources
@@ -30,21 +31,25 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from budbringer import author_drafts, author_links, message_form, skeleton
+from budbringer import approval_links, author_drafts, author_links, message_form, skeleton
 from budbringer import plan as plan_
 from budbringer.approval_links import LinkRefused
 from budbringer.clock import Clock
 from budbringer.errors import BudbringerError, InputError
 from budbringer.ledger import Ledger
-from budbringer.plan import Author, Plan
-from budbringer.web import author_view, pages
+from budbringer.plan import Author, Plan, SignIn
+from budbringer.web import author_view, pages, signin
 
 log = logging.getLogger("budbringer")
 
 #: starts the send run of a message file (it asks the steering group for approval) → what happened, in Danish
 StartSend = Callable[[Path], str]
 
-STATUS = {"expired": 410, "tampered": 403, "other-member": 403, "unknown": 404, "sign-in-needed": 403}
+STATUS = {"expired": 410, "tampered": 403, "other-member": 403, "unknown": 404, "sign-in-needed": 403,
+          "sign-in-failed": 400}
+#: where Entra ID sends an author back after sign-in: register it as a redirect URI of the app registration,
+#: beside the approvers' /auth/callback
+CALLBACK_PATH = "/skriv/log-ind/svar"
 HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff",
            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
                                       "script-src 'self'; connect-src 'self'; form-action 'self'; "
@@ -101,6 +106,72 @@ def router(plan_path: str | Path | None, messages: str | Path, key: str, clock: 
                 raise LinkRefused("sign-in-needed")
         return shown, author
 
+    sign_ins: dict[SignIn, signin.EntraSignIn] = {}
+
+    def entra(config: SignIn) -> signin.EntraSignIn:
+        if config not in sign_ins:
+            sign_ins[config] = signin.EntraSignIn(config)
+        return sign_ins[config]
+
+    def ask_to_sign_in(token: str) -> HTMLResponse:
+        shown = plan()
+        return page(pages.render("author/sign_in.html.j2", title="Log ind", token=token,
+                                 contact=shown.narrative.contact), STATUS["sign-in-needed"])
+
+    @routes.get(CALLBACK_PATH)
+    def signed_in_callback(http: Request) -> Response:
+        """Entra ID sends the author back here: the ID token verified, the account must be the author the link
+        names (object id and tenant); then a sign-in session in the ledger, as for the approvers."""
+        flow, token = http.session.pop("entra_author_flow", None), http.session.pop("entra_author_link", None)
+        if not isinstance(flow, dict) or not isinstance(token, str):
+            return refused("sign-in-failed")
+        shown = plan()
+        try:
+            claim = signer.claim(token, clock())
+        except LinkRefused as exc:
+            return refused(exc.kind)
+        author, config = shown.author(claim.author), shown.approval.sign_in
+        if author is None or config is None:
+            return refused("other-member" if author is None else "unknown")
+        try:
+            account = entra(config).finish(flow, dict(http.query_params))
+        except signin.SignInFailed as exc:
+            log.warning("Entra ID sign-in of an author failed: %s", exc)
+            return refused("sign-in-failed")
+        if account.oid != author.object_id or account.tid != config.tenant:
+            log.warning("sign-in by %s (object id %s) refused: the author's link is %s's", account.upn, account.oid,
+                        author.name)
+            return refused("other-member")
+        if isinstance(earlier := http.session.get("sid"), str):
+            Ledger().end_session(earlier)
+        session_token = secrets.token_urlsafe(32)
+        Ledger().open_session(session_token, author.name, account, signin.IDENTITY_SECONDS, clock())
+        http.session["sid"] = session_token
+        log.info("%s signed in with Entra ID (object id %s) on the author's page", author.name, account.oid)
+        return RedirectResponse(f"/skriv/{token}", status_code=303, headers=HEADERS)
+
+    @routes.get("/skriv/{token}/log-ind")
+    def sign_in(token: str, http: Request) -> Response:
+        """Start Entra ID sign-in for the author the link names."""
+        shown = plan()
+        try:
+            claim = signer.claim(token, clock())
+        except LinkRefused as exc:
+            return refused(exc.kind)
+        author, config = shown.author(claim.author), shown.approval.sign_in
+        if author is None or author.name != claim.author:
+            return refused("other-member")
+        if config is None:
+            return refused("unknown")
+        try:
+            flow = entra(config).start(approval_links.base_url(shown) + CALLBACK_PATH, login_hint=author.email)
+        except signin.SignInFailed as exc:
+            log.warning("Entra ID sign-in could not start: %s", exc)
+            return refused("sign-in-failed")
+        http.session["entra_author_flow"] = {k: v for k, v in flow.items() if k != "auth_uri"}
+        http.session["entra_author_link"] = token
+        return RedirectResponse(flow["auth_uri"], status_code=303, headers=HEADERS)
+
     def file_of(message_id: str) -> Path | None:
         path = folder / f"{message_id}.md"
         return path if MESSAGE_ID.fullmatch(message_id) and path.is_file() else None
@@ -124,7 +195,7 @@ def router(plan_path: str | Path | None, messages: str | Path, key: str, clock: 
         try:
             shown, author = author_of(token, http)
         except LinkRefused as exc:
-            return refused(exc.kind)
+            return ask_to_sign_in(token) if exc.kind == "sign-in-needed" else refused(exc.kind)
         ledger = Ledger()
         rows = [{"id": p.stem, "state": STATES[message_state(p.stem, ledger)],
                  "draft": author_drafts.load(p.stem) is not None} for p in sorted(folder.glob("*.md"), reverse=True)
@@ -137,7 +208,7 @@ def router(plan_path: str | Path | None, messages: str | Path, key: str, clock: 
         try:
             shown, _ = author_of(token, http)
         except LinkRefused as exc:
-            return refused(exc.kind)
+            return ask_to_sign_in(token) if exc.kind == "sign-in-needed" else refused(exc.kind)
         try:
             path, _, _ = skeleton.write(shown, folder, clock())
         except InputError as exc:
@@ -170,7 +241,7 @@ def router(plan_path: str | Path | None, messages: str | Path, key: str, clock: 
         try:
             shown, author = author_of(token, http)
         except LinkRefused as exc:
-            return refused(exc.kind)
+            return ask_to_sign_in(token) if exc.kind == "sign-in-needed" else refused(exc.kind)
         path = file_of(message_id)
         if path is None:
             return refused("unknown")
@@ -195,7 +266,7 @@ def router(plan_path: str | Path | None, messages: str | Path, key: str, clock: 
         try:
             shown, author = author_of(token, http)
         except LinkRefused as exc:
-            return refused(exc.kind)
+            return ask_to_sign_in(token) if exc.kind == "sign-in-needed" else refused(exc.kind)
         path = file_of(message_id)
         if path is None:
             return refused("unknown")
@@ -223,7 +294,7 @@ def router(plan_path: str | Path | None, messages: str | Path, key: str, clock: 
         try:
             shown, author = author_of(token, http)
         except LinkRefused as exc:
-            return refused(exc.kind)
+            return ask_to_sign_in(token) if exc.kind == "sign-in-needed" else refused(exc.kind)
         path = file_of(message_id)
         if path is None:
             return refused("unknown")
@@ -244,7 +315,7 @@ def router(plan_path: str | Path | None, messages: str | Path, key: str, clock: 
         try:
             author_of(token, http)
         except LinkRefused as exc:
-            return refused(exc.kind)
+            return ask_to_sign_in(token) if exc.kind == "sign-in-needed" else refused(exc.kind)
         if file_of(message_id) is None:
             return refused("unknown")
         author_drafts.discard(message_id)
@@ -255,7 +326,7 @@ def router(plan_path: str | Path | None, messages: str | Path, key: str, clock: 
         try:
             shown, author = author_of(token, http)
         except LinkRefused as exc:
-            return refused(exc.kind)
+            return ask_to_sign_in(token) if exc.kind == "sign-in-needed" else refused(exc.kind)
         path = file_of(message_id)
         if path is None:
             return refused("unknown")
