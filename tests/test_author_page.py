@@ -162,3 +162,39 @@ def test_a_post_over_the_body_limit_and_one_from_another_site_are_refused(site: 
     assert path.read_text(encoding="utf-8") == before and author_drafts.load(path.stem) is None
     # The approvers' pages keep their own, smaller limit.
     assert requests.post(f"{site.base}/godkend/x", data={"c": "x" * (17 * 1024)}, timeout=30).status_code == 413
+
+
+def test_the_page_shows_the_request_each_members_decision_and_each_forums_receipt(site: Pages) -> None:
+    from budbringer import approval_request, cascade
+    from budbringer.approval_request import Decision
+    from budbringer.delivery import Receipt
+    from budbringer.ledger import Ledger
+
+    url = link(site)
+    page, base = new_message(site, url)
+    saved = requests.post(page, data={"base": base, **GROUPS, **REST}, timeout=60)
+    assert saved.status_code == 200 and "Budskabet er gemt." in saved.text
+    assert 'id="send-button" disabled' not in saved.text and "Der er ingen fejl" in saved.text
+    path = next(site.messages.glob("*.md"))
+    prepared = cascade.prepare(site.plan, path)
+    ledger = Ledger()
+    request, _ = approval_request.open_request(prepared, ledger)
+    approval_request.decide(prepared, ledger, request, Decision("approve", "Jens Kragh", ""), source="link")
+    waiting = requests.get(page, timeout=30).text
+    assert "Venter på godkendelse" in waiting and "Jens Kragh: Godkendt via personligt link" in waiting
+    assert "Mangler svar fra:" in waiting and "Sofie Dahl" in waiting
+    # Sent again while a request is open: refused, nothing started.
+    again = requests.post(f"{page}/send", timeout=30)
+    assert again.status_code == 409 and "allerede sendt til godkendelse" in again.text
+    approval_request.decide(prepared, ledger, request, Decision("approve", "Sofie Dahl", ""), source="link")
+    approval = cascade.record_approval(prepared, ledger, "Jens Kragh, Sofie Dahl", f"request {request.id}")
+    for delivery in cascade.deliveries(prepared, approval):
+        record, _ = ledger.claim(delivery)
+        ledger.delivered(record.key, Receipt("outbox", f"id-{delivery.variant.forum}",
+                                             f"https://intranet.example/{delivery.variant.forum}"))
+    delivered = requests.get(page, timeout=30).text
+    assert "Tilstand: <strong>Leveret</strong>" in delivered and "Kvitteringer" in delivered
+    for variant in prepared.variants:
+        assert f"https://intranet.example/{variant.forum}" in delivered
+    listing = requests.get(url, timeout=30).text
+    assert f">{path.stem}</a></td>" in listing and "Leveret" in listing

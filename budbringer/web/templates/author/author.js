@@ -14,7 +14,9 @@
     fetch(form.dataset.autosave, { method: "POST", body: body, credentials: "same-origin" })
       .then(function (response) { if (!response.ok) { throw new Error(response.status); } return response.json(); })
       .then(function (data) {
-        status.textContent = data.saved;
+        status.textContent = data.stale
+          ? data.saved + ". Filen er ændret af en anden, siden du åbnede den: gem for at se begge udgaver."
+          : data.saved;
         Object.keys(data.beside).forEach(function (path) {
           var box = document.querySelector('.beside[data-path="' + CSS.escape(path) + '"]');
           if (box) {
