@@ -198,3 +198,18 @@ def test_the_page_shows_the_request_each_members_decision_and_each_forums_receip
         assert f"https://intranet.example/{variant.forum}" in delivered
     listing = requests.get(url, timeout=30).text
     assert f">{path.stem}</a></td>" in listing and "Leveret" in listing
+
+
+def test_author_url_gives_the_message_page_to_an_author_and_the_way_in_to_anyone_else(site: Pages) -> None:
+    url = link(site)
+    page, _ = new_message(site, url)
+    message_id = page.rsplit("/", 1)[1]
+    plan = plan_.load(site.plan)
+    signer = author_links.AuthorSigner(SECRET)
+    personal = author_links.author_url(plan, message_id, default_clock(), "ANNE.HOLM@socialomraadet.example", signer)
+    assert personal.endswith(f"/budskab/{message_id}") and personal.startswith(f"{site.base}/skriv/")
+    assert requests.get(personal, timeout=30).status_code == 200
+    anyone = author_links.author_url(plan, message_id, default_clock(), "someone@socialomraadet.example", signer)
+    assert anyone == f"{site.base}/skriv"
+    way_in = requests.get(anyone, timeout=30)
+    assert way_in.status_code == 200 and "budbringer link --author" in way_in.text
