@@ -22,6 +22,7 @@ import json
 import logging
 import re
 import secrets
+import threading
 from urllib.parse import parse_qs
 from collections.abc import Callable
 from importlib import resources
@@ -30,6 +31,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from budbringer import approval_links, author_drafts, author_links, message_form, skeleton
 from budbringer import plan as plan_
@@ -76,6 +78,7 @@ def router(plan_path: str | Path | None, messages: str | Path, key: str, clock: 
     """The author's pages. `key` signs the links (the approvers' secret, another salt)."""
     routes = APIRouter()
     folder = Path(messages)
+    saving = threading.Lock()  # a save compares the file's hash and replaces it as one step
     signer = author_links.AuthorSigner(key)
 
     def plan() -> Plan:
@@ -248,8 +251,10 @@ def router(plan_path: str | Path | None, messages: str | Path, key: str, clock: 
         text = path.read_text(encoding="utf-8")
         base = message_form.digest(text)
         draft = author_drafts.load(message_id) if kladde else None
+        others = ", ".join(p.stem for p in skeleton.same_month(path)) if ny else ""
         notice = ("Budskabet er gemt." if gemt else "Et nyt budskab er skrevet ud fra kalenderen. Udfyld felterne."
-                  if ny else sendt)
+                  + (f" Bemærk: {others} er til samme måned, og den månedlige kørsel tager kun én fil pr. måned. "
+                     "Bed driftsansvarlig flytte den ene." if others else "") if ny else sendt)
         if draft is not None:
             return message_page(token, shown, author, message_id, text, base, draft.values,
                                 "Du ser kladden. Gem, når du er klar.", "info")
@@ -270,6 +275,15 @@ def router(plan_path: str | Path | None, messages: str | Path, key: str, clock: 
         path = file_of(message_id)
         if path is None:
             return refused("unknown")
+        return await run_in_threadpool(save_locked, token, shown, author, message_id, path, form)
+
+    def save_locked(token: str, shown: Plan, author: Author, message_id: str, path: Path,
+                    form: dict[str, str]) -> Response:
+        with saving:
+            return save_file(token, shown, author, message_id, path, form)
+
+    def save_file(token: str, shown: Plan, author: Author, message_id: str, path: Path,
+                  form: dict[str, str]) -> Response:
         text = path.read_text(encoding="utf-8")
         values = form_values(form, text)
         if str(form.get("base", "")) != message_form.digest(text):
@@ -291,6 +305,10 @@ def router(plan_path: str | Path | None, messages: str | Path, key: str, clock: 
     @routes.post("/skriv/{token}/budskab/{message_id}/kladde")
     async def autosave(token: str, message_id: str, http: Request) -> Response:
         form = await posted(http)
+        return await run_in_threadpool(keep_draft, token, message_id, http, form)
+
+    def keep_draft(token: str, message_id: str, http: Request, form: dict[str, str]) -> Response:
+        """The draft first (on disk before anything else), then the fields' fora and findings anew, as JSON."""
         try:
             shown, author = author_of(token, http)
         except LinkRefused as exc:
