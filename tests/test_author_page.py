@@ -213,3 +213,33 @@ def test_author_url_gives_the_message_page_to_an_author_and_the_way_in_to_anyone
     assert anyone == f"{site.base}/skriv"
     way_in = requests.get(anyone, timeout=30)
     assert way_in.status_code == 200 and "budbringer link --author" in way_in.text
+
+
+def test_send_for_approval_runs_the_manual_deployment_when_the_server_has_it(
+        prefect_api: None, workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """flows/web.start_send: with a Prefect server that has `budbringer-send/manual`, a run of it, with the
+    message as its parameter (a worker, or `budbringer serve`, runs it). Without one, `budbringer send` (the
+    browser test)."""
+    from prefect import get_client
+    from prefect.settings import PREFECT_API_URL
+    from prefect.states import Cancelled
+
+    from budbringer.flows import serve as serve_
+    from budbringer.flows import web as web_
+
+    monkeypatch.setenv("PREFECT_API_URL", str(PREFECT_API_URL.value()))
+    message = Path("messages") / "2026-11-status.md"
+    assert web_._run_deployment(message) is None  # no deployment yet: the command is used instead
+    manual = next(d for d in serve_.deployments() if d.name == "manual")
+    manual.apply()
+    said = web_.start_send(workdir / "plan.yaml")(message)
+    assert said.startswith("Udsendelsen er startet (kørslen ") and "Styregruppen får nu en mail" in said
+    name = said.split("kørslen ", 1)[1].split(")")[0]
+    with get_client(sync_client=True) as client:
+        runs = [r for r in client.read_flow_runs() if r.name == name]
+        assert len(runs) == 1 and runs[0].parameters["message"] == str(message)
+        assert runs[0].deployment_id is not None  # a deployment's run
+        deployment = client.read_deployment(runs[0].deployment_id)
+        assert deployment.name == "manual"
+        client.set_flow_run_state(runs[0].id, Cancelled(), force=True)  # nothing runs it here
+        client.delete_deployment(deployment.id)
