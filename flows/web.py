@@ -75,6 +75,7 @@ def _run_command(plan: str | Path | None, message: Path) -> str:
     with open(log_file, "ab") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                    start_new_session=True)
+    threading.Thread(target=process.wait, name=f"send-{message.stem}", daemon=True).start()  # reaped when done
     return (f"Udsendelsen er startet (proces {process.pid}). Styregruppen får om lidt en mail med anmodningen om "
             "godkendelse.")
 

@@ -243,3 +243,16 @@ def test_send_for_approval_runs_the_manual_deployment_when_the_server_has_it(
         assert deployment.name == "manual"
         client.set_flow_run_state(runs[0].id, Cancelled(), force=True)  # nothing runs it here
         client.delete_deployment(deployment.id)
+
+
+def test_a_file_broken_by_hand_is_shown_as_it_is_and_never_written(site: Pages) -> None:
+    url = link(site)
+    page, base = new_message(site, url)
+    path = next(site.messages.glob("*.md"))
+    broken = path.read_text(encoding="utf-8").replace("groups:\n", "groups:\n  citizens: [unclosed\n", 1)
+    path.write_text(broken, encoding="utf-8")
+    shown = requests.get(page, timeout=30)
+    assert shown.status_code == 422 and "kan ikke vises som formular" in shown.text and "[unclosed" in shown.text
+    assert requests.post(page, data={"base": base, "title": "X"}, timeout=30).status_code == 422
+    assert requests.post(f"{page}/kladde", data={"base": base, "title": "X"}, timeout=30).status_code == 422
+    assert path.read_text(encoding="utf-8") == broken

@@ -29,6 +29,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import yaml
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
@@ -226,6 +227,10 @@ def router(plan_path: str | Path | None, messages: str | Path, key: str, clock: 
     def message_page(token: str, shown: Plan, author: Author, message_id: str, text: str, base: str,
                      values: dict[str, str] | None = None, notice: str = "", tone: str = "info",
                      status: int = 200, theirs: str = "", mine: str = "") -> HTMLResponse:
+        try:
+            message_form.fields(text)
+        except (ValueError, yaml.YAMLError) as exc:
+            return unreadable(token, shown, author, message_id, text, exc)
         written = message_form.apply(text, values) if values is not None else text
         analysis = author_view.analyse(shown, written, f"{message_id}.md", clock)
         draft = author_drafts.load(message_id)
@@ -237,6 +242,14 @@ def router(plan_path: str | Path | None, messages: str | Path, key: str, clock: 
                 shown, message_id), theirs=theirs, mine=mine,
             saved_at=pages.danish_datetime(draft.saved_at, shown.calendar.timezone) if offer and draft else ""),
             status)
+
+    def unreadable(token: str, shown: Plan, author: Author, message_id: str, text: str,
+                   error: Exception) -> HTMLResponse:
+        """A file edited by hand into something that is no front matter: said, and shown; never overwritten."""
+        where = getattr(error, "problem_mark", None)
+        line = f" (linje {where.line + 2})" if where is not None else ""
+        return page(pages.render("author/unreadable.html.j2", title=message_id, token=token, message_id=message_id,
+                                 text=text, line=line, contact=shown.narrative.contact), 422)
 
     @routes.get("/skriv/{token}/budskab/{message_id}", response_class=HTMLResponse)
     def edit(token: str, message_id: str, http: Request, kladde: int = 0, gemt: int = 0, ny: int = 0,
@@ -262,7 +275,10 @@ def router(plan_path: str | Path | None, messages: str | Path, key: str, clock: 
                             tone="ok" if notice else "info")
 
     def form_values(form: dict[str, str], text: str) -> dict[str, str]:
-        known = {f.path for f in message_form.fields(text)}
+        try:
+            known = {f.path for f in message_form.fields(text)}
+        except (ValueError, yaml.YAMLError):
+            return {}  # the file cannot be read as a form: nothing is written into it
         return {k: v for k, v in form.items() if k in known}
 
     @routes.post("/skriv/{token}/budskab/{message_id}", response_class=HTMLResponse)
@@ -285,6 +301,10 @@ def router(plan_path: str | Path | None, messages: str | Path, key: str, clock: 
     def save_file(token: str, shown: Plan, author: Author, message_id: str, path: Path,
                   form: dict[str, str]) -> Response:
         text = path.read_text(encoding="utf-8")
+        try:
+            message_form.fields(text)
+        except (ValueError, yaml.YAMLError) as exc:
+            return unreadable(token, shown, author, message_id, text, exc)
         values = form_values(form, text)
         if str(form.get("base", "")) != message_form.digest(text):
             author_drafts.save(message_id, str(form.get("base", "")), values, author.name, clock())
@@ -317,6 +337,11 @@ def router(plan_path: str | Path | None, messages: str | Path, key: str, clock: 
         if path is None:
             return refused("unknown")
         text = path.read_text(encoding="utf-8")
+        try:
+            message_form.fields(text)
+        except (ValueError, yaml.YAMLError):
+            return Response(json.dumps({"saved": "Filen kan ikke læses som formular"}), status_code=422,
+                            media_type="application/json", headers=HEADERS)
         values = form_values(form, text)
         draft = author_drafts.save(message_id, str(form.get("base", "")), values, author.name, clock())
         analysis = author_view.analyse(shown, message_form.apply(text, values), path.name, clock)
