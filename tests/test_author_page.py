@@ -256,3 +256,23 @@ def test_a_file_broken_by_hand_is_shown_as_it_is_and_never_written(site: Pages) 
     assert requests.post(page, data={"base": base, "title": "X"}, timeout=30).status_code == 422
     assert requests.post(f"{page}/kladde", data={"base": base, "title": "X"}, timeout=30).status_code == 422
     assert path.read_text(encoding="utf-8") == broken
+
+
+def test_values_written_back_in_place_keep_order_comments_and_untouched_styles(workdir: Path) -> None:
+    import yaml
+
+    from tests.conftest import MESSAGE
+
+    shipped = MESSAGE.read_text(encoding="utf-8")
+    assert message_form.apply(shipped, message_form.values(shipped)) == shipped  # nothing changed: same bytes
+    changed = message_form.apply(shipped, {"title": "Status: kravene", "next_status": "2027-02-11",
+                                           "groups.citizens.lead": "Linje et.\n\nLinje to.", "link": ""})
+    front = changed.split("---\n")[1]
+    data = yaml.safe_load(front)
+    assert data["title"] == "Status: kravene" and data["next_status"] == dt.date(2027, 2, 11)
+    assert data["groups"]["citizens"]["lead"] == "Linje et.\n\nLinje to." and "link" not in data
+    assert "    lead: |-\n      Linje et.\n\n      Linje to.\n" in front
+    assert [line for line in shipped.splitlines() if line.lstrip().startswith("#")] == \
+        [line for line in changed.splitlines() if line.lstrip().startswith("#")]  # every comment kept
+    assert "summary: >-\n" in changed  # an untouched folded value keeps its style
+    assert list(data) == [k for k in yaml.safe_load(shipped.split("---\n")[1]) if k != "link"]  # the order
