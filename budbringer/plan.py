@@ -89,6 +89,13 @@ class Member(Strict):
         return value.strip().lower()
 
 
+class Author(Member):
+    """Someone who writes the messages on the author's page (budbringer/web/author.py): opens it from a personal
+    link (`budbringer link --author NAME`) or, where the plan requires sign-in, with Entra ID (`object_id`)."""
+
+    role: str = "forfatter"
+
+
 class SignIn(Strict):
     """Microsoft Entra ID sign-in on the approval pages (OIDC authorization-code flow through msal). The client
     secret is never in the plan: it comes from $BUDBRINGER_ENTRA_CLIENT_SECRET."""
@@ -418,6 +425,8 @@ class Plan(Strict):
     tiers: list[Tier] = Field(min_length=1)
     readability: ReadabilityPolicy = ReadabilityPolicy()
     calendar: Calendar = Calendar()
+    authors: list[Author] = Field(default_factory=list, description="Who writes the messages on the author's "
+                                  "page: name, email and (for Entra ID sign-in) object_id, as for members.")
     environment: list[Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]] = Field(
         default_factory=list, description="The environment variables this plan file may use as ${NAME}: no other "
                                           "is read (config/README.md, \"Values from the environment\").")
@@ -439,6 +448,11 @@ class Plan(Strict):
     @property
     def templates_dir(self) -> Path:
         return (self.path.parent / self.templates).resolve()
+
+    def author(self, name: str) -> Author | None:
+        """The author named (or with this e-mail address), case-insensitively."""
+        wanted = name.strip().casefold()
+        return next((a for a in self.authors if a.name.casefold() == wanted or a.email.casefold() == wanted), None)
 
     def tier_of(self, forum: str) -> Tier:
         return next(t for t in self.tiers if forum in t.fora)
@@ -653,6 +667,7 @@ def _cross_check(plan: Plan, file: str, lines: dict) -> list[Problem]:
                 "each member signs in with their own account: copy this member's Object ID from Entra ID")
         elif member.object_id:
             seen[member.object_id] = member.name
+    _check_authors(plan, add)
     if not (templates / plan.approval.template).is_file():
         add(("approval", "template"), f"template {yamlfile.quote(plan.approval.template)} does not exist in {templates}",
             f"create {templates / plan.approval.template} or correct the name")
@@ -661,6 +676,34 @@ def _cross_check(plan: Plan, file: str, lines: dict) -> list[Problem]:
             f"use one of: {', '.join(sorted(plan.channels))}")
     _check_calendar(plan, add)
     return problems
+
+
+def _check_authors(plan: Plan, add: Any) -> None:
+    """Each author once (by name, e-mail and object id); with sign-in required, each with an object id."""
+    names: dict[str, int] = {}
+    emails: dict[str, int] = {}
+    oids: dict[str, str] = {}
+    sign_in = plan.approval.sign_in
+    for i, author in enumerate(plan.authors):
+        if author.name.casefold() in names:
+            first = names[author.name.casefold()]
+            add(("authors", i, "name"), f"{yamlfile.quote(author.name)} is named twice (authors[{first}])",
+                "list each author once; a personal link names the author")
+        names.setdefault(author.name.casefold(), i)
+        if author.email.casefold() in emails:
+            first = emails[author.email.casefold()]
+            add(("authors", i, "email"), f"{yamlfile.quote(author.email)} is authors[{first}]'s address too",
+                "give each author their own address")
+        emails.setdefault(author.email.casefold(), i)
+        if author.object_id and author.object_id in oids:
+            add(("authors", i, "object_id"), f"is {oids[author.object_id]}'s object id too",
+                "each author signs in with their own account: copy this author's Object ID from Entra ID")
+        elif author.object_id:
+            oids[author.object_id] = author.name
+        if sign_in is not None and sign_in.required and not author.object_id:
+            add(("authors", i), f"{yamlfile.quote(author.name)} has no object_id, and approval.sign_in requires "
+                "sign-in", "copy the author's Object ID from Entra ID (Users → the user → Overview) into "
+                "`object_id:`")
 
 
 def _check_addressing(forum: Forum, name: str, model: type[ForumAddressing], channel_type: str, file: str,

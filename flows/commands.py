@@ -101,6 +101,13 @@ def web_server(plan: str | None, messages: str, host: str, port: int) -> Any:
     return server(plan, messages, host, port)
 
 
+def link_secret(plan: Any) -> str | None:
+    """`link --author`: the secret from the plan's Prefect Secret block (flows/link_secret.py)."""
+    from budbringer.flows import link_secret as secret_
+
+    return secret_.resolve(plan)
+
+
 def setup_alerts(url: str, format: str) -> tuple[str, dict[str, Any]]:
     """`alerts setup`: the webhook in its Prefect block and the automations; the block's name and each
     automation's id (flows/alerts.py)."""

@@ -21,6 +21,65 @@ def resume(flow_run_id: str, decision: Decision) -> str:
     return resume_waiting_run(flow_run_id, decision)
 
 
+#: the deployment of the manual send (prefect.yaml): the author's page starts it when the server has it
+SEND_DEPLOYMENT = "budbringer-send/manual"
+#: the operator's way to start a send without a deployment: a command, `{message}` replaced by the file
+SEND_COMMAND_ENV = "BUDBRINGER_SEND_COMMAND"
+
+
+def start_send(plan: str | Path | None) -> Any:
+    """The author's page's "Send til godkendelse" (budbringer.web.author.StartSend): the message's send run asks
+    the steering group for approval. With a Prefect server that has the manual send's deployment, a run of it;
+    else the operator's command ($BUDBRINGER_SEND_COMMAND, default `budbringer send MESSAGE`) in the background,
+    its output in <home>/logs/."""
+
+    def start(message: Path) -> str:
+        if api_url() and (run := _run_deployment(message)) is not None:
+            return (f"Udsendelsen er startet (kørslen {run}). Styregruppen får nu en mail med anmodningen om "
+                    "godkendelse.")
+        return _run_command(plan, message)
+
+    return start
+
+
+def _run_deployment(message: Path) -> str | None:
+    from prefect import get_client
+    from prefect.deployments import run_deployment
+    from prefect.exceptions import ObjectNotFound
+
+    try:
+        with get_client(sync_client=True) as client:
+            client.read_deployment_by_name(SEND_DEPLOYMENT)
+    except ObjectNotFound:
+        return None
+    run = run_deployment(SEND_DEPLOYMENT, parameters={"message": str(message)}, timeout=0)
+    return str(run.name)
+
+
+def _run_command(plan: str | Path | None, message: Path) -> str:
+    import os
+    import shlex
+    import subprocess
+    import sys
+
+    from budbringer.approval_links import home
+
+    configured = os.environ.get(SEND_COMMAND_ENV, "").strip()
+    if configured:
+        command = [part.replace("{message}", str(message)) for part in shlex.split(configured)]
+    else:
+        command = [sys.executable, "-m", "budbringer", *(["--plan", str(plan)] if plan else []), "send", str(message)]
+    logs = home() / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log_file = logs / f"send-{message.stem}.log"
+    with open(log_file, "ab") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   start_new_session=True)
+    threading.Thread(target=process.wait, name=f"send-{message.stem}", daemon=True).start()  # reaped when done
+    return (f"Udsendelsen er startet (proces {process.pid}). Styregruppen får om lidt en mail med anmodningen om "
+            "godkendelse.")
+
+
 def app(plan: str | Path | None = None, messages: str | Path = "messages") -> Any:
     """The pages, with the link secret resolved here ($BUDBRINGER_WEB_SECRET, a Prefect Secret block, or the
     generated one) and, when the plan asks for Entra ID sign-in, what it needs checked before serving (the
@@ -33,7 +92,7 @@ def app(plan: str | Path | None = None, messages: str | Path = "messages") -> An
     loaded = plan_.load(plan)
     if problems := signin.configuration_problems(loaded):
         raise InputError(problems)
-    return create_app(plan, messages, resume=resume, secret=link_secret.resolve(loaded))
+    return create_app(plan, messages, resume=resume, secret=link_secret.resolve(loaded), start_send=start_send(plan))
 
 
 def server(plan: str | Path | None, messages: str | Path, host: str, port: int) -> Any:

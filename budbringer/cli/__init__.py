@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from budbringer.cli.approval import cmd_approve, cmd_web
+from budbringer.cli.approval import cmd_approve, cmd_link, cmd_web
 from budbringer.cli.entry import EXIT_OK, EXIT_PROBLEM
 from budbringer.cli.records import cmd_db, cmd_db_backup, cmd_mark, cmd_resolve, cmd_status
 from budbringer.cli.sending import cmd_alerts_setup, cmd_send, cmd_serve
@@ -214,6 +214,14 @@ def _parser() -> argparse.ArgumentParser:
     approve.add_argument("--reject", action="store_true", help="reject the message (needs --comment)")
     approve.add_argument("--comment", default="", help="what should change (told to the author)")
     approve.set_defaults(run=cmd_approve)
+
+    link = sub.add_parser("link", parents=[common], help="print an author's personal link to the author's page",
+                          description="Print the personal signed link with which an author (the plan's "
+                                      "`authors:`) opens the author's page of `budbringer web`.")
+    link.add_argument("--author", required=True, metavar="NAME", help="the author's name or e-mail, as in the plan")
+    link.add_argument("--days", type=int, default=60, help="how long the link works (default: 60 days)")
+    link.add_argument("--message", default=None, metavar="ID", help="open this message's page (default: the list)")
+    link.set_defaults(run=cmd_link)
 
     serve = sub.add_parser("serve", parents=[common],
                            help="serve the deployments of prefect.yaml from this process (small installs)")

@@ -79,6 +79,31 @@ def _already_recorded(prepared: Any, status: Any, vote: Any, decision: Any) -> i
                         "new approval")
 
 
+def cmd_link(args: argparse.Namespace) -> int:
+    """Print an author's personal link to the author's page (budbringer.author_links)."""
+    import datetime as dt
+
+    from budbringer import author_links
+    from budbringer.clock import default_clock
+    from budbringer.errors import InputError, Problem
+
+    plan = load_plan(args.plan)
+    author = plan.author(args.author)
+    if author is None:
+        known = ", ".join(a.name for a in plan.authors) or "(none: add `authors:` to the plan)"
+        raise InputError([Problem(str(plan.path), "authors", f"names no author {args.author!r}",
+                                  f"use one of: {known}; or add the author (name, email) under `authors:`")])
+    if args.days < 1 or args.days > 400:
+        raise InputError([Problem("budbringer link", "--days", f"{args.days} is out of range",
+                                  "give a number of days from 1 to 400")])
+    key = None
+    if plan.approval.web_secret_block and not os.environ.get("BUDBRINGER_WEB_SECRET", "").strip():
+        key = flows().link_secret(plan)  # the Prefect Secret block that signs the approvers' links too
+    signer = author_links.AuthorSigner(key)
+    print(signer.url(plan, author, default_clock(), dt.timedelta(days=args.days), args.message))
+    return EXIT_OK
+
+
 def cmd_web(args: argparse.Namespace) -> int:
     """Serve the approval pages until Ctrl-C; decisions resume the waiting run (through flows/web)."""
     if args.plan:

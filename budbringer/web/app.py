@@ -40,7 +40,7 @@ from budbringer.errors import BudbringerError
 from budbringer.ledger import ApprovalRequest, Ledger, WebSession
 from budbringer.plan import Member, SignIn
 from budbringer.clock import Clock, default_clock
-from budbringer.web import guard, pages, signin
+from budbringer.web import author, guard, pages, signin
 from budbringer.approval_links import Claim, LinkRefused, LinkSigner
 
 log = logging.getLogger("budbringer")
@@ -61,7 +61,8 @@ HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Con
 
 def create_app(plan_path: str | Path | None = None, messages: str | Path = "messages", resume: Resume | None = None,
                quality: pages.QualityFigures | None = None, signer: LinkSigner | None = None,
-               secret: str | None = None, clock: Clock = default_clock) -> FastAPI:
+               secret: str | None = None, clock: Clock = default_clock,
+               start_send: author.StartSend | None = None) -> FastAPI:
     """The pages. `secret` signs the links and (derived) the session cookie: the caller resolves it (flows/web:
     $BUDBRINGER_WEB_SECRET, a Prefect Secret block); None means `approval_links.secret()`. `clock` is the
     runtime's: a link's expiry and a decision's deadline are judged by it."""
@@ -73,6 +74,7 @@ def create_app(plan_path: str | Path | None = None, messages: str | Path = "mess
     app.add_middleware(SessionMiddleware, secret_key=hmac.new(key.encode(), SESSION_SALT, hashlib.sha256).hexdigest(),
                        session_cookie=SESSION_COOKIE, max_age=signin.IDENTITY_SECONDS, same_site="lax",
                        https_only=approval_links.base_url(plan_.load(plan_path)).startswith("https://"))
+    app.include_router(author.router(plan_path, folder, key, clock, start_send))  # the author's page, /skriv/
     del key
 
     def refuse_request(kind: str) -> Response:

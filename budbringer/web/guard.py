@@ -29,6 +29,10 @@ Refuse = Callable[[str], ASGIApp]
 #: the largest body a request may carry: a decision is a few fields and a comment of at most 2,000 characters
 #: (`budbringer.comment.MAX_LENGTH`), which percent-encoded is at most about 12 KB of Danish letters
 MAX_BODY_BYTES = 16 * 1024
+#: the author's pages (/skriv/…) post a whole message: its file is at most 32 KiB (budbringer.message.MAX_BYTES),
+#: which form-encoded (Danish letters take 6 bytes each, line breaks 6) is at most about 6 times that
+AUTHOR_PREFIX = "/skriv/"
+AUTHOR_MAX_BODY_BYTES = 192 * 1024
 #: the Sec-Fetch-Site values of a request made by the pages themselves (or typed in by the user)
 SAME_SITE = {"same-origin", "none"}
 
@@ -40,15 +44,21 @@ class _TooLarge(Exception):
 class BodyLimit:
     """Refuse a request whose body is over `limit` bytes, with `refuse("too-large")`, before it is read."""
 
-    def __init__(self, app: ASGIApp, refuse: Refuse, limit: int = MAX_BODY_BYTES) -> None:
-        self.app, self.refuse, self.limit = app, refuse, limit
+    def __init__(self, app: ASGIApp, refuse: Refuse, limit: int = MAX_BODY_BYTES,
+                 larger: tuple[tuple[str, int], ...] = ((AUTHOR_PREFIX, AUTHOR_MAX_BODY_BYTES),)) -> None:
+        self.app, self.refuse, self.limit, self.larger = app, refuse, limit, larger
+
+    def limit_for(self, path: str) -> int:
+        """The limit of a path: `larger` for the paths under one of its prefixes (the author's form)."""
+        return next((size for prefix, size in self.larger if path.startswith(prefix)), self.limit)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.limit_for(str(scope.get("path", "")))
         length = _header(scope, b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.limit):
+        if length is not None and (not length.isdigit() or int(length) > limit):
             await self.refuse("too-large")(scope, receive, send)
             return
         received = 0
@@ -59,7 +69,7 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.limit:
+                if received > limit:
                     raise _TooLarge
             return message
 
