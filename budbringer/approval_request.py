@@ -426,7 +426,7 @@ def local(plan: Plan, moment: dt.datetime | None) -> dt.datetime | None:
     return moment.astimezone(ZoneInfo(plan.calendar.timezone)) if moment else None
 
 
-def _notice(plan: Plan, template: str, kind: str, recipients: tuple[str, ...], extra: dict) -> Variant:
+def _notice(plan: Plan, template: str, kind: str, recipients: tuple[str, ...], extra: dict[str, object]) -> Variant:
     ctx = {"plan": plan, "narrative": plan.narrative, "approval": plan.approval, **extra}
     subject, body = render.render_template(plan, template, ctx)
     return Variant(forum=f"approval-{kind}", forum_title=plan.approval.title, tier="approval", tier_index=0,

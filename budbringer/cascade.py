@@ -107,7 +107,7 @@ def channels(plan: Plan, clock: Clock = default_clock) -> dict[str, Adapter]:
         cls = plan.registry.get(channel.type)
         assert cls is not None, "plan.load() checked every channel type"
         out[name] = cls.from_config(name, channel.settings)
-        out[name].clock = clock  # type: ignore[method-assign]  # the runtime's: a newsletter's issue depends on it
+        out[name].clock = clock  # the runtime's: a newsletter's issue depends on it
     for adapter in out.values():
         adapter.bind(plan, out)
     return out

@@ -19,6 +19,7 @@ registry the plan was loaded with; nothing else lists channel types. See docs/ad
 
 from __future__ import annotations
 
+import builtins
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
@@ -121,11 +122,11 @@ class Adapter(ABC):
     #: the channel in Danish, for the plan document and the web pages (e.g. "Microsoft 365-mail")
     label: ClassVar[str]
     #: the fields a forum on this channel gives (`fora.<name>.…`): checked when the plan is loaded
-    Addressing: ClassVar[type[ForumAddressing]] = ForumAddressing
+    Addressing: ClassVar[builtins.type[ForumAddressing]] = ForumAddressing
     #: the media (mail, page, post, submission, web) this channel can carry
     media: ClassVar[frozenset[str]]
     #: the adapter's settings model
-    Settings: ClassVar[type[ChannelSettings]] = ChannelSettings
+    Settings: ClassVar[builtins.type[ChannelSettings]] = ChannelSettings
     #: deliveries of one channel of the plan in flight at once: the engine hands the executor at most this many
     #: of a release together (`engine.waves`), the rest in later waves
     max_concurrency: ClassVar[int] = 4
@@ -137,7 +138,7 @@ class Adapter(ABC):
         self.settings = settings
 
     @classmethod
-    def from_config(cls, name: str, raw: dict) -> Adapter:
+    def from_config(cls, name: str, raw: Mapping[str, object]) -> Adapter:
         return cls(name, cls.Settings.model_validate(raw))
 
     @abstractmethod

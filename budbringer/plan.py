@@ -486,7 +486,7 @@ def load(path: str | os.PathLike[str] | None = None, registry: Registry | None =
     return plan
 
 
-def _read_with_extends(file: Path, chain: tuple[Path, ...] = ()) -> tuple[Any, dict, list[Problem]]:
+def _read_with_extends(file: Path, chain: tuple[Path, ...] = ()) -> tuple[Any, dict[Any, Any], list[Problem]]:
     """A plan may say `extends: base.yaml` and override parts of it (e.g. swap the channels)."""
     if file.suffix.lower() not in PLAN_SUFFIXES:
         raise InputError([Problem(str(file), "(file)", f"is not a plan file (a plan ends in "
@@ -523,7 +523,7 @@ def _read_with_extends(file: Path, chain: tuple[Path, ...] = ()) -> tuple[Any, d
         # Remember which file gives each field the overlay does not, so problems name the right file.
         origin = base_lines.pop(_ORIGIN, {})
         origin = {at: origin.get(at, str(base_file)) for at in base_lines if at not in lines}
-        lines = {**base_lines, **lines, _ORIGIN: origin}
+        lines = {**base_lines, **lines, _ORIGIN: origin}  # type: ignore[dict-item]  # the origin map under its marker key
         problems = base_problems + problems
     return data, lines, problems
 
@@ -542,7 +542,7 @@ def lines_of_extends(file: Path) -> int | None:
         return None
 
 
-def _where(file: str, lines: dict, at: tuple) -> tuple[str, int | None]:
+def _where(file: str, lines: dict[Any, Any], at: tuple[Any, ...]) -> tuple[str, int | None]:
     """The file and line of the deepest part of `at` a plan file gives (under `extends`, maybe the base)."""
     for end in range(len(at), -1, -1):
         if at[:end] in lines:
@@ -556,7 +556,7 @@ def _merge(base: Any, override: Any) -> Any:
     return override
 
 
-def _problem(file: str, lines: dict, error: Any) -> Problem:
+def _problem(file: str, lines: dict[Any, Any], error: Any) -> Problem:
     at = tuple(part for part in error["loc"] if not (isinstance(part, str) and part.startswith("function-")))
     field = yamlfile.dotted(at)
     kind = error["type"]
@@ -583,17 +583,19 @@ def _problem(file: str, lines: dict, error: Any) -> Problem:
     return Problem(file, field, what, fix, line)
 
 
-def _cross_check(plan: Plan, file: str, lines: dict) -> list[Problem]:
+def _cross_check(plan: Plan, file: str, lines: dict[Any, Any]) -> list[Problem]:
     registry = plan.registry
     problems: list[Problem] = []
 
-    def add(at: tuple, what: str, fix: str) -> None:
+    def add(at: tuple[Any, ...], what: str, fix: str) -> None:
         where, line = _where(file, lines, at)
         problems.append(Problem(where, yamlfile.dotted(at), what, fix, line))
 
     known = sorted(plan.fora)
     placed: dict[str, str] = {}
     tier_names: set[str] = set()
+    forum: str | Forum  # a forum's name in the tiers' loop, the forum itself in the fora's
+    channel: Channel | None
     for i, tier in enumerate(plan.tiers):
         if tier.name in tier_names:
             add(("tiers", i, "name"), f"tier {tier.name!r} is named twice", "give each tier a unique name")
@@ -664,7 +666,7 @@ def _cross_check(plan: Plan, file: str, lines: dict) -> list[Problem]:
 
 
 def _check_addressing(forum: Forum, name: str, model: type[ForumAddressing], channel_type: str, file: str,
-                      lines: dict, add: Any) -> list[Problem]:
+                      lines: dict[Any, Any], add: Any) -> list[Problem]:
     """The forum's addressing fields against its channel's declaration (`Adapter.Addressing`); on success the
     forum keeps the checked model (`Forum.address`). `add` records what an enabled forum lacks."""
     address, problems = _addressing(forum.addressing_fields, name, forum.channel, model, channel_type, file, lines)
@@ -677,7 +679,7 @@ def _check_addressing(forum: Forum, name: str, model: type[ForumAddressing], cha
 
 
 def _addressing(fields: Mapping[str, Any], name: str, channel: str, model: type[ForumAddressing], channel_type: str,
-                file: str, lines: dict) -> tuple[ForumAddressing | None, list[Problem]]:
+                file: str, lines: dict[Any, Any]) -> tuple[ForumAddressing | None, list[Problem]]:
     try:
         return model.model_validate(dict(fields)), []
     except ValidationError as exc:
@@ -694,7 +696,7 @@ def _addressing(fields: Mapping[str, Any], name: str, channel: str, model: type[
         return None, problems
 
 
-def _addressing_of_raw(data: dict, registry: Registry, file: str, lines: dict) -> list[Problem]:
+def _addressing_of_raw(data: dict[Any, Any], registry: Registry, file: str, lines: dict[Any, Any]) -> list[Problem]:
     """The fora's addressing problems when the plan as a whole did not validate (so a misspelt field is named
     beside the field it leaves missing): each forum whose channel and type can be told from the raw data."""
     problems: list[Problem] = []
@@ -769,7 +771,7 @@ _VARIABLE_NAME = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$", re.DOTALL)
 _SECRET_NAME = re.compile(r"SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|PRIVATE|API_?KEY", re.IGNORECASE)
 
 
-def expand_environment(data: Any, file: str, lines: dict, environ: Mapping[str, str] | None = None) -> list[Problem]:
+def expand_environment(data: Any, file: str, lines: dict[Any, Any], environ: Mapping[str, str] | None = None) -> list[Problem]:
     """Expand `${VAR}` and `${VAR:-default}` in every string value of one plan file (not in keys), in place.
 
     Only the variables that the file's own top-level `environment:` list names are read, so a plan cannot pull
@@ -784,7 +786,7 @@ def expand_environment(data: Any, file: str, lines: dict, environ: Mapping[str, 
     allowed = {name for name in listed if isinstance(name, str)} if isinstance(listed, list) else set()
     problems: list[Problem] = []
 
-    def expand(text: str, at: tuple) -> str:
+    def expand(text: str, at: tuple[Any, ...]) -> str:
         def one(match: re.Match[str]) -> str:
             if match.group(1):
                 return "$"
@@ -827,7 +829,7 @@ def expand_environment(data: Any, file: str, lines: dict, environ: Mapping[str, 
 
         return _VARIABLE.sub(one, text)
 
-    def walk(node: Any, at: tuple) -> Any:
+    def walk(node: Any, at: tuple[Any, ...]) -> Any:
         if isinstance(node, dict):
             for key, value in node.items():
                 node[key] = walk(value, (*at, key))

@@ -62,7 +62,7 @@ class Variant:
     @property
     def content_hash(self) -> str:
         """A hash of everything the approver read. Recipients and sites are plan facts, not content."""
-        content = {
+        content: dict[str, Any] = {
             "forum": self.forum,
             "medium": self.medium,
             "subject": self.subject,
