@@ -20,7 +20,7 @@ from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, StringConstrain
 from pydantic_core import PydanticCustomError
 
 from budbringer import errors, yamlfile
-from budbringer.channel import ForumAddressing, Registry, installed
+from budbringer.channel_types import ForumAddressing, Registry, installed
 from budbringer.errors import InputError, Problem
 
 Stakeholder = Literal["citizens", "employees", "management", "others"]
@@ -424,11 +424,12 @@ class Plan(Strict):
 
     # Set by load(), not read from YAML.
     path: Path = Field(default=Path("plan.yaml"), exclude=True)
-    #: the channel types the plan was checked against (handed to load() by the entry point)
-    _registry: Registry | None = PrivateAttr(default=None)
+    #: the channel types the plan was checked against (handed to load() by the entry point): adapter classes,
+    #: which sit above the plan; the plan reads only their class facts (channel_types.ChannelType)
+    _registry: Registry[Any] | None = PrivateAttr(default=None)
 
     @property
-    def registry(self) -> Registry:
+    def registry(self) -> Registry[Any]:
         return self._registry if self._registry is not None else installed()
 
     @field_validator("path", mode="before")
@@ -464,7 +465,7 @@ PLAN_SUFFIXES = (".yaml", ".yml")
 MAX_EXTENDS = 8
 
 
-def load(path: str | os.PathLike[str] | None = None, registry: Registry | None = None) -> Plan:
+def load(path: str | os.PathLike[str] | None = None, registry: Registry[Any] | None = None) -> Plan:
     """Read and validate a plan against the channel types of `registry` (the entry point's; else the installed
     ones); raise InputError naming every problem found."""
     file = plan_path(path)
@@ -696,7 +697,7 @@ def _addressing(fields: Mapping[str, Any], name: str, channel: str, model: type[
         return None, problems
 
 
-def _addressing_of_raw(data: dict[Any, Any], registry: Registry, file: str, lines: dict[Any, Any]) -> list[Problem]:
+def _addressing_of_raw(data: dict[Any, Any], registry: Registry[Any], file: str, lines: dict[Any, Any]) -> list[Problem]:
     """The fora's addressing problems when the plan as a whole did not validate (so a misspelt field is named
     beside the field it leaves missing): each forum whose channel and type can be told from the raw data."""
     problems: list[Problem] = []
