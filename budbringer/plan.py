@@ -524,7 +524,7 @@ def _read_with_extends(file: Path, chain: tuple[Path, ...] = ()) -> tuple[Any, d
         # Remember which file gives each field the overlay does not, so problems name the right file.
         origin = base_lines.pop(_ORIGIN, {})
         origin = {at: origin.get(at, str(base_file)) for at in base_lines if at not in lines}
-        lines = {**base_lines, **lines, _ORIGIN: origin}  # type: ignore[dict-item]  # the origin map under its marker key
+        lines = {**base_lines, **lines, _ORIGIN: origin}  # type: ignore[dict-item]  # origin under its marker
         problems = base_problems + problems
     return data, lines, problems
 
@@ -697,7 +697,8 @@ def _addressing(fields: Mapping[str, Any], name: str, channel: str, model: type[
         return None, problems
 
 
-def _addressing_of_raw(data: dict[Any, Any], registry: Registry[Any], file: str, lines: dict[Any, Any]) -> list[Problem]:
+def _addressing_of_raw(data: dict[Any, Any], registry: Registry[Any], file: str,
+                       lines: dict[Any, Any]) -> list[Problem]:
     """The fora's addressing problems when the plan as a whole did not validate (so a misspelt field is named
     beside the field it leaves missing): each forum whose channel and type can be told from the raw data."""
     problems: list[Problem] = []
@@ -772,7 +773,8 @@ _VARIABLE_NAME = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$", re.DOTALL)
 _SECRET_NAME = re.compile(r"SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|PRIVATE|API_?KEY", re.IGNORECASE)
 
 
-def expand_environment(data: Any, file: str, lines: dict[Any, Any], environ: Mapping[str, str] | None = None) -> list[Problem]:
+def expand_environment(data: Any, file: str, lines: dict[Any, Any],
+                       environ: Mapping[str, str] | None = None) -> list[Problem]:
     """Expand `${VAR}` and `${VAR:-default}` in every string value of one plan file (not in keys), in place.
 
     Only the variables that the file's own top-level `environment:` list names are read, so a plan cannot pull

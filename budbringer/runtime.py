@@ -75,6 +75,7 @@ class Runtime:
         return f"Runtime(plan={str(self.settings.plan)!r}, ledger={self.ledger!r})"
 
 
-def build(plan: str | os.PathLike[str] | None, registry: Registry[type[Adapter]], clock: Clock = default_clock) -> Runtime:
+def build(plan: str | os.PathLike[str] | None, registry: Registry[type[Adapter]],
+          clock: Clock = default_clock) -> Runtime:
     """The runtime of one entry point: read the settings, load and check the plan, open the ledger."""
     return Runtime(Settings.read(plan), registry, clock)
