@@ -119,7 +119,7 @@ class Lexicon:
                     from simplemma.strategies.dictionaries.trie_dictionary_factory import TrieDictionaryFactory
 
                     try:
-                        factory: DictionaryFactory = TrieDictionaryFactory()  # on disk: milliseconds after the first build
+                        factory: DictionaryFactory = TrieDictionaryFactory()  # on disk: ms after the first build
                     except ImportError:  # marisa-trie missing: the in-memory dictionary (slower to load)
                         from simplemma.strategies.dictionaries import DefaultDictionaryFactory as factory_cls
                         factory = factory_cls()
