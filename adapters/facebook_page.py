@@ -56,7 +56,7 @@ class FacebookPageAdapter(Adapter):
     #: one post at a time: the lookup by text relies on it
     max_concurrency: ClassVar[int] = 1
 
-    def __init__(self, name: str, settings: FacebookPageSettings) -> None:  # type: ignore[override]
+    def __init__(self, name: str, settings: FacebookPageSettings) -> None:
         super().__init__(name, settings)
         self.graph = meta.Graph(name, settings)
 

@@ -26,6 +26,7 @@ person is found too. Which layer retries what: see adapters/graph.py.
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import hashlib
 import logging
@@ -172,13 +173,13 @@ def sendmail_body(delivery: Delivery, recipients: tuple[str, ...], part: int = 1
 class GraphMailAdapter(Adapter):
     type: ClassVar[str] = "graph_mail"
     label: ClassVar[str] = "Microsoft 365-mail"
-    Addressing: ClassVar[type[ForumAddressing]] = MailOrNewsletter
+    Addressing: ClassVar[builtins.type[ForumAddressing]] = MailOrNewsletter
     media: ClassVar[frozenset[str]] = frozenset({"mail", "submission"})
     max_concurrency: ClassVar[int] = 4
     Settings = GraphMailSettings
     settings: GraphMailSettings
 
-    def __init__(self, name: str, settings: GraphMailSettings) -> None:  # type: ignore[override]
+    def __init__(self, name: str, settings: GraphMailSettings) -> None:
         super().__init__(name, settings)
         self.graph = GraphClient(name, settings.retry)
         self.limiter = MailboxLimiter(settings.messages_per_minute, settings.concurrent_requests)

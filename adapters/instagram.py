@@ -75,7 +75,7 @@ class InstagramAdapter(Adapter):
     #: one post at a time: the lookup by caption relies on it
     max_concurrency: ClassVar[int] = 1
 
-    def __init__(self, name: str, settings: InstagramSettings) -> None:  # type: ignore[override]
+    def __init__(self, name: str, settings: InstagramSettings) -> None:
         super().__init__(name, settings)
         self.graph = meta.Graph(name, settings)
 

@@ -117,7 +117,7 @@ class LinkedInAdapter(Adapter):
     #: posts go out one at a time: LinkedIn's duplicate check and our lookups rely on it
     max_concurrency: ClassVar[int] = 1
 
-    def __init__(self, name: str, settings: LinkedInSettings) -> None:  # type: ignore[override]
+    def __init__(self, name: str, settings: LinkedInSettings) -> None:
         super().__init__(name, settings)
         self.session = requests.Session()
         self.session.headers["User-Agent"] = "budbringer"

@@ -6,6 +6,7 @@ delivery through the same code path production uses.
 
 from __future__ import annotations
 
+import builtins
 import threading
 from typing import ClassVar
 
@@ -25,7 +26,7 @@ class MemorySettings(ChannelSettings):
 class MemoryAdapter(Adapter):
     type: ClassVar[str] = "memory"
     label: ClassVar[str] = "hukommelse (test)"
-    Addressing: ClassVar[type[ForumAddressing]] = EveryField
+    Addressing: ClassVar[builtins.type[ForumAddressing]] = EveryField
     media: ClassVar[frozenset[str]] = frozenset({"mail", "page", "post", "submission", "web"})
     delivers_to_people: ClassVar[bool] = False
     Settings = MemorySettings

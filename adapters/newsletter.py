@@ -17,6 +17,7 @@ Whether the editor took it is recorded afterwards: `budbringer mark MESSAGE FORU
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import datetime as dt
 import re
@@ -99,12 +100,12 @@ class Submission(Delivery):
 class NewsletterAdapter(Adapter):
     type: ClassVar[str] = "newsletter"
     label: ClassVar[str] = "forslag til nyhedsbrev"
-    Addressing: ClassVar[type[ForumAddressing]] = NewsletterEditor
+    Addressing: ClassVar[builtins.type[ForumAddressing]] = NewsletterEditor
     media: ClassVar[frozenset[str]] = frozenset({"submission"})
     Settings = NewsletterSettings
     settings: NewsletterSettings
 
-    def __init__(self, name: str, settings: NewsletterSettings) -> None:  # type: ignore[override]
+    def __init__(self, name: str, settings: NewsletterSettings) -> None:
         super().__init__(name, settings)
         self.newsletters: dict[str, Newsletter] = {}
         self.titles: dict[str, str] = {}

@@ -7,6 +7,7 @@ delivers every channel here, so a new user sees the whole cascade run with nothi
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import email.utils
 import json
@@ -35,7 +36,7 @@ class OutboxSettings(ChannelSettings):
 class OutboxAdapter(Adapter):
     type: ClassVar[str] = "outbox"
     label: ClassVar[str] = "lokal udbakke (filer)"
-    Addressing: ClassVar[type[ForumAddressing]] = EveryField
+    Addressing: ClassVar[builtins.type[ForumAddressing]] = EveryField
     media: ClassVar[frozenset[str]] = frozenset({"mail", "page", "post", "submission", "web"})
     delivers_to_people: ClassVar[bool] = False
     Settings = OutboxSettings

@@ -19,6 +19,7 @@ published. The receipt holds every page's id and `webUrl`. Permission: `Sites.Re
 
 from __future__ import annotations
 
+import builtins
 import html
 import logging
 import threading
@@ -103,12 +104,12 @@ def is_published(page: dict[str, Any]) -> bool:
 class SharePointNewsAdapter(Adapter):
     type: ClassVar[str] = "sharepoint_news"
     label: ClassVar[str] = "SharePoint-nyhed"
-    Addressing: ClassVar[type[ForumAddressing]] = PageSites
+    Addressing: ClassVar[builtins.type[ForumAddressing]] = PageSites
     media: ClassVar[frozenset[str]] = frozenset({"page"})
     Settings = SharePointNewsSettings
     settings: SharePointNewsSettings
 
-    def __init__(self, name: str, settings: SharePointNewsSettings) -> None:  # type: ignore[override]
+    def __init__(self, name: str, settings: SharePointNewsSettings) -> None:
         super().__init__(name, settings)
         self.graph = GraphClient(name, settings.retry)
         self.plan_sites: tuple[str, ...] = ()

@@ -24,6 +24,7 @@ is not available: an uncertain SMTP delivery is settled by the operator (the Mes
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import logging
 import os
@@ -87,7 +88,7 @@ class SmtpSettings(ChannelSettings):
 class SmtpAdapter(Adapter):
     type: ClassVar[str] = "smtp"
     label: ClassVar[str] = "mail (SMTP)"
-    Addressing: ClassVar[type[ForumAddressing]] = MailOrNewsletter
+    Addressing: ClassVar[builtins.type[ForumAddressing]] = MailOrNewsletter
     media: ClassVar[frozenset[str]] = frozenset({"mail", "submission"})
     max_concurrency: ClassVar[int] = 2
     Settings = SmtpSettings

@@ -62,7 +62,7 @@ class WebhookAdapter(Adapter):
     Settings = WebhookSettings
     settings: WebhookSettings
 
-    def __init__(self, name: str, settings: WebhookSettings) -> None:  # type: ignore[override]
+    def __init__(self, name: str, settings: WebhookSettings) -> None:
         super().__init__(name, settings)
         self.session = requests.Session()
         self.session.headers["User-Agent"] = "budbringer"
@@ -169,7 +169,7 @@ def signature(secret: SecretStr, timestamp: str, body: bytes) -> str:
     return f"sha256={digest}"
 
 
-def _json(response: requests.Response) -> dict:
+def _json(response: requests.Response) -> dict[str, object]:
     try:
         answer = response.json()
     except ValueError:

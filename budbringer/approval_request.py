@@ -444,7 +444,7 @@ def local(plan: Plan, moment: dt.datetime | None) -> dt.datetime | None:
     return moment.astimezone(ZoneInfo(plan.calendar.timezone)) if moment else None
 
 
-def _notice(plan: Plan, template: str, kind: str, recipients: tuple[str, ...], extra: dict) -> Variant:
+def _notice(plan: Plan, template: str, kind: str, recipients: tuple[str, ...], extra: dict[str, object]) -> Variant:
     ctx = {"plan": plan, "narrative": plan.narrative, "approval": plan.approval, **extra}
     subject, body = render.render_template(plan, template, ctx)
     text = render.text_alternative(plan, template, {**ctx, "subject": subject})

@@ -75,7 +75,7 @@ def channel_findings(plan: Plan, variants: list[Variant]) -> list[Finding]:
     """What each variant's channel finds in it (e.g. LinkedIn measures a post after its own escaping)."""
     findings: list[Finding] = []
     for variant in variants:
-        cls = plan.registry.get(plan.channels[variant.channel].type)
+        cls: type[Adapter] | None = plan.registry.get(plan.channels[variant.channel].type)
         if cls is not None:
             findings += cls.review(variant, plan.fora[variant.forum])
     return findings
@@ -104,10 +104,10 @@ def channels(plan: Plan, clock: Clock = default_clock) -> dict[str, Adapter]:
     shared by the run."""
     out: dict[str, Adapter] = {}
     for name, channel in plan.channels.items():
-        cls = plan.registry.get(channel.type)
+        cls: type[Adapter] | None = plan.registry.get(channel.type)
         assert cls is not None, "plan.load() checked every channel type"
         out[name] = cls.from_config(name, channel.settings)
-        out[name].clock = clock  # type: ignore[method-assign]  # the runtime's: a newsletter's issue depends on it
+        out[name].clock = clock  # the runtime's: a newsletter's issue depends on it
     for adapter in out.values():
         adapter.bind(plan, out)
     return out

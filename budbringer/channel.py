@@ -19,18 +19,21 @@ registry the plan was loaded with; nothing else lists channel types. See docs/ad
 
 from __future__ import annotations
 
+import builtins
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import TYPE_CHECKING, ClassVar
 
-from pydantic import BaseModel, ConfigDict
-
+from budbringer.channel_types import ENTRY_POINTS as ENTRY_POINTS
+from budbringer.channel_types import ChannelSettings as ChannelSettings
+from budbringer.channel_types import ForumAddressing as ForumAddressing
+from budbringer.channel_types import Registry as Registry
+from budbringer.channel_types import installed as installed
 from budbringer.clock import Clock, default_clock
 
-if TYPE_CHECKING:  # names in signatures only: the contract sits below the plan, the checks and rendering
+if TYPE_CHECKING:  # names in signatures only (the plan imports channel_types below it, never this module)
     from budbringer.checks import Finding
     from budbringer.delivery import Delivery, Receipt
     from budbringer.errors import Problem
@@ -79,53 +82,17 @@ class SharedLimit:
         return burst, max(self.per_minute - burst, 0.5) / 60
 
 
-class ChannelSettings(BaseModel):
-    """Base of every adapter's settings: unknown keys are an error, values never change after load."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ForumAddressing(BaseModel):
-    """Base of a channel's addressing: the fields a forum on this channel gives in the plan, beside the fields
-    every forum has (`fora.<name>.recipients`, `…sites`, …). Unknown keys are an error when the plan is loaded;
-    each field's `description` documents it. A channel that needs no forum fields (its target is in its
-    settings, as a LinkedIn organisation is) keeps this empty base.
-
-    The methods below are what the domain asks of any addressing; a subclass overrides those it has an answer
-    for and calls `super()` so that addressings combine (the outbox takes every field).
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    def mail_to(self) -> tuple[str, ...]:
-        """The mail addresses a variant goes to (`Variant.recipients`); empty if the channel sends no mail."""
-        return ()
-
-    def page_sites(self) -> tuple[str, ...]:
-        """The sites a page goes on (`Variant.sites`); empty if the channel makes no pages."""
-        return ()
-
-    def reach(self) -> list[str]:
-        """Who or where the forum is reached, as the plan document shows it."""
-        return list(self.mail_to() or self.page_sites())
-
-    def missing(self, medium: str) -> list[tuple[str, str, str]]:
-        """What an enabled forum of this medium lacks: (field, what, fix) each; checked when the plan is
-        loaded (a disabled forum may leave its addressing out)."""
-        return []
-
-
 class Adapter(ABC):
     #: the `type:` name used in config/plan.yaml
     type: ClassVar[str]
     #: the channel in Danish, for the plan document and the web pages (e.g. "Microsoft 365-mail")
     label: ClassVar[str]
     #: the fields a forum on this channel gives (`fora.<name>.…`): checked when the plan is loaded
-    Addressing: ClassVar[type[ForumAddressing]] = ForumAddressing
+    Addressing: ClassVar[builtins.type[ForumAddressing]] = ForumAddressing
     #: the media (mail, page, post, submission, web) this channel can carry
     media: ClassVar[frozenset[str]]
     #: the adapter's settings model
-    Settings: ClassVar[type[ChannelSettings]] = ChannelSettings
+    Settings: ClassVar[builtins.type[ChannelSettings]] = ChannelSettings
     #: what it delivers reaches people (a mailbox, a page, a post); False for the outbox's files and the tests'
     #: memory: then links in it that only this machine can open are no one's problem (`web_address`)
     delivers_to_people: ClassVar[bool] = True
@@ -140,7 +107,7 @@ class Adapter(ABC):
         self.settings = settings
 
     @classmethod
-    def from_config(cls, name: str, raw: dict) -> Adapter:
+    def from_config(cls, name: str, raw: Mapping[str, object]) -> Adapter:
         return cls(name, cls.Settings.model_validate(raw))
 
     @abstractmethod
@@ -191,47 +158,3 @@ class Adapter(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, settings={self.settings!r})"
-
-
-class Registry:
-    """The channel types a plan may use: the `type:` name in a plan → the adapter class. A name taken twice is
-    an error when the registry is built."""
-
-    def __init__(self, classes: Iterable[type[Adapter]]) -> None:
-        self._by_type: dict[str, type[Adapter]] = {}
-        for cls in classes:
-            if cls.type in self._by_type:
-                raise RuntimeError(f"adapter type {cls.type!r} is registered twice: "
-                                   f"{self._by_type[cls.type].__name__} and {cls.__name__}")
-            self._by_type[cls.type] = cls
-
-    def get(self, type_name: str) -> type[Adapter] | None:
-        return self._by_type.get(type_name)
-
-    def label(self, type_name: str) -> str:
-        """The channel type's Danish label (the type name itself if it is not registered)."""
-        cls = self._by_type.get(type_name)
-        return cls.label if cls is not None else type_name
-
-    def names(self) -> list[str]:
-        return sorted(self._by_type)
-
-    def __repr__(self) -> str:
-        return f"Registry({', '.join(self.names())})"
-
-
-#: the entry-point group an installed package declares its channel types in (pyproject.toml)
-ENTRY_POINTS = "budbringer.channels"
-
-
-@lru_cache(maxsize=1)
-def installed() -> Registry:
-    """The channel types the installed packages declare (entry points `budbringer.channels`), for a caller that
-    loads a plan without handing in a registry (a library user, a test). The CLI and the flows hand theirs in."""
-    from importlib.metadata import entry_points
-
-    classes: list[type[Adapter]] = []
-    for point in sorted(entry_points(group=ENTRY_POINTS), key=lambda p: p.name):
-        loaded = point.load()  # an adapter class, or a sequence of them
-        classes += [loaded] if isinstance(loaded, type) else list(loaded)
-    return Registry(classes)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 import nh3
@@ -63,7 +64,7 @@ def lix(text: str) -> float:
 
 
 def check_variants(plan: Plan, variants: list[Variant], review: readability.Review | None = None,
-                   month_words: dict | None = None) -> list[Finding]:
+                   month_words: Mapping[str, object] | None = None) -> list[Finding]:
     """Lengths and readability of every variant; a blocking readability rule gives an error. `month_words`:
     the message's `words:` (readability.review)."""
     findings: list[Finding] = []

@@ -155,7 +155,7 @@ def waves(plan: Plan, deliveries: Sequence[Delivery]) -> list[tuple[Delivery, ..
 def max_concurrency(plan: Plan, channel: str) -> int:
     """How many deliveries of one channel may be in flight at once (`Adapter.max_concurrency`)."""
     settings = plan.channels.get(channel)
-    cls = plan.registry.get(settings.type) if settings is not None else None
+    cls: type[Adapter] | None = plan.registry.get(settings.type) if settings is not None else None
     return max(1, cls.max_concurrency) if cls is not None else 1
 
 

@@ -64,7 +64,10 @@ import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import TYPE_CHECKING, Iterable, Mapping
+
+if TYPE_CHECKING:
+    from simplemma import Lemmatizer
 
 #: below this a word is rare (default for every group)
 MIN_ZIPF = 3.0
@@ -90,7 +93,7 @@ class Lexicon:
 
     def __init__(self) -> None:
         self._zipf: dict[str, float] | None = None
-        self._lemmatizer = None
+        self._lemmatizer: Lemmatizer | None = None
         self._lock = threading.Lock()
         # every variant of a message repeats most of its words: each is judged once per process
         self._frequencies: dict[str, float] = {}
@@ -112,15 +115,16 @@ class Lexicon:
                 if self._lemmatizer is None:
                     from simplemma import Lemmatizer
                     from simplemma.strategies import DefaultStrategy
+                    from simplemma.strategies.dictionaries.dictionary_factory import DictionaryFactory
                     from simplemma.strategies.dictionaries.trie_dictionary_factory import TrieDictionaryFactory
 
                     try:
-                        factory = TrieDictionaryFactory()  # cached on disk: milliseconds after the first build
+                        factory: DictionaryFactory = TrieDictionaryFactory()  # on disk: ms after the first build
                     except ImportError:  # marisa-trie missing: the in-memory dictionary (slower to load)
                         from simplemma.strategies.dictionaries import DefaultDictionaryFactory as factory_cls
                         factory = factory_cls()
                     self._lemmatizer = Lemmatizer(lemmatization_strategy=DefaultStrategy(dictionary_factory=factory))
-        return self._lemmatizer.lemmatize(word.casefold(), lang="da")  # type: ignore[union-attr]
+        return self._lemmatizer.lemmatize(word.casefold(), lang="da")
 
     def frequency(self, word: str) -> float:
         """The larger of the word's and its lemma's Zipf values."""
@@ -184,7 +188,7 @@ def part_zipf(lexicon: Lexicon, parts: tuple[str, ...], index: int) -> float:
 
 def _split(lexicon: Lexicon, word: str, bar: float) -> tuple[str, ...] | None:
     """Fewest parts first; among those, the split whose weakest part is the most common."""
-    def rank(split: tuple[tuple[str, ...], tuple[float, ...]]) -> tuple:
+    def rank(split: tuple[tuple[str, ...], tuple[float, ...]]) -> tuple[int, tuple[float, ...]]:
         return len(split[0]), tuple(-v for v in sorted(split[1]))
 
     @lru_cache(maxsize=None)

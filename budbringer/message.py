@@ -217,7 +217,7 @@ class Message(BaseModel):
 FIELDS = ", ".join(name for name in Message.model_fields if name not in ("body", "path"))
 
 
-def fields_at(at: tuple) -> str:
+def fields_at(at: tuple[str | int, ...]) -> str:
     """The fields allowed where an unknown one was found (`at` is pydantic's location of the unknown field)."""
     model: type[BaseModel] = Message
     for step in at[:-1]:
@@ -335,12 +335,12 @@ OPTIONAL = frozenset({"link", "role", "phone", "by", "reply_to", "citizens", "em
                       "hashtags", "next_status", "author", "image", "fora"})
 
 
-def empty_fields(file: str, data: dict, where: dict) -> list[Problem]:
+def empty_fields(file: str, data: dict[str, object], where: dict[tuple[str | int, ...], int]) -> list[Problem]:
     """Every field written with no value (`headline:` and nothing after it, as `budbringer new` leaves them),
     named with its line, in Danish for the author: what to write there, or to delete the line."""
     found: list[Problem] = []
 
-    def walk(node: object, at: tuple) -> None:
+    def walk(node: object, at: tuple[str | int, ...]) -> None:
         if isinstance(node, dict):
             for key, value in node.items():
                 walk(value, (*at, key))

@@ -20,7 +20,7 @@ from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, StringConstrain
 from pydantic_core import PydanticCustomError
 
 from budbringer import errors, yamlfile
-from budbringer.channel import ForumAddressing, Registry, installed
+from budbringer.channel_types import ForumAddressing, Registry, installed
 from budbringer.errors import InputError, Problem
 
 Stakeholder = Literal["citizens", "employees", "management", "others"]
@@ -433,11 +433,12 @@ class Plan(Strict):
 
     # Set by load(), not read from YAML.
     path: Path = Field(default=Path("plan.yaml"), exclude=True)
-    #: the channel types the plan was checked against (handed to load() by the entry point)
-    _registry: Registry | None = PrivateAttr(default=None)
+    #: the channel types the plan was checked against (handed to load() by the entry point): adapter classes,
+    #: which sit above the plan; the plan reads only their class facts (channel_types.ChannelType)
+    _registry: Registry[Any] | None = PrivateAttr(default=None)
 
     @property
-    def registry(self) -> Registry:
+    def registry(self) -> Registry[Any]:
         return self._registry if self._registry is not None else installed()
 
     @field_validator("path", mode="before")
@@ -478,7 +479,7 @@ PLAN_SUFFIXES = (".yaml", ".yml")
 MAX_EXTENDS = 8
 
 
-def load(path: str | os.PathLike[str] | None = None, registry: Registry | None = None) -> Plan:
+def load(path: str | os.PathLike[str] | None = None, registry: Registry[Any] | None = None) -> Plan:
     """Read and validate a plan against the channel types of `registry` (the entry point's; else the installed
     ones); raise InputError naming every problem found."""
     file = plan_path(path)
@@ -500,7 +501,7 @@ def load(path: str | os.PathLike[str] | None = None, registry: Registry | None =
     return plan
 
 
-def _read_with_extends(file: Path, chain: tuple[Path, ...] = ()) -> tuple[Any, dict, list[Problem]]:
+def _read_with_extends(file: Path, chain: tuple[Path, ...] = ()) -> tuple[Any, dict[Any, Any], list[Problem]]:
     """A plan may say `extends: base.yaml` and override parts of it (e.g. swap the channels)."""
     if file.suffix.lower() not in PLAN_SUFFIXES:
         raise InputError([Problem(str(file), "(file)", f"is not a plan file (a plan ends in "
@@ -537,7 +538,7 @@ def _read_with_extends(file: Path, chain: tuple[Path, ...] = ()) -> tuple[Any, d
         # Remember which file gives each field the overlay does not, so problems name the right file.
         origin = base_lines.pop(_ORIGIN, {})
         origin = {at: origin.get(at, str(base_file)) for at in base_lines if at not in lines}
-        lines = {**base_lines, **lines, _ORIGIN: origin}
+        lines = {**base_lines, **lines, _ORIGIN: origin}  # type: ignore[dict-item]  # origin under its marker
         problems = base_problems + problems
     return data, lines, problems
 
@@ -556,7 +557,7 @@ def lines_of_extends(file: Path) -> int | None:
         return None
 
 
-def _where(file: str, lines: dict, at: tuple) -> tuple[str, int | None]:
+def _where(file: str, lines: dict[Any, Any], at: tuple[Any, ...]) -> tuple[str, int | None]:
     """The file and line of the deepest part of `at` a plan file gives (under `extends`, maybe the base)."""
     for end in range(len(at), -1, -1):
         if at[:end] in lines:
@@ -570,7 +571,7 @@ def _merge(base: Any, override: Any) -> Any:
     return override
 
 
-def _problem(file: str, lines: dict, error: Any) -> Problem:
+def _problem(file: str, lines: dict[Any, Any], error: Any) -> Problem:
     at = tuple(part for part in error["loc"] if not (isinstance(part, str) and part.startswith("function-")))
     field = yamlfile.dotted(at)
     kind = error["type"]
@@ -597,17 +598,19 @@ def _problem(file: str, lines: dict, error: Any) -> Problem:
     return Problem(file, field, what, fix, line)
 
 
-def _cross_check(plan: Plan, file: str, lines: dict) -> list[Problem]:
+def _cross_check(plan: Plan, file: str, lines: dict[Any, Any]) -> list[Problem]:
     registry = plan.registry
     problems: list[Problem] = []
 
-    def add(at: tuple, what: str, fix: str) -> None:
+    def add(at: tuple[Any, ...], what: str, fix: str) -> None:
         where, line = _where(file, lines, at)
         problems.append(Problem(where, yamlfile.dotted(at), what, fix, line))
 
     known = sorted(plan.fora)
     placed: dict[str, str] = {}
     tier_names: set[str] = set()
+    forum: str | Forum  # a forum's name in the tiers' loop, the forum itself in the fora's
+    channel: Channel | None
     for i, tier in enumerate(plan.tiers):
         if tier.name in tier_names:
             add(("tiers", i, "name"), f"tier {tier.name!r} is named twice", "give each tier a unique name")
@@ -707,7 +710,7 @@ def _check_authors(plan: Plan, add: Any) -> None:
 
 
 def _check_addressing(forum: Forum, name: str, model: type[ForumAddressing], channel_type: str, file: str,
-                      lines: dict, add: Any) -> list[Problem]:
+                      lines: dict[Any, Any], add: Any) -> list[Problem]:
     """The forum's addressing fields against its channel's declaration (`Adapter.Addressing`); on success the
     forum keeps the checked model (`Forum.address`). `add` records what an enabled forum lacks."""
     address, problems = _addressing(forum.addressing_fields, name, forum.channel, model, channel_type, file, lines)
@@ -720,7 +723,7 @@ def _check_addressing(forum: Forum, name: str, model: type[ForumAddressing], cha
 
 
 def _addressing(fields: Mapping[str, Any], name: str, channel: str, model: type[ForumAddressing], channel_type: str,
-                file: str, lines: dict) -> tuple[ForumAddressing | None, list[Problem]]:
+                file: str, lines: dict[Any, Any]) -> tuple[ForumAddressing | None, list[Problem]]:
     try:
         return model.model_validate(dict(fields)), []
     except ValidationError as exc:
@@ -737,7 +740,8 @@ def _addressing(fields: Mapping[str, Any], name: str, channel: str, model: type[
         return None, problems
 
 
-def _addressing_of_raw(data: dict, registry: Registry, file: str, lines: dict) -> list[Problem]:
+def _addressing_of_raw(data: dict[Any, Any], registry: Registry[Any], file: str,
+                       lines: dict[Any, Any]) -> list[Problem]:
     """The fora's addressing problems when the plan as a whole did not validate (so a misspelt field is named
     beside the field it leaves missing): each forum whose channel and type can be told from the raw data."""
     problems: list[Problem] = []
@@ -812,7 +816,8 @@ _VARIABLE_NAME = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$", re.DOTALL)
 _SECRET_NAME = re.compile(r"SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|PRIVATE|API_?KEY", re.IGNORECASE)
 
 
-def expand_environment(data: Any, file: str, lines: dict, environ: Mapping[str, str] | None = None) -> list[Problem]:
+def expand_environment(data: Any, file: str, lines: dict[Any, Any],
+                       environ: Mapping[str, str] | None = None) -> list[Problem]:
     """Expand `${VAR}` and `${VAR:-default}` in every string value of one plan file (not in keys), in place.
 
     Only the variables that the file's own top-level `environment:` list names are read, so a plan cannot pull
@@ -827,7 +832,7 @@ def expand_environment(data: Any, file: str, lines: dict, environ: Mapping[str, 
     allowed = {name for name in listed if isinstance(name, str)} if isinstance(listed, list) else set()
     problems: list[Problem] = []
 
-    def expand(text: str, at: tuple) -> str:
+    def expand(text: str, at: tuple[Any, ...]) -> str:
         def one(match: re.Match[str]) -> str:
             if match.group(1):
                 return "$"
@@ -870,7 +875,7 @@ def expand_environment(data: Any, file: str, lines: dict, environ: Mapping[str, 
 
         return _VARIABLE.sub(one, text)
 
-    def walk(node: Any, at: tuple) -> Any:
+    def walk(node: Any, at: tuple[Any, ...]) -> Any:
         if isinstance(node, dict):
             for key, value in node.items():
                 node[key] = walk(value, (*at, key))

@@ -45,7 +45,7 @@ class Runtime:
     adapter object per channel for the whole run, so that tokens and rate limits are shared by it (the
     channels share them with each other in `Adapter.bind`). Two runtimes share no channel object."""
 
-    def __init__(self, settings: Settings, registry: Registry, clock: Clock = default_clock,
+    def __init__(self, settings: Settings, registry: Registry[type[Adapter]], clock: Clock = default_clock,
                  plan: Plan | None = None, channels: Mapping[str, Adapter] | None = None) -> None:
         """`plan`: the plan already loaded from `settings.plan` (else it is loaded here); `channels`: channel
         objects built by the caller (a test's own), else the plan's, built on first use."""
@@ -75,6 +75,7 @@ class Runtime:
         return f"Runtime(plan={str(self.settings.plan)!r}, ledger={self.ledger!r})"
 
 
-def build(plan: str | os.PathLike[str] | None, registry: Registry, clock: Clock = default_clock) -> Runtime:
+def build(plan: str | os.PathLike[str] | None, registry: Registry[type[Adapter]],
+          clock: Clock = default_clock) -> Runtime:
     """The runtime of one entry point: read the settings, load and check the plan, open the ledger."""
     return Runtime(Settings.read(plan), registry, clock)

@@ -125,7 +125,7 @@ def pick_meeting(plan: Plan, meeting: dt.date | None, now: dt.datetime) -> tuple
                                       f"it under fora.{forum}.meetings")])
         return meeting, []
     today = now.astimezone(deadlines._zone(plan)).date()
-    skipped = []
+    skipped: list[dt.date] = []
     for day in (d for d in known if d > today):
         if deadlines.schedule_for(plan, day).deadline > now:
             return day, skipped
@@ -140,7 +140,7 @@ def dates_for(plan: Plan, meeting: dt.date) -> Dates:
     out once approved (not before the request), after the tier before it, and not before its calendar gate."""
     schedule = deadlines.schedule_for(plan, meeting)
     earliest = schedule.request_at.date()
-    tiers = []
+    tiers: list[tuple[str, dt.date, str]] = []
     for tier in plan.tiers:
         if not plan.active_fora(tier):
             continue

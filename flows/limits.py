@@ -415,7 +415,7 @@ def free_orphans(names: list[str]) -> dict[str, int]:
             held = sum(int(record.get("slots", 1)) for record in live if name in record.get("names", ()))
             orphans = count - held
             if orphans > 0:
-                client.release_concurrency_slots([name], orphans, None)  # type: ignore[arg-type]
+                client.release_concurrency_slots([name], orphans, None)
                 freed[name] = orphans
                 _logger().warning("%s: freed %d slot%s held by a run that is gone (killed before it released "
                                   "them); %d held by live runs", name, orphans, "s" if orphans != 1 else "", held)

@@ -10,7 +10,6 @@ import email.utils
 import json
 import logging
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +24,6 @@ from budbringer.adapters.graph_mail import (
     HEADER,
     PROPERTY_ID,
     GraphMailAdapter,
-    MailboxLimiter,
     sendmail_body,
 )
 from budbringer.delivery import Delivery
@@ -404,64 +402,6 @@ def test_preflight_unknown_tenant(tenant: M365, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv(graph.ENV_TENANT, "00000000-0000-0000-0000-000000000000")
     [problem] = adapter().preflight()
     assert "AADSTS90002" in problem.what and graph.ENV_TENANT in problem.fix
-
-
-# Exchange's per-mailbox limits ---------------------------------------------------------------------------------
-
-def test_limiter_holds_30_messages_a_minute() -> None:
-    now = [0.0]
-    slept: list[float] = []
-
-    def sleep(seconds: float) -> None:
-        slept.append(seconds)
-        now[0] += seconds
-
-    limiter = MailboxLimiter(30, 4, clock=lambda: now[0], sleep=sleep)
-    started = []
-    for _ in range(65):
-        with limiter.message():
-            started.append(now[0])
-        now[0] += 0.5
-    assert slept and all(s > 0 for s in slept)
-    for index, moment in enumerate(started):
-        in_window = [t for t in started[:index + 1] if t > moment - 60.0]
-        assert len(in_window) <= 30
-    assert started[30] >= 60.0 and started[60] >= 120.0
-
-
-def test_four_requests_at_a_time_per_mailbox_shared_by_every_delivery(tenant: M365) -> None:
-    tenant.graph.send_delay = 0.15
-    first, second = adapter("mail", concurrent_requests=2), adapter("network_mail", concurrent_requests=2)
-    one_run(first, second)
-    assert first.limiter is second.limiter and first.graph.tokens is second.graph.tokens
-    errors: list[BaseException] = []
-
-    def send(channel: GraphMailAdapter, number: int) -> None:
-        try:
-            channel.deliver(delivery(message=f"m{number}"))
-        except BaseException as exc:  # pragma: no cover - shown below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=send, args=(first if n % 2 else second, n)) for n in range(8)]
-    started = time.monotonic()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
-    assert tenant.graph.max_in_flight[SENDER] == 2
-    assert len(tenant.login.token_requests()) == 1  # one sign-in, though eight deliveries started at once
-    assert len(tenant.graph.sent(SENDER)) == 8
-    assert time.monotonic() - started >= 4 * 0.15
-
-
-def test_two_runs_share_no_sign_in_and_no_limiter(tenant: M365) -> None:
-    first, second = adapter("mail"), adapter("mail")  # the same channel, built by two runs
-    assert first.limiter is not second.limiter and first.graph.tokens is not second.graph.tokens
-    first.deliver(delivery(message="m1"))
-    first.deliver(delivery(message="m2"))
-    second.deliver(delivery(message="m3"))
-    assert len(tenant.login.token_requests()) == 2 and len(tenant.graph.sent(SENDER)) == 3
 
 
 def test_the_credentials_are_read_once_when_the_channel_is_built(tenant: M365,

@@ -21,6 +21,7 @@ from budbringer.errors import ApprovalError, BudbringerError, mask_secrets
 
 if TYPE_CHECKING:
     from budbringer.flows.temporary_server import TemporaryServer
+    from budbringer.ledger import Ledger
 
 
 def cmd_send(args: argparse.Namespace) -> int:
@@ -214,7 +215,7 @@ def _announce_new_ledger(plan: object) -> None:
               file=sys.stderr)
 
 
-def _waiting_or_rejected(message_id: str, path: str, plan: object, ledger: object) -> int:
+def _waiting_or_rejected(message_id: str, path: str, plan: object, ledger: Ledger) -> int:
     """What `send` says when it sent nothing because the message is not (yet) approved."""
     from budbringer.approval_request import local
 
@@ -226,7 +227,7 @@ def _waiting_or_rejected(message_id: str, path: str, plan: object, ledger: objec
         print(f"\n{message_id} was rejected ({request.comment}); nothing was sent. The author has been told. Edit "
               f"the message and send it again to request a new approval.", file=sys.stderr)
         return EXIT_PROBLEM
-    votes = ", ".join(f"{v.voter} ({v.decision})" for v in ledger.votes(request.id)) or "none yet"  # type: ignore[attr-defined]
+    votes = ", ".join(f"{v.voter} ({v.decision})" for v in ledger.votes(request.id)) or "none yet"
     deadline = f"; deadline {local(plan, request.deadline):%Y-%m-%d %H:%M}" if request.deadline else ""  # type: ignore[arg-type]
     print(f"\nApproval of {message_id} was requested (request {request.id}, hash {request.approval_hash[:12]}"
           f"{deadline}); decisions: {votes}. Nothing was sent yet.\n"

@@ -27,7 +27,7 @@ def short_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
-def matching_keys(conn: sa.Connection, column: sa.Column, text: str) -> list[str]:
+def matching_keys(conn: sa.Connection, column: sa.Column[str], text: str) -> list[str]:
     """The keys in `column` whose short key starts with `text` (at least 6 characters)."""
     wanted = text.strip().lower()
     if len(wanted) < 6:

@@ -108,7 +108,7 @@ class NoticeStore:
 
     def notice_book(self, request_id: int, kind: str) -> NoticeBook:
         """One notice's side of the delivery path (`cascade.attempt`)."""
-        return NoticeBook(self, request_id, kind)  # type: ignore[arg-type]
+        return NoticeBook(self, request_id, kind)
 
 
 class NoticeBook:

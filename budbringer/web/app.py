@@ -98,7 +98,7 @@ def create_app(plan_path: str | Path | None = None, messages: str | Path = "mess
             sign_ins[config] = signin.EntraSignIn(config)
         return sign_ins[config]
 
-    def signed_in(session: dict, policy: plan_.ApprovalPolicy) -> tuple[WebSession | None, Member | None]:
+    def signed_in(session: dict[str, object], policy: plan_.ApprovalPolicy) -> tuple[WebSession | None, Member | None]:
         """The sign-in this cookie names, while the ledger says it counts (not signed out, not expired), and
         the member whose object id it is, in the configured tenant (by the plan as it is now)."""
         token = session.get("sid")
@@ -280,7 +280,7 @@ def create_app(plan_path: str | Path | None = None, messages: str | Path = "mess
         form = {k: v[0] for k, v in parse_qs((await http.body()).decode("utf-8", "replace")).items()}
         return await run_in_threadpool(_decide, token, form, dict(http.session))
 
-    def _decide(token: str, form: dict[str, str], session: dict) -> HTMLResponse:
+    def _decide(token: str, form: dict[str, str], session: dict[str, object]) -> HTMLResponse:
         contact = plan().narrative.contact
         try:
             claim, prepared, request = check(token)

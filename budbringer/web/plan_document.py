@@ -11,7 +11,7 @@ from typing import Any
 
 from budbringer import deadlines
 from budbringer.errors import mask_secrets
-from budbringer.plan import STAKEHOLDER_LABELS, Plan
+from budbringer.plan import STAKEHOLDER_LABELS, Forum, Plan
 from budbringer.web.pages import MEDIA, danish_date, danish_datetime, environment
 
 
@@ -30,6 +30,7 @@ class ForumRow:
 
 
 def _context(plan: Plan) -> dict[str, Any]:
+    forum: Forum | None  # a tier's forum in the loop, then the forum that holds the meetings
     tiers = []
     for index, tier in enumerate(plan.tiers, start=1):
         rows = []

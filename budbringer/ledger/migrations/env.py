@@ -7,13 +7,15 @@ uses ($BUDBRINGER_DATABASE_URL, else SQLite under $BUDBRINGER_HOME).
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import context
 
 from budbringer.ledger.schema import metadata
 
 
-def _configure(**options: object) -> None:
+def _configure(**options: Any) -> None:
     # Batch mode: SQLite cannot ALTER most things, so autogenerate writes `batch_alter_table`, which copies
     # the table on SQLite and is a plain ALTER on PostgreSQL.
     context.configure(target_metadata=metadata, render_as_batch=True, compare_type=True, **options)
