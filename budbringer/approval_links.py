@@ -22,7 +22,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from budbringer.ledger import ApprovalRequest
 from budbringer.plan import Member, Plan
-from budbringer.web_address import base_url
+from budbringer.web_address import base_url as base_url
 
 #: itsdangerous salt: a token signed for the approval page is no use for any other purpose
 APPROVAL_SALT = "budbringer.approval-link.v1"

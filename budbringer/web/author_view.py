@@ -136,9 +136,9 @@ def analyse(plan: Plan, text: str, name: str, clock: Clock) -> Analysis:
             key = sources.timeline.split(".")[-1]
             fed += [p for p in paths if p.startswith("timeline[") and p.endswith(f".{key}")]
             fed += [p for p in paths if p.startswith("timeline[") and p.endswith(".when")]
-        for path in paths:
-            if any(path == f or path.startswith(f + ".") for f in fed):
-                analysis.fora.setdefault(path, []).append(shown[sources.forum])
+        for field_path in paths:
+            if any(field_path == f or field_path.startswith(f + ".") for f in fed):
+                analysis.fora.setdefault(field_path, []).append(shown[sources.forum])
     titles = {n: f.title for n, f in plan.fora.items()}
     for finding in findings.for_author(found, titles, "da"):
         note = Note(finding.blocking, finding.text, ", ".join(finding.titles))
