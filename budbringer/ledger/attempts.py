@@ -134,7 +134,7 @@ class Attempts:
         if current != State.UNCERTAIN:
             raise ValueError(f"{key} is {current.value}, not uncertain: only an uncertain {self.noun} is settled")
         with self.engine.connect() as conn:
-            error = conn.execute(sa.select(self.table.c.error).where(self.table.c.key == key)).scalar_one()
+            error: str | None = conn.execute(sa.select(self.table.c.error).where(self.table.c.key == key)).scalar_one()
         state, values, detail = settlement(outcome, provider, error, note, by)
         t = self.table
         with self.engine.begin() as conn:
@@ -161,14 +161,14 @@ class Attempts:
         e = self.events_table
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(e.c.at, e.c.state, e.c.detail).where(e.c.key == key)
-                                .order_by(e.c.id)).all()
-        return [Event(_aware(at) or at, State(state), detail) for at, state, detail in rows]
+                                .order_by(e.c.id)).mappings().all()
+        return [Event(_aware(row["at"]) or row["at"], State(row["state"]), row["detail"]) for row in rows]
 
     def _state(self, key: str) -> tuple[State, int]:
         with self.engine.connect() as conn:
-            state, attempts = conn.execute(sa.select(self.table.c.state, self.table.c.attempts)
-                                           .where(self.table.c.key == key)).one()
-        return State(state), attempts
+            row = conn.execute(sa.select(self.table.c.state, self.table.c.attempts)
+                               .where(self.table.c.key == key)).mappings().one()
+        return State(row["state"]), row["attempts"]
 
     def _event(self, conn: sa.Connection, key: str, state: State, detail: str) -> None:
         conn.execute(self.events_table.insert().values(key=key, at=now(), state=state, detail=detail[:2000]))

@@ -78,8 +78,8 @@ class NoticeStore:
         """Kind → state of every notice of a request (e.g. {"request:mette-lund": "delivered", ...})."""
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(notices.c.kind, notices.c.state)
-                                .where(notices.c.request_id == request_id)).all()
-        return {kind: State(state) for kind, state in rows}
+                                .where(notices.c.request_id == request_id)).mappings().all()
+        return {row["kind"]: State(row["state"]) for row in rows}
 
     def uncertain(self, message_id: str | None = None) -> list[NoticeRecord]:
         """The notices whose outcome is unknown (a message's, or all): the operator settles them (`resolve`)."""

@@ -40,14 +40,14 @@ def upgrade() -> None:
     notices = sa.table("notices", sa.column("key", sa.String), sa.column("state", sa.String),
                        sa.column("error", sa.Text), sa.column("started_at", sa.DateTime(timezone=True)),
                        sa.column("finished_at", sa.DateTime(timezone=True)))
-    rows = op.get_bind().execute(sa.select(notices.c.key, notices.c.state, notices.c.error, notices.c.started_at,
-                                           notices.c.finished_at).order_by(notices.c.started_at)).all()
-    history = []
-    for key, state, error, started, finished in rows:
-        history.append({"key": key, "at": started, "state": "attempting", "detail": f"first attempt ({MIGRATED})"})
-        if state != "attempting":
-            history.append({"key": key, "at": finished or started, "state": state,
-                            "detail": (error or "")[:2000] or MIGRATED})
+    rows = op.get_bind().execute(sa.select(notices).order_by(notices.c.started_at)).mappings().all()
+    history: list[dict[str, object]] = []
+    for row in rows:
+        history.append({"key": row["key"], "at": row["started_at"], "state": "attempting",
+                        "detail": f"first attempt ({MIGRATED})"})
+        if row["state"] != "attempting":
+            history.append({"key": row["key"], "at": row["finished_at"] or row["started_at"], "state": row["state"],
+                            "detail": (row["error"] or "")[:2000] or MIGRATED})
     if history:
         op.bulk_insert(events, history)
 
