@@ -37,8 +37,8 @@ from budbringer.errors import (
     PermanentDeliveryError,
     Problem,
 )
-from budbringer.ledger import (Account, ApprovalRequest, Ledger, NoticeKind, OutcomeState, RequestClosed, RequestState,
-                               State, Vote)
+from budbringer.ledger import (Account, ApprovalRequest, Ledger, NoticeKind, NoticeOutcome, OutcomeState, RequestClosed,
+                               RequestState, State, Vote)
 from budbringer.plan import Plan
 from budbringer.render import Variant
 from budbringer.approval_links import LinkSigner, expiry, is_late
@@ -404,7 +404,7 @@ def send_due_nudges(plan: Plan, ledger: Ledger, channels: Mapping[str, Adapter],
                 except DeliveryError as exc:  # kept as failed: the next run tries again
                     failures.append(f"{request.message_id}: {nudge.key} to {member.name} failed: {exc}")
                     continue
-                if state == "uncertain":  # kept as uncertain: the next run looks it up, never resends blindly
+                if state == NoticeOutcome.UNCERTAIN:  # kept as uncertain: the next run looks it up, never resends blindly
                     failures.append(f"{request.message_id}: {nudge.key} to {member.name} may or may not have "
                                     "arrived; it is not sent again")
                     continue
@@ -442,7 +442,7 @@ def notice_key(request: ApprovalRequest, kind: str) -> str:
 
 
 def _send(ledger: Ledger, adapter: Adapter, request: ApprovalRequest, kind: str, variant: Variant,
-          limits: HoldLimits | None = None) -> str:
+          limits: HoldLimits | None = None) -> NoticeOutcome:
     """Send one notice at most once, on the delivery path (`cascade.attempt`) with the delivery states: an
     attempt whose outcome is unknown is `uncertain`, and is looked up at the channel before any resend (never
     taken up again blindly). `limits` takes the channel's shared limits around the attempt, as for a delivery.
@@ -460,8 +460,8 @@ def _send(ledger: Ledger, adapter: Adapter, request: ApprovalRequest, kind: str,
     if outcome.state == OutcomeState.UNCERTAIN:
         log.error("%s: the %s may or may not have reached %s (%s); it is not sent again", request.message_id,
                   kind, ", ".join(variant.recipients), outcome.error)
-        return "uncertain"
+        return NoticeOutcome.UNCERTAIN
     if outcome.state == OutcomeState.ALREADY_DELIVERED:
-        return "sent before"
+        return NoticeOutcome.SENT_BEFORE
     log.info("%s: %s sent to %s", request.message_id, kind, ", ".join(variant.recipients))
-    return "sent"
+    return NoticeOutcome.SENT

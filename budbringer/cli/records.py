@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from budbringer.cli.entry import EXIT_OK, EXIT_PROBLEM, load_plan
 from budbringer.errors import BudbringerError, InputError
-from budbringer.ledger.states import Resolution, State
+from budbringer.ledger.states import RequestState, Resolution, State
 
 if TYPE_CHECKING:  # the stores load SQLAlchemy, which these commands import only when they run
     from budbringer.ledger import NoticeRecord
@@ -75,12 +75,12 @@ def _print_request(ledger: object, message_id: str, plan_path: str | None) -> No
         print(line + (f": {vote.comment}" if vote.comment else ""))
     if plan is not None and request.decided_at is not None and is_late(request, request.decided_at):
         print(f"  LATE: {Status(request, votes).late_note(plan)}")
-    if plan is not None and request.state == "open":
+    if plan is not None and request.state == RequestState.OPEN:
         decided = {v.voter.casefold() for v in votes}
         waiting = [m.name for m in plan.approval.members if m.name.casefold() not in decided]
         if waiting:
             print(f"  not decided: {', '.join(waiting)}")
-    if request.state == "rejected" and request.comment:
+    if request.state == RequestState.REJECTED and request.comment:
         print(f"  rejected: {request.comment}")
 
 

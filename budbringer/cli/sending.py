@@ -218,12 +218,13 @@ def _announce_new_ledger(plan: object) -> None:
 def _waiting_or_rejected(message_id: str, path: str, plan: object, ledger: object) -> int:
     """What `send` says when it sent nothing because the message is not (yet) approved."""
     from budbringer.approval_request import local
+    from budbringer.ledger.states import RequestState
 
     request = ledger.request(message_id)
     if request is None:
         print(f"\n{message_id}: no approval was requested; nothing was sent", file=sys.stderr)
         return EXIT_PROBLEM
-    if request.state == "rejected":
+    if request.state == RequestState.REJECTED:
         print(f"\n{message_id} was rejected ({request.comment}); nothing was sent. The author has been told. Edit "
               f"the message and send it again to request a new approval.", file=sys.stderr)
         return EXIT_PROBLEM

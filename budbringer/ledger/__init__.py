@@ -30,6 +30,7 @@ from budbringer.ledger.states import (
     Answer,
     DeliveryState,
     NoticeKind,
+    NoticeOutcome,
     NoticeState,
     OutcomeState,
     RequestState,
@@ -100,7 +101,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "ANSWERS", "DECISIONS", "RESOLUTIONS",
     "Account", "Answer", "ApprovalRequest", "Attempts", "DeliveryState", "EditorAnswer", "Event", "Ledger",
-    "NoticeBook", "NoticeKind", "NoticeRecord", "NoticeState", "NoticeStore", "OutcomeState", "Record",
+    "NoticeBook", "NoticeKind", "NoticeOutcome", "NoticeRecord", "NoticeState", "NoticeStore", "OutcomeState", "Record",
     "RequestClosed", "RequestState", "Resolution", "SchemaError", "State", "Vote", "VoteDecision", "WebSession",
     "approval_requests", "approval_votes", "approvals", "database_url", "ledger_home", "deliveries", "delivery_events",
     "editor_answers", "metadata", "notice_events", "notices", "now", "web_sessions",

@@ -64,6 +64,16 @@ class OutcomeState(StrEnum):
         return self in (OutcomeState.DELIVERED, OutcomeState.ALREADY_DELIVERED)
 
 
+
+class NoticeOutcome(StrEnum):
+    """How sending one notice ended in this run (`approval_request.send_request` and the reminders); never
+    stored. A notice that failed raises instead (kept as failed: the next run sends it)."""
+
+    SENT = "sent"
+    SENT_BEFORE = "sent before"  # an earlier run sent it, or a lookup found that an earlier attempt arrived
+    UNCERTAIN = "uncertain"  # it may have arrived: left for the lookup or the operator, never resent blindly
+
+
 class Resolution(StrEnum):
     """How the operator settles an uncertain delivery (`budbringer resolve`)."""
 
