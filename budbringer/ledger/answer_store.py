@@ -26,7 +26,7 @@ class EditorAnswer:
 
 def _answer(row: sa.RowMapping) -> EditorAnswer:
     return EditorAnswer(message_id=row["message_id"], forum=row["forum"], answer=Answer(row["answer"]),
-                        note=row["note"] or "", marked_at=_aware(row["marked_at"]))  # type: ignore[arg-type]
+                        note=row["note"] or "", marked_at=_aware(row["marked_at"]))
 
 
 class AnswerStore:

@@ -157,7 +157,7 @@ class ApprovalStore:
             rows = conn.execute(approval_votes.select().where(approval_votes.c.request_id == request_id)
                                 .order_by(approval_votes.c.id)).mappings().all()
         return [Vote(voter=r["voter"], decision=VoteDecision(r["decision"]), comment=comment_.clean(r["comment"] or ""),
-                     source=r["source"], at=_aware(r["at"]),  # type: ignore[arg-type]
+                     source=r["source"], at=_aware(r["at"]),
                      signer=Account(r["signer_oid"], r["signer_tid"] or "", r["signer_upn"] or "")
                      if r["signer_oid"] else None) for r in rows]
 
@@ -220,4 +220,4 @@ def _request(row: sa.RowMapping) -> ApprovalRequest:
         title=row["title"] or "", requested_at=_aware(row["requested_at"]), meeting=row["meeting"],
         deadline=_aware(row["deadline"]),
         flow_run_id=row["flow_run_id"], state=RequestState(row["state"]), decided_at=_aware(row["decided_at"]),
-        comment=comment_.clean(row["comment"] or ""), approval_id=row["approval_id"])  # type: ignore[arg-type]
+        comment=comment_.clean(row["comment"] or ""), approval_id=row["approval_id"])

@@ -162,7 +162,7 @@ class Attempts:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(e.c.at, e.c.state, e.c.detail).where(e.c.key == key)
                                 .order_by(e.c.id)).mappings().all()
-        return [Event(_aware(row["at"]) or row["at"], State(row["state"]), row["detail"]) for row in rows]
+        return [Event(_aware(row["at"]), State(row["state"]), row["detail"]) for row in rows]
 
     def _state(self, key: str) -> tuple[State, int]:
         with self.engine.connect() as conn:

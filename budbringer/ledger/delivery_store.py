@@ -139,6 +139,6 @@ def _record(row: sa.RowMapping) -> Record:
         channel=row["channel"], tier=row["tier"], tier_index=row["tier_index"], approval_id=row["approval_id"],
         state=State(row["state"]), attempts=row["attempts"],
         receipt=Receipt.from_json(json.loads(row["receipt"])) if row["receipt"] else None,
-        error=row["error"], started_at=_aware(row["started_at"]) or row["started_at"],
+        error=row["error"], started_at=_aware(row["started_at"]),
         finished_at=_aware(row["finished_at"]),
     )

@@ -160,6 +160,6 @@ def _record(row: sa.RowMapping) -> NoticeRecord:
         key=row["key"], message_id=row["message_id"], request_id=row["request_id"], kind=row["kind"],
         channel=row["channel"] or "", state=State(row["state"]), attempts=row["attempts"],
         receipt=Receipt.from_json(json.loads(row["receipt"])) if row["receipt"] else None,
-        error=row["error"], started_at=_aware(row["started_at"]) or row["started_at"],
+        error=row["error"], started_at=_aware(row["started_at"]),
         finished_at=_aware(row["finished_at"]),
     )

@@ -62,7 +62,7 @@ class SessionStore:
         if row is None or row["ended_at"] is not None or _aware(row["expires_at"]) <= (at or now()):
             return None
         return WebSession(row["member"], Account(row["oid"], row["tid"], row["upn"]), _aware(row["started_at"]),
-                          _aware(row["expires_at"]))  # type: ignore[arg-type]
+                          _aware(row["expires_at"]))
 
     def end_session(self, token: str) -> bool:
         """Sign out: the session no longer counts, whoever presents its cookie. False if it had ended."""
