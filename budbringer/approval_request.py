@@ -37,7 +37,8 @@ from budbringer.errors import (
     PermanentDeliveryError,
     Problem,
 )
-from budbringer.ledger import Account, ApprovalRequest, Ledger, NoticeKind, RequestClosed, State, Vote
+from budbringer.ledger import (Account, ApprovalRequest, Ledger, NoticeKind, NoticeOutcome, OutcomeState, RequestClosed,
+                               RequestState, State, Vote)
 from budbringer.plan import Plan
 from budbringer.render import Variant
 from budbringer.approval_links import LinkSigner, expiry, is_late
@@ -185,7 +186,7 @@ def decide(prepared: Prepared, ledger: Ledger, request: ApprovalRequest, decisio
     if decision.decision == REJECT and not decision.comment:
         raise ApprovalError("a rejection needs a comment that tells the author what to change: "
                             "pass --comment TEXT (or fill in the comment in the form)")
-    if request.state == "open" and is_late(request, now) and policy.late_decisions == "refuse":
+    if request.state == RequestState.OPEN and is_late(request, now) and policy.late_decisions == "refuse":
         raise LateDecision(prepared.plan, request)
     if comment_.too_long(decision.comment):
         raise ApprovalError(f"the comment has {len(decision.comment):,} characters; a comment is at most "
@@ -211,17 +212,17 @@ def evaluate(prepared: Prepared, ledger: Ledger, request: ApprovalRequest) -> St
     meeting) counts: the request is closed with it."""
     votes = ledger.votes(request.id)
     fresh = ledger.request(request.message_id, request.approval_hash) or request
-    if fresh.state == "open":
+    if fresh.state == RequestState.OPEN:
         earlier = [a for a in ledger.approvals_for(fresh.message_id) if a.hash == fresh.approval_hash]
         if earlier:
             ledger.decide(fresh.id, "approved", comment=f"approved earlier: {earlier[0].reference}",
                           approval_id=earlier[0].id)
             fresh = ledger.request(fresh.message_id, fresh.approval_hash) or fresh
-    if fresh.state == "approved" and fresh.approval_id is not None:
+    if fresh.state == RequestState.APPROVED and fresh.approval_id is not None:
         return Status(fresh, votes, approval=ledger.approval(fresh.approval_id))
-    if fresh.state == "rejected":
+    if fresh.state == RequestState.REJECTED:
         return Status(fresh, votes, rejected=True)
-    if fresh.state == "void":
+    if fresh.state == RequestState.VOID:
         raise ApprovalError(f"the approval request {fresh.id} for {fresh.message_id} was replaced by a newer one "
                             "(the message changed)")
     rejections = [v for v in votes if v.decision == REJECT]
@@ -421,7 +422,7 @@ def send_due_nudges(plan: Plan, ledger: Ledger, channels: Mapping[str, Adapter],
                 except DeliveryError as exc:  # kept as failed: the next run tries again
                     failures.append(f"{request.message_id}: {nudge.key} to {member.name} failed: {exc}")
                     continue
-                if state == "uncertain":  # kept as uncertain: the next run looks it up, never resends blindly
+                if state == NoticeOutcome.UNCERTAIN:  # kept as uncertain: the next run looks it up, never resends blindly
                     failures.append(f"{request.message_id}: {nudge.key} to {member.name} may or may not have "
                                     "arrived; it is not sent again")
                     continue
@@ -460,7 +461,7 @@ def notice_key(request: ApprovalRequest, kind: str) -> str:
 
 
 def _send(ledger: Ledger, adapter: Adapter, request: ApprovalRequest, kind: str, variant: Variant,
-          limits: HoldLimits | None = None) -> str:
+          limits: HoldLimits | None = None) -> NoticeOutcome:
     """Send one notice at most once, on the delivery path (`cascade.attempt`) with the delivery states: an
     attempt whose outcome is unknown is `uncertain`, and is looked up at the channel before any resend (never
     taken up again blindly). `limits` takes the channel's shared limits around the attempt, as for a delivery.
@@ -473,14 +474,14 @@ def _send(ledger: Ledger, adapter: Adapter, request: ApprovalRequest, kind: str,
     notice = Notice(request.message_id, variant, adapter.name, approval_id=0, notice_key=notice_key(request, kind))
     with limits(adapter, notice) if limits is not None else nullcontext():
         outcome = cascade.attempt(notice, adapter, ledger.notice_book(request.id, kind))
-    if outcome.state == "failed":
+    if outcome.state == OutcomeState.FAILED:
         raise PermanentDeliveryError(adapter.name, variant.forum,
                                      outcome.error.removeprefix(f"{adapter.name} → {variant.forum}: "))
-    if outcome.state == "uncertain":
+    if outcome.state == OutcomeState.UNCERTAIN:
         log.error("%s: the %s may or may not have reached %s (%s); it is not sent again", request.message_id,
                   kind, ", ".join(variant.recipients), outcome.error)
-        return "uncertain"
-    if outcome.state == "already delivered":
-        return "sent before"
+        return NoticeOutcome.UNCERTAIN
+    if outcome.state == OutcomeState.ALREADY_DELIVERED:
+        return NoticeOutcome.SENT_BEFORE
     log.info("%s: %s sent to %s", request.message_id, kind, ", ".join(variant.recipients))
-    return "sent"
+    return NoticeOutcome.SENT

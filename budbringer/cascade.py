@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from budbringer import approval as approval_
 from budbringer import checks, delivery_dates, message as message_, plan as plan_, render
@@ -29,13 +29,13 @@ from budbringer.errors import (
     TransientDeliveryError,
     UncertainDeliveryError,
 )
-from budbringer.ledger import State
+from budbringer.ledger.states import OutcomeState, State
 from budbringer.message import Message
 from budbringer.plan import Plan
 from budbringer.render import Variant
 
 if TYPE_CHECKING:  # the stores load SQLAlchemy, which `check` never needs
-    from budbringer.ledger import Ledger, Record
+    from budbringer.ledger import Ledger
 
 log = logging.getLogger("budbringer")
 
@@ -148,13 +148,13 @@ class Outcome:
     tier: str
     tier_index: int
     channel: str
-    state: str  # delivered, already delivered, failed, uncertain, not started, waiting
+    state: OutcomeState
     receipt: Receipt | None = None
     error: str = ""
 
     @property
     def ok(self) -> bool:
-        return self.state in ("delivered", "already delivered")
+        return OutcomeState(self.state).ok
 
 
 def deliver(delivery: Delivery, adapter: Adapter, ledger: Ledger) -> Outcome:
@@ -175,15 +175,38 @@ def deliver(delivery: Delivery, adapter: Adapter, ledger: Ledger) -> Outcome:
     return attempt(delivery, adapter, ledger)
 
 
-class Book(Protocol):
-    """Where the attempts at one kind of envelope are recorded, with the delivery states (`ledger.State`):
-    the ledger's deliveries (`Ledger` itself) or one notice (`Ledger.notice_book`)."""
+class Entry(Protocol):
+    """What the delivery path reads of a delivery's or a notice's record (`ledger.Record`, `ledger.NoticeRecord`)."""
+
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def state(self) -> State: ...
+
+    @property
+    def attempts(self) -> int: ...
+
+    @property
+    def receipt(self) -> Receipt | None: ...
+
+    @property
+    def error(self) -> str | None: ...
+
+
+E = TypeVar("E", bound=Entry)
+
+
+class Book(Protocol[E]):
+    """Where the attempts at one kind of envelope are recorded, by one rule (`ledger.attempts`) with the states
+    of `ledger.State`: the ledger's deliveries (`Ledger`, or its `delivery_store`) or one notice
+    (`Ledger.notice_book`)."""
 
     def hold(self, key: str) -> AbstractContextManager[bool]: ...
 
-    def claim(self, delivery: Delivery) -> tuple[Record, bool]: ...
+    def claim(self, delivery: Delivery) -> tuple[E, bool]: ...
 
-    def retake(self, record: Record) -> bool: ...
+    def retake(self, record: E) -> bool: ...
 
     def delivered(self, key: str, receipt: Receipt, detail: str = "") -> None: ...
 
@@ -191,10 +214,10 @@ class Book(Protocol):
 
     def uncertain(self, key: str, error: str) -> None: ...
 
-    def record(self, key: str) -> Record | None: ...
+    def record(self, key: str) -> E | None: ...
 
 
-def attempt(delivery: Delivery, adapter: Adapter, book: Book) -> Outcome:
+def attempt(delivery: Delivery, adapter: Adapter, book: Book[E]) -> Outcome:
     """Deliver one envelope exactly once, recorded in `book`: the path of every delivery and every notice.
 
     An earlier delivery is reported, not repeated; an earlier attempt whose outcome is unknown (it never
@@ -202,7 +225,7 @@ def attempt(delivery: Delivery, adapter: Adapter, book: Book) -> Outcome:
     operator. Raises TransientDeliveryError (after recording it) so the caller may retry.
     """
 
-    def outcome(state: str, record: Record | None = None, error: str = "") -> Outcome:
+    def outcome(state: OutcomeState, record: Entry | None = None, error: str = "") -> Outcome:
         variant = delivery.variant
         return Outcome(delivery.key, variant.forum, variant.tier, variant.tier_index, delivery.channel, state,
                        record.receipt if record else None, error)
@@ -215,39 +238,40 @@ def attempt(delivery: Delivery, adapter: Adapter, book: Book) -> Outcome:
         return _deliver_held(delivery, adapter, book, outcome)
 
 
-def _deliver_held(delivery: Delivery, adapter: Adapter, book: Book, outcome: Callable[..., Outcome]) -> Outcome:
+def _deliver_held(delivery: Delivery, adapter: Adapter, book: Book[E], outcome: Callable[..., Outcome]) -> Outcome:
     record, owned = book.claim(delivery)
     if record.state == State.DELIVERED:
         log.info("%s: already delivered (%s)", delivery.key, record.receipt.provider_id if record.receipt else "")
-        return outcome("already delivered", record)
+        return outcome(OutcomeState.ALREADY_DELIVERED, record)
     if not owned:
         # An earlier attempt never finished (a crash: nobody holds it now), or ended uncertain: ask the provider.
         record = _reconcile(delivery, adapter, book, record)
         if record.state != State.ATTEMPTING:
-            return outcome("already delivered" if record.state == State.DELIVERED else "uncertain", record,
+            return outcome(OutcomeState.ALREADY_DELIVERED if record.state == State.DELIVERED
+                           else OutcomeState.UNCERTAIN, record,
                            record.error or "")
     log.info("%s: delivering over %s", delivery.key, adapter.name)
     try:
         receipt = adapter.deliver(delivery)
     except UncertainDeliveryError as exc:
         book.uncertain(delivery.key, str(exc))
-        return outcome("uncertain", book.record(delivery.key), str(exc))
+        return outcome(OutcomeState.UNCERTAIN, book.record(delivery.key), str(exc))
     except TransientDeliveryError as exc:
         book.failed(delivery.key, str(exc))
         raise
     except DeliveryError as exc:
         book.failed(delivery.key, str(exc))
-        return outcome("failed", book.record(delivery.key), str(exc))
+        return outcome(OutcomeState.FAILED, book.record(delivery.key), str(exc))
     except Exception as exc:
         # An unexpected error inside a channel: the request may have gone out. Never guess.
         text = f"{adapter.name} → {delivery.forum}: unexpected {type(exc).__name__}: {exc}"
         book.uncertain(delivery.key, text)
-        return outcome("uncertain", book.record(delivery.key), text)
+        return outcome(OutcomeState.UNCERTAIN, book.record(delivery.key), text)
     book.delivered(delivery.key, receipt)
-    return outcome("delivered", book.record(delivery.key))
+    return outcome(OutcomeState.DELIVERED, book.record(delivery.key))
 
 
-def _reconcile(delivery: Delivery, adapter: Adapter, book: Book, record: Record) -> Record:
+def _reconcile(delivery: Delivery, adapter: Adapter, book: Book[E], record: E) -> E:
     """An earlier attempt never finished (a crash) or ended uncertain: ask the provider whether it arrived.
 
     Found → delivered. Certainly not there → this run takes the delivery up again. The provider cannot be
@@ -275,14 +299,16 @@ def _reconcile(delivery: Delivery, adapter: Adapter, book: Book, record: Record)
 
 def not_started(delivery: Delivery, reason: str) -> Outcome:
     variant = delivery.variant
-    return Outcome(delivery.key, variant.forum, variant.tier, variant.tier_index, delivery.channel, "not started",
+    return Outcome(delivery.key, variant.forum, variant.tier, variant.tier_index, delivery.channel,
+                   OutcomeState.NOT_STARTED,
                    error=reason)
 
 
 def waiting(delivery: Delivery, reason: str) -> Outcome:
     """Not started yet, on purpose: its tier waits for a calendar gate (a later run delivers it)."""
     variant = delivery.variant
-    return Outcome(delivery.key, variant.forum, variant.tier, variant.tier_index, delivery.channel, "waiting",
+    return Outcome(delivery.key, variant.forum, variant.tier, variant.tier_index, delivery.channel,
+                   OutcomeState.WAITING,
                    error=reason)
 
 

@@ -32,7 +32,7 @@ from budbringer.cascade import Outcome, by_tier, deliver, not_started, waiting
 from budbringer.channel import Adapter
 from budbringer.delivery import Delivery
 from budbringer.errors import BudbringerError
-from budbringer.ledger import Ledger
+from budbringer.ledger import Ledger, OutcomeState
 from budbringer.plan import Plan
 
 #: an aware "now" (the runtime's clock; a test's fixed time)
@@ -169,7 +169,7 @@ def run(deliveries: Sequence[Delivery], override_order: bool, executor: Executor
             continue
         reason = "the internal cascade did not finish: nothing was published"
         executor.note(logging.ERROR, reason)
-        gated = any(o.state == "waiting" for o in outcomes)
+        gated = any(o.state == OutcomeState.WAITING for o in outcomes)
         outcomes += [waiting(d, reason) if gated else not_started(d, reason) for d in later.deliveries]
     return outcomes
 
@@ -207,5 +207,5 @@ class InlineExecutor:
 def failed(delivery: Delivery, error: str) -> Outcome:
     """A delivery whose attempt gave up (its task raised): failed, with what it said."""
     variant = delivery.variant
-    return Outcome(delivery.key, variant.forum, variant.tier, variant.tier_index, delivery.channel, "failed",
-                   error=error)
+    return Outcome(delivery.key, variant.forum, variant.tier, variant.tier_index, delivery.channel,
+                   OutcomeState.FAILED, error=error)

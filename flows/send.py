@@ -59,7 +59,7 @@ from budbringer.approval_request import Decision, Status
 from budbringer.cascade import Outcome, Prepared
 from budbringer.delivery import Delivery
 from budbringer.errors import TransientDeliveryError
-from budbringer.ledger import Ledger
+from budbringer.ledger import Ledger, OutcomeState
 from budbringer.report import outcome_rows, summary_markdown
 from budbringer.flows import limits, link_secret
 from budbringer.flows.alerts import emit_uncertain
@@ -460,13 +460,13 @@ def _send(run: runtime.Runtime, message: str, approved_by: str | None, approval_
     outcomes = engine.run(cascade.deliveries(prepared, approval), approval.override_order,
                           PrefectExecutor(run, prepared))
     _report(prepared, approval, outcomes, late)
-    waiting = [o for o in outcomes if o.state == "waiting"]
+    waiting = [o for o in outcomes if o.state == OutcomeState.WAITING]
     if waiting:
         _schedule_follow_up(prepared, waiting[0].tier, follow_up)
     for outcome in outcomes:
-        if outcome.state == "uncertain":
+        if outcome.state == OutcomeState.UNCERTAIN:
             emit_uncertain(prepared.message.id, outcome.forum, outcome.error, outcome.key, outcome.channel)
-    failed = [o for o in outcomes if not o.ok and o.state != "waiting"]
+    failed = [o for o in outcomes if not o.ok and o.state != OutcomeState.WAITING]
     if failed:
         failure = CascadeFailed(f"{len(failed)} of {len(outcomes)} deliveries did not succeed: "
                                 + "; ".join(f"{o.forum} {o.state}" for o in failed))

@@ -169,6 +169,62 @@ def test_two_claims_of_one_delivery_only_one_owns_it(ledger: Ledger) -> None:
     assert len(ledger.records(MESSAGE_ID)) == 2
 
 
+def test_a_notice_is_kept_by_the_deliveries_rule(ledger: Ledger) -> None:
+    """One claim of several at once owns a notice, a failed notice is taken up again by exactly one, and a retake
+    after a lookup is a compare-and-set on the attempt number: two runs holding the same record cannot both take
+    it (before, a notice was retaken on its state alone)."""
+    request, _ = ledger.open_request(MESSAGE_ID, "c" * 64, "Status på udbuddet", None, None)
+    key = f"notice/{MESSAGE_ID}/{'c' * 16}/request:jens-kragh"
+
+    def claim_notice_together() -> list[bool]:
+        barrier, owned, lock = threading.Barrier(6), [], threading.Lock()
+
+        def claim() -> None:
+            barrier.wait(timeout=10)
+            _, mine = Ledger(ledger.url).notice_store.claim(key, MESSAGE_ID, request.id, "request:jens-kragh", "mail")
+            with lock:
+                owned.append(mine)
+
+        threads = [threading.Thread(target=claim) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        return owned
+
+    assert sorted(claim_notice_together()) == [False] * 5 + [True]
+    ledger.notice_store.finish(key, State.FAILED, error="mail: 503")
+    assert sorted(claim_notice_together()) == [False] * 5 + [True]
+    ledger.notice_store.finish(key, State.UNCERTAIN, error="mail: connection dropped after the request")
+    stale = ledger.notice_record(key)
+    assert stale is not None and (stale.state, stale.attempts) == (State.UNCERTAIN, 2)
+    assert ledger.notice_store.retake(stale)  # the lookup found nothing: attempt 3
+    assert not ledger.notice_store.retake(stale)  # the same stale record: refused
+    assert ledger.uncertain_notices(MESSAGE_ID) == []
+    assert [d for _, _, d in ledger.notice_events(key)][-1] == "attempt 3 after lookup"
+
+
+def test_a_state_changes_only_as_the_states_allow(ledger: Ledger) -> None:
+    """Delivered is final, and a failed delivery is only ever taken up again by a claim: the ledger refuses
+    anything else, for deliveries and notices alike, and records nothing for it."""
+    assert [s for s in State if State.DELIVERED.may_become(s)] == []
+    assert State.before(State.FAILED) == (State.ATTEMPTING, State.UNCERTAIN)
+    oc = variant("oc")
+    delivery = Delivery(MESSAGE_ID, oc, "mail", approve(ledger, oc).id)  # type: ignore[arg-type]
+    ledger.claim(delivery)
+    ledger.delivered(delivery.key, Receipt("memory", "memory-1"))
+    with pytest.raises(ValueError, match="is delivered: it cannot become failed"):
+        ledger.failed(delivery.key, "too late")
+    hmu = variant("hmu", tier="hmu_and_networks", tier_index=2)
+    failing = Delivery(MESSAGE_ID, hmu, "mail", approve(ledger, hmu).id)  # type: ignore[arg-type]
+    ledger.claim(failing)
+    ledger.failed(failing.key, "mail → hmu: 403")
+    with pytest.raises(ValueError, match="is failed: it cannot become delivered"):
+        ledger.delivered(failing.key, Receipt("memory", "memory-2"))
+    assert [s for _, s, _ in ledger.events(delivery.key)] == [State.ATTEMPTING, State.DELIVERED]
+    assert [s for _, s, _ in ledger.events(failing.key)] == [State.ATTEMPTING, State.FAILED]
+
+
 def test_a_hold_on_a_delivery_is_exclusive(ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BUDBRINGER_HOME", str(tmp_path / "home"))
     key = f"{MESSAGE_ID}/0123456789abcdef/oc/mail"
@@ -208,14 +264,23 @@ def test_requests_votes_notices_and_answers_come_back_as_their_states(ledger: Le
     assert ledger.open_requests() == []
 
     key = f"notice/{MESSAGE_ID}/{edited_hash[:16]}/reminder-1"
-    assert ledger.claim_notice(key, MESSAGE_ID, edited.id, "reminder-1") == (State.ATTEMPTING, True)
-    ledger.notice_done(key, State.FAILED, error="421 try later")
-    assert ledger.claim_notice(key, MESSAGE_ID, edited.id, "reminder-1") == (State.ATTEMPTING, True)  # taken up
-    ledger.notice_done(key, State.DELIVERED, Receipt("outbox", "outbox/reminder.eml"))
-    assert ledger.claim_notice(key, MESSAGE_ID, edited.id, "reminder-1") == (State.DELIVERED, False)
+    notices = ledger.notice_store
+    first, owned = notices.claim(key, MESSAGE_ID, edited.id, "reminder-1", "mail")
+    assert owned and (first.state, first.attempts, first.channel, first.family) == (
+        State.ATTEMPTING, 1, "mail", NoticeKind.REMINDER)
+    notices.finish(key, State.FAILED, error="421 try later")
+    again, owned = notices.claim(key, MESSAGE_ID, edited.id, "reminder-1", "mail")
+    assert owned and (again.state, again.attempts, again.error) == (State.ATTEMPTING, 2, None)  # taken up
+    notices.finish(key, State.DELIVERED, Receipt("outbox", "outbox/reminder.eml"))
+    done, owned = notices.claim(key, MESSAGE_ID, edited.id, "reminder-1", "mail")
+    assert not owned and (done.state, done.attempts) == (State.DELIVERED, 2)
+    assert done.receipt is not None and done.receipt.provider_id == "outbox/reminder.eml"
     assert ledger.notices_for(edited.id) == {"reminder-1": State.DELIVERED}
+    assert [(state, detail) for _, state, detail in ledger.notice_events(key)] == [
+        (State.ATTEMPTING, "first attempt"), (State.FAILED, "421 try later"), (State.ATTEMPTING, "attempt 2"),
+        (State.DELIVERED, "outbox/reminder.eml")]
     with pytest.raises(ValueError, match="reminder-N"):
-        ledger.claim_notice(f"notice/{MESSAGE_ID}/x/postkort", MESSAGE_ID, edited.id, "postkort")
+        notices.claim(f"notice/{MESSAGE_ID}/x/postkort", MESSAGE_ID, edited.id, "postkort")
 
     ledger.record_answer(MESSAGE_ID, "midtnyt", "declined")
     ledger.record_answer(MESSAGE_ID, "midtnyt", Answer.ACCEPTED, "i nummer 48")

@@ -185,6 +185,64 @@ def test_db_upgrade_recognises_a_ledger_made_before_alembic(
     assert f"{migrate.head()} (head)" in capsys.readouterr().out
 
 
+# -- 0003: notices become records with a history ------------------------------------------------------------
+
+def test_notices_sent_before_0003_keep_their_state_and_get_a_history(url: str, engine: sa.Engine) -> None:
+    """A ledger at 0002 with notices in every state: after the upgrade each notice is a record (attempt 1, no
+    channel known) with its history rebuilt from its row, and is then kept by the deliveries' rule."""
+    migrate.upgrade(engine, "0002")
+    started, finished = dt.datetime(2026, 11, 24, 9, tzinfo=dt.UTC), dt.datetime(2026, 11, 24, 9, 1, tzinfo=dt.UTC)
+    old = {"request:mette-lund": ("delivered", None), "request:jens-kragh": ("failed", "mail: 421 try later"),
+           "request:sofie-dahl": ("uncertain", "mail: connection dropped"), "request:lars-bech": ("attempting", None)}
+    with engine.begin() as conn:
+        found = sa.MetaData()
+        requests = sa.Table("approval_requests", found, autoload_with=conn)
+        notices = sa.Table("notices", found, autoload_with=conn)
+        assert "attempts" not in notices.c and "channel" not in notices.c
+        request_id = conn.execute(requests.insert().values(
+            message_id=MESSAGE_ID, approval_hash="4" * 64, title="Status på udbuddet", requested_at=started,
+            state="open", comment="")).inserted_primary_key[0]
+        for kind, (state, error) in old.items():
+            conn.execute(notices.insert().values(
+                key=f"notice/{MESSAGE_ID}/{'4' * 16}/{kind}", message_id=MESSAGE_ID, request_id=request_id, kind=kind,
+                state=state, error=error, started_at=started, finished_at=None if state == "attempting" else finished,
+                receipt='{"provider": "smtp", "provider_id": "<m1@x>", "delivered_at": "2026-11-24T09:01:00+00:00"}'
+                if state == "delivered" else None))
+
+    migrate.upgrade(engine)
+    assert versions(engine) == [migrate.head()] and differences(engine) == []
+    ledger = Ledger(url)
+    assert ledger.notices_for(request_id) == {kind: State(state) for kind, (state, _) in old.items()}
+
+    def key(kind: str) -> str:
+        return f"notice/{MESSAGE_ID}/{'4' * 16}/{kind}"
+
+    for kind, (state, error) in old.items():
+        record = ledger.notice_record(key(kind))
+        assert record is not None and (record.kind, record.state, record.attempts, record.channel, record.error) == (
+            kind, State(state), 1, "", error)
+        history = ledger.notice_events(key(kind))
+        assert [e.state for e in history] == ([State.ATTEMPTING] if state == "attempting"
+                                              else [State.ATTEMPTING, State(state)])
+        assert history[0].at == started and history[-1].at == (started if state == "attempting" else finished)
+        assert "recorded before notices kept a history" in history[0].detail
+    assert ledger.notice_events(key("request:jens-kragh"))[-1].detail == "mail: 421 try later"
+    assert ledger.notice_record(key("request:mette-lund")).receipt.provider_id == "<m1@x>"  # type: ignore[union-attr]
+    assert [n.kind for n in ledger.uncertain_notices(MESSAGE_ID)] == ["request:sofie-dahl"]
+
+    # From here on, the rule: the failed one is taken up again as attempt 2, once.
+    retried, owned = ledger.notice_store.claim(key("request:jens-kragh"), MESSAGE_ID, request_id,
+                                               "request:jens-kragh", "mail")
+    assert owned and (retried.state, retried.attempts, retried.channel) == (State.ATTEMPTING, 2, "")
+    assert ledger.notice_events(key("request:jens-kragh"))[-1].detail == "attempt 2"
+
+    ledger_._engines.pop(url).dispose()
+    migrate.downgrade(engine, "0002")  # and back: the notices stay, their history goes
+    assert "notice_events" not in tables(engine)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM notices")).scalar_one() == len(old)
+
+
 # -- a ledger behind head ------------------------------------------------------------------------------------
 
 PROBE = '''"""A revision after the newest real one, for the test: one more table."""

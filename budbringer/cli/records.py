@@ -12,6 +12,10 @@ from typing import TYPE_CHECKING
 
 from budbringer.cli.entry import EXIT_OK, EXIT_PROBLEM, load_plan
 from budbringer.errors import BudbringerError, InputError
+from budbringer.ledger.states import RequestState, Resolution, State
+
+if TYPE_CHECKING:  # the stores load SQLAlchemy, which these commands import only when they run
+    from budbringer.ledger import NoticeRecord
 
 if TYPE_CHECKING:
     from budbringer.ledger import Ledger
@@ -121,12 +125,12 @@ def _print_request(ledger: object, message_id: str, plan_path: str | None) -> No
         print(line + (f": {vote.comment}" if vote.comment else ""))
     if plan is not None and request.decided_at is not None and is_late(request, request.decided_at):
         print(f"  LATE: {Status(request, votes).late_note(plan)}")
-    if plan is not None and request.state == "open":
+    if plan is not None and request.state == RequestState.OPEN:
         decided = {v.voter.casefold() for v in votes}
         waiting = [m.name for m in plan.approval.members if m.name.casefold() not in decided]
         if waiting:
             print(f"  not decided: {', '.join(waiting)}")
-    if request.state == "rejected" and request.comment:
+    if request.state == RequestState.REJECTED and request.comment:
         print(f"  rejected: {request.comment}")
 
 
@@ -174,7 +178,7 @@ def cmd_resolve(args: argparse.Namespace) -> int:
         record = ledger.resolve(key, args.outcome, args.note.strip())
     except ValueError as exc:
         raise BudbringerError(str(exc)) from None
-    if args.outcome == "sent":
+    if args.outcome == Resolution.SENT:
         print(f"settled: {record.forum} ({record.channel}) is recorded as delivered by the operator; {key}")
     else:
         print(f"settled: {record.forum} ({record.channel}) was not delivered; the next `budbringer send` of "
@@ -182,11 +186,11 @@ def cmd_resolve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _settled_notice(record: object, outcome: str) -> int:
+def _settled_notice(record: NoticeRecord, outcome: str) -> int:
     from budbringer.ledger.states import NoticeKind
 
-    kind, message_id, key = record.forum, record.message_id, record.key  # type: ignore[attr-defined]
-    if outcome == "sent":
+    kind, message_id, key = record.kind, record.message_id, record.key
+    if outcome == Resolution.SENT:
         print(f"settled: the {kind} notice of {message_id} is recorded as delivered by the operator; {key}")
     else:
         again = ("the approval reminders run" if NoticeKind.of(kind) in (NoticeKind.REMINDER, NoticeKind.ESCALATION)
@@ -236,17 +240,17 @@ def cmd_db_backup(args: argparse.Namespace) -> int:
 
 def print_uncertain(records: Sequence, notices: Sequence = ()) -> None:  # type: ignore[type-arg]
     """Each uncertain delivery and notice with its short key and how to settle it (`budbringer resolve`)."""
-    from budbringer.ledger.delivery_store import short_key
+    from budbringer.ledger.attempts import short_key
 
     for record in records:
-        if record.state == "uncertain":
+        if record.state == State.UNCERTAIN:
             short = short_key(record.key)
             print(f"uncertain: {record.message_id} {record.forum} ({record.channel}), delivery {short}: "
                   f"{record.error or 'outcome unknown'}\n    check with the provider, then: budbringer resolve "
                   f"{short} sent|resend")
     for notice in notices:
         short = short_key(notice.key)
-        print(f"uncertain: {notice.message_id} the {notice.forum} notice (approval), notice {short}: "
+        print(f"uncertain: {notice.message_id} the {notice.kind} notice (approval), notice {short}: "
               f"{notice.error or 'outcome unknown'}\n    look in the sending mailbox's Sent Items or ask its "
               f"recipient, then: budbringer resolve {short} sent|resend")
 

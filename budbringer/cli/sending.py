@@ -61,7 +61,7 @@ def _send(args: argparse.Namespace, server: TemporaryServer, commands: ModuleTyp
     from budbringer import approval as approval_, cascade, runtime
     from budbringer.adapters.registry import REGISTRY
     from budbringer.delivery import delivery_key
-    from budbringer.ledger import State
+    from budbringer.ledger import OutcomeState, State
 
     if args.approved_by is not None and not approval_.approvers(args.approved_by):
         raise ApprovalError("--approved-by names nobody: give the chair, members (comma-separated) or the group, "
@@ -92,7 +92,7 @@ def _send(args: argparse.Namespace, server: TemporaryServer, commands: ModuleTyp
     records = ledger.records(message.id)
     wanted = {delivery_key(message.id, v.content_hash, v.forum, v.channel) for v in prepared.variants}
     if wanted and wanted <= {r.key for r in records if r.state == State.DELIVERED}:
-        earlier = [SimpleNamespace(key=key, state="already delivered") for key in wanted]
+        earlier = [SimpleNamespace(key=key, state=OutcomeState.ALREADY_DELIVERED) for key in wanted]
         _print_deliveries(plan, _run_rows([r for r in records if r.key in wanted], earlier))
         print(f"\nNothing new delivered: all {len(wanted)} deliveries of {message.id} were delivered before "
               "(answered from the ledger; no flow run was started).")
@@ -115,8 +115,8 @@ def _send(args: argparse.Namespace, server: TemporaryServer, commands: ModuleTyp
     print()
     _print_deliveries(plan, _run_rows(records, outcomes))
     # What *this* run delivered, from its own outcomes: another run at the same time may have delivered the rest.
-    new = [o for o in outcomes or [] if o.state == "delivered"]
-    before = [o for o in outcomes or [] if o.state == "already delivered"]
+    new = [o for o in outcomes or [] if o.state == OutcomeState.DELIVERED]
+    before = [o for o in outcomes or [] if o.state == OutcomeState.ALREADY_DELIVERED]
     if failed is not None:
         mine = {o.key for o in outcomes or []}
         uncertain = [r for r in records if r.key in mine and r.state == State.UNCERTAIN]
@@ -173,14 +173,15 @@ def _print_deliveries(plan: object, rows: list[dict[str, str]]) -> None:
 
 def _run_rows(records: Sequence, outcomes: Sequence | None) -> list[dict[str, str]]:  # type: ignore[type-arg]
     """The ledger's rows of the message, each with what this run did with it (`this run`)."""
+    from budbringer.ledger.states import OutcomeState
     from budbringer.report import record_rows
 
     done = {o.key: o.state for o in outcomes or []}
     rows = record_rows(records)
     for record, row in zip(records, rows, strict=True):
         state = done.get(record.key, "not in this run")
-        row["this run"] = "delivered" if state == "delivered" else (
-            "delivered before" if state == "already delivered" else state)
+        row["this run"] = "delivered" if state == OutcomeState.DELIVERED else (
+            "delivered before" if state == OutcomeState.ALREADY_DELIVERED else str(state))
     return rows
 
 
@@ -218,12 +219,13 @@ def _announce_new_ledger(plan: object) -> None:
 def _waiting_or_rejected(message_id: str, path: str, plan: object, ledger: Ledger) -> int:
     """What `send` says when it sent nothing because the message is not (yet) approved."""
     from budbringer.approval_request import local
+    from budbringer.ledger.states import RequestState
 
     request = ledger.request(message_id)
     if request is None:
         print(f"\n{message_id}: no approval was requested; nothing was sent", file=sys.stderr)
         return EXIT_PROBLEM
-    if request.state == "rejected":
+    if request.state == RequestState.REJECTED:
         print(f"\n{message_id} was rejected ({request.comment}); nothing was sent. The author has been told. Edit "
               f"the message and send it again to request a new approval.", file=sys.stderr)
         return EXIT_PROBLEM

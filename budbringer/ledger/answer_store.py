@@ -30,9 +30,10 @@ def _answer(row: sa.RowMapping) -> EditorAnswer:
 
 
 class AnswerStore:
-    """The ledger's editors' answers (a part of `Ledger`)."""
+    """The ledger's editors' answers, on `engine`."""
 
-    engine: sa.Engine
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
 
     def record_answer(self, message_id: str, forum: str, answer: str, note: str = "") -> EditorAnswer:
         """Record what a newsletter's editor said about a submission. A later answer replaces an earlier one

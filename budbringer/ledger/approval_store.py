@@ -55,9 +55,10 @@ class Vote:
 
 
 class ApprovalStore:
-    """The ledger's approvals, approval requests and votes (a part of `Ledger`)."""
+    """The ledger's approvals, approval requests and votes, on `engine`."""
 
-    engine: sa.Engine
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
 
     def record_approval(self, approval: Approval) -> Approval:
         with self.engine.begin() as conn:

@@ -10,6 +10,7 @@ import datetime as dt
 import os
 import threading
 from pathlib import Path
+from typing import overload
 
 import sqlalchemy as sa
 
@@ -20,6 +21,14 @@ from budbringer.clock import default_clock
 
 def now() -> dt.datetime:
     return default_clock()
+
+
+@overload
+def _aware(value: dt.datetime) -> dt.datetime: ...
+
+
+@overload
+def _aware(value: dt.datetime | None) -> dt.datetime | None: ...
 
 
 def _aware(value: dt.datetime | None) -> dt.datetime | None:

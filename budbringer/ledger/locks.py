@@ -12,9 +12,10 @@ import sqlalchemy as sa
 
 
 class Locks:
-    """Holds on deliveries (a part of `Ledger`)."""
+    """Holds on deliveries and notices, on the ledger's engine: beside its SQLite file, or in its PostgreSQL."""
 
-    engine: sa.Engine
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
 
     def hold(self, key: str) -> AbstractContextManager[bool]:
         """Hold the right to work on one delivery while this process lives: yields False when another run

@@ -1,147 +1,165 @@
-"""Notices about an approval request (the request, reminders, the escalation, a rejection), each keyed so that
-it is sent once however often a run is resumed or retried. They take the delivery states (`states.State`) and
-the delivery path: `NoticeBook` is the notices' side of `cascade.attempt`, as `DeliveryStore` is the deliveries'."""
+"""Notices about an approval request (the request, reminders, the escalation, a rejection): records of their
+own, one row per notice key with its channel, state and attempt number, and every change of state appended to
+`notice_events`. They are kept by the rule deliveries are kept by (`attempts.Attempts`: claim, retake after a
+lookup, finish, settle) with the same states (`states.State`), so a notice is sent once however often a run
+is resumed or retried. `NoticeBook` puts one notice on the delivery path (`cascade.attempt`)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 
 from budbringer.delivery import Delivery, Receipt
-from budbringer.ledger.database import _aware, now
-from budbringer.ledger.delivery_store import Record, matching_keys, settlement
-from budbringer.ledger.schema import notices
+from budbringer.ledger.attempts import Attempts, Event
+from budbringer.ledger.database import _aware
+from budbringer.ledger.locks import Locks
+from budbringer.ledger.schema import notice_events, notices
 from budbringer.ledger.states import NoticeKind, State
 
 
+@dataclass(frozen=True)
+class NoticeRecord:
+    """A notice as the ledger knows it. `kind` as stored: `request:mette-lund`, `reminder-1:jens-kragh`,
+    `escalation:mette-lund`, `rejection` (`family` is its `NoticeKind`)."""
+
+    key: str
+    message_id: str
+    request_id: int
+    kind: str
+    channel: str
+    state: State
+    attempts: int
+    receipt: Receipt | None
+    error: str | None
+    started_at: dt.datetime
+    finished_at: dt.datetime | None
+
+    @property
+    def family(self) -> NoticeKind:
+        return NoticeKind.of(self.kind)
+
+
 class NoticeStore:
-    """The ledger's notices (a part of `Ledger`)."""
+    """The ledger's notices, on `engine`, held while sent with `locks` (as deliveries are)."""
 
-    engine: sa.Engine
+    def __init__(self, engine: sa.Engine, locks: Locks) -> None:
+        self.engine, self.locks = engine, locks
+        self.attempts = Attempts(engine, notices, notice_events, "notice")
 
-    def claim_notice(self, key: str, message_id: str, request_id: int, kind: str) -> tuple[State, bool]:
-        """Start sending a notice (request, reminder, escalation, rejection) once. Returns (state, owned).
+    def claim(self, key: str, message_id: str, request_id: int, kind: str,
+              channel: str = "") -> tuple[NoticeRecord, bool]:
+        """Start sending a notice once. Returns the record and whether this caller now owns an attempt.
 
-        A notice that failed may be taken up again. One that was sent is done; one whose attempt never finished
-        (a crash mid-send leaves it `attempting`) or ended `uncertain` may have reached the approvers already:
-        it is not owned here, and `cascade.attempt` looks it up at the channel before any resend."""
+        A notice that failed is taken up again (the next attempt). One that was delivered is done; one whose
+        attempt never finished (a crash mid-send leaves it `attempting`) or ended `uncertain` may have reached
+        its recipients already: it is not owned here, and `cascade.attempt` looks it up at the channel before
+        any resend (`retake`)."""
         NoticeKind.of(kind)  # ValueError for a kind that is none of ours
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(notices.insert().values(key=key, message_id=message_id, request_id=request_id,
-                                                     kind=kind, state=State.ATTEMPTING, started_at=now()))
-            return State.ATTEMPTING, True
-        except IntegrityError:
-            pass
-        with self.engine.begin() as conn:
-            taken = conn.execute(notices.update().where((notices.c.key == key) & (notices.c.state == State.FAILED))
-                                 .values(state=State.ATTEMPTING, error=None, started_at=now())).rowcount
-            state = conn.execute(sa.select(notices.c.state).where(notices.c.key == key)).scalar_one()
-        return State(state), bool(taken)
+        owned = self.attempts.claim(key, {"message_id": message_id, "request_id": request_id, "kind": kind,
+                                          "channel": channel})
+        return self._known(key), owned
 
-    def notice_done(self, key: str, state: State, receipt: Receipt | None = None, error: str = "") -> None:
-        with self.engine.begin() as conn:
-            conn.execute(notices.update().where(notices.c.key == key).values(
-                state=state, finished_at=now(), error=error or None,
-                receipt=json.dumps(receipt.to_json()) if receipt else None))
+    def retake(self, record: NoticeRecord) -> bool:
+        """Take up again a notice that a lookup at the channel found had not arrived (held: see `hold`)."""
+        return self.attempts.retake(record.key, record.attempts)
 
-    def notices_for(self, request_id: int) -> dict[str, State]:
-        """Kind → state of every notice of a request (e.g. {"request": "delivered", "reminder-1": ...})."""
+    def finish(self, key: str, state: State, receipt: Receipt | None = None, error: str = "",
+               detail: str = "") -> None:
+        """End the attempt as delivered (with its receipt), failed or uncertain (with the error)."""
+        self.attempts.finish(key, state, error=error or None,
+                             receipt=json.dumps(receipt.to_json()) if receipt else None,
+                             detail=detail or error or (receipt.provider_id if receipt else ""))
+
+    def states(self, request_id: int) -> dict[str, State]:
+        """Kind → state of every notice of a request (e.g. {"request:mette-lund": "delivered", ...})."""
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(notices.c.kind, notices.c.state)
-                                .where(notices.c.request_id == request_id)).all()
-        return {kind: State(state) for kind, state in rows}
+                                .where(notices.c.request_id == request_id)).mappings().all()
+        return {row["kind"]: State(row["state"]) for row in rows}
 
-    def uncertain_notices(self, message_id: str | None = None) -> list[Record]:
+    def uncertain(self, message_id: str | None = None) -> list[NoticeRecord]:
         """The notices whose outcome is unknown (a message's, or all): the operator settles them (`resolve`)."""
-        query = sa.select(notices.c.key).where(notices.c.state == State.UNCERTAIN)
+        query = notices.select().where(notices.c.state == State.UNCERTAIN)
         if message_id:
             query = query.where(notices.c.message_id == message_id)
         with self.engine.connect() as conn:
-            keys = [key for (key,) in conn.execute(query.order_by(notices.c.started_at))]
-        return [record for key in keys if (record := self.notice_record(key)) is not None]
+            return [_record(row) for row in conn.execute(query.order_by(notices.c.started_at)).mappings()]
 
-    def find_notice_key(self, text: str) -> str | None:
+    def find_key(self, text: str) -> str | None:
         """A notice's full key from its full key or its short key (as `status` shows it); None if no notice
         matches, ValueError if several do."""
-        with self.engine.connect() as conn:
-            if conn.execute(sa.select(notices.c.key).where(notices.c.key == text)).first() is not None:
-                return text
-            matches = matching_keys(conn, notices.c.key, text)
+        matches = self.attempts.find_keys(text)
         if len(matches) > 1:
             raise ValueError(f"more than one notice matches {text!r}: give more of the short key")
         return matches[0] if matches else None
 
-    def resolve_notice(self, key: str, outcome: str, note: str = "", by: str = "") -> Record:
+    def resolve(self, key: str, outcome: str, note: str = "", by: str = "") -> NoticeRecord:
         """The operator settles an uncertain notice (an approval request, reminder, escalation or rejection
         mail) after looking in the approvers' or the sending mailbox: `sent` records it as delivered; `resend`
         as failed, so that the next run that sends it (the send waiting for approval, the reminders) sends it
         again. Only an uncertain notice is settled. Raises ValueError with what is wrong."""
-        record = self.notice_record(key)
-        if record is None:
-            raise ValueError(f"no notice {key!r} in the ledger")
-        if record.state != State.UNCERTAIN:
-            raise ValueError(f"{key} is {record.state.value}, not uncertain: only an uncertain notice is settled")
-        _, values, _ = settlement(outcome, "notice", record.error, note, by)
-        with self.engine.begin() as conn:
-            settled = conn.execute(notices.update().where((notices.c.key == key)
-                                                          & (notices.c.state == State.UNCERTAIN))
-                                   .values(finished_at=now(), **values)).rowcount
-        if not settled:
-            raise ValueError(f"{key} changed while it was being settled: look at `budbringer status` again")
-        return self.notice_record(key)  # type: ignore[return-value]
+        record = self.record(key)
+        self.attempts.settle(key, outcome, (record.channel if record else "") or "notice", note, by)
+        return self._known(key)
 
-    def notice_record(self, key: str) -> Record | None:
-        """A notice as a delivery `Record` (its kind as the forum), or None."""
+    def record(self, key: str) -> NoticeRecord | None:
         with self.engine.connect() as conn:
             row = conn.execute(notices.select().where(notices.c.key == key)).mappings().first()
-        if row is None:
-            return None
-        return Record(key=row["key"], message_id=row["message_id"], content_hash="", forum=row["kind"], channel="",
-                      tier="approval", tier_index=0, approval_id=0, state=State(row["state"]), attempts=1,
-                      receipt=Receipt.from_json(json.loads(row["receipt"])) if row["receipt"] else None,
-                      error=row["error"], started_at=_aware(row["started_at"]),
-                      finished_at=_aware(row["finished_at"]))
+        return _record(row) if row else None
 
-    def notice_book(self, request_id: int, kind: str) -> NoticeBook:
+    def _known(self, key: str) -> NoticeRecord:
+        record = self.record(key)
+        if record is None:
+            raise LookupError(f"no notice {key!r} in the ledger")
+        return record
+
+    def events(self, key: str) -> list[Event]:
+        return self.attempts.events(key)
+
+    def book(self, request_id: int, kind: str) -> NoticeBook:
         """One notice's side of the delivery path (`cascade.attempt`)."""
         return NoticeBook(self, request_id, kind)
 
 
 class NoticeBook:
-    """The ledger's record of one notice, in the shape `cascade.attempt` drives a delivery's: claim it, finish
-    it as delivered, failed or uncertain, take it up again after a lookup found it did not arrive, and hold it
-    while one process works on it (the ledger's `hold`, as for deliveries)."""
+    """One notice in the shape `cascade.attempt` drives a delivery's (`cascade.Book`): hold it while one process
+    works on it, claim it, finish it as delivered, failed or uncertain, take it up again after a lookup found it
+    had not arrived."""
 
-    def __init__(self, ledger: NoticeStore, request_id: int, kind: str) -> None:
-        self.ledger, self.request_id, self.kind = ledger, request_id, kind
+    def __init__(self, store: NoticeStore, request_id: int, kind: str) -> None:
+        self.store, self.request_id, self.kind = store, request_id, kind
 
     def hold(self, key: str) -> AbstractContextManager[bool]:
-        return self.ledger.hold(key)  # type: ignore[attr-defined]
+        return self.store.locks.hold(key)
 
-    def claim(self, delivery: Delivery) -> tuple[Record, bool]:
-        _, owned = self.ledger.claim_notice(delivery.key, delivery.message_id, self.request_id, self.kind)
-        return self.record(delivery.key), owned  # type: ignore[return-value]
+    def claim(self, delivery: Delivery) -> tuple[NoticeRecord, bool]:
+        return self.store.claim(delivery.key, delivery.message_id, self.request_id, self.kind, delivery.channel)
 
-    def retake(self, record: Record) -> bool:
-        """Take up again a notice that a lookup at the channel found had not arrived (held: see `hold`)."""
-        with self.ledger.engine.begin() as conn:
-            taken = conn.execute(notices.update().where((notices.c.key == record.key)
-                                                        & (notices.c.state == record.state))
-                                 .values(state=State.ATTEMPTING, error=None, started_at=now())).rowcount
-        return bool(taken)
+    def retake(self, record: NoticeRecord) -> bool:
+        return self.store.retake(record)
 
     def delivered(self, key: str, receipt: Receipt, detail: str = "") -> None:
-        self.ledger.notice_done(key, State.DELIVERED, receipt)
+        self.store.finish(key, State.DELIVERED, receipt, detail=detail)
 
     def failed(self, key: str, error: str) -> None:
-        self.ledger.notice_done(key, State.FAILED, error=error)
+        self.store.finish(key, State.FAILED, error=error)
 
     def uncertain(self, key: str, error: str) -> None:
-        self.ledger.notice_done(key, State.UNCERTAIN, error=error)
+        self.store.finish(key, State.UNCERTAIN, error=error)
 
-    def record(self, key: str) -> Record | None:
-        return self.ledger.notice_record(key)
+    def record(self, key: str) -> NoticeRecord | None:
+        return self.store.record(key)
+
+
+def _record(row: sa.RowMapping) -> NoticeRecord:
+    return NoticeRecord(
+        key=row["key"], message_id=row["message_id"], request_id=row["request_id"], kind=row["kind"],
+        channel=row["channel"] or "", state=State(row["state"]), attempts=row["attempts"],
+        receipt=Receipt.from_json(json.loads(row["receipt"])) if row["receipt"] else None,
+        error=row["error"], started_at=_aware(row["started_at"]),
+        finished_at=_aware(row["finished_at"]),
+    )

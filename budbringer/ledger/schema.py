@@ -126,9 +126,22 @@ notices = sa.Table(
     sa.Column("message_id", sa.String(100), nullable=False, index=True),
     sa.Column("request_id", sa.Integer, sa.ForeignKey("approval_requests.id"), nullable=False, index=True),
     sa.Column("kind", sa.String(40), nullable=False),  # states.NoticeKind (reminders numbered: reminder-1, …)
+    sa.Column("channel", sa.String(100), nullable=False, server_default=""),  # the plan's channel that carried it
     sa.Column("state", sa.String(20), nullable=False),  # states.State
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="1"),
     sa.Column("receipt", sa.Text, nullable=True),
     sa.Column("error", sa.Text, nullable=True),
     sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+# Every change of a notice's state, as `delivery_events` for deliveries (the rule: `attempts`).
+
+notice_events = sa.Table(
+    "notice_events", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("key", sa.String(300), nullable=False, index=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("state", sa.String(20), nullable=False),  # states.State
+    sa.Column("detail", sa.Text, nullable=False, default=""),
 )

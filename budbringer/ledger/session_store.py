@@ -1,4 +1,4 @@
-"""The approval pages' sign-in sessions (a part of `Ledger`): opened at a sign-in, ended at a sign-out.
+"""The approval pages' sign-in sessions: opened at a sign-in, ended at a sign-out.
 
 The browser's cookie carries a random token; the ledger keeps only its SHA-256, the member, the account that
 signed in (`Account`) and until when the session counts. A session is good while it has not ended and has
@@ -40,9 +40,10 @@ def _key(token: str) -> str:
 
 
 class SessionStore:
-    """Sign-in sessions of the approval pages."""
+    """Sign-in sessions of the approval pages, on `engine`."""
 
-    engine: sa.Engine
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
 
     def open_session(self, token: str, member: str, account: Account, seconds: int,
                      at: dt.datetime | None = None) -> WebSession:
