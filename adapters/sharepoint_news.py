@@ -32,7 +32,7 @@ from pydantic import Field
 
 from budbringer.adapters.addressing import PageSites
 from budbringer.adapters.base import Adapter, ChannelSettings, ForumAddressing
-from budbringer.adapters.graph import GraphClient, RetrySettings, clients, odata_string, query, token_fix
+from budbringer.adapters.graph import GraphClient, GraphEnvironment, RetrySettings, clients, odata_string, query, token_fix
 from budbringer.delivery import Delivery, Receipt
 from budbringer.errors import (
     DeliveryError,
@@ -107,10 +107,13 @@ class SharePointNewsAdapter(Adapter):
     media: ClassVar[frozenset[str]] = frozenset({"page"})
     Settings = SharePointNewsSettings
     settings: SharePointNewsSettings
+    Environment = GraphEnvironment
+    environment: GraphEnvironment
 
-    def __init__(self, name: str, settings: SharePointNewsSettings) -> None:  # type: ignore[override]
-        super().__init__(name, settings)
-        self.graph = GraphClient(name, settings.retry)
+    def __init__(self, name: str, settings: SharePointNewsSettings,  # type: ignore[override]  # the channel's own models
+                 environment: GraphEnvironment | None = None) -> None:
+        super().__init__(name, settings, environment)
+        self.graph = GraphClient(name, settings.retry, self.environment)
         self.plan_sites: tuple[str, ...] = ()
         # Site ids resolved by this channel object (one run): host/path, lower-cased → id and webUrl.
         self._sites: dict[str, dict[str, Any]] = {}

@@ -208,7 +208,7 @@ def _transient(task: Any, task_run: Any, state: Any) -> bool:
 
 @task(name="prepare", cache_policy=NO_CACHE)
 def prepare_task(message_path: str, run: runtime.Runtime) -> Prepared:
-    prepared = cascade.prepare(run.plan, message_path)
+    prepared = cascade.prepare(run.plan, message_path, run.settings.environ)
     logger = get_run_logger()
     for finding in prepared.findings:
         logger.warning("%s: %s", finding.forum, finding.text)
@@ -243,7 +243,7 @@ def request_task(prepared: Prepared, run: runtime.Runtime) -> Status:
     if status.decided:
         return status
     sent = approval_request.send_request(prepared, ledger, request, run.channels, limits=_limits(ledger),
-                                         signer=link_secret.signer(prepared.plan), now=run.clock())
+                                         signer=link_secret.signer(prepared.plan, run.settings), now=run.clock())
     deadline = approval_request.local(prepared.plan, request.deadline)
     logger.info("Approval request %s for %s (hash %s): %s%s", request.id, prepared.message.id,
                 prepared.approval_hash[:12], sent, f"; deadline {deadline:%Y-%m-%d %H:%M}" if deadline else "")
@@ -422,7 +422,7 @@ def approval_reminders_flow(plan: str | None = None) -> list[str]:
     """Remind the approvers who have not decided, and escalate to the chair at the deadline — each once."""
     with _runtime(plan) as run:
         sent = approval_request.send_due_nudges(run.plan, run.ledger, run.channels, now=run.clock(),
-                                                limits=_limits(run.ledger), signer=link_secret.signer(run.plan))
+                                                limits=_limits(run.ledger), signer=link_secret.signer(run.plan, run.settings))
     for line in sent:
         get_run_logger().info(line)
     return sent

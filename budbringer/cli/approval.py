@@ -5,11 +5,10 @@ whose decisions resume it (both through `prefect_tier.flows()`, flows/commands.p
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 from typing import Any
 
-from budbringer.cli.entry import EXIT_OK, load_plan
+from budbringer.cli.entry import EXIT_OK, runtime
 from budbringer.cli.prefect_tier import flows
 from budbringer.errors import ApprovalError
 
@@ -18,8 +17,8 @@ def cmd_approve(args: argparse.Namespace) -> int:
     """Record one approver's decision, then resume the run that waits for it (if one does)."""
     from budbringer import approval_request, cascade
     from budbringer.approval_request import Decision
-    from budbringer.ledger import Ledger
 
+    args.by = args.by or args.settings.approver
     if not (args.by or "").strip():
         raise ApprovalError("who decides? pass --by NAME (as in the plan's member list) or set $BUDBRINGER_APPROVER")
     if args.reject and not args.comment.strip():
@@ -27,8 +26,9 @@ def cmd_approve(args: argparse.Namespace) -> int:
     path = Path(args.message)
     if not path.is_file() and (Path("messages") / f"{args.message}.md").is_file():
         path = Path("messages") / f"{args.message}.md"  # the message id, as the approval request shows it
-    prepared = cascade.prepare(load_plan(args.plan), path)
-    ledger = Ledger()
+    run = runtime(args)
+    prepared = cascade.prepare(run.plan, path, run.settings.environ)
+    ledger = run.ledger
     request = approval_request.current(prepared, ledger)
     decision = Decision(approval_request.REJECT if args.reject else approval_request.APPROVE, args.by.strip(),
                         args.comment.strip())
@@ -80,13 +80,10 @@ def _already_recorded(prepared: Any, status: Any, vote: Any, decision: Any) -> i
 
 def cmd_web(args: argparse.Namespace) -> int:
     """Serve the approval pages until Ctrl-C; decisions resume the waiting run (through flows/web)."""
-    if args.plan:
-        os.environ["BUDBRINGER_PLAN"] = str(Path(args.plan).resolve())
-    from budbringer import plan as plan_
-
-    plan_.load(args.plan)  # bad plan: one clear line now, not on the first request
-    # the secrets are resolved (and checked) here
-    web = flows().web_server(args.plan, args.messages, args.host, args.port)
+    run = runtime(args)
+    run.plan  # bad plan: one clear line now, not on the first request
+    # the secrets are resolved (and checked) here; the pages use this command's runtime
+    web = flows().web_server(run, args.messages, args.host, args.port)
     print(f"approval pages on http://{args.host}:{args.port}/ (the plan at /plan); Ctrl-C stops")
     web.run()
     return EXIT_OK

@@ -3,7 +3,6 @@ advisory lock on PostgreSQL. Released when the process dies, so a crashed run ne
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -15,6 +14,8 @@ class Locks:
     """Holds on deliveries (a part of `Ledger`)."""
 
     engine: sa.Engine
+    #: where the lock files go when the ledger is no SQLite file (an in-memory one): the settings' home folder
+    home: Path
 
     def hold(self, key: str) -> AbstractContextManager[bool]:
         """Hold the right to work on one delivery while this process lives: yields False when another run
@@ -24,7 +25,7 @@ class Locks:
             return _pg_hold(self.engine, key)
         folder = (Path(self.engine.url.database).resolve().parent if self.engine.dialect.name == "sqlite"
                   and self.engine.url.database not in (None, "", ":memory:")
-                  else Path(os.environ.get("BUDBRINGER_HOME", ".budbringer")).resolve())
+                  else self.home)
         return _file_hold(folder / "locks", key)
 
 
