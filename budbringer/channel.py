@@ -157,6 +157,8 @@ class Adapter(ABC):
         """The channel from its plan settings and the variables it declares (`variables`), taken from `environ`:
         the entry point's settings (`budbringer.settings.Settings.environ`), read once; none when not given."""
         settings = cls.Settings.model_validate(raw)
+        if cls.Environment is ChannelEnvironment:  # reads nothing: its __init__ may take (name, settings) only
+            return cls(name, settings)
         return cls(name, settings, cls.environment_of(settings, environ or {}))
 
     @classmethod

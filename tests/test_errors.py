@@ -148,7 +148,7 @@ def test_an_outbox_write_that_fails_is_a_permanent_failure_not_uncertain(workdir
     (workdir / "outbox-file").write_text("not a folder", encoding="utf-8")
     prepared = cascade.prepare(memory_plan(workdir), message_copy)
     variant = prepared.variants[0]
-    adapter = OutboxAdapter.from_config("mail", {"path": "outbox-file"})
+    adapter = OutboxAdapter.from_config("mail", {"path": "outbox-file"}, os.environ)
     with pytest.raises(PermanentDeliveryError, match="cannot be written") as raised:
         adapter.deliver(Delivery(MESSAGE_ID, variant, "mail", approval_id=1))
     assert "point the channel's `path` at a folder" in raised.value.fix

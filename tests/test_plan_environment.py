@@ -7,6 +7,7 @@ plan whose variable is unset, naming the file, the field and the variable, and n
 
 from __future__ import annotations
 
+import os
 import json
 from pathlib import Path
 
@@ -142,13 +143,18 @@ def test_the_login_name_from_the_environment(relay: Relay, ca_file: Path,
     config = {"host": "127.0.0.1", "port": relay.port, "security": relay.security,
               "sender": SENDER, "username_env": "BUDBRINGER_SMTP_USERNAME", "password_env": PASSWORD_ENV,
               "ca_file": str(ca_file), "timeout": 5}
-    channel = SmtpAdapter.from_config("smtp_mail", config)
     monkeypatch.delenv("BUDBRINGER_SMTP_USERNAME", raising=False)
+    channel = SmtpAdapter.from_config("smtp_mail", config, os.environ)
     with pytest.raises(PermanentDeliveryError, match="BUDBRINGER_SMTP_USERNAME is not set"):
         channel.deliver(delivery())
     assert relay.envelopes == []
+    # The channel took the environment when it was built: a variable set afterwards is not read while it
+    # delivers; the next entry point's channel has it.
     monkeypatch.setenv("BUDBRINGER_SMTP_USERNAME", USER)
+    with pytest.raises(PermanentDeliveryError, match="BUDBRINGER_SMTP_USERNAME is not set"):
+        channel.deliver(delivery())
+    channel = SmtpAdapter.from_config("smtp_mail", config, os.environ)
     channel.deliver(delivery())
     assert len(relay.envelopes) == 1 and "refused" not in relay.logins[-1]
     with pytest.raises(Exception, match="either `username` or `username_env`"):
-        SmtpAdapter.from_config("smtp_mail", {**config, "username": USER})
+        SmtpAdapter.from_config("smtp_mail", {**config, "username": USER}, os.environ)
