@@ -7,6 +7,7 @@ steps run (and are tested) without a server.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -112,12 +113,29 @@ def preflight(plan: Plan, built: Mapping[str, Adapter] | None = None,
     try:
         for name, adapter in adapters.items():
             if name in used:
-                problems += [p for p in adapter.preflight() if p not in problems]  # a transport's, once
+                found = [_in_plan(plan, p) for p in adapter.preflight()]
+                problems += [p for p in found if p not in problems]  # a transport's, once
     finally:
         if built is None:
             for adapter in adapters.values():
                 adapter.close()
     return problems
+
+
+_VARIABLE = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+
+
+def _in_plan(plan: Plan, problem: Problem) -> Problem:
+    """An adapter's problem (`channels.<name>` or `environment`, a field or a variable) as one of the plan file:
+    `plan.yaml: channels.website ($BUDBRINGER_WEBSITE_WEBHOOK_URL): is not set`."""
+    if problem.file != "environment" and not problem.file.startswith("channels."):
+        return problem
+    variable = _VARIABLE.match(problem.field) is not None
+    if problem.file == "environment":
+        field = f"${problem.field}" if variable else problem.field
+    else:
+        field = f"{problem.file} (${problem.field})" if variable else f"{problem.file}.{problem.field}"
+    return Problem(str(plan.path or "the plan"), field, problem.what, problem.fix, problem.line)
 
 
 def channels(plan: Plan, clock: Clock = default_clock, environ: Mapping[str, str] | None = None) -> dict[str, Adapter]:
