@@ -117,9 +117,17 @@ class Settings(BaseSettings):
         """$BUDBRINGER_DATABASE_URL, else the SQLite ledger in the home folder (made, owner only, if need be)."""
         if self.database_url is not None:
             return self.database_url.get_secret_value()
-        from budbringer.ledger.database import sqlite_url
+        home = self.home_folder
+        try:
+            home.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if home.stat().st_uid == os.geteuid() and home.stat().st_mode & 0o777 != 0o700:
+                home.chmod(0o700)  # the ledger holds who approved what, and receipts: its owner's only
+        except OSError as exc:
+            from budbringer.errors import LedgerError
 
-        return sqlite_url(self.home_folder)
+            raise LedgerError(f"the ledger's folder {home} cannot be created ({exc.strerror}): set BUDBRINGER_HOME "
+                              "to a folder you can write to, or BUDBRINGER_DATABASE_URL") from None
+        return f"sqlite:///{(home / 'ledger.db').resolve()}"
 
     @property
     def environ(self) -> Mapping[str, str]:

@@ -37,19 +37,6 @@ def database_url() -> str:
     return settings.current().ledger_url()
 
 
-def sqlite_url(home: Path) -> str:
-    """The SQLite ledger in `home`, the folder made (owner only) if it is not there."""
-    try:
-        home.mkdir(mode=0o700, parents=True, exist_ok=True)
-        owner_only(home)
-    except OSError as exc:
-        from budbringer.errors import LedgerError
-
-        raise LedgerError(f"the ledger's folder {home} cannot be created ({exc.strerror}): set BUDBRINGER_HOME to "
-                          "a folder you can write to, or BUDBRINGER_DATABASE_URL") from None
-    return f"sqlite:///{(home / 'ledger.db').resolve()}"
-
-
 def ledger_home(plan_file: Path | None = None) -> Path:
     """Where the SQLite ledger lives unless BUDBRINGER_DATABASE_URL says otherwise (`Settings.home_for`: the
     one default, beside the plan)."""
