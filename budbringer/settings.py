@@ -16,8 +16,8 @@ the environment when it is first imported, and the temporary server is a child p
 
 from __future__ import annotations
 
+import contextvars
 import os
-import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from importlib import resources
@@ -141,13 +141,14 @@ def _local_plan() -> Path:
     return local if local.exists() else DEFAULT_PLAN
 
 
-_installed: Settings | None = None
-_installed_lock = threading.Lock()
+#: the entry point's settings, in its context: Prefect runs a flow's tasks in copies of it, as it does for the
+#: runtime handed to the flows (flows/send.py `using`)
+_installed: contextvars.ContextVar[Settings | None] = contextvars.ContextVar("budbringer_settings", default=None)
 
 
 def current(plan: str | os.PathLike[str] | None = None) -> Settings:
     """The entry point's settings while it has installed them (`installed`), else the environment read now."""
-    settings = _installed
+    settings = _installed.get()
     if settings is not None and (plan is None or Path(plan).resolve() == settings.plan):
         return settings
     return Settings.read(plan)
@@ -155,15 +156,12 @@ def current(plan: str | os.PathLike[str] | None = None) -> Settings:
 
 @contextmanager
 def installed(settings: Settings) -> Iterator[Settings]:
-    """Make `settings` this process's for the duration (the command line's `main`, a served web app)."""
-    global _installed
-    with _installed_lock:
-        before, _installed = _installed, settings
+    """Make `settings` the entry point's for the duration (the command line's `main`, a flow run's runtime)."""
+    token = _installed.set(settings)
     try:
         yield settings
     finally:
-        with _installed_lock:
-            _installed = before
+        _installed.reset(token)
 
 
 def prepare_prefect(progress_only: bool = False) -> None:

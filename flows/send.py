@@ -52,7 +52,7 @@ from prefect.runtime import deployment as current_deployment
 from prefect.runtime import flow_run as current_flow_run
 from pydantic import Field
 
-from budbringer import approval_request, cascade, comment, deadlines, engine, runtime
+from budbringer import approval_request, cascade, comment, deadlines, engine, runtime, settings
 from budbringer.adapters.registry import REGISTRY
 from budbringer.approval import Approval
 from budbringer.approval_request import Decision, Status
@@ -82,7 +82,8 @@ def using(run: runtime.Runtime) -> Iterator[runtime.Runtime]:
     send loads the plan once, opens one ledger and signs in once per app registration."""
     token = _handed_in.set(run)
     try:
-        yield run
+        with settings.installed(run.settings):  # what the domain asks of `settings.current()`: the run's
+            yield run
     finally:
         _handed_in.reset(token)
 
