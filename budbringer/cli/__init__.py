@@ -13,12 +13,12 @@ import os
 import sys
 from collections.abc import Sequence
 
+from budbringer import settings
 from budbringer.cli.approval import cmd_approve, cmd_web
 from budbringer.cli.entry import EXIT_OK, EXIT_PROBLEM
 from budbringer.cli.records import cmd_db, cmd_db_backup, cmd_mark, cmd_resolve, cmd_status
 from budbringer.cli.sending import cmd_alerts_setup, cmd_send, cmd_serve
 from budbringer.cli.writing import cmd_check, cmd_init, cmd_new, cmd_plan, cmd_preview
-from budbringer import settings
 from budbringer.errors import BudbringerError, LedgerError, mask_secrets, mask_urls
 
 __all__ = ["EXIT_OK", "EXIT_PROBLEM", "main"]
@@ -48,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _error(f"{exc.strerror or exc}{where}: check the path and its permissions; nothing more was done")
     except Exception as exc:
         if type(exc).__module__.startswith("sqlalchemy"):
-            return _error(str(_ledger_error(exc)))
+            return _error(str(_ledger_error(exc, getattr(args, "settings", None))))
         raise
     finally:
         _checkpoint_ledgers()
@@ -81,12 +81,10 @@ def _reader_went_away() -> int:
     return EXIT_PROBLEM
 
 
-def _ledger_error(exc: Exception) -> LedgerError:
+def _ledger_error(exc: Exception, given: settings.Settings | None) -> LedgerError:
     """A database error as one line: which ledger, what is wrong, what to do. The URL's password is masked."""
-    from budbringer.ledger import database_url
-
     try:
-        url = database_url()
+        url = (given or settings.current()).ledger_url()
     except BudbringerError:
         url = "(unknown)"
     reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
