@@ -24,8 +24,7 @@ from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 
-from pydantic import AliasChoices, Field, PrivateAttr, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, PrivateAttr, SecretStr
 
 # The packaged plan (the repository's config/, shipped in the wheel as budbringer.config).
 DEFAULT_PLAN = Path(str(resources.files("budbringer.config").joinpath("plan.yaml")))
@@ -44,10 +43,18 @@ PREFECT_DEFAULTS = {
 }
 
 
-class Settings(BaseSettings):
-    """What the environment says, read once. `read` resolves `plan` and `home` (so they are always set)."""
+def _variable(name: str) -> str:
+    return f"BUDBRINGER_{name.upper()}"
 
-    model_config = SettingsConfigDict(env_prefix="BUDBRINGER_", env_ignore_empty=True, extra="ignore", frozen=True)
+
+class Settings(BaseModel):
+    """What the environment says, read once. `read` resolves `plan` and `home` (so they are always set).
+
+    Each field is read from `BUDBRINGER_<FIELD>` unless its `validation_alias` names other variables (the
+    first one set wins); a variable set but empty is unset. (A plain pydantic model: pydantic-settings would
+    read the same, and cost `check` some 60 imported modules, asyncio and dotenv among them.)"""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     plan: Path | None = Field(default=None, description="The plan file (`--plan` wins); else config/plan.yaml "
                                                         "in the working folder, else the packaged plan.")
@@ -78,11 +85,28 @@ class Settings(BaseSettings):
     _environ: Mapping[str, str] = PrivateAttr(default_factory=dict)
 
     @classmethod
-    def read(cls, plan: str | os.PathLike[str] | None = None) -> Settings:
-        """The environment, read now: `plan` (`--plan`) else $BUDBRINGER_PLAN else config/plan.yaml here else the
-        packaged plan; the home folder resolved against it (`home_for`)."""
-        environ = dict(os.environ)
-        read = cls()
+    def variables(cls) -> dict[str, tuple[str, ...]]:
+        """Each field's variables, in the order they are tried."""
+        out: dict[str, tuple[str, ...]] = {}
+        for field, info in cls.model_fields.items():
+            alias = info.validation_alias
+            if isinstance(alias, AliasChoices):
+                out[field] = tuple(str(choice) for choice in alias.choices)
+            else:
+                out[field] = (alias if isinstance(alias, str) else _variable(field),)
+        return out
+
+    @classmethod
+    def read(cls, plan: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+        """The environment (`environ`: a test's own), read now: `plan` (`--plan`) else $BUDBRINGER_PLAN else
+        config/plan.yaml here else the packaged plan; the home folder resolved against it (`home_for`)."""
+        environ = dict(os.environ if environ is None else environ)
+        picked = {}
+        for field, names in cls.variables().items():
+            value = next((environ[name] for name in names if (environ.get(name) or "").strip()), None)
+            if value is not None:
+                picked[field] = value
+        read = cls.model_validate(picked)
         chosen = Path(plan) if plan else read.plan or _local_plan()
         settings = read.model_copy(update={"plan": chosen.resolve(), "home": read.home_for(chosen).resolve()})
         settings._environ = MappingProxyType(environ)
