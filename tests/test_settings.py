@@ -1,13 +1,12 @@
 """One settings object (issue 23, item 1): the environment read in one module, once per entry point; one default
 for the home folder; secrets never shown; channels built with what they declare, reading nothing when they
 deliver; `check` builds every channel the send would build; the command line hands settings on without writing
-the environment; the web app, `status` and the rest share one runtime, whose plan follows its file."""
+the environment (the runtime the web app and the commands share: tests/test_runtime.py)."""
 
 from __future__ import annotations
 
 import ast
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -19,8 +18,7 @@ from budbringer.adapters.registry import REGISTRY
 from budbringer.adapters.webhook import WebhookAdapter
 from budbringer.channel import ChannelEnvironment
 from budbringer.ledger import Ledger
-from budbringer.web.app import create_app
-from tests.conftest import MESSAGE, PLAN, ROOT, write_plan
+from tests.conftest import PLAN, ROOT, write_plan
 
 HOOK_URL, HOOK_SECRET = "BUDBRINGER_T23_HOOK_URL", "BUDBRINGER_T23_HOOK_SECRET"
 SECRET_VALUE = "t23-" + "s3cr3t-never-shown-" * 3
@@ -77,6 +75,14 @@ def test_one_home_folder_default_beside_the_plan(tmp_path: Path, monkeypatch: py
         assert Ledger(read.ledger_url()).home == read.home_folder  # and so do the locks
     monkeypatch.setenv("BUDBRINGER_HOME", str(tmp_path / "home"))
     assert settings.Settings.read(plan).home_folder == (tmp_path / "home").resolve()
+
+
+def test_settings_are_read_from_the_snapshot_they_are_given(tmp_path: Path) -> None:
+    read = settings.Settings.read(PLAN, {"BUDBRINGER_HOME": str(tmp_path), "BUDBRINGER_WEB_URL": " ",
+                                         "USERNAME": "bo", "BUDBRINGER_T23": "x"})
+    assert read.home_folder == tmp_path.resolve() and read.web_url is None  # set but blank is unset
+    assert read.user == "bo" and read.environ["BUDBRINGER_T23"] == "x"
+    assert settings.Settings.variables()["database_url"] == ("BUDBRINGER_DATABASE_URL",)
 
 
 def test_secrets_never_show_in_the_settings(monkeypatch: pytest.MonkeyPatch, workdir: Path) -> None:
@@ -149,24 +155,3 @@ def test_the_command_line_writes_no_environment(monkeypatch: pytest.MonkeyPatch,
     assert dict(os.environ) == before
     assert (workdir / ".budbringer" / "ledger.db").is_file()  # the ledger beside the plan given with --plan
     capsys.readouterr()
-
-
-def test_a_runtime_that_follows_its_plan_reloads_it_when_the_file_changes(workdir: Path) -> None:
-    path = write_plan(workdir, {"narrative": {"contact": "Anne Holm"}})
-    followed = runtime.Runtime(settings.Settings.read(path), REGISTRY, follow_plan=True)
-    kept = runtime.Runtime(settings.Settings.read(path), REGISTRY)
-    first = followed.plan
-    assert followed.plan is first and kept.plan.narrative.contact == "Anne Holm"  # loaded once while unchanged
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    data["narrative"]["contact"] = "Bo Winther, projektleder"
-    time.sleep(0.01)
-    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    assert followed.plan is not first and followed.plan.narrative.contact == "Bo Winther, projektleder"
-    assert kept.plan.narrative.contact == "Anne Holm"  # a send keeps the plan it checked
-
-
-def test_the_web_app_uses_the_runtime_it_is_given(workdir: Path) -> None:
-    run = runtime.Runtime(settings.Settings.read(PLAN), REGISTRY)
-    app = create_app(messages=MESSAGE.parent, runtime=run)
-    assert app.state.runtime is run and run.follow_plan
-    assert app.state.runtime.ledger is run.ledger  # one ledger engine for every request
