@@ -1,9 +1,11 @@
 """One runtime per entry point: the settings read once, the clock, the plan, the ledger and the channels.
 
-The entry point (the `budbringer` command, a flow run) builds it once with the channel registry it hands in
-(`budbringer.adapters.registry.REGISTRY`) and passes it down (to the flows it calls in-process through
-`budbringer.flows.send.using`): the steps below it read no environment, build no ledger and no channel of
-their own, and ask the runtime's clock for the time. A test builds its own, with a
+The entry point (the `budbringer` command, a flow run, the web app) builds it once from its settings
+(`budbringer.settings`, the environment read once) and the channel registry it hands in
+(`budbringer.adapters.registry.REGISTRY`), and passes it down (to the flows it calls in-process through
+`budbringer.flows.send.using`; to the web app's routes as `app.state.runtime`; to `status`, `mark`, `resolve`
+and `approve` through `budbringer.cli.entry.runtime`): the steps below it read no environment, build no ledger
+and no channel of their own, and ask the runtime's clock for the time. A test builds its own, with a
 fixed clock if it needs one.
 """
 

@@ -88,14 +88,14 @@ def serve(message: str, limit: int | None, plan: str | None = None) -> None:
     serve_deployments(message=message, limit=limit, plan=plan)
 
 
-def start_web_in_background(plan: str | None, messages: str, host: str, port: int) -> threading.Thread:
+def start_web_in_background(plan: str | Runtime | None, messages: str, host: str, port: int) -> threading.Thread:
     """`serve`: the approval pages beside the deployments, in a daemon thread (flows/web.py)."""
     from budbringer.flows.web import start_in_background
 
     return start_in_background(plan, messages, host, port)
 
 
-def web_server(plan: str | None, messages: str, host: str, port: int) -> Any:
+def web_server(plan: str | Runtime | None, messages: str, host: str, port: int) -> Any:
     """`web`: the approval pages' server, whose decisions resume the waiting run (flows/web.py)."""
     from budbringer.flows.web import server
 

@@ -13,6 +13,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 from budbringer.cli.entry import EXIT_OK, EXIT_PROBLEM, load_plan
+from budbringer.cli.entry import runtime as command_runtime
 from budbringer.cli.prefect_tier import flows, progress_only
 from budbringer.cli.records import print_uncertain
 from budbringer.cli.writing import refuse_oversized
@@ -241,7 +242,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """Serve the manual send, the monthly OC briefing and the preview from this process until Ctrl-C."""
     commands = flows()
     if not args.no_web:
-        commands.start_web_in_background(args.plan, "messages", args.web_host, args.web_port)
+        commands.start_web_in_background(command_runtime(args), "messages", args.web_host, args.web_port)
         print(f"approval pages on http://{args.web_host}:{args.web_port}/")
     # The served runs are told the plan as a parameter (they may run in another process, which reads its own
     # settings), not through the environment.
