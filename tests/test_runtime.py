@@ -115,3 +115,31 @@ def test_the_web_app_uses_the_runtime_it_is_given(workdir: Path) -> None:
     app = create_app(messages=MESSAGE.parent, runtime=run)
     assert app.state.runtime is run and run.follow_plan
     assert app.state.runtime.ledger is run.ledger  # one ledger engine for every request
+
+
+def test_status_and_approve_use_one_runtime_as_send_does(workdir: Path, message_copy: Path,
+                                                        monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """A command builds one runtime (`budbringer.cli.entry.runtime`): one ledger, the plan loaded at most once."""
+    from budbringer import cli
+
+    built: list[runtime.Runtime] = []
+    loads: list[object] = []
+    real_init, real_load = runtime.Runtime.__init__, plan_.load
+
+    def counting_init(self: runtime.Runtime, *args: object, **kwargs: object) -> None:
+        built.append(self)
+        real_init(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    def counting_load(*args: object, **kwargs: object) -> plan_.Plan:
+        loads.append(args)
+        return real_load(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(runtime.Runtime, "__init__", counting_init)
+    monkeypatch.setattr(plan_, "load", counting_load)
+    assert cli.main(["status", "2026-11-status-udbud"]) == 0
+    assert len(built) == 1 and len(loads) <= 1
+    built.clear(), loads.clear()
+    assert cli.main(["approve", str(message_copy), "--by", "Jens Kragh"]) == 1  # no request: refused, one line
+    assert len(built) == 1 and len(loads) == 1
+    capsys.readouterr()
