@@ -19,7 +19,6 @@ is posted again. Meta's own guard against the same text twice in a row (code 506
 from __future__ import annotations
 
 import logging
-import os
 import re
 import time
 from typing import Any, ClassVar
@@ -28,7 +27,7 @@ from pydantic import Field
 
 from budbringer.adapters import meta
 from budbringer.adapters.base import Adapter, SharedLimit
-from budbringer.adapters.meta import GraphError, MetaSettings
+from budbringer.adapters.meta import GraphError, MetaEnvironment, MetaSettings
 from budbringer.checks import Finding
 from budbringer.delivery import Delivery, Receipt
 from budbringer.errors import PermanentDeliveryError, Problem, TransientDeliveryError, UncertainDeliveryError
@@ -47,21 +46,31 @@ class FacebookPageSettings(MetaSettings):
                              description=f"The Page's numeric id; default ${ENV_PAGE}.")
 
 
+class FacebookPageEnvironment(MetaEnvironment):
+    page: str | None = Field(default=None, validation_alias=ENV_PAGE, description="The Page's numeric id unless `page:` is set.")
+
+
 class FacebookPageAdapter(Adapter):
     type: ClassVar[str] = "facebook_page"
     label: ClassVar[str] = "Facebook-side"
     media: ClassVar[frozenset[str]] = frozenset({"post"})
     Settings = FacebookPageSettings
     settings: FacebookPageSettings
+    Environment = FacebookPageEnvironment
+    environment: FacebookPageEnvironment
     #: one post at a time: the lookup by text relies on it
     max_concurrency: ClassVar[int] = 1
 
-    def __init__(self, name: str, settings: FacebookPageSettings) -> None:
-        super().__init__(name, settings)
-        self.graph = meta.Graph(name, settings)
+    def __init__(self, name: str, settings: FacebookPageSettings,
+                 environment: FacebookPageEnvironment | None = None) -> None:
+        super().__init__(name, settings, environment)
+        self.graph = meta.Graph(name, settings, self.environment)
+
+    def _page_id(self) -> str:
+        return (self.settings.page or self.environment.page or "").strip()
 
     def _page(self, forum: str) -> str:
-        page = self.settings.page or os.environ.get(ENV_PAGE, "").strip()
+        page = self._page_id()
         if not re.fullmatch(r"\d{5,20}", page):
             raise PermanentDeliveryError(self.name, forum, "no Facebook Page is configured",
                                          f"set `page:` on channel {self.name} or ${ENV_PAGE} to the Page's id")
@@ -93,11 +102,11 @@ class FacebookPageAdapter(Adapter):
 
     def limits(self, delivery: Delivery) -> list[SharedLimit]:
         """One post at a time per Page across runs; the Page id is public, not a secret."""
-        page = self.settings.page or os.environ.get(ENV_PAGE, "").strip()
+        page = self._page_id()
         return [SharedLimit(f"budbringer-facebook-page-{page}", 1)] if re.fullmatch(r"\d{5,20}", page) else []
 
     def preflight(self) -> list[Problem]:
-        page = self.settings.page or os.environ.get(ENV_PAGE, "").strip() or None
+        page = self._page_id() or None
         return self.graph.preflight(f"channels.{self.name}", (
             "page", page, f"set `page:` (the Page's numeric id) or {ENV_PAGE}"))
 

@@ -10,7 +10,8 @@ Sign-in is a confidential client (client secret or certificate) from the environ
     BUDBRINGER_LOGIN_URL            the authority host (default https://login.microsoftonline.com)
     BUDBRINGER_GRAPH_URL            Graph's base (default https://graph.microsoft.com/v1.0)
 
-The credentials are read from the environment once, when the channel is built. There is one msal
+The credentials are read from the environment once per entry point (`budbringer.settings`) and handed to the
+channel when it is built (`GraphEnvironment`). There is one msal
 application object (`TokenSource`) per run and app registration: the run's Graph channels with the same
 credentials share it (`GraphClient.share_sign_in`, from the channels' `bind`), so that its token cache
 serves every delivery of the run; another run (another `Runtime`) signs in on its own. msal talks HTTP through the
@@ -43,7 +44,6 @@ is therefore never repeated by two layers at once.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -56,7 +56,7 @@ import requests
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from budbringer.adapters import http
-from budbringer.adapters.base import ChannelSettings
+from budbringer.adapters.base import ChannelEnvironment, ChannelSettings
 from budbringer.errors import DeliveryError, PermanentDeliveryError, Problem, TransientDeliveryError
 
 log = logging.getLogger("budbringer.graph")
@@ -99,6 +99,34 @@ class RetrySettings(ChannelSettings):
                            connect_timeout=self.connect_timeout, read_timeout=self.read_timeout)
 
 
+class GraphEnvironment(ChannelEnvironment):
+    """What the Microsoft 365 channels read from the environment (once, by the entry point's settings)."""
+
+    tenant_id: str | None = Field(default=None, validation_alias=ENV_TENANT,
+                                  description="The directory (tenant) id of the app registration.")
+    client_id: str | None = Field(default=None, validation_alias=ENV_CLIENT,
+                                  description="The application (client) id.")
+    client_secret: SecretStr | None = Field(default=None, validation_alias=ENV_SECRET,
+                                            description="A client secret (or a certificate instead).")
+    cert_path: str | None = Field(default=None, validation_alias=ENV_CERT,
+                                  description="A certificate: PEM (key and certificate) or .pfx/.p12.")
+    cert_passphrase: SecretStr | None = Field(default=None, validation_alias=ENV_CERT_PASSPHRASE,
+                                              description="The certificate's passphrase, if it has one.")
+    login_url: str | None = Field(default=None, validation_alias=ENV_LOGIN_URL,
+                                  description=f"The authority host (default {DEFAULT_LOGIN_URL}).")
+    graph_url: str | None = Field(default=None, validation_alias=ENV_GRAPH_URL,
+                                  description=f"Graph's base URL (default {DEFAULT_GRAPH_URL}).")
+
+    def by_variable(self) -> dict[str, str]:
+        """The values by their variables' names, secrets revealed: for `GraphCredentials.from_env` only."""
+        out: dict[str, str] = {}
+        for field, info in type(self).model_fields.items():
+            value = getattr(self, field)
+            if value is not None and isinstance(info.validation_alias, str):
+                out[info.validation_alias] = value.get_secret_value() if isinstance(value, SecretStr) else value
+        return out
+
+
 class GraphCredentials(BaseModel):
     """The app registration Budbringer signs in as, read from the environment."""
 
@@ -113,9 +141,9 @@ class GraphCredentials(BaseModel):
     graph_url: str = DEFAULT_GRAPH_URL
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> tuple[GraphCredentials | None, list[Problem]]:
-        """The credentials, or the problems that keep Budbringer from signing in (nothing is contacted)."""
-        env = os.environ if env is None else env
+    def from_env(cls, env: Mapping[str, str]) -> tuple[GraphCredentials | None, list[Problem]]:
+        """The credentials from the variables as the entry point read them (`GraphEnvironment.by_variable`),
+        or the problems that keep Budbringer from signing in (nothing is contacted)."""
 
         def get(name: str) -> str:
             return (env.get(name) or "").strip()
@@ -313,14 +341,14 @@ Fix = Callable[[int, str], str]
 class GraphClient:
     """Graph calls for one channel: bearer token, base URL, retry policy, and Graph's errors explained.
 
-    The credentials are read from the environment once, here; what is missing is kept as problems, which
-    `preflight` reports and every request raises."""
+    The credentials come from the environment as the entry point read it (`GraphEnvironment`), checked once,
+    here; what is missing is kept as problems, which `preflight` reports and every request raises."""
 
-    def __init__(self, channel: str, retry: RetrySettings) -> None:
+    def __init__(self, channel: str, retry: RetrySettings, environment: GraphEnvironment) -> None:
         self.channel = channel
         self.policy = retry.policy()
         self.session = requests.Session()
-        self._credentials, self._problems = GraphCredentials.from_env()
+        self._credentials, self._problems = GraphCredentials.from_env(environment.by_variable())
         self.tokens: TokenSource | None = TokenSource(self._credentials) if self._credentials else None
 
     def __repr__(self) -> str:

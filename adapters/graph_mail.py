@@ -43,7 +43,7 @@ from pydantic import Field
 
 from budbringer.adapters.addressing import MailOrNewsletter
 from budbringer.adapters.base import Adapter, ChannelSettings, ForumAddressing, SharedLimit
-from budbringer.adapters.graph import GraphClient, RetrySettings, clients, odata_string, query, token_fix
+from budbringer.adapters.graph import GraphClient, GraphEnvironment, RetrySettings, clients, odata_string, query, token_fix
 from budbringer.delivery import Delivery, Receipt
 from budbringer.errors import (
     DeliveryError,
@@ -178,10 +178,13 @@ class GraphMailAdapter(Adapter):
     max_concurrency: ClassVar[int] = 4
     Settings = GraphMailSettings
     settings: GraphMailSettings
+    Environment = GraphEnvironment
+    environment: GraphEnvironment
 
-    def __init__(self, name: str, settings: GraphMailSettings) -> None:
-        super().__init__(name, settings)
-        self.graph = GraphClient(name, settings.retry)
+    def __init__(self, name: str, settings: GraphMailSettings,
+                 environment: GraphEnvironment | None = None) -> None:
+        super().__init__(name, settings, environment)
+        self.graph = GraphClient(name, settings.retry, self.environment)
         self.limiter = MailboxLimiter(settings.messages_per_minute, settings.concurrent_requests)
         # The parts sendMail accepted through this channel object, by part key. A mail in parts whose later part
         # failed transiently is retried by the Prefect task, in the same run and so over this same object: the

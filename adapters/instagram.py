@@ -26,7 +26,6 @@ crash) the account's `media` from the last `lookup_days` are searched for the ex
 from __future__ import annotations
 
 import logging
-import os
 import re
 import time
 from typing import Any, ClassVar
@@ -35,7 +34,7 @@ from pydantic import Field
 
 from budbringer.adapters import meta
 from budbringer.adapters.base import Adapter, SharedLimit
-from budbringer.adapters.meta import GraphError, MetaSettings
+from budbringer.adapters.meta import GraphError, MetaEnvironment, MetaSettings
 from budbringer.checks import Finding
 from budbringer.delivery import Delivery, Receipt
 from budbringer.errors import PermanentDeliveryError, Problem, TransientDeliveryError, UncertainDeliveryError
@@ -66,21 +65,31 @@ class InstagramSettings(MetaSettings):
                                               "suggests no more than five minutes).")
 
 
+class InstagramEnvironment(MetaEnvironment):
+    account: str | None = Field(default=None, validation_alias=ENV_ACCOUNT, description="The Instagram professional account's id unless `account:` is set.")
+
+
 class InstagramAdapter(Adapter):
     type: ClassVar[str] = "instagram"
     label: ClassVar[str] = "Instagram"
     media: ClassVar[frozenset[str]] = frozenset({"post"})
     Settings = InstagramSettings
     settings: InstagramSettings
+    Environment = InstagramEnvironment
+    environment: InstagramEnvironment
     #: one post at a time: the lookup by caption relies on it
     max_concurrency: ClassVar[int] = 1
 
-    def __init__(self, name: str, settings: InstagramSettings) -> None:
-        super().__init__(name, settings)
-        self.graph = meta.Graph(name, settings)
+    def __init__(self, name: str, settings: InstagramSettings,
+                 environment: InstagramEnvironment | None = None) -> None:
+        super().__init__(name, settings, environment)
+        self.graph = meta.Graph(name, settings, self.environment)
+
+    def _account_id(self) -> str:
+        return (self.settings.account or self.environment.account or "").strip()
 
     def _account(self, forum: str) -> str:
-        account = self.settings.account or os.environ.get(ENV_ACCOUNT, "").strip()
+        account = self._account_id()
         if not re.fullmatch(r"\d{5,25}", account):
             raise PermanentDeliveryError(self.name, forum, "no Instagram account is configured",
                                          f"set `account:` on channel {self.name} or ${ENV_ACCOUNT} to the "
@@ -110,11 +119,11 @@ class InstagramAdapter(Adapter):
         return self._lookup(delivery)
 
     def limits(self, delivery: Delivery) -> list[SharedLimit]:
-        account = self.settings.account or os.environ.get(ENV_ACCOUNT, "").strip()
+        account = self._account_id()
         return [SharedLimit(f"budbringer-instagram-{account}", 1)] if re.fullmatch(r"\d{5,25}", account) else []
 
     def preflight(self) -> list[Problem]:
-        account = self.settings.account or os.environ.get(ENV_ACCOUNT, "").strip() or None
+        account = self._account_id() or None
         return self.graph.preflight(f"channels.{self.name}", (
             "account", account, f"set `account:` (the Instagram professional account's id) or {ENV_ACCOUNT}"))
 

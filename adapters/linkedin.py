@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import re
 import time
 from typing import Any, ClassVar
@@ -33,7 +32,7 @@ import requests
 from pydantic import Field, SecretStr
 
 from budbringer.adapters import http
-from budbringer.adapters.base import Adapter, ChannelSettings, SharedLimit
+from budbringer.adapters.base import Adapter, ChannelEnvironment, ChannelSettings, SharedLimit
 from budbringer.checks import Finding
 from budbringer.delivery import Delivery, Receipt
 from budbringer.errors import (
@@ -108,36 +107,58 @@ class LinkedInSettings(ChannelSettings):
     retry: http.Policy = http.Policy()
 
 
+class LinkedInEnvironment(ChannelEnvironment):
+    """What LinkedIn reads from the environment (once, by the entry point's settings)."""
+
+    token: SecretStr | None = Field(default=None, validation_alias=ENV_TOKEN,
+                                    description="A member's access token with w_organization_social.")
+    token_expires: str | None = Field(default=None, validation_alias=ENV_EXPIRES,
+                                      description="The token's expiry date (YYYY-MM-DD), to be warned in time.")
+    organization: str | None = Field(default=None, validation_alias=ENV_ORGANIZATION,
+                                     description="The page's organisation id unless `organization:` is set.")
+    url: str | None = Field(default=None, validation_alias=ENV_URL,
+                            description=f"API base URL unless `url:` is set (default {DEFAULT_URL}).")
+
+
 class LinkedInAdapter(Adapter):
     type: ClassVar[str] = "linkedin"
     label: ClassVar[str] = "LinkedIn"
     media: ClassVar[frozenset[str]] = frozenset({"post"})
     Settings = LinkedInSettings
     settings: LinkedInSettings
+    Environment = LinkedInEnvironment
+    environment: LinkedInEnvironment
     #: posts go out one at a time: LinkedIn's duplicate check and our lookups rely on it
     max_concurrency: ClassVar[int] = 1
 
-    def __init__(self, name: str, settings: LinkedInSettings) -> None:
-        super().__init__(name, settings)
+    def __init__(self, name: str, settings: LinkedInSettings,
+                 environment: LinkedInEnvironment | None = None) -> None:
+        super().__init__(name, settings, environment)
         self.session = requests.Session()
         self.session.headers["User-Agent"] = "budbringer"
 
-    # configuration, read when used so a changed environment needs no restart ------------------------
+    # configuration: the plan's settings, else the environment as the entry point read it ---------------
 
     @property
     def base_url(self) -> str:
-        return (self.settings.url or os.environ.get(ENV_URL) or DEFAULT_URL).rstrip("/")
+        return (self.settings.url or self.environment.url or DEFAULT_URL).strip().rstrip("/")
 
     def _author(self, forum: str) -> str:
-        organization = self.settings.organization or os.environ.get(ENV_ORGANIZATION, "").strip()
+        organization = self._organization()
         if not re.fullmatch(r"(urn:li:organization:)?\d+", organization):
             raise PermanentDeliveryError(self.name, forum, "no LinkedIn organisation is configured",
                                          f"set `organization:` on channel {self.name} or ${ENV_ORGANIZATION} "
                                          "to the page's numeric id")
         return organization if organization.startswith("urn:") else f"urn:li:organization:{organization}"
 
+    def _organization(self) -> str:
+        return (self.settings.organization or self.environment.organization or "").strip()
+
+    def _token_value(self) -> str:
+        return self.environment.token.get_secret_value().strip() if self.environment.token else ""
+
     def _token(self, forum: str) -> SecretStr:
-        value = os.environ.get(ENV_TOKEN, "").strip()
+        value = self._token_value()
         if not value:
             raise PermanentDeliveryError(self.name, forum, f"${ENV_TOKEN} is not set",
                                          "create a token as docs/linkedin.md describes and set it")
@@ -177,7 +198,7 @@ class LinkedInAdapter(Adapter):
     def limits(self, delivery: Delivery) -> list[SharedLimit]:
         """One post at a time per organisation, across runs (see ORGANIZATION_CONCURRENCY). The id is the
         page's public number, not a secret. No organisation configured: none (deliver() refuses it)."""
-        organization = self.settings.organization or os.environ.get(ENV_ORGANIZATION, "").strip()
+        organization = self._organization()
         number = re.fullmatch(r"(?:urn:li:organization:)?(\d+)", organization)
         if not number:
             return []
@@ -190,18 +211,18 @@ class LinkedInAdapter(Adapter):
     def preflight(self) -> list[Problem]:
         where = f"channels.{self.name}"
         problems: list[Problem] = []
-        if not os.environ.get(ENV_TOKEN, "").strip():
+        if not self._token_value():
             problems.append(Problem(where, ENV_TOKEN, "is not set",
                                     "create a token with w_organization_social as docs/linkedin.md describes, "
                                     f"then set {ENV_TOKEN} (and {ENV_EXPIRES} to its expiry date)"))
-        if not (self.settings.organization or os.environ.get(ENV_ORGANIZATION, "").strip()):
+        if not (self._organization()):
             problems.append(Problem(where, "organization", "no LinkedIn organisation is configured",
                                     f"set `organization:` (the page's numeric id) or {ENV_ORGANIZATION}"))
         if not self.base_url.startswith("https://"):
             problems.append(Problem(where, "url", f"{self.base_url} is not an https:// URL",
                                     "use https:// (the token must never travel unencrypted)"))
         try:
-            expires = token_expiry()
+            expires = token_expiry(self.environment)
         except ValueError as exc:
             problems.append(Problem(where, ENV_EXPIRES, str(exc), "write the date as YYYY-MM-DD"))
         else:
@@ -230,8 +251,15 @@ class LinkedInAdapter(Adapter):
                 f"(| {{ }} @ [ ] ( ) < > # \\ * _ ~)",
                 f"{escaped} tegn, når teksten er gjort klar til LinkedIn ({raw} som skrevet); LinkedIn kan højst "
                 f"rumme {limit}."))
+        return findings
+
+    @classmethod
+    def review_with(cls, environment: LinkedInEnvironment, variant: Variant,  # type: ignore[override]  # its own model
+                    forum: Any) -> list[Finding]:
+        """A token that expires soon, as a warning beside the post (the expiry date is in the environment)."""
+        findings: list[Finding] = []
         try:
-            expires = token_expiry()
+            expires = token_expiry(environment)
         except ValueError:
             expires = None  # preflight names the bad date
         if expires is not None and 0 <= (left := (expires - _today()).days) < EXPIRY_WARNING_DAYS:
@@ -332,7 +360,7 @@ class LinkedInAdapter(Adapter):
     def _explain(self, forum: str, refused: http.Refused, looking_up: bool = False) -> PermanentDeliveryError:
         said = f"LinkedIn said HTTP {refused.status} {refused.code} {refused.text}".strip()
         if refused.status == 401:
-            expires = _expiry_or_none()
+            expires = _expiry_or_none(self.environment)
             when = f" (it expires on {expires.isoformat()})" if expires and expires >= _today() else (
                 f" (it expired on {expires.isoformat()})" if expires else "")
             return PermanentDeliveryError(
@@ -365,9 +393,9 @@ class LinkedInAdapter(Adapter):
             f"(in {hours:.0f} h)")
 
 
-def token_expiry() -> dt.date | None:
-    """The token's expiry date from the environment; ValueError when it is not a date."""
-    value = os.environ.get(ENV_EXPIRES, "").strip()
+def token_expiry(environment: LinkedInEnvironment) -> dt.date | None:
+    """The token's expiry date as the environment gives it; ValueError when it is not a date."""
+    value = (environment.token_expires or "").strip()
     if not value:
         return None
     try:
@@ -376,9 +404,9 @@ def token_expiry() -> dt.date | None:
         raise ValueError(f"{value!r} is not a date") from None
 
 
-def _expiry_or_none() -> dt.date | None:
+def _expiry_or_none(environment: LinkedInEnvironment) -> dt.date | None:
     try:
-        return token_expiry()
+        return token_expiry(environment)
     except ValueError:
         return None
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
 import random
 import time
 from typing import Any
@@ -33,7 +32,7 @@ import requests
 from pydantic import Field, SecretStr
 
 from budbringer.adapters import http
-from budbringer.adapters.base import ChannelSettings
+from budbringer.adapters.base import ChannelEnvironment, ChannelSettings
 from budbringer.errors import PermanentDeliveryError, Problem, TransientDeliveryError, UncertainDeliveryError
 
 log = logging.getLogger("budbringer.meta")
@@ -67,6 +66,14 @@ class MetaSettings(ChannelSettings):
     retry: http.Policy = http.Policy()
 
 
+class MetaEnvironment(ChannelEnvironment):
+    """What both Meta channels read from the environment (once, by the entry point's settings)."""
+
+    token: SecretStr | None = Field(default=None, validation_alias=ENV_TOKEN, description="The Page access token.")
+    url: str | None = Field(default=None, validation_alias=ENV_URL,
+                            description=f"Graph API base URL unless `url:` is set (default {DEFAULT_URL}).")
+
+
 class GraphError(Exception):
     """Meta refused a request: its error code, subcode and message."""
 
@@ -97,19 +104,23 @@ class GraphError(Exception):
 class Graph:
     """One channel's connection to Meta's Graph API."""
 
-    def __init__(self, channel: str, settings: MetaSettings) -> None:
+    def __init__(self, channel: str, settings: MetaSettings, environment: MetaEnvironment) -> None:
         self.channel = channel
         self.settings = settings
+        self.environment = environment
         self.session = requests.Session()
         self.session.headers["User-Agent"] = "budbringer"
 
     @property
     def base_url(self) -> str:
-        root = (self.settings.url or os.environ.get(ENV_URL) or DEFAULT_URL).rstrip("/")
-        return f"{root}/{self.settings.version}"
+        return f"{self.root_url.rstrip('/')}/{self.settings.version}"
+
+    @property
+    def root_url(self) -> str:
+        return (self.settings.url or self.environment.url or DEFAULT_URL).strip()
 
     def token(self, forum: str) -> SecretStr:
-        value = os.environ.get(ENV_TOKEN, "").strip()
+        value = self.environment.token.get_secret_value().strip() if self.environment.token else ""
         if not value:
             raise PermanentDeliveryError(self.channel, forum, f"${ENV_TOKEN} is not set",
                                          "make a long-lived Page token as docs/meta.md describes and set it")
@@ -177,15 +188,15 @@ class Graph:
     def preflight(self, where: str, identity: tuple[str, str | None, str]) -> list[Problem]:
         """Token, the Page or account id (field, value, fix), and an https base URL."""
         problems: list[Problem] = []
-        if not os.environ.get(ENV_TOKEN, "").strip():
+        if not (self.environment.token and self.environment.token.get_secret_value().strip()):
             problems.append(Problem(where, ENV_TOKEN, "is not set",
                                     f"make a long-lived Page token as docs/meta.md describes, then set {ENV_TOKEN}"))
         field, value, fix = identity
         if not value:
             problems.append(Problem(where, field, "is not configured", fix))
-        root = self.settings.url or os.environ.get(ENV_URL) or DEFAULT_URL
+        root = self.root_url
         if not root.startswith("https://"):
-            problems.append(Problem(where, "url", f"{root} is not an https:// URL",
+            problems.append(Problem(where, "url" if self.settings.url else ENV_URL, f"{root} is not an https:// URL",
                                     "use https:// (the token must never travel unencrypted)"))
         return problems
 

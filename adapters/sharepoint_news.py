@@ -33,7 +33,7 @@ from pydantic import Field
 
 from budbringer.adapters.addressing import PageSites
 from budbringer.adapters.base import Adapter, ChannelSettings, ForumAddressing
-from budbringer.adapters.graph import GraphClient, RetrySettings, clients, odata_string, query, token_fix
+from budbringer.adapters.graph import GraphClient, GraphEnvironment, RetrySettings, clients, odata_string, query, token_fix
 from budbringer.delivery import Delivery, Receipt
 from budbringer.errors import (
     DeliveryError,
@@ -108,10 +108,13 @@ class SharePointNewsAdapter(Adapter):
     media: ClassVar[frozenset[str]] = frozenset({"page"})
     Settings = SharePointNewsSettings
     settings: SharePointNewsSettings
+    Environment = GraphEnvironment
+    environment: GraphEnvironment
 
-    def __init__(self, name: str, settings: SharePointNewsSettings) -> None:
-        super().__init__(name, settings)
-        self.graph = GraphClient(name, settings.retry)
+    def __init__(self, name: str, settings: SharePointNewsSettings,
+                 environment: GraphEnvironment | None = None) -> None:
+        super().__init__(name, settings, environment)
+        self.graph = GraphClient(name, settings.retry, self.environment)
         self.plan_sites: tuple[str, ...] = ()
         # Site ids resolved by this channel object (one run): host/path, lower-cased → id and webUrl.
         self._sites: dict[str, dict[str, Any]] = {}

@@ -27,7 +27,6 @@ from __future__ import annotations
 import builtins
 import datetime as dt
 import logging
-import os
 import smtplib
 import ssl
 from typing import ClassVar, Literal
@@ -35,7 +34,7 @@ from typing import ClassVar, Literal
 from pydantic import Field, SecretStr, model_validator
 
 from budbringer.adapters.addressing import MailOrNewsletter
-from budbringer.adapters.base import Adapter, ChannelSettings, ForumAddressing
+from budbringer.adapters.base import Adapter, ChannelEnvironment, ChannelSettings, ForumAddressing
 from budbringer.adapters.mailformat import HEADER, build_mail, domain_of, stable_message_id
 from budbringer.delivery import Delivery, Receipt
 from budbringer.errors import (
@@ -85,6 +84,13 @@ class SmtpSettings(ChannelSettings):
         return self.port or DEFAULT_PORTS[self.security]
 
 
+class SmtpEnvironment(ChannelEnvironment):
+    """What an SMTP channel reads from the variables its settings name (`username_env`, `password_env`)."""
+
+    username: str | None = Field(default=None, description="The login name, from `username_env`'s variable.")
+    password: SecretStr | None = Field(default=None, description="The password, from `password_env`'s variable.")
+
+
 class SmtpAdapter(Adapter):
     type: ClassVar[str] = "smtp"
     label: ClassVar[str] = "mail (SMTP)"
@@ -93,6 +99,15 @@ class SmtpAdapter(Adapter):
     max_concurrency: ClassVar[int] = 2
     Settings = SmtpSettings
     settings: SmtpSettings
+    Environment = SmtpEnvironment
+    environment: SmtpEnvironment
+
+    @classmethod
+    def variables(cls, settings: ChannelSettings) -> dict[str, str]:
+        """The variables the channel's settings name for the login."""
+        assert isinstance(settings, SmtpSettings)
+        return {field: name for field, name in (("username", settings.username_env),
+                                                ("password", settings.password_env)) if name}
 
     @property
     def _where(self) -> str:
@@ -108,7 +123,7 @@ class SmtpAdapter(Adapter):
         name = self.settings.username_env
         if not name:
             return self.settings.username
-        value = os.environ.get(name, "").strip()
+        value = (self.environment.username or "").strip()
         if not value:
             raise PermanentDeliveryError(self.name, forum, f"the environment variable {name} is not set",
                                          f"set {name} to the SMTP login name (`username_env` of the channel)")
@@ -118,11 +133,10 @@ class SmtpAdapter(Adapter):
         name = self.settings.password_env
         if not name:
             return None
-        value = os.environ.get(name)
-        if not value:
+        if self.environment.password is None:
             raise PermanentDeliveryError(self.name, forum, f"the environment variable {name} is not set",
                                          f"set {name} to the SMTP password of {self._login_name}")
-        return SecretStr(value)
+        return self.environment.password
 
     # delivering ------------------------------------------------------------------------------------------
 

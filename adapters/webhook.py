@@ -17,7 +17,6 @@ import hashlib
 import hmac
 import html
 import json
-import os
 import time
 from typing import ClassVar
 from urllib.parse import urlsplit
@@ -26,7 +25,7 @@ import requests
 from pydantic import Field, SecretStr, model_validator
 
 from budbringer.adapters import http
-from budbringer.adapters.base import Adapter, ChannelSettings
+from budbringer.adapters.base import Adapter, ChannelEnvironment, ChannelSettings
 from budbringer.delivery import Delivery, Receipt
 from budbringer.errors import PermanentDeliveryError, Problem
 
@@ -55,15 +54,25 @@ class WebhookSettings(ChannelSettings):
         return self
 
 
+class WebhookEnvironment(ChannelEnvironment):
+    """What a webhook reads from the variables its settings name (`url_env`, `secret_env`)."""
+
+    url: str | None = Field(default=None, description="The receiver's URL, from the variable `url_env` names.")
+    secret: SecretStr | None = Field(default=None, description="The signing secret, from `secret_env`'s variable.")
+
+
 class WebhookAdapter(Adapter):
     type: ClassVar[str] = "webhook"
     label: ClassVar[str] = "webhook til hjemmesiden"
     media: ClassVar[frozenset[str]] = frozenset({"web"})
     Settings = WebhookSettings
     settings: WebhookSettings
+    Environment = WebhookEnvironment
+    environment: WebhookEnvironment
 
-    def __init__(self, name: str, settings: WebhookSettings) -> None:
-        super().__init__(name, settings)
+    def __init__(self, name: str, settings: WebhookSettings,
+                 environment: WebhookEnvironment | None = None) -> None:
+        super().__init__(name, settings, environment)
         self.session = requests.Session()
         self.session.headers["User-Agent"] = "budbringer"
 
@@ -71,10 +80,16 @@ class WebhookAdapter(Adapter):
     def url(self) -> str:
         if self.settings.url is not None:
             return self.settings.url
-        return os.environ.get(self.settings.url_env or "", "").strip()
+        return (self.environment.url or "").strip()
 
     def _secret(self) -> SecretStr:
-        return SecretStr(os.environ.get(self.settings.secret_env, ""))
+        return self.environment.secret or SecretStr("")
+
+    @classmethod
+    def variables(cls, settings: ChannelSettings) -> dict[str, str]:
+        """The variables the channel's settings name: the URL's (`url_env`) and the secret's (`secret_env`)."""
+        assert isinstance(settings, WebhookSettings)
+        return {"secret": settings.secret_env, **({"url": settings.url_env} if settings.url_env else {})}
 
     def deliver(self, delivery: Delivery) -> Receipt:
         forum = delivery.forum

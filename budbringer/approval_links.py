@@ -23,6 +23,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from budbringer.ledger import ApprovalRequest
 from budbringer.plan import Member, Plan
 from budbringer.web_address import base_url as base_url
+from budbringer.settings import Settings
 
 #: itsdangerous salt: a token signed for the approval page is no use for any other purpose
 APPROVAL_SALT = "budbringer.approval-link.v1"
@@ -55,16 +56,21 @@ class Claim:
 
 
 def home() -> Path:
-    """The ledger's home folder (as budbringer.ledger uses it)."""
-    return Path(os.environ.get("BUDBRINGER_HOME", ".budbringer"))
+    """The ledger's home folder (the settings', `Settings.home_for`: one default, beside the plan)."""
+    from budbringer import settings
+
+    return settings.current().home_folder
 
 
-def secret() -> str:
-    """$BUDBRINGER_WEB_SECRET, else the secret generated once under the home folder (mode 0600)."""
-    given = os.environ.get("BUDBRINGER_WEB_SECRET", "").strip()
-    if given:
-        return given
-    path = home() / SECRET_FILE
+def secret(given: Settings | None = None) -> str:
+    """$BUDBRINGER_WEB_SECRET, else the secret generated once under the home folder (mode 0600). `given`: the
+    entry point's settings, else the settings read now."""
+    from budbringer import settings
+
+    current = given or settings.current()
+    if current.web_secret is not None and current.web_secret.get_secret_value().strip():
+        return current.web_secret.get_secret_value().strip()
+    path = current.home_folder / SECRET_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

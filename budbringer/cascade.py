@@ -7,11 +7,14 @@ steps run (and are tested) without a server.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypeVar
+
+from pydantic import ValidationError
 
 from budbringer import approval as approval_
 from budbringer import checks, delivery_dates, message as message_, plan as plan_, render
@@ -24,10 +27,10 @@ from budbringer.errors import (
     ApprovalError,
     DeliveryError,
     InputError,
-    PermanentDeliveryError,
     Problem,
     TransientDeliveryError,
     UncertainDeliveryError,
+    mask_secrets,
 )
 from budbringer.ledger.states import OutcomeState, State
 from budbringer.message import Message
@@ -58,39 +61,61 @@ class Prepared:
         return approval_.approval_hash({v.forum: v.content_hash for v in self.variants})
 
 
-def prepare(plan_path: str | Path | Plan | None, message_path: str | Path) -> Prepared:
+def prepare(plan_path: str | Path | Plan | None, message_path: str | Path,
+            environ: Mapping[str, str] | None = None) -> Prepared:
     """Load the plan (unless given loaded) and the message, render every variant and check it. Raises
-    InputError on any error."""
-    plan = plan_path if isinstance(plan_path, Plan) else plan_.load(plan_path)
+    InputError on any error. `environ`: the entry point's `Settings.environ`, else the settings read now."""
+    plan = plan_path if isinstance(plan_path, Plan) else plan_.load(plan_path, environ=environ)
     message = message_.load(message_path, plan)
     variants = render.render_variants(plan, message)
     findings = checks.all_findings(plan, message, variants, channel_findings=(
-        channel_findings(plan, variants) + delivery_dates.findings(plan, message, variants)))
+        channel_findings(plan, variants, environ) + delivery_dates.findings(plan, message, variants)))
     if errors := checks.blocking_problems(str(message.path), findings):
         raise InputError(errors)
     return Prepared(plan, message, variants, findings)
 
 
-def channel_findings(plan: Plan, variants: list[Variant]) -> list[Finding]:
-    """What each variant's channel finds in it (e.g. LinkedIn measures a post after its own escaping)."""
+def channel_findings(plan: Plan, variants: list[Variant], environ: Mapping[str, str] | None = None) -> list[Finding]:
+    """What each variant's channel finds in it (e.g. LinkedIn measures a post after its own escaping), and what
+    it finds given the environment (`review_with`: a token that expires soon); `environ`: the settings'
+    snapshot, else the settings read now. No channel is built."""
+    if environ is None:
+        from budbringer import settings
+
+        environ = settings.current().environ
     findings: list[Finding] = []
     for variant in variants:
-        cls: type[Adapter] | None = plan.registry.get(plan.channels[variant.channel].type)
+        channel = plan.channels[variant.channel]
+        cls = plan.registry.get(channel.type)
         if cls is not None:
-            findings += cls.review(variant, plan.fora[variant.forum])
+            forum = plan.fora[variant.forum]
+            findings += cls.review(variant, forum)
+            try:
+                environment = cls.environment_of(cls.Settings.model_validate(channel.settings), environ)
+            except ValidationError:
+                continue  # preflight names it
+            findings += cls.review_with(environment, variant, forum)
     return findings
 
 
-def preflight(plan: Plan, built: Mapping[str, Adapter] | None = None) -> list[Problem]:
-    """Every channel the plan uses checks its credentials and settings, without delivering anything (`built`:
-    the run's channels, else they are built here)."""
+def preflight(plan: Plan, built: Mapping[str, Adapter] | None = None,
+              environ: Mapping[str, str] | None = None) -> list[Problem]:
+    """Every channel the plan uses is built as the send would build it (from the plan and `environ`, the
+    settings' snapshot) and checks its credentials and settings, without delivering anything (`built`: the
+    run's channels, else they are built here). A channel that cannot be built is a problem naming the plan file,
+    the channel's field and the fix."""
     used = {plan.fora[v].channel for tier in plan.tiers for v in plan.active_fora(tier)}
     problems: list[Problem] = []
-    adapters = built if built is not None else channels(plan)
+    adapters: Mapping[str, Adapter]
+    if built is None:
+        adapters, problems = build_channels(plan, environ=environ)
+    else:
+        adapters = built
     try:
         for name, adapter in adapters.items():
             if name in used:
-                problems += [p for p in adapter.preflight() if p not in problems]  # a transport's, once
+                found = [_in_plan(plan, p) for p in adapter.preflight()]
+                problems += [p for p in found if p not in problems]  # a transport's, once
     finally:
         if built is None:
             for adapter in adapters.values():
@@ -98,19 +123,64 @@ def preflight(plan: Plan, built: Mapping[str, Adapter] | None = None) -> list[Pr
     return problems
 
 
-def channels(plan: Plan, clock: Clock = default_clock) -> dict[str, Adapter]:
-    """Build one adapter object per channel of the plan, from the registry the plan was loaded with. The
-    runtime (`budbringer.runtime`) builds them once per run and keeps them, so that tokens and rate limits are
-    shared by the run."""
+_VARIABLE = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+
+
+def _in_plan(plan: Plan, problem: Problem) -> Problem:
+    """An adapter's problem (`channels.<name>` or `environment`, a field or a variable) as one of the plan file:
+    `plan.yaml: channels.website ($BUDBRINGER_WEBSITE_WEBHOOK_URL): is not set`."""
+    if problem.file != "environment" and not problem.file.startswith("channels."):
+        return problem
+    variable = _VARIABLE.match(problem.field) is not None
+    if problem.file == "environment":
+        field = f"${problem.field}" if variable else problem.field
+    else:
+        field = f"{problem.file} (${problem.field})" if variable else f"{problem.file}.{problem.field}"
+    return Problem(str(plan.path or "the plan"), field, problem.what, problem.fix, problem.line)
+
+
+def channels(plan: Plan, clock: Clock = default_clock, environ: Mapping[str, str] | None = None) -> dict[str, Adapter]:
+    """Build one adapter object per channel of the plan, from the registry the plan was loaded with and the
+    variables each declares, taken from `environ` (the entry point's `Settings.environ`; else the settings read
+    now). The runtime (`budbringer.runtime`) builds them once per run and keeps them, so that tokens and rate
+    limits are shared by the run. Raises InputError (file, field, fix) when one cannot be built."""
+    built, problems = build_channels(plan, clock, environ)
+    if problems:
+        for adapter in built.values():
+            adapter.close()
+        raise InputError(problems)
+    return built
+
+
+def build_channels(plan: Plan, clock: Clock = default_clock, environ: Mapping[str, str] | None = None,
+                   ) -> tuple[dict[str, Adapter], list[Problem]]:
+    """The plan's channels as `channels` builds them, and the problems of those that could not be built."""
+    if environ is None:
+        from budbringer import settings
+
+        environ = settings.current().environ
+    where = str(plan.path or "the plan")
     out: dict[str, Adapter] = {}
+    problems: list[Problem] = []
     for name, channel in plan.channels.items():
         cls: type[Adapter] | None = plan.registry.get(channel.type)
         assert cls is not None, "plan.load() checked every channel type"
-        out[name] = cls.from_config(name, channel.settings)
-        out[name].clock = clock  # the runtime's: a newsletter's issue depends on it
+        try:
+            out[name] = cls.from_config(name, channel.settings, environ)
+        except ValidationError as exc:
+            for error in exc.errors():
+                field = ".".join(str(part) for part in error["loc"]) or "(settings)"
+                problems.append(Problem(where, f"channels.{name}.{field}", error["msg"],
+                                        f"fix the channel's `{field}` (or the variable it names)"))
+            continue
+        except (ValueError, OSError) as exc:
+            problems.append(Problem(where, f"channels.{name}", f"cannot be built: {mask_secrets(str(exc))}",
+                                    "fix the channel's settings or the variables it reads"))
+            continue
+        out[name].clock = clock
     for adapter in out.values():
         adapter.bind(plan, out)
-    return out
+    return out, problems
 
 
 def record_approval(prepared: Prepared, ledger: Ledger, approved_by: str, reference: str,

@@ -10,7 +10,6 @@ fuzzy one, reads in English.
 from __future__ import annotations
 
 import gettext
-import os
 from collections.abc import Mapping
 from functools import cache
 from importlib import resources
@@ -48,7 +47,11 @@ def language(explicit: str | None = None, environ: Mapping[str, str] | None = No
     them) when it is English or Danish, else Danish."""
     if explicit:
         return explicit if explicit in LANGUAGES else DEFAULT
-    env = os.environ if environ is None else environ
+    if environ is None:
+        from budbringer import settings
+
+        environ = settings.current().environ
+    env = environ
     for name in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
         value = env.get(name, "")
         if not value:

@@ -9,7 +9,11 @@ Provider limits that hold across processes (per sending mailbox, per LinkedIn or
 per delivery by `limits()`, as plain `SharedLimit`s; the flow (`flows/send.py`) enforces them with Prefect
 global concurrency limits, so adapters never import Prefect.
 Each adapter declares its settings as a pydantic model that rejects unknown keys; secrets are `SecretStr`
-so they never show in reprs, logs or exceptions. Bad settings fail when the plan is loaded.
+so they never show in reprs, logs or exceptions. Bad settings fail when the plan is loaded. What a channel takes
+from the environment (tokens, URLs, organisation ids) it declares as its `Environment` model, each field's alias
+naming its variable; the entry point's settings (`budbringer.settings`) read the environment once and the
+channel gets its values when it is built (`from_config`): no adapter reads the environment, least of all when it
+delivers.
 
 A channel is one place: besides its settings, the adapter declares the fields a forum on it gives to say where
 its variant goes (`Addressing`: recipients, sites, a newsletter's editor and issues, …) and its Danish `label`
@@ -25,6 +29,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
+
+from pydantic import BaseModel, ConfigDict
 
 from budbringer.channel_types import ENTRY_POINTS as ENTRY_POINTS
 from budbringer.channel_types import ChannelSettings as ChannelSettings
@@ -82,6 +88,15 @@ class SharedLimit:
         return burst, max(self.per_minute - burst, 0.5) / 60
 
 
+class ChannelEnvironment(BaseModel):
+    """Base of what a channel reads from the environment: each field's `validation_alias` is the variable it is
+    read from (a channel whose variables are named in its settings, as a webhook's `secret_env`, overrides
+    `Adapter.variables`). Values are as set, never empty (an empty variable counts as unset); secrets are
+    `SecretStr`. Unknown fields are an error; values never change after the channel is built."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
 class Adapter(ABC):
     #: the `type:` name used in config/plan.yaml
     type: ClassVar[str]
@@ -93,6 +108,8 @@ class Adapter(ABC):
     media: ClassVar[frozenset[str]]
     #: the adapter's settings model
     Settings: ClassVar[builtins.type[ChannelSettings]] = ChannelSettings
+    #: what the adapter takes from the environment (tokens, URLs, ids), read once by the entry point's settings
+    Environment: ClassVar[builtins.type[ChannelEnvironment]] = ChannelEnvironment
     #: what it delivers reaches people (a mailbox, a page, a post); False for the outbox's files and the tests'
     #: memory: then links in it that only this machine can open are no one's problem (`web_address`)
     delivers_to_people: ClassVar[bool] = True
@@ -102,13 +119,32 @@ class Adapter(ABC):
     #: the runtime's clock (`cascade.channels` sets it): whatever depends on "now" asks it
     clock: Clock = staticmethod(default_clock)
 
-    def __init__(self, name: str, settings: ChannelSettings) -> None:
+    def __init__(self, name: str, settings: ChannelSettings, environment: ChannelEnvironment | None = None) -> None:
         self.name = name
         self.settings = settings
+        self.environment = environment if environment is not None else self.Environment()
 
     @classmethod
-    def from_config(cls, name: str, raw: Mapping[str, object]) -> Adapter:
-        return cls(name, cls.Settings.model_validate(raw))
+    def from_config(cls, name: str, raw: Mapping[str, object], environ: Mapping[str, str] | None = None) -> Adapter:
+        """The channel from its plan settings and the variables it declares (`variables`), taken from `environ`:
+        the entry point's settings (`budbringer.settings.Settings.environ`), read once; none when not given."""
+        settings = cls.Settings.model_validate(raw)
+        if cls.Environment is ChannelEnvironment:  # reads nothing: its __init__ may take (name, settings) only
+            return cls(name, settings)
+        return cls(name, settings, cls.environment_of(settings, environ or {}))
+
+    @classmethod
+    def variables(cls, settings: ChannelSettings) -> dict[str, str]:
+        """The environment variables this channel reads, by `Environment` field: the fields' aliases."""
+        return {field: info.validation_alias for field, info in cls.Environment.model_fields.items()
+                if isinstance(info.validation_alias, str)}
+
+    @classmethod
+    def environment_of(cls, settings: ChannelSettings, environ: Mapping[str, str]) -> ChannelEnvironment:
+        """The channel's `Environment` from a snapshot of the environment (a variable set but empty is unset)."""
+        picked = {field: environ[name] for field, name in cls.variables(settings).items()
+                  if (environ.get(name) or "").strip()}
+        return cls.Environment.model_validate(picked)
 
     @abstractmethod
     def deliver(self, delivery: Delivery) -> Receipt:
@@ -143,6 +179,12 @@ class Adapter(ABC):
         LinkedIn measures a post after its own escaping (an error stops the approval). Warnings may use the
         date (a newsletter deadline that has passed, a token that expires soon).
         """
+        return []
+
+    @classmethod
+    def review_with(cls, environment: ChannelEnvironment, variant: Variant, forum: Forum) -> list[Finding]:
+        """What this channel finds in one variant given what the environment says (e.g. a token that expires
+        soon); `review` without it. Offline: `check` and `preview` build no channel for it."""
         return []
 
     def bind(self, plan: Plan, channels: Mapping[str, Adapter]) -> None:

@@ -10,7 +10,6 @@ import datetime as dt
 import os
 import re
 from collections.abc import Mapping
-from importlib import resources
 import zoneinfo
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
@@ -35,7 +34,8 @@ MULTI_TENANT = ("common", "organizations", "consumers")
 
 # The packaged plan and templates (the repository's config/ and templates/, shipped in the wheel as
 # budbringer.config and budbringer.templates): an installed budbringer works without a checkout.
-DEFAULT_PLAN = Path(str(resources.files("budbringer.config").joinpath("plan.yaml")))
+# DEFAULT_PLAN, the packaged plan (the repository's config/, shipped in the wheel as budbringer.config), is
+# named in budbringer.settings: an installed budbringer works without a checkout.
 
 #: every stakeholder group's Danish words, in one table: (label, the readers' genitive). The label names the group
 #: wherever it is shown (the plan document, the readability figures, the checks, the message skeleton, the
@@ -466,10 +466,9 @@ def plan_path(explicit: str | os.PathLike[str] | None = None) -> Path:
     """The plan to use: --plan, else $BUDBRINGER_PLAN, else config/plan.yaml here, else the packaged one."""
     if explicit:
         return Path(explicit)
-    if os.environ.get("BUDBRINGER_PLAN"):
-        return Path(os.environ["BUDBRINGER_PLAN"])
-    local = Path("config/plan.yaml")
-    return local if local.exists() else DEFAULT_PLAN
+    from budbringer import settings
+
+    return settings.current().plan_file
 
 
 #: a plan is a YAML file with one of these suffixes (so a path given by mistake, such as /etc/shadow, is
@@ -479,11 +478,13 @@ PLAN_SUFFIXES = (".yaml", ".yml")
 MAX_EXTENDS = 8
 
 
-def load(path: str | os.PathLike[str] | None = None, registry: Registry[Any] | None = None) -> Plan:
+def load(path: str | os.PathLike[str] | None = None, registry: Registry[Any] | None = None,
+         environ: Mapping[str, str] | None = None) -> Plan:
     """Read and validate a plan against the channel types of `registry` (the entry point's; else the installed
-    ones); raise InputError naming every problem found."""
+    ones); raise InputError naming every problem found. `environ`: the entry point's settings' snapshot for the
+    plan's `${VAR}` references (`Settings.environ`), else the settings read now."""
     file = plan_path(path)
-    data, lines, problems = _read_with_extends(file)
+    data, lines, problems = _read_with_extends(file, environ=environ)
     if not isinstance(data, dict) or not (set(data) & _PLAN_FIELDS):
         # Said without quoting a line or a key: the file may be anything a path pointed at by mistake.
         raise InputError([Problem(str(file), "(top level)", "is not a plan (not a mapping of plan fields)",
@@ -501,7 +502,8 @@ def load(path: str | os.PathLike[str] | None = None, registry: Registry[Any] | N
     return plan
 
 
-def _read_with_extends(file: Path, chain: tuple[Path, ...] = ()) -> tuple[Any, dict[Any, Any], list[Problem]]:
+def _read_with_extends(file: Path, chain: tuple[Path, ...] = (),
+                       environ: Mapping[str, str] | None = None) -> tuple[Any, dict[Any, Any], list[Problem]]:
     """A plan may say `extends: base.yaml` and override parts of it (e.g. swap the channels)."""
     if file.suffix.lower() not in PLAN_SUFFIXES:
         raise InputError([Problem(str(file), "(file)", f"is not a plan file (a plan ends in "
@@ -511,7 +513,7 @@ def _read_with_extends(file: Path, chain: tuple[Path, ...] = ()) -> tuple[Any, d
     if chain and not (isinstance(data, dict) and set(data) & _PLAN_FIELDS):
         raise InputError([Problem(str(chain[-1]), "extends", f"names {file}, which is not a plan",
                                   "extend a plan file (e.g. config/plan.yaml)", lines_of_extends(chain[-1]))])
-    unexpanded = expand_environment(data, str(file), lines)  # in place, before `extends`: problems name this file
+    unexpanded = expand_environment(data, str(file), lines, environ)  # in place, before `extends`: problems name this file
     if unexpanded:  # checking the values left as `${VAR}` would only repeat these problems in other words
         raise InputError(problems + unexpanded)
     if isinstance(data, dict) and isinstance(data.get("templates"), str):
@@ -533,7 +535,7 @@ def _read_with_extends(file: Path, chain: tuple[Path, ...] = ()) -> tuple[Any, d
         if len(here) > MAX_EXTENDS:
             raise InputError([Problem(str(file), "extends", f"goes more than {MAX_EXTENDS} plans deep",
                                       "extend the base plan directly", lines.get(("extends",)))])
-        base, base_lines, base_problems = _read_with_extends(base_file, here)
+        base, base_lines, base_problems = _read_with_extends(base_file, here, environ)
         data = _merge(base, data)
         # Remember which file gives each field the overlay does not, so problems name the right file.
         origin = base_lines.pop(_ORIGIN, {})
@@ -827,7 +829,11 @@ def expand_environment(data: Any, file: str, lines: dict[Any, Any],
     secret (that belongs in a channel's `*_env` field, read when sending and never kept in the plan), or holds a
     value that looks like a secret whatever its name (`errors.secret_reason`: credentials in a URL, `sig=`,
     `token=`, a JWT, a long random string). See config/README.md, "Values from the environment"."""
-    env = os.environ if environ is None else environ
+    if environ is None:
+        from budbringer import settings
+
+        environ = settings.current().environ
+    env = environ
     listed = data.get("environment") if isinstance(data, dict) else None
     allowed = {name for name in listed if isinstance(name, str)} if isinstance(listed, list) else set()
     problems: list[Problem] = []

@@ -9,22 +9,24 @@ useless in a mail to the steering group, whose click would open nothing. `check`
 from __future__ import annotations
 
 import ipaddress
-import os
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from budbringer.plan import Plan
 
 if TYPE_CHECKING:
+    from budbringer.settings import Settings
     from budbringer.checks import Finding  # imported when there is a finding to make
 
 #: where `budbringer web` (and so `serve`) answers when nothing else is set
 DEFAULT = "http://127.0.0.1:8400"
 
 
-def base_url(plan: Plan) -> str:
+def base_url(plan: Plan, given: Settings | None = None) -> str:
     """Where `budbringer web` answers: $BUDBRINGER_WEB_URL, else the plan's `approval.web_url`, else local."""
-    url = os.environ.get("BUDBRINGER_WEB_URL") or plan.approval.web_url or DEFAULT
+    from budbringer import settings
+
+    url = (given or settings.current()).web_url or plan.approval.web_url or DEFAULT
     return url.rstrip("/")
 
 

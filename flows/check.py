@@ -32,12 +32,15 @@ def _text(variant: Variant, limit: int = 1200) -> str:
 def check_flow(message: str, plan: str | None = None) -> dict[str, object]:
     """Check a message against the plan and publish a preview of every variant as artifacts. Sends nothing."""
     from budbringer import plan as plan_
+    from budbringer.settings import Settings
 
     logger = get_run_logger()
-    plan_path = str(plan_.plan_path(plan).resolve())
-    prepared = cascade.prepare(plan_.load(plan_path, REGISTRY), str(Path(message).resolve()))
-    problems = cascade.preflight(prepared.plan)
-    shown = for_author(prepared.findings, {n: f.title for n, f in prepared.plan.fora.items()}, catalogue.language())
+    settings = Settings.read(plan)  # this flow run's entry point: the settings read once
+    prepared = cascade.prepare(plan_.load(settings.plan_file, REGISTRY, settings.environ),
+                               str(Path(message).resolve()), settings.environ)
+    problems = cascade.preflight(prepared.plan, environ=settings.environ)
+    shown = for_author(prepared.findings, {n: f.title for n, f in prepared.plan.fora.items()},
+                       catalogue.language(environ=settings.environ))
     for finding in shown:
         logger.warning("%s", finding.line())
     key = re.sub(r"[^a-z0-9-]+", "-", prepared.message.id.lower()).strip("-")

@@ -14,7 +14,6 @@ so that `send` can start its temporary server from a thread before Prefect's own
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -51,12 +50,13 @@ def send(run: Runtime, server: TemporaryServer, *, terminal_reports: bool, messa
     """Run the send flow with this command's runtime, on the temporary server (or the configured one). Without
     `terminal_reports`, Prefect's reports of failed runs (with tracebacks) stay in the run's log only."""
     from budbringer.flows.send import CascadeFailed, api_url, send_flow, using
+    from budbringer.settings import prefect_startup_timeout
 
     if not terminal_reports:
         _no_tracebacks_on_the_terminal()
     # A run waits for decisions made elsewhere only with a server of its own (not the temporary one).
     wait_for_approval = api_url() is not None
-    temporary = server.api(float(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"]))
+    temporary = server.api(prefect_startup_timeout())
     try:
         with server.settings(temporary), using(run):
             return SendRun(send_flow(message=message, approved_by=approved_by, approval_ref=approval_ref, plan=plan,
@@ -80,21 +80,22 @@ def resume(flow_run_id: str, decision: Decision) -> str | None:
     return resume_waiting_run(flow_run_id, decision)
 
 
-def serve(message: str, limit: int | None) -> None:
-    """`serve`: the deployments of prefect.yaml, run from this process until Ctrl-C (flows/serve.py)."""
+def serve(message: str, limit: int | None, plan: str | None = None) -> None:
+    """`serve`: the deployments of prefect.yaml, run from this process until Ctrl-C (flows/serve.py), with
+    `plan` (the command's) as their plan parameter."""
     from budbringer.flows.serve import serve as serve_deployments
 
-    serve_deployments(message=message, limit=limit)
+    serve_deployments(message=message, limit=limit, plan=plan)
 
 
-def start_web_in_background(plan: str | None, messages: str, host: str, port: int) -> threading.Thread:
+def start_web_in_background(plan: str | Runtime | None, messages: str, host: str, port: int) -> threading.Thread:
     """`serve`: the approval pages beside the deployments, in a daemon thread (flows/web.py)."""
     from budbringer.flows.web import start_in_background
 
     return start_in_background(plan, messages, host, port)
 
 
-def web_server(plan: str | None, messages: str, host: str, port: int) -> Any:
+def web_server(plan: str | Runtime | None, messages: str, host: str, port: int) -> Any:
     """`web`: the approval pages' server, whose decisions resume the waiting run (flows/web.py)."""
     from budbringer.flows.web import server
 

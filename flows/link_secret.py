@@ -15,29 +15,31 @@ The value is never logged, printed or put in an exception.
 
 from __future__ import annotations
 
-import os
-
+from budbringer import settings as settings_
 from budbringer.approval_links import LinkSigner
 from budbringer.errors import BudbringerError, InputError, Problem
 from budbringer.plan import Plan
+from budbringer.settings import Settings
 
 ENV_SECRET = "BUDBRINGER_WEB_SECRET"
 ENV_BLOCK = "BUDBRINGER_WEB_SECRET_BLOCK"
 
 
-def block_name(plan: Plan) -> str | None:
-    return os.environ.get(ENV_BLOCK, "").strip() or plan.approval.web_secret_block
+def block_name(plan: Plan, settings: Settings | None = None) -> str | None:
+    return ((settings or settings_.current()).web_secret_block or "").strip() or plan.approval.web_secret_block
 
 
-def resolve(plan: Plan) -> str | None:
+def resolve(plan: Plan, settings: Settings | None = None) -> str | None:
     """The secret from the Prefect Secret block when one is named and the environment gives none; None leaves
-    the choice to the domain ($BUDBRINGER_WEB_SECRET, else the generated one)."""
-    if os.environ.get(ENV_SECRET, "").strip():
+    the choice to the domain ($BUDBRINGER_WEB_SECRET, else the generated one). `settings`: the entry point's,
+    else the settings read now."""
+    settings = settings or settings_.current()
+    if settings.web_secret is not None and settings.web_secret.get_secret_value().strip():
         return None
-    name = block_name(plan)
+    name = block_name(plan, settings)
     if not name:
         return None
-    where = ("environment", f"${ENV_BLOCK}") if os.environ.get(ENV_BLOCK, "").strip() else \
+    where = ("environment", f"${ENV_BLOCK}") if (settings.web_secret_block or "").strip() else \
         (str(plan.path), "approval.web_secret_block")
     from prefect.blocks.system import Secret
 
@@ -57,11 +59,19 @@ def resolve(plan: Plan) -> str | None:
     return value.strip()
 
 
-def signer(plan: Plan) -> LinkSigner:
-    """The approval links' signer with the configured secret."""
-    return LinkSigner(resolve(plan))
+def signer(plan: Plan, settings: Settings | None = None) -> LinkSigner:
+    """The approval links' signer with the configured secret (from `settings`, a block, or the generated one)."""
+    settings = settings or settings_.current()
+    return LinkSigner(resolve(plan, settings) or _secret(settings))
 
 
-def preview_signer(plan: Plan) -> LinkSigner:
+def preview_signer(plan: Plan, settings: Settings | None = None) -> LinkSigner:
     """The read-only preview links' signer with the configured secret."""
-    return LinkSigner.for_preview(resolve(plan))
+    settings = settings or settings_.current()
+    return LinkSigner.for_preview(resolve(plan, settings) or _secret(settings))
+
+
+def _secret(settings: Settings) -> str:
+    from budbringer.approval_links import secret
+
+    return secret(settings)

@@ -52,7 +52,7 @@ from prefect.runtime import deployment as current_deployment
 from prefect.runtime import flow_run as current_flow_run
 from pydantic import Field
 
-from budbringer import approval_request, cascade, comment, deadlines, engine, runtime, web_address
+from budbringer import approval_request, cascade, comment, deadlines, engine, runtime, settings, web_address
 from budbringer.adapters.registry import REGISTRY
 from budbringer.approval import Approval
 from budbringer.approval_request import Decision, Status
@@ -82,7 +82,8 @@ def using(run: runtime.Runtime) -> Iterator[runtime.Runtime]:
     send loads the plan once, opens one ledger and signs in once per app registration."""
     token = _handed_in.set(run)
     try:
-        yield run
+        with settings.installed(run.settings):  # what the domain asks of `settings.current()`: the run's
+            yield run
     finally:
         _handed_in.reset(token)
 
@@ -208,7 +209,7 @@ def _transient(task: Any, task_run: Any, state: Any) -> bool:
 
 @task(name="prepare", cache_policy=NO_CACHE)
 def prepare_task(message_path: str, run: runtime.Runtime) -> Prepared:
-    prepared = cascade.prepare(run.plan, message_path)
+    prepared = cascade.prepare(run.plan, message_path, run.settings.environ)
     logger = get_run_logger()
     for finding in prepared.findings:
         logger.warning("%s: %s", finding.forum, finding.text)
@@ -246,7 +247,7 @@ def request_task(prepared: Prepared, run: runtime.Runtime) -> Status:
     if unreachable:  # a worker's run has no `serve` or `check` to say it: its log does
         logger.warning("%s", unreachable.removeprefix("WARNING: "))
     sent = approval_request.send_request(prepared, ledger, request, run.channels, limits=_limits(ledger),
-                                         signer=link_secret.signer(prepared.plan), now=run.clock())
+                                         signer=link_secret.signer(prepared.plan, run.settings), now=run.clock())
     deadline = approval_request.local(prepared.plan, request.deadline)
     logger.info("Approval request %s for %s (hash %s): %s%s", request.id, prepared.message.id,
                 prepared.approval_hash[:12], sent, f"; deadline {deadline:%Y-%m-%d %H:%M}" if deadline else "")
@@ -424,7 +425,7 @@ def approval_reminders_flow(plan: str | None = None) -> list[str]:
     """Remind the approvers who have not decided, and escalate to the chair at the deadline — each once."""
     with _runtime(plan) as run:
         sent = approval_request.send_due_nudges(run.plan, run.ledger, run.channels, now=run.clock(),
-                                                limits=_limits(run.ledger), signer=link_secret.signer(run.plan))
+                                                limits=_limits(run.ledger), signer=link_secret.signer(run.plan, run.settings))
     for line in sent:
         get_run_logger().info(line)
     return sent

@@ -19,33 +19,35 @@ TIMEZONE = "Europe/Copenhagen"
 EXAMPLE_MESSAGE = "messages/2026-11-status-udbud.md"
 
 
-def deployments(message: str = EXAMPLE_MESSAGE) -> list[Any]:
-    """The runner deployments, named as in prefect.yaml (flow name / deployment name)."""
+def deployments(message: str = EXAMPLE_MESSAGE, plan: str | None = None) -> list[Any]:
+    """The runner deployments, named as in prefect.yaml (flow name / deployment name); `plan`: their plan
+    parameter (else each run's settings choose: $BUDBRINGER_PLAN, config/plan.yaml)."""
     from prefect.schedules import Cron
 
     from budbringer.flows import send
     from budbringer.flows.check import check_flow
 
+    planned = {"plan": plan} if plan else {}
     found = [
         send.send_flow.to_deployment(
-            name="manual", parameters={"message": message}, tags=["budbringer"],
+            name="manual", parameters={"message": message, **planned}, tags=["budbringer"],
             description="Send one approved message through every tier of the plan, then publish it."),
         check_flow.to_deployment(
-            name="preview", parameters={"message": message}, tags=["budbringer"],
+            name="preview", parameters={"message": message, **planned}, tags=["budbringer"],
             description="Check a message against the plan and show every variant in the UI. Sends nothing."),
     ]
     found.append(send.monthly_briefing_flow.to_deployment(
-        name="oc-briefing", schedules=[Cron(MONTHLY_CRON, timezone=TIMEZONE)], tags=["budbringer"],
+        name="oc-briefing", parameters=planned, schedules=[Cron(MONTHLY_CRON, timezone=TIMEZONE)], tags=["budbringer"],
         description="The monthly written briefing of OC-kredsen ahead of its next meeting."))
     found.append(send.approval_reminders_flow.to_deployment(
-        name="daily", schedules=[Cron(REMINDERS_CRON, timezone=TIMEZONE)], tags=["budbringer"],
+        name="daily", parameters=planned, schedules=[Cron(REMINDERS_CRON, timezone=TIMEZONE)], tags=["budbringer"],
         description="Remind the steering group of messages waiting for approval; escalate to the chair at "
                     "the deadline."))
     return found
 
 
-def serve(message: str = EXAMPLE_MESSAGE, limit: int | None = None) -> None:
+def serve(message: str = EXAMPLE_MESSAGE, limit: int | None = None, plan: str | None = None) -> None:
     """Register the deployments and run their flow runs here until interrupted."""
     from prefect import serve as prefect_serve
 
-    prefect_serve(*deployments(message), limit=limit)
+    prefect_serve(*deployments(message, plan), limit=limit)

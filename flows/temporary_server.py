@@ -34,6 +34,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from budbringer.errors import BudbringerError
+from budbringer.settings import prefect_environment  # Prefect reads its own settings (PREFECT_*) from it
 
 #: the API URLs of temporary servers this process started (and has not stopped)
 _temporary: set[str] = set()
@@ -95,11 +96,11 @@ class TemporaryServer:
 
     def _spawn(self) -> None:
         try:
-            if os.environ.get("PREFECT_API_URL"):
+            if prefect_environment().get("PREFECT_API_URL"):
                 return  # a server is named: nothing to start (and Prefect's settings not imported here for it)
             guess = _no_server_named()
             if guess:  # the usual case: start at once, before Prefect's settings are even imported (~0.5 s)
-                self._start_process({**os.environ, **SERVER_ENV})
+                self._start_process({**prefect_environment(), **SERVER_ENV})
             from prefect.settings import get_current_settings
 
             settings = get_current_settings()
@@ -107,7 +108,7 @@ class TemporaryServer:
                 self._end_process()  # a configured server (or none allowed) after all: Prefect's own rules apply
                 return
             if not guess:
-                self._start_process({**os.environ, **settings.to_environment_variables(exclude_unset=True),
+                self._start_process({**prefect_environment(), **settings.to_environment_variables(exclude_unset=True),
                                      **SERVER_ENV})
         except BaseException as exc:  # noqa: BLE001 - said by api(), in the command's thread
             self.error = exc
@@ -155,7 +156,7 @@ class TemporaryServer:
 
     @property
     def home(self) -> Path:
-        return Path((self._env or {}).get("PREFECT_HOME") or os.environ.get("PREFECT_HOME")
+        return Path((self._env or {}).get("PREFECT_HOME") or prefect_environment().get("PREFECT_HOME")
                     or "~/.prefect").expanduser()
 
     def _lock_first_start(self, home: Path) -> None:
@@ -290,7 +291,7 @@ def _no_server_named() -> bool:
     """Read without importing Prefect: True when neither the environment, the active profile nor a settings file
     in this folder names a Prefect API or changes the ephemeral switch (then the server can start at once);
     False when one might (then Prefect's settings decide first)."""
-    if any(name in os.environ for name in ("PREFECT_API_URL", "PREFECT_SERVER_EPHEMERAL_ENABLED",
+    if any(name in prefect_environment() for name in ("PREFECT_API_URL", "PREFECT_SERVER_EPHEMERAL_ENABLED",
                                            "PREFECT_PROFILES_PATH")):
         return False
     if Path("prefect.toml").exists() or Path(".env").exists():
@@ -298,10 +299,10 @@ def _no_server_named() -> bool:
     try:
         if Path("pyproject.toml").exists() and "tool.prefect" in Path("pyproject.toml").read_text(encoding="utf-8"):
             return False
-        profiles = Path(os.environ.get("PREFECT_HOME") or "~/.prefect").expanduser() / "profiles.toml"
+        profiles = Path(prefect_environment().get("PREFECT_HOME") or "~/.prefect").expanduser() / "profiles.toml"
         if profiles.exists():
             data = tomllib.loads(profiles.read_text(encoding="utf-8"))
-            active = os.environ.get("PREFECT_PROFILE") or data.get("active") or "ephemeral"
+            active = prefect_environment().get("PREFECT_PROFILE") or data.get("active") or "ephemeral"
             named = data.get("profiles", {}).get(active, {})
             if any(key.startswith(("PREFECT_API_", "PREFECT_SERVER_EPHEMERAL")) for key in named):
                 return False
@@ -333,7 +334,7 @@ def _database(env: dict[str, str]) -> Path | None:
     database (then None: not ours to look at)."""
     if env.get("PREFECT_API_DATABASE_CONNECTION_URL") or env.get("PREFECT_SERVER_DATABASE_CONNECTION_URL"):
         return None
-    home = env.get("PREFECT_HOME") or os.environ.get("PREFECT_HOME") or "~/.prefect"
+    home = env.get("PREFECT_HOME") or prefect_environment().get("PREFECT_HOME") or "~/.prefect"
     return Path(home).expanduser() / "prefect.db"
 
 

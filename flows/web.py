@@ -8,7 +8,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from budbringer import plan as plan_
+from budbringer.adapters.registry import REGISTRY
+from budbringer.runtime import Runtime
+from budbringer.settings import Settings
 from budbringer.approval_request import Decision
 from budbringer.flows import link_secret
 from budbringer.flows.send import api_url, resume_waiting_run
@@ -23,11 +25,9 @@ def resume(flow_run_id: str, decision: Decision) -> str:
 
 #: the deployment of the manual send (prefect.yaml): the author's page starts it when the server has it
 SEND_DEPLOYMENT = "budbringer-send/manual"
-#: the operator's way to start a send without a deployment: a command, `{message}` replaced by the file
-SEND_COMMAND_ENV = "BUDBRINGER_SEND_COMMAND"
 
 
-def start_send(plan: str | Path | None) -> Any:
+def start_send(given: Settings) -> Any:
     """The author's page's "Send til godkendelse" (budbringer.web.author.StartSend): the message's send run asks
     the steering group for approval. With a Prefect server that has the manual send's deployment, a run of it;
     else the operator's command ($BUDBRINGER_SEND_COMMAND, default `budbringer send MESSAGE`) in the background,
@@ -37,7 +37,7 @@ def start_send(plan: str | Path | None) -> Any:
         if api_url() and (run := _run_deployment(message)) is not None:
             return (f"Udsendelsen er startet (kørslen {run}). Styregruppen får nu en mail med anmodningen om "
                     "godkendelse.")
-        return _run_command(plan, message)
+        return _run_command(given, message)
 
     return start
 
@@ -56,20 +56,17 @@ def _run_deployment(message: Path) -> str | None:
     return str(run.name)
 
 
-def _run_command(plan: str | Path | None, message: Path) -> str:
-    import os
+def _run_command(given: Settings, message: Path) -> str:
     import shlex
     import subprocess
     import sys
 
-    from budbringer.approval_links import home
-
-    configured = os.environ.get(SEND_COMMAND_ENV, "").strip()
+    configured = (given.send_command or "").strip()
     if configured:
         command = [part.replace("{message}", str(message)) for part in shlex.split(configured)]
     else:
-        command = [sys.executable, "-m", "budbringer", *(["--plan", str(plan)] if plan else []), "send", str(message)]
-    logs = home() / "logs"
+        command = [sys.executable, "-m", "budbringer", "--plan", str(given.plan_file), "send", str(message)]
+    logs = given.home_folder / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     log_file = logs / f"send-{message.stem}.log"
     with open(log_file, "ab") as out:
@@ -80,7 +77,7 @@ def _run_command(plan: str | Path | None, message: Path) -> str:
             "godkendelse.")
 
 
-def app(plan: str | Path | None = None, messages: str | Path = "messages") -> Any:
+def app(plan: str | Path | Runtime | None = None, messages: str | Path = "messages") -> Any:
     """The pages, with the link secret resolved here ($BUDBRINGER_WEB_SECRET, a Prefect Secret block, or the
     generated one) and, when the plan asks for Entra ID sign-in, what it needs checked before serving (the
     client secret; with sign-in required, every member's object id)."""
@@ -89,24 +86,26 @@ def app(plan: str | Path | None = None, messages: str | Path = "messages") -> An
 
     from budbringer.errors import InputError
 
-    loaded = plan_.load(plan)
+    run = plan if isinstance(plan, Runtime) else Runtime(Settings.read(plan), REGISTRY, follow_plan=True)
+    loaded = run.plan
     if problems := signin.configuration_problems(loaded):
         raise InputError(problems)
-    return create_app(plan, messages, resume=resume, secret=link_secret.resolve(loaded), start_send=start_send(plan))
+    return create_app(messages=messages, resume=resume, secret=link_secret.resolve(loaded, run.settings),
+                      runtime=run, start_send=start_send(run.settings))
 
 
-def server(plan: str | Path | None, messages: str | Path, host: str, port: int) -> Any:
+def server(plan: str | Path | Runtime | None, messages: str | Path, host: str, port: int) -> Any:
     import uvicorn
 
     return uvicorn.Server(uvicorn.Config(app(plan, messages), host=host, port=port, log_level="info",
                                          access_log=False))
 
 
-def run(plan: str | Path | None, messages: str | Path, host: str = "127.0.0.1", port: int = 8400) -> None:
+def run(plan: str | Path | Runtime | None, messages: str | Path, host: str = "127.0.0.1", port: int = 8400) -> None:
     server(plan, messages, host, port).run()
 
 
-def start_in_background(plan: str | Path | None, messages: str | Path, host: str, port: int) -> threading.Thread:
+def start_in_background(plan: str | Path | Runtime | None, messages: str | Path, host: str, port: int) -> threading.Thread:
     """Beside `budbringer serve`'s deployments: the pages in a daemon thread of the same process."""
     web = server(plan, messages, host, port)
     thread = threading.Thread(target=web.run, name="budbringer-web", daemon=True)

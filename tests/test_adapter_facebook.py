@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import datetime as dt
 import logging
 from pathlib import Path
@@ -36,7 +37,7 @@ def delivery(body: str, link: str | None = LINK) -> Delivery:
 
 
 def adapter(**settings: object) -> FacebookPageAdapter:
-    channel = FacebookPageAdapter.from_config("facebook_api", {"retry": FAST, "reconcile_delay": 0.0, **settings})
+    channel = FacebookPageAdapter.from_config("facebook_api", {"retry": FAST, "reconcile_delay": 0.0, **settings}, os.environ)
     assert isinstance(channel, FacebookPageAdapter)
     return channel
 
@@ -178,9 +179,9 @@ def test_preflight_names_what_is_missing(monkeypatch: pytest.MonkeyPatch) -> Non
 
 def test_settings_reject_unknown_keys_and_bad_versions() -> None:
     with pytest.raises(ValueError, match="pag_id"):
-        FacebookPageAdapter.from_config("fb", {"pag_id": "1"})
+        FacebookPageAdapter.from_config("fb", {"pag_id": "1"}, os.environ)
     with pytest.raises(ValueError, match="version"):
-        FacebookPageAdapter.from_config("fb", {"version": "25"})
+        FacebookPageAdapter.from_config("fb", {"version": "25"}, os.environ)
 
 
 def _plan(folder: Path, max_chars: int | None = None) -> Path:

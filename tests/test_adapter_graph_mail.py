@@ -5,6 +5,7 @@ Assertions are on what the servers received: request bodies, headers, counts, an
 
 from __future__ import annotations
 
+import os
 import datetime as dt
 import email.utils
 import json
@@ -64,7 +65,7 @@ def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
 def adapter(name: str = "mail", **settings: object) -> GraphMailAdapter:
     config = {"sender": SENDER, "retry": FAST, **settings}
-    return GraphMailAdapter.from_config(name, config)  # type: ignore[return-value]
+    return GraphMailAdapter.from_config(name, config, os.environ)  # type: ignore[return-value]
 
 
 def one_run(*channels: GraphMailAdapter) -> None:
@@ -426,7 +427,7 @@ def test_the_secret_and_the_token_never_show(tenant: M365, caplog: pytest.LogCap
     texts.append(repr(mail))
     receipt = mail.deliver(delivery())
     texts.append(json.dumps(receipt.to_json()))
-    credentials, _ = graph.GraphCredentials.from_env()
+    credentials, _ = graph.GraphCredentials.from_env(os.environ)
     texts += [repr(credentials), str(credentials), repr(mail.graph.tokens)]
     tenant.graph.faults.append(Fault("status", is_send_mail, 503, times=99))
     with pytest.raises(TransientDeliveryError) as raised:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import datetime as dt
 import logging
 from pathlib import Path
@@ -39,7 +40,7 @@ def delivery(caption: str, **kwargs: str | None) -> Delivery:
 
 def adapter(**settings: object) -> InstagramAdapter:
     channel = InstagramAdapter.from_config("instagram_api", {
-        "retry": FAST, "reconcile_delay": 0.0, "poll_interval": 0.01, "container_wait": 0.3, **settings})
+        "retry": FAST, "reconcile_delay": 0.0, "poll_interval": 0.01, "container_wait": 0.3, **settings}, os.environ)
     assert isinstance(channel, InstagramAdapter)
     return channel
 
@@ -191,9 +192,9 @@ def test_preflight_and_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     assert adapter(account=ACCOUNT).preflight() == []
     assert adapter(account=ACCOUNT).limits(delivery("x"))[0].name == f"budbringer-instagram-{ACCOUNT}"
     with pytest.raises(ValueError, match="container_wait"):
-        InstagramAdapter.from_config("ig", {"container_wait": 0})
+        InstagramAdapter.from_config("ig", {"container_wait": 0}, os.environ)
     with pytest.raises(ValueError, match="acount"):
-        InstagramAdapter.from_config("ig", {"acount": ACCOUNT})
+        InstagramAdapter.from_config("ig", {"acount": ACCOUNT}, os.environ)
 
 
 def test_hashtags_are_counted_as_instagram_counts_them() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import datetime as dt
 import logging
 from collections.abc import Iterator
@@ -58,7 +59,7 @@ def linkedin(server: HTTPSServer, monkeypatch: pytest.MonkeyPatch) -> LinkedInEm
 
 
 def adapter(**settings: object) -> LinkedInAdapter:
-    channel = LinkedInAdapter.from_config("linkedin_api", {"retry": FAST, "reconcile_delay": 0.0, **settings})
+    channel = LinkedInAdapter.from_config("linkedin_api", {"retry": FAST, "reconcile_delay": 0.0, **settings}, os.environ)
     assert isinstance(channel, LinkedInAdapter)
     return channel
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from types import SimpleNamespace
 
@@ -41,7 +42,7 @@ def no_waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
 def adapter(**settings: object) -> SharePointNewsAdapter:
     return SharePointNewsAdapter.from_config("intranet", {"retry": FAST, "confirm_after": 0.05,
-                                                          **settings})  # type: ignore[return-value]
+                                                          **settings}, os.environ)  # type: ignore[return-value]
 
 
 def delivery(sites: tuple[str, ...] = (MAIN,), message: str = "2026-11-status-udbud", body: str = BODY,

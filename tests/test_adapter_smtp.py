@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import email
 import email.policy
 import logging
@@ -24,7 +25,7 @@ def adapter(relay: Relay, ca_file: Path | None, **settings: object) -> SmtpAdapt
     config = {"host": "127.0.0.1", "port": relay.port, "security": relay.security,
               "sender": SENDER, "username": USER, "password_env": PASSWORD_ENV, "timeout": 5,
               **({"ca_file": str(ca_file)} if ca_file else {}), **settings}
-    return SmtpAdapter.from_config("smtp_mail", config)  # type: ignore[return-value]
+    return SmtpAdapter.from_config("smtp_mail", config, os.environ)  # type: ignore[return-value]
 
 
 def test_delivers_over_tls_with_login(relay: Relay, ca_file: Path) -> None:
@@ -49,7 +50,7 @@ def test_delivers_over_tls_with_login(relay: Relay, ca_file: Path) -> None:
 def test_the_outbox_writes_the_same_mail(relay: Relay, ca_file: Path, tmp_path: Path) -> None:
     item = delivery()
     adapter(relay, ca_file).deliver(item)
-    outbox = OutboxAdapter.from_config("mail", {"path": str(tmp_path / "outbox"), "sender": SENDER})
+    outbox = OutboxAdapter.from_config("mail", {"path": str(tmp_path / "outbox"), "sender": SENDER}, os.environ)
     outbox.deliver(item)
     written = email.message_from_string(outbox.path_for(item).read_text(encoding="utf-8"),
                                         policy=email.policy.default)
@@ -151,6 +152,6 @@ def test_no_login_over_an_unencrypted_connection() -> None:
 
 
 def test_find_is_not_available() -> None:
-    smtp = SmtpAdapter.from_config("smtp_mail", {"host": "relay.example", "sender": SENDER})
+    smtp = SmtpAdapter.from_config("smtp_mail", {"host": "relay.example", "sender": SENDER}, os.environ)
     with pytest.raises(NotImplementedError):
         smtp.find(delivery())

@@ -52,7 +52,7 @@ def receiver(server: HTTPSServer, monkeypatch: pytest.MonkeyPatch) -> WebhookRec
 
 def adapter(**settings: object) -> WebhookAdapter:
     channel = WebhookAdapter.from_config("website_webhook",
-                                         {"url_env": URL_ENV, "secret_env": SECRET_ENV, "retry": FAST, **settings})
+                                         {"url_env": URL_ENV, "secret_env": SECRET_ENV, "retry": FAST, **settings}, os.environ)
     assert isinstance(channel, WebhookAdapter)
     return channel
 

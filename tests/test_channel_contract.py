@@ -14,6 +14,7 @@ and each case below.
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import ssl
@@ -190,7 +191,7 @@ def _instagram_copies(world: Local, d: Delivery) -> int:
 
 def _bind_newsletter(adapter: Adapter, world: Local) -> None:
     """A newsletter delivers over the plan's mail channel: Graph mail here, as in config/plan.m365.yaml."""
-    transport = GraphMailAdapter.from_config("m365_mail", {"sender": SENDER, "retry": RETRY, "lookup": LOOKUP})
+    transport = GraphMailAdapter.from_config("m365_mail", {"sender": SENDER, "retry": RETRY, "lookup": LOOKUP}, os.environ)
     adapter.bind(plan_.load(M365_PLAN), {"m365_mail": transport, adapter.name: adapter})
 
 
@@ -244,7 +245,7 @@ def build(type_name: str, world: Local) -> tuple[Adapter, Case]:
     case = case_of(type_name)
     cls = REGISTRY.get(type_name)
     assert cls is not None
-    adapter = cls.from_config(case.name, case.settings(world))
+    adapter = cls.from_config(case.name, case.settings(world), os.environ)
     if case.bind is not None:
         case.bind(adapter, world)
     return adapter, case
@@ -323,7 +324,7 @@ def test_settings_reject_an_unknown_key(type_name: str, world: Local) -> None:
     cls = REGISTRY.get(type_name)
     assert cls is not None and cls.Settings.model_config.get("extra") == "forbid"
     with pytest.raises(ValidationError, match="unknown_setting"):
-        cls.from_config(case.name, {**case.settings(world), "unknown_setting": 1})
+        cls.from_config(case.name, {**case.settings(world), "unknown_setting": 1}, os.environ)
 
 
 @pytest.mark.parametrize("type_name", TYPES)

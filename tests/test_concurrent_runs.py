@@ -112,7 +112,7 @@ from tests.conftest import web_variant as _variant
 tag, approval_id, go = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 item = Delivery("concurrent-" + tag, _variant(tag), "website", approval_id)
 channel = WebhookAdapter.from_config("website", {"url_env": "HOOK_URL", "secret_env": "HOOK_SECRET",
-                                                 "receiver_dedupes": False})
+                                                 "receiver_dedupes": False}, os.environ)
 ledger = Ledger()
 ledger.records()
 print("ready", flush=True)  # everything imported and the ledger open: wait for the other run

@@ -115,7 +115,7 @@ def test_check_refuses_an_outbox_that_is_a_file(workdir: Path, message_copy: Pat
     (workdir / "outbox-file").write_text("not a folder", encoding="utf-8")
     code, _, err = run(capsys, "--plan", _outbox_plan(workdir, "outbox-file"), "check", message_copy)
     assert code == 1 and "Traceback" not in err
-    assert "channels.mail: path: outbox-file is a file, not a folder" in err
+    assert "plan.yaml: channels.mail.path: outbox-file is a file, not a folder" in err
     assert "fix: point the channel's `path` at a folder you can write to" in err
     code, _, err = run(capsys, "--plan", _outbox_plan(workdir, "outbox-file/sub"), "check", message_copy)
     assert code == 1 and "outbox-file (on the way to outbox-file/sub) is a file, not a folder" in err
@@ -126,7 +126,7 @@ def test_check_refuses_an_outbox_that_cannot_be_written(workdir: Path, message_c
     """/proc refuses a new file even to root (permission bits alone would not: tests may run as root)."""
     code, _, err = run(capsys, "--plan", _outbox_plan(workdir, "/proc/budbringer-outbox"), "check", message_copy)
     assert code == 1 and "Traceback" not in err
-    assert "channels.mail: path: /proc/budbringer-outbox cannot be written to (" in err
+    assert "plan.yaml: channels.mail.path: /proc/budbringer-outbox cannot be written to (" in err
     assert not list(workdir.rglob("*.eml"))
 
 
@@ -139,7 +139,7 @@ def test_check_refuses_a_read_only_outbox(workdir: Path, message_copy: Path, exa
         code, _, err = run(capsys, "--plan", _outbox_plan(workdir, "outbox"), "check", message_copy)
     finally:
         (workdir / "outbox").chmod(0o755)
-    assert code == 1 and "channels.mail: path: outbox cannot be written to (Permission denied" in err
+    assert code == 1 and "plan.yaml: channels.mail.path: outbox cannot be written to (Permission denied" in err
 
 
 def test_an_outbox_write_that_fails_is_a_permanent_failure_not_uncertain(workdir: Path, message_copy: Path,
@@ -148,7 +148,7 @@ def test_an_outbox_write_that_fails_is_a_permanent_failure_not_uncertain(workdir
     (workdir / "outbox-file").write_text("not a folder", encoding="utf-8")
     prepared = cascade.prepare(memory_plan(workdir), message_copy)
     variant = prepared.variants[0]
-    adapter = OutboxAdapter.from_config("mail", {"path": "outbox-file"})
+    adapter = OutboxAdapter.from_config("mail", {"path": "outbox-file"}, os.environ)
     with pytest.raises(PermanentDeliveryError, match="cannot be written") as raised:
         adapter.deliver(Delivery(MESSAGE_ID, variant, "mail", approval_id=1))
     assert "point the channel's `path` at a folder" in raised.value.fix

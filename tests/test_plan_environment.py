@@ -8,6 +8,7 @@ plan whose variable is unset, naming the file, the field and the variable, and n
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -142,13 +143,43 @@ def test_the_login_name_from_the_environment(relay: Relay, ca_file: Path,
     config = {"host": "127.0.0.1", "port": relay.port, "security": relay.security,
               "sender": SENDER, "username_env": "BUDBRINGER_SMTP_USERNAME", "password_env": PASSWORD_ENV,
               "ca_file": str(ca_file), "timeout": 5}
-    channel = SmtpAdapter.from_config("smtp_mail", config)
     monkeypatch.delenv("BUDBRINGER_SMTP_USERNAME", raising=False)
+    channel = SmtpAdapter.from_config("smtp_mail", config, os.environ)
     with pytest.raises(PermanentDeliveryError, match="BUDBRINGER_SMTP_USERNAME is not set"):
         channel.deliver(delivery())
     assert relay.envelopes == []
+    # The channel took the environment when it was built: a variable set afterwards is not read while it
+    # delivers; the next entry point's channel has it.
     monkeypatch.setenv("BUDBRINGER_SMTP_USERNAME", USER)
+    with pytest.raises(PermanentDeliveryError, match="BUDBRINGER_SMTP_USERNAME is not set"):
+        channel.deliver(delivery())
+    channel = SmtpAdapter.from_config("smtp_mail", config, os.environ)
     channel.deliver(delivery())
     assert len(relay.envelopes) == 1 and "refused" not in relay.logins[-1]
     with pytest.raises(Exception, match="either `username` or `username_env`"):
-        SmtpAdapter.from_config("smtp_mail", {**config, "username": USER})
+        SmtpAdapter.from_config("smtp_mail", {**config, "username": USER}, os.environ)
+
+
+def test_the_plan_and_its_channels_take_the_environment_the_entry_point_read(
+        workdir: Path, ca_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One reading of the environment (`Settings.read`) serves the plan's `${VAR}`s and the channels' variables:
+    the process's environment changed afterwards changes neither."""
+    from budbringer import runtime, settings
+    from budbringer.adapters.registry import REGISTRY
+
+    for name in (*ENVIRONMENT, "BUDBRINGER_SMTP_USERNAME"):
+        monkeypatch.delenv(name, raising=False)
+    plan = smtp_plan(workdir)
+    snapshot = {**os.environ, "BUDBRINGER_SMTP_HOST": "relay.test.example", "BUDBRINGER_SMTP_PORT": "2525",
+                "BUDBRINGER_SMTP_CA_FILE": str(ca_file), "BUDBRINGER_SMTP_USERNAME": "budbringer-relay"}
+    run = runtime.Runtime(settings.Settings.read(plan, snapshot), REGISTRY)
+    try:
+        monkeypatch.setenv("BUDBRINGER_SMTP_HOST", "elsewhere.example")
+        assert run.plan.channels["smtp_mail"].settings["host"] == "relay.test.example"
+        channel = run.channels["smtp_mail"]
+        assert isinstance(channel, SmtpAdapter)
+        assert channel.settings.effective_port == 2525 and channel.environment.username == "budbringer-relay"
+    finally:
+        run.close()
+    with pytest.raises(InputError, match="BUDBRINGER_SMTP_CA_FILE"):  # the process's own: CA file unset
+        plan_.load(plan, REGISTRY, {**os.environ, "BUDBRINGER_SMTP_HOST": "relay.test.example"})

@@ -1,17 +1,21 @@
-"""One runtime per entry point: the plan loaded once, one ledger, one channel object per channel for the run, whose
-sign-ins and mailbox limiters the run's channels share; two runtimes share nothing."""
+"""One runtime per entry point: the plan loaded once (and, for the web app, again when its file changes), one
+ledger, one channel object per channel for the run, whose sign-ins and mailbox limiters the run's channels share;
+two runtimes share nothing."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
+import yaml
 
-from budbringer import cascade, plan as plan_, runtime
+from budbringer import cascade, plan as plan_, runtime, settings
 from budbringer.adapters import graph
 from budbringer.adapters.registry import REGISTRY
 from budbringer.ledger import Ledger
-from tests.conftest import PLAN, ROOT
+from budbringer.web.app import create_app
+from tests.conftest import MESSAGE, PLAN, ROOT, write_plan
 
 M365_PLAN = ROOT / "config" / "plan.m365.yaml"
 SECRET = "rt-secret-never-shown-7Qx2"
@@ -90,3 +94,52 @@ def test_one_cli_send_loads_the_plan_once_opens_one_ledger_and_builds_the_channe
     assert code == 0, capsys.readouterr().err
     assert "12 delivered now, 0 delivered before" in capsys.readouterr().out
     assert (len(loads), len(ledgers), len(builds)) == (1, 1, 1)
+
+
+def test_a_runtime_that_follows_its_plan_reloads_it_when_the_file_changes(workdir: Path) -> None:
+    path = write_plan(workdir, {"narrative": {"contact": "Anne Holm"}})
+    followed = runtime.Runtime(settings.Settings.read(path), REGISTRY, follow_plan=True)
+    kept = runtime.Runtime(settings.Settings.read(path), REGISTRY)
+    first = followed.plan
+    assert followed.plan is first and kept.plan.narrative.contact == "Anne Holm"  # loaded once while unchanged
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["narrative"]["contact"] = "Bo Winther, projektleder"
+    time.sleep(0.01)
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    assert followed.plan is not first and followed.plan.narrative.contact == "Bo Winther, projektleder"
+    assert kept.plan.narrative.contact == "Anne Holm"  # a send keeps the plan it checked
+
+
+def test_the_web_app_uses_the_runtime_it_is_given(workdir: Path) -> None:
+    run = runtime.Runtime(settings.Settings.read(PLAN), REGISTRY)
+    app = create_app(messages=MESSAGE.parent, runtime=run)
+    assert app.state.runtime is run and run.follow_plan
+    assert app.state.runtime.ledger is run.ledger  # one ledger engine for every request
+
+
+def test_status_and_approve_use_one_runtime_as_send_does(workdir: Path, message_copy: Path,
+                                                        monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """A command builds one runtime (`budbringer.cli.entry.runtime`): one ledger, the plan loaded at most once."""
+    from budbringer import cli
+
+    built: list[runtime.Runtime] = []
+    loads: list[object] = []
+    real_init, real_load = runtime.Runtime.__init__, plan_.load
+
+    def counting_init(self: runtime.Runtime, *args: object, **kwargs: object) -> None:
+        built.append(self)
+        real_init(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    def counting_load(*args: object, **kwargs: object) -> plan_.Plan:
+        loads.append(args)
+        return real_load(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(runtime.Runtime, "__init__", counting_init)
+    monkeypatch.setattr(plan_, "load", counting_load)
+    assert cli.main(["status", "2026-11-status-udbud"]) == 0
+    assert len(built) == 1 and len(loads) <= 1
+    built.clear(), loads.clear()
+    assert cli.main(["approve", str(message_copy), "--by", "Jens Kragh"]) == 1  # no request: refused, one line
+    assert len(built) == 1 and len(loads) == 1
+    capsys.readouterr()

@@ -9,6 +9,7 @@ mail and LinkedIn adapters declare, which must be stable and secret-free.
 
 from __future__ import annotations
 
+import os
 import contextvars
 import hashlib
 import logging
@@ -91,7 +92,7 @@ def _two_runs_at_once(workdir: Path, settings: dict) -> list[tuple[str, float, f
     # Two runtimes, each with its own channel object, as two workers would have: only the server-side limit
     # is shared.
     runs = {d.message_id: runtime.Runtime(runtime.Settings.read(plan), REGISTRY,
-                                          channels={"website": TimedChannel.from_config("website", settings)})
+                                          channels={"website": TimedChannel.from_config("website", settings, os.environ)})
             for d in deliveries}
     TimedChannel.spans.clear()
     states: list[str] = []
@@ -146,21 +147,21 @@ def _delivery(recipients: int) -> Delivery:
 
 
 def test_graph_mail_declares_the_sending_mailboxs_limits() -> None:
-    channel = GraphMailAdapter.from_config("mail", {"sender": "Budbringer@Region.example"})
+    channel = GraphMailAdapter.from_config("mail", {"sender": "Budbringer@Region.example"}, os.environ)
     limits = channel.limits(_delivery(3))
     digest = hashlib.sha256(b"budbringer@region.example").hexdigest()[:12]
     assert limits == [SharedLimit(f"budbringer-graph-mailbox-{digest}", 4, 30, weight=1)]
     assert "budbringer" in limits[0].name and "region" not in limits[0].name  # the address is not shown
     assert limits[0].rate() == (15, pytest.approx(15 / 60))  # at most 15 + 60 × 15/60 = 30 in any minute
     # The same mailbox spelt otherwise is the same limit; another mailbox is another.
-    other_case = GraphMailAdapter.from_config("mail2", {"sender": "budbringer@region.EXAMPLE"})
+    other_case = GraphMailAdapter.from_config("mail2", {"sender": "budbringer@region.EXAMPLE"}, os.environ)
     assert other_case.limits(_delivery(1))[0].name == limits[0].name
-    other = GraphMailAdapter.from_config("mail3", {"sender": "nyhedsbrev@region.example"})
+    other = GraphMailAdapter.from_config("mail3", {"sender": "nyhedsbrev@region.example"}, os.environ)
     assert other.limits(_delivery(1))[0].name != limits[0].name
     # A list longer than 500 goes out in parts: each part is one message of the 30 a minute.
     assert channel.limits(_delivery(1200))[0].weight == 3
     tuned = GraphMailAdapter.from_config("mail4", {"sender": "budbringer@region.example", "messages_per_minute": 12,
-                                                   "concurrent_requests": 2})
+                                                   "concurrent_requests": 2}, os.environ)
     assert (tuned.limits(_delivery(1))[0].concurrency, tuned.limits(_delivery(1))[0].per_minute) == (2, 12)
 
 
@@ -168,11 +169,11 @@ def test_linkedin_declares_one_post_at_a_time_per_organisation(monkeypatch: pyte
     monkeypatch.delenv("BUDBRINGER_LINKEDIN_ORGANIZATION", raising=False)
     monkeypatch.setenv("BUDBRINGER_LINKEDIN_TOKEN", "not-a-real-token")
     delivery = _delivery(0)
-    assert LinkedInAdapter.from_config("li", {}).limits(delivery) == []  # deliver() refuses it anyway
-    assert LinkedInAdapter.from_config("li", {"organization": "urn:li:organization:2414183"}).limits(delivery) == [
+    assert LinkedInAdapter.from_config("li", {}, os.environ).limits(delivery) == []  # deliver() refuses it anyway
+    assert LinkedInAdapter.from_config("li", {"organization": "urn:li:organization:2414183"}, os.environ).limits(delivery) == [
         SharedLimit("budbringer-linkedin-org-2414183", 1, None)]
     monkeypatch.setenv("BUDBRINGER_LINKEDIN_ORGANIZATION", "2414183")
-    limits = LinkedInAdapter.from_config("li", {}).limits(delivery)
+    limits = LinkedInAdapter.from_config("li", {}, os.environ).limits(delivery)
     assert limits == [SharedLimit("budbringer-linkedin-org-2414183", 1, None)]
     assert "not-a-real-token" not in repr(limits)
     assert limits[0].rate() is None
@@ -234,7 +235,7 @@ def test_a_holder_that_dies_while_others_wait_is_found_by_the_waiting_run(
     monkeypatch.setattr(limits, "LOOK_SECONDS", 1.0)
     monkeypatch.setattr(logging.getLogger("budbringer.limits"), "handlers", [caplog.handler])
     name = f"budbringer-test-dies-{uuid.uuid4().hex[:12]}"
-    channel = TimedChannel.from_config("website", {"limit": name})
+    channel = TimedChannel.from_config("website", {"limit": name}, os.environ)
     with get_client(sync_client=True) as client:
         client.upsert_global_concurrency_limit_by_name(name, 1)
         client.increment_concurrency_slots([name], 1, "concurrency")  # the other run's slot ...

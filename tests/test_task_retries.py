@@ -8,6 +8,7 @@ Prefect and delivers once; a permanent failure is tried once.
 
 from __future__ import annotations
 
+import os
 import uuid
 from pathlib import Path
 from typing import ClassVar
@@ -56,7 +57,7 @@ def _run(workdir: Path, monkeypatch: pytest.MonkeyPatch, permanent: bool) -> tup
     from budbringer.flows.send import deliver_task
 
     FlakyChannel.tries, FlakyChannel.permanent = [], permanent
-    channel = FlakyChannel.from_config("website", {})
+    channel = FlakyChannel.from_config("website", {}, os.environ)
     run = runtime.Runtime(runtime.Settings.read(memory_plan(workdir)), REGISTRY, channels={"website": channel})
     quick = deliver_task.with_options(retry_delay_seconds=[0.1, 0.1])  # the count and the condition stay
 

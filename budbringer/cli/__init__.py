@@ -12,8 +12,8 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
+from budbringer import settings
 from budbringer.cli.approval import cmd_approve, cmd_link, cmd_web
 from budbringer.cli.entry import EXIT_OK, EXIT_PROBLEM
 from budbringer.cli.records import cmd_db, cmd_db_backup, cmd_mark, cmd_resolve, cmd_status
@@ -31,9 +31,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return EXIT_PROBLEM
-    pinned = _pin_ledger(args.plan)
     try:
-        code = args.run(args)
+        # This command's settings, read once: the flows it runs in-process, its runtime and anything it calls
+        # take them from here (the ledger beside the plan given with --plan, not the working folder).
+        args.settings = settings.Settings.read(args.plan)
+        with settings.installed(args.settings):
+            code = args.run(args)
         sys.stdout.flush()
         return code
     except BrokenPipeError:
@@ -45,12 +48,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _error(f"{exc.strerror or exc}{where}: check the path and its permissions; nothing more was done")
     except Exception as exc:
         if type(exc).__module__.startswith("sqlalchemy"):
-            return _error(str(_ledger_error(exc)))
+            return _error(str(_ledger_error(exc, getattr(args, "settings", None))))
         raise
     finally:
         _checkpoint_ledgers()
-        if pinned:
-            os.environ.pop("BUDBRINGER_HOME", None)
 
 
 def _checkpoint_ledgers() -> None:
@@ -80,23 +81,10 @@ def _reader_went_away() -> int:
     return EXIT_PROBLEM
 
 
-def _pin_ledger(plan: str | None) -> bool:
-    """Let every ledger this command opens (the flows' too) follow the plan given with --plan, not the working
-    folder (budbringer.ledger.ledger_home). True when BUDBRINGER_HOME was set here (and is unset at the end)."""
-    if not plan or os.environ.get("BUDBRINGER_HOME") or os.environ.get("BUDBRINGER_DATABASE_URL"):
-        return False
-    from budbringer.ledger import ledger_home
-
-    os.environ["BUDBRINGER_HOME"] = str(ledger_home(Path(plan)).resolve())
-    return True
-
-
-def _ledger_error(exc: Exception) -> LedgerError:
+def _ledger_error(exc: Exception, given: settings.Settings | None) -> LedgerError:
     """A database error as one line: which ledger, what is wrong, what to do. The URL's password is masked."""
-    from budbringer.ledger import database_url
-
     try:
-        url = database_url()
+        url = (given or settings.current()).ledger_url()
     except BudbringerError:
         url = "(unknown)"
     reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -209,7 +197,7 @@ def _parser() -> argparse.ArgumentParser:
                                          "(and resume the run that waits for it).")
     approve.add_argument("message", help="the message file, or its id (messages/ID.md); its content must be "
                                                     "what was sent for approval")
-    approve.add_argument("--by", default=os.environ.get("BUDBRINGER_APPROVER"), metavar="NAME",
+    approve.add_argument("--by", default=None, metavar="NAME",
                          help="who decides, as in the plan's member list (default: $BUDBRINGER_APPROVER)")
     approve.add_argument("--reject", action="store_true", help="reject the message (needs --comment)")
     approve.add_argument("--comment", default="", help="what should change (told to the author)")

@@ -5,12 +5,11 @@ whose decisions resume it (both through `prefect_tier.flows()`, flows/commands.p
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from budbringer.cli.entry import EXIT_OK, load_plan
+from budbringer.cli.entry import EXIT_OK, runtime
 from budbringer.cli.prefect_tier import flows
 from budbringer.errors import ApprovalError
 
@@ -19,8 +18,8 @@ def cmd_approve(args: argparse.Namespace) -> int:
     """Record one approver's decision, then resume the run that waits for it (if one does)."""
     from budbringer import approval_request, cascade
     from budbringer.approval_request import Decision
-    from budbringer.ledger import Ledger
 
+    args.by = args.by or args.settings.approver
     if not (args.by or "").strip():
         raise ApprovalError("who decides? pass --by NAME (as in the plan's member list) or set $BUDBRINGER_APPROVER")
     if args.reject and not args.comment.strip():
@@ -28,8 +27,9 @@ def cmd_approve(args: argparse.Namespace) -> int:
     path = Path(args.message)
     if not path.is_file() and (Path("messages") / f"{args.message}.md").is_file():
         path = Path("messages") / f"{args.message}.md"  # the message id, as the approval request shows it
-    prepared = cascade.prepare(load_plan(args.plan), path)
-    ledger = Ledger()
+    run = runtime(args)
+    prepared = cascade.prepare(run.plan, path, run.settings.environ)
+    ledger = run.ledger
     request = approval_request.current(prepared, ledger)
     decision = Decision(approval_request.REJECT if args.reject else approval_request.APPROVE, args.by.strip(),
                         args.comment.strip())
@@ -83,11 +83,11 @@ def cmd_link(args: argparse.Namespace) -> int:
     """Print an author's personal link to the author's page (budbringer.author_links)."""
     import datetime as dt
 
-    from budbringer import author_links
-    from budbringer.clock import default_clock
+    from budbringer import approval_links, author_links
     from budbringer.errors import InputError, Problem
 
-    plan = load_plan(args.plan)
+    run = runtime(args)
+    plan = run.plan
     author = plan.author(args.author)
     if author is None:
         known = ", ".join(a.name for a in plan.authors) or "(none: add `authors:` to the plan)"
@@ -97,24 +97,23 @@ def cmd_link(args: argparse.Namespace) -> int:
         raise InputError([Problem("budbringer link", "--days", f"{args.days} is out of range",
                                   "give a number of days from 1 to 400")])
     key = None
-    if plan.approval.web_secret_block and not os.environ.get("BUDBRINGER_WEB_SECRET", "").strip():
+    if plan.approval.web_secret_block and run.settings.web_secret is None:
         key = flows().link_secret(plan)  # the Prefect Secret block that signs the approvers' links too
-    signer = author_links.AuthorSigner(key)
-    print(signer.url(plan, author, default_clock(), dt.timedelta(days=args.days), args.message))
+    signer = author_links.AuthorSigner(key or approval_links.secret(run.settings))
+    print(signer.url(plan, author, run.clock(), dt.timedelta(days=args.days), args.message))
     return EXIT_OK
 
 
 def cmd_web(args: argparse.Namespace) -> int:
     """Serve the approval pages until Ctrl-C; decisions resume the waiting run (through flows/web)."""
-    if args.plan:
-        os.environ["BUDBRINGER_PLAN"] = str(Path(args.plan).resolve())
-    from budbringer import plan as plan_, web_address
+    from budbringer import web_address
 
-    warning = web_address.warning(plan_.load(args.plan))  # bad plan: one clear line now, not on the first request
+    run = runtime(args)
+    warning = web_address.warning(run.plan)  # bad plan: one clear line now, not on the first request
     if warning:
         print(warning, file=sys.stderr)
-    # the secrets are resolved (and checked) here
-    web = flows().web_server(args.plan, args.messages, args.host, args.port)
+    # the secrets are resolved (and checked) here; the pages use this command's runtime
+    web = flows().web_server(run, args.messages, args.host, args.port)
     print(f"approval pages on http://{args.host}:{args.port}/ (the plan at /plan); Ctrl-C stops")
     web.run()
     return EXIT_OK

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import importlib
 import logging
-import os
 import sys
 from types import ModuleType
+
+from budbringer import settings
 
 #: the flows' module for the command line, loaded by name (see the module's docstring)
 FLOWS_MODULE = "budbringer.flows.commands"
@@ -27,19 +28,16 @@ def flows() -> ModuleType:
 
 
 def quiet_prefect() -> None:
-    """Settings for Prefect before it is imported: no telemetry, our loggers shown in the run's logs."""
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("DO_NOT_TRACK", "1")
-    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "budbringer")
-    # The first ephemeral start migrates a new database; the default 20 s is too short on a loaded machine.
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    """Settings for Prefect before it is imported: no telemetry, our loggers shown in the run's logs
+    (`budbringer.settings.prepare_prefect`, the one place that sets the environment)."""
+    settings.prepare_prefect()
 
 
 def progress_only() -> None:
     """The terminal shows a line per tier and Prefect's warnings and errors; Prefect's own lines at INFO (task
     runs starting and finishing, the temporary server) still go to the run's log, not to the terminal. Set
     before Prefect configures its logging; `--verbose` leaves Prefect's console as it is."""
-    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
+    settings.prepare_prefect(progress_only=True)
     progress = logging.getLogger("budbringer.progress")
     if not any(isinstance(h, _TerminalLines) for h in progress.handlers):
         progress.addHandler(_TerminalLines(logging.INFO))

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from budbringer.cli.entry import EXIT_OK, EXIT_PROBLEM, load_plan
+from budbringer.cli.entry import EXIT_OK, EXIT_PROBLEM, runtime
 from budbringer.errors import BudbringerError, InputError
 from budbringer.ledger.states import RequestState, Resolution, State
 
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from budbringer.ledger import Ledger
     from budbringer.report import record_rows, table
 
     message_id = args.message
@@ -30,9 +29,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         from budbringer import message as message_
 
         message_id = message_.load(message_id).id
-    ledger = Ledger()
+    ledger = runtime(args).ledger
     records = ledger.records(message_id)
-    waiting = 0 if message_id else _print_requests_to_follow(ledger, args.plan)
+    waiting = 0 if message_id else _print_requests_to_follow(ledger, args)
     if records or not (waiting or (message_id and ledger.request(message_id) is not None)):
         print(table(record_rows(records)))
     else:
@@ -46,29 +45,28 @@ def cmd_status(args: argparse.Namespace) -> int:
                 line += f"; order overridden: {approval.override_reason}"
             print(line)
     if message_id:
-        _print_request(ledger, message_id, args.plan)
+        _print_request(ledger, message_id, args)
     for answer in ledger.answers(message_id):
         print(f"editor's answer: {answer.message_id} {answer.forum}: {answer.answer} on {answer.marked_at:%Y-%m-%d}"
               + (f" ({answer.note})" if answer.note else ""))
     return EXIT_OK
 
 
-def _print_requests_to_follow(ledger: Ledger, plan_path: str | None) -> int:
+def _print_requests_to_follow(ledger: Ledger, args: argparse.Namespace) -> int:
     """Every message whose latest approval request is open (overdue ones first) or rejected, one line each, before
     the deliveries: what someone must act on. Returns how many."""
-    from budbringer import plan as plan_
     from budbringer.approval_request import local
-    from budbringer.clock import default_clock
     from budbringer.ledger import RequestState
 
     requests = ledger.latest_requests((RequestState.OPEN, RequestState.REJECTED))
     if not requests:
         return 0
+    run = runtime(args)
     try:
-        plan = plan_.load(plan_path)
+        plan = run.plan
     except BudbringerError:
         plan = None
-    now = default_clock()
+    now = run.clock()
 
     def shown(moment: dt.datetime) -> str:
         return f"{local(plan, moment) if plan else moment:%Y-%m-%d %H:%M %Z}"
@@ -98,10 +96,9 @@ def _print_requests_to_follow(ledger: Ledger, plan_path: str | None) -> int:
     return len(requests)
 
 
-def _print_request(ledger: object, message_id: str, plan_path: str | None) -> None:
+def _print_request(ledger: object, message_id: str, args: argparse.Namespace) -> None:
     """The message's latest approval request: its state, the deadline, who has decided (how, and a
     rejection's comment) and who has not."""
-    from budbringer import plan as plan_
     from budbringer.approval_links import is_late
     from budbringer.approval_request import SOURCES, Status, local
 
@@ -109,7 +106,7 @@ def _print_request(ledger: object, message_id: str, plan_path: str | None) -> No
     if request is None:
         return
     try:
-        plan = plan_.load(plan_path)
+        plan = runtime(args).plan
     except BudbringerError:
         plan = None
     deadline = local(plan, request.deadline) if plan and request.deadline else request.deadline
@@ -137,20 +134,21 @@ def _print_request(ledger: object, message_id: str, plan_path: str | None) -> No
 def cmd_mark(args: argparse.Namespace) -> int:
     """Record whether a newsletter's editor accepted or declined a submission that was delivered."""
     from budbringer.errors import Problem
-    from budbringer.ledger import Ledger, State
+    from budbringer.ledger import State
 
     message_id = args.message
     if Path(message_id).is_file():
         from budbringer import message as message_
 
         message_id = message_.load(message_id).id
-    plan = load_plan(args.plan)
+    run = runtime(args)
+    plan = run.plan
     newsletters = sorted(name for name, forum in plan.fora.items() if forum.newsletter is not None)
     forum = plan.fora.get(args.forum)
     if forum is None or forum.newsletter is None:
         raise InputError([Problem(str(plan.path), "fora", f"{args.forum!r} is not a newsletter forum of the plan",
                                   f"use one of: {', '.join(newsletters)}")])
-    ledger = Ledger()
+    ledger = run.ledger
     submitted = [r for r in ledger.records(message_id) if r.forum == args.forum]
     if not any(r.state == State.DELIVERED for r in submitted):
         state = submitted[-1].state.value if submitted else "not sent"
@@ -164,9 +162,7 @@ def cmd_mark(args: argparse.Namespace) -> int:
 
 def cmd_resolve(args: argparse.Namespace) -> int:
     """Settle an uncertain delivery: `sent` records it as delivered, `resend` lets the next run deliver it."""
-    from budbringer.ledger import Ledger
-
-    ledger = Ledger()
+    ledger = runtime(args).ledger
     try:
         try:
             key = ledger.find_key(args.delivery)
@@ -205,7 +201,7 @@ def cmd_db(args: argparse.Namespace) -> int:
 
     from budbringer.ledger import database, migrate
 
-    engine = database.new_engine(database.database_url())
+    engine = database.new_engine(args.settings.ledger_url())
     try:
         if args.db_command == "upgrade":
             print(f"ledger {migrate.shown(engine)}: {migrate.upgrade(engine)}")
@@ -225,7 +221,7 @@ def cmd_db_backup(args: argparse.Namespace) -> int:
     from budbringer.ledger import database
     from budbringer.ledger.backup import backup
 
-    url = database.database_url()
+    url = args.settings.ledger_url()
     if url.startswith("sqlite"):
         from budbringer.ledger import Ledger
 

@@ -6,7 +6,6 @@ checked here, before Prefect is imported."""
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,6 +13,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 from budbringer.cli.entry import EXIT_OK, EXIT_PROBLEM, load_plan
+from budbringer.cli.entry import runtime as command_runtime
 from budbringer.cli.prefect_tier import flows, progress_only
 from budbringer.cli.records import print_uncertain
 from budbringer.cli.writing import refuse_oversized
@@ -44,13 +44,14 @@ def _delivered_before(message_path: str) -> bool:
     unclear: no, and the server starts at once; the checks after say what is wrong.)"""
     try:
         from budbringer import message as message_
-        from budbringer.ledger import Ledger, State, database_url
+        from budbringer import settings
+        from budbringer.ledger import Ledger, State
 
-        url = database_url()
+        url = settings.current().ledger_url()
         if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
             return False
         message_id = message_.load(message_path).id
-        return any(r.state == State.DELIVERED for r in Ledger().records(message_id))
+        return any(r.state == State.DELIVERED for r in Ledger(url).records(message_id))
     except Exception:  # noqa: BLE001 - only a guess about when to start the server
         return False
 
@@ -71,7 +72,7 @@ def _send(args: argparse.Namespace, server: TemporaryServer, commands: ModuleTyp
     if args.approved_by and not (args.approval_ref or "").strip():
         raise ApprovalError("--approved-by needs --approval-ref REF: where the approval is recorded (the minutes)")
     # Everything that can be checked is checked before the flow starts and before anything is recorded.
-    prepared = cascade.prepare(load_plan(args.plan), args.message)
+    prepared = cascade.prepare(load_plan(args.plan), args.message, args.settings.environ)
     plan, message = prepared.plan, prepared.message
     refuse_oversized(prepared.message, prepared.variants)
     _announce_new_ledger(plan)
@@ -82,7 +83,7 @@ def _send(args: argparse.Namespace, server: TemporaryServer, commands: ModuleTyp
     # This command's runtime: the plan loaded above, the ledger, the channels; the flows below use it too.
     # The ledger opens (or says why it cannot) before the flow starts; when it already holds every delivery of
     # this exact content, the answer comes from it, and no flow runs (the temporary server is stopped unused).
-    run = runtime.Runtime(runtime.Settings.read(args.plan), REGISTRY, plan=plan)
+    run = runtime.Runtime(args.settings, REGISTRY, plan=plan)
     ledger = run.ledger
     cascade.refuse_edit_after_delivery(prepared, ledger)
     if not args.approved_by:
@@ -192,16 +193,17 @@ def _announce_new_ledger(plan: object) -> None:
     earlier deliveries: a ledger in another place this plan's runs have used (the working folder's
     `.budbringer`, the old default; the folder beside the plan), or an outbox channel's folder that holds
     delivered messages. A new ledger knows nothing of them, so every delivery would go out again."""
-    from budbringer.ledger import database_url, ledger_home
+    from budbringer import settings
 
-    url = database_url()
+    current = settings.current()
+    url = current.ledger_url()
     if not url.startswith("sqlite:///"):
         return
     ledger_file = Path(url.removeprefix("sqlite:///")).resolve()
     if ledger_file.exists():
         return
     evidence = []
-    for candidate in (Path.cwd() / ".budbringer" / "ledger.db", ledger_home(plan.path) / "ledger.db"):  # type: ignore[attr-defined]
+    for candidate in (Path.cwd() / ".budbringer" / "ledger.db", current.home_for(plan.path) / "ledger.db"):  # type: ignore[attr-defined]
         if candidate.resolve() != ledger_file and candidate.is_file() and str(candidate.resolve()) not in evidence:
             evidence.append(str(candidate.resolve()))
     for name, channel in plan.channels.items():  # type: ignore[attr-defined]
@@ -241,24 +243,25 @@ def _waiting_or_rejected(message_id: str, path: str, plan: object, ledger: Ledge
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve the manual send, the monthly OC briefing and the preview from this process until Ctrl-C."""
-    if args.plan:
-        os.environ["BUDBRINGER_PLAN"] = str(Path(args.plan).resolve())
     from budbringer import web_address
 
-    warning = web_address.warning(load_plan(args.plan))  # a bad plan: one clear line now
+    warning = web_address.warning(command_runtime(args).plan)  # a bad plan: one clear line now
     if warning:
         print(warning, file=sys.stderr)
     commands = flows()
     if not args.no_web:
-        commands.start_web_in_background(args.plan, "messages", args.web_host, args.web_port)
+        commands.start_web_in_background(command_runtime(args), "messages", args.web_host, args.web_port)
         print(f"approval pages on http://{args.web_host}:{args.web_port}/")
-    commands.serve(message=args.message, limit=args.limit)
+    # The served runs are told the plan as a parameter (they may run in another process, which reads its own
+    # settings), not through the environment.
+    commands.serve(message=args.message, limit=args.limit, plan=str(args.settings.plan_file))
     return EXIT_OK
 
 
 def cmd_alerts_setup(args: argparse.Namespace) -> int:
     """Create the alert automations; the webhook URL goes into a Prefect block and is never printed."""
-    url = args.webhook_url or os.environ.get("BUDBRINGER_ALERT_WEBHOOK_URL", "")
+    given = args.settings.alert_webhook_url
+    url = args.webhook_url or (given.get_secret_value() if given is not None else "")
     if url == "-":
         url = sys.stdin.readline()
     url = url.strip()

@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 from collections.abc import Mapping
 from typing import NamedTuple
 
@@ -59,7 +58,9 @@ def settlement(outcome: str, provider: str, earlier_error: str | None, note: str
     `resend`: failed, so that the next run sends it again."""
     if outcome not in RESOLUTIONS:
         raise ValueError(f"settle a delivery as one of {', '.join(RESOLUTIONS)}, not {outcome!r}")
-    who = by or os.environ.get("USER") or os.environ.get("USERNAME") or "the operator"
+    from budbringer import settings
+
+    who = by or settings.current().user or "the operator"
     detail = f"settled by {who} as {outcome}" + (f": {note}" if note else "")
     if outcome == Resolution.SENT:
         receipt = Receipt(provider=provider, provider_id="", details={

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from contextlib import AbstractContextManager
+from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -24,10 +25,12 @@ from budbringer.ledger.states import RequestState, State
 
 
 class Ledger:
-    def __init__(self, url: str | None = None) -> None:
+    def __init__(self, url: str | None = None, home: Path | None = None) -> None:
+        """`url`: the runtime's (`Settings.ledger_url`), else the settings'; `home`: the settings' home folder,
+        where the locks of a ledger that is no SQLite file go (else the entry point's settings say)."""
         self.url = url or database_url()
         self.engine = _engine(self.url)
-        self.locks = Locks(self.engine)
+        self.locks = Locks(self.engine, (lambda: home) if home is not None else None)
         self.delivery_store = DeliveryStore(self.engine, self.locks)
         self.notice_store = NoticeStore(self.engine, self.locks)
         self.approval_store = ApprovalStore(self.engine)

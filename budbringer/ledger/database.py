@@ -39,40 +39,20 @@ def _aware(value: dt.datetime | None) -> dt.datetime | None:
 
 
 def database_url() -> str:
-    if os.environ.get("BUDBRINGER_DATABASE_URL"):
-        return os.environ["BUDBRINGER_DATABASE_URL"]
-    home = ledger_home()
-    try:
-        home.mkdir(mode=0o700, parents=True, exist_ok=True)
-        owner_only(home)
-    except OSError as exc:
-        from budbringer.errors import LedgerError
+    """The ledger's URL by the settings of this entry point (`budbringer.settings`): $BUDBRINGER_DATABASE_URL,
+    else SQLite in the home folder. A caller with a runtime uses `runtime.settings.ledger_url()`."""
+    from budbringer import settings
 
-        raise LedgerError(f"the ledger's folder {home} cannot be created ({exc.strerror}): set BUDBRINGER_HOME to "
-                          "a folder you can write to, or BUDBRINGER_DATABASE_URL") from None
-    return f"sqlite:///{(home / 'ledger.db').resolve()}"
+    return settings.current().ledger_url()
 
 
 def ledger_home(plan_file: Path | None = None) -> Path:
-    """Where the SQLite ledger lives unless BUDBRINGER_DATABASE_URL says otherwise — never just the working
-    folder, so a send from another folder finds the same ledger (docs/security.md):
-    $BUDBRINGER_HOME; else $BUDBRINGER_DIR/.budbringer (the checkout a worker runs in); else beside the plan
-    (`--plan`, $BUDBRINGER_PLAN, ./config/plan.yaml): the project folder that holds `config/plan.yaml`, or the
-    plan's own folder; for the packaged plan, the user's data folder."""
-    if os.environ.get("BUDBRINGER_HOME"):
-        return Path(os.environ["BUDBRINGER_HOME"])
-    if os.environ.get("BUDBRINGER_DIR"):
-        return Path(os.environ["BUDBRINGER_DIR"]) / ".budbringer"
-    from budbringer.plan import DEFAULT_PLAN, plan_path
+    """Where the SQLite ledger lives unless BUDBRINGER_DATABASE_URL says otherwise (`Settings.home_for`: the
+    one default, beside the plan)."""
+    from budbringer import settings
 
-    plan = (plan_file or plan_path()).resolve()
-    # The plan shipped inside an installed wheel has no project folder to keep a ledger in; in a checkout (an
-    # editable install) the same file is the project's own config/plan.yaml, and the ledger goes beside it.
-    if plan == DEFAULT_PLAN.resolve() and {"site-packages", "dist-packages"} & set(plan.parts):
-        data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-        return Path(data) / "budbringer"
-    folder = plan.parent
-    return (folder.parent if folder.name == "config" else folder) / ".budbringer"
+    current = settings.current(plan_file)
+    return current.home_for(plan_file) if plan_file is not None else current.home_folder
 
 
 _engines: dict[str, sa.Engine] = {}

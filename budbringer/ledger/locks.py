@@ -3,8 +3,7 @@ advisory lock on PostgreSQL. Released when the process dies, so a crashed run ne
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
@@ -14,8 +13,19 @@ import sqlalchemy as sa
 class Locks:
     """Holds on deliveries and notices, on the ledger's engine: beside its SQLite file, or in its PostgreSQL."""
 
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(self, engine: sa.Engine, home: Callable[[], Path] | None = None) -> None:
+        """`home`: where the lock files go when the ledger is no SQLite file (an in-memory one): the settings'
+        home folder, asked for only then."""
         self.engine = engine
+        self._home = home
+
+    @property
+    def home(self) -> Path:
+        if self._home is None:
+            from budbringer import settings
+
+            return settings.current().home_folder
+        return self._home()
 
     def hold(self, key: str) -> AbstractContextManager[bool]:
         """Hold the right to work on one delivery while this process lives: yields False when another run
@@ -25,7 +35,7 @@ class Locks:
             return _pg_hold(self.engine, key)
         folder = (Path(self.engine.url.database).resolve().parent if self.engine.dialect.name == "sqlite"
                   and self.engine.url.database not in (None, "", ":memory:")
-                  else Path(os.environ.get("BUDBRINGER_HOME", ".budbringer")).resolve())
+                  else self.home)
         return _file_hold(folder / "locks", key)
 
 

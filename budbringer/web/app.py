@@ -37,9 +37,12 @@ from budbringer import comment as comment_
 from budbringer import plan as plan_
 from budbringer.approval_request import AlreadyDecided, Decision
 from budbringer.errors import BudbringerError
-from budbringer.ledger import ApprovalRequest, Ledger, WebSession
+from budbringer import settings as settings_
+from budbringer.channel import installed
+from budbringer.ledger import ApprovalRequest, WebSession
 from budbringer.plan import Member, SignIn
 from budbringer.clock import Clock, default_clock
+from budbringer.runtime import Runtime
 from budbringer.web import author, guard, pages, signin
 from budbringer.approval_links import Claim, LinkRefused, LinkSigner
 
@@ -61,20 +64,29 @@ HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Con
 
 def create_app(plan_path: str | Path | None = None, messages: str | Path = "messages", resume: Resume | None = None,
                quality: pages.QualityFigures | None = None, signer: LinkSigner | None = None,
-               secret: str | None = None, clock: Clock = default_clock,
+               secret: str | None = None, clock: Clock | None = None, runtime: Runtime | None = None,
                start_send: author.StartSend | None = None) -> FastAPI:
     """The pages. `secret` signs the links and (derived) the session cookie: the caller resolves it (flows/web:
-    $BUDBRINGER_WEB_SECRET, a Prefect Secret block); None means `approval_links.secret()`. `clock` is the
-    runtime's: a link's expiry and a decision's deadline are judged by it."""
+    $BUDBRINGER_WEB_SECRET, a Prefect Secret block); None means `approval_links.secret()`. `runtime`: the entry
+    point's (`budbringer web`, `serve`), else one built here for `plan_path`: its settings, its plan (reloaded
+    when the file changes), its one ledger, its clock (`clock` overrides it: a link's expiry and a decision's
+    deadline are judged by it). Routers added to the app find it as `app.state.runtime`."""
     app = FastAPI(title="Budbringer", docs_url=None, redoc_url=None, openapi_url=None)
+    if runtime is None:
+        runtime = Runtime(settings_.Settings.read(plan_path), installed(), clock or default_clock, follow_plan=True)
+    else:
+        runtime.follow_plan = True  # the pages run for weeks: an edited plan is shown as it is
+    run = runtime
+    clock = clock or run.clock
+    app.state.runtime = run
     folder = Path(messages)
-    key = secret or (signer.key if signer is not None and signer.key else None) or approval_links.secret()
+    key = secret or (signer.key if signer is not None and signer.key else None) or approval_links.secret(run.settings)
     signer = signer or LinkSigner(key)
     preview_signer = LinkSigner.for_preview(key)
     app.add_middleware(SessionMiddleware, secret_key=hmac.new(key.encode(), SESSION_SALT, hashlib.sha256).hexdigest(),
                        session_cookie=SESSION_COOKIE, max_age=signin.IDENTITY_SECONDS, same_site="lax",
-                       https_only=approval_links.base_url(plan_.load(plan_path)).startswith("https://"))
-    app.include_router(author.router(plan_path, folder, key, clock, start_send))  # the author's page, /skriv/
+                       https_only=approval_links.base_url(run.plan, run.settings).startswith("https://"))
+    app.include_router(author.router(run, folder, key, clock, start_send))  # the author's page, /skriv/
     del key
 
     def refuse_request(kind: str) -> Response:
@@ -90,7 +102,7 @@ def create_app(plan_path: str | Path | None = None, messages: str | Path = "mess
     # Outermost: a request from another site, or with too large a body, is refused before anything reads it.
     app.add_middleware(guard.BodyLimit, refuse=refuse_request)
     app.add_middleware(guard.SameOrigin, refuse=refuse_request,
-                       origins=lambda: {guard.origin_of(approval_links.base_url(plan()))})
+                       origins=lambda: {guard.origin_of(approval_links.base_url(plan(), run.settings))})
     sign_ins: dict[SignIn, signin.EntraSignIn] = {}
 
     def entra(config: SignIn) -> signin.EntraSignIn:
@@ -102,7 +114,7 @@ def create_app(plan_path: str | Path | None = None, messages: str | Path = "mess
         """The sign-in this cookie names, while the ledger says it counts (not signed out, not expired), and
         the member whose object id it is, in the configured tenant (by the plan as it is now)."""
         token = session.get("sid")
-        found = Ledger().web_session(token, clock()) if isinstance(token, str) and token else None
+        found = run.ledger.web_session(token, clock()) if isinstance(token, str) and token else None
         if found is None or policy.sign_in is None:
             return None, None
         member = signin.member_of(policy.members, found.account)
@@ -111,7 +123,7 @@ def create_app(plan_path: str | Path | None = None, messages: str | Path = "mess
         return found, member
 
     def plan() -> plan_.Plan:
-        return plan_.load(plan_path)
+        return run.plan
 
     def page(body: str, status: int = 200) -> HTMLResponse:
         return HTMLResponse(body, status_code=status, headers=HEADERS)
@@ -121,14 +133,14 @@ def create_app(plan_path: str | Path | None = None, messages: str | Path = "mess
 
     def locate(claim: Claim) -> tuple[cascade.Prepared, ApprovalRequest]:
         """The request the link was made for and the message as it is now; LinkRefused when they differ."""
-        ledger = Ledger()
+        ledger = run.ledger
         request = ledger.request(claim.message_id, claim.approval_hash)
         if request is None or request.id != claim.request_id:
             raise LinkRefused("unknown")
         path = folder / f"{claim.message_id}.md"
         if request.state == "void" or not path.is_file():
             raise LinkRefused("void")
-        prepared = cascade.prepare(plan_path, path)
+        prepared = cascade.prepare(run.plan, path, run.settings.environ)
         if prepared.approval_hash != claim.approval_hash:
             raise LinkRefused("void")  # the message (or a template) changed since the link was made
         if claim.member and prepared.plan.approval.member(claim.member) is None:
@@ -150,7 +162,7 @@ def create_app(plan_path: str | Path | None = None, messages: str | Path = "mess
             prepared, request = locate(claim)
         except LinkRefused as exc:
             return refused(exc.kind, plan().narrative.contact)
-        return page(pages.approval_page(prepared, request, Ledger().votes(request.id), quality=quality))
+        return page(pages.approval_page(prepared, request, run.ledger.votes(request.id), quality=quality))
 
     def sign_in_missing(http: Request, shown: plan_.Plan) -> HTMLResponse | None:
         """With sign-in required, the pages that are not a personal link are for signed-in members only."""
@@ -187,7 +199,7 @@ def create_app(plan_path: str | Path | None = None, messages: str | Path = "mess
         if who and (me is None or me.name != member):
             return refused("other-member", prepared.plan.narrative.contact,
                            f"Du er logget ind som {who.account.upn}.")
-        ledger = Ledger()
+        ledger = run.ledger
         votes = ledger.votes(request.id)
         mine = next((v for v in votes if v.voter.casefold() == claim.member.casefold()), None)
         if mine is not None:
@@ -219,7 +231,7 @@ def create_app(plan_path: str | Path | None = None, messages: str | Path = "mess
             return refused("unknown", prepared.plan.narrative.contact)
         member = prepared.plan.approval.member(claim.member)
         try:
-            flow = entra(config).start(approval_links.base_url(prepared.plan) + signin.CALLBACK_PATH,
+            flow = entra(config).start(approval_links.base_url(prepared.plan, run.settings) + signin.CALLBACK_PATH,
                                        login_hint=member.email if member else None)
         except signin.SignInFailed as exc:
             log.warning("Entra ID sign-in could not start: %s", exc)
@@ -256,7 +268,7 @@ def create_app(plan_path: str | Path | None = None, messages: str | Path = "mess
         if member.name.casefold() != claim.member.casefold():
             log.warning("sign-in by %s refused: the link is %s's", member.name, claim.member)
             return refused("other-member", contact, f"Du er logget ind som {account.upn}.")
-        ledger = Ledger()
+        ledger = run.ledger
         if isinstance(earlier := http.session.get("sid"), str):
             ledger.end_session(earlier)
         session_token = secrets.token_urlsafe(32)
@@ -270,7 +282,7 @@ def create_app(plan_path: str | Path | None = None, messages: str | Path = "mess
     def sign_out(http: Request) -> HTMLResponse:
         """End the sign-in in the ledger (a copy of the cookie is refused from now on) and clear the cookie."""
         if isinstance(token := http.session.get("sid"), str):
-            Ledger().end_session(token)
+            run.ledger.end_session(token)
         http.session.clear()
         return page(pages.render("index.html.j2", title="Godkendelse", plan=plan(),
                                  notice="Du er logget ud af godkendelsessiderne."))
@@ -297,7 +309,7 @@ def create_app(plan_path: str | Path | None = None, messages: str | Path = "mess
         if policy.sign_in and policy.sign_in.required and me is None:
             return refused("sign-in-needed", contact)
         source = "sign-in" if me is not None else "link"
-        ledger = Ledger()
+        ledger = run.ledger
         if any(v.voter.casefold() == member.name.casefold() for v in ledger.votes(request.id)):
             return refused("used", contact)
         if request.state != "open":

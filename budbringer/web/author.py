@@ -35,12 +35,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from budbringer import approval_links, author_drafts, author_links, message_form, skeleton
-from budbringer import plan as plan_
 from budbringer.approval_links import LinkRefused
 from budbringer.clock import Clock
 from budbringer.errors import BudbringerError, InputError
 from budbringer.ledger import Ledger
 from budbringer.plan import Author, Plan, SignIn
+from budbringer.runtime import Runtime
 from budbringer.web import author_view, pages, signin
 
 log = logging.getLogger("budbringer")
@@ -74,16 +74,17 @@ def message_state(message_id: str, ledger: Ledger) -> str:
     return str(request.state)
 
 
-def router(plan_path: str | Path | None, messages: str | Path, key: str, clock: Clock,
+def router(run: Runtime, messages: str | Path, key: str, clock: Clock,
            start_send: StartSend | None = None) -> APIRouter:
-    """The author's pages. `key` signs the links (the approvers' secret, another salt)."""
+    """The author's pages, on the web app's runtime (its plan, reloaded when the file changes, and its one
+    ledger). `key` signs the links (the approvers' secret, another salt)."""
     routes = APIRouter()
     folder = Path(messages)
     saving = threading.Lock()  # a save compares the file's hash and replaces it as one step
     signer = author_links.AuthorSigner(key)
 
     def plan() -> Plan:
-        return plan_.load(plan_path)
+        return run.plan
 
     def page(body: str, status: int = 200) -> HTMLResponse:
         return HTMLResponse(body, status_code=status, headers=HEADERS)
@@ -105,7 +106,7 @@ def router(plan_path: str | Path | None, messages: str | Path, key: str, clock: 
         sign_in = shown.approval.sign_in
         if sign_in is not None and sign_in.required:
             sid = http.session.get("sid")
-            found = Ledger().web_session(sid, clock()) if isinstance(sid, str) and sid else None
+            found = run.ledger.web_session(sid, clock()) if isinstance(sid, str) and sid else None
             if found is None or found.account.oid != author.object_id or found.account.tid != sign_in.tenant:
                 raise LinkRefused("sign-in-needed")
         return shown, author
@@ -147,9 +148,9 @@ def router(plan_path: str | Path | None, messages: str | Path, key: str, clock: 
                         author.name)
             return refused("other-member")
         if isinstance(earlier := http.session.get("sid"), str):
-            Ledger().end_session(earlier)
+            run.ledger.end_session(earlier)
         session_token = secrets.token_urlsafe(32)
-        Ledger().open_session(session_token, author.name, account, signin.IDENTITY_SECONDS, clock())
+        run.ledger.open_session(session_token, author.name, account, signin.IDENTITY_SECONDS, clock())
         http.session["sid"] = session_token
         log.info("%s signed in with Entra ID (object id %s) on the author's page", author.name, account.oid)
         return RedirectResponse(f"/skriv/{token}", status_code=303, headers=HEADERS)
@@ -200,7 +201,7 @@ def router(plan_path: str | Path | None, messages: str | Path, key: str, clock: 
             shown, author = author_of(token, http)
         except LinkRefused as exc:
             return ask_to_sign_in(token) if exc.kind == "sign-in-needed" else refused(exc.kind)
-        ledger = Ledger()
+        ledger = run.ledger
         rows = [{"id": p.stem, "state": STATES[message_state(p.stem, ledger)],
                  "draft": author_drafts.load(p.stem) is not None} for p in sorted(folder.glob("*.md"), reverse=True)
                 if MESSAGE_ID.fullmatch(p.stem)]
@@ -239,7 +240,7 @@ def router(plan_path: str | Path | None, messages: str | Path, key: str, clock: 
             "author/message.html.j2", title=message_id, plan=shown, author=author, token=token,
             message_id=message_id, analysis=analysis, base=base, notice=notice, tone=tone, draft=draft if offer
             else None, sections=_sections(shown, analysis), label=author_view.label, status_view=_status(
-                shown, message_id), theirs=theirs, mine=mine,
+                shown, run.ledger, message_id), theirs=theirs, mine=mine,
             saved_at=pages.danish_datetime(draft.saved_at, shown.calendar.timezone) if offer and draft else ""),
             status)
 
@@ -379,7 +380,7 @@ def router(plan_path: str | Path | None, messages: str | Path, key: str, clock: 
             return message_page(token, shown, author, message_id, text, message_form.digest(text),
                                 notice="Budskabet kan ikke sendes til godkendelse endnu: ret først fejlene ved "
                                        "felterne.", tone="no", status=409)
-        state = message_state(message_id, Ledger())
+        state = message_state(message_id, run.ledger)
         if state in ("open", "approved", "delivering", "delivered"):
             what = f"Budskabet er allerede sendt til godkendelse ({STATES[state].lower()})."
             return message_page(token, shown, author, message_id, text, message_form.digest(text), notice=what,
@@ -425,9 +426,8 @@ def _sections(plan: Plan, analysis: author_view.Analysis) -> list[dict[str, Any]
     return [{**out[k], "groups": list(out[k]["groups"].values())} for k in order if k in out]
 
 
-def _status(plan: Plan, message_id: str) -> dict[str, Any]:
+def _status(plan: Plan, ledger: Ledger, message_id: str) -> dict[str, Any]:
     """The approval request's state, each member's decision, and each forum's receipt."""
-    ledger = Ledger()
     request = ledger.request(message_id)
     votes, missing = pages.decisions(plan, ledger.votes(request.id)) if request else ([], [])
     receipts = [{"forum": plan.fora[r.forum].title if r.forum in plan.fora else r.forum,

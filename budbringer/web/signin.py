@@ -17,7 +17,6 @@ are mutable and not for authorization (docs/approval-web.md cites the pages).
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 import warnings
@@ -52,8 +51,11 @@ class SignInFailed(Exception):
 
 
 def client_secret(plan_path: str = "the plan") -> str:
-    """$BUDBRINGER_ENTRA_CLIENT_SECRET, or a clear error naming what to set."""
-    value = os.environ.get(ENV_CLIENT_SECRET, "").strip()
+    """$BUDBRINGER_ENTRA_CLIENT_SECRET (as the settings read it), or a clear error naming what to set."""
+    from budbringer import settings
+
+    given = settings.current().entra_client_secret
+    value = given.get_secret_value().strip() if given is not None else ""
     if not value:
         raise InputError([Problem(plan_path, "approval.sign_in",
                                   f"Entra ID sign-in is configured but ${ENV_CLIENT_SECRET} is not set",

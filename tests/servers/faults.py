@@ -4,6 +4,7 @@ channel (how to build it, which request acts, how to count the copies a provider
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -115,20 +116,20 @@ def _is_post(request: Request) -> bool:
 def _webhook(dedupes: bool) -> Callable[[], Adapter]:
     return lambda: WebhookAdapter.from_config("website", {
         "url_env": "BUDBRINGER_MATRIX_WEBHOOK_URL", "secret_env": "BUDBRINGER_MATRIX_WEBHOOK_SECRET",
-        "receiver_dedupes": dedupes, "retry": RETRY})
+        "receiver_dedupes": dedupes, "retry": RETRY}, os.environ)
 
 
 CHANNELS: dict[str, Channel] = {
     "graph_mail": Channel(lambda: GraphMailAdapter.from_config("mail", {"sender": SENDER, "retry": RETRY,
-                                                                         "lookup": LOOKUP}),
+                                                                         "lookup": LOOKUP}, os.environ),
                           "mail", is_send_mail, _mails),
     "graph_mail, no lookup": Channel(lambda: GraphMailAdapter.from_config("mail", {"sender": SENDER,
-                                                                                    "retry": RETRY}),
+                                                                                    "retry": RETRY}, os.environ),
                                      "mail", is_send_mail, _mails),
     "sharepoint_news": Channel(lambda: SharePointNewsAdapter.from_config("intranet", {"retry": RETRY,
-                                                                                      "confirm_after": 0.02}),
+                                                                                      "confirm_after": 0.02}, os.environ),
                                "page", is_page_create, _pages),
-    "linkedin": Channel(lambda: LinkedInAdapter.from_config("linkedin", {"retry": RETRY, "reconcile_delay": 0.0}),
+    "linkedin": Channel(lambda: LinkedInAdapter.from_config("linkedin", {"retry": RETRY, "reconcile_delay": 0.0}, os.environ),
                         "post", lambda r: r.method == "POST" and r.path == "/rest/posts", _posts),
     "webhook": Channel(_webhook(True), "web", _is_post, _published),
     "webhook, no dedupe": Channel(_webhook(False), "web", _is_post, _published),
