@@ -72,7 +72,7 @@ def test_one_home_folder_default_beside_the_plan(tmp_path: Path, monkeypatch: py
     assert read.ledger_url() == f"sqlite:///{project / '.budbringer' / 'ledger.db'}"
     with settings.installed(read):
         assert approval_links.home() == read.home_folder  # the link secret lives with the ledger
-        assert Ledger(read.ledger_url()).home == read.home_folder  # and so do the locks
+        assert Ledger(read.ledger_url()).locks.home == read.home_folder  # and so do the locks
     monkeypatch.setenv("BUDBRINGER_HOME", str(tmp_path / "home"))
     assert settings.Settings.read(plan).home_folder == (tmp_path / "home").resolve()
 
