@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     import threading
 
     from budbringer.approval_request import Decision
-    from budbringer.cascade import Outcome
+    from budbringer.cascade import Outcome, Prepared
     from budbringer.flows.temporary_server import TemporaryServer
     from budbringer.runtime import Runtime
 
@@ -46,10 +46,11 @@ class SendRun:
     timed_out: bool = False
 
 
-def send(run: Runtime, server: TemporaryServer, *, terminal_reports: bool, message: str, approved_by: str | None,
-         approval_ref: str | None, plan: str, override_order: bool, reason: str) -> SendRun:
-    """Run the send flow with this command's runtime, on the temporary server (or the configured one). Without
-    `terminal_reports`, Prefect's reports of failed runs (with tracebacks) stay in the run's log only."""
+def send(run: Runtime, prepared: Prepared, server: TemporaryServer, *, terminal_reports: bool, message: str,
+         approved_by: str | None, approval_ref: str | None, plan: str, override_order: bool, reason: str) -> SendRun:
+    """Run the send flow with this command's runtime and the message it prepared (rendered once per send), on
+    the temporary server (or the configured one). Without `terminal_reports`, Prefect's reports of failed runs
+    (with tracebacks) stay in the run's log only."""
     from budbringer.flows.send import CascadeFailed, api_url, send_flow, using
 
     if not terminal_reports:
@@ -58,7 +59,7 @@ def send(run: Runtime, server: TemporaryServer, *, terminal_reports: bool, messa
     wait_for_approval = api_url() is not None
     temporary = server.api(float(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"]))
     try:
-        with server.settings(temporary), using(run):
+        with server.settings(temporary), using(run, prepared):
             return SendRun(send_flow(message=message, approved_by=approved_by, approval_ref=approval_ref, plan=plan,
                                      override_order=override_order, reason=reason,
                                      wait_for_approval=wait_for_approval))

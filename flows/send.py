@@ -13,30 +13,30 @@ a resumed run starts again from the top and repeats nothing: every step is in th
 runs locally against a server. Approvers decide in the Prefect UI's form or with `budbringer approve`.
 
 Thin on purpose: every step is a typed function in `budbringer.cascade`, and the order (tiers, blocking,
-calendar gates, the override, cascade before publish) is `budbringer.engine`'s; this module is the engine's
-Prefect executor: which steps run as tasks, which retry, the phases in the send's own flow run (no subflows:
-they cost more than they showed, docs/benchmarks.md), the artifacts. It is the only place (with the rest of
-`flows/`) that imports Prefect. Flow parameters are paths and ids, never rendered content: the flow loads the
-message from disk and the plan once, and the approval comes from the ledger.
+calendar gates, the override, cascade before publish) is `budbringer.engine`'s, which drives the deliveries
+through the Prefect executor (`flows/executor.py`: retried `deliver` tasks in the send's own flow run). The
+send goes one way: this flow → the engine → the executor → `cascade.deliver` → the channel, and nothing calls
+back up. This module holds the steps before the deliveries (prepare, approval) as tasks, and the artifacts.
+It is the only place (with the rest of `flows/`) that imports Prefect. Flow parameters are paths and ids,
+never rendered content: the flow loads the message from disk and the plan once, and the approval comes from
+the ledger.
 
 One runtime (`budbringer.runtime.Runtime`: the plan, the ledger, the channels with their sign-ins and limiters)
 serves a whole send: the entry point builds it (the `budbringer` command, else the flow run itself) and hands
 it to the flow it calls in this process with `using`, since flow parameters are paths and ids; the tasks get
-it as a parameter. A flow run on its own (a deployment) builds its own.
+it as a parameter. A flow run on its own (a deployment) builds its own. So is the message prepared once per
+send: the command hands in what it checked and rendered (`using(run, prepared)`), and the flow renders only
+when nothing was handed in for its message (a deployment's run).
 
-Who retries what: a channel retries a single HTTP call for seconds (tenacity, honouring Retry-After); the
-delivery task retries a *transient* failure (nothing was delivered) for longer outages, twice, after 10 and
-60 seconds. A permanent failure or an uncertain outcome is never retried here: the first needs a person to
-fix something, the second must be looked up, not re-sent.
+A re-run with nothing left (`engine.already_delivered`, the same test the command answers from without
+starting Prefect) reports the ledger's deliveries and returns before any approval is asked for.
 """
 
 from __future__ import annotations
 
 import contextvars
 import datetime as dt
-import logging
-from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
@@ -46,7 +46,6 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.flow_runs import pause_flow_run, suspend_flow_run
-from prefect.futures import wait
 from prefect.input import RunInput
 from prefect.runtime import deployment as current_deployment
 from prefect.runtime import flow_run as current_flow_run
@@ -57,16 +56,11 @@ from budbringer.adapters.registry import REGISTRY
 from budbringer.approval import Approval
 from budbringer.approval_request import Decision, Status
 from budbringer.cascade import Outcome, Prepared
-from budbringer.delivery import Delivery
-from budbringer.errors import TransientDeliveryError
 from budbringer.ledger import Ledger
 from budbringer.report import outcome_rows, summary_markdown
 from budbringer.flows import limits, link_secret
 from budbringer.flows.alerts import emit_uncertain
-
-
-#: one line per tier as its deliveries finish: the terminal's progress (`budbringer send`) and the run's log
-PROGRESS = logging.getLogger("budbringer.progress")
+from budbringer.flows.executor import PrefectExecutor, transient
 
 #: how often a paused run (the ephemeral or a local server, no deployment) asks whether it was resumed
 PAUSE_POLL_SECONDS = 2
@@ -74,17 +68,29 @@ PAUSE_POLL_SECONDS = 2
 
 _handed_in: contextvars.ContextVar[runtime.Runtime | None] = contextvars.ContextVar("budbringer_runtime",
                                                                                 default=None)
+_prepared_in: contextvars.ContextVar[Prepared | None] = contextvars.ContextVar("budbringer_prepared", default=None)
 
 
 @contextmanager
-def using(run: runtime.Runtime) -> Iterator[runtime.Runtime]:
+def using(run: runtime.Runtime, prepared: Prepared | None = None) -> Iterator[runtime.Runtime]:
     """Hand an entry point's runtime to the flows it calls in this process (and their subflows), so that one
-    send loads the plan once, opens one ledger and signs in once per app registration."""
+    send loads the plan once, opens one ledger and signs in once per app registration; and the message it
+    already checked and rendered with that plan (`prepared`), so that the send renders it once."""
     token = _handed_in.set(run)
+    handed = _prepared_in.set(prepared)
     try:
         yield run
     finally:
+        _prepared_in.reset(handed)
         _handed_in.reset(token)
+
+
+def _handed_prepared(run: runtime.Runtime, message_path: str) -> Prepared | None:
+    """The message the entry point prepared, when it is this flow's message with this run's plan."""
+    prepared = _prepared_in.get()
+    if prepared is None or prepared.plan is not run.plan:
+        return None
+    return prepared if str(Path(prepared.message.path).resolve()) == message_path else None
 
 
 @contextmanager
@@ -196,19 +202,11 @@ def _name_waiting_run(prepared: Prepared) -> None:
         get_run_logger().debug("could not rename the run: %s", exc)
 
 
-def _transient(task: Any, task_run: Any, state: Any) -> bool:
-    try:
-        state.result()
-    except TransientDeliveryError:
-        return True
-    except Exception:
-        return False
-    return False
-
-
 @task(name="prepare", cache_policy=NO_CACHE)
-def prepare_task(message_path: str, run: runtime.Runtime) -> Prepared:
-    prepared = cascade.prepare(run.plan, message_path)
+def prepare_task(message_path: str, run: runtime.Runtime, handed: Prepared | None = None) -> Prepared:
+    """The message checked and rendered: the one the entry point handed in (`using`), else rendered here; its
+    warnings in the run's log, and every channel's preflight."""
+    prepared = handed if handed is not None else cascade.prepare(run.plan, message_path)
     logger = get_run_logger()
     for finding in prepared.findings:
         logger.warning("%s: %s", finding.forum, finding.text)
@@ -232,7 +230,7 @@ def approval_task(prepared: Prepared, approved_by: str, reference: str, override
 
 
 @task(name="request-approval", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[10, 60],
-      retry_condition_fn=_transient)
+      retry_condition_fn=transient)
 def request_task(prepared: Prepared, run: runtime.Runtime) -> Status:
     """Open the request for this exact content and send it to the approvers — once, however often this runs.
     The mails take the delivery path: the run's channel, its shared limits, the delivery states."""
@@ -257,7 +255,7 @@ def decision_task(prepared: Prepared, status: Status, decision: Decision, run: r
 
 
 @task(name="tell-author", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[10, 60],
-      retry_condition_fn=_transient)
+      retry_condition_fn=transient)
 def rejection_task(prepared: Prepared, status: Status, run: runtime.Runtime) -> str:
     return approval_request.send_rejection(prepared, run.ledger, status, run.channels, limits=_limits(run.ledger))
 
@@ -265,23 +263,6 @@ def rejection_task(prepared: Prepared, status: Status, run: runtime.Runtime) -> 
 def _limits(ledger: Ledger) -> approval_request.HoldLimits:
     """A notice takes its channel's shared limits as a delivery does (`limits.hold`)."""
     return lambda adapter, notice: limits.hold(adapter, notice, ledger)
-
-
-@task(name="deliver", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[10, 60],
-      retry_condition_fn=_transient, task_run_name="deliver-{delivery.variant.forum}")
-def deliver_task(delivery: Delivery, run: runtime.Runtime) -> Outcome:
-    """Deliver one variant over the run's channel object (its retries too: the same sign-in, limiter and record
-    of accepted parts)."""
-    adapter = run.channels[delivery.channel]
-    ledger = run.ledger
-    with limits.hold(adapter, delivery, ledger):
-        outcome = cascade.deliver(delivery, adapter, ledger)
-    logger = get_run_logger()
-    if outcome.ok:
-        logger.info("%s: %s", outcome.forum, outcome.state)
-    else:
-        logger.error("%s: %s — %s", outcome.forum, outcome.state, outcome.error)
-    return outcome
 
 
 def _await_approval(prepared: Prepared, run: runtime.Runtime, wait_for_decision: bool,
@@ -325,53 +306,6 @@ def _await_approval(prepared: Prepared, run: runtime.Runtime, wait_for_decision:
             status = approval_request.evaluate(prepared, ledger, status.request)
     logger.error("Too many decisions without approval or rejection; the request stays open")
     return status
-
-
-class PrefectExecutor:
-    """The engine's executor under Prefect: each release a set of `deliver` tasks run together (retried when
-    transient), in the send's own flow run.
-
-    The phases (`cascade`, then `publish`) run in the flow itself, not as subflows: a subflow cost about 1.5 s
-    to start and end on the 2-core machine (two of them were a third of the flow's time; docs/benchmarks.md)
-    and showed nothing the tasks and the tier lines in the run's log do not. The message and the approval are
-    the flow's own (loaded once); `cascade.deliver` still refuses any content the approval does not cover."""
-
-    def __init__(self, run: runtime.Runtime, prepared: Prepared) -> None:
-        self.run, self.prepared = run, prepared
-
-    def run_phase(self, phase: engine.Phase) -> list[Outcome]:
-        get_run_logger().info("Phase %s: %d deliveries", phase.name, len(phase.deliveries))
-        return engine.run_tiers(self.run.plan, phase, self.prepared.message.date, self.run.clock, self)
-
-    def deliver(self, tier: str, deliveries: Sequence[Delivery]) -> list[Outcome]:
-        futures = [deliver_task.submit(d, self.run) for d in deliveries]
-        wait(futures)
-        return [_result(f, d) for f, d in zip(futures, deliveries, strict=True)]
-
-    def note(self, level: int, text: str) -> None:
-        get_run_logger().log(level, text)
-
-    def released(self, tier: str, outcomes: Sequence[Outcome]) -> None:
-        """One line per tier once all its waves have ended (the chair's release of everything: per tier)."""
-        for name in dict.fromkeys(o.tier for o in outcomes):
-            _progress(self.run.plan, name, [o for o in outcomes if o.tier == name])
-
-
-def _progress(plan: Any, tier: str, outcomes: Sequence[Outcome]) -> None:
-    """"2. hmu_and_networks (HMU og netværkene): 4 delivered" — what a communications officer follows."""
-    if not outcomes:
-        return
-    title = next((t.title for t in plan.tiers if t.name == tier), tier)
-    counts = Counter(o.state for o in outcomes)
-    PROGRESS.info("%s. %s (%s): %s", outcomes[0].tier_index, tier, title,
-                  ", ".join(f"{n} {state}" for state, n in sorted(counts.items())))
-
-
-def _result(future: Any, delivery: Delivery) -> Outcome:
-    try:
-        return future.result()
-    except Exception as exc:  # the task gave up (e.g. transient failures past its retries)
-        return engine.failed(delivery, str(exc))
 
 
 @flow(name="budbringer-send")
@@ -433,7 +367,14 @@ def _send(run: runtime.Runtime, message: str, approved_by: str | None, approval_
           follow_up: dict[str, Any]) -> list[Outcome]:
     logger = get_run_logger()
     message_path = str(Path(message).resolve())
-    prepared = prepare_task(message_path, run)
+    prepared = prepare_task(message_path, run, _handed_prepared(run, message_path))
+    done = engine.already_delivered(prepared, run.ledger)
+    if done is not None:
+        logger.info("Nothing to deliver: all %d deliveries of %s were delivered before (the ledger)", len(done),
+                    prepared.message.id)
+        create_table_artifact(key=f"deliveries-{prepared.message.id}", table=outcome_rows(done),
+                              description=f"Deliveries of {prepared.message.id} (all delivered before)")
+        return done
     late = ""
     if approved_by:
         approval = approval_task(prepared, approved_by, approval_ref or "", override_order, reason, run)
@@ -455,8 +396,7 @@ def _send(run: runtime.Runtime, message: str, approved_by: str | None, approval_
             logger.warning("%s was approved late: %s", prepared.message.id, late)
         if override_order:
             approval = approval_request.with_override(approval, prepared.plan, run.ledger, reason)
-    outcomes = engine.run(cascade.deliveries(prepared, approval), approval.override_order,
-                          PrefectExecutor(run, prepared))
+    outcomes = engine.run(prepared, approval, PrefectExecutor(run), run.clock, logger)
     _report(prepared, approval, outcomes, late)
     waiting = [o for o in outcomes if o.state == "waiting"]
     if waiting:
