@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 from budbringer import cascade, deadlines
 from budbringer.approval import Approval
-from budbringer.cascade import Outcome, Prepared, by_tier, deliver, not_started, waiting
+from budbringer.cascade import Outcome, Prepared, by_tier, deliver, failed, not_started, waiting
 from budbringer.channel import Adapter
 from budbringer.delivery import Delivery, delivery_key
 from budbringer.errors import BudbringerError
@@ -228,10 +228,3 @@ class InlineExecutor:
             return deliver(delivery, self.channels[delivery.channel], self.ledger)
         except Exception as exc:  # as the Prefect executor reports a task that gave up
             return failed(delivery, str(exc))
-
-
-def failed(delivery: Delivery, error: str) -> Outcome:
-    """A delivery whose attempt gave up (its task raised): failed, with what it said."""
-    variant = delivery.variant
-    return Outcome(delivery.key, variant.forum, variant.tier, variant.tier_index, delivery.channel, "failed",
-                   error=error)

@@ -51,7 +51,8 @@ def send(run: Runtime, prepared: Prepared, server: TemporaryServer, *, terminal_
     """Run the send flow with this command's runtime and the message it prepared (rendered once per send), on
     the temporary server (or the configured one). Without `terminal_reports`, Prefect's reports of failed runs
     (with tracebacks) stay in the run's log only."""
-    from budbringer.flows.send import CascadeFailed, api_url, send_flow, using
+    from budbringer.flows.approval import api_url
+    from budbringer.flows.send import CascadeFailed, send_flow, using
 
     if not terminal_reports:
         _no_tracebacks_on_the_terminal()
@@ -74,7 +75,7 @@ def send(run: Runtime, prepared: Prepared, server: TemporaryServer, *, terminal_
 def resume(flow_run_id: str, decision: Decision) -> str | None:
     """`approve`: hand the decision to the run that waits for it; None when no Prefect server is configured
     ($PREFECT_API_URL or the profile's, `prefect config set PREFECT_API_URL=…`)."""
-    from budbringer.flows.send import api_url, resume_waiting_run
+    from budbringer.flows.approval import api_url, resume_waiting_run
 
     if not api_url():
         return None

@@ -21,7 +21,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import wait
 
-from budbringer import cascade, engine, runtime
+from budbringer import cascade, runtime
 from budbringer.cascade import Outcome
 from budbringer.delivery import Delivery
 from budbringer.errors import TransientDeliveryError
@@ -72,4 +72,4 @@ def _result(future: Any, delivery: Delivery) -> Outcome:
     try:
         return future.result()
     except Exception as exc:  # the task gave up (e.g. transient failures past its retries)
-        return engine.failed(delivery, str(exc))
+        return cascade.failed(delivery, str(exc))

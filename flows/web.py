@@ -11,7 +11,7 @@ from typing import Any
 from budbringer import plan as plan_
 from budbringer.approval_request import Decision
 from budbringer.flows import link_secret
-from budbringer.flows.send import api_url, resume_waiting_run
+from budbringer.flows.approval import api_url, resume_waiting_run
 
 
 def resume(flow_run_id: str, decision: Decision) -> str:
