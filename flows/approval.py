@@ -96,7 +96,7 @@ def approval_form(prepared: Prepared, ledger: Ledger) -> type[ApprovalInput]:
         navn=(Literal[names], Field(title="Dit navn", description="Vælg dit navn på styregruppens medlemsliste.")))
     request = ledger.request(prepared.message.id, prepared.approval_hash)
     page = link_secret.preview_signer(prepared.plan).preview_url(prepared.plan, request) if request else ""
-    form._description = (  # type: ignore[attr-defined]
+    form._description = (  # type: ignore[attr-defined]  # create_model returns a plain model class
         f"**Til godkendelse: {prepared.message.title}** (`{prepared.message.id}`, "
         f"{len(prepared.variants)} udgaver).\n\n"
         + (f"[Se alle udgaver, som de bliver sendt]({page})\n\n" if page else "")
@@ -267,4 +267,3 @@ def _report_decision(prepared: Prepared, status: Status) -> None:
     lines += ["", "Nothing was sent."]
     create_markdown_artifact(key=f"summary-{prepared.message.id}", markdown="\n".join(lines),
                              description=f"Approval of {prepared.message.id}")
-

@@ -101,16 +101,6 @@ class CascadeFailed(RuntimeError):
     """A delivery did not succeed: later tiers were not started. The report says which and why."""
 
 
-
-
-
-
-
-
-
-
-
-
 @task(name="prepare", cache_policy=NO_CACHE)
 def prepare_task(message_path: str, run: runtime.Runtime) -> Prepared:
     """The message checked and rendered: the one the entry point handed in (`using`), else rendered here; its
@@ -125,18 +115,6 @@ def prepare_task(message_path: str, run: runtime.Runtime) -> Prepared:
 
         raise InputError(problems)
     return prepared
-
-
-
-
-
-
-
-
-
-
-
-
 
 
 @flow(name="budbringer-send")
@@ -207,8 +185,8 @@ def _send(run: runtime.Runtime, message: str, approved_by: str | None, approval_
         create_table_artifact(key=f"deliveries-{prepared.message.id}", table=outcome_rows(done),
                               description=f"Deliveries of {prepared.message.id} (all delivered before)")
         return done
-    approval, late = obtain(prepared, run, approved_by, approval_ref, override_order, reason,
-                                      wait_for_approval, wait_hours)
+    approval, late = obtain(prepared, run, approved_by, approval_ref, override_order, reason, wait_for_approval,
+                            wait_hours)
     if approval is None:
         return []
     outcomes = engine.run(prepared, approval, PrefectExecutor(run), run.clock, logger)
@@ -257,7 +235,3 @@ def _report(prepared: Prepared, approval: Approval, outcomes: list[Outcome], lat
     create_markdown_artifact(key=f"summary-{prepared.message.id}",
                              markdown=summary_markdown(prepared, approval, outcomes, late),
                              description=f"Summary of {prepared.message.id}")
-
-
-
-
