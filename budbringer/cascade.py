@@ -374,6 +374,13 @@ def not_started(delivery: Delivery, reason: str) -> Outcome:
                    error=reason)
 
 
+def failed(delivery: Delivery, error: str) -> Outcome:
+    """A delivery whose attempt gave up (its task raised): failed, with what it said."""
+    variant = delivery.variant
+    return Outcome(delivery.key, variant.forum, variant.tier, variant.tier_index, delivery.channel, OutcomeState.FAILED,
+                   error=error)
+
+
 def waiting(delivery: Delivery, reason: str) -> Outcome:
     """Not started yet, on purpose: its tier waits for a calendar gate (a later run delivers it)."""
     variant = delivery.variant

@@ -1,4 +1,4 @@
-"""The tier engine: what the cascade releases next, decided from the plan, the outcomes so far and a clock.
+"""The tier engine: it drives a send, from the plan of work to the last outcome; an executor only delivers.
 
 The rules, in one place (plain Python, no Prefect):
 
@@ -12,31 +12,41 @@ The rules, in one place (plain Python, no Prefect):
 - **the chair's override**: every tier at once, gates too, in one release.
 - **a channel's concurrency**: a release hands the executor at most `Adapter.max_concurrency` deliveries of
   one channel at a time (`waves`); a bigger release goes in waves, each after the one before has ended.
+- **nothing to do**: `already_delivered` answers a re-run whose every delivery the ledger holds as delivered
+  (the command line answers from it without starting Prefect; the flow returns with it before any approval).
 
-The engine runs behind a small `Executor`: it says *what* to release; the executor delivers a release (the
-Prefect executor in `flows/send.py` as retried tasks in the send's flow run; `InlineExecutor`
-here, one delivery after another, for the fast tests and the crash harness). Both run this module's loop,
-so no copy of it exists.
+One way through, and no call goes back up: `run` decides every step and hands each wave to an `Executor`,
+whose one method delivers the wave and returns its outcomes (the Prefect executor in `flows/executor.py`, as
+retried tasks in the send's flow run; `InlineExecutor` here, one delivery after another, for the fast tests and
+the crash harness). The executor never calls the engine; the engine tells the operator itself (`log`, and one
+progress line per tier on `budbringer.progress`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
-from budbringer import deadlines
-from budbringer.cascade import Outcome, by_tier, deliver, not_started, waiting
+from budbringer import cascade, deadlines
+from budbringer.approval import Approval
+from budbringer.cascade import Outcome, Prepared, by_tier, deliver, failed, not_started, waiting
 from budbringer.channel import Adapter
-from budbringer.delivery import Delivery
+from budbringer.delivery import Delivery, delivery_key
 from budbringer.errors import BudbringerError
-from budbringer.ledger import Ledger, OutcomeState
+from budbringer.ledger import Ledger, OutcomeState, State
 from budbringer.plan import Plan
+
+if TYPE_CHECKING:  # the stores load SQLAlchemy on first use
+    from budbringer.ledger import Ledger
 
 #: an aware "now" (the runtime's clock; a test's fixed time)
 Clock = Callable[[], dt.datetime]
+#: where the engine tells the operator: a logger, or a flow run's logger (a LoggerAdapter)
+Log: TypeAlias = "logging.Logger | logging.LoggerAdapter[Any]"
 
 CASCADE, PUBLISH = "cascade", "publish"
 
@@ -69,19 +79,15 @@ class Hold:
 
 
 class Executor(Protocol):
-    """How a phase and its releases are carried out; the engine decides which and in what order."""
-
-    def run_phase(self, phase: Phase) -> list[Outcome]:
-        """Carry out one phase by calling `run_tiers(plan, phase, message_date, clock, self)`."""
+    """Delivers what the engine hands it; it decides nothing and calls nothing back."""
 
     def deliver(self, tier: str, deliveries: Sequence[Delivery]) -> list[Outcome]:
-        """Deliver one release; one outcome per delivery, in order (a delivery given up on is "failed")."""
+        """Deliver one wave of a release, together; one outcome per delivery, in order (a delivery given up on
+        is "failed")."""
 
-    def note(self, level: int, text: str) -> None:
-        """Tell the operator (the run's log)."""
 
-    def released(self, tier: str, outcomes: Sequence[Outcome]) -> None:
-        """A release has ended (all its waves): its outcomes, in order (the Prefect executor's progress line)."""
+#: one line per tier as its deliveries finish: the terminal's progress (`budbringer send`) and the run's log
+PROGRESS = logging.getLogger("budbringer.progress")
 
 
 def phases(deliveries: Sequence[Delivery], override_order: bool) -> list[Phase]:
@@ -115,15 +121,17 @@ def next_step(plan: Plan, phase_: Phase, outcomes: Sequence[Outcome], message_da
     return Release(name, tuple(tier), f"Tier {name}: {', '.join(d.forum for d in tier)}")
 
 
-def run_tiers(plan: Plan, phase_: Phase, message_date: dt.date, clock: Clock, executor: Executor) -> list[Outcome]:
+def run_tiers(plan: Plan, phase_: Phase, message_date: dt.date, clock: Clock, executor: Executor,
+              log: Log) -> list[Outcome]:
     """One phase, release after release, until every delivery of it has an outcome."""
+    log.info("Phase %s: %d deliveries", phase_.name, len(phase_.deliveries))
     outcomes: list[Outcome] = []
     while (step := next_step(plan, phase_, outcomes, message_date, clock())) is not None:
         if isinstance(step, Hold):
-            executor.note(logging.WARNING if step.gate else logging.ERROR, step.reason)
+            log.log(logging.WARNING if step.gate else logging.ERROR, step.reason)
             outcomes += step.outcomes
             continue
-        executor.note(logging.WARNING if phase_.release_all else logging.INFO, step.note)
+        log.log(logging.WARNING if phase_.release_all else logging.INFO, step.note)
         got: dict[str, Outcome] = {}
         for wave in waves(plan, step.deliveries):
             delivered = executor.deliver(step.tier, wave)
@@ -132,9 +140,20 @@ def run_tiers(plan: Plan, phase_: Phase, message_date: dt.date, clock: Clock, ex
                                       f"deliveries of tier {step.tier}")
             got.update((o.key, o) for o in delivered)
         ended = [got[d.key] for d in step.deliveries]
-        executor.released(step.tier, ended)
+        progress(plan, ended)
         outcomes += ended
     return outcomes
+
+
+def progress(plan: Plan, outcomes: Sequence[Outcome]) -> None:
+    """A release has ended (all its waves): one line per tier (the chair's release of everything: each tier),
+    "2. hmu_and_networks (HMU og netværkene): 4 delivered" — what a communications officer follows."""
+    for name in dict.fromkeys(o.tier for o in outcomes):
+        mine = [o for o in outcomes if o.tier == name]
+        title = next((t.title for t in plan.tiers if t.name == name), name)
+        counts = Counter(o.state for o in mine)
+        PROGRESS.info("%s. %s (%s): %s", mine[0].tier_index, name, title,
+                      ", ".join(f"{n} {state}" for state, n in sorted(counts.items())))
 
 
 def waves(plan: Plan, deliveries: Sequence[Delivery]) -> list[tuple[Delivery, ...]]:
@@ -159,34 +178,47 @@ def max_concurrency(plan: Plan, channel: str) -> int:
     return max(1, cls.max_concurrency) if cls is not None else 1
 
 
-def run(deliveries: Sequence[Delivery], override_order: bool, executor: Executor) -> list[Outcome]:
-    """A whole send: the phases in order; publishing only after the internal cascade delivered everything."""
-    first, *rest = phases(deliveries, override_order)
-    outcomes = executor.run_phase(first)
+def run(prepared: Prepared, approval: Approval, executor: Executor, clock: Clock,
+        log: Log | None = None) -> list[Outcome]:
+    """A whole send of an approved message: the plan of work (its deliveries, the phases), then the phases in
+    order, publishing only after the internal cascade delivered everything. `log`: where the engine tells the
+    operator (a flow run's logger; else the `budbringer` logger)."""
+    log = log if log is not None else logging.getLogger("budbringer")
+    plan, day = prepared.plan, prepared.message.date
+    first, *rest = phases(cascade.deliveries(prepared, approval), approval.override_order)
+    outcomes = run_tiers(plan, first, day, clock, executor, log)
     for later in rest:
         if all(o.ok for o in outcomes):
-            outcomes += executor.run_phase(later)
+            outcomes += run_tiers(plan, later, day, clock, executor, log)
             continue
         reason = "the internal cascade did not finish: nothing was published"
-        executor.note(logging.ERROR, reason)
+        log.error(reason)
         gated = any(o.state == OutcomeState.WAITING for o in outcomes)
         outcomes += [waiting(d, reason) if gated else not_started(d, reason) for d in later.deliveries]
     return outcomes
 
 
+def already_delivered(prepared: Prepared, ledger: Ledger) -> list[Outcome] | None:
+    """A re-run with nothing to do: when the ledger holds every delivery of this exact content as delivered,
+    their outcomes ("already delivered", in the plan's order); else None. The one test both the command line
+    (answering without starting Prefect) and the flow (before asking for any approval) use."""
+    wanted = {delivery_key(prepared.message.id, v.content_hash, v.forum, v.channel): v for v in prepared.variants}
+    if not wanted:
+        return None
+    done = {r.key: r for r in ledger.records(prepared.message.id) if r.state == State.DELIVERED}
+    if not wanted.keys() <= done.keys():
+        return None
+    return [Outcome(key, v.forum, v.tier, v.tier_index, v.channel, OutcomeState.ALREADY_DELIVERED, done[key].receipt)
+            for key, v in wanted.items()]
+
+
 class InlineExecutor:
-    """Every release in this process, one delivery after another, no retries: the fast tests and the crash
+    """Every wave in this process, one delivery after another, no retries: the fast tests and the crash
     harness. A transient failure or an unexpected error ends that delivery "failed" (the Prefect executor
     retries the transient ones)."""
 
-    def __init__(self, plan: Plan, message_date: dt.date, clock: Clock, channels: Mapping[str, Adapter],
-                 ledger: Ledger, log: logging.Logger | None = None) -> None:
-        self.plan, self.message_date, self.clock = plan, message_date, clock
+    def __init__(self, channels: Mapping[str, Adapter], ledger: Ledger) -> None:
         self.channels, self.ledger = channels, ledger
-        self.log = log or logging.getLogger("budbringer")
-
-    def run_phase(self, phase_: Phase) -> list[Outcome]:
-        return run_tiers(self.plan, phase_, self.message_date, self.clock, self)
 
     def deliver(self, tier: str, deliveries: Sequence[Delivery]) -> list[Outcome]:
         return [self._one(d) for d in deliveries]
@@ -196,16 +228,3 @@ class InlineExecutor:
             return deliver(delivery, self.channels[delivery.channel], self.ledger)
         except Exception as exc:  # as the Prefect executor reports a task that gave up
             return failed(delivery, str(exc))
-
-    def note(self, level: int, text: str) -> None:
-        self.log.log(level, text)
-
-    def released(self, tier: str, outcomes: Sequence[Outcome]) -> None:
-        pass  # the fast tests and the crash harness need no progress line
-
-
-def failed(delivery: Delivery, error: str) -> Outcome:
-    """A delivery whose attempt gave up (its task raised): failed, with what it said."""
-    variant = delivery.variant
-    return Outcome(delivery.key, variant.forum, variant.tier, variant.tier_index, delivery.channel,
-                   OutcomeState.FAILED, error=error)

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     import threading
 
     from budbringer.approval_request import Decision
-    from budbringer.cascade import Outcome
+    from budbringer.cascade import Outcome, Prepared
     from budbringer.flows.temporary_server import TemporaryServer
     from budbringer.runtime import Runtime
 
@@ -45,11 +45,13 @@ class SendRun:
     timed_out: bool = False
 
 
-def send(run: Runtime, server: TemporaryServer, *, terminal_reports: bool, message: str, approved_by: str | None,
-         approval_ref: str | None, plan: str, override_order: bool, reason: str) -> SendRun:
-    """Run the send flow with this command's runtime, on the temporary server (or the configured one). Without
-    `terminal_reports`, Prefect's reports of failed runs (with tracebacks) stay in the run's log only."""
-    from budbringer.flows.send import CascadeFailed, api_url, send_flow, using
+def send(run: Runtime, prepared: Prepared, server: TemporaryServer, *, terminal_reports: bool, message: str,
+         approved_by: str | None, approval_ref: str | None, plan: str, override_order: bool, reason: str) -> SendRun:
+    """Run the send flow with this command's runtime and the message it prepared (rendered once per send), on
+    the temporary server (or the configured one). Without `terminal_reports`, Prefect's reports of failed runs
+    (with tracebacks) stay in the run's log only."""
+    from budbringer.flows.approval import api_url
+    from budbringer.flows.send import CascadeFailed, send_flow, using
     from budbringer.settings import prefect_startup_timeout
 
     if not terminal_reports:
@@ -58,7 +60,7 @@ def send(run: Runtime, server: TemporaryServer, *, terminal_reports: bool, messa
     wait_for_approval = api_url() is not None
     temporary = server.api(prefect_startup_timeout())
     try:
-        with server.settings(temporary), using(run):
+        with server.settings(temporary), using(run, prepared):
             return SendRun(send_flow(message=message, approved_by=approved_by, approval_ref=approval_ref, plan=plan,
                                      override_order=override_order, reason=reason,
                                      wait_for_approval=wait_for_approval))
@@ -73,7 +75,7 @@ def send(run: Runtime, server: TemporaryServer, *, terminal_reports: bool, messa
 def resume(flow_run_id: str, decision: Decision) -> str | None:
     """`approve`: hand the decision to the run that waits for it; None when no Prefect server is configured
     ($PREFECT_API_URL or the profile's, `prefect config set PREFECT_API_URL=…`)."""
-    from budbringer.flows.send import api_url, resume_waiting_run
+    from budbringer.flows.approval import api_url, resume_waiting_run
 
     if not api_url():
         return None

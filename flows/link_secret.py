@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from budbringer import settings as settings_
 from budbringer.approval_links import LinkSigner
+from budbringer.author_links import AuthorSigner
 from budbringer.errors import BudbringerError, InputError, Problem
 from budbringer.plan import Plan
 from budbringer.settings import Settings
@@ -75,3 +76,9 @@ def _secret(settings: Settings) -> str:
     from budbringer.approval_links import secret
 
     return secret(settings)
+
+
+def author_signer(plan: Plan, settings: Settings | None = None) -> AuthorSigner:
+    """The author links' signer: the approval links' secret under the authors' own salt."""
+    settings = settings or settings_.current()
+    return AuthorSigner(resolve(plan, settings) or _secret(settings))

@@ -13,7 +13,7 @@ from budbringer.runtime import Runtime
 from budbringer.settings import Settings
 from budbringer.approval_request import Decision
 from budbringer.flows import link_secret
-from budbringer.flows.send import api_url, resume_waiting_run
+from budbringer.flows.approval import api_url, resume_waiting_run
 
 
 def resume(flow_run_id: str, decision: Decision) -> str:

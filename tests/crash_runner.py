@@ -22,8 +22,7 @@ def main(plan: str, message: str) -> int:
     if problems:
         raise InputError(problems)
     approval = cascade.record_approval(prepared, run.ledger, "Mette Lund", "Styregruppemøde 2026-11-20, punkt 3")
-    executor = engine.InlineExecutor(run.plan, prepared.message.date, run.clock, run.channels, run.ledger)
-    outcomes = engine.run(cascade.deliveries(prepared, approval), approval.override_order, executor)
+    outcomes = engine.run(prepared, approval, engine.InlineExecutor(run.channels, run.ledger), run.clock)
     print(json.dumps([{"forum": o.forum, "state": o.state, "error": o.error} for o in outcomes]))
     return 0 if all(o.ok for o in outcomes) else 1
 

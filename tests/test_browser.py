@@ -216,7 +216,7 @@ def test_two_members_approve_in_chromium_and_the_waiting_run_delivers_all_twelve
     def stop_waiting() -> None:
         """After a failure: end the waiting run with a rejection, so the test reports instead of waiting."""
         from budbringer.approval_request import Decision
-        from budbringer.flows.send import resume_waiting_run
+        from budbringer.flows.approval import resume_waiting_run
 
         request = Ledger().request(MESSAGE_ID)
         if request is not None and request.flow_run_id:

@@ -6,9 +6,11 @@ inline executor, the memory channel, a fixed clock and a ledger of the test's ow
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import ClassVar
@@ -19,10 +21,12 @@ import yaml
 from budbringer import cascade, engine, runtime
 from budbringer.adapters import memory
 from budbringer.adapters.registry import REGISTRY
+from budbringer.approval import Approval
 from budbringer.cascade import Outcome
-from budbringer.channel import Registry
+from budbringer.channel import Adapter, Registry
 from budbringer.delivery import Delivery, Receipt
 from budbringer.errors import BudbringerError
+from budbringer.ledger import Ledger
 from tests.conftest import MESSAGE, memory_plan
 
 TIERS = ["oc", "hmu_and_networks", "employees", "external"]
@@ -35,28 +39,61 @@ AFTER_GATE = dt.datetime(2027, 2, 1, 9, 0, tzinfo=dt.UTC)
 
 
 class Recording(engine.InlineExecutor):
-    """The inline executor, remembering each release and phase it was asked for."""
+    """The inline executor, remembering each wave it was handed; and, beside it, what the engine told the
+    operator: its notes (the log it was handed) and its progress lines, in one order with the waves."""
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, channels: Mapping[str, Adapter], ledger: Ledger) -> None:
+        super().__init__(channels, ledger)
         self.releases: list[tuple[str, list[str]]] = []
-        self.phases: list[str] = []
         self.notes: list[str] = []
-        self.ended: list[tuple[str, list[str]]] = []  # each release once, when all its waves have ended
-
-    def run_phase(self, phase: engine.Phase) -> list[Outcome]:
-        self.phases.append(phase.name)
-        return super().run_phase(phase)
+        self.events: list[str] = []  # "wave", "progress: …" in the order they happened
 
     def deliver(self, tier: str, deliveries: Sequence[Delivery]) -> list[Outcome]:
         self.releases.append((tier, [d.forum for d in deliveries]))
+        self.events.append("wave")
         return super().deliver(tier, deliveries)
 
-    def note(self, level: int, text: str) -> None:
-        self.notes.append(text)
+    @property
+    def phases(self) -> list[str]:
+        return [n.split()[1].rstrip(":") for n in self.notes if n.startswith("Phase ")]
 
-    def released(self, tier: str, outcomes: Sequence[Outcome]) -> None:
-        self.ended.append((tier, [o.forum for o in outcomes]))
+    @property
+    def progress(self) -> list[str]:
+        return [e.removeprefix("progress: ") for e in self.events if e.startswith("progress: ")]
+
+    @contextmanager
+    def listening(self) -> Iterator[logging.Logger]:
+        """A logger to hand the engine, and the progress lines, both written down here while it runs."""
+        recording = self
+
+        class Notes(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                recording.notes.append(record.getMessage())
+
+        class Progress(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                recording.events.append(f"progress: {record.getMessage()}")
+
+        log = logging.getLogger(f"tests.engine.{id(self)}")
+        log.setLevel(logging.DEBUG)
+        notes, progress = Notes(), Progress()
+        log.addHandler(notes)
+        engine.PROGRESS.addHandler(progress)
+        level = engine.PROGRESS.level
+        engine.PROGRESS.setLevel(logging.INFO)
+        try:
+            yield log
+        finally:
+            log.removeHandler(notes)
+            engine.PROGRESS.removeHandler(progress)
+            engine.PROGRESS.setLevel(level)
+
+
+def run_engine(run: runtime.Runtime, prepared: cascade.Prepared, approval: Approval,
+               executor: Recording) -> list[Outcome]:
+    """The engine as the flow runs it, with this executor, the run's clock and a logger the test reads."""
+    with executor.listening() as log:
+        return engine.run(prepared, approval, executor, run.clock, log)
 
 
 def plan_with(folder: Path, refuse: list[str] | None = None, gates: dict[str, str] | None = None) -> Path:
@@ -75,8 +112,8 @@ def send(workdir: Path, plan: Path, now: dt.datetime, override: bool = False) ->
     prepared = cascade.prepare(run.plan, MESSAGE)
     approval = cascade.record_approval(prepared, run.ledger, "Mette Lund", "Styregruppen 20/11", override,
                                        "OC-mødet er flyttet" if override else "")
-    executor = Recording(run.plan, prepared.message.date, run.clock, run.channels, run.ledger)
-    return engine.run(cascade.deliveries(prepared, approval), approval.override_order, executor), executor
+    executor = Recording(run.channels, run.ledger)
+    return run_engine(run, prepared, approval, executor), executor
 
 
 def states(outcomes: list[Outcome]) -> dict[str, str]:
@@ -91,6 +128,21 @@ def test_tiers_go_out_in_the_plans_order_then_publish(workdir: Path) -> None:
     assert [d.variant.tier for d in memory.SENT] == sorted((d.variant.tier for d in memory.SENT), key=TIERS.index)
     again, _ = send(workdir, plan_with(workdir), LONG_BEFORE)  # a re-run delivers nothing twice
     assert set(states(again).values()) == {"already delivered"} and len(memory.SENT) == 12
+
+
+def test_a_rerun_with_nothing_left_is_answered_from_the_ledger(workdir: Path) -> None:
+    """`already_delivered`: the one test the command line and the flow both ask before doing any work."""
+    plan = plan_with(workdir, gates={"employees": "2026-12-14"})
+    run = runtime.build(plan, REGISTRY, clock=lambda: LONG_BEFORE)
+    prepared = cascade.prepare(run.plan, MESSAGE)
+    assert engine.already_delivered(prepared, run.ledger) is None  # nothing delivered yet
+    send(workdir, plan, LONG_BEFORE)  # the cascade waits at its gate: work is left
+    assert engine.already_delivered(prepared, run.ledger) is None
+    send(workdir, plan, BEFORE_GATE)
+    done = engine.already_delivered(prepared, run.ledger)
+    assert done is not None and [o.forum for o in done] == [v.forum for v in prepared.variants]
+    assert {o.state for o in done} == {"already delivered"} and all(o.receipt is not None for o in done)
+    assert len(memory.SENT) == 12
 
 
 def test_a_failure_blocks_every_later_tier_and_the_publishing(workdir: Path) -> None:
@@ -166,9 +218,9 @@ def test_an_executor_that_loses_an_outcome_is_refused(workdir: Path) -> None:
     run = runtime.build(plan_with(workdir), REGISTRY, clock=lambda: LONG_BEFORE)
     prepared = cascade.prepare(run.plan, MESSAGE)
     approval = cascade.record_approval(prepared, run.ledger, "Mette Lund", "ref")
-    executor = Lossy(run.plan, prepared.message.date, run.clock, run.channels, run.ledger)
+    executor = Lossy(run.channels, run.ledger)
     with pytest.raises(BudbringerError, match="outcomes for"):
-        engine.run(cascade.deliveries(prepared, approval), False, executor)
+        run_engine(run, prepared, approval, executor)
 
 
 def test_the_plan_is_checked_against_the_registry_handed_in(workdir: Path) -> None:
@@ -230,6 +282,7 @@ class Parallel(Recording):
 
     def deliver(self, tier: str, deliveries: Sequence[Delivery]) -> list[Outcome]:
         self.releases.append((tier, [d.forum for d in deliveries]))
+        self.events.append("wave")
         with ThreadPoolExecutor(max_workers=len(deliveries)) as pool:
             return list(pool.map(self._one, deliveries))
 
@@ -240,17 +293,18 @@ def test_a_release_never_has_more_than_max_concurrency_deliveries_of_one_channel
     run = runtime.Runtime(runtime.Settings.read(plan_with(workdir)), Registry([Gauge]), clock=lambda: LONG_BEFORE)
     prepared = cascade.prepare(run.plan, MESSAGE)
     approval = cascade.record_approval(prepared, run.ledger, "Mette Lund", "Styregruppen 20/11", True, "flyttet")
-    executor = Parallel(run.plan, prepared.message.date, run.clock, run.channels, run.ledger)
+    executor = Parallel(run.channels, run.ledger)
 
-    outcomes = engine.run(cascade.deliveries(prepared, approval), True, executor)
+    outcomes = run_engine(run, prepared, approval, executor)
 
     assert set(states(outcomes).values()) == {"delivered"} and len(outcomes) == 12
     assert Gauge.most["mail"] == 2  # five mail fora, released together: never more than two at once
     assert all(most <= 2 for most in Gauge.most.values())
     per_wave = [[f for f in fora if run.plan.fora[f].channel == "mail"] for _, fora in executor.releases]
     assert [len(mail) for mail in per_wave] == [2, 2, 1]
-    # Three waves, one release: it is said to have ended once, with every outcome (the progress line is per tier).
-    assert [(tier, len(fora)) for tier, fora in executor.ended] == [("all", 12)]
+    # Three waves, one release: the progress lines (one per tier) come once, after the last wave has ended.
+    assert executor.events[:3] == ["wave"] * 3 and len(executor.progress) == 4 and len(executor.events) == 7
+    assert executor.progress[0].startswith("1. oc (") and executor.progress[0].endswith("1 delivered")
     assert [o.forum for o in outcomes] == [d.forum for d in cascade.deliveries(prepared, approval)]  # in order
 
 

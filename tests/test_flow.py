@@ -92,6 +92,12 @@ def test_full_send_in_the_plans_order_then_a_rerun_sends_nothing(prefect_api: No
     assert {o.forum: o.state for o in again} == {forum: "already delivered" for forum in ENABLED}
     assert memory.SENT == before
     assert Ledger().records(MESSAGE_ID) == records  # unchanged: no new attempt, no new time
+    # A run without the meeting's approval (as a deployment's re-run) finds nothing left before it asks anyone:
+    # no approval request is opened, no new approval recorded, nothing sent (`engine.already_delivered`).
+    third = send_flow(message=str(message_copy), plan=str(plan), wait_for_approval=False)
+    assert {o.forum: o.state for o in third} == {forum: "already delivered" for forum in ENABLED}
+    assert Ledger().request(MESSAGE_ID) is None and len(Ledger().approvals_for(MESSAGE_ID)) == 1
+    assert memory.SENT == before
 
     # No rendered content in any flow run's parameters (the API caps them at 512 KB): paths and ids only.
     import json
@@ -101,7 +107,7 @@ def test_full_send_in_the_plans_order_then_a_rerun_sends_nothing(prefect_api: No
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs(limit=200)
     mine = [r for r in runs if r.parameters.get("message") in (str(message_copy), str(message_copy.resolve()))]
-    assert len(mine) == 2  # one flow run per send (the phases run in it, not as subflows)
+    assert len(mine) == 3  # one flow run per send (the phases run in it, not as subflows)
     assert all(r.parent_task_run_id is None for r in mine)
     assert {r.parameters["plan"] for r in mine} == {str(plan)}
     assert not [r.name for r in runs if "Forarbejdet er færdigt" in json.dumps(r.parameters, ensure_ascii=False)]

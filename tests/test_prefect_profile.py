@@ -53,7 +53,7 @@ def test_send_waits_for_approval_when_only_the_profile_names_a_server(monkeypatc
     """The same setting decides whether `send` pauses (a server) or sends the request and stops (none)."""
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     env |= {"PREFECT_HOME": str(tmp_path), "PREFECT_PROFILES_PATH": str(tmp_path / "profiles.toml")}
-    probe = [sys.executable, "-c", "from budbringer.flows.send import api_url; print(api_url())"]
+    probe = [sys.executable, "-c", "from budbringer.flows.approval import api_url; print(api_url())"]
     assert subprocess.run(probe, env=env, capture_output=True, text=True, timeout=120).stdout.strip() == "None"
     subprocess.run([str(BIN / "prefect"), "config", "set", "PREFECT_API_URL=http://127.0.0.1:4999/api"], env=env,
                    check=True, capture_output=True, timeout=120)

@@ -4,15 +4,20 @@ two runtimes share nothing."""
 
 from __future__ import annotations
 
+import inspect
+import sys
+import threading
 import time
 from pathlib import Path
+from types import FrameType
 
 import pytest
 import yaml
 
-from budbringer import cascade, plan as plan_, runtime, settings
+from budbringer import cascade, plan as plan_, render, runtime, settings
 from budbringer.adapters import graph
 from budbringer.adapters.registry import REGISTRY
+from budbringer.delivery import Delivery, Receipt
 from budbringer.ledger import Ledger
 from budbringer.web.app import create_app
 from tests.conftest import MESSAGE, PLAN, ROOT, write_plan
@@ -86,14 +91,70 @@ def test_one_cli_send_loads_the_plan_once_opens_one_ledger_and_builds_the_channe
         builds.append(args)
         return real_channels(*args, **kwargs)  # type: ignore[arg-type]
 
+    renders: list[object] = []
+    real_render = render.render_variants
+
+    def rendering(*args: object, **kwargs: object) -> object:
+        renders.append(args)
+        return real_render(*args, **kwargs)  # type: ignore[arg-type]
+
     monkeypatch.setattr(plan_, "load", load)
     monkeypatch.setattr(Ledger, "__init__", ledger)
     monkeypatch.setattr(cascade, "channels", channels)
+    monkeypatch.setattr(render, "render_variants", rendering)
     code = main(["send", str(message_copy), "--plan", str(PLAN), "--approved-by", "Mette Lund",
                  "--approval-ref", "Styregruppemøde 2026-11-20, punkt 3"])
     assert code == 0, capsys.readouterr().err
     assert "12 delivered now, 0 delivered before" in capsys.readouterr().out
     assert (len(loads), len(ledgers), len(builds)) == (1, 1, 1)
+    assert len(renders) == 1  # the message is prepared once: the command hands what it checked to the flow
+
+
+def test_the_send_goes_one_way_from_the_command_to_the_channel(
+        prefect_api: None, workdir: Path, message_copy: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """`budbringer send`, seen from inside the channel's `deliver`: the project's modules on the way there (the
+    command's thread, waiting for the deliveries, then the task's thread) never return to one they have left —
+    command → flow → engine → executor → cascade → channel, and no call goes back up."""
+    from budbringer.adapters.outbox import OutboxAdapter
+    from budbringer.cli import main
+
+    paths: list[list[str]] = []
+    real_deliver = OutboxAdapter.deliver
+
+    def watched(self: OutboxAdapter, delivery: Delivery) -> Receipt:
+        frames = [] if threading.current_thread() is threading.main_thread() else [
+            sys._current_frames()[threading.main_thread().ident or 0]]
+        paths.append([*project_modules(*frames, inspect.currentframe()), type(self).__module__])  # the channel
+        return real_deliver(self, delivery)
+
+    monkeypatch.setattr(OutboxAdapter, "deliver", watched)
+    code = main(["send", str(message_copy), "--plan", str(PLAN), "--approved-by", "Mette Lund",
+                 "--approval-ref", "Styregruppemøde 2026-11-20, punkt 3"])
+    assert code == 0, capsys.readouterr().err
+    assert len(paths) == 12
+    for path in paths:
+        assert len(path) == len(set(path)), f"the send returns to a module it has left: {' → '.join(path)}"
+        assert path[-4:] == ["budbringer.engine", "budbringer.flows.executor", "budbringer.cascade",
+                             "budbringer.adapters.outbox"], path
+        assert path.index("budbringer.cli.sending") < path.index("budbringer.flows.send"), path
+
+
+def project_modules(*stacks: FrameType | None) -> list[str]:
+    """The project's modules on these stacks (each innermost frame; outer stack first), outermost first, a
+    module once for each stretch of frames in it."""
+    out: list[str] = []
+    for innermost in stacks:
+        frames = []
+        frame = innermost
+        while frame is not None:
+            frames.append(frame)
+            frame = frame.f_back
+        for found in reversed(frames):
+            name = str(found.f_globals.get("__name__", ""))
+            if name.startswith("budbringer") and name != __name__ and (not out or out[-1] != name):
+                out.append(name)
+    return out
 
 
 def test_a_runtime_that_follows_its_plan_reloads_it_when_the_file_changes(workdir: Path) -> None:

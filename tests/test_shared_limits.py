@@ -77,7 +77,7 @@ def _two_runs_at_once(workdir: Path, settings: dict) -> list[tuple[str, float, f
     """Two flow runs, started together, each delivering its own message over its own channel object."""
     from prefect import flow
 
-    from budbringer.flows.send import deliver_task
+    from budbringer.flows.executor import deliver_task
 
     started = threading.Barrier(2, timeout=60)
 

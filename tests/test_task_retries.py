@@ -54,7 +54,7 @@ def _run(workdir: Path, monkeypatch: pytest.MonkeyPatch, permanent: bool) -> tup
     from prefect import flow, get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
-    from budbringer.flows.send import deliver_task
+    from budbringer.flows.executor import deliver_task
 
     FlakyChannel.tries, FlakyChannel.permanent = [], permanent
     channel = FlakyChannel.from_config("website", {}, os.environ)
@@ -75,7 +75,7 @@ def _run(workdir: Path, monkeypatch: pytest.MonkeyPatch, permanent: bool) -> tup
 
 
 def test_the_delivery_task_keeps_its_retry_policy() -> None:
-    from budbringer.flows.send import deliver_task
+    from budbringer.flows.executor import deliver_task
 
     assert (deliver_task.retries, deliver_task.retry_delay_seconds) == (2, [10, 60])
     assert deliver_task.retry_condition_fn is not None

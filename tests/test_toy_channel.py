@@ -46,8 +46,7 @@ def test_a_toy_channel_is_sent_to_through_the_engine_once(workdir: Path) -> None
             prepared = cascade.prepare(run.plan, MESSAGE)
             sent.update({v.forum: f"{v.subject}\n\n{v.body}" for v in prepared.variants})
             approval = cascade.record_approval(prepared, run.ledger, "Mette Lund", "Styregruppen 20/11")
-            executor = engine.InlineExecutor(run.plan, prepared.message.date, run.clock, run.channels, run.ledger)
-            outcomes = engine.run(cascade.deliveries(prepared, approval), approval.override_order, executor)
+            outcomes = engine.run(prepared, approval, engine.InlineExecutor(run.channels, run.ledger), run.clock)
         finally:
             run.close()
         return {o.forum: o.state for o in outcomes}

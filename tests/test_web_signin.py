@@ -409,7 +409,7 @@ def test_an_object_id_that_is_no_guid_is_refused_with_the_fix(workdir: Path) -> 
 def test_the_runs_summary_names_the_account_that_signed_in_for_a_decision() -> None:
     import datetime as dt
 
-    from budbringer.flows.send import _where
+    from budbringer.flows.approval import _where
     from budbringer.ledger import Account, Vote
 
     at = dt.datetime(2026, 11, 25, 9, tzinfo=dt.UTC)

@@ -57,11 +57,8 @@ def _delivered_before(message_path: str) -> bool:
 
 
 def _send(args: argparse.Namespace, server: TemporaryServer, commands: ModuleType) -> int:
-    from types import SimpleNamespace
-
-    from budbringer import approval as approval_, cascade, runtime
+    from budbringer import approval as approval_, cascade, engine, runtime
     from budbringer.adapters.registry import REGISTRY
-    from budbringer.delivery import delivery_key
     from budbringer.ledger import OutcomeState, State
 
     if args.approved_by is not None and not approval_.approvers(args.approved_by):
@@ -82,7 +79,8 @@ def _send(args: argparse.Namespace, server: TemporaryServer, commands: ModuleTyp
             approval_.check_override(plan.approval, args.approved_by, args.reason)
     # This command's runtime: the plan loaded above, the ledger, the channels; the flows below use it too.
     # The ledger opens (or says why it cannot) before the flow starts; when it already holds every delivery of
-    # this exact content, the answer comes from it, and no flow runs (the temporary server is stopped unused).
+    # this exact content, the answer comes from it, and no flow runs (the temporary server is stopped unused):
+    # the flow's own test for a re-run (`engine.already_delivered`), asked here before Prefect is imported.
     run = runtime.Runtime(args.settings, REGISTRY, plan=plan)
     ledger = run.ledger
     cascade.refuse_edit_after_delivery(prepared, ledger)
@@ -90,17 +88,17 @@ def _send(args: argparse.Namespace, server: TemporaryServer, commands: ModuleTyp
         from budbringer import approval_request
 
         approval_request.refuse_late_request(prepared, ledger, run.clock())  # never mail a dead link
-    records = ledger.records(message.id)
-    wanted = {delivery_key(message.id, v.content_hash, v.forum, v.channel) for v in prepared.variants}
-    if wanted and wanted <= {r.key for r in records if r.state == State.DELIVERED}:
-        earlier = [SimpleNamespace(key=key, state=OutcomeState.ALREADY_DELIVERED) for key in wanted]
-        _print_deliveries(plan, _run_rows([r for r in records if r.key in wanted], earlier))
+    earlier = engine.already_delivered(prepared, ledger)
+    if earlier is not None:
+        wanted = {o.key for o in earlier}
+        _print_deliveries(plan, _run_rows([r for r in ledger.records(message.id) if r.key in wanted], earlier))
         print(f"\nNothing new delivered: all {len(wanted)} deliveries of {message.id} were delivered before "
               "(answered from the ledger; no flow run was started).")
         return EXIT_OK
     server.start()  # work is left: if it was not started above, now
     try:
-        sent = commands.send(run, server, terminal_reports=args.verbose, message=str(Path(args.message).resolve()),
+        sent = commands.send(run, prepared, server, terminal_reports=args.verbose,
+                             message=str(Path(args.message).resolve()),
                              approved_by=args.approved_by, approval_ref=args.approval_ref,
                              plan=str(run.settings.plan), override_order=args.override_order, reason=args.reason)
     finally:

@@ -1,0 +1,75 @@
+"""The engine's executor under Prefect: each wave the engine hands it, a set of `deliver` tasks run together
+(retried when transient) in the send's own flow run. It only executes: the order, the waves, the notes and
+the progress lines are the engine's (`budbringer.engine.run`), and it never calls the engine back.
+
+The phases run in the flow itself, not as subflows: a subflow cost about 1.5 s to start and end on the 2-core
+machine (two of them were a third of the flow's time; docs/benchmarks.md) and showed nothing the tasks and the
+tier lines in the run's log do not. `cascade.deliver` refuses any content the approval does not cover.
+
+Who retries what: a channel retries a single HTTP call for seconds (tenacity, honouring Retry-After); the
+delivery task retries a *transient* failure (nothing was delivered) for longer outages, twice, after 10 and
+60 seconds. A permanent failure or an uncertain outcome is never retried here: the first needs a person to
+fix something, the second must be looked up, not re-sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.futures import wait
+
+from budbringer import cascade, runtime
+from budbringer.cascade import Outcome
+from budbringer.delivery import Delivery
+from budbringer.errors import TransientDeliveryError
+from budbringer.flows import limits
+
+
+def transient(task: Any, task_run: Any, state: Any) -> bool:
+    """A task's retry condition: retry only what failed transiently (nothing was delivered)."""
+    try:
+        state.result()
+    except TransientDeliveryError:
+        return True
+    except Exception:
+        return False
+    return False
+
+
+@task(name="deliver", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[10, 60],
+      retry_condition_fn=transient, task_run_name="deliver-{delivery.variant.forum}")
+def deliver_task(delivery: Delivery, run: runtime.Runtime) -> Outcome:
+    """Deliver one variant over the run's channel object (its retries too: the same sign-in, limiter and record
+    of accepted parts)."""
+    adapter = run.channels[delivery.channel]
+    ledger = run.ledger
+    with limits.hold(adapter, delivery, ledger):
+        outcome = cascade.deliver(delivery, adapter, ledger)
+    logger = get_run_logger()
+    if outcome.ok:
+        logger.info("%s: %s", outcome.forum, outcome.state)
+    else:
+        logger.error("%s: %s — %s", outcome.forum, outcome.state, outcome.error)
+    return outcome
+
+
+class PrefectExecutor:
+    """Delivers a wave as `deliver` tasks submitted together, and waits for them all."""
+
+    def __init__(self, run: runtime.Runtime) -> None:
+        self.run = run
+
+    def deliver(self, tier: str, deliveries: Sequence[Delivery]) -> list[Outcome]:
+        futures = [deliver_task.submit(d, self.run) for d in deliveries]
+        wait(futures)
+        return [_result(f, d) for f, d in zip(futures, deliveries, strict=True)]
+
+
+def _result(future: Any, delivery: Delivery) -> Outcome:
+    try:
+        return future.result()
+    except Exception as exc:  # the task gave up (e.g. transient failures past its retries)
+        return cascade.failed(delivery, str(exc))
