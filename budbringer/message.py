@@ -70,8 +70,8 @@ from budbringer.errors import InputError, Problem
 from budbringer.plan import STAKEHOLDER_READERS, Plan, Stakeholder
 
 FENCE = "---"
-#: the largest message file read (bytes): about 4,500 words, far beyond any briefing. The rendered variants
-#: carry the body several times over, and Prefect refuses flow-run parameters over 512 KB.
+#: the largest message file read (bytes): about 4,500 words, far beyond any briefing. (The rendered variants
+#: have no cap of their own: they never travel as Prefect parameters, flows/executor.py.)
 MAX_BYTES = 32 * 1024
 
 Line = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=300)]

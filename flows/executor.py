@@ -10,11 +10,16 @@ Who retries what: a channel retries a single HTTP call for seconds (tenacity, ho
 delivery task retries a *transient* failure (nothing was delivered) for longer outages, twice, after 10 and
 60 seconds. A permanent failure or an uncertain outcome is never retried here: the first needs a person to
 fix something, the second must be looked up, not re-sent.
+
+No rendered text is a task parameter: a `deliver` task gets the forum's name and the delivery's key, and looks
+the delivery up in the send's `Deliveries` (the variants the runtime's prepared message holds, in this
+process). So a message's size has no cap from Prefect (its parameters), and Prefect walks no variant when it
+submits a task; one message to 1,000 fora is one send (docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from prefect import get_run_logger, task
@@ -39,11 +44,32 @@ def transient(task: Any, task_run: Any, state: Any) -> bool:
     return False
 
 
+class Deliveries:
+    """The deliveries the engine has handed this executor, by key, in this process: what a `deliver` task looks
+    its delivery up in. A plain object: Prefect does not walk it for task inputs, hash it or send it anywhere."""
+
+    def __init__(self, deliveries: Iterable[Delivery] = ()) -> None:
+        self._by_key: dict[str, Delivery] = {d.key: d for d in deliveries}
+
+    def add(self, deliveries: Iterable[Delivery]) -> None:
+        self._by_key.update((d.key, d) for d in deliveries)
+
+    def __getitem__(self, key: str) -> Delivery:
+        return self._by_key[key]
+
+    def __len__(self) -> int:
+        return len(self._by_key)
+
+    def __repr__(self) -> str:  # what Prefect would show of a parameter: never the texts
+        return f"Deliveries({len(self._by_key)})"
+
+
 @task(name="deliver", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[10, 60],
-      retry_condition_fn=transient, task_run_name="deliver-{delivery.variant.forum}")
-def deliver_task(delivery: Delivery, run: runtime.Runtime) -> Outcome:
-    """Deliver one variant over the run's channel object (its retries too: the same sign-in, limiter and record
-    of accepted parts)."""
+      retry_condition_fn=transient, persist_result=False, task_run_name="deliver-{forum}")
+def deliver_task(forum: str, key: str, deliveries: Deliveries, run: runtime.Runtime) -> Outcome:
+    """Deliver one variant (`forum`'s, by its delivery `key`) over the run's channel object (its retries too:
+    the same sign-in, limiter and record of accepted parts)."""
+    delivery = deliveries[key]
     adapter = run.channels[delivery.channel]
     ledger = run.ledger
     with limits.hold(adapter, delivery, ledger):
@@ -61,9 +87,11 @@ class PrefectExecutor:
 
     def __init__(self, run: runtime.Runtime) -> None:
         self.run = run
+        self.handed = Deliveries()
 
     def deliver(self, tier: str, deliveries: Sequence[Delivery]) -> list[Outcome]:
-        futures = [deliver_task.submit(d, self.run) for d in deliveries]
+        self.handed.add(deliveries)
+        futures = [deliver_task.submit(d.forum, d.key, self.handed, self.run) for d in deliveries]
         wait(futures)
         return [_result(f, d) for f, d in zip(futures, deliveries, strict=True)]
 

@@ -103,7 +103,7 @@ class CascadeFailed(RuntimeError):
     """A delivery did not succeed: later tiers were not started. The report says which and why."""
 
 
-@task(name="prepare", cache_policy=NO_CACHE)
+@task(name="prepare", cache_policy=NO_CACHE, persist_result=False)  # its variants stay in this process
 def prepare_task(message_path: str, run: runtime.Runtime) -> Prepared:
     """The message checked and rendered: the one the entry point handed in (`using`), else rendered here; its
     warnings in the run's log, and every channel's preflight."""

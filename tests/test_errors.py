@@ -171,8 +171,8 @@ def test_send_with_an_unusable_outbox_is_one_line_and_sends_nothing(workdir: Pat
 def test_a_plan_with_1500_fora_loads_and_checks(workdir: Path, message_copy: Path, example_clock: object,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     """Written out in full (no aliases) it has about 40,000 YAML values; aliases may add 20,000 to that. 100
-    of the fora are in use (every variant is rendered; a message has at most 400 KB of them), the rest wait for
-    a later phase."""
+    of the fora are in use (every variant is rendered; one message sent to hundreds: tests/test_many_fora.py),
+    the rest wait for a later phase."""
     base = yaml.safe_load(PLAN.read_text(encoding="utf-8"))
     base["templates"] = str(ROOT / "templates")
     model = base["fora"]["intranet_local"]

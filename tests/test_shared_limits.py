@@ -77,14 +77,14 @@ def _two_runs_at_once(workdir: Path, settings: dict) -> list[tuple[str, float, f
     """Two flow runs, started together, each delivering its own message over its own channel object."""
     from prefect import flow
 
-    from budbringer.flows.executor import deliver_task
+    from budbringer.flows.executor import Deliveries, deliver_task
 
     started = threading.Barrier(2, timeout=60)
 
     @flow(name="shared-limit-probe")
     def probe(delivery: Delivery) -> str:
         started.wait()  # both runs exist (creating a run against SQLite takes a while): deliver at once
-        return deliver_task(delivery, runs[delivery.message_id]).state
+        return deliver_task(delivery.forum, delivery.key, Deliveries([delivery]), runs[delivery.message_id]).state
 
     plan = str(memory_plan(workdir))
     tag = uuid.uuid4().hex[:8]

@@ -54,7 +54,7 @@ def _run(workdir: Path, monkeypatch: pytest.MonkeyPatch, permanent: bool) -> tup
     from prefect import flow, get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
-    from budbringer.flows.executor import deliver_task
+    from budbringer.flows.executor import Deliveries, deliver_task
 
     FlakyChannel.tries, FlakyChannel.permanent = [], permanent
     channel = FlakyChannel.from_config("website", {}, os.environ)
@@ -63,7 +63,7 @@ def _run(workdir: Path, monkeypatch: pytest.MonkeyPatch, permanent: bool) -> tup
 
     @flow(name="retry-probe")
     def probe(delivery: Delivery) -> str:
-        return quick(delivery, run).state
+        return quick(delivery.forum, delivery.key, Deliveries([delivery]), run).state
 
     delivery = _approved(f"retry-{uuid.uuid4().hex[:8]}")
     state = probe(delivery, return_state=True)

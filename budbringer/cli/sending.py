@@ -16,7 +16,6 @@ from budbringer.cli.entry import EXIT_OK, EXIT_PROBLEM, load_plan
 from budbringer.cli.entry import runtime as command_runtime
 from budbringer.cli.prefect_tier import flows, progress_only
 from budbringer.cli.records import print_uncertain
-from budbringer.cli.writing import refuse_oversized
 from budbringer.errors import ApprovalError, BudbringerError, mask_secrets
 
 if TYPE_CHECKING:
@@ -71,7 +70,6 @@ def _send(args: argparse.Namespace, server: TemporaryServer, commands: ModuleTyp
     # Everything that can be checked is checked before the flow starts and before anything is recorded.
     prepared = cascade.prepare(load_plan(args.plan), args.message, args.settings.environ)
     plan, message = prepared.plan, prepared.message
-    refuse_oversized(prepared.message, prepared.variants)
     _announce_new_ledger(plan)
     if args.approved_by:
         approval_.check_approvers(plan.approval, args.approved_by)

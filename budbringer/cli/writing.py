@@ -60,7 +60,6 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     plan, message, variants, review, findings = _checked(args)
     findings = findings + web_address.findings(plan)  # the links in the request mail, not the message's texts
-    refuse_oversized(message, variants)
     problems = cascade.preflight(plan) + _sign_in_problems(plan)
     print(f"{message.path}: {len(variants)} variants rendered for {len({v.tier for v in variants})} tiers; "
           f"approval hash {_approval_hash(variants)[:12]}")
@@ -195,25 +194,6 @@ def cmd_preview(args: argparse.Namespace) -> int:
     if blocking:
         raise InputError(_blocking(message, blocking))
     return EXIT_OK
-
-
-#: the most rendered content (every variant's body, in bytes) one message may have: the variants travel as
-#: flow-run parameters, which Prefect refuses over 512 KB (docs/security.md)
-MAX_RENDERED_BYTES = 400 * 1024
-
-
-def refuse_oversized(message: object, variants: Sequence) -> None:  # type: ignore[type-arg]
-    """Refuse a message whose rendered variants are too big to send, before anything is recorded."""
-    from budbringer import message as message_
-
-    total = sum(len(v.body.encode("utf-8")) + len(v.subject.encode("utf-8")) for v in variants)
-    if total > MAX_RENDERED_BYTES:
-        raise InputError([Problem(str(message.path), "(message)",  # type: ignore[attr-defined]
-                                  f"renders to {total:,} bytes over {len(variants)} variants; at most "
-                                  f"{MAX_RENDERED_BYTES:,} can be sent (the file itself may be "
-                                  f"{message_.MAX_BYTES:,} bytes)",
-                                  "shorten the texts, or link to the full text with `link:`")])
-
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
