@@ -16,10 +16,12 @@ import time
 from pathlib import Path
 
 from bench import cascade, mainjob, ratelimit
-from bench.measure import GNU_TIME, Run
+from bench.measure import GNU_TIME, Run, group_peak_rss_mb
 from tests.servers.prefect_server import PrefectServer
 
-TARGETS = {"main": 8.0, "again": 5.0, "overhead": 1.0, "overhead_large": 1.05, "efficiency": 0.95, "rss": 300.0}
+TARGETS = {"main": 8.0, "again": 5.0, "overhead": 1.0, "overhead_large": 1.05, "overhead_fora": 1.3, "efficiency": 0.95,
+           "rss": 300.0, "rss_fora": 500.0}
+FORA = [100, 1000]  # one message to this many fora (issue 26), on the warm server
 
 
 def _row(name: str, runs: list[Run], target: str = "") -> str:
@@ -43,6 +45,7 @@ def _cascade_rows(label: str, c: cascade.Cascade) -> list[str]:
             f"| {label}: raw script, same calls, thread pool (critical path) | {c.raw:.2f} s | |"]
     if c.in_flow is not None:
         target = (f"≤ +{TARGETS['overhead']:.1f} s" if c.deliveries <= cascade.SEED_DELIVERIES
+                  else f"≤ × {TARGETS['overhead_fora']:.1f} (warm server)" if c.messages == 1
                   else f"≤ {TARGETS['overhead_large'] - 1:.0%} over raw")
         rows.append(f"| {label}: **in-flow overhead over raw** | **{c.in_flow - c.raw:+.2f} s, "
                     f"× {c.in_flow / c.raw:.2f}** | {target} |")
@@ -68,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="deliveries of the cascade bench (repeatable; default 12, the seed plan's; above 12, "
                              "copies of the example message sent one after another, 12 deliveries each, e.g. "
                              "--deliveries 12 --deliveries 1000: 84 sends)")
+    parser.add_argument("--fora", type=int, action="append",
+                        help=f"cascade bench on the warm server: one message to this many fora in one send (repeatable; "
+                             f"default {' and '.join(map(str, FORA))}; 0: none)")
     parser.add_argument("--no-ephemeral", action="store_true",
                         help="cascade bench: skip the ephemeral runs (only the warm server's)")
     parser.add_argument("--no-server", action="store_true", help="skip the runs on a warm `prefect server start`")
@@ -79,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     sizes = args.deliveries or [cascade.SEED_DELIVERIES]
     if min(sizes) < cascade.SEED_DELIVERIES:
         parser.error(f"--deliveries: at least {cascade.SEED_DELIVERIES} (the seed plan's)")
+    fora_sizes = [n for n in (args.fora if args.fora is not None else FORA) if n]
+    if fora_sizes and min(fora_sizes) <= cascade.SEED_DELIVERIES:
+        parser.error(f"--fora: more than {cascade.SEED_DELIVERIES} (the seed plan's), or 0 for none")
     logging.getLogger("budbringer").setLevel(logging.ERROR)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
@@ -105,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             for name, runs in mainjob.interactive(base, args.repeat).items():
                 out.append(_row(f"`budbringer {name}`", runs, "< 1 s" if name != "--help" else "< 0.5 s"))
         server_cascade: dict[int, cascade.Cascade] = {}
+        fora_cascade: dict[int, tuple[cascade.Cascade, float | None]] = {}  # and the server's peak RSS after it
         if not args.no_server and parts & {"main", "cascade"}:
             home = base / "server-home"
             t0 = time.perf_counter()
@@ -126,6 +136,11 @@ def main(argv: list[str] | None = None) -> int:
                     for size in sizes:
                         server_cascade[size] = cascade.measure(base, args.latency, server.api_url, home, size)
                         _progress(f"{size}, warm server", server_cascade[size])
+                    for size in fora_sizes:
+                        one = cascade.measure(base, args.latency, server.api_url, home, fora=size)
+                        assert server.process is not None
+                        fora_cascade[size] = (one, group_peak_rss_mb(server.process.pid))
+                        _progress(f"one message to {size} fora, warm server", one)
         if "cascade" in parts:
             out += ["", "Cascade overhead, `config/plan.m365.yaml` against the local Graph and sign-in emulators:", "",
                     "| what | figure | target |", "|---|---|---|"]
@@ -136,6 +151,13 @@ def main(argv: list[str] | None = None) -> int:
                     out += _cascade_rows(f"{size}, ephemeral", ephemeral)
                 if size in server_cascade:
                     out += _cascade_rows(f"{size}, warm server", server_cascade[size])
+            for size, (one, server_peak) in fora_cascade.items():
+                label = f"one message to {size} fora, warm server"
+                out += _cascade_rows(label, one)
+                client = f"{one.command.peak_rss_mb:.0f} MB" if one.command.peak_rss_mb is not None else "n/a"
+                served = f"{server_peak:.0f} MB" if server_peak is not None else "n/a"
+                out.append(f"| {label}: peak RSS of the client alone / of the server's largest process (its whole "
+                           f"life so far) | {client} / {served} | < {TARGETS['rss_fora']:.0f} MB each |")
         if "rate" in parts:
             r = ratelimit.measure(base, args.mails, args.latency)
             out += ["", f"Rate-limit efficiency: {r.mails} Graph mails, one mailbox, the adapter driven directly; "

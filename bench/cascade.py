@@ -12,9 +12,12 @@ mailbox, and for SharePoint).
 
 With `deliveries` above the seed plan's 12 (1,000 in issue 15), copies of the example message under ids of their
 own are sent one after another (84 sends for 1,000: 1,008 deliveries), each replayed right after its send, and
-the times are summed. Not one message to many fora: a message's rendered variants travel as flow parameters and
-may hold 400 KB in all (budbringer/cli/writing.py, MAX_RENDERED_BYTES); the seed templates render about 2.2 KB per forum, so
-one message reaches at most about 180 fora.
+the times are summed.
+
+With `fora` (issue 26), **one message to that many fora** in one send: the seed plan's 12 fora and as many more,
+half Graph mail fora (one per local MED committee, in HMU's tier, each its own address) and half SharePoint news
+pages (one site each, in the employees' tier), so that every tier's calls are made as in the seed plan. The
+variants never travel as Prefect parameters (flows/executor.py), so there is no cap on a message's fora.
 """
 
 from __future__ import annotations
@@ -72,10 +75,11 @@ def add_latency(emulator: Emulator, seconds: float, log: list[Timed]) -> None:
 SEED_DELIVERIES = 12  # the seed plan's deliveries of the example message (config/plan.m365.yaml)
 
 
-def bench_plan(folder: Path, lift_rate: bool = False) -> Path:
+def bench_plan(folder: Path, lift_rate: bool = False, fora: int = 0) -> Path:
     """The seed M365 plan with fast retries. `lift_rate`: the mailbox's per-minute limit out of the way (the
     emulators enforce none and the raw script keeps none; at Exchange's 30 a minute, 84 sends' 588 mails would
-    wait about 20 minutes for the shared rate bucket, on Budbringer's path alone)."""
+    wait about 20 minutes for the shared rate bucket, on Budbringer's path alone). `fora`: that many enabled
+    fora in all (`more_fora`)."""
     path = folder / "config" / "plan.bench.yaml"
     overlay: dict[str, Any] = {"extends": "plan.m365.yaml", "channels": {
         "m365_mail": {"retry": FAST, "lookup": {"settle": 0.05, "interval": 0.05, "resends": 3}},
@@ -83,8 +87,32 @@ def bench_plan(folder: Path, lift_rate: bool = False) -> Path:
     }}
     if lift_rate:
         overlay["channels"]["m365_mail"]["messages_per_minute"] = 1_000_000
-    path.write_text(yaml.safe_dump(overlay), encoding="utf-8")
+    if fora:
+        overlay.update(more_fora(folder, fora - SEED_DELIVERIES))
+    path.write_text(yaml.safe_dump(overlay, allow_unicode=True), encoding="utf-8")
     return path
+
+
+def more_fora(folder: Path, count: int) -> dict[str, Any]:
+    """`count` more fora, as a plan overlay (`fora` and the whole `tiers` list): half Graph mail fora in HMU's
+    tier (copies of the health network's, each its own address), half SharePoint news pages in the employees'
+    tier (copies of the local intranet pages, one site each)."""
+    base = yaml.safe_load((folder / "config" / "plan.yaml").read_text(encoding="utf-8"))
+    tiers = {tier["name"]: tier for tier in base["tiers"]}
+    fora: dict[str, Any] = {}
+    for n in range(count):
+        if n % 2 == 0:
+            name, forum = f"lmu_{n // 2:04d}", dict(base["fora"]["network_health"])
+            forum.update(title=f"LMU {n // 2:04d}", channel="m365_mail", shares_text_with="network_health",
+                         recipients=[f"lmu-{n // 2:04d}@socialomraadet.example"])
+            tiers["hmu_and_networks"]["fora"].append(name)
+        else:
+            name, forum = f"page_{n // 2:04d}", dict(base["fora"]["intranet_local"])
+            forum.update(title=f"Lokal intranetside {n // 2:04d}", channel="m365_intranet",
+                         sites=[f"socialomraadet.sharepoint.example/sites/lokal-{n // 2:04d}"])
+            tiers["employees"]["fora"].append(name)
+        fora[name] = forum
+    return {"fora": fora, "tiers": base["tiers"]}
 
 
 def bench_messages(folder: Path, count: int) -> list[str]:
@@ -143,10 +171,10 @@ def forum_index(plan: plan_.Plan) -> tuple[dict[str, str], dict[str, str], dict[
     addresses: dict[str, str] = {}
     sites: dict[str, str] = {}
     for name, forum in plan.fora.items():
-        for value in _strings(forum.model_dump()):
+        for value in _strings(forum.model_dump()) + _strings(forum.addressing_fields):
             if "@" in value:
                 addresses.setdefault(value.lower(), name)
-        for site in forum.sites:
+        for site in forum.address.page_sites():
             sites[site] = name
     tier_of = {forum: i for i, tier in enumerate(plan.tiers) for forum in tier.fora}
     return addresses, sites, tier_of
@@ -261,17 +289,19 @@ def replay(tenant: M365, log_in: list[Request], calls: list[Request], created: l
 
 
 def measure(base: Path, latency: float, api_url: str | None = None, home: Path | None = None,
-            deliveries: int = SEED_DELIVERIES) -> Cascade:
+            deliveries: int = SEED_DELIVERIES, fora: int = 0) -> Cascade:
     """The seed plan through `budbringer send`, then the raw replay of its calls; above 12 deliveries, as many
-    messages as it takes (12 deliveries each), sent one after another, each replayed after its send."""
+    messages as it takes (12 deliveries each), sent one after another, each replayed after its send. `fora`
+    (more than the seed plan's 12): one message to that many fora instead, in one send."""
     ca = trustme.CA()
     bundle = base / "ca.pem"
     ca.cert_pem.write_to_path(str(bundle))
-    folder = workspace(base, f"cascade-{deliveries}-{'server' if api_url else 'ephemeral'}")
-    plan_path = bench_plan(folder, lift_rate=deliveries > SEED_DELIVERIES)
+    kind = f"{fora}-fora" if fora else str(deliveries)
+    folder = workspace(base, f"cascade-{kind}-{'server' if api_url else 'ephemeral'}")
+    plan_path = bench_plan(folder, lift_rate=deliveries > SEED_DELIVERIES or fora > SEED_DELIVERIES, fora=fora)
     plan = plan_.load(plan_path)
-    messages = bench_messages(folder, -(-deliveries // SEED_DELIVERIES))
-    site_names = tuple(s for f in plan.fora.values() for s in f.sites)
+    messages = bench_messages(folder, 1 if fora else -(-deliveries // SEED_DELIVERIES))
+    site_names = tuple(s for f in plan.fora.values() for s in f.address.page_sites())
     graph_log: list[Timed] = []
     login_log: list[Timed] = []
     sends: list[Run] = []

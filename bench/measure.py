@@ -59,3 +59,20 @@ def budbringer() -> str:
 
     found = Path(sys.executable).parent / "budbringer"
     return str(found) if found.exists() else (shutil.which("budbringer") or "budbringer")
+
+
+def group_peak_rss_mb(group: int) -> float | None:
+    """The largest peak RSS (`VmHWM`, over each process's life so far) among the live processes of a process
+    group, e.g. a `prefect server start` started in a session of its own; None when none is found."""
+    peak = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()  # after the name: state, ppid, pgrp, …
+            if int(fields[2]) != group:
+                continue
+            for line in (stat.parent / "status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peak = max(peak, int(line.split()[1]))
+        except (OSError, IndexError, ValueError):  # the process ended meanwhile
+            continue
+    return peak / 1024 if peak else None
