@@ -121,7 +121,8 @@ def measure(base: Path, mails: int, latency: float) -> RateResult:
                           "max_retry_after": 5, "connect_timeout": 5, "read_timeout": 30},
                 # As config/plan.m365.yaml (lookup on; a 429 on sendMail is an unknown outcome there), with
                 # the lookup's waits (20 s settle, 10 s between looks) scaled by the same 1/30 as the window.
-                "lookup": {"enabled": True, "settle": 20 / 30, "interval": 10 / 30}})
+                "lookup": {"enabled": True, "settle": 20 / 30, "interval": 10 / 30}},
+                os.environ)  # the emulators' variables, set above (a channel reads only the environ it is given)
             adapter.limiter = MailboxLimiter(PER_WINDOW, CONCURRENT, window=WINDOW)  # Exchange's minute, scaled
             failed = 0
             errors: list[str] = []
