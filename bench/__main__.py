@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from bench import cascade, mainjob, ratelimit
-from bench.measure import GNU_TIME, Run, group_peak_rss_mb
+from bench.measure import GNU_TIME, Run, group_peak_rss_mb, server_rows
 from tests.servers.prefect_server import PrefectServer
 
 TARGETS = {"main": 8.0, "again": 5.0, "overhead": 1.0, "overhead_large": 1.05, "overhead_fora": 1.3, "efficiency": 0.95,
@@ -72,8 +72,8 @@ def main(argv: list[str] | None = None) -> int:
                              "copies of the example message sent one after another, 12 deliveries each, e.g. "
                              "--deliveries 12 --deliveries 1000: 84 sends)")
     parser.add_argument("--fora", type=int, action="append",
-                        help=f"cascade bench on the warm server: one message to this many fora in one send (repeatable; "
-                             f"default {' and '.join(map(str, FORA))}; 0: none)")
+                        help=f"cascade bench on the warm server: one message to this many fora in one send "
+                             f"(repeatable; default {' and '.join(map(str, FORA))}; 0: none)")
     parser.add_argument("--no-ephemeral", action="store_true",
                         help="cascade bench: skip the ephemeral runs (only the warm server's)")
     parser.add_argument("--no-server", action="store_true", help="skip the runs on a warm `prefect server start`")
@@ -114,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
             for name, runs in mainjob.interactive(base, args.repeat).items():
                 out.append(_row(f"`budbringer {name}`", runs, "< 1 s" if name != "--help" else "< 0.5 s"))
         server_cascade: dict[int, cascade.Cascade] = {}
-        fora_cascade: dict[int, tuple[cascade.Cascade, float | None]] = {}  # and the server's peak RSS after it
+        # and the server's peak RSS after it, and the rows the send added to the server's database
+        fora_cascade: dict[int, tuple[cascade.Cascade, float | None, dict[str, int]]] = {}
         if not args.no_server and parts & {"main", "cascade"}:
             home = base / "server-home"
             t0 = time.perf_counter()
@@ -137,9 +138,13 @@ def main(argv: list[str] | None = None) -> int:
                         server_cascade[size] = cascade.measure(base, args.latency, server.api_url, home, size)
                         _progress(f"{size}, warm server", server_cascade[size])
                     for size in fora_sizes:
+                        before = server_rows(home / "prefect.db")
                         one = cascade.measure(base, args.latency, server.api_url, home, fora=size)
+                        time.sleep(5)  # the server records task runs and events from a queue, a moment later
+                        after = server_rows(home / "prefect.db")
                         assert server.process is not None
-                        fora_cascade[size] = (one, group_peak_rss_mb(server.process.pid))
+                        fora_cascade[size] = (one, group_peak_rss_mb(server.process.pid),
+                                              {t: after[t] - before[t] for t in after})
                         _progress(f"one message to {size} fora, warm server", one)
         if "cascade" in parts:
             out += ["", "Cascade overhead, `config/plan.m365.yaml` against the local Graph and sign-in emulators:", "",
@@ -151,13 +156,17 @@ def main(argv: list[str] | None = None) -> int:
                     out += _cascade_rows(f"{size}, ephemeral", ephemeral)
                 if size in server_cascade:
                     out += _cascade_rows(f"{size}, warm server", server_cascade[size])
-            for size, (one, server_peak) in fora_cascade.items():
+            for size, (one, server_peak, rows) in fora_cascade.items():
                 label = f"one message to {size} fora, warm server"
                 out += _cascade_rows(label, one)
                 client = f"{one.command.peak_rss_mb:.0f} MB" if one.command.peak_rss_mb is not None else "n/a"
                 served = f"{server_peak:.0f} MB" if server_peak is not None else "n/a"
                 out.append(f"| {label}: peak RSS of the client alone / of the server's largest process (its whole "
                            f"life so far) | {client} / {served} | < {TARGETS['rss_fora']:.0f} MB each |")
+                per = one.deliveries or 1
+                tables = ", ".join(f"{t} {n / per:.1f}" for t, n in rows.items())
+                out.append(f"| {label}: rows the send added to the server's database, per delivery | "
+                           f"{sum(rows.values()) / per:.1f} ({tables}) | |")
         if "rate" in parts:
             r = ratelimit.measure(base, args.mails, args.latency)
             out += ["", f"Rate-limit efficiency: {r.mails} Graph mails, one mailbox, the adapter driven directly; "

@@ -76,3 +76,16 @@ def group_peak_rss_mb(group: int) -> float | None:
         except (OSError, IndexError, ValueError):  # the process ended meanwhile
             continue
     return peak / 1024 if peak else None
+
+
+#: the tables of Prefect's server database a send adds rows to (UPDATEs, e.g. a task run's current state, and
+#: the slot leases, are not rows and not counted)
+SERVER_TABLES = ("task_run", "task_run_state", "log", "events", "event_resources", "artifact", "flow_run_state")
+
+
+def server_rows(database: Path) -> dict[str, int]:
+    """How many rows each of `SERVER_TABLES` holds in a Prefect server's SQLite database (read-only)."""
+    import sqlite3
+
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30) as db:
+        return {table: db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in SERVER_TABLES}
