@@ -25,6 +25,7 @@ import secrets
 import threading
 from urllib.parse import parse_qs
 from collections.abc import Callable
+from enum import StrEnum
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,7 @@ from budbringer import approval_links, author_drafts, author_links, message_form
 from budbringer.approval_links import LinkRefused
 from budbringer.clock import Clock
 from budbringer.errors import BudbringerError, InputError
-from budbringer.ledger import Ledger
+from budbringer.ledger import Ledger, RequestState, State
 from budbringer.plan import Author, Plan, SignIn
 from budbringer.runtime import Runtime
 from budbringer.web import author_view, pages, signin
@@ -58,20 +59,37 @@ HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Con
                                       "script-src 'self'; connect-src 'self'; form-action 'self'; "
                                       "frame-ancestors 'none'; base-uri 'none'"}
 MESSAGE_ID = re.compile(r"^[a-z0-9][a-z0-9-]{2,80}$")
-STATES = {"draft": "Kladde", "open": "Venter på godkendelse", "approved": "Godkendt", "rejected": "Afvist",
-          "delivering": "Sendes ud", "delivered": "Leveret"}
-RECEIPT_STATES = {"attempting": "Sendes", "delivered": "Leveret", "failed": "Fejlede", "uncertain": "Uvis"}
 
 
-def message_state(message_id: str, ledger: Ledger) -> str:
-    """draft, open, approved, rejected, delivering or delivered, from the ledger."""
+class MessageState(StrEnum):
+    """Where a message is, as the author's page says it: from its approval request, then its deliveries."""
+
+    DRAFT = "draft"  # no request, or its request was replaced (the message changed)
+    OPEN = RequestState.OPEN.value
+    APPROVED = RequestState.APPROVED.value
+    REJECTED = RequestState.REJECTED.value
+    DELIVERING = "delivering"  # some deliveries are not delivered yet
+    DELIVERED = State.DELIVERED.value  # every delivery is
+
+
+STATES = {MessageState.DRAFT: "Kladde", MessageState.OPEN: "Venter på godkendelse", MessageState.APPROVED: "Godkendt",
+          MessageState.REJECTED: "Afvist", MessageState.DELIVERING: "Sendes ud", MessageState.DELIVERED: "Leveret"}
+RECEIPT_STATES = {State.ATTEMPTING: "Sendes", State.DELIVERED: "Leveret", State.FAILED: "Fejlede",
+                  State.UNCERTAIN: "Uvis"}
+#: the states in which a message has been sent for approval (and is not to be sent again from the page)
+SENT_FOR_APPROVAL = (MessageState.OPEN, MessageState.APPROVED, MessageState.DELIVERING, MessageState.DELIVERED)
+
+
+def message_state(message_id: str, ledger: Ledger) -> MessageState:
+    """Draft, open, approved, rejected, delivering or delivered, from the ledger."""
     records = ledger.records(message_id)
     if records:
-        return "delivered" if all(r.state == "delivered" for r in records) else "delivering"
+        return (MessageState.DELIVERED if all(r.state == State.DELIVERED for r in records)
+                else MessageState.DELIVERING)
     request = ledger.request(message_id)
-    if request is None or request.state == "void":
-        return "draft"
-    return str(request.state)
+    if request is None or request.state == RequestState.VOID:
+        return MessageState.DRAFT
+    return MessageState(request.state)
 
 
 def router(run: Runtime, messages: str | Path, key: str, clock: Clock,
@@ -381,7 +399,7 @@ def router(run: Runtime, messages: str | Path, key: str, clock: Clock,
                                 notice="Budskabet kan ikke sendes til godkendelse endnu: ret først fejlene ved "
                                        "felterne.", tone="no", status=409)
         state = message_state(message_id, run.ledger)
-        if state in ("open", "approved", "delivering", "delivered"):
+        if state in SENT_FOR_APPROVAL:
             what = f"Budskabet er allerede sendt til godkendelse ({STATES[state].lower()})."
             return message_page(token, shown, author, message_id, text, message_form.digest(text), notice=what,
                                 status=409)
@@ -431,7 +449,7 @@ def _status(plan: Plan, ledger: Ledger, message_id: str) -> dict[str, Any]:
     request = ledger.request(message_id)
     votes, missing = pages.decisions(plan, ledger.votes(request.id)) if request else ([], [])
     receipts = [{"forum": plan.fora[r.forum].title if r.forum in plan.fora else r.forum,
-                 "state": RECEIPT_STATES.get(str(r.state), str(r.state)),
+                 "state": RECEIPT_STATES.get(r.state, str(r.state)),
                  "url": r.receipt.url if r.receipt else "", "provider_id": r.receipt.provider_id if r.receipt else ""}
                 for r in ledger.records(message_id)]
     return {"state": STATES[message_state(message_id, ledger)],
