@@ -199,6 +199,21 @@ def router(run: Runtime, messages: str | Path, key: str, clock: Clock,
         path = folder / f"{message_id}.md"
         return path if MESSAGE_ID.fullmatch(message_id) and path.is_file() else None
 
+    def signed_in(token: str, http: Request) -> tuple[Plan, Author] | HTMLResponse:
+        """The author the link names (`author_of`), or the page that refuses them."""
+        try:
+            return author_of(token, http)
+        except LinkRefused as exc:
+            return ask_to_sign_in(token) if exc.kind == "sign-in-needed" else refused(exc.kind)
+
+    def opened(token: str, message_id: str, http: Request) -> tuple[Plan, Author, Path] | HTMLResponse:
+        """The author the link names and the message's file, or the page that refuses them."""
+        who = signed_in(token, http)
+        if isinstance(who, HTMLResponse):
+            return who
+        path = file_of(message_id)
+        return refused("unknown") if path is None else (*who, path)
+
     @routes.get("/skriv/author.js")
     def script() -> Response:
         code = resources.files("budbringer.web").joinpath("templates/author/author.js").read_text(encoding="utf-8")
@@ -215,10 +230,10 @@ def router(run: Runtime, messages: str | Path, key: str, clock: Clock,
 
     @routes.get("/skriv/{token}", response_class=HTMLResponse)
     def listing(token: str, http: Request, notice: str = "") -> HTMLResponse:
-        try:
-            shown, author = author_of(token, http)
-        except LinkRefused as exc:
-            return ask_to_sign_in(token) if exc.kind == "sign-in-needed" else refused(exc.kind)
+        who = signed_in(token, http)
+        if isinstance(who, HTMLResponse):
+            return who
+        shown, author = who
         ledger = run.ledger
         rows = [{"id": p.stem, "state": STATES[message_state(p.stem, ledger)],
                  "draft": author_drafts.load(p.stem) is not None} for p in sorted(folder.glob("*.md"), reverse=True)
@@ -228,10 +243,10 @@ def router(run: Runtime, messages: str | Path, key: str, clock: Clock,
 
     @routes.post("/skriv/{token}/nyt")
     def new(token: str, http: Request) -> Response:
-        try:
-            shown, _ = author_of(token, http)
-        except LinkRefused as exc:
-            return ask_to_sign_in(token) if exc.kind == "sign-in-needed" else refused(exc.kind)
+        who = signed_in(token, http)
+        if isinstance(who, HTMLResponse):
+            return who
+        shown, _ = who
         try:
             path, _, _ = skeleton.write(shown, folder, clock())
         except InputError as exc:
@@ -273,13 +288,10 @@ def router(run: Runtime, messages: str | Path, key: str, clock: Clock,
     @routes.get("/skriv/{token}/budskab/{message_id}", response_class=HTMLResponse)
     def edit(token: str, message_id: str, http: Request, kladde: int = 0, gemt: int = 0, ny: int = 0,
              sendt: str = "") -> HTMLResponse:
-        try:
-            shown, author = author_of(token, http)
-        except LinkRefused as exc:
-            return ask_to_sign_in(token) if exc.kind == "sign-in-needed" else refused(exc.kind)
-        path = file_of(message_id)
-        if path is None:
-            return refused("unknown")
+        got = opened(token, message_id, http)
+        if isinstance(got, HTMLResponse):
+            return got
+        shown, author, path = got
         text = path.read_text(encoding="utf-8")
         base = message_form.digest(text)
         draft = author_drafts.load(message_id) if kladde else None
@@ -303,13 +315,10 @@ def router(run: Runtime, messages: str | Path, key: str, clock: Clock,
     @routes.post("/skriv/{token}/budskab/{message_id}", response_class=HTMLResponse)
     async def save(token: str, message_id: str, http: Request) -> Response:
         form = await posted(http)
-        try:
-            shown, author = author_of(token, http)
-        except LinkRefused as exc:
-            return ask_to_sign_in(token) if exc.kind == "sign-in-needed" else refused(exc.kind)
-        path = file_of(message_id)
-        if path is None:
-            return refused("unknown")
+        got = opened(token, message_id, http)
+        if isinstance(got, HTMLResponse):
+            return got
+        shown, author, path = got
         return await run_in_threadpool(save_locked, token, shown, author, message_id, path, form)
 
     def save_locked(token: str, shown: Plan, author: Author, message_id: str, path: Path,
@@ -348,13 +357,10 @@ def router(run: Runtime, messages: str | Path, key: str, clock: Clock,
 
     def keep_draft(token: str, message_id: str, http: Request, form: dict[str, str]) -> Response:
         """The draft first (on disk before anything else), then the fields' fora and findings anew, as JSON."""
-        try:
-            shown, author = author_of(token, http)
-        except LinkRefused as exc:
-            return ask_to_sign_in(token) if exc.kind == "sign-in-needed" else refused(exc.kind)
-        path = file_of(message_id)
-        if path is None:
-            return refused("unknown")
+        got = opened(token, message_id, http)
+        if isinstance(got, HTMLResponse):
+            return got
+        shown, author, path = got
         text = path.read_text(encoding="utf-8")
         try:
             message_form.fields(text)
@@ -374,24 +380,18 @@ def router(run: Runtime, messages: str | Path, key: str, clock: Clock,
 
     @routes.post("/skriv/{token}/budskab/{message_id}/kassér-kladde")
     def discard(token: str, message_id: str, http: Request) -> Response:
-        try:
-            author_of(token, http)
-        except LinkRefused as exc:
-            return ask_to_sign_in(token) if exc.kind == "sign-in-needed" else refused(exc.kind)
-        if file_of(message_id) is None:
-            return refused("unknown")
+        got = opened(token, message_id, http)
+        if isinstance(got, HTMLResponse):
+            return got
         author_drafts.discard(message_id)
         return RedirectResponse(f"/skriv/{token}/budskab/{message_id}", status_code=303, headers=HEADERS)
 
     @routes.post("/skriv/{token}/budskab/{message_id}/send")
     def send(token: str, message_id: str, http: Request) -> Response:
-        try:
-            shown, author = author_of(token, http)
-        except LinkRefused as exc:
-            return ask_to_sign_in(token) if exc.kind == "sign-in-needed" else refused(exc.kind)
-        path = file_of(message_id)
-        if path is None:
-            return refused("unknown")
+        got = opened(token, message_id, http)
+        if isinstance(got, HTMLResponse):
+            return got
+        shown, author, path = got
         text = path.read_text(encoding="utf-8")
         analysis = author_view.analyse(shown, text, path.name, clock)
         if not analysis.can_send:
