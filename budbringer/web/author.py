@@ -141,6 +141,21 @@ def router(run: Runtime, messages: str | Path, key: str, clock: Clock,
         return page(pages.render("author/sign_in.html.j2", title="Log ind", token=token,
                                  contact=shown.narrative.contact), STATUS["sign-in-needed"])
 
+    def linked_author(token: str) -> tuple[Plan, Author, SignIn] | HTMLResponse:
+        """The author the link names (still in the plan, by that name) and the plan's sign-in, for starting and
+        finishing a sign-in; or the page that refuses them."""
+        shown = plan()
+        try:
+            claim = signer.claim(token, clock())
+        except LinkRefused as exc:
+            return refused(exc.kind)
+        author, config = shown.author(claim.author), shown.approval.sign_in
+        if author is None or author.name != claim.author:
+            return refused("other-member")
+        if config is None:
+            return refused("unknown")
+        return shown, author, config
+
     @routes.get(CALLBACK_PATH)
     def signed_in_callback(http: Request) -> Response:
         """Entra ID sends the author back here: the ID token verified, the account must be the author the link
@@ -148,14 +163,10 @@ def router(run: Runtime, messages: str | Path, key: str, clock: Clock,
         flow, token = http.session.pop("entra_author_flow", None), http.session.pop("entra_author_link", None)
         if not isinstance(flow, dict) or not isinstance(token, str):
             return refused("sign-in-failed")
-        shown = plan()
-        try:
-            claim = signer.claim(token, clock())
-        except LinkRefused as exc:
-            return refused(exc.kind)
-        author, config = shown.author(claim.author), shown.approval.sign_in
-        if author is None or config is None:
-            return refused("other-member" if author is None else "unknown")
+        linked = linked_author(token)
+        if isinstance(linked, HTMLResponse):
+            return linked
+        _, author, config = linked
         try:
             account = entra(config).finish(flow, dict(http.query_params))
         except signin.SignInFailed as exc:
@@ -176,16 +187,10 @@ def router(run: Runtime, messages: str | Path, key: str, clock: Clock,
     @routes.get("/skriv/{token}/log-ind")
     def sign_in(token: str, http: Request) -> Response:
         """Start Entra ID sign-in for the author the link names."""
-        shown = plan()
-        try:
-            claim = signer.claim(token, clock())
-        except LinkRefused as exc:
-            return refused(exc.kind)
-        author, config = shown.author(claim.author), shown.approval.sign_in
-        if author is None or author.name != claim.author:
-            return refused("other-member")
-        if config is None:
-            return refused("unknown")
+        linked = linked_author(token)
+        if isinstance(linked, HTMLResponse):
+            return linked
+        shown, author, config = linked
         try:
             flow = entra(config).start(approval_links.base_url(shown) + CALLBACK_PATH, login_hint=author.email)
         except signin.SignInFailed as exc:
