@@ -6,8 +6,8 @@ way round. Which channel types exist is a `Registry` that the entry point hands 
 
 Channel facts (which media it carries, how many requests it may have in flight) are class attributes.
 Provider limits that hold across processes (per sending mailbox, per LinkedIn organisation) are declared
-per delivery by `limits()`, as plain `SharedLimit`s; the flow (`flows/send.py`) enforces them with Prefect
-global concurrency limits, so adapters never import Prefect.
+per delivery by `limits()`, as plain `SharedLimit`s; the Prefect executor (`flows/executor.py`) holds them around
+each attempt as Prefect global concurrency limits (`flows/limits.py`), so adapters never import Prefect.
 Each adapter declares its settings as a pydantic model that rejects unknown keys; secrets are `SecretStr`
 so they never show in reprs, logs or exceptions. Bad settings fail when the plan is loaded. What a channel takes
 from the environment (tokens, URLs, organisation ids) it declares as its `Environment` model, each field's alias

@@ -39,7 +39,7 @@ from budbringer.approval_request import AlreadyDecided, Decision
 from budbringer.errors import BudbringerError
 from budbringer import settings as settings_
 from budbringer.channel import installed
-from budbringer.ledger import ApprovalRequest, WebSession
+from budbringer.ledger import ApprovalRequest, RequestState, WebSession
 from budbringer.plan import Member, SignIn
 from budbringer.clock import Clock, default_clock
 from budbringer.runtime import Runtime
@@ -138,7 +138,7 @@ def create_app(plan_path: str | Path | None = None, messages: str | Path = "mess
         if request is None or request.id != claim.request_id:
             raise LinkRefused("unknown")
         path = folder / f"{claim.message_id}.md"
-        if request.state == "void" or not path.is_file():
+        if request.state == RequestState.VOID or not path.is_file():
             raise LinkRefused("void")
         prepared = cascade.prepare(run.plan, path, run.settings.environ)
         if prepared.approval_hash != claim.approval_hash:
@@ -207,7 +207,7 @@ def create_app(plan_path: str | Path | None = None, messages: str | Path = "mess
                       f"({pages.danish_datetime(mine.at, prepared.plan.calendar.timezone)}). "
                       "Dit svar kan ikke ændres via linket.")
             return page(pages.approval_page(prepared, request, votes, member, None, notice, "info", quality))
-        if request.state != "open":
+        if request.state != RequestState.OPEN:
             notice = f"Der er allerede truffet en beslutning: {pages.STATES.get(request.state, request.state)}."
             return page(pages.approval_page(prepared, request, votes, member, None, notice, "info", quality))
         sign_in_url = f"/godkend/{token}/log-ind" if policy.sign_in and me is None else ""
@@ -312,7 +312,7 @@ def create_app(plan_path: str | Path | None = None, messages: str | Path = "mess
         ledger = run.ledger
         if any(v.voter.casefold() == member.name.casefold() for v in ledger.votes(request.id)):
             return refused("used", contact)
-        if request.state != "open":
+        if request.state != RequestState.OPEN:
             return refused("closed", contact)
         choice = form.get("beslutning", "")
         comment = comment_.clean(form.get("bemaerkning", ""))

@@ -23,7 +23,7 @@ from markupsafe import Markup
 from budbringer import comment, outline, readability
 from budbringer.cascade import Prepared
 from budbringer.findings import for_author
-from budbringer.ledger import ApprovalRequest, Vote
+from budbringer.ledger import ApprovalRequest, RequestState, Vote, VoteDecision
 from budbringer.plan import Plan
 from budbringer.render import Variant, in_words, markdown_to_html
 
@@ -34,9 +34,9 @@ MEDIA = {"mail": "Mail", "page": "Intranetside", "post": "Opslag", "submission":
          "web": "Nyhed på hjemmesiden"}
 SOURCES = {"link": "via personligt link", "sign-in": "efter log-ind", "cli": "på kommandolinjen",
            "prefect-ui": "i Prefect"}
-DECISIONS = {"approve": "Godkendt", "reject": "Afvist"}
-STATES = {"open": "Venter på svar", "approved": "Godkendt", "rejected": "Afvist",
-          "void": "Erstattet af en nyere anmodning"}
+DECISIONS = {VoteDecision.APPROVE: "Godkendt", VoteDecision.REJECT: "Afvist"}
+STATES = {RequestState.OPEN: "Venter på svar", RequestState.APPROVED: "Godkendt",
+          RequestState.REJECTED: "Afvist", RequestState.VOID: "Erstattet af en nyere anmodning"}
 #: LinkedIn takes about 3,000 characters of commentary
 POST_LIMIT = 3000
 
