@@ -45,6 +45,7 @@ from budbringer.adapters.addressing import MailOrNewsletter
 from budbringer.adapters.base import Adapter, ChannelSettings, ForumAddressing, SharedLimit
 from budbringer.adapters.graph import GraphClient, GraphEnvironment, RetrySettings, clients, odata_string, query, token_fix
 from budbringer.delivery import Delivery, Receipt
+from budbringer.reach import ReachReading, ReachSubject
 from budbringer.errors import (
     DeliveryError,
     PermanentDeliveryError,
@@ -360,6 +361,11 @@ class GraphMailAdapter(Adapter):
         return self._receipt(parts)
 
     # checking --------------------------------------------------------------------------------------------
+
+    def reach(self, subject: ReachSubject) -> ReachReading:
+        """Delivered, to how many recipients (the receipt's count). Mail is not read-tracked (docs/reach.md)."""
+        recipients = int(subject.receipt.details.get("recipients") or 0)
+        return ReachReading.measured({"delivered": 1, "recipients": recipients}, "no read tracking")
 
     def preflight(self) -> list[Problem]:
         """Sign in (a wrong or missing credential shows here), and with the lookup on, ask the mailbox once:

@@ -37,6 +37,8 @@ from budbringer.adapters.base import Adapter, SharedLimit
 from budbringer.adapters.meta import GraphError, MetaEnvironment, MetaSettings
 from budbringer.checks import Finding
 from budbringer.delivery import Delivery, Receipt
+from budbringer.adapters import reach_readers
+from budbringer.reach import ReachReading, ReachSubject
 from budbringer.errors import PermanentDeliveryError, Problem, TransientDeliveryError, UncertainDeliveryError
 from budbringer.render import Variant
 
@@ -121,6 +123,11 @@ class InstagramAdapter(Adapter):
     def limits(self, delivery: Delivery) -> list[SharedLimit]:
         account = self._account_id()
         return [SharedLimit(f"budbringer-instagram-{account}", 1)] if re.fullmatch(r"\d{5,25}", account) else []
+
+    def reach(self, subject: ReachSubject) -> ReachReading:
+        """The media object's insights (views, reach, likes, comments, shares, saves; docs/reach.md)."""
+        return reach_readers.meta(self.graph, subject, reach_readers.INSTAGRAM_METRICS,
+                                  reach_readers.INSTAGRAM_FIGURES, "instagram_manage_insights")
 
     def preflight(self) -> list[Problem]:
         account = self._account_id() or None

@@ -35,6 +35,8 @@ from budbringer.adapters import http
 from budbringer.adapters.base import Adapter, ChannelEnvironment, ChannelSettings, SharedLimit
 from budbringer.checks import Finding
 from budbringer.delivery import Delivery, Receipt
+from budbringer.adapters import reach_readers
+from budbringer.reach import ReachReading, ReachSubject
 from budbringer.errors import (
     PermanentDeliveryError,
     Problem,
@@ -207,6 +209,11 @@ class LinkedInAdapter(Adapter):
     def find(self, delivery: Delivery) -> Receipt | None:
         # A lookup that cannot be made now raises TransientDeliveryError: the caller tries again later.
         return self._lookup(delivery.forum, little_text(delivery.variant.body.strip()))
+
+    def reach(self, subject: ReachSubject) -> ReachReading:
+        """The post's share statistics (impressions, clicks, reactions, comments, shares; docs/reach.md)."""
+        return reach_readers.linkedin(self.session, self.base_url, self._headers(subject.forum),
+                                      self._author(subject.forum), subject)
 
     def preflight(self) -> list[Problem]:
         where = f"channels.{self.name}"

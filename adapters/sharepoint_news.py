@@ -35,6 +35,8 @@ from budbringer.adapters.addressing import PageSites
 from budbringer.adapters.base import Adapter, ChannelSettings, ForumAddressing
 from budbringer.adapters.graph import GraphClient, GraphEnvironment, RetrySettings, clients, odata_string, query, token_fix
 from budbringer.delivery import Delivery, Receipt
+from budbringer.adapters import reach_readers
+from budbringer.reach import ReachReading, ReachSubject
 from budbringer.errors import (
     DeliveryError,
     PermanentDeliveryError,
@@ -273,6 +275,10 @@ class SharePointNewsAdapter(Adapter):
         return _receipt(name, pages)
 
     # checking --------------------------------------------------------------------------------------------
+
+    def reach(self, subject: ReachSubject) -> ReachReading:
+        """Views and unique viewers of the news page(s), from Graph's itemAnalytics (docs/reach.md)."""
+        return reach_readers.sharepoint(self.graph, subject)
 
     def preflight(self, sites: tuple[str, ...] | list[str] | None = None) -> list[Problem]:
         """Sign in, and resolve the sites (by default those of the plan's fora on this channel): a wrong path or

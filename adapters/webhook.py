@@ -27,6 +27,7 @@ from pydantic import Field, SecretStr, model_validator
 from budbringer.adapters import http
 from budbringer.adapters.base import Adapter, ChannelEnvironment, ChannelSettings
 from budbringer.delivery import Delivery, Receipt
+from budbringer.reach import ReachReading, ReachSubject
 from budbringer.errors import PermanentDeliveryError, Problem
 
 SIGNATURE_HEADER = "X-Budbringer-Signature"
@@ -127,6 +128,9 @@ class WebhookAdapter(Adapter):
             # lookup, and at most one copy is published.
             return None
         raise NotImplementedError
+
+    def reach(self, subject: ReachSubject) -> ReachReading:
+        return ReachReading.not_measured("the website's receiver is not asked (optional, docs/reach.md)")
 
     def preflight(self) -> list[Problem]:
         where = f"channels.{self.name}"

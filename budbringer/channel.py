@@ -44,6 +44,7 @@ if TYPE_CHECKING:  # names in signatures only (the plan imports channel_types be
     from budbringer.delivery import Delivery, Receipt
     from budbringer.errors import Problem
     from budbringer.plan import Forum, Plan
+    from budbringer.reach import ReachReading, ReachSubject
     from budbringer.render import Variant
 
 
@@ -166,6 +167,16 @@ class Adapter(ABC):
         releases them after, so one delivery counts once however many requests it makes in turn.
         """
         return []
+
+    def reach(self, subject: ReachSubject) -> ReachReading:
+        """What the provider can tell about how far one delivery reached (figures by metric), read now; optional.
+
+        Raise `budbringer.reach.ReachRefused` (or a DeliveryError) with the reason when the provider refuses
+        (permission, a deleted post, throttling): the collection records it and asks again at the next point.
+        The default is "not measured" (docs/reach.md says what each channel can tell)."""
+        from budbringer.reach import ReachReading
+
+        return ReachReading.not_measured(f"the {self.type} channel cannot tell")
 
     def preflight(self) -> list[Problem]:
         """Check credentials and reachability without delivering anything. Empty when all is well."""
