@@ -28,6 +28,12 @@ Graph (`GraphEmulator`, another host, under /v1.0):
     GET  /sites/{site-id}/pages/microsoft.graph.sitePage?$filter=name eq '…'
     POST /sites/{site-id}/pages                               201 with id and webUrl; 409 if the name is taken
     POST /sites/{site-id}/pages/{page-id}/microsoft.graph.sitePage/publish     204
+    GET  /sites/{site-id}/lists                               the site's lists (the pages library: template
+                                                              webPageLibrary)
+    GET  /sites/{site-id}/lists/{list-id}/items/{item-id}/analytics/allTime   an itemActivityStat (itemAnalytics,
+                                                              Files.Read.All or Sites.Read.All): `page_views`
+                                                              sets a page's (views, viewers); a new page has no
+                                                              `access` yet
 
 Every Graph call needs a bearer token the sign-in emulator issued, for the Graph audience, and the app
 role the endpoint needs (Mail.Send, Mail.Read, Sites.ReadWrite.All): otherwise 401 or 403 as Graph answers.
@@ -119,6 +125,7 @@ class GraphEmulator(Emulator):
         self.filing_delay = 0.0  # seconds before a sent mail shows in Sent Items
         self.in_flight: dict[str, int] = {}
         self.max_in_flight: dict[str, int] = {}
+        self.page_views: dict[str, tuple[int, int]] = {}  # page id (its list item's unique id) → views, viewers
 
     # state --------------------------------------------------------------------------------------------------
 
@@ -178,6 +185,12 @@ class GraphEmulator(Emulator):
         match = re.fullmatch(r"/sites/([^/]+)/pages/([^/]+)/microsoft\.graph\.sitePage/publish", path)
         if match and method == "POST":
             return self._publish(token, match.group(1), match.group(2))
+        match = re.fullmatch(r"/sites/([^/]+)/lists", path)
+        if match and method == "GET":
+            return self._lists(token, match.group(1))
+        match = re.fullmatch(r"/sites/([^/]+)/lists/([^/]+)/items/([^/]+)/analytics/allTime", path)
+        if match and method == "GET":
+            return self._analytics(token, *match.groups())
         segment = path.strip("/").split("/")[-1]
         return graph_error(400, "BadRequest", f"Resource not found for the segment '{segment}'.")
 
@@ -333,6 +346,39 @@ class GraphEmulator(Emulator):
             site.pages[page["id"]] = page
         return Reply(201, {"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#sites('…')/pages/$entity",
                            "@odata.type": "#microsoft.graph.sitePage", **page})
+
+    @staticmethod
+    def pages_list(site: Site) -> str:
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, site.id + "/SitePages"))
+
+    def _lists(self, token: Token, site_id: str) -> Reply:
+        if self._denied(token, "Sites.ReadWrite.All", "Sites.Read.All"):
+            return graph_error(403, "accessDenied", "Access denied")
+        site = self._known_site(site_id)
+        if isinstance(site, Reply):
+            return site
+        documents = str(uuid.uuid5(uuid.NAMESPACE_URL, site.id + "/Shared Documents"))
+        return Reply(200, {"value": [
+            {"id": documents, "name": "Shared Documents", "list": {"template": "documentLibrary"}},
+            {"id": self.pages_list(site), "name": "SitePages", "list": {"template": "webPageLibrary"}},
+        ]})
+
+    def _analytics(self, token: Token, site_id: str, list_id: str, item_id: str) -> Reply:
+        if self._denied(token, "Files.Read.All", "Files.ReadWrite.All", "Sites.Read.All", "Sites.ReadWrite.All"):
+            return graph_error(403, "accessDenied", "Either scp or roles claim need to be present in the token.")
+        site = self._known_site(site_id)
+        if isinstance(site, Reply):
+            return site
+        if list_id != self.pages_list(site) or item_id not in site.pages:
+            return graph_error(404, "itemNotFound", "The resource could not be found.")
+        stat: dict[str, Any] = {"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#microsoft.graph."
+                                "itemActivityStat", "startDateTime": site.pages[item_id]["createdDateTime"],
+                                "endDateTime": _now(), "isTrending": False,
+                                "incompleteData": {"missingDataBeforeDateTime": None, "wasThrottled": False}}
+        if item_id in self.page_views:
+            views, viewers = self.page_views[item_id]
+            stat["access"] = {"actionCount": views, "actorCount": viewers}
+        return Reply(200, stat)
 
     def _publish(self, token: Token, site_id: str, page_id: str) -> Reply:
         if self._denied(token, "Sites.ReadWrite.All"):
