@@ -56,6 +56,7 @@ class FacebookPageAdapter(Adapter):
     type: ClassVar[str] = "facebook_page"
     label: ClassVar[str] = "Facebook-side"
     media: ClassVar[frozenset[str]] = frozenset({"post"})
+    measures_reach: ClassVar[bool] = True
     Settings = FacebookPageSettings
     settings: FacebookPageSettings
     Environment = FacebookPageEnvironment

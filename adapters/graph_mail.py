@@ -176,6 +176,7 @@ class GraphMailAdapter(Adapter):
     label: ClassVar[str] = "Microsoft 365-mail"
     Addressing: ClassVar[builtins.type[ForumAddressing]] = MailOrNewsletter
     media: ClassVar[frozenset[str]] = frozenset({"mail", "submission"})
+    measures_reach: ClassVar[bool] = True
     max_concurrency: ClassVar[int] = 4
     Settings = GraphMailSettings
     settings: GraphMailSettings

@@ -75,6 +75,7 @@ class InstagramAdapter(Adapter):
     type: ClassVar[str] = "instagram"
     label: ClassVar[str] = "Instagram"
     media: ClassVar[frozenset[str]] = frozenset({"post"})
+    measures_reach: ClassVar[bool] = True
     Settings = InstagramSettings
     settings: InstagramSettings
     Environment = InstagramEnvironment

@@ -126,6 +126,7 @@ class LinkedInAdapter(Adapter):
     type: ClassVar[str] = "linkedin"
     label: ClassVar[str] = "LinkedIn"
     media: ClassVar[frozenset[str]] = frozenset({"post"})
+    measures_reach: ClassVar[bool] = True
     Settings = LinkedInSettings
     settings: LinkedInSettings
     Environment = LinkedInEnvironment

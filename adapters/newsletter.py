@@ -108,6 +108,7 @@ class NewsletterAdapter(Adapter):
     label: ClassVar[str] = "forslag til nyhedsbrev"
     Addressing: ClassVar[builtins.type[ForumAddressing]] = NewsletterEditor
     media: ClassVar[frozenset[str]] = frozenset({"submission"})
+    measures_reach: ClassVar[bool] = True
     Settings = NewsletterSettings
     settings: NewsletterSettings
 

@@ -108,6 +108,7 @@ class SharePointNewsAdapter(Adapter):
     label: ClassVar[str] = "SharePoint-nyhed"
     Addressing: ClassVar[builtins.type[ForumAddressing]] = PageSites
     media: ClassVar[frozenset[str]] = frozenset({"page"})
+    measures_reach: ClassVar[bool] = True
     Settings = SharePointNewsSettings
     settings: SharePointNewsSettings
     Environment = GraphEnvironment

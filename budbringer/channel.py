@@ -117,6 +117,8 @@ class Adapter(ABC):
     #: deliveries of one channel of the plan in flight at once: the engine hands the executor at most this many
     #: of a release together (`engine.waves`), the rest in later waves
     max_concurrency: ClassVar[int] = 4
+    #: the provider can tell how far a delivery reached (`reach` reads figures); False: "not measured"
+    measures_reach: ClassVar[bool] = False
     #: the runtime's clock (`cascade.channels` sets it): whatever depends on "now" asks it
     clock: Clock = staticmethod(default_clock)
 
