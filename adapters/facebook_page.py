@@ -108,6 +108,10 @@ class FacebookPageAdapter(Adapter):
         page = self._page_id()
         return [SharedLimit(f"budbringer-facebook-page-{page}", 1)] if re.fullmatch(r"\d{5,20}", page) else []
 
+    def reach_limits(self) -> list[SharedLimit]:
+        """A reading holds the same slot as a post (its `limits` read only the channel's settings)."""
+        return self.limits(None)  # type: ignore[arg-type]  # limits() reads no field of the delivery here
+
     def reach(self, subject: ReachSubject) -> ReachReading:
         """The Page post's insights (views, unique viewers, reactions; docs/reach.md). Needs read_insights."""
         return reach_readers.meta(self.graph, subject, reach_readers.FACEBOOK_METRICS, reach_readers.FACEBOOK_FIGURES,

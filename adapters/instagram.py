@@ -125,6 +125,10 @@ class InstagramAdapter(Adapter):
         account = self._account_id()
         return [SharedLimit(f"budbringer-instagram-{account}", 1)] if re.fullmatch(r"\d{5,25}", account) else []
 
+    def reach_limits(self) -> list[SharedLimit]:
+        """A reading holds the same slot as a post (its `limits` read only the channel's settings)."""
+        return self.limits(None)  # type: ignore[arg-type]  # limits() reads no field of the delivery here
+
     def reach(self, subject: ReachSubject) -> ReachReading:
         """The media object's insights (views, reach, likes, comments, shares, saves; docs/reach.md)."""
         return reach_readers.meta(self.graph, subject, reach_readers.INSTAGRAM_METRICS,

@@ -211,6 +211,10 @@ class LinkedInAdapter(Adapter):
         # A lookup that cannot be made now raises TransientDeliveryError: the caller tries again later.
         return self._lookup(delivery.forum, little_text(delivery.variant.body.strip()))
 
+    def reach_limits(self) -> list[SharedLimit]:
+        """A reading holds the same slot as a post (its `limits` read only the channel's settings)."""
+        return self.limits(None)  # type: ignore[arg-type]  # limits() reads no field of the delivery here
+
     def reach(self, subject: ReachSubject) -> ReachReading:
         """The post's share statistics (impressions, clicks, reactions, comments, shares; docs/reach.md)."""
         return reach_readers.linkedin(self.session, self.base_url, self._headers(subject.forum),

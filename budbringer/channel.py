@@ -180,6 +180,11 @@ class Adapter(ABC):
 
         return ReachReading.not_measured(f"the {self.type} channel cannot tell")
 
+    def reach_limits(self) -> list[SharedLimit]:
+        """The provider limits a reading of reach holds, shared with this channel's deliveries (the same names);
+        empty: none. Pure and offline, like `limits`."""
+        return []
+
     def preflight(self) -> list[Problem]:
         """Check credentials and reachability without delivering anything. Empty when all is well."""
         return []

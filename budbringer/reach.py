@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -134,12 +135,17 @@ def subject_of(record: Record, answers: Mapping[tuple[str, str], Any]) -> ReachS
                         answer=str(answer.answer) if answer else "", answer_note=answer.note if answer else "")
 
 
-def read(adapter: Adapter | None, subject: ReachSubject) -> ReachReading:
+#: what a reading is held in: the flow takes the channel's shared provider limits (`flows/reach.py`)
+Around = Callable[["Adapter", ReachSubject], AbstractContextManager[Any]]
+
+
+def read(adapter: Adapter | None, subject: ReachSubject, around: Around | None = None) -> ReachReading:
     """Ask one channel; whatever goes wrong is a refusal with its reason, never an exception."""
     if adapter is None:
         return ReachReading.not_measured(f"channel {subject.channel!r} is no longer in the plan")
     try:
-        return adapter.reach(subject)
+        with (around(adapter, subject) if around is not None and adapter.measures_reach else nullcontext()):
+            return adapter.reach(subject)
     except ReachRefused as exc:
         return ReachReading.refused(exc.reason)
     except Exception as exc:  # noqa: BLE001 - one provider's fault must never stop the other forums' readings
@@ -149,8 +155,10 @@ def read(adapter: Adapter | None, subject: ReachSubject) -> ReachReading:
 
 
 def collect(ledger: Ledger, channels: Mapping[str, Adapter], clock: Clock = default_clock,
-            points: Sequence[int] = DEFAULT_POINTS, message_id: str | None = None) -> Collection:
-    """Read every delivered forum whose next point has come and store the reading, once per point."""
+            points: Sequence[int] = DEFAULT_POINTS, message_id: str | None = None,
+            around: Around | None = None) -> Collection:
+    """Read every delivered forum whose next point has come and store the reading, once per point. `around`:
+    what each reading is held in (the flow's shared provider limits)."""
     now = clock()
     done = Collection(at=now)
     answers = {(a.message_id, a.forum): a for a in ledger.answers(message_id)}
@@ -166,7 +174,7 @@ def collect(ledger: Ledger, channels: Mapping[str, Adapter], clock: Clock = defa
         if (subject.key, point) in stored:
             done.already += 1
             continue
-        reading = read(channels.get(subject.channel), subject)
+        reading = read(channels.get(subject.channel), subject, around)
         reach = Reach(key=subject.key, message_id=subject.message_id, forum=subject.forum, channel=subject.channel,
                       point=point, read_at=clock(), delivered_at=subject.delivered_at, reading=reading)
         if ledger.reach_store.add(reach):
