@@ -45,7 +45,7 @@ from budbringer.adapters.addressing import MailOrNewsletter
 from budbringer.adapters.base import Adapter, ChannelSettings, ForumAddressing, SharedLimit
 from budbringer.adapters.graph import GraphClient, GraphEnvironment, RetrySettings, clients, odata_string, query, token_fix
 from budbringer.delivery import Delivery, Receipt
-from budbringer.reach import ReachReading, ReachSubject
+from budbringer.reach_reading import ReachReading, ReachSubject
 from budbringer.errors import (
     DeliveryError,
     PermanentDeliveryError,

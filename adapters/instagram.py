@@ -38,7 +38,7 @@ from budbringer.adapters.meta import GraphError, MetaEnvironment, MetaSettings
 from budbringer.checks import Finding
 from budbringer.delivery import Delivery, Receipt
 from budbringer.adapters import reach_readers
-from budbringer.reach import ReachReading, ReachSubject
+from budbringer.reach_reading import ReachReading, ReachSubject
 from budbringer.errors import PermanentDeliveryError, Problem, TransientDeliveryError, UncertainDeliveryError
 from budbringer.render import Variant
 

@@ -36,7 +36,7 @@ from budbringer.adapters.base import Adapter, ChannelEnvironment, ChannelSetting
 from budbringer.checks import Finding
 from budbringer.delivery import Delivery, Receipt
 from budbringer.adapters import reach_readers
-from budbringer.reach import ReachReading, ReachSubject
+from budbringer.reach_reading import ReachReading, ReachSubject
 from budbringer.errors import (
     PermanentDeliveryError,
     Problem,

@@ -32,7 +32,7 @@ from budbringer.adapters.addressing import NewsletterEditor
 from budbringer.adapters.base import Adapter, ChannelSettings, ForumAddressing, SharedLimit
 from budbringer.checks import Finding
 from budbringer.delivery import Delivery, Receipt
-from budbringer.reach import ReachReading, ReachSubject
+from budbringer.reach_reading import ReachReading, ReachSubject
 from budbringer.errors import PermanentDeliveryError, Problem
 from budbringer.render import Variant, danish_date
 from budbringer.clock import default_clock

@@ -20,7 +20,7 @@ from budbringer.adapters.addressing import EveryField
 from budbringer.adapters.base import Adapter, ChannelSettings, ForumAddressing
 from budbringer.adapters.mailformat import HEADER, build_mail
 from budbringer.delivery import Delivery, Receipt
-from budbringer.reach import ReachReading, ReachSubject
+from budbringer.reach_reading import ReachReading, ReachSubject
 from budbringer.errors import PermanentDeliveryError, Problem
 from budbringer.plan import Email
 

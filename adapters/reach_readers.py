@@ -25,7 +25,7 @@ from budbringer.adapters import http
 from budbringer.adapters.meta import PERMISSION as META_PERMISSION
 from budbringer.adapters.meta import THROTTLED as META_THROTTLED
 from budbringer.adapters.meta import TOKEN_EXPIRED as META_TOKEN_EXPIRED
-from budbringer.reach import ReachReading, ReachRefused, ReachSubject
+from budbringer.reach_reading import ReachReading, ReachRefused, ReachSubject
 
 #: connect and read timeouts of one reading (seconds)
 TIMEOUT = (10.0, 30.0)

@@ -36,7 +36,7 @@ from budbringer.adapters.base import Adapter, ChannelSettings, ForumAddressing
 from budbringer.adapters.graph import GraphClient, GraphEnvironment, RetrySettings, clients, odata_string, query, token_fix
 from budbringer.delivery import Delivery, Receipt
 from budbringer.adapters import reach_readers
-from budbringer.reach import ReachReading, ReachSubject
+from budbringer.reach_reading import ReachReading, ReachSubject
 from budbringer.errors import (
     DeliveryError,
     PermanentDeliveryError,

@@ -27,7 +27,7 @@ from pydantic import Field, SecretStr, model_validator
 from budbringer.adapters import http
 from budbringer.adapters.base import Adapter, ChannelEnvironment, ChannelSettings
 from budbringer.delivery import Delivery, Receipt
-from budbringer.reach import ReachReading, ReachSubject
+from budbringer.reach_reading import ReachReading, ReachSubject
 from budbringer.errors import PermanentDeliveryError, Problem
 
 SIGNATURE_HEADER = "X-Budbringer-Signature"

@@ -44,7 +44,7 @@ if TYPE_CHECKING:  # names in signatures only (the plan imports channel_types be
     from budbringer.delivery import Delivery, Receipt
     from budbringer.errors import Problem
     from budbringer.plan import Forum, Plan
-    from budbringer.reach import ReachReading, ReachSubject
+    from budbringer.reach_reading import ReachReading, ReachSubject
     from budbringer.render import Variant
 
 
@@ -176,7 +176,7 @@ class Adapter(ABC):
         Raise `budbringer.reach.ReachRefused` (or a DeliveryError) with the reason when the provider refuses
         (permission, a deleted post, throttling): the collection records it and asks again at the next point.
         The default is "not measured" (docs/reach.md says what each channel can tell)."""
-        from budbringer.reach import ReachReading
+        from budbringer.reach_reading import ReachReading
 
         return ReachReading.not_measured(f"the {self.type} channel cannot tell")
 

@@ -17,90 +17,23 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from budbringer.clock import Clock, default_clock
-from budbringer.delivery import Receipt
+from budbringer.reach_reading import Measure, Reach, ReachReading, ReachRefused, ReachSubject
 
 if TYPE_CHECKING:
     from budbringer.channel import Adapter
     from budbringer.ledger import Ledger, Record
+
+__all__ = ["DEFAULT_POINTS", "NOT_MEASURED", "Collection", "Measure", "Reach", "ReachReading", "ReachRefused",
+           "ReachSubject", "collect", "due_point", "read", "report_markdown", "table"]
 
 log = logging.getLogger("budbringer.reach")
 
 #: days after delivery at which a forum is read, unless the plan says otherwise
 DEFAULT_POINTS: tuple[int, ...] = (1, 7, 30)
 NOT_MEASURED = "not measured"
-
-
-class Measure(StrEnum):
-    """What a reading holds: figures, nothing the provider can tell, or the provider's refusal."""
-
-    MEASURED = "measured"
-    NOT_MEASURED = "not measured"
-    REFUSED = "refused"
-
-
-@dataclass(frozen=True)
-class ReachReading:
-    """What a provider said about one delivery at one moment: metric → number, or why there is none."""
-
-    measure: Measure
-    figures: Mapping[str, int] = field(default_factory=dict)
-    reason: str = ""
-
-    @classmethod
-    def measured(cls, figures: Mapping[str, int], note: str = "") -> ReachReading:
-        return cls(Measure.MEASURED, {name: int(value) for name, value in figures.items()}, note)
-
-    @classmethod
-    def not_measured(cls, why: str) -> ReachReading:
-        return cls(Measure.NOT_MEASURED, {}, why)
-
-    @classmethod
-    def refused(cls, why: str) -> ReachReading:
-        return cls(Measure.REFUSED, {}, why)
-
-
-class ReachRefused(Exception):
-    """The provider would not give figures now (permission, a deleted post, throttling): tried at the next point."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-@dataclass(frozen=True)
-class ReachSubject:
-    """One delivered forum, as a channel is asked about it: its receipt, and the editor's answer (newsletters)."""
-
-    key: str
-    message_id: str
-    forum: str
-    channel: str
-    receipt: Receipt
-    delivered_at: dt.datetime
-    answer: str = ""
-    answer_note: str = ""
-
-
-@dataclass(frozen=True)
-class Reach:
-    """One stored reading: a delivery's figures at a point (days after delivery), and when they were read."""
-
-    key: str
-    message_id: str
-    forum: str
-    channel: str
-    point: int
-    read_at: dt.datetime
-    delivered_at: dt.datetime
-    reading: ReachReading
-
-    @property
-    def figures(self) -> Mapping[str, int]:
-        return self.reading.figures
 
 
 def due_point(delivered_at: dt.datetime, now: dt.datetime, points: Sequence[int]) -> int | None:

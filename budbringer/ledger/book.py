@@ -23,7 +23,7 @@ from budbringer.ledger.notice_store import NoticeBook, NoticeRecord, NoticeStore
 from budbringer.ledger.reach_store import ReachStore
 from budbringer.ledger.session_store import Account, SessionStore, WebSession
 from budbringer.ledger.states import RequestState, State
-from budbringer.reach import Reach
+from budbringer.reach_reading import Reach
 
 
 class Ledger:

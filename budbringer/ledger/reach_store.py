@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from budbringer.ledger.database import _aware
 from budbringer.ledger.schema import reach_readings
-from budbringer.reach import Measure, Reach, ReachReading
+from budbringer.reach_reading import Measure, Reach, ReachReading
 
 
 class ReachStore:
