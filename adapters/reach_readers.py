@@ -122,15 +122,16 @@ def insight_figures(body: Mapping[str, Any], names: Mapping[str, str]) -> dict[s
 # Per channel --------------------------------------------------------------------------------------------------
 
 
-def sharepoint(graph: Any, subject: ReachSubject) -> ReachReading:
-    """Every page of the delivery (one per site): views and unique viewers over the page's life, summed."""
+def sharepoint(graph: Any, subject: ReachSubject, libraries: dict[str, str] | None = None) -> ReachReading:
+    """Every page of the delivery (one per site): views and unique viewers over the page's life, summed.
+    `libraries`: the sites' pages library ids found so far (the channel keeps them for its life)."""
     pages = subject.receipt.details.get("pages") or []
     if not pages:
         return ReachReading.not_measured("the receipt names no page")
     credentials = graph.credentials(subject.forum)
     headers = {"Authorization": f"Bearer {graph.token(subject.forum)}", "Accept": "application/json"}
     total = {"views": 0, "unique_viewers": 0}
-    lists: dict[str, str] = {}
+    lists = libraries if libraries is not None else {}
     for page in pages:
         site = page["site_id"]
         if site not in lists:

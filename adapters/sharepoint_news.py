@@ -121,6 +121,7 @@ class SharePointNewsAdapter(Adapter):
         self.plan_sites: tuple[str, ...] = ()
         # Site ids resolved by this channel object (one run): host/path, lower-cased → id and webUrl.
         self._sites: dict[str, dict[str, Any]] = {}
+        self._page_libraries: dict[str, str] = {}  # site id → its pages library's list id (reach readings)
         self._sites_lock = threading.Lock()
 
     def bind(self, plan: Plan, channels: Mapping[str, Adapter]) -> None:
@@ -279,7 +280,7 @@ class SharePointNewsAdapter(Adapter):
 
     def reach(self, subject: ReachSubject) -> ReachReading:
         """Views and unique viewers of the news page(s), from Graph's itemAnalytics (docs/reach.md)."""
-        return reach_readers.sharepoint(self.graph, subject)
+        return reach_readers.sharepoint(self.graph, subject, self._page_libraries)
 
     def preflight(self, sites: tuple[str, ...] | list[str] | None = None) -> list[Problem]:
         """Sign in, and resolve the sites (by default those of the plan's fora on this channel): a wrong path or
