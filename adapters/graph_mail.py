@@ -45,6 +45,7 @@ from budbringer.adapters.addressing import MailOrNewsletter
 from budbringer.adapters.base import Adapter, ChannelSettings, ForumAddressing, SharedLimit
 from budbringer.adapters.graph import GraphClient, GraphEnvironment, RetrySettings, clients, odata_string, query, token_fix
 from budbringer.delivery import Delivery, Receipt
+from budbringer.adapters import reach_readers
 from budbringer.reach_reading import ReachReading, ReachSubject
 from budbringer.errors import (
     DeliveryError,
@@ -194,11 +195,13 @@ class GraphMailAdapter(Adapter):
         # part that was accepted a moment ago. A new run (a new object) has only the lookup to go by.
         self._accepted: dict[str, dict[str, Any]] = {}
         self._accepted_lock = threading.Lock()
+        self._fora: dict[str, tuple[str, ...]] = {}  # the plan's mail fora on this channel → their addresses
 
     def bind(self, plan: Plan, channels: Mapping[str, Adapter]) -> None:
         """Share with the run's other channels: the sign-in of the same app registration, and the limiter of the
         same sending mailbox (the first channel of the plan that sends from it sets its limits)."""
         self.graph.share_sign_in(clients(channels))
+        self._fora = {name: forum.address.mail_to() for name, forum in plan.fora.items() if forum.channel == self.name}
         mailbox = self.settings.sender.casefold()
         same = [other for other in channels.values()
                 if isinstance(other, GraphMailAdapter) and other.settings.sender.casefold() == mailbox]
@@ -364,9 +367,8 @@ class GraphMailAdapter(Adapter):
     # checking --------------------------------------------------------------------------------------------
 
     def reach(self, subject: ReachSubject) -> ReachReading:
-        """Delivered, to how many recipients (the receipt's count). Mail is not read-tracked (docs/reach.md)."""
-        recipients = int(subject.receipt.details.get("recipients") or 0)
-        return ReachReading.measured({"delivered": 1, "recipients": recipients}, "no read tracking")
+        """Delivered, to how many recipients, and the members of those that are groups (docs/reach.md)."""
+        return reach_readers.mail(self.graph, subject, self._fora.get(subject.forum, ()))
 
     def preflight(self) -> list[Problem]:
         """Sign in (a wrong or missing credential shows here), and with the lookup on, ask the mailbox once:

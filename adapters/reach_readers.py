@@ -183,3 +183,34 @@ def meta(graph: Any, subject: ReachSubject, metrics: tuple[str, ...], names: Map
                params={"metric": ",".join(metrics)}, what="Meta insights", permission=permission)
     figures = insight_figures(body, names)
     return ReachReading.measured(figures, "" if figures else "no figures yet (Meta gives none for a new post)")
+
+
+def mail(graph: Any, subject: ReachSubject, addresses: tuple[str, ...]) -> ReachReading:
+    """Delivered, to how many addresses (the receipt's count), and how many members the addresses that are
+    mail-enabled groups have: `GET /groups?$filter=mail eq '…'` and `GET /groups/{id}/members/$count` (with
+    `ConsistencyLevel: eventual`; GroupMember.Read.All). Without that permission the group sizes are left out and
+    the note says why: the delivery itself is known. Mail is not read-tracked."""
+    figures = {"delivered": 1, "recipients": int(subject.receipt.details.get("recipients") or len(addresses))}
+    if not addresses:
+        return ReachReading.measured(figures, "no read tracking")
+    try:
+        credentials = graph.credentials(subject.forum)
+        headers = {"Authorization": f"Bearer {graph.token(subject.forum)}", "Accept": "application/json",
+                   "ConsistencyLevel": "eventual"}
+        groups = members = 0
+        for address in addresses:
+            found = get(graph.session, f"{credentials.graph_url}/groups", headers=headers,
+                        params={"$filter": f"mail eq '{address.replace(chr(39), chr(39) * 2)}'", "$select": "id"},
+                        what="Graph groups", permission="GroupMember.Read.All (application)")
+            for group in found.get("value") or []:
+                count = get(graph.session, f"{credentials.graph_url}/groups/{quote(str(group['id']))}/members/$count",
+                            headers=headers, what="Graph group members", permission="GroupMember.Read.All (application)")
+                groups += 1
+                members += int(count)
+    except ReachRefused as refused:
+        return ReachReading.measured(figures, f"no read tracking; group sizes not read: {refused.reason}")
+    except Exception as exc:  # noqa: BLE001 - a sign-in problem must not hide that the mail was delivered
+        return ReachReading.measured(figures, f"no read tracking; group sizes not read: {getattr(exc, 'reason', exc)}")
+    if groups:
+        figures["group_members"] = members
+    return ReachReading.measured(figures, "no read tracking")

@@ -12,6 +12,7 @@ import pytest
 import trustme
 
 from budbringer.adapters import graph, reach_readers
+from budbringer.channel import Adapter
 from budbringer.adapters.facebook_page import FacebookPageAdapter
 from budbringer.adapters.graph_mail import GraphMailAdapter
 from budbringer.adapters.instagram import InstagramAdapter
@@ -217,3 +218,29 @@ def test_newsletter_mail_and_outbox(tmp_path: Path) -> None:
 
     outbox = OutboxAdapter.from_config("outbox", {"path": str(tmp_path)})
     assert read(outbox, subject("outbox", Receipt("outbox"))).measure is Measure.NOT_MEASURED
+
+
+def test_mail_counts_the_members_of_a_group_address_where_graph_may_tell(tenant: M365, workdir: Path) -> None:
+    from budbringer import cascade
+    from budbringer import plan as plan_
+    from budbringer.adapters.registry import REGISTRY
+    from tests.conftest import write_plan
+    from tests.servers.graph import SENDER
+
+    path = write_plan(workdir, {"channels": {"m365": {"type": "graph_mail", "sender": SENDER}},
+                                "fora": {"hmu": {"channel": "m365"}}})
+    tenant.graph.groups["hmu@socialomraadet.example"] = ("4f1c0b7e-hmu", 23)
+    about = subject("m365", Receipt("graph_mail", details={"recipients": 1}), "hmu")
+
+    def channel() -> Adapter:
+        return cascade.channels(plan_.load(path, REGISTRY, dict(os.environ)), environ=dict(os.environ))["m365"]
+
+    without = read(channel(), about)  # the app has no GroupMember.Read.All: the delivery is still counted
+    assert dict(without.figures) == {"delivered": 1, "recipients": 1}
+    assert "GroupMember.Read.All" in without.reason
+
+    tenant.app.roles.add("GroupMember.Read.All")
+    counted = read(channel(), about)
+    assert dict(counted.figures) == {"delivered": 1, "recipients": 1, "group_members": 23}
+    assert counted.reason == "no read tracking"
+    assert tenant.graph.received("GET", "/members/$count")[-1].header("ConsistencyLevel") == "eventual"

@@ -34,6 +34,10 @@ Graph (`GraphEmulator`, another host, under /v1.0):
                                                               Files.Read.All or Sites.Read.All): `page_views`
                                                               sets a page's (views, viewers); a new page has no
                                                               `access` yet
+    GET  /groups?$filter=mail eq '…'&$select=id                a mail-enabled group by its address (`groups`)
+    GET  /groups/{id}/members/$count                          its member count as text; needs the header
+                                                              ConsistencyLevel: eventual and GroupMember.Read.All
+                                                              (or Group.Read.All, Directory.Read.All)
 
 Every Graph call needs a bearer token the sign-in emulator issued, for the Graph audience, and the app
 role the endpoint needs (Mail.Send, Mail.Read, Sites.ReadWrite.All): otherwise 401 or 403 as Graph answers.
@@ -126,6 +130,7 @@ class GraphEmulator(Emulator):
         self.in_flight: dict[str, int] = {}
         self.max_in_flight: dict[str, int] = {}
         self.page_views: dict[str, tuple[int, int]] = {}  # page id (its list item's unique id) → views, viewers
+        self.groups: dict[str, tuple[str, int]] = {}  # a group's mail address (lower case) → its id, members
 
     # state --------------------------------------------------------------------------------------------------
 
@@ -191,6 +196,11 @@ class GraphEmulator(Emulator):
         match = re.fullmatch(r"/sites/([^/]+)/lists/([^/]+)/items/([^/]+)/analytics/allTime", path)
         if match and method == "GET":
             return self._analytics(token, *match.groups())
+        if path == "/groups" and method == "GET":
+            return self._groups(request, token)
+        match = re.fullmatch(r"/groups/([^/]+)/members/\$count", path)
+        if match and method == "GET":
+            return self._member_count(request, token, match.group(1))
         segment = path.strip("/").split("/")[-1]
         return graph_error(400, "BadRequest", f"Resource not found for the segment '{segment}'.")
 
@@ -379,6 +389,30 @@ class GraphEmulator(Emulator):
             views, viewers = self.page_views[item_id]
             stat["access"] = {"actionCount": views, "actorCount": viewers}
         return Reply(200, stat)
+
+    _GROUP_ROLES = ("GroupMember.Read.All", "Group.Read.All", "Directory.Read.All")
+
+    def _groups(self, request: Request, token: Token) -> Reply:
+        if self._denied(token, *self._GROUP_ROLES):
+            return graph_error(403, "Authorization_RequestDenied", "Insufficient privileges to complete the "
+                               "operation.")
+        condition = re.fullmatch(r"mail eq '((?:[^']|'')*)'", (request.query.get("$filter") or [""])[0])
+        if condition is None:
+            return graph_error(400, "Request_UnsupportedQuery", "Unsupported query.")
+        found = self.groups.get(condition.group(1).replace("''", "'").lower())
+        return Reply(200, {"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#groups(id)",
+                           "value": [{"id": found[0]}] if found else []})
+
+    def _member_count(self, request: Request, token: Token, group_id: str) -> Reply:
+        if self._denied(token, *self._GROUP_ROLES):
+            return graph_error(403, "Authorization_RequestDenied", "Insufficient privileges to complete the "
+                               "operation.")
+        if (request.header("ConsistencyLevel") or "").lower() != "eventual":
+            return graph_error(400, "Request_BadRequest", "Count is not currently supported.")
+        count = next((members for gid, members in self.groups.values() if gid == group_id), None)
+        if count is None:
+            return graph_error(404, "Request_ResourceNotFound", f"Resource '{group_id}' does not exist.")
+        return Reply(200, str(count), {"Content-Type": "text/plain"})
 
     def _publish(self, token: Token, site_id: str, page_id: str) -> Reply:
         if self._denied(token, "Sites.ReadWrite.All"):
