@@ -52,7 +52,6 @@ def variant(forum: str, channel: str) -> Variant:
                    body=f"Systemet går i luften ({forum}).", body_format="text", summary="Go-live.", link=None)
 
 
-@pytest.mark.mechanism("artifacts")
 def test_the_collection_reports_each_run_and_a_rerun_stores_nothing_twice(
         prefect_api: None, workdir: Path, linkedin: LinkedInEmulator, example_clock: dt.datetime,
         monkeypatch: pytest.MonkeyPatch) -> None:
