@@ -201,7 +201,8 @@ class GraphMailAdapter(Adapter):
         """Share with the run's other channels: the sign-in of the same app registration, and the limiter of the
         same sending mailbox (the first channel of the plan that sends from it sets its limits)."""
         self.graph.share_sign_in(clients(channels))
-        self._fora = {name: forum.address.mail_to() for name, forum in plan.fora.items() if forum.channel == self.name}
+        if plan is not None:  # some callers bind the channels alone
+            self._fora = {n: f.address.mail_to() for n, f in plan.fora.items() if f.channel == self.name}
         mailbox = self.settings.sender.casefold()
         same = [other for other in channels.values()
                 if isinstance(other, GraphMailAdapter) and other.settings.sender.casefold() == mailbox]

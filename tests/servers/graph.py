@@ -63,6 +63,7 @@ import trustme
 # the sign-in emulator and the reference metadata have their own modules; their names stay importable from here
 from tests.servers.entra import ALL_ROLES, GRAPH_SCOPE, App, Grant, LoginEmulator, Token, User  # noqa: F401
 from tests.servers.graph_schema import REFERENCE, Schema  # noqa: F401
+from tests.servers.graph_reach import ReachEndpoints
 from tests.servers.https import Emulator, HTTPSServer, Reply, Request
 
 
@@ -116,7 +117,7 @@ _LOOKUP = re.compile(r"^singleValueExtendedProperties/Any\(ep: ep/id eq '((?:[^'
 _BY_NAME = re.compile(r"^name eq '((?:[^']|'')*)'$")
 
 
-class GraphEmulator(Emulator):
+class GraphEmulator(ReachEndpoints, Emulator):
     """Graph v1.0 for mail (sendMail, a mailbox lookup) and SharePoint news pages."""
 
     def __init__(self, login: LoginEmulator, schema: Schema | None = None) -> None:
@@ -356,63 +357,6 @@ class GraphEmulator(Emulator):
             site.pages[page["id"]] = page
         return Reply(201, {"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#sites('…')/pages/$entity",
                            "@odata.type": "#microsoft.graph.sitePage", **page})
-
-    @staticmethod
-    def pages_list(site: Site) -> str:
-        return str(uuid.uuid5(uuid.NAMESPACE_URL, site.id + "/SitePages"))
-
-    def _lists(self, token: Token, site_id: str) -> Reply:
-        if self._denied(token, "Sites.ReadWrite.All", "Sites.Read.All"):
-            return graph_error(403, "accessDenied", "Access denied")
-        site = self._known_site(site_id)
-        if isinstance(site, Reply):
-            return site
-        documents = str(uuid.uuid5(uuid.NAMESPACE_URL, site.id + "/Shared Documents"))
-        return Reply(200, {"value": [
-            {"id": documents, "name": "Shared Documents", "list": {"template": "documentLibrary"}},
-            {"id": self.pages_list(site), "name": "SitePages", "list": {"template": "webPageLibrary"}},
-        ]})
-
-    def _analytics(self, token: Token, site_id: str, list_id: str, item_id: str) -> Reply:
-        if self._denied(token, "Files.Read.All", "Files.ReadWrite.All", "Sites.Read.All", "Sites.ReadWrite.All"):
-            return graph_error(403, "accessDenied", "Either scp or roles claim need to be present in the token.")
-        site = self._known_site(site_id)
-        if isinstance(site, Reply):
-            return site
-        if list_id != self.pages_list(site) or item_id not in site.pages:
-            return graph_error(404, "itemNotFound", "The resource could not be found.")
-        stat: dict[str, Any] = {"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#microsoft.graph."
-                                "itemActivityStat", "startDateTime": site.pages[item_id]["createdDateTime"],
-                                "endDateTime": _now(), "isTrending": False,
-                                "incompleteData": {"missingDataBeforeDateTime": None, "wasThrottled": False}}
-        if item_id in self.page_views:
-            views, viewers = self.page_views[item_id]
-            stat["access"] = {"actionCount": views, "actorCount": viewers}
-        return Reply(200, stat)
-
-    _GROUP_ROLES = ("GroupMember.Read.All", "Group.Read.All", "Directory.Read.All")
-
-    def _groups(self, request: Request, token: Token) -> Reply:
-        if self._denied(token, *self._GROUP_ROLES):
-            return graph_error(403, "Authorization_RequestDenied", "Insufficient privileges to complete the "
-                               "operation.")
-        condition = re.fullmatch(r"mail eq '((?:[^']|'')*)'", (request.query.get("$filter") or [""])[0])
-        if condition is None:
-            return graph_error(400, "Request_UnsupportedQuery", "Unsupported query.")
-        found = self.groups.get(condition.group(1).replace("''", "'").lower())
-        return Reply(200, {"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#groups(id)",
-                           "value": [{"id": found[0]}] if found else []})
-
-    def _member_count(self, request: Request, token: Token, group_id: str) -> Reply:
-        if self._denied(token, *self._GROUP_ROLES):
-            return graph_error(403, "Authorization_RequestDenied", "Insufficient privileges to complete the "
-                               "operation.")
-        if (request.header("ConsistencyLevel") or "").lower() != "eventual":
-            return graph_error(400, "Request_BadRequest", "Count is not currently supported.")
-        count = next((members for gid, members in self.groups.values() if gid == group_id), None)
-        if count is None:
-            return graph_error(404, "Request_ResourceNotFound", f"Resource '{group_id}' does not exist.")
-        return Reply(200, str(count), {"Content-Type": "text/plain"})
 
     def _publish(self, token: Token, site_id: str, page_id: str) -> Reply:
         if self._denied(token, "Sites.ReadWrite.All"):
