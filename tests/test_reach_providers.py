@@ -244,3 +244,39 @@ def test_mail_counts_the_members_of_a_group_address_where_graph_may_tell(tenant:
     assert dict(counted.figures) == {"delivered": 1, "recipients": 1, "group_members": 23}
     assert counted.reason == "no read tracking"
     assert tenant.graph.received("GET", "/members/$count")[-1].header("ConsistencyLevel") == "eventual"
+
+
+def test_the_website_receiver_answers_when_asked_else_not_measured(ca: trustme.CA,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from budbringer.adapters.webhook import WebhookAdapter
+    from tests.servers.webhook import WebhookReceiver
+
+    secret = "9d8c7b6a5f4e3d2c1b0a99887766554433221100ffeeddccbbaa998877665544"
+    receiver = WebhookReceiver(secret)
+    with HTTPSServer(receiver, ca) as server:
+        monkeypatch.setenv("BUDBRINGER_REACH_WEBHOOK_SECRET", secret)
+        settings = {"url": server.url + "/intake/budbringer", "secret_env": "BUDBRINGER_REACH_WEBHOOK_SECRET",
+                    "retry": FAST}
+        quiet = WebhookAdapter.from_config("website", settings, os.environ)
+        asking = WebhookAdapter.from_config("website", {**settings, "reach_url": server.url + "/intake/budbringer/reach"},
+                                            os.environ)
+        variant = Variant(forum="website", forum_title="Hjemmesiden", tier="external", tier_index=4, phase="publish",
+                          medium="web", channel="website", template="x", stakeholder="citizens",
+                          subject="Demodage", body="<p>Kom og prøv.</p>", body_format="html", summary="Kom.",
+                          link=None)
+        delivery = Delivery(MESSAGE, variant, "website", approval_id=1)
+        receipt = asking.deliver(delivery)
+        about = ReachSubject(key=delivery.key, message_id=MESSAGE, forum="website", channel="website",
+                             receipt=receipt, delivered_at=WHEN)
+
+        assert read(quiet, about).measure is Measure.NOT_MEASURED
+        assert dict(read(asking, about).figures) == {}  # published, no figures yet
+        receiver.views[delivery.key] = 88
+        assert dict(read(asking, about).figures) == {"views": 88}
+        monkeypatch.setenv("BUDBRINGER_REACH_WEBHOOK_SECRET", "another-secret-" + "0" * 40)
+        wrong = WebhookAdapter.from_config("website", {**settings, "reach_url": server.url + "/intake/budbringer/reach"},
+                                           os.environ)
+        refused = read(wrong, about)
+        assert refused.measure is Measure.REFUSED and "BUDBRINGER_REACH_WEBHOOK_SECRET" in refused.reason
+        for channel in (quiet, asking, wrong):
+            channel.close()
