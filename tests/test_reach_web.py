@@ -100,3 +100,25 @@ def test_the_chart_escapes_labels_and_draws_a_line_per_forum() -> None:
     svg = reach_chart.over_days(readings, {"forum1": "<OC & HMU>"})
     assert svg.count('<polyline class="forum"') == 3
     assert "&lt;OC &amp; HMU&gt;" in svg and "<OC" not in svg
+
+
+def test_the_authors_message_page_links_to_the_reach_page(site: tuple[TestClient, Ledger], workdir: Path,
+                                                          example_clock: dt.datetime) -> None:
+    import shutil
+
+    from budbringer import author_links
+    from budbringer import plan as plan_
+    from tests.conftest import MESSAGE
+
+    client, _ = site
+    (workdir / "messages").mkdir(exist_ok=True)
+    shutil.copy(MESSAGE, workdir / "messages" / f"{THIS}.md")
+    import yaml
+
+    written = yaml.safe_load((workdir / "memory-plan.yaml").read_text(encoding="utf-8"))
+    written["authors"] = [{"name": "Sofie Dahl", "email": "sofie.dahl@socialomraadet.example"}]
+    (workdir / "memory-plan.yaml").write_text(yaml.safe_dump(written, allow_unicode=True), encoding="utf-8")
+    shown = plan_.load(workdir / "memory-plan.yaml")
+    url = author_links.AuthorSigner(SECRET).url(shown, shown.authors[0], example_clock, message_id=THIS)
+    page = client.get("/" + url.split("://", 1)[1].split("/", 1)[1]).text
+    assert f'href="{ReachSigner(SECRET).path(THIS)}"' in page and "Se hvor mange budskabet har nået" in page
