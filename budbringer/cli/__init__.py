@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from budbringer import settings
 from budbringer.cli.approval import cmd_approve, cmd_link, cmd_web
 from budbringer.cli.entry import EXIT_OK, EXIT_PROBLEM
+from budbringer.cli import reach as reach_commands
 from budbringer.cli.records import cmd_db, cmd_db_backup, cmd_mark, cmd_resolve, cmd_status
 from budbringer.cli.sending import cmd_alerts_setup, cmd_send, cmd_serve
 from budbringer.cli.writing import cmd_check, cmd_init, cmd_new, cmd_plan, cmd_preview
@@ -168,6 +169,8 @@ def _parser() -> argparse.ArgumentParser:
     mark.add_argument("answer", choices=[a.value for a in Answer])
     mark.add_argument("--note", default="", help="what the editor said (e.g. the issue it will be in)")
     mark.set_defaults(run=cmd_mark)
+
+    reach_commands.add_parser(sub, common)
 
     resolve = sub.add_parser("resolve", parents=[common],
                              help="settle an uncertain delivery or notice after checking with the provider")

@@ -18,7 +18,7 @@ from budbringer.plan.fields import (GUID, MULTI_TENANT, STAKEHOLDER_LABELS, STAK
                                     Email, Medium, Name, PersonName, Phase, Stakeholder, Strict)
 from budbringer.plan.fora import Channel, Forum, Newsletter, NewsletterIssue, Tier
 from budbringer.plan.loading import MAX_EXTENDS, PLAN_SUFFIXES, lines_of_extends, load, plan_path
-from budbringer.plan.model import Narrative, Plan
+from budbringer.plan.model import Narrative, Plan, ReachPolicy
 from budbringer.plan.people import ApprovalPolicy, Author, Member, SignIn
 from budbringer.plan.readability_policy import (DEFAULT_COMPOUND_ZIPF, DEFAULT_MAX_LIX, DEFAULT_MIN_ZIPF,
                                                 DEFAULT_SEVERITY, DEFAULT_TERMS, GlossaryTerm, Readability,
@@ -29,7 +29,7 @@ __all__ = [
     "DEFAULT_COMPOUND_ZIPF", "DEFAULT_MAX_LIX", "DEFAULT_MIN_ZIPF", "DEFAULT_SEVERITY", "DEFAULT_TERMS", "GUID",
     "MAX_EXTENDS", "MULTI_TENANT", "PLAN_SUFFIXES", "STAKEHOLDER_LABELS", "STAKEHOLDER_READERS", "STAKEHOLDER_WORDS",
     "ApprovalPolicy", "Author", "Calendar", "Channel", "Email", "Forum", "GlossaryTerm", "InputError", "Medium",
-    "Member", "Name", "Narrative", "Newsletter", "NewsletterIssue", "PersonName", "Phase", "Plan", "Problem",
+    "Member", "Name", "Narrative", "Newsletter", "NewsletterIssue", "PersonName", "Phase", "Plan", "Problem", "ReachPolicy",
     "Readability", "ReadabilityPolicy", "Rule", "Sense", "Severity", "SignIn", "Stakeholder", "Strict", "Tier",
     "expand_environment", "lines_of_extends", "load", "plan_path",
 ]

@@ -25,6 +25,21 @@ class Narrative(Strict):
     contact: str
 
 
+class ReachPolicy(Strict):
+    """When each delivered forum's reach is read (docs/reach.md): days after its delivery."""
+
+    points: list[Annotated[int, Field(ge=1, le=365)]] = Field(
+        default_factory=lambda: [1, 7, 30], min_length=1,
+        description="Days after delivery at which each forum's reach is read, e.g. [1, 7, 30].")
+
+    @field_validator("points")
+    @classmethod
+    def _ascending(cls, value: list[int]) -> list[int]:
+        if sorted(set(value)) != value:
+            raise ValueError("give the days in ascending order, each once, e.g. [1, 7, 30]")
+        return value
+
+
 class Plan(Strict):
     name: str
     narrative: Narrative
@@ -35,6 +50,7 @@ class Plan(Strict):
     tiers: list[Tier] = Field(min_length=1)
     readability: ReadabilityPolicy = ReadabilityPolicy()
     calendar: Calendar = Calendar()
+    reach: ReachPolicy = ReachPolicy()
     authors: list[Author] = Field(default_factory=list, description="Who writes the messages on the author's "
                                   "page: name, email and (for Entra ID sign-in) object_id, as for members.")
     environment: list[Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]] = Field(

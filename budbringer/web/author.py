@@ -43,6 +43,7 @@ from budbringer.ledger import Ledger, RequestState, State
 from budbringer.plan import Author, Plan, SignIn
 from budbringer.runtime import Runtime
 from budbringer.web import author_view, pages, signin
+from budbringer.web import reach as reach_web
 
 log = logging.getLogger("budbringer")
 
@@ -100,6 +101,7 @@ def router(run: Runtime, messages: str | Path, key: str, clock: Clock,
     folder = Path(messages)
     saving = threading.Lock()  # a save compares the file's hash and replaces it as one step
     signer = author_links.AuthorSigner(key)
+    reach_signer = reach_web.ReachSigner(key)
 
     def plan() -> Plan:
         return run.plan
@@ -279,7 +281,8 @@ def router(run: Runtime, messages: str | Path, key: str, clock: Clock,
             message_id=message_id, analysis=analysis, base=base, notice=notice, tone=tone, draft=draft if offer
             else None, sections=_sections(shown, analysis), label=author_view.label, status_view=_status(
                 shown, run.ledger, message_id), theirs=theirs, mine=mine,
-            saved_at=pages.danish_datetime(draft.saved_at, shown.calendar.timezone) if offer and draft else ""),
+            saved_at=pages.danish_datetime(draft.saved_at, shown.calendar.timezone) if offer and draft else "",
+            reach_links=reach_web.links(reach_signer, run.ledger, message_id)),
             status)
 
     def unreadable(token: str, shown: Plan, author: Author, message_id: str, text: str,
