@@ -30,6 +30,8 @@ from budbringer.adapters.base import Adapter, SharedLimit
 from budbringer.adapters.meta import GraphError, MetaEnvironment, MetaSettings
 from budbringer.checks import Finding
 from budbringer.delivery import Delivery, Receipt
+from budbringer.adapters import reach_readers
+from budbringer.reach_reading import ReachReading, ReachSubject
 from budbringer.errors import PermanentDeliveryError, Problem, TransientDeliveryError, UncertainDeliveryError
 from budbringer.render import Variant
 
@@ -54,6 +56,7 @@ class FacebookPageAdapter(Adapter):
     type: ClassVar[str] = "facebook_page"
     label: ClassVar[str] = "Facebook-side"
     media: ClassVar[frozenset[str]] = frozenset({"post"})
+    measures_reach: ClassVar[bool] = True
     Settings = FacebookPageSettings
     settings: FacebookPageSettings
     Environment = FacebookPageEnvironment
@@ -104,6 +107,15 @@ class FacebookPageAdapter(Adapter):
         """One post at a time per Page across runs; the Page id is public, not a secret."""
         page = self._page_id()
         return [SharedLimit(f"budbringer-facebook-page-{page}", 1)] if re.fullmatch(r"\d{5,20}", page) else []
+
+    def reach_limits(self) -> list[SharedLimit]:
+        """A reading holds the same slot as a post (its `limits` read only the channel's settings)."""
+        return self.limits(None)  # type: ignore[arg-type]  # limits() reads no field of the delivery here
+
+    def reach(self, subject: ReachSubject) -> ReachReading:
+        """The Page post's insights (views, unique viewers, reactions; docs/reach.md). Needs read_insights."""
+        return reach_readers.meta(self.graph, subject, reach_readers.FACEBOOK_METRICS, reach_readers.FACEBOOK_FIGURES,
+                                  "read_insights (a Page token of someone who may ANALYZE the Page)")
 
     def preflight(self) -> list[Problem]:
         page = self._page_id() or None

@@ -45,6 +45,8 @@ from budbringer.adapters.addressing import MailOrNewsletter
 from budbringer.adapters.base import Adapter, ChannelSettings, ForumAddressing, SharedLimit
 from budbringer.adapters.graph import GraphClient, GraphEnvironment, RetrySettings, clients, odata_string, query, token_fix
 from budbringer.delivery import Delivery, Receipt
+from budbringer.adapters import reach_readers
+from budbringer.reach_reading import ReachReading, ReachSubject
 from budbringer.errors import (
     DeliveryError,
     PermanentDeliveryError,
@@ -175,6 +177,7 @@ class GraphMailAdapter(Adapter):
     label: ClassVar[str] = "Microsoft 365-mail"
     Addressing: ClassVar[builtins.type[ForumAddressing]] = MailOrNewsletter
     media: ClassVar[frozenset[str]] = frozenset({"mail", "submission"})
+    measures_reach: ClassVar[bool] = True
     max_concurrency: ClassVar[int] = 4
     Settings = GraphMailSettings
     settings: GraphMailSettings
@@ -192,11 +195,14 @@ class GraphMailAdapter(Adapter):
         # part that was accepted a moment ago. A new run (a new object) has only the lookup to go by.
         self._accepted: dict[str, dict[str, Any]] = {}
         self._accepted_lock = threading.Lock()
+        self._fora: dict[str, tuple[str, ...]] = {}  # the plan's mail fora on this channel → their addresses
 
     def bind(self, plan: Plan, channels: Mapping[str, Adapter]) -> None:
         """Share with the run's other channels: the sign-in of the same app registration, and the limiter of the
         same sending mailbox (the first channel of the plan that sends from it sets its limits)."""
         self.graph.share_sign_in(clients(channels))
+        if plan is not None:  # some callers bind the channels alone
+            self._fora = {n: f.address.mail_to() for n, f in plan.fora.items() if f.channel == self.name}
         mailbox = self.settings.sender.casefold()
         same = [other for other in channels.values()
                 if isinstance(other, GraphMailAdapter) and other.settings.sender.casefold() == mailbox]
@@ -360,6 +366,10 @@ class GraphMailAdapter(Adapter):
         return self._receipt(parts)
 
     # checking --------------------------------------------------------------------------------------------
+
+    def reach(self, subject: ReachSubject) -> ReachReading:
+        """Delivered, to how many recipients, and the members of those that are groups (docs/reach.md)."""
+        return reach_readers.mail(self.graph, subject, self._fora.get(subject.forum, ()))
 
     def preflight(self) -> list[Problem]:
         """Sign in (a wrong or missing credential shows here), and with the lookup on, ask the mailbox once:

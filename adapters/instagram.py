@@ -37,6 +37,8 @@ from budbringer.adapters.base import Adapter, SharedLimit
 from budbringer.adapters.meta import GraphError, MetaEnvironment, MetaSettings
 from budbringer.checks import Finding
 from budbringer.delivery import Delivery, Receipt
+from budbringer.adapters import reach_readers
+from budbringer.reach_reading import ReachReading, ReachSubject
 from budbringer.errors import PermanentDeliveryError, Problem, TransientDeliveryError, UncertainDeliveryError
 from budbringer.render import Variant
 
@@ -73,6 +75,7 @@ class InstagramAdapter(Adapter):
     type: ClassVar[str] = "instagram"
     label: ClassVar[str] = "Instagram"
     media: ClassVar[frozenset[str]] = frozenset({"post"})
+    measures_reach: ClassVar[bool] = True
     Settings = InstagramSettings
     settings: InstagramSettings
     Environment = InstagramEnvironment
@@ -121,6 +124,15 @@ class InstagramAdapter(Adapter):
     def limits(self, delivery: Delivery) -> list[SharedLimit]:
         account = self._account_id()
         return [SharedLimit(f"budbringer-instagram-{account}", 1)] if re.fullmatch(r"\d{5,25}", account) else []
+
+    def reach_limits(self) -> list[SharedLimit]:
+        """A reading holds the same slot as a post (its `limits` read only the channel's settings)."""
+        return self.limits(None)  # type: ignore[arg-type]  # limits() reads no field of the delivery here
+
+    def reach(self, subject: ReachSubject) -> ReachReading:
+        """The media object's insights (views, reach, likes, comments, shares, saves; docs/reach.md)."""
+        return reach_readers.meta(self.graph, subject, reach_readers.INSTAGRAM_METRICS,
+                                  reach_readers.INSTAGRAM_FIGURES, "instagram_manage_insights")
 
     def preflight(self) -> list[Problem]:
         account = self._account_id() or None

@@ -35,6 +35,8 @@ from budbringer.adapters import http
 from budbringer.adapters.base import Adapter, ChannelEnvironment, ChannelSettings, SharedLimit
 from budbringer.checks import Finding
 from budbringer.delivery import Delivery, Receipt
+from budbringer.adapters import reach_readers
+from budbringer.reach_reading import ReachReading, ReachSubject
 from budbringer.errors import (
     PermanentDeliveryError,
     Problem,
@@ -124,6 +126,7 @@ class LinkedInAdapter(Adapter):
     type: ClassVar[str] = "linkedin"
     label: ClassVar[str] = "LinkedIn"
     media: ClassVar[frozenset[str]] = frozenset({"post"})
+    measures_reach: ClassVar[bool] = True
     Settings = LinkedInSettings
     settings: LinkedInSettings
     Environment = LinkedInEnvironment
@@ -207,6 +210,15 @@ class LinkedInAdapter(Adapter):
     def find(self, delivery: Delivery) -> Receipt | None:
         # A lookup that cannot be made now raises TransientDeliveryError: the caller tries again later.
         return self._lookup(delivery.forum, little_text(delivery.variant.body.strip()))
+
+    def reach_limits(self) -> list[SharedLimit]:
+        """A reading holds the same slot as a post (its `limits` read only the channel's settings)."""
+        return self.limits(None)  # type: ignore[arg-type]  # limits() reads no field of the delivery here
+
+    def reach(self, subject: ReachSubject) -> ReachReading:
+        """The post's share statistics (impressions, clicks, reactions, comments, shares; docs/reach.md)."""
+        return reach_readers.linkedin(self.session, self.base_url, self._headers(subject.forum),
+                                      self._author(subject.forum), subject)
 
     def preflight(self) -> list[Problem]:
         where = f"channels.{self.name}"

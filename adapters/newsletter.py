@@ -32,12 +32,18 @@ from budbringer.adapters.addressing import NewsletterEditor
 from budbringer.adapters.base import Adapter, ChannelSettings, ForumAddressing, SharedLimit
 from budbringer.checks import Finding
 from budbringer.delivery import Delivery, Receipt
+from budbringer.reach_reading import ReachReading, ReachSubject
 from budbringer.errors import PermanentDeliveryError, Problem
 from budbringer.render import Variant, danish_date
 from budbringer.clock import default_clock
 
 if TYPE_CHECKING:
     from budbringer.plan import Newsletter, NewsletterIssue, Plan
+
+
+#: an editor's readers figure in the answer's note: "4.200 læsere", "readers: 4200"
+_READERS = re.compile(r"(\d[\d.,]*)\s*(?:læsere|readers|modtagere)|(?:læsere|readers|modtagere)\s*[:=]?\s*(\d[\d.,]*)",
+                      re.IGNORECASE)
 
 
 class NewsletterSettings(ChannelSettings):
@@ -102,6 +108,7 @@ class NewsletterAdapter(Adapter):
     label: ClassVar[str] = "forslag til nyhedsbrev"
     Addressing: ClassVar[builtins.type[ForumAddressing]] = NewsletterEditor
     media: ClassVar[frozenset[str]] = frozenset({"submission"})
+    measures_reach: ClassVar[bool] = True
     Settings = NewsletterSettings
     settings: NewsletterSettings
 
@@ -164,6 +171,18 @@ class NewsletterAdapter(Adapter):
             return []
         mail, _ = self.submission(delivery)
         return self.transport.limits(mail)
+
+    def reach(self, subject: ReachSubject) -> ReachReading:
+        """The editor's answer (`budbringer mark`): accepted 1 or 0, and the editor's readers figure if the note
+        gives one ("4.200 læsere", "readers: 4200"); nothing before the editor has answered."""
+        if not subject.answer:
+            return ReachReading.not_measured("the editor has not answered yet (`budbringer mark`)")
+        figures = {"accepted": 1 if subject.answer == "accepted" else 0}
+        readers = _READERS.search(subject.answer_note)
+        if readers:
+            figures["readers"] = int(re.sub(r"\D", "", readers.group(1) or readers.group(2)))
+        issue = subject.receipt.details.get("issue")
+        return ReachReading.measured(figures, f"issue {issue}" if issue else "")
 
     def preflight(self) -> list[Problem]:
         """Its own settings, then the transport's preflight (its credentials and mailbox)."""

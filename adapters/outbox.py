@@ -20,6 +20,7 @@ from budbringer.adapters.addressing import EveryField
 from budbringer.adapters.base import Adapter, ChannelSettings, ForumAddressing
 from budbringer.adapters.mailformat import HEADER, build_mail
 from budbringer.delivery import Delivery, Receipt
+from budbringer.reach_reading import ReachReading, ReachSubject
 from budbringer.errors import PermanentDeliveryError, Problem
 from budbringer.plan import Email
 
@@ -66,6 +67,9 @@ class OutboxAdapter(Adapter):
         if target.is_file() and delivery.key in target.read_text(encoding="utf-8"):
             return self._receipt(target)
         return None
+
+    def reach(self, subject: ReachSubject) -> ReachReading:
+        return ReachReading.not_measured("files in a folder on this machine: no one is counted")
 
     def preflight(self) -> list[Problem]:
         """The outbox must be a folder this process can write in: tried by writing (and removing) a file in it,

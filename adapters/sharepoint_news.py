@@ -35,6 +35,8 @@ from budbringer.adapters.addressing import PageSites
 from budbringer.adapters.base import Adapter, ChannelSettings, ForumAddressing
 from budbringer.adapters.graph import GraphClient, GraphEnvironment, RetrySettings, clients, odata_string, query, token_fix
 from budbringer.delivery import Delivery, Receipt
+from budbringer.adapters import reach_readers
+from budbringer.reach_reading import ReachReading, ReachSubject
 from budbringer.errors import (
     DeliveryError,
     PermanentDeliveryError,
@@ -106,6 +108,7 @@ class SharePointNewsAdapter(Adapter):
     label: ClassVar[str] = "SharePoint-nyhed"
     Addressing: ClassVar[builtins.type[ForumAddressing]] = PageSites
     media: ClassVar[frozenset[str]] = frozenset({"page"})
+    measures_reach: ClassVar[bool] = True
     Settings = SharePointNewsSettings
     settings: SharePointNewsSettings
     Environment = GraphEnvironment
@@ -118,6 +121,7 @@ class SharePointNewsAdapter(Adapter):
         self.plan_sites: tuple[str, ...] = ()
         # Site ids resolved by this channel object (one run): host/path, lower-cased → id and webUrl.
         self._sites: dict[str, dict[str, Any]] = {}
+        self._page_libraries: dict[str, str] = {}  # site id → its pages library's list id (reach readings)
         self._sites_lock = threading.Lock()
 
     def bind(self, plan: Plan, channels: Mapping[str, Adapter]) -> None:
@@ -273,6 +277,10 @@ class SharePointNewsAdapter(Adapter):
         return _receipt(name, pages)
 
     # checking --------------------------------------------------------------------------------------------
+
+    def reach(self, subject: ReachSubject) -> ReachReading:
+        """Views and unique viewers of the news page(s), from Graph's itemAnalytics (docs/reach.md)."""
+        return reach_readers.sharepoint(self.graph, subject, self._page_libraries)
 
     def preflight(self, sites: tuple[str, ...] | list[str] | None = None) -> list[Problem]:
         """Sign in, and resolve the sites (by default those of the plan's fora on this channel): a wrong path or

@@ -27,6 +27,8 @@ from pydantic import Field, SecretStr, model_validator
 from budbringer.adapters import http
 from budbringer.adapters.base import Adapter, ChannelEnvironment, ChannelSettings
 from budbringer.delivery import Delivery, Receipt
+from budbringer.adapters import reach_readers
+from budbringer.reach_reading import ReachReading, ReachSubject
 from budbringer.errors import PermanentDeliveryError, Problem
 
 SIGNATURE_HEADER = "X-Budbringer-Signature"
@@ -44,6 +46,8 @@ class WebhookSettings(ChannelSettings):
     receiver_dedupes: bool = Field(default=True, description="The receiver drops a delivery key it has seen "
                                                              "(docs/webhook.md), so sending again is safe.")
     retry: http.Policy = http.Policy()
+    reach_url: str | None = Field(default=None, description="Optional: the receiver's https:// URL that answers "
+                                  "how far a delivery reached (docs/reach.md); unset: \"not measured\".")
 
     @model_validator(mode="after")
     def _one_url(self) -> WebhookSettings:
@@ -51,6 +55,8 @@ class WebhookSettings(ChannelSettings):
             raise ValueError("set either `url` or `url_env` (the environment variable holding the URL)")
         if self.url is not None and urlsplit(self.url).scheme != "https":
             raise ValueError(f"url {self.url!r} must start with https://")
+        if self.reach_url is not None and urlsplit(self.reach_url).scheme != "https":
+            raise ValueError(f"reach_url {self.reach_url!r} must start with https://")
         return self
 
 
@@ -127,6 +133,22 @@ class WebhookAdapter(Adapter):
             # lookup, and at most one copy is published.
             return None
         raise NotImplementedError
+
+    def reach(self, subject: ReachSubject) -> ReachReading:
+        """With `reach_url`, a signed GET naming the delivery key (the signature over "<timestamp>.<key>"); the
+        receiver answers `{"figures": {"views": 120, …}}` (docs/reach.md). Without it: not measured."""
+        if not self.settings.reach_url:
+            return ReachReading.not_measured("the website's receiver is not asked (no reach_url, docs/reach.md)")
+        secret, timestamp = self._secret(), str(int(time.time()))
+        headers = {TIMESTAMP_HEADER: timestamp, DELIVERY_HEADER: subject.key, "Accept": "application/json",
+                   SIGNATURE_HEADER: signature(secret, timestamp, subject.key.encode("utf-8"))}
+        body = reach_readers.get(self.session, self.settings.reach_url, headers=headers,
+                                 params={"delivery_key": subject.key}, what="the website's receiver",
+                                 permission=f"the secret in ${self.settings.secret_env}")
+        figures = body.get("figures") if isinstance(body, dict) else None
+        if not isinstance(figures, dict):
+            return ReachReading.refused("the website's receiver answered without `figures`")
+        return ReachReading.measured({str(k): int(v) for k, v in figures.items() if isinstance(v, int | float)})
 
     def preflight(self) -> list[Problem]:
         where = f"channels.{self.name}"

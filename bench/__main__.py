@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from bench import cascade, mainjob, ratelimit
+from bench import reach as reach_bench
 from bench.measure import GNU_TIME, Run, group_peak_rss_mb, server_rows
 from tests.servers.prefect_server import PrefectServer
 
@@ -77,11 +78,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-ephemeral", action="store_true",
                         help="cascade bench: skip the ephemeral runs (only the warm server's)")
     parser.add_argument("--no-server", action="store_true", help="skip the runs on a warm `prefect server start`")
-    parser.add_argument("--only", choices=["main", "interactive", "cascade", "rate"], action="append",
+    parser.add_argument("--reach-messages", type=int, default=2,
+                        help="delivered messages (6 fora each) for the reach collection bench (default 2)")
+    parser.add_argument("--only", choices=["main", "interactive", "cascade", "rate", "reach"], action="append",
                         help="run only these parts (repeatable)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args(argv)
-    parts = set(args.only or ["main", "interactive", "cascade", "rate"])
+    parts = set(args.only or ["main", "interactive", "cascade", "rate", "reach"])
     sizes = args.deliveries or [cascade.SEED_DELIVERIES]
     if min(sizes) < cascade.SEED_DELIVERIES:
         parser.error(f"--deliveries: at least {cascade.SEED_DELIVERIES} (the seed plan's)")
@@ -182,6 +185,17 @@ def main(argv: list[str] | None = None) -> int:
                     f"| duplicates (same delivery key twice in the mailbox) | {r.duplicates} | 0 |",
                     f"| delivered | {r.delivered} of {r.mails} | |"]
             out += [f"| error | {e[:200]} | |" for e in r.errors]
+        if "reach" in parts:
+            c = reach_bench.measure(base, args.reach_messages, args.latency)
+            out += ["", f"Reach collection (`budbringer.reach.collect`, no Prefect): {c.messages} delivered messages, "
+                        "6 fora each (SharePoint, LinkedIn, Facebook, Instagram, newsletter, outbox), read at day 1 "
+                        "against the local emulators:", "",
+                    "| what | figure | target |", "|---|---|---|",
+                    f"| readings stored / refused | {c.readings} / {c.refused} | |",
+                    f"| provider calls | {c.provider_calls} | |",
+                    f"| collection, wall / CPU | {c.first_wall:.2f} s / {c.first_cpu:.2f} s | |",
+                    f"| per reading | {c.first_wall / max(c.readings, 1) * 1000:.0f} ms | |",
+                    f"| re-run (nothing due) | {c.again_wall:.3f} s | |"]
     finally:
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)

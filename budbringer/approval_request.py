@@ -38,7 +38,7 @@ from budbringer.errors import (
     Problem,
 )
 from budbringer.ledger import (Account, ApprovalRequest, Ledger, NoticeKind, NoticeOutcome, OutcomeState, RequestClosed,
-                               RequestState, State, Vote)
+                               RequestState, State, Vote, VoteDecision)
 from budbringer.plan import Plan
 from budbringer.render import Variant
 from budbringer.approval_links import LinkSigner, expiry, is_late
@@ -47,7 +47,7 @@ from budbringer.clock import default_clock
 
 log = logging.getLogger("budbringer")
 
-APPROVE, REJECT = "approve", "reject"
+APPROVE, REJECT = VoteDecision.APPROVE, VoteDecision.REJECT
 
 #: takes a channel's shared limits (`Adapter.limits`) around one attempt; the flows hand in Prefect's
 HoldLimits = Callable[[Adapter, Delivery], AbstractContextManager[object]]
@@ -71,7 +71,7 @@ class AlreadyDecided(ApprovalError):
 
     def __init__(self, request: ApprovalRequest, by: str, earlier: Vote | None = None) -> None:
         self.request, self.earlier = request, earlier
-        outcome = {"approved": "approved", "rejected": "rejected"}.get(
+        outcome = {RequestState.APPROVED: "approved", RequestState.REJECTED: "rejected"}.get(
             request.state, "replaced by a newer request (the message changed)")
         if earlier is not None:
             super().__init__(f"{by} had already decided ({earlier.decision}) on {request.message_id}, which is "
@@ -215,7 +215,7 @@ def evaluate(prepared: Prepared, ledger: Ledger, request: ApprovalRequest) -> St
     if fresh.state == RequestState.OPEN:
         earlier = [a for a in ledger.approvals_for(fresh.message_id) if a.hash == fresh.approval_hash]
         if earlier:
-            ledger.decide(fresh.id, "approved", comment=f"approved earlier: {earlier[0].reference}",
+            ledger.decide(fresh.id, RequestState.APPROVED, comment=f"approved earlier: {earlier[0].reference}",
                           approval_id=earlier[0].id)
             fresh = ledger.request(fresh.message_id, fresh.approval_hash) or fresh
     if fresh.state == RequestState.APPROVED and fresh.approval_id is not None:
@@ -228,7 +228,7 @@ def evaluate(prepared: Prepared, ledger: Ledger, request: ApprovalRequest) -> St
     rejections = [v for v in votes if v.decision == REJECT]
     if rejections:
         reasons = "; ".join(f"{v.voter}: {v.comment}" for v in rejections)
-        if not ledger.decide(fresh.id, "rejected", comment=reasons, votes_seen=len(votes)):
+        if not ledger.decide(fresh.id, RequestState.REJECTED, comment=reasons, votes_seen=len(votes)):
             return evaluate(prepared, ledger, fresh)  # another decision came first: look again
         return Status(ledger.request(fresh.message_id, fresh.approval_hash) or fresh, votes, rejected=True)
     approvers = [v.voter for v in votes if v.decision == APPROVE]
@@ -245,7 +245,7 @@ def evaluate(prepared: Prepared, ledger: Ledger, request: ApprovalRequest) -> St
                        reference=f"Budbringer approval request {fresh.id} ({', '.join(_sources(votes))})")
     # The approval is recorded with the closing of the request, in one transaction, and only if no vote came
     # in since the votes were counted (a rejection racing this approval wins, and its author is told the truth)
-    recorded = ledger.decide(fresh.id, "approved", approval=granted, votes_seen=len(votes))
+    recorded = ledger.decide(fresh.id, RequestState.APPROVED, approval=granted, votes_seen=len(votes))
     if not isinstance(recorded, Approval):
         return evaluate(prepared, ledger, fresh)  # another decision came first: look again
     return Status(ledger.request(fresh.message_id, fresh.approval_hash) or fresh, votes,
@@ -304,8 +304,8 @@ def send_request(prepared: Prepared, ledger: Ledger, request: ApprovalRequest,
                  channels: Mapping[str, Adapter], signer: LinkSigner | None = None,
                  limits: HoldLimits | None = None, now: dt.datetime | None = None) -> str:
     """Send the request to each approver once: one mail per member, with the member's personal link to the
-    approval page and the text of every variant. Returns "sent", "sent before", or what stopped a mail
-    ("uncertain": it may have arrived, and is not sent again)."""
+    approval page and the text of every variant. Returns NoticeOutcome.SENT, SENT_BEFORE, or what stopped a mail
+    (UNCERTAIN: it may have arrived, and is not sent again)."""
     plan, message = prepared.plan, prepared.message
     signer = signer or LinkSigner()
     adapter = notice_channel(plan, channels)
@@ -466,8 +466,8 @@ def _send(ledger: Ledger, adapter: Adapter, request: ApprovalRequest, kind: str,
     attempt whose outcome is unknown is `uncertain`, and is looked up at the channel before any resend (never
     taken up again blindly). `limits` takes the channel's shared limits around the attempt, as for a delivery.
 
-    Returns "sent", "sent before" (also when the lookup found an earlier attempt arrived), or "uncertain" (it
-    may have arrived: left for the operator, never resent). Raises the DeliveryError of an attempt that failed
+    Returns NoticeOutcome.SENT, SENT_BEFORE (also when the lookup found an earlier attempt arrived), or UNCERTAIN
+    (it may have arrived: left for the operator, never resent). Raises the DeliveryError of an attempt that failed
     (kept as failed: the next run sends it) or a TransientDeliveryError."""
     NoticeKind.of(kind)  # ValueError for a kind that is none of ours
     variant = notice_mail.as_mail(variant)  # a whole document with a viewport, its text part beside it

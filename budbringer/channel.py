@@ -6,8 +6,8 @@ way round. Which channel types exist is a `Registry` that the entry point hands 
 
 Channel facts (which media it carries, how many requests it may have in flight) are class attributes.
 Provider limits that hold across processes (per sending mailbox, per LinkedIn organisation) are declared
-per delivery by `limits()`, as plain `SharedLimit`s; the flow (`flows/send.py`) enforces them with Prefect
-global concurrency limits, so adapters never import Prefect.
+per delivery by `limits()`, as plain `SharedLimit`s; the Prefect executor (`flows/executor.py`) holds them around
+each attempt as Prefect global concurrency limits (`flows/limits.py`), so adapters never import Prefect.
 Each adapter declares its settings as a pydantic model that rejects unknown keys; secrets are `SecretStr`
 so they never show in reprs, logs or exceptions. Bad settings fail when the plan is loaded. What a channel takes
 from the environment (tokens, URLs, organisation ids) it declares as its `Environment` model, each field's alias
@@ -44,6 +44,7 @@ if TYPE_CHECKING:  # names in signatures only (the plan imports channel_types be
     from budbringer.delivery import Delivery, Receipt
     from budbringer.errors import Problem
     from budbringer.plan import Forum, Plan
+    from budbringer.reach_reading import ReachReading, ReachSubject
     from budbringer.render import Variant
 
 
@@ -116,6 +117,8 @@ class Adapter(ABC):
     #: deliveries of one channel of the plan in flight at once: the engine hands the executor at most this many
     #: of a release together (`engine.waves`), the rest in later waves
     max_concurrency: ClassVar[int] = 4
+    #: the provider can tell how far a delivery reached (`reach` reads figures); False: "not measured"
+    measures_reach: ClassVar[bool] = False
     #: the runtime's clock (`cascade.channels` sets it): whatever depends on "now" asks it
     clock: Clock = staticmethod(default_clock)
 
@@ -165,6 +168,21 @@ class Adapter(ABC):
         Pure and offline: no request is made. The flow takes the slots before `deliver` (and `find`) run and
         releases them after, so one delivery counts once however many requests it makes in turn.
         """
+        return []
+
+    def reach(self, subject: ReachSubject) -> ReachReading:
+        """What the provider can tell about how far one delivery reached (figures by metric), read now; optional.
+
+        Raise `budbringer.reach.ReachRefused` (or a DeliveryError) with the reason when the provider refuses
+        (permission, a deleted post, throttling): the collection records it and asks again at the next point.
+        The default is "not measured" (docs/reach.md says what each channel can tell)."""
+        from budbringer.reach_reading import ReachReading
+
+        return ReachReading.not_measured(f"the {self.type} channel cannot tell")
+
+    def reach_limits(self) -> list[SharedLimit]:
+        """The provider limits a reading of reach holds, shared with this channel's deliveries (the same names);
+        empty: none. Pure and offline, like `limits`."""
         return []
 
     def preflight(self) -> list[Problem]:

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from markupsafe import escape
 
-from budbringer.ledger import Vote
+from budbringer.ledger import Vote, VoteDecision
 from budbringer.message import Message
 from budbringer.plan import Plan
 from budbringer.render import Variant
@@ -58,4 +58,4 @@ def rejection_context(plan: Plan, message: Message, votes: Sequence[Vote], autho
     _, name = author(plan, message)
     return {"author_name": name, "author_url": author_url or "",
             "rejections": [Rejection(v.voter, v.at.astimezone(zone), v.comment) for v in votes
-                           if v.decision == "reject"]}
+                           if v.decision == VoteDecision.REJECT]}

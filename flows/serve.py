@@ -3,7 +3,7 @@
 For a small install: no work pool and no worker, just this process (and a Prefect server, or Prefect Cloud).
 It registers the same deployments as `prefect deploy --all` — the manual send, the monthly OC briefing on
 the 20th at 08:00 Copenhagen time, the approval
-reminders every working day, and the check-and-preview run — and runs their flow runs itself, in the
+reminders every working day, the check-and-preview run, and the daily reach collection — and runs their flow runs itself, in the
 folder it was started in. Stop it with Ctrl-C (its schedules are paused on the way out).
 """
 
@@ -15,6 +15,8 @@ from typing import Any
 MONTHLY_CRON = "0 8 20 * *"
 #: the same schedule as prefect.yaml's reminders: every working day at 09:05 (reminders fall due at 09:00)
 REMINDERS_CRON = "5 9 * * 1-5"
+#: the same schedule as prefect.yaml's reach collection: every day at 06:30
+REACH_CRON = "30 6 * * *"
 TIMEZONE = "Europe/Copenhagen"
 EXAMPLE_MESSAGE = "messages/2026-11-status-udbud.md"
 
@@ -26,6 +28,7 @@ def deployments(message: str = EXAMPLE_MESSAGE, plan: str | None = None) -> list
 
     from budbringer.flows import send
     from budbringer.flows.check import check_flow
+    from budbringer.flows.reach import reach_flow
 
     planned = {"plan": plan} if plan else {}
     found = [
@@ -43,6 +46,9 @@ def deployments(message: str = EXAMPLE_MESSAGE, plan: str | None = None) -> list
         name="daily", parameters=planned, schedules=[Cron(REMINDERS_CRON, timezone=TIMEZONE)], tags=["budbringer"],
         description="Remind the steering group of messages waiting for approval; escalate to the chair at "
                     "the deadline."))
+    found.append(reach_flow.to_deployment(
+        name="collect", parameters=planned, schedules=[Cron(REACH_CRON, timezone=TIMEZONE)], tags=["budbringer"],
+        description="Read each delivered forum's reach at the plan's points (1, 7, 30 days) into the ledger."))
     return found
 
 

@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 import contextvars
-import socket
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from tests.servers.waiting import wait_until
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class Pages:

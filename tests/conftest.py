@@ -8,6 +8,7 @@ import os
 import shutil
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -19,9 +20,11 @@ import yaml
 
 from budbringer.render import Variant
 from tests.servers.https import HTTPSServer
+from tests.servers.ports import free_port
 from tests.servers.smtp import PASSWORD, PASSWORD_ENV, Relay, running_relay
 
 if TYPE_CHECKING:
+    from tests.servers.entra import App, LoginEmulator
     from tests.servers.meta import MetaEmulator  # not at run time: meta.py reads PLAN and MESSAGE from here
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -233,6 +236,45 @@ def meta(meta_server: HTTPSServer, monkeypatch: pytest.MonkeyPatch) -> MetaEmula
     from tests.servers.meta import MetaEmulator, meta_env
 
     return meta_server.fresh(MetaEmulator, monkeypatch, meta_env(meta_server.url))
+
+
+@dataclass
+class EntraStandIn:
+    """The Entra ID stand-in (tests/servers/entra.py) over HTTPS, with the app registration of the sign-in pages
+    (a client secret, in its variable), and the port the pages are to listen on ($BUDBRINGER_WEB_URL). The test
+    adds the users and registers its pages' callback (`registration.redirect_uris`)."""
+
+    login: LoginEmulator
+    registration: App
+    url: str  # the sign-in host: a plan's approval.sign_in.authority_url
+    client_secret: str
+    port: int
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def sign_in(self, required: bool = True) -> dict[str, object]:
+        """A plan's `approval.sign_in` section for this stand-in."""
+        from tests.servers.graph import CLIENT, TENANT
+
+        return {"tenant": TENANT, "client_id": CLIENT, "authority_url": self.url, "required": required}
+
+
+@pytest.fixture
+def entra(ca: trustme.CA, monkeypatch: pytest.MonkeyPatch) -> Iterator[EntraStandIn]:
+    """Entra ID sign-in for the pages of one test: the stand-in's server runs while the test does."""
+    from budbringer.web import signin
+    from tests.servers.graph import CLIENT, TENANT, App, LoginEmulator, _quick
+
+    login = LoginEmulator()
+    client_secret = "entra-secret-" + "q7" * 16
+    registration = login.add_app(TENANT, App(CLIENT, secret=client_secret, roles=set()))
+    with _quick(HTTPSServer(login, ca)) as server:
+        stand_in = EntraStandIn(login, registration, server.url, client_secret, free_port())
+        monkeypatch.setenv("BUDBRINGER_WEB_URL", stand_in.base)
+        monkeypatch.setenv(signin.ENV_CLIENT_SECRET, client_secret)
+        yield stand_in
 
 
 def web_variant(tag: str) -> Variant:

@@ -10,7 +10,6 @@ import datetime as dt
 import email.utils
 import json
 import logging
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,6 +39,7 @@ from tests.servers.graph import (
     m365,
 )
 from tests.servers.https import Fault
+from tests.servers.ports import free_port
 
 FAST = {"attempts": 4, "budget": 10, "backoff_initial": 0.01, "backoff_max": 0.02, "max_retry_after": 0.05,
         "connect_timeout": 2, "read_timeout": 2}
@@ -294,9 +294,7 @@ def test_refusals_name_the_channel_forum_code_and_fix(tenant: M365, status: int,
 
 
 def test_graph_unreachable_is_transient_and_nothing_was_sent(tenant: M365, monkeypatch: pytest.MonkeyPatch) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     monkeypatch.setenv(graph.ENV_GRAPH_URL, f"https://127.0.0.1:{port}/v1.0")
     with pytest.raises(TransientDeliveryError, match="nothing was delivered"):
         adapter().deliver(delivery())

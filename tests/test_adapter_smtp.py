@@ -16,7 +16,8 @@ from budbringer.adapters.mailformat import HEADER
 from budbringer.adapters.outbox import OutboxAdapter
 from budbringer.adapters.smtp import SmtpAdapter
 from budbringer.errors import PermanentDeliveryError, TransientDeliveryError, UncertainDeliveryError
-from tests.servers.smtp import PASSWORD, PASSWORD_ENV, RECIPIENTS, SENDER, USER, Relay, delivery, free_port
+from tests.servers.ports import free_port
+from tests.servers.smtp import PASSWORD, PASSWORD_ENV, RECIPIENTS, SENDER, USER, Relay, delivery
 
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
 

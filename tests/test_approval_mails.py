@@ -17,7 +17,9 @@ import yaml
 
 from budbringer import approval_request, cascade
 from budbringer.approval_request import Decision
-from budbringer.ledger import Ledger
+from budbringer.cascade import Prepared
+from budbringer.channel import Adapter
+from budbringer.ledger import ApprovalRequest, Ledger, NoticeOutcome
 from tests.conftest import ROOT, memory_plan
 from tests.servers.smtp import PASSWORD_ENV, USER, Relay
 
@@ -65,13 +67,20 @@ def received(relay: Relay, to: str) -> list[email.message.EmailMessage]:
     return [relay.message(i) for i, e in enumerate(relay.envelopes) if e.rcpt_tos == [to]]
 
 
-def test_the_request_and_a_reminder_have_a_written_text_part_and_a_viewport(plan: Path, relay: Relay,
-                                                                           workdir: Path) -> None:
-    prepared = cascade.prepare(plan, workdir / "messages" / "2026-12-demodage.md")
+def request_mailed(plan: Path, message: Path) -> tuple[Prepared, Ledger, ApprovalRequest, dict[str, Adapter]]:
+    """The message prepared, its approval request opened in a new ledger and mailed to every member; with the
+    channels that mailed it."""
+    prepared = cascade.prepare(plan, message)
     ledger = Ledger()
     request, _ = approval_request.open_request(prepared, ledger)
     channels = cascade.channels(prepared.plan)
-    assert approval_request.send_request(prepared, ledger, request, channels) == "sent"
+    assert approval_request.send_request(prepared, ledger, request, channels) == NoticeOutcome.SENT
+    return prepared, ledger, request, channels
+
+
+def test_the_request_and_a_reminder_have_a_written_text_part_and_a_viewport(plan: Path, relay: Relay,
+                                                                           workdir: Path) -> None:
+    prepared, ledger, request, channels = request_mailed(plan, workdir / "messages" / "2026-12-demodage.md")
 
     [mail] = received(relay, "sofie.dahl@socialomraadet.example")
     assert mail["Subject"] == "Til godkendelse: Demodage i januar – kort nyt"
@@ -101,11 +110,7 @@ def test_the_request_and_a_reminder_have_a_written_text_part_and_a_viewport(plan
 def test_the_rejection_names_the_member_quotes_the_comment_and_links_to_the_authors_page(
         plan: Path, relay: Relay, workdir: Path) -> None:
     comment = "Datoen for evalueringen mangler.\n\nSkriv også, hvem fra praksis der deltager."
-    prepared = cascade.prepare(plan, workdir / "messages" / "2026-12-evaluering.md")
-    ledger = Ledger()
-    request, _ = approval_request.open_request(prepared, ledger)
-    channels = cascade.channels(prepared.plan)
-    approval_request.send_request(prepared, ledger, request, channels)
+    prepared, ledger, request, channels = request_mailed(plan, workdir / "messages" / "2026-12-evaluering.md")
     status = approval_request.decide(prepared, ledger, request, Decision("reject", "Jens Kragh", comment), "link")
     assert status.rejected
     assert approval_request.send_rejection(prepared, ledger, status, channels, author_url=AUTHOR_PAGE) == "sent"
@@ -127,11 +132,7 @@ def test_the_rejection_names_the_member_quotes_the_comment_and_links_to_the_auth
 
 def test_without_the_authors_page_the_rejection_says_where_the_message_is(plan: Path, relay: Relay,
                                                                             workdir: Path) -> None:
-    prepared = cascade.prepare(plan, workdir / "messages" / "2026-12-demodage.md")
-    ledger = Ledger()
-    request, _ = approval_request.open_request(prepared, ledger)
-    channels = cascade.channels(prepared.plan)
-    approval_request.send_request(prepared, ledger, request, channels)
+    prepared, ledger, request, channels = request_mailed(plan, workdir / "messages" / "2026-12-demodage.md")
     status = approval_request.decide(prepared, ledger, request,
                                      Decision("reject", "Mette Lund", "Nævn, hvor demodagene holdes."), "cli")
     approval_request.send_rejection(prepared, ledger, status, channels)

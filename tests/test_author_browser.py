@@ -18,11 +18,12 @@ from typing import Any
 
 import pytest
 
-from budbringer import message_form
+from budbringer import message_form, settings
 from budbringer.flows import web as web_
-from tests.author_server import Pages, free_port
+from tests.author_server import Pages
 from tests.author_texts import GROUPS, REST
 from tests.conftest import EXAMPLE_NOW, pinned_environment, write_plan
+from tests.servers.ports import free_port
 from tests.test_browser import CHROMIUM, DRIVER, OVERFLOWING, browser, console_errors, shot, visible, wait_for
 
 __all__ = ["browser"]  # the fixture, from the approvers' browser test
@@ -49,7 +50,7 @@ def site(workdir: Path, monkeypatch: pytest.MonkeyPatch):
             monkeypatch.setenv(key, value)  # the send that the page starts runs on the same day
     plan = write_plan(workdir, {"authors": [{"name": "Anne Holm", "email": "anne.holm@socialomraadet.example"}]})
     (workdir / "messages").mkdir()
-    pages = Pages(plan, workdir / "messages", port, start_send=web_.start_send(plan)).start()
+    pages = Pages(plan, workdir / "messages", port, start_send=web_.start_send(settings.Settings.read(plan))).start()
     yield pages
     pages.stop()
 

@@ -13,15 +13,16 @@ from pathlib import Path
 import pytest
 import requests
 
-from budbringer import author_drafts, author_links, cli, message_form
+from budbringer import author_drafts, author_links, cli, message_form, settings
 from budbringer import plan as plan_
 from budbringer.approval_links import LinkSigner
 from budbringer.clock import default_clock
 from budbringer.errors import InputError
 from budbringer.ledger import ApprovalRequest
-from tests.author_server import Pages, free_port
+from tests.author_server import Pages
 from tests.author_texts import GROUPS, REST
 from tests.conftest import write_plan
+from tests.servers.ports import free_port
 
 pytestmark = pytest.mark.usefixtures("example_clock")
 SECRET = "a-test-secret-for-the-author-links-0123456789"
@@ -232,7 +233,7 @@ def test_send_for_approval_runs_the_manual_deployment_when_the_server_has_it(
     assert web_._run_deployment(message) is None  # no deployment yet: the command is used instead
     manual = next(d for d in serve_.deployments() if d.name == "manual")
     manual.apply()
-    said = web_.start_send(workdir / "plan.yaml")(message)
+    said = web_.start_send(settings.Settings.read(workdir / "plan.yaml"))(message)
     assert said.startswith("Udsendelsen er startet (kørslen ") and "Styregruppen får nu en mail" in said
     name = said.split("kørslen ", 1)[1].split(")")[0]
     with get_client(sync_client=True) as client:

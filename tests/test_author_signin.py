@@ -13,17 +13,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-import trustme
 
 from budbringer import author_links
 from budbringer import plan as plan_
 from budbringer.clock import default_clock
 from budbringer.errors import InputError
-from budbringer.web import author, signin
-from tests.author_server import Pages, free_port
-from tests.conftest import write_plan
-from tests.servers.graph import CLIENT, TENANT, App, LoginEmulator, User, _quick
-from tests.servers.https import HTTPSServer
+from budbringer.web import author
+from tests.author_server import Pages
+from tests.conftest import EntraStandIn, write_plan
+from tests.servers.graph import CLIENT, TENANT, LoginEmulator, User
 
 pytestmark = pytest.mark.usefixtures("example_clock")
 SECRET = "a-test-secret-for-the-author-links-0123456789"
@@ -37,27 +35,18 @@ def text(response: httpx.Response) -> str:
 
 
 @pytest.fixture
-def site(workdir: Path, monkeypatch: pytest.MonkeyPatch, ca: trustme.CA) -> Iterator[tuple[Pages, LoginEmulator]]:
-    login = LoginEmulator()
-    client_secret = "entra-secret-" + "q7" * 16
-    registration = login.add_app(TENANT, App(CLIENT, secret=client_secret, roles=set()))
-    login.add_user(User(upn=ANNE["email"], name=ANNE["name"], oid=ANNE["object_id"]))
-    login.add_user(User(upn=BO["email"], name=BO["name"], oid=BO["object_id"]))
-    with _quick(HTTPSServer(login, ca)) as server:
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        registration.redirect_uris.append(base + author.CALLBACK_PATH)
-        monkeypatch.setenv("BUDBRINGER_WEB_URL", base)
-        monkeypatch.setenv("BUDBRINGER_WEB_SECRET", SECRET)
-        monkeypatch.setenv(signin.ENV_CLIENT_SECRET, client_secret)
-        plan = write_plan(workdir, {"authors": [ANNE, BO], "approval": {"sign_in": {
-            "tenant": TENANT, "client_id": CLIENT, "authority_url": server.url, "required": True}}})
-        (workdir / "messages").mkdir()
-        pages = Pages(plan, workdir / "messages", port).start()
-        try:
-            yield pages, login
-        finally:
-            pages.stop()
+def site(workdir: Path, monkeypatch: pytest.MonkeyPatch, entra: EntraStandIn) -> Iterator[tuple[Pages, LoginEmulator]]:
+    entra.login.add_user(User(upn=ANNE["email"], name=ANNE["name"], oid=ANNE["object_id"]))
+    entra.login.add_user(User(upn=BO["email"], name=BO["name"], oid=BO["object_id"]))
+    entra.registration.redirect_uris.append(entra.base + author.CALLBACK_PATH)
+    monkeypatch.setenv("BUDBRINGER_WEB_SECRET", SECRET)
+    plan = write_plan(workdir, {"authors": [ANNE, BO], "approval": {"sign_in": entra.sign_in()}})
+    (workdir / "messages").mkdir()
+    pages = Pages(plan, workdir / "messages", entra.port).start()
+    try:
+        yield pages, entra.login
+    finally:
+        pages.stop()
 
 
 def browser() -> httpx.Client:

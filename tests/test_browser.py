@@ -19,7 +19,6 @@ import html
 import os
 import re
 import shutil
-import socket
 import threading
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -33,6 +32,7 @@ from budbringer.ledger import Ledger
 from budbringer.plan import Member
 from budbringer.approval_links import LinkSigner
 from tests.conftest import MESSAGE, PLAN, ROOT
+from tests.servers.ports import free_port
 from tests.servers.waiting import wait_until
 
 MESSAGE_ID = "2026-11-status-udbud"
@@ -86,9 +86,7 @@ def web(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
     if PREFECT_API_URL.value():
         monkeypatch.setenv("PREFECT_API_URL", str(PREFECT_API_URL.value()))  # the test server, as a shell has it
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     monkeypatch.setenv("BUDBRINGER_WEB_URL", base)
     server = web_.server(PLAN, workdir / "messages", "127.0.0.1", port)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import ssl
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -44,6 +43,7 @@ from budbringer.delivery import Delivery, Receipt
 from budbringer.ledger import Ledger, State
 from budbringer.render import Variant
 from tests.conftest import ROOT
+from tests.servers.ports import free_port
 from tests.servers.faults import (  # noqa: F401 - `servers` and `env` are fixtures
     CHANNELS,
     LINKEDIN_TOKEN,
@@ -106,9 +106,7 @@ def local(servers: Servers, ca: trustme.CA, tmp_path_factory: pytest.TempPathFac
     ca.cert_pem.write_to_path(str(ca_file))
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     relay = Relay(port=port)
     controller = Controller(relay, hostname="127.0.0.1", port=port, ssl_context=context,
                             authenticator=relay.authenticate, auth_required=True, auth_require_tls=False)

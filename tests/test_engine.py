@@ -245,9 +245,9 @@ def test_the_runtime_reads_its_settings_once_and_keeps_one_channel_object_each(
     plan = plan_with(workdir)
     run = runtime.build(plan, REGISTRY, clock=lambda: LONG_BEFORE)
     assert run.settings.plan == plan.resolve() and run.settings.home == (workdir / ".budbringer").resolve()
-    assert run.settings.database_url == f"sqlite:///{(workdir / '.budbringer' / 'ledger.db').resolve()}"
+    assert run.settings.ledger_url() == f"sqlite:///{(workdir / '.budbringer' / 'ledger.db').resolve()}"
     monkeypatch.setenv("BUDBRINGER_HOME", str(workdir / "elsewhere"))  # read once: a later change is not seen
-    assert run.ledger.url == run.settings.database_url and run.clock() == LONG_BEFORE
+    assert run.ledger.url == run.settings.ledger_url() and run.clock() == LONG_BEFORE
     channels = run.channels
     assert run.channels is channels and channels["mail"] is run.channels["mail"]
     run.close()

@@ -3,23 +3,18 @@ imports made for type checkers only (`if TYPE_CHECKING:`), which import-linter's
 ([tool.importlinter] exclude_type_checking_imports) and Python never runs, but which still tie the modules'
 meanings together.
 
-Also: no Python file in the project over 500 lines (issue 23).
+Also: no Python file in the project over 500 lines (issue 23), and every module of the domain is under the import
+contract that keeps the adapters, the flows, the command line and Prefect out of it.
 """
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import grimp
 
 from tests.conftest import ROOT
-
-#: files over the limit that others are changing now; each is to be split, and its line removed, once they land
-OVER_500_LINES_FOR_NOW = {
-    "budbringer/plan.py",  # being changed by the settings and channel work (issue 23, items 1 and 4)
-    "flows/send.py",  # being changed by the send-path work (issue 23, item 3)
-}
-
 
 def _circles(graph: grimp.ImportGraph, package: str) -> list[list[str]]:
     """The strongly connected components of more than one module (Tarjan), each sorted."""
@@ -89,9 +84,33 @@ def _python_files() -> list[Path]:
 def test_no_python_file_over_500_lines() -> None:
     over = {}
     for path in _python_files():
-        name = path.relative_to(ROOT).as_posix()
         lines = len(path.read_text(encoding="utf-8").splitlines())
-        if lines > 500 and name not in OVER_500_LINES_FOR_NOW:
-            over[name] = lines
+        if lines > 500:
+            over[path.relative_to(ROOT).as_posix()] = lines
+    assert len(_python_files()) > 100, "the walk found the project's files"
     assert not over, f"split these by responsibility (500 lines at most): {over}"
-    assert all((ROOT / name).is_file() for name in OVER_500_LINES_FOR_NOW), "a listed file is gone: remove its line"
+
+
+#: the tiers above the domain, each with its own contract (the links to adapters/ and flows/, the command line and
+#: `python -m budbringer`, which is the command line's entry point)
+ABOVE_THE_DOMAIN = {"adapters", "flows", "cli", "__main__"}
+
+
+def _domain_contract() -> dict[str, list[str]]:
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["importlinter"]["contracts"]
+    return next(c for c in contracts if c["type"] == "forbidden" and "budbringer.flows" in c["forbidden_modules"]
+                and "budbringer.cli" in c["forbidden_modules"])
+
+
+def test_every_domain_module_is_under_the_domain_contract() -> None:
+    """A new module in budbringer/ (a .py file or a package) joins the forbidden contract's `source_modules`, so the
+    domain stays free of the adapters, the flows, the command line and Prefect without anyone remembering to say so."""
+    package = ROOT / "budbringer"
+    top = {p.stem for p in package.glob("*.py") if p.name != "__init__.py"}
+    top |= {p.name for p in package.iterdir() if p.is_dir() and not p.is_symlink() and (p / "__init__.py").is_file()}
+    assert {"plan", "ledger", "web", "cli", "engine"} <= top, "the walk found the domain's modules"
+    listed = set(_domain_contract()["source_modules"])
+    missing = sorted(f"budbringer.{name}" for name in top - ABOVE_THE_DOMAIN if f"budbringer.{name}" not in listed)
+    assert not missing, f"add to source_modules of the domain's forbidden contract in pyproject.toml: {missing}"
+    gone = sorted(m for m in listed if m.removeprefix("budbringer.") not in top - ABOVE_THE_DOMAIN)
+    assert not gone, f"listed in the domain's forbidden contract, but not a domain module: {gone}"

@@ -24,26 +24,45 @@ HOOK_URL, HOOK_SECRET = "BUDBRINGER_T23_HOOK_URL", "BUDBRINGER_T23_HOOK_SECRET"
 SECRET_VALUE = "t23-" + "s3cr3t-never-shown-" * 3
 
 
+ENVIRONMENT_CALLS = {"environ", "environb", "getenv", "getenvb", "putenv", "unsetenv"}
+
+
 def _reads_environment(tree: ast.AST) -> list[int]:
-    """Lines that touch the process environment: `os.environ`, `os.getenv`, `os.putenv`, `environ` imported."""
+    """Lines that touch the process environment: `os.environ`, `os.getenv`, `os.putenv`, … (also through `import os
+    as x`), or one of them imported by name."""
+    names_of_os = {"os"} | {a.asname for node in ast.walk(tree) if isinstance(node, ast.Import)
+                            for a in node.names if a.name == "os" and a.asname}
     lines = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv", "putenv", "unsetenv") \
-                and isinstance(node.value, ast.Name) and node.value.id == "os":
+        if isinstance(node, ast.Attribute) and node.attr in ENVIRONMENT_CALLS \
+                and isinstance(node.value, ast.Name) and node.value.id in names_of_os:
             lines.append(node.lineno)
-        if isinstance(node, ast.ImportFrom) and node.module == "os" and \
-                {a.name for a in node.names} & {"environ", "getenv", "putenv"}:
+        if isinstance(node, ast.ImportFrom) and node.module == "os" \
+                and {a.name for a in node.names} & ENVIRONMENT_CALLS:
             lines.append(node.lineno)
     return lines
 
 
 def test_only_the_settings_module_reads_the_environment() -> None:
-    found = {}
+    """The domain, the adapters and the flows (the command line and the web app are in the domain's folder) read the
+    environment only through budbringer/settings.py."""
+    found, scanned = {}, set()
     for folder in ("budbringer", "adapters", "flows"):
         for path in sorted((ROOT / folder).rglob("*.py")):
+            scanned.add(str(path.relative_to(ROOT)))
             if lines := _reads_environment(ast.parse(path.read_text(encoding="utf-8"))):
                 found[str(path.relative_to(ROOT))] = lines
+    assert {"flows/temporary_server.py", "flows/link_secret.py", "adapters/graph.py", "budbringer/cli/prefect_tier.py",
+            "budbringer/plan/loading.py"} <= scanned, "the walk reached every tier"
     assert list(found) == ["budbringer/settings.py"], found
+
+
+def test_the_environment_scan_finds_each_way_of_reading_it() -> None:
+    """The scan itself, on code that reads the environment in each way it looks for (and one that does not)."""
+    reads = ["import os\nos.environ['A']", "import os\nos.getenv('A')", "import os as o\no.environ.get('A')",
+             "from os import environ", "from os import getenv as g", "import os\nos.putenv('A', 'b')"]
+    assert all(_reads_environment(ast.parse(code)) for code in reads)
+    assert not _reads_environment(ast.parse("import os\nos.path.join('a')\nenviron = {}\nenviron.get('A')"))
 
 
 def test_every_adapter_declares_its_variables_as_an_environment_model() -> None:

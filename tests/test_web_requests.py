@@ -37,6 +37,7 @@ from budbringer import cli
 from budbringer.ledger import Ledger
 from budbringer.web.app import create_app
 from tests.conftest import MESSAGE, ROOT, memory_plan
+from tests.servers.ports import free_port
 from tests.servers.waiting import wait_until
 
 MESSAGE_ID = "2026-11-status-udbud"
@@ -94,12 +95,6 @@ def _memory_kb(pid: int) -> dict[str, int]:
     return found
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _answer(sock: socket.socket) -> bytes:
     sock.settimeout(10)
     data = b""
@@ -122,8 +117,10 @@ def _post_chunked(port: int, path: str, total: int, chunk: int = 64 * 1024) -> t
     with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
         sock.sendall(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nTransfer-Encoding: chunked\r\n"
                      "Content-Type: application/x-www-form-urlencoded\r\n\r\n".encode())
+        answered = select.poll()  # not select(): the test process may hold more than 1,024 descriptors by now
+        answered.register(sock, select.POLLIN)
         while sent < total:
-            if select.select([sock], [], [], 0)[0]:
+            if answered.poll(0):
                 break  # the server has answered
             try:
                 sock.sendall(piece)
@@ -143,7 +140,7 @@ def _post_declared(port: int, path: str, length: int) -> bytes:
 
 def test_a_1_gb_post_is_refused_before_it_is_read_and_the_server_grows_by_at_most_a_few_mb(
         pages: dict, workdir: Path) -> None:
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "tests.servers.approval_pages", str(pages["plan"]),
                                str(workdir / "messages"), str(port)], cwd=ROOT,
                               env={**os.environ, "PYTHONPATH": str(ROOT)}, stderr=subprocess.PIPE)

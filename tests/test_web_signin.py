@@ -21,7 +21,6 @@ import html
 import logging
 import re
 import shutil
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -31,7 +30,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-import trustme
 import uvicorn
 import yaml
 
@@ -43,9 +41,8 @@ from budbringer.ledger import Account, Ledger
 from budbringer.plan import SignIn
 from budbringer.web import signin
 from budbringer.web.app import create_app
-from tests.conftest import MESSAGE, memory_plan
-from tests.servers.graph import CLIENT, TENANT, App, LoginEmulator, User, _quick
-from tests.servers.https import HTTPSServer
+from tests.conftest import MESSAGE, EntraStandIn, memory_plan
+from tests.servers.graph import CLIENT, TENANT, LoginEmulator, User
 
 # The example's approval request is open and its links work at its request day (tests/conftest.py).
 pytestmark = pytest.mark.usefixtures("example_clock")
@@ -102,16 +99,8 @@ class Site:
         return browser.get(link + "/log-ind")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _start(workdir: Path, monkeypatch: pytest.MonkeyPatch, ca: trustme.CA, required: bool) -> Iterator[Site]:
-    login = LoginEmulator()
-    client_secret = "entra-secret-" + "q7" * 16
-    app_registration = login.add_app(TENANT, App(CLIENT, secret=client_secret, roles=set()))
+def _start(workdir: Path, monkeypatch: pytest.MonkeyPatch, entra: EntraStandIn, required: bool) -> Iterator[Site]:
+    login = entra.login
     login.add_user(User(upn=METTE, name="Mette Lund", oid=OBJECT_IDS["Mette Lund"]))
     login.add_user(User(upn="Jens.Kragh@SocialOmraadet.example", name="Jens Kragh", oid=OBJECT_IDS["Jens Kragh"]))
     login.add_user(User(upn="sofie@socialomraadet.onmicrosoft.example", name="Sofie Dahl",
@@ -124,53 +113,47 @@ def _start(workdir: Path, monkeypatch: pytest.MonkeyPatch, ca: trustme.CA, requi
                         oid=OBJECT_IDS["Mette Lund"], tenant=OTHER_TENANT))
     # A user of the home tenant with another object id who carries the chair's address in `email`.
     login.add_user(User(upn="impostor@socialomraadet.example", name="Mette Lund", email=METTE))
-    with _quick(HTTPSServer(login, ca)) as server:
-        port = _free_port()
-        base = f"http://127.0.0.1:{port}"
-        app_registration.redirect_uris.append(base + signin.CALLBACK_PATH)
-        monkeypatch.setenv("BUDBRINGER_WEB_URL", base)
-        monkeypatch.setenv("BUDBRINGER_WEB_SECRET", WEB_SECRET)
-        monkeypatch.setenv(signin.ENV_CLIENT_SECRET, client_secret)
-        (workdir / "messages").mkdir()
-        message = workdir / "messages" / MESSAGE.name
-        shutil.copy(MESSAGE, message)
-        plan = workdir / "signin-plan.yaml"
-        shipped = memory_plan(workdir)
-        plan.write_text(yaml.safe_dump({"extends": str(shipped), "approval": {
-            "members": members_with_object_ids(workdir), "sign_in": {
-                "tenant": TENANT, "client_id": CLIENT, "authority_url": server.url, "required": required}}}),
-            encoding="utf-8")
-        prepared = cascade.prepare(plan, message)
-        ledger = Ledger()
-        request, _ = approval_request.open_request(prepared, ledger)
-        ledger.waiting_run(request.id, "run-7")
-        approval_request.send_request(prepared, ledger, request, cascade.channels(prepared.plan))
-        site = Site(base, login, server.url, client_secret, request.id)
-        web = uvicorn.Server(uvicorn.Config(
-            create_app(plan, workdir / "messages", resume=lambda run, d: site.resumed.append((run, d)) or "ok"),
-            host="127.0.0.1", port=port, log_level="warning", access_log=False))
-        thread = threading.Thread(target=web.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 30
-        while not web.started:
-            assert time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.02)
-        try:
-            yield site
-        finally:
-            web.should_exit = True
-            thread.join(10)
+    entra.registration.redirect_uris.append(entra.base + signin.CALLBACK_PATH)
+    monkeypatch.setenv("BUDBRINGER_WEB_SECRET", WEB_SECRET)
+    (workdir / "messages").mkdir()
+    message = workdir / "messages" / MESSAGE.name
+    shutil.copy(MESSAGE, message)
+    plan = workdir / "signin-plan.yaml"
+    shipped = memory_plan(workdir)
+    plan.write_text(yaml.safe_dump({"extends": str(shipped), "approval": {
+        "members": members_with_object_ids(workdir), "sign_in": entra.sign_in(required)}}), encoding="utf-8")
+    prepared = cascade.prepare(plan, message)
+    ledger = Ledger()
+    request, _ = approval_request.open_request(prepared, ledger)
+    ledger.waiting_run(request.id, "run-7")
+    approval_request.send_request(prepared, ledger, request, cascade.channels(prepared.plan))
+    site = Site(entra.base, login, entra.url, entra.client_secret, request.id)
+    web = uvicorn.Server(uvicorn.Config(
+        create_app(plan, workdir / "messages", resume=lambda run, d: site.resumed.append((run, d)) or "ok"),
+        host="127.0.0.1", port=entra.port, log_level="warning", access_log=False))
+    thread = threading.Thread(target=web.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not web.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    try:
+        yield site
+    finally:
+        web.should_exit = True
+        thread.join(10)
 
 
 @pytest.fixture
-def site(workdir: Path, monkeypatch: pytest.MonkeyPatch, ca: trustme.CA, example_clock: dt.datetime) -> Iterator[Site]:
-    yield from _start(workdir, monkeypatch, ca, required=True)
+def site(workdir: Path, monkeypatch: pytest.MonkeyPatch, entra: EntraStandIn,
+         example_clock: dt.datetime) -> Iterator[Site]:
+    yield from _start(workdir, monkeypatch, entra, required=True)
 
 
 @pytest.fixture
-def optional_site(workdir: Path, monkeypatch: pytest.MonkeyPatch, ca: trustme.CA,
+def optional_site(workdir: Path, monkeypatch: pytest.MonkeyPatch, entra: EntraStandIn,
                   example_clock: dt.datetime) -> Iterator[Site]:
-    yield from _start(workdir, monkeypatch, ca, required=False)
+    yield from _start(workdir, monkeypatch, entra, required=False)
 
 
 def test_with_sign_in_required_the_link_asks_for_sign_in_and_the_decision_is_recorded_as_sign_in(

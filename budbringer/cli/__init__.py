@@ -16,10 +16,12 @@ from collections.abc import Sequence
 from budbringer import settings
 from budbringer.cli.approval import cmd_approve, cmd_link, cmd_web
 from budbringer.cli.entry import EXIT_OK, EXIT_PROBLEM
+from budbringer.cli import reach as reach_commands
 from budbringer.cli.records import cmd_db, cmd_db_backup, cmd_mark, cmd_resolve, cmd_status
 from budbringer.cli.sending import cmd_alerts_setup, cmd_send, cmd_serve
 from budbringer.cli.writing import cmd_check, cmd_init, cmd_new, cmd_plan, cmd_preview
 from budbringer.errors import BudbringerError, LedgerError, mask_secrets, mask_urls
+from budbringer.ledger.states import Answer, Resolution
 
 __all__ = ["EXIT_OK", "EXIT_PROBLEM", "main"]
 
@@ -164,15 +166,17 @@ def _parser() -> argparse.ArgumentParser:
     mark = sub.add_parser("mark", parents=[common], help="record a newsletter editor's answer to a submission")
     mark.add_argument("message", help="a message id or file")
     mark.add_argument("forum", help="the newsletter's forum in the plan (e.g. midtnyt, perspektiv)")
-    mark.add_argument("answer", choices=["accepted", "declined"])
+    mark.add_argument("answer", choices=[a.value for a in Answer])
     mark.add_argument("--note", default="", help="what the editor said (e.g. the issue it will be in)")
     mark.set_defaults(run=cmd_mark)
+
+    reach_commands.add_parser(sub, common)
 
     resolve = sub.add_parser("resolve", parents=[common],
                              help="settle an uncertain delivery or notice after checking with the provider")
     resolve.add_argument("delivery", help="the delivery's or the notice's key, or its short key as `status` "
                                           "shows it")
-    resolve.add_argument("outcome", choices=["sent", "resend"],
+    resolve.add_argument("outcome", choices=[r.value for r in Resolution],
                          help="sent: it arrived (recorded as delivered); resend: it did not (the next run sends it)")
     resolve.add_argument("--note", default="", help="what you checked (e.g. 'found in Sent Items 10:42')")
     resolve.set_defaults(run=cmd_resolve)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from budbringer.cli.entry import EXIT_OK, EXIT_PROBLEM, runtime
 from budbringer.errors import BudbringerError, InputError
-from budbringer.ledger.states import RequestState, Resolution, State
+from budbringer.ledger.states import RequestState, Resolution, State, VoteDecision
 
 if TYPE_CHECKING:  # the stores load SQLAlchemy, which these commands import only when they run
     from budbringer.ledger import NoticeRecord
@@ -75,7 +75,8 @@ def _print_requests_to_follow(ledger: Ledger, args: argparse.Namespace) -> int:
     for request in requests:
         votes = ledger.votes(request.id)
         if request.state == RequestState.REJECTED:
-            by = ", ".join(f"{v.voter}: {v.comment}" for v in votes if v.decision == "reject") or request.comment
+            by = (", ".join(f"{v.voter}: {v.comment}" for v in votes if v.decision == VoteDecision.REJECT)
+                  or request.comment)
             when = f" on {shown(request.decided_at)}" if request.decided_at else ""
             rejected.append(f"  {request.message_id}: REJECTED{when} ({by}); edit it and send it again")
             continue

@@ -177,8 +177,7 @@ def _run_rows(records: Sequence, outcomes: Sequence | None) -> list[dict[str, st
     rows = record_rows(records)
     for record, row in zip(records, rows, strict=True):
         state = done.get(record.key, "not in this run")
-        row["this run"] = "delivered" if state == OutcomeState.DELIVERED else (
-            "delivered before" if state == OutcomeState.ALREADY_DELIVERED else str(state))
+        row["this run"] = "delivered before" if state == OutcomeState.ALREADY_DELIVERED else str(state)
     return rows
 
 

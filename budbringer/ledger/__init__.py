@@ -65,10 +65,12 @@ if TYPE_CHECKING:  # for readers and type checkers; at run time each loads on fi
         metadata,
         notice_events,
         notices,
+        reach_readings,
         web_sessions,
     )
     from budbringer.ledger.locks import Locks
     from budbringer.ledger.notice_store import NoticeBook, NoticeRecord, NoticeStore
+    from budbringer.ledger.reach_store import ReachStore
     from budbringer.ledger.session_store import Account, SessionStore, WebSession
 
 #: where each name lives: the stores load SQLAlchemy (0.2 s), which `check` and `preview` never need
@@ -82,7 +84,9 @@ _HOME = {
     **dict.fromkeys(["RESOLUTIONS", "DeliveryStore", "Record"], "delivery_store"),
     "SchemaError": "migrate",
     **dict.fromkeys(["approval_requests", "approval_votes", "approvals", "deliveries", "delivery_events",
-                     "editor_answers", "metadata", "notice_events", "notices", "web_sessions"], "schema"),
+                     "editor_answers", "metadata", "notice_events", "notices", "reach_readings", "web_sessions"],
+                    "schema"),
+    "ReachStore": "reach_store",
     **dict.fromkeys(["Account", "SessionStore", "WebSession"], "session_store"),
     "Locks": "locks",
     **dict.fromkeys(["NoticeBook", "NoticeRecord", "NoticeStore"], "notice_store"),
@@ -102,8 +106,8 @@ __all__ = [
     "ANSWERS", "DECISIONS", "RESOLUTIONS",
     "Account", "Answer", "ApprovalRequest", "Attempts", "DeliveryState", "EditorAnswer", "Event", "Ledger",
     "NoticeBook", "NoticeKind", "NoticeOutcome", "NoticeRecord", "NoticeState", "NoticeStore", "OutcomeState", "Record",
-    "RequestClosed", "RequestState", "Resolution", "SchemaError", "State", "Vote", "VoteDecision", "WebSession",
+    "ReachStore", "RequestClosed", "RequestState", "Resolution", "SchemaError", "State", "Vote", "VoteDecision", "WebSession",
     "approval_requests", "approval_votes", "approvals", "database_url", "ledger_home", "deliveries", "delivery_events",
-    "editor_answers", "metadata", "notice_events", "notices", "now", "web_sessions",
+    "editor_answers", "metadata", "notice_events", "notices", "now", "reach_readings", "web_sessions",
     "_aware", "_engine", "_engines", "_engines_lock",
 ]

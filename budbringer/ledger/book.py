@@ -20,8 +20,10 @@ from budbringer.ledger.database import _engine, database_url
 from budbringer.ledger.delivery_store import DeliveryStore, Record
 from budbringer.ledger.locks import Locks
 from budbringer.ledger.notice_store import NoticeBook, NoticeRecord, NoticeStore
+from budbringer.ledger.reach_store import ReachStore
 from budbringer.ledger.session_store import Account, SessionStore, WebSession
 from budbringer.ledger.states import RequestState, State
+from budbringer.reach_reading import Reach
 
 
 class Ledger:
@@ -36,6 +38,7 @@ class Ledger:
         self.approval_store = ApprovalStore(self.engine)
         self.answer_store = AnswerStore(self.engine)
         self.session_store = SessionStore(self.engine)
+        self.reach_store = ReachStore(self.engine)
 
     def __repr__(self) -> str:
         return f"Ledger({sa.make_url(self.url).render_as_string(hide_password=True)!r})"
@@ -157,3 +160,11 @@ class Ledger:
 
     def end_session(self, token: str) -> bool:
         return self.session_store.end_session(token)
+
+    # Reach after sending (`ReachStore`): one reading per delivery and point.
+
+    def add_reach(self, reach: Reach) -> bool:
+        return self.reach_store.add(reach)
+
+    def reach(self, message_id: str | None = None) -> list[Reach]:
+        return self.reach_store.readings(message_id)

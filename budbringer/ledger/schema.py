@@ -145,3 +145,22 @@ notice_events = sa.Table(
     sa.Column("state", sa.String(20), nullable=False),  # states.State
     sa.Column("detail", sa.Text, nullable=False, default=""),
 )
+
+# Reach after sending: one reading per delivery and point (days after delivery), with what the provider said
+# (`reach.Measure`: figures, not measured, or refused with its reason). A reading once stored is never replaced.
+
+reach_readings = sa.Table(
+    "reach_readings", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("key", sa.String(300), nullable=False),
+    sa.Column("message_id", sa.String(100), nullable=False, index=True),
+    sa.Column("forum", sa.String(100), nullable=False),
+    sa.Column("channel", sa.String(100), nullable=False),
+    sa.Column("point", sa.Integer, nullable=False),
+    sa.Column("measure", sa.String(20), nullable=False),  # reach.Measure
+    sa.Column("figures", sa.Text, nullable=False),  # JSON: metric → number
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("read_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("key", "point", name="one_reading_per_point"),
+)

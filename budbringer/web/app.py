@@ -39,11 +39,12 @@ from budbringer.approval_request import AlreadyDecided, Decision
 from budbringer.errors import BudbringerError
 from budbringer import settings as settings_
 from budbringer.channel import installed
-from budbringer.ledger import ApprovalRequest, WebSession
+from budbringer.ledger import ApprovalRequest, RequestState, WebSession
 from budbringer.plan import Member, SignIn
 from budbringer.clock import Clock, default_clock
 from budbringer.runtime import Runtime
 from budbringer.web import author, guard, pages, signin
+from budbringer.web import reach as reach_web
 from budbringer.approval_links import Claim, LinkRefused, LinkSigner
 
 log = logging.getLogger("budbringer")
@@ -87,6 +88,8 @@ def create_app(plan_path: str | Path | None = None, messages: str | Path = "mess
                        session_cookie=SESSION_COOKIE, max_age=signin.IDENTITY_SECONDS, same_site="lax",
                        https_only=approval_links.base_url(run.plan, run.settings).startswith("https://"))
     app.include_router(author.router(run, folder, key, clock, start_send))  # the author's page, /skriv/
+    app.include_router(reach_web.router(run, key, clock))  # the reach page, /raekkevidde/
+    reach_signer = reach_web.ReachSigner(key)
     del key
 
     def refuse_request(kind: str) -> Response:
@@ -138,7 +141,7 @@ def create_app(plan_path: str | Path | None = None, messages: str | Path = "mess
         if request is None or request.id != claim.request_id:
             raise LinkRefused("unknown")
         path = folder / f"{claim.message_id}.md"
-        if request.state == "void" or not path.is_file():
+        if request.state == RequestState.VOID or not path.is_file():
             raise LinkRefused("void")
         prepared = cascade.prepare(run.plan, path, run.settings.environ)
         if prepared.approval_hash != claim.approval_hash:
@@ -162,7 +165,8 @@ def create_app(plan_path: str | Path | None = None, messages: str | Path = "mess
             prepared, request = locate(claim)
         except LinkRefused as exc:
             return refused(exc.kind, plan().narrative.contact)
-        return page(pages.approval_page(prepared, request, run.ledger.votes(request.id), quality=quality))
+        return page(pages.approval_page(prepared, request, run.ledger.votes(request.id), quality=quality,
+                                         reach_links=reach_web.links(reach_signer, run.ledger, prepared.message.id)))
 
     def sign_in_missing(http: Request, shown: plan_.Plan) -> HTMLResponse | None:
         """With sign-in required, the pages that are not a personal link are for signed-in members only."""
@@ -206,10 +210,12 @@ def create_app(plan_path: str | Path | None = None, messages: str | Path = "mess
             notice = (f"Du har allerede {pages.DECISIONS[mine.decision].lower()} budskabet "
                       f"({pages.danish_datetime(mine.at, prepared.plan.calendar.timezone)}). "
                       "Dit svar kan ikke ændres via linket.")
-            return page(pages.approval_page(prepared, request, votes, member, None, notice, "info", quality))
-        if request.state != "open":
+            return page(pages.approval_page(prepared, request, votes, member, None, notice, "info", quality,
+                                             reach_links=reach_web.links(reach_signer, ledger, prepared.message.id)))
+        if request.state != RequestState.OPEN:
             notice = f"Der er allerede truffet en beslutning: {pages.STATES.get(request.state, request.state)}."
-            return page(pages.approval_page(prepared, request, votes, member, None, notice, "info", quality))
+            return page(pages.approval_page(prepared, request, votes, member, None, notice, "info", quality,
+                                             reach_links=reach_web.links(reach_signer, ledger, prepared.message.id)))
         sign_in_url = f"/godkend/{token}/log-ind" if policy.sign_in and me is None else ""
         if policy.sign_in and policy.sign_in.required and me is None:
             notice = ("Log ind med din arbejdskonto (Microsoft), før du svarer. Styregruppen har besluttet, at "
@@ -312,7 +318,7 @@ def create_app(plan_path: str | Path | None = None, messages: str | Path = "mess
         ledger = run.ledger
         if any(v.voter.casefold() == member.name.casefold() for v in ledger.votes(request.id)):
             return refused("used", contact)
-        if request.state != "open":
+        if request.state != RequestState.OPEN:
             return refused("closed", contact)
         choice = form.get("beslutning", "")
         comment = comment_.clean(form.get("bemaerkning", ""))

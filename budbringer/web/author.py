@@ -25,6 +25,7 @@ import secrets
 import threading
 from urllib.parse import parse_qs
 from collections.abc import Callable
+from enum import StrEnum
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -38,10 +39,11 @@ from budbringer import approval_links, author_drafts, author_links, message_form
 from budbringer.approval_links import LinkRefused
 from budbringer.clock import Clock
 from budbringer.errors import BudbringerError, InputError
-from budbringer.ledger import Ledger
+from budbringer.ledger import Ledger, RequestState, State
 from budbringer.plan import Author, Plan, SignIn
 from budbringer.runtime import Runtime
 from budbringer.web import author_view, pages, signin
+from budbringer.web import reach as reach_web
 
 log = logging.getLogger("budbringer")
 
@@ -58,20 +60,37 @@ HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Con
                                       "script-src 'self'; connect-src 'self'; form-action 'self'; "
                                       "frame-ancestors 'none'; base-uri 'none'"}
 MESSAGE_ID = re.compile(r"^[a-z0-9][a-z0-9-]{2,80}$")
-STATES = {"draft": "Kladde", "open": "Venter på godkendelse", "approved": "Godkendt", "rejected": "Afvist",
-          "delivering": "Sendes ud", "delivered": "Leveret"}
-RECEIPT_STATES = {"attempting": "Sendes", "delivered": "Leveret", "failed": "Fejlede", "uncertain": "Uvis"}
 
 
-def message_state(message_id: str, ledger: Ledger) -> str:
-    """draft, open, approved, rejected, delivering or delivered, from the ledger."""
+class MessageState(StrEnum):
+    """Where a message is, as the author's page says it: from its approval request, then its deliveries."""
+
+    DRAFT = "draft"  # no request, or its request was replaced (the message changed)
+    OPEN = RequestState.OPEN.value
+    APPROVED = RequestState.APPROVED.value
+    REJECTED = RequestState.REJECTED.value
+    DELIVERING = "delivering"  # some deliveries are not delivered yet
+    DELIVERED = State.DELIVERED.value  # every delivery is
+
+
+STATES = {MessageState.DRAFT: "Kladde", MessageState.OPEN: "Venter på godkendelse", MessageState.APPROVED: "Godkendt",
+          MessageState.REJECTED: "Afvist", MessageState.DELIVERING: "Sendes ud", MessageState.DELIVERED: "Leveret"}
+RECEIPT_STATES = {State.ATTEMPTING: "Sendes", State.DELIVERED: "Leveret", State.FAILED: "Fejlede",
+                  State.UNCERTAIN: "Uvis"}
+#: the states in which a message has been sent for approval (and is not to be sent again from the page)
+SENT_FOR_APPROVAL = (MessageState.OPEN, MessageState.APPROVED, MessageState.DELIVERING, MessageState.DELIVERED)
+
+
+def message_state(message_id: str, ledger: Ledger) -> MessageState:
+    """Draft, open, approved, rejected, delivering or delivered, from the ledger."""
     records = ledger.records(message_id)
     if records:
-        return "delivered" if all(r.state == "delivered" for r in records) else "delivering"
+        return (MessageState.DELIVERED if all(r.state == State.DELIVERED for r in records)
+                else MessageState.DELIVERING)
     request = ledger.request(message_id)
-    if request is None or request.state == "void":
-        return "draft"
-    return str(request.state)
+    if request is None or request.state == RequestState.VOID:
+        return MessageState.DRAFT
+    return MessageState(request.state)
 
 
 def router(run: Runtime, messages: str | Path, key: str, clock: Clock,
@@ -82,6 +101,7 @@ def router(run: Runtime, messages: str | Path, key: str, clock: Clock,
     folder = Path(messages)
     saving = threading.Lock()  # a save compares the file's hash and replaces it as one step
     signer = author_links.AuthorSigner(key)
+    reach_signer = reach_web.ReachSigner(key)
 
     def plan() -> Plan:
         return run.plan
@@ -123,6 +143,21 @@ def router(run: Runtime, messages: str | Path, key: str, clock: Clock,
         return page(pages.render("author/sign_in.html.j2", title="Log ind", token=token,
                                  contact=shown.narrative.contact), STATUS["sign-in-needed"])
 
+    def linked_author(token: str) -> tuple[Plan, Author, SignIn] | HTMLResponse:
+        """The author the link names (still in the plan, by that name) and the plan's sign-in, for starting and
+        finishing a sign-in; or the page that refuses them."""
+        shown = plan()
+        try:
+            claim = signer.claim(token, clock())
+        except LinkRefused as exc:
+            return refused(exc.kind)
+        author, config = shown.author(claim.author), shown.approval.sign_in
+        if author is None or author.name != claim.author:
+            return refused("other-member")
+        if config is None:
+            return refused("unknown")
+        return shown, author, config
+
     @routes.get(CALLBACK_PATH)
     def signed_in_callback(http: Request) -> Response:
         """Entra ID sends the author back here: the ID token verified, the account must be the author the link
@@ -130,14 +165,10 @@ def router(run: Runtime, messages: str | Path, key: str, clock: Clock,
         flow, token = http.session.pop("entra_author_flow", None), http.session.pop("entra_author_link", None)
         if not isinstance(flow, dict) or not isinstance(token, str):
             return refused("sign-in-failed")
-        shown = plan()
-        try:
-            claim = signer.claim(token, clock())
-        except LinkRefused as exc:
-            return refused(exc.kind)
-        author, config = shown.author(claim.author), shown.approval.sign_in
-        if author is None or config is None:
-            return refused("other-member" if author is None else "unknown")
+        linked = linked_author(token)
+        if isinstance(linked, HTMLResponse):
+            return linked
+        _, author, config = linked
         try:
             account = entra(config).finish(flow, dict(http.query_params))
         except signin.SignInFailed as exc:
@@ -158,16 +189,10 @@ def router(run: Runtime, messages: str | Path, key: str, clock: Clock,
     @routes.get("/skriv/{token}/log-ind")
     def sign_in(token: str, http: Request) -> Response:
         """Start Entra ID sign-in for the author the link names."""
-        shown = plan()
-        try:
-            claim = signer.claim(token, clock())
-        except LinkRefused as exc:
-            return refused(exc.kind)
-        author, config = shown.author(claim.author), shown.approval.sign_in
-        if author is None or author.name != claim.author:
-            return refused("other-member")
-        if config is None:
-            return refused("unknown")
+        linked = linked_author(token)
+        if isinstance(linked, HTMLResponse):
+            return linked
+        shown, author, config = linked
         try:
             flow = entra(config).start(approval_links.base_url(shown) + CALLBACK_PATH, login_hint=author.email)
         except signin.SignInFailed as exc:
@@ -180,6 +205,21 @@ def router(run: Runtime, messages: str | Path, key: str, clock: Clock,
     def file_of(message_id: str) -> Path | None:
         path = folder / f"{message_id}.md"
         return path if MESSAGE_ID.fullmatch(message_id) and path.is_file() else None
+
+    def signed_in(token: str, http: Request) -> tuple[Plan, Author] | HTMLResponse:
+        """The author the link names (`author_of`), or the page that refuses them."""
+        try:
+            return author_of(token, http)
+        except LinkRefused as exc:
+            return ask_to_sign_in(token) if exc.kind == "sign-in-needed" else refused(exc.kind)
+
+    def opened(token: str, message_id: str, http: Request) -> tuple[Plan, Author, Path] | HTMLResponse:
+        """The author the link names and the message's file, or the page that refuses them."""
+        who = signed_in(token, http)
+        if isinstance(who, HTMLResponse):
+            return who
+        path = file_of(message_id)
+        return refused("unknown") if path is None else (*who, path)
 
     @routes.get("/skriv/author.js")
     def script() -> Response:
@@ -197,10 +237,10 @@ def router(run: Runtime, messages: str | Path, key: str, clock: Clock,
 
     @routes.get("/skriv/{token}", response_class=HTMLResponse)
     def listing(token: str, http: Request, notice: str = "") -> HTMLResponse:
-        try:
-            shown, author = author_of(token, http)
-        except LinkRefused as exc:
-            return ask_to_sign_in(token) if exc.kind == "sign-in-needed" else refused(exc.kind)
+        who = signed_in(token, http)
+        if isinstance(who, HTMLResponse):
+            return who
+        shown, author = who
         ledger = run.ledger
         rows = [{"id": p.stem, "state": STATES[message_state(p.stem, ledger)],
                  "draft": author_drafts.load(p.stem) is not None} for p in sorted(folder.glob("*.md"), reverse=True)
@@ -210,10 +250,10 @@ def router(run: Runtime, messages: str | Path, key: str, clock: Clock,
 
     @routes.post("/skriv/{token}/nyt")
     def new(token: str, http: Request) -> Response:
-        try:
-            shown, _ = author_of(token, http)
-        except LinkRefused as exc:
-            return ask_to_sign_in(token) if exc.kind == "sign-in-needed" else refused(exc.kind)
+        who = signed_in(token, http)
+        if isinstance(who, HTMLResponse):
+            return who
+        shown, _ = who
         try:
             path, _, _ = skeleton.write(shown, folder, clock())
         except InputError as exc:
@@ -241,7 +281,8 @@ def router(run: Runtime, messages: str | Path, key: str, clock: Clock,
             message_id=message_id, analysis=analysis, base=base, notice=notice, tone=tone, draft=draft if offer
             else None, sections=_sections(shown, analysis), label=author_view.label, status_view=_status(
                 shown, run.ledger, message_id), theirs=theirs, mine=mine,
-            saved_at=pages.danish_datetime(draft.saved_at, shown.calendar.timezone) if offer and draft else ""),
+            saved_at=pages.danish_datetime(draft.saved_at, shown.calendar.timezone) if offer and draft else "",
+            reach_links=reach_web.links(reach_signer, run.ledger, message_id)),
             status)
 
     def unreadable(token: str, shown: Plan, author: Author, message_id: str, text: str,
@@ -255,13 +296,10 @@ def router(run: Runtime, messages: str | Path, key: str, clock: Clock,
     @routes.get("/skriv/{token}/budskab/{message_id}", response_class=HTMLResponse)
     def edit(token: str, message_id: str, http: Request, kladde: int = 0, gemt: int = 0, ny: int = 0,
              sendt: str = "") -> HTMLResponse:
-        try:
-            shown, author = author_of(token, http)
-        except LinkRefused as exc:
-            return ask_to_sign_in(token) if exc.kind == "sign-in-needed" else refused(exc.kind)
-        path = file_of(message_id)
-        if path is None:
-            return refused("unknown")
+        got = opened(token, message_id, http)
+        if isinstance(got, HTMLResponse):
+            return got
+        shown, author, path = got
         text = path.read_text(encoding="utf-8")
         base = message_form.digest(text)
         draft = author_drafts.load(message_id) if kladde else None
@@ -285,13 +323,10 @@ def router(run: Runtime, messages: str | Path, key: str, clock: Clock,
     @routes.post("/skriv/{token}/budskab/{message_id}", response_class=HTMLResponse)
     async def save(token: str, message_id: str, http: Request) -> Response:
         form = await posted(http)
-        try:
-            shown, author = author_of(token, http)
-        except LinkRefused as exc:
-            return ask_to_sign_in(token) if exc.kind == "sign-in-needed" else refused(exc.kind)
-        path = file_of(message_id)
-        if path is None:
-            return refused("unknown")
+        got = opened(token, message_id, http)
+        if isinstance(got, HTMLResponse):
+            return got
+        shown, author, path = got
         return await run_in_threadpool(save_locked, token, shown, author, message_id, path, form)
 
     def save_locked(token: str, shown: Plan, author: Author, message_id: str, path: Path,
@@ -330,13 +365,10 @@ def router(run: Runtime, messages: str | Path, key: str, clock: Clock,
 
     def keep_draft(token: str, message_id: str, http: Request, form: dict[str, str]) -> Response:
         """The draft first (on disk before anything else), then the fields' fora and findings anew, as JSON."""
-        try:
-            shown, author = author_of(token, http)
-        except LinkRefused as exc:
-            return ask_to_sign_in(token) if exc.kind == "sign-in-needed" else refused(exc.kind)
-        path = file_of(message_id)
-        if path is None:
-            return refused("unknown")
+        got = opened(token, message_id, http)
+        if isinstance(got, HTMLResponse):
+            return got
+        shown, author, path = got
         text = path.read_text(encoding="utf-8")
         try:
             message_form.fields(text)
@@ -356,24 +388,18 @@ def router(run: Runtime, messages: str | Path, key: str, clock: Clock,
 
     @routes.post("/skriv/{token}/budskab/{message_id}/kassér-kladde")
     def discard(token: str, message_id: str, http: Request) -> Response:
-        try:
-            author_of(token, http)
-        except LinkRefused as exc:
-            return ask_to_sign_in(token) if exc.kind == "sign-in-needed" else refused(exc.kind)
-        if file_of(message_id) is None:
-            return refused("unknown")
+        got = opened(token, message_id, http)
+        if isinstance(got, HTMLResponse):
+            return got
         author_drafts.discard(message_id)
         return RedirectResponse(f"/skriv/{token}/budskab/{message_id}", status_code=303, headers=HEADERS)
 
     @routes.post("/skriv/{token}/budskab/{message_id}/send")
     def send(token: str, message_id: str, http: Request) -> Response:
-        try:
-            shown, author = author_of(token, http)
-        except LinkRefused as exc:
-            return ask_to_sign_in(token) if exc.kind == "sign-in-needed" else refused(exc.kind)
-        path = file_of(message_id)
-        if path is None:
-            return refused("unknown")
+        got = opened(token, message_id, http)
+        if isinstance(got, HTMLResponse):
+            return got
+        shown, author, path = got
         text = path.read_text(encoding="utf-8")
         analysis = author_view.analyse(shown, text, path.name, clock)
         if not analysis.can_send:
@@ -381,7 +407,7 @@ def router(run: Runtime, messages: str | Path, key: str, clock: Clock,
                                 notice="Budskabet kan ikke sendes til godkendelse endnu: ret først fejlene ved "
                                        "felterne.", tone="no", status=409)
         state = message_state(message_id, run.ledger)
-        if state in ("open", "approved", "delivering", "delivered"):
+        if state in SENT_FOR_APPROVAL:
             what = f"Budskabet er allerede sendt til godkendelse ({STATES[state].lower()})."
             return message_page(token, shown, author, message_id, text, message_form.digest(text), notice=what,
                                 status=409)
@@ -431,7 +457,7 @@ def _status(plan: Plan, ledger: Ledger, message_id: str) -> dict[str, Any]:
     request = ledger.request(message_id)
     votes, missing = pages.decisions(plan, ledger.votes(request.id)) if request else ([], [])
     receipts = [{"forum": plan.fora[r.forum].title if r.forum in plan.fora else r.forum,
-                 "state": RECEIPT_STATES.get(str(r.state), str(r.state)),
+                 "state": RECEIPT_STATES.get(r.state, str(r.state)),
                  "url": r.receipt.url if r.receipt else "", "provider_id": r.receipt.provider_id if r.receipt else ""}
                 for r in ledger.records(message_id)]
     return {"state": STATES[message_state(message_id, ledger)],

@@ -23,7 +23,7 @@ from markupsafe import Markup
 from budbringer import comment, outline, readability
 from budbringer.cascade import Prepared
 from budbringer.findings import for_author
-from budbringer.ledger import ApprovalRequest, Vote
+from budbringer.ledger import ApprovalRequest, RequestState, Vote, VoteDecision
 from budbringer.plan import Plan
 from budbringer.render import Variant, in_words, markdown_to_html
 
@@ -34,9 +34,9 @@ MEDIA = {"mail": "Mail", "page": "Intranetside", "post": "Opslag", "submission":
          "web": "Nyhed på hjemmesiden"}
 SOURCES = {"link": "via personligt link", "sign-in": "efter log-ind", "cli": "på kommandolinjen",
            "prefect-ui": "i Prefect"}
-DECISIONS = {"approve": "Godkendt", "reject": "Afvist"}
-STATES = {"open": "Venter på svar", "approved": "Godkendt", "rejected": "Afvist",
-          "void": "Erstattet af en nyere anmodning"}
+DECISIONS = {VoteDecision.APPROVE: "Godkendt", VoteDecision.REJECT: "Afvist"}
+STATES = {RequestState.OPEN: "Venter på svar", RequestState.APPROVED: "Godkendt",
+          RequestState.REJECTED: "Afvist", RequestState.VOID: "Erstattet af en nyere anmodning"}
 #: LinkedIn takes about 3,000 characters of commentary
 POST_LIMIT = 3000
 
@@ -148,7 +148,7 @@ def _titles(plan: Plan) -> dict[str, str]:
 def approval_page(prepared: Prepared, request: ApprovalRequest | None, votes: Sequence[Vote] = (),
                   member: str | None = None, token: str | None = None, notice: str = "", notice_kind: str = "info",
                   quality: QualityFigures | None = None, links: dict[str, str] | None = None,
-                  sign_in_url: str = "", signed_in: str = "") -> str:
+                  sign_in_url: str = "", signed_in: str = "", reach_links: dict[str, str] | None = None) -> str:
     """The page an approver reads: with `token` it has the Godkend/Afvis buttons, without it is the preview.
     `sign_in_url` offers (or, without `token`, asks for) Entra ID sign-in; `signed_in` is the signed-in e-mail."""
     plan = prepared.plan
@@ -162,7 +162,7 @@ def approval_page(prepared: Prepared, request: ApprovalRequest | None, votes: Se
                   links=links or {},
                   title=prepared.message.title, count=len(prepared.variants),
                   approval_hash=prepared.approval_hash, sign_in_url=sign_in_url, signed_in=signed_in,
-                  comment_max=comment.MAX_LENGTH)
+                  comment_max=comment.MAX_LENGTH, reach_links=reach_links or {})
 
 
 REFUSALS = {

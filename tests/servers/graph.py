@@ -28,6 +28,16 @@ Graph (`GraphEmulator`, another host, under /v1.0):
     GET  /sites/{site-id}/pages/microsoft.graph.sitePage?$filter=name eq '…'
     POST /sites/{site-id}/pages                               201 with id and webUrl; 409 if the name is taken
     POST /sites/{site-id}/pages/{page-id}/microsoft.graph.sitePage/publish     204
+    GET  /sites/{site-id}/lists                               the site's lists (the pages library: template
+                                                              webPageLibrary)
+    GET  /sites/{site-id}/lists/{list-id}/items/{item-id}/analytics/allTime   an itemActivityStat (itemAnalytics,
+                                                              Files.Read.All or Sites.Read.All): `page_views`
+                                                              sets a page's (views, viewers); a new page has no
+                                                              `access` yet
+    GET  /groups?$filter=mail eq '…'&$select=id                a mail-enabled group by its address (`groups`)
+    GET  /groups/{id}/members/$count                          its member count as text; needs the header
+                                                              ConsistencyLevel: eventual and GroupMember.Read.All
+                                                              (or Group.Read.All, Directory.Read.All)
 
 Every Graph call needs a bearer token the sign-in emulator issued, for the Graph audience, and the app
 role the endpoint needs (Mail.Send, Mail.Read, Sites.ReadWrite.All): otherwise 401 or 403 as Graph answers.
@@ -53,6 +63,7 @@ import trustme
 # the sign-in emulator and the reference metadata have their own modules; their names stay importable from here
 from tests.servers.entra import ALL_ROLES, GRAPH_SCOPE, App, Grant, LoginEmulator, Token, User  # noqa: F401
 from tests.servers.graph_schema import REFERENCE, Schema  # noqa: F401
+from tests.servers.graph_reach import ReachEndpoints
 from tests.servers.https import Emulator, HTTPSServer, Reply, Request
 
 
@@ -106,7 +117,7 @@ _LOOKUP = re.compile(r"^singleValueExtendedProperties/Any\(ep: ep/id eq '((?:[^'
 _BY_NAME = re.compile(r"^name eq '((?:[^']|'')*)'$")
 
 
-class GraphEmulator(Emulator):
+class GraphEmulator(ReachEndpoints, Emulator):
     """Graph v1.0 for mail (sendMail, a mailbox lookup) and SharePoint news pages."""
 
     def __init__(self, login: LoginEmulator, schema: Schema | None = None) -> None:
@@ -119,6 +130,8 @@ class GraphEmulator(Emulator):
         self.filing_delay = 0.0  # seconds before a sent mail shows in Sent Items
         self.in_flight: dict[str, int] = {}
         self.max_in_flight: dict[str, int] = {}
+        self.page_views: dict[str, tuple[int, int]] = {}  # page id (its list item's unique id) → views, viewers
+        self.groups: dict[str, tuple[str, int]] = {}  # a group's mail address (lower case) → its id, members
 
     # state --------------------------------------------------------------------------------------------------
 
@@ -178,6 +191,17 @@ class GraphEmulator(Emulator):
         match = re.fullmatch(r"/sites/([^/]+)/pages/([^/]+)/microsoft\.graph\.sitePage/publish", path)
         if match and method == "POST":
             return self._publish(token, match.group(1), match.group(2))
+        match = re.fullmatch(r"/sites/([^/]+)/lists", path)
+        if match and method == "GET":
+            return self._lists(token, match.group(1))
+        match = re.fullmatch(r"/sites/([^/]+)/lists/([^/]+)/items/([^/]+)/analytics/allTime", path)
+        if match and method == "GET":
+            return self._analytics(token, *match.groups())
+        if path == "/groups" and method == "GET":
+            return self._groups(request, token)
+        match = re.fullmatch(r"/groups/([^/]+)/members/\$count", path)
+        if match and method == "GET":
+            return self._member_count(request, token, match.group(1))
         segment = path.strip("/").split("/")[-1]
         return graph_error(400, "BadRequest", f"Resource not found for the segment '{segment}'.")
 

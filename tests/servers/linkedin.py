@@ -1,4 +1,6 @@
-"""A LinkedIn REST API emulator: `/rest/posts` create and the author finder, strict about what it accepts.
+"""A LinkedIn REST API emulator: `/rest/posts` create and the author finder, and the organisation's share
+statistics (`/rest/organizationalEntityShareStatistics?q=organizationalEntity&…&shares=List(…)`, the figures
+`statistics` holds per post; zeros for a new post; 403 unless `statistics_allowed`), strict about what it accepts.
 
 It checks what LinkedIn checks (the bearer token, `LinkedIn-Version`, `X-Restli-Protocol-Version`, the author
 the token may post as, the body's fields) and one thing LinkedIn does not say out loud: every reserved
@@ -64,6 +66,8 @@ class LinkedInEmulator(Emulator):
             self.posts: list[dict[str, Any]] = []
             self.versions = versions
             self.revoked = False
+            self.statistics: dict[str, dict[str, Any]] = {}  # post URN → totalShareStatistics
+            self.statistics_allowed = True  # the token's member is an organisation administrator
 
     # what a test reads --------------------------------------------------------------------------------
 
@@ -86,6 +90,8 @@ class LinkedInEmulator(Emulator):
             return self._create(request)
         if request.path == "/rest/posts" and request.method == "GET":
             return self._find(request)
+        if request.path == "/rest/organizationalEntityShareStatistics" and request.method == "GET":
+            return self._statistics(request)
         return error(404, "NOT_FOUND", f"No virtual resource found for {request.method} {request.path}")
 
     def _check_headers(self, request: Request) -> Reply | None:
@@ -165,6 +171,30 @@ class LinkedInEmulator(Emulator):
         page = mine[start:start + count]
         return Reply(200, {"paging": {"start": start, "count": count, "links": [], "total": len(mine)},
                            "elements": page})
+
+    def _statistics(self, request: Request) -> Reply:
+        query = {name: values[-1] for name, values in request.query.items()}
+        if query.get("q") != "organizationalEntity":
+            return error(400, "ILLEGAL_ARGUMENT", "q must be organizationalEntity")
+        if query.get("organizationalEntity") != self.author or not self.statistics_allowed:
+            return error(403, "ACCESS_DENIED", "Not enough permissions to access: "
+                         "organizationalEntityShareStatistics.FINDER-organizationalEntity", serviceErrorCode=100)
+        urns: list[tuple[str, str]] = []
+        for kind, field_name in (("shares", "share"), ("ugcPosts", "ugcPost")):
+            listed = query.get(kind)
+            if listed is None:
+                continue
+            found = re.fullmatch(r"List\((.*)\)", listed)
+            if found is None:
+                return error(400, "ILLEGAL_ARGUMENT", f"{kind} must be List(urn,...)")
+            urns += [(field_name, urn) for urn in found.group(1).split(",") if urn]
+        zero = {"uniqueImpressionsCount": 0, "shareCount": 0, "engagement": 0.0, "clickCount": 0, "likeCount": 0,
+                "impressionCount": 0, "commentCount": 0}
+        with self.lock:
+            known = {p["id"] for p in self.posts}
+            elements = [{"totalShareStatistics": {**zero, **self.statistics.get(urn, {})}, field_name: urn,
+                         "organizationalEntity": self.author} for field_name, urn in urns if urn in known]
+        return Reply(200, {"paging": {"count": 10, "start": 0, "links": []}, "elements": elements})
 
     def _store(self, author: str, commentary: str) -> str:
         stamp = int(time.time() * 1000) + len(self.posts)  # strictly increasing, newest last

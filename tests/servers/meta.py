@@ -84,6 +84,9 @@ class MetaEmulator(Emulator):
             self.polls_until_finished = 0
             self.container_outcome = "FINISHED"  # or ERROR, EXPIRED, IN_PROGRESS (stuck)
             self._ids = itertools.count(1)
+            # insights: post or media id → metric → value (a dict for the by-type metrics); none yet → empty data
+            self.insights: dict[str, dict[str, Any]] = {}
+            self.insights_allowed = True  # read_insights / instagram_manage_insights granted
 
     # what a test reads or sets up ---------------------------------------------------------------------
 
@@ -152,6 +155,8 @@ class MetaEmulator(Emulator):
             if path[1] == "content_publishing_limit" and method == "GET":
                 return Reply(200, {"data": [{"quota_usage": self.quota_usage, "config": {
                     "quota_total": self.quota_total, "quota_duration": 86400}}]})
+        if len(path) == 2 and path[1] == "insights" and method == "GET":
+            return self._insights(path[0], query)
         if len(path) == 1 and method == "GET":
             return self._node(path[0], query)
         return error(400, 100, f"Unsupported {method} request. Object with ID '{'/'.join(path)}' does not exist, "
@@ -253,6 +258,24 @@ class MetaEmulator(Emulator):
         page = [{f: item[f] for f in fields if f in item} for item in items[:max(1, min(limit, 100))]]
         return Reply(200, {"data": page, "paging": {"cursors": {"before": "QVFI", "after": "QVFJ"}}})
 
+    def _insights(self, node: str, query: dict[str, str]) -> Reply:
+        """`GET /{post-id|media-id}/insights?metric=…`: `data` of {name, period, values, title, description, id};
+        a metric without figures yet is left out (Instagram's empty set for a new post), a withdrawn one is a 400."""
+        if not self.insights_allowed:
+            return error(403, 10, "(#10) Application does not have permission for this action")
+        if not any(item["id"] == node for item in [*self.posts, *self.media]):
+            return error(400, 100, f"Object with ID '{node}' does not exist", subcode=33, kind="GraphMethodException")
+        metrics = [m for m in query.get("metric", "").split(",") if m]
+        if not metrics:
+            return error(400, 100, "(#100) The value must be a valid insights metric", subcode=1504028)
+        withdrawn = [m for m in metrics if m in WITHDRAWN_METRICS]
+        if withdrawn:
+            return error(400, 100, f"(#100) The value must be a valid insights metric: {withdrawn[0]} is deprecated")
+        figures = self.insights.get(node, {})
+        data = [{"name": m, "period": "lifetime", "values": [{"value": figures[m]}], "title": m, "description": m,
+                 "id": f"{node}/insights/{m}/lifetime"} for m in metrics if m in figures]
+        return Reply(200, {"data": data, "paging": {"previous": "", "next": ""}})
+
     def _node(self, node: str, query: dict[str, str]) -> Reply:
         fields = [f for f in query.get("fields", "id").split(",") if f]
         if node in self.containers:
@@ -265,6 +288,9 @@ class MetaEmulator(Emulator):
 
 
 DUPLICATE = 506
+#: metrics Meta withdrew (Page post impressions in 2025; Instagram's impressions family in April 2025)
+WITHDRAWN_METRICS = frozenset({"post_impressions", "post_impressions_unique", "impressions", "plays",
+                               "video_views", "clips_replays_count"})
 
 
 # -- a plan and a message for the Meta fora ------------------------------------------------------------------

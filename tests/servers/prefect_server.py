@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -18,17 +17,12 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.servers.ports import free_port
 from tests.servers.waiting import wait_until
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[2]
 TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def prefect_env(home: Path, api_url: str | None = None, **extra: str) -> dict[str, str]:

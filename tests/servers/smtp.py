@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
-import socket
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +18,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from budbringer.delivery import Delivery
 from budbringer.render import Variant
+from tests.servers.ports import free_port
 
 USER, PASSWORD_ENV = "budbringer", "BUDBRINGER_TEST_SMTP_PASSWORD"
 PASSWORD = "smtp-secret-7f3a9c1e5b"
@@ -61,12 +61,6 @@ class Relay:
 
     def message(self, index: int = -1) -> email.message.EmailMessage:
         return email.message_from_bytes(self.envelopes[index].original_content, policy=email.policy.default)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def server_context(ca: trustme.CA) -> ssl.SSLContext:

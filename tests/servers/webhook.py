@@ -6,6 +6,8 @@ documented receiver accepts what Budbringer sends, and refuses what it should.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from pathlib import Path
 from typing import Any
@@ -47,6 +49,7 @@ class WebhookReceiver(Emulator):
             self.published: list[dict[str, Any]] = []
             self.answers: list[tuple[int, dict]] = []
             self.intake = self.doc["Intake"](self.secret.encode(), self._publish)
+            self.views: dict[str, int] = {}  # delivery key → page views, for the reach request
 
     def _publish(self, item: dict[str, Any]) -> tuple[str, str]:
         self.published.append(item)
@@ -54,9 +57,23 @@ class WebhookReceiver(Emulator):
         return page, f"https://www.socialomraadet.example/nyheder/{page}"
 
     def handle(self, request: Request) -> Reply:
+        if request.method == "GET" and request.path == self.path + "/reach":
+            return self._reach(request)
         if request.method != "POST" or request.path != self.path:
             return Reply(404, {"error": "not found"})
         with self.lock:  # the documented Intake is not thread-safe; a real one uses a unique index
             status, answer = self.intake.receive(Headers(request.headers), request.body)
             self.answers.append((status, answer))
         return Reply(status, answer)
+
+    def _reach(self, request: Request) -> Reply:
+        """The optional reach request (docs/reach.md): signed like a delivery, over "<timestamp>.<delivery key>";
+        answers the page's views, `{}` for a key it published but has no figures for yet."""
+        key = (request.query.get("delivery_key") or [""])[0]
+        timestamp = request.header("X-Budbringer-Timestamp") or ""
+        expected = "sha256=" + hmac.new(self.secret.encode(), f"{timestamp}.{key}".encode(), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, request.header("X-Budbringer-Signature") or ""):
+            return Reply(401, {"error": "bad signature"})
+        if not any(item.get("delivery_key") == key for item in self.published):
+            return Reply(404, {"error": "unknown delivery"})
+        return Reply(200, {"figures": {"views": self.views[key]} if key in self.views else {}})

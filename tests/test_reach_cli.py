@@ -1,0 +1,83 @@
+"""`budbringer reach`: a table per forum, "not measured" for the outbox, collecting in-process, and no Prefect."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import time_machine
+import yaml
+
+from budbringer import cli
+from budbringer.approval import Approval
+from budbringer.delivery import Delivery, Receipt
+from budbringer.ledger import Ledger
+from budbringer.render import Variant
+from budbringer.settings import Settings
+from tests.conftest import PLAN, ROOT
+
+MESSAGE = "2027-04-oplaering"
+
+NO_PREFECT = """
+import sys
+from budbringer import cli
+assert cli.main(["reach", {message!r}, "--plan", {plan!r}]) == 0
+loaded = sorted(name for name in sys.modules if name == "prefect" or name.startswith("prefect."))
+assert not loaded, loaded
+print("no prefect")
+"""
+
+
+def newsletter_plan(folder: Path) -> Path:
+    """The shipped plan with the newsletters on the newsletter channel (over the outbox's mail)."""
+    base = yaml.safe_load(PLAN.read_text(encoding="utf-8"))
+    base["channels"]["newsletter"] = {"type": "newsletter", "transport": "mail"}
+    base["templates"] = str(ROOT / "templates")
+    base["reach"] = {"points": [1, 7]}
+    path = folder / "reach-plan.yaml"
+    path.write_text(yaml.safe_dump(base, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def variant(forum: str, channel: str) -> Variant:
+    return Variant(forum=forum, forum_title=forum, tier="t", tier_index=1, phase="cascade", medium="mail",
+                   channel=channel, template="x", stakeholder="employees", subject="Oplæring i april",
+                   body=f"Oplæringen begynder ({forum}).", body_format="text", summary="Oplæring.", link=None)
+
+
+def test_reach_says_not_measured_for_the_outbox_and_shows_the_editors_answer(
+        workdir: Path, example_clock: dt.datetime, capsys: pytest.CaptureFixture[str]) -> None:
+    plan = newsletter_plan(workdir)
+    ledger = Ledger(Settings.read(str(plan)).ledger_url())
+    sent = {("oc", "mail"): Receipt("outbox", "outbox/oc.md"),
+            ("midtnyt", "newsletter"): Receipt("outbox", "outbox/midtnyt.md", details={"issue": "2027-04-14"})}
+    approval = ledger.record_approval(Approval(
+        message_id=MESSAGE, variant_hashes={f: variant(f, c).content_hash for f, c in sent},
+        approved_by="Mette Lund", reference="Styregruppemøde, punkt 1"))
+    for (forum, channel), receipt in sent.items():
+        delivery = Delivery(MESSAGE, variant(forum, channel), channel, approval_id=approval.id or 0)
+        ledger.claim(delivery)
+        ledger.delivered(delivery.key, receipt)
+
+    assert cli.main(["reach", MESSAGE, "--plan", str(plan)]) == 0
+    before = capsys.readouterr().out
+    assert "not measured" in before.split("oc ", 1)[1].splitlines()[0]
+    assert "not read yet (day 1" in before
+
+    ledger.record_answer(MESSAGE, "midtnyt", "accepted", "2.500 læsere")
+    with time_machine.travel(example_clock + dt.timedelta(days=1, hours=2), tick=False):
+        assert cli.main(["reach", MESSAGE, "--plan", str(plan), "--collect"]) == 0
+    out = capsys.readouterr().out
+    assert "collected 2 reading(s) (0 refused)" in out
+    rows = {line.split()[0]: line for line in out.splitlines() if line.startswith(("oc ", "midtnyt "))}
+    assert "not measured" in rows["oc"]
+    assert "accepted 1, readers 2500" in rows["midtnyt"]
+
+    done = subprocess.run([sys.executable, "-c", NO_PREFECT.format(message=MESSAGE, plan=str(plan))], cwd=workdir,
+                          env=dict(os.environ), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.rstrip().endswith("no prefect") and "not measured" in done.stdout
