@@ -10,15 +10,13 @@ from pathlib import Path
 
 import pytest
 import time_machine
-import yaml
 
 from budbringer import cli
-from budbringer.approval import Approval
-from budbringer.delivery import Delivery, Receipt
+from budbringer.delivery import Receipt
 from budbringer.ledger import Ledger
 from budbringer.render import Variant
 from budbringer.settings import Settings
-from tests.conftest import PLAN, ROOT
+from tests.reach_support import reach_plan, record_delivered, sent_variant
 
 MESSAGE = "2027-04-oplaering"
 
@@ -32,36 +30,19 @@ print("no prefect")
 """
 
 
-def newsletter_plan(folder: Path) -> Path:
-    """The shipped plan with the newsletters on the newsletter channel (over the outbox's mail)."""
-    base = yaml.safe_load(PLAN.read_text(encoding="utf-8"))
-    base["channels"]["newsletter"] = {"type": "newsletter", "transport": "mail"}
-    base["templates"] = str(ROOT / "templates")
-    base["reach"] = {"points": [1, 7]}
-    path = folder / "reach-plan.yaml"
-    path.write_text(yaml.safe_dump(base, allow_unicode=True), encoding="utf-8")
-    return path
-
-
 def variant(forum: str, channel: str) -> Variant:
-    return Variant(forum=forum, forum_title=forum, tier="t", tier_index=1, phase="cascade", medium="mail",
-                   channel=channel, template="x", stakeholder="employees", subject="Oplæring i april",
-                   body=f"Oplæringen begynder ({forum}).", body_format="text", summary="Oplæring.", link=None)
+    return sent_variant(forum, channel, "Oplæring i april", f"Oplæringen begynder ({forum}).", phase="cascade",
+                        medium="mail", stakeholder="employees", summary="Oplæring.")
 
 
 def test_reach_says_not_measured_for_the_outbox_and_shows_the_editors_answer(
         workdir: Path, example_clock: dt.datetime, capsys: pytest.CaptureFixture[str]) -> None:
-    plan = newsletter_plan(workdir)
+    plan = reach_plan(workdir, {"newsletter": {"type": "newsletter", "transport": "mail"}},
+                      reach={"points": [1, 7]})  # the newsletters over the outbox's mail
     ledger = Ledger(Settings.read(str(plan)).ledger_url())
     sent = {("oc", "mail"): Receipt("outbox", "outbox/oc.md"),
             ("midtnyt", "newsletter"): Receipt("outbox", "outbox/midtnyt.md", details={"issue": "2027-04-14"})}
-    approval = ledger.record_approval(Approval(
-        message_id=MESSAGE, variant_hashes={f: variant(f, c).content_hash for f, c in sent},
-        approved_by="Mette Lund", reference="Styregruppemøde, punkt 1"))
-    for (forum, channel), receipt in sent.items():
-        delivery = Delivery(MESSAGE, variant(forum, channel), channel, approval_id=approval.id or 0)
-        ledger.claim(delivery)
-        ledger.delivered(delivery.key, receipt)
+    record_delivered(ledger, MESSAGE, sent, variant)
 
     assert cli.main(["reach", MESSAGE, "--plan", str(plan)]) == 0
     before = capsys.readouterr().out

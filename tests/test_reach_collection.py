@@ -14,13 +14,12 @@ import trustme
 from budbringer.adapters.linkedin import LinkedInAdapter
 from budbringer.adapters.newsletter import NewsletterAdapter
 from budbringer.adapters.outbox import OutboxAdapter
-from budbringer.approval import Approval
 from budbringer.channel import Adapter
-from budbringer.delivery import Delivery, Receipt
+from budbringer.delivery import Receipt
 from budbringer.ledger import Ledger
 from budbringer.reach import Measure, collect, due_point, report_markdown, table
 from budbringer.render import Variant
-from tests.servers.https import HTTPSServer
+from tests.reach_support import linkedin_stand_in, record_delivered, sent_variant
 from tests.servers.linkedin import LinkedInEmulator
 
 MESSAGE = "2027-03-superbrugere"
@@ -32,11 +31,7 @@ DAY = dt.timedelta(days=1)
 
 @pytest.fixture
 def linkedin(ca: trustme.CA, monkeypatch: pytest.MonkeyPatch) -> Iterator[LinkedInEmulator]:
-    emulator = LinkedInEmulator(TOKEN, ORGANIZATION)
-    with HTTPSServer(emulator, ca) as server:
-        monkeypatch.setenv("BUDBRINGER_LINKEDIN_URL", server.url)
-        monkeypatch.setenv("BUDBRINGER_LINKEDIN_TOKEN", TOKEN)
-        monkeypatch.setenv("BUDBRINGER_LINKEDIN_ORGANIZATION", ORGANIZATION)
+    with linkedin_stand_in(ca, monkeypatch, TOKEN, ORGANIZATION) as emulator:
         yield emulator
 
 
@@ -51,21 +46,14 @@ def channels(linkedin: LinkedInEmulator, tmp_path: Path) -> Iterator[dict[str, A
 
 
 def variant(forum: str, channel: str, message: str) -> Variant:
-    return Variant(forum=forum, forum_title=forum.upper(), tier="external", tier_index=4, phase="publish",
-                   medium="post", channel=channel, template="x", stakeholder="others", subject=f"{message} {forum}",
-                   body=f"Superbrugerne er klar ({message}, {forum}).", body_format="text", summary="Klar.",
-                   link=None)
+    return sent_variant(forum, channel, f"{message} {forum}", f"Superbrugerne er klar ({message}, {forum}).",
+                        forum_title=forum.upper(), tier="external", tier_index=4, summary="Klar.")
 
 
 def deliver(ledger: Ledger, message: str, receipts: dict[tuple[str, str], Receipt]) -> None:
     """Record `message` as delivered to each (forum, channel) with its receipt, at the clock's now."""
-    approval = ledger.record_approval(Approval(
-        message_id=message, variant_hashes={f: variant(f, c, message).content_hash for f, c in receipts},
-        approved_by="Jonas Holm", reference="Styregruppemøde, punkt 2"))
-    for (forum, channel), receipt in receipts.items():
-        delivery = Delivery(message, variant(forum, channel, message), channel, approval_id=approval.id or 0)
-        ledger.claim(delivery)
-        ledger.delivered(delivery.key, receipt)
+    record_delivered(ledger, message, receipts, lambda forum, channel: variant(forum, channel, message),
+                     approved_by="Jonas Holm")
 
 
 def test_due_point_is_the_latest_point_that_has_come() -> None:

@@ -11,14 +11,13 @@ import pytest
 import trustme
 import yaml
 
-from budbringer.approval import Approval
-from budbringer.delivery import Delivery, Receipt
+from budbringer.delivery import Receipt
 from budbringer.ledger import Ledger
 from budbringer.reach import Measure
 from budbringer.render import Variant
 from budbringer.settings import Settings
-from tests.conftest import PLAN, ROOT
-from tests.servers.https import HTTPSServer
+from tests.reach_support import linkedin_stand_in, reach_plan, record_delivered, sent_variant
+from tests.conftest import ROOT
 from tests.servers.linkedin import LinkedInEmulator
 
 MESSAGE = "2027-05-go-live"
@@ -28,28 +27,12 @@ TOKEN = "AQX-flow-token-never-logged"
 
 @pytest.fixture
 def linkedin(ca: trustme.CA, monkeypatch: pytest.MonkeyPatch) -> Iterator[LinkedInEmulator]:
-    emulator = LinkedInEmulator(TOKEN, ORGANIZATION)
-    with HTTPSServer(emulator, ca) as server:
-        monkeypatch.setenv("BUDBRINGER_LINKEDIN_URL", server.url)
-        monkeypatch.setenv("BUDBRINGER_LINKEDIN_TOKEN", TOKEN)
-        monkeypatch.setenv("BUDBRINGER_LINKEDIN_ORGANIZATION", ORGANIZATION)
+    with linkedin_stand_in(ca, monkeypatch, TOKEN, ORGANIZATION) as emulator:
         yield emulator
 
 
-def reach_plan(folder: Path) -> Path:
-    base = yaml.safe_load(PLAN.read_text(encoding="utf-8"))
-    base["channels"]["linkedin"] = {"type": "linkedin"}
-    base["channels"]["newsletter"] = {"type": "newsletter", "transport": "mail"}
-    base["templates"] = str(ROOT / "templates")
-    path = folder / "reach-plan.yaml"
-    path.write_text(yaml.safe_dump(base, allow_unicode=True), encoding="utf-8")
-    return path
-
-
 def variant(forum: str, channel: str) -> Variant:
-    return Variant(forum=forum, forum_title=forum, tier="t", tier_index=1, phase="publish", medium="post",
-                   channel=channel, template="x", stakeholder="others", subject="Go-live i maj",
-                   body=f"Systemet går i luften ({forum}).", body_format="text", summary="Go-live.", link=None)
+    return sent_variant(forum, channel, "Go-live i maj", f"Systemet går i luften ({forum}).", summary="Go-live.")
 
 
 def test_the_collection_reports_each_run_and_a_rerun_stores_nothing_twice(
@@ -62,19 +45,14 @@ def test_the_collection_reports_each_run_and_a_rerun_stores_nothing_twice(
     from budbringer import clock
     from budbringer.flows.reach import reach_flow
 
-    plan = reach_plan(workdir)
+    plan = reach_plan(workdir, {"linkedin": {"type": "linkedin"},
+                                "newsletter": {"type": "newsletter", "transport": "mail"}})
     ledger = Ledger(Settings.read(str(plan)).ledger_url())
     urn = linkedin.add_post("Systemet går i luften i maj.")
     sent = {("linkedin", "linkedin"): Receipt("linkedin", urn),
             ("oc", "mail"): Receipt("outbox", "outbox/oc.md"),
             ("midtnyt", "newsletter"): Receipt("outbox", "outbox/midtnyt.md")}
-    approval = ledger.record_approval(Approval(
-        message_id=MESSAGE, variant_hashes={f: variant(f, c).content_hash for f, c in sent},
-        approved_by="Mette Lund", reference="Styregruppemøde, punkt 4"))
-    for (forum, channel), receipt in sent.items():
-        delivery = Delivery(MESSAGE, variant(forum, channel), channel, approval_id=approval.id or 0)
-        ledger.claim(delivery)
-        ledger.delivered(delivery.key, receipt)
+    record_delivered(ledger, MESSAGE, sent, variant)
     linkedin.statistics[urn] = {"impressionCount": 730, "clickCount": 12}
     day_one = example_clock.astimezone(dt.UTC) + dt.timedelta(days=1, hours=3)
     monkeypatch.setattr(clock, "system_clock", lambda: day_one)

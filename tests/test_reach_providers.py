@@ -23,6 +23,7 @@ from budbringer.adapters.sharepoint_news import SharePointNewsAdapter
 from budbringer.delivery import Delivery, Receipt
 from budbringer.reach import Measure, ReachSubject, read
 from budbringer.render import Variant
+from tests.reach_support import linkedin_stand_in
 from tests.servers.graph import M365, graph_error, m365
 from tests.servers.https import Fault, HTTPSServer
 from tests.servers.linkedin import LinkedInEmulator
@@ -128,11 +129,7 @@ def test_sharepoint_page_views_new_page_refused_and_throttled(tenant: M365) -> N
 
 @pytest.fixture
 def linkedin(ca: trustme.CA, monkeypatch: pytest.MonkeyPatch) -> Iterator[LinkedInEmulator]:
-    emulator = LinkedInEmulator(LINKEDIN_TOKEN, ORGANIZATION)
-    with HTTPSServer(emulator, ca) as server:
-        monkeypatch.setenv("BUDBRINGER_LINKEDIN_URL", server.url)
-        monkeypatch.setenv("BUDBRINGER_LINKEDIN_TOKEN", LINKEDIN_TOKEN)
-        monkeypatch.setenv("BUDBRINGER_LINKEDIN_ORGANIZATION", ORGANIZATION)
+    with linkedin_stand_in(ca, monkeypatch, LINKEDIN_TOKEN, ORGANIZATION) as emulator:
         yield emulator
 
 

@@ -11,14 +11,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from budbringer import reach_chart
-from budbringer.approval import Approval
-from budbringer.delivery import Delivery, Receipt
+from budbringer.delivery import Receipt
 from budbringer.ledger import Ledger
 from budbringer.reach import Reach, ReachReading
 from budbringer.render import Variant
 from budbringer.settings import Settings
 from budbringer.web.app import create_app
 from budbringer.web.reach import ReachSigner, links
+from tests.reach_support import record_delivered, sent_variant
 from tests.conftest import memory_plan
 
 SECRET = "reach-page-secret-for-tests-only"
@@ -27,19 +27,12 @@ LAST = "2027-05-status"
 
 
 def variant(forum: str, message: str) -> Variant:
-    return Variant(forum=forum, forum_title=forum, tier="t", tier_index=1, phase="publish", medium="post",
-                   channel="c", template="x", stakeholder="others", subject=f"Status {message}",
-                   body=f"Status ({message}, {forum}).", body_format="text", summary="Status.", link=None)
+    return sent_variant(forum, "c", f"Status {message}", f"Status ({message}, {forum}).", summary="Status.")
 
 
 def delivered(ledger: Ledger, message: str, fora: dict[str, str]) -> None:
-    approval = ledger.record_approval(Approval(
-        message_id=message, variant_hashes={f: variant(f, message).content_hash for f in fora},
-        approved_by="Mette Lund", reference="Styregruppemøde"))
-    for forum, channel in fora.items():
-        delivery = Delivery(message, variant(forum, message), channel, approval_id=approval.id or 0)
-        ledger.claim(delivery)
-        ledger.delivered(delivery.key, Receipt(channel, f"{message}-{forum}"))
+    record_delivered(ledger, message, {(f, c): Receipt(c, f"{message}-{f}") for f, c in fora.items()},
+                     lambda forum, _channel: variant(forum, message))
 
 
 def reading(message: str, forum: str, channel: str, point: int, at: dt.datetime, read: ReachReading) -> Reach:
