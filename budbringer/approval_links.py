@@ -16,6 +16,7 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
@@ -104,6 +105,17 @@ def is_late(request: ApprovalRequest, at: dt.datetime) -> bool:
     return request.deadline is not None and at > request.deadline
 
 
+def signed_data(serializer: URLSafeTimedSerializer, token: str, max_age: dt.timedelta) -> Any:
+    """What a genuine token signed by `serializer` holds, at most `max_age` old; LinkRefused("expired" or
+    "tampered") otherwise. The approvers', the authors' and the reach page's links all open here."""
+    try:
+        return serializer.loads(token, max_age=int(max_age.total_seconds()))
+    except SignatureExpired:
+        raise LinkRefused("expired") from None
+    except BadSignature:
+        raise LinkRefused("tampered") from None
+
+
 class LinkSigner:
     """Signs and checks the links of one purpose (the salt): approval links name a member, preview links none."""
 
@@ -131,12 +143,7 @@ class LinkSigner:
     def claim(self, token: str, now: dt.datetime) -> Claim:
         """The claim of a genuine token unexpired at `now` (the runtime's clock); LinkRefused("tampered" or
         "expired") otherwise."""
-        try:
-            data = self._serializer.loads(token, max_age=int(MAX_AGE.total_seconds()))
-        except SignatureExpired:
-            raise LinkRefused("expired") from None
-        except BadSignature:
-            raise LinkRefused("tampered") from None
+        data = signed_data(self._serializer, token, MAX_AGE)
         try:
             claim = Claim(member=str(data["m"]), request_id=int(data["r"]), message_id=str(data["i"]),
                           approval_hash=str(data["h"]), expires=dt.datetime.fromtimestamp(int(data["x"]), dt.UTC))

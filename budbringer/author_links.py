@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import URLSafeTimedSerializer
 
 from budbringer import approval_links
 from budbringer.approval_links import LinkRefused
@@ -55,12 +55,7 @@ class AuthorSigner:
 
     def claim(self, token: str, now: dt.datetime) -> AuthorClaim:
         """The claim of a genuine, unexpired author token; LinkRefused("tampered" or "expired") otherwise."""
-        try:
-            data = self._serializer.loads(token, max_age=int(MAX_AGE.total_seconds()))
-        except SignatureExpired:
-            raise LinkRefused("expired") from None
-        except BadSignature:
-            raise LinkRefused("tampered") from None
+        data = approval_links.signed_data(self._serializer, token, MAX_AGE)
         try:
             claim = AuthorClaim(str(data["a"]), dt.datetime.fromtimestamp(int(data["x"]), dt.UTC))
         except (KeyError, TypeError, ValueError):

@@ -13,7 +13,7 @@ import datetime as dt
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import URLSafeTimedSerializer
 from markupsafe import Markup
 
 from budbringer import approval_links, reach, reach_chart
@@ -68,12 +68,7 @@ class ReachSigner:
 
     def message(self, token: str) -> str:
         """The message a genuine link names; LinkRefused("tampered" or "expired") otherwise."""
-        try:
-            data = self._serializer.loads(token, max_age=int(MAX_AGE.total_seconds()))
-        except SignatureExpired:
-            raise LinkRefused("expired") from None
-        except BadSignature:
-            raise LinkRefused("tampered") from None
+        data = approval_links.signed_data(self._serializer, token, MAX_AGE)
         message_id = data.get("m") if isinstance(data, dict) else None
         if not isinstance(message_id, str) or not message_id:
             raise LinkRefused("tampered")
