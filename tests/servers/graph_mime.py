@@ -49,3 +49,10 @@ def parse(body: bytes) -> tuple[dict[str, Any], str, EmailMessage]:
                                    if k.lower().startswith("x-")],
     }
     return message, str(mail["Message-ID"] or ""), mail
+
+
+def request_text(request: Any) -> str:
+    """A sendMail request's message as text, whichever form it came in: the decoded MIME, or the JSON."""
+    if is_mime_request(request.header("Content-Type")):
+        return b64decode(request.body).decode("utf-8", "replace")
+    return request.body.decode("utf-8", "replace")
