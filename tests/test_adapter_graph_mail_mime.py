@@ -60,8 +60,10 @@ def test_a_notice_with_text_goes_as_base64_mime_matching_smtps_mail(tenant: M365
     mail = email.message_from_bytes(base64.b64decode(request.body, validate=True), policy=email.policy.default)
     assert mail.get_content_type() == "multipart/alternative"
     assert [p.get_content_type() for p in mail.iter_parts()] == ["text/plain", "text/html"]
-    assert mail.get_body(("plain",)).get_content().replace("\r\n", "\n") == TEXT  # MIME lines end in CRLF
-    assert mail.get_body(("html",)).get_content().strip() == HTML
+    plain, html = mail.get_body(("plain",)), mail.get_body(("html",))
+    assert plain is not None and html is not None
+    assert plain.get_content().replace("\r\n", "\n") == TEXT  # MIME lines end in CRLF
+    assert html.get_content().strip() == HTML
     assert mail["Message-ID"] == mime_message_id(item, SENDER) and mail[HEADER] == item.key
     # the parts are those SMTP sends (build_mail), apart from Date
     smtp = build_mail(item, SENDER, sent_at=dt.datetime(2026, 12, 7, tzinfo=dt.UTC), message_id=mail["Message-ID"])
