@@ -22,10 +22,15 @@ That lookup needs the application permission `Mail.Read` (Mail.ReadBasic.All doe
 properties); scope it to the sending mailbox with Exchange's RBAC for Applications or an application access
 policy. The whole mailbox is searched, not only Sent Items, so a mail still in the Outbox or moved by a
 person is found too. Which layer retries what: see adapters/graph.py.
+
+A notice with a written text (`Variant.text`) goes in MIME form instead (Content-Type: text/plain, the
+base64 of `mailformat.build_mail`'s multipart/alternative), which cannot carry the extended property: it is
+looked up by its stable Message-ID (`internetMessageId eq '…'`); see docs/microsoft365.md.
 """
 
 from __future__ import annotations
 
+import base64
 import builtins
 import datetime as dt
 import hashlib
@@ -44,6 +49,7 @@ from pydantic import Field
 from budbringer.adapters.addressing import MailOrNewsletter
 from budbringer.adapters.base import Adapter, ChannelSettings, ForumAddressing, SharedLimit
 from budbringer.adapters.graph import GraphClient, GraphEnvironment, RetrySettings, clients, odata_string, query, token_fix
+from budbringer.adapters.mailformat import build_mail, domain_of
 from budbringer.delivery import Delivery, Receipt
 from budbringer.adapters import reach_readers
 from budbringer.reach_reading import ReachReading, ReachSubject
@@ -172,6 +178,30 @@ def sendmail_body(delivery: Delivery, recipients: tuple[str, ...], part: int = 1
     }
 
 
+def is_mime(delivery: Delivery) -> bool:
+    """A notice with a written text goes as MIME (multipart/alternative, as SMTP sends it): sendMail's JSON
+    takes one body only."""
+    return delivery.variant.body_format == "html" and bool(delivery.variant.text)
+
+
+def mime_message_id(delivery: Delivery, sender: str, part: int = 1, parts: int = 1) -> str:
+    """The Message-ID of one part in MIME form: stable per delivery and part, so the mailbox lookup can find it
+    by `internetMessageId` (a MIME message cannot carry the extended property)."""
+    suffix = "" if parts == 1 else f"-{part}of{parts}"
+    return f"<budbringer-{delivery.short_key}{suffix}@{domain_of(sender)}>"
+
+
+def sendmail_mime(delivery: Delivery, sender: str, recipients: tuple[str, ...], part: int = 1,
+                  parts: int = 1) -> bytes:
+    """The sendMail request body in MIME form (pure): the mail `mailformat.build_mail` builds for SMTP, with
+    the part header when in parts, base64-encoded as Graph wants it (Content-Type: text/plain)."""
+    mail = build_mail(delivery, sender, sent_at=dt.datetime.now(dt.UTC),
+                      message_id=mime_message_id(delivery, sender, part, parts), recipients=recipients)
+    if parts > 1:
+        mail[PART_HEADER] = f"{part}/{parts}"
+    return base64.b64encode(mail.as_bytes())
+
+
 class GraphMailAdapter(Adapter):
     type: ClassVar[str] = "graph_mail"
     label: ClassVar[str] = "Microsoft 365-mail"
@@ -234,8 +264,10 @@ class GraphMailAdapter(Adapter):
         for number, chunk in enumerate(chunks, start=1):
             key = part_key(delivery.key, number, len(chunks))
             try:
-                part = (self._known(key, forum, len(chunks), len(chunk))
-                        or self._send(delivery, chunk, number, len(chunks)))
+                mime_id = mime_message_id(delivery, self.settings.sender, number, len(chunks)) if is_mime(delivery) \
+                    else None
+                part = (self._known(key, forum, len(chunks), len(chunk), mime_id)
+                        or self._send(delivery, chunk, number, len(chunks), mime_id))
             except DeliveryError as exc:
                 raise self._partial(exc, parts, number, len(chunks)) from None
             with self._accepted_lock:
@@ -243,24 +275,30 @@ class GraphMailAdapter(Adapter):
             parts.append(part)
         return self._receipt(parts)
 
-    def _known(self, key: str, forum: str, parts: int, recipients: int) -> dict[str, Any] | None:
+    def _known(self, key: str, forum: str, parts: int, recipients: int,
+               mime_id: str | None = None) -> dict[str, Any] | None:
         """A part already delivered: accepted earlier through this channel object (this run), or (for a mail in
         parts, with the lookup on) found in the mailbox, as after a run that stopped half-way."""
         with self._accepted_lock:
             if key in self._accepted:
                 return self._accepted[key]
         if parts > 1 and self.settings.lookup.enabled:
-            found = self._look_up(key, forum)
+            found = self._look_up(key, forum, mime_id)
             if found:
                 log.info("%s → %s: %s is already in %s's mailbox; not sent again", self.name, forum, key,
                          self.settings.sender)
                 return _part(key, recipients, found=found, sends=0)
         return None
 
-    def _send(self, delivery: Delivery, chunk: tuple[str, ...], number: int, parts: int) -> dict[str, Any]:
+    def _send(self, delivery: Delivery, chunk: tuple[str, ...], number: int, parts: int,
+              mime_id: str | None = None) -> dict[str, Any]:
         forum = delivery.forum
         key = part_key(delivery.key, number, parts)
-        body = sendmail_body(delivery, chunk, number, parts)
+        if mime_id:  # Graph: the MIME message base64-encoded, as text/plain (docs/microsoft365.md)
+            payload: dict[str, Any] = {"data": sendmail_mime(delivery, self.settings.sender, chunk, number, parts),
+                                       "headers": {"Content-Type": "text/plain"}}
+        else:
+            payload = {"json": sendmail_body(delivery, chunk, number, parts), "headers": {}}
         lookup = self.settings.lookup
         sends = 0
         while True:
@@ -270,8 +308,9 @@ class GraphMailAdapter(Adapter):
                     # A 429 on sendMail has been seen where the mail went out: an unknown outcome, like a 503.
                     response = self.graph.request(
                         "POST", f"{self._mailbox}/sendMail", forum=forum, safe=False, fix=self._send_fix,
-                        expect=(202,), json=body, headers={"client-request-id": str(uuid.uuid4())},
-                        throttle_may_act=True)
+                        expect=(202,), throttle_may_act=True,
+                        headers={**payload["headers"], "client-request-id": str(uuid.uuid4())},
+                        **{k: v for k, v in payload.items() if k != "headers"})
             except UncertainDeliveryError as exc:
                 if not lookup.enabled:
                     raise UncertainDeliveryError(
@@ -279,7 +318,7 @@ class GraphMailAdapter(Adapter):
                         f"look for the header {HEADER}: {key} in {self.settings.sender}'s Sent Items and settle the "
                         "delivery by hand (see `budbringer status`); with `lookup: {enabled: true}` Budbringer "
                         "looks by itself") from None
-                found = self._await(key, forum, exc)
+                found = self._await(key, forum, exc, mime_id)
                 if found:
                     log.info("%s → %s: %s was delivered after all (found in the mailbox)", self.name, forum, key)
                     return _part(key, len(chunk), found=found, sends=sends)
@@ -297,13 +336,14 @@ class GraphMailAdapter(Adapter):
                      number, parts)
             return _part(key, len(chunk), request_id=response.headers.get("request-id", ""), sends=sends)
 
-    def _await(self, key: str, forum: str, cause: UncertainDeliveryError) -> dict[str, Any] | None:
+    def _await(self, key: str, forum: str, cause: UncertainDeliveryError,
+               mime_id: str | None = None) -> dict[str, Any] | None:
         """After an unknown outcome: give Exchange time to file the mail, then look a few times."""
         lookup = self.settings.lookup
         time.sleep(lookup.settle)
         for check in range(lookup.checks):
             try:
-                found = self._look_up(key, forum)
+                found = self._look_up(key, forum, mime_id)
             except DeliveryError as exc:
                 raise UncertainDeliveryError(self.name, forum, f"{cause.reason}; the lookup failed too: {exc.reason}",
                                              exc.fix or "check Sent Items by hand, then settle it") from None
@@ -313,8 +353,10 @@ class GraphMailAdapter(Adapter):
                 time.sleep(lookup.interval)
         return None
 
-    def _look_up(self, key: str, forum: str) -> dict[str, Any] | None:
-        condition = (f"singleValueExtendedProperties/Any(ep: ep/id eq {odata_string(PROPERTY_ID)} "
+    def _look_up(self, key: str, forum: str, mime_id: str | None = None) -> dict[str, Any] | None:
+        """By the extended property; a mail sent as MIME by its Message-ID (`internetMessageId`) instead."""
+        condition = (f"internetMessageId eq {odata_string(mime_id)}" if mime_id else
+                     f"singleValueExtendedProperties/Any(ep: ep/id eq {odata_string(PROPERTY_ID)} "
                      f"and ep/value eq {odata_string(key)})")
         path = f"{self._mailbox}/messages" + query(filter=condition, select="id,internetMessageId,sentDateTime",
                                                    top="5")
@@ -359,7 +401,9 @@ class GraphMailAdapter(Adapter):
         parts = []
         for number, chunk in enumerate(chunks, start=1):
             key = part_key(delivery.key, number, len(chunks))
-            found = self._look_up(key, delivery.forum)
+            mime_id = mime_message_id(delivery, self.settings.sender, number, len(chunks)) if is_mime(delivery) \
+                else None
+            found = self._look_up(key, delivery.forum, mime_id)
             if not found:
                 return None
             parts.append(_part(key, len(chunk), found=found, sends=0))

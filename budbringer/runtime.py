@@ -68,10 +68,19 @@ class Runtime:
         return self._channels
 
     def close(self) -> None:
-        """Release the channels' connections (`Adapter.close`)."""
-        for adapter in (self._channels or {}).values():
-            adapter.close()
-        self._channels = None
+        """Release the channels' connections (`Adapter.close`) and the ledger's (`Ledger.close`)."""
+        try:
+            for adapter in (self._channels or {}).values():
+                adapter.close()
+        finally:
+            self._channels = None
+            self.ledger.close()
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def __repr__(self) -> str:
         return f"Runtime(plan={str(self.settings.plan)!r}, ledger={self.ledger!r})"

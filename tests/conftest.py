@@ -133,6 +133,25 @@ def _prefect_logging() -> Iterator[None]:
     _prefect_logs_to_real_stderr()
 
 
+@pytest.fixture(autouse=True)
+def _ledger_engines_let_go() -> Iterator[None]:
+    """After each test, dispose the ledger engines it opened and left open (its `Ledger()`s are not closed
+    one by one): each holds a pool of connections, for SQLite three descriptors each (the file, -wal, -shm),
+    and the whole suite would otherwise end with more than a thousand open. An engine a longer-lived fixture
+    opened is let go too; a ledger still holding it opens connections afresh when used."""
+    from budbringer.ledger import database
+
+    before = dict(database._engines)
+    yield
+    with database._engines_lock:
+        opened = [(url, engine) for url, engine in database._engines.items() if before.get(url) is not engine]
+        for url, _ in opened:
+            del database._engines[url]
+            database._holders.pop(url, None)
+    for _, engine in opened:
+        engine.dispose()
+
+
 @pytest.fixture
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Run in an empty folder: its own ledger (SQLite), outbox and previews."""

@@ -5,6 +5,7 @@ two runtimes share nothing."""
 from __future__ import annotations
 
 import inspect
+import os
 import sys
 import threading
 import time
@@ -62,9 +63,9 @@ def test_a_runtime_loads_its_plan_once(workdir: Path, monkeypatch: pytest.Monkey
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(plan_, "load", counting)
-    run = runtime.build(PLAN, REGISTRY)
-    assert cascade.preflight(run.plan, run.channels) == []
-    assert len(loads) == 1 and run.plan.path.resolve() == PLAN.resolve()
+    with runtime.build(PLAN, REGISTRY) as run:
+        assert cascade.preflight(run.plan, run.channels) == []
+        assert len(loads) == 1 and run.plan.path.resolve() == PLAN.resolve()
 
 
 def test_one_cli_send_loads_the_plan_once_opens_one_ledger_and_builds_the_channels_once(
@@ -204,3 +205,29 @@ def test_status_and_approve_use_one_runtime_as_send_does(workdir: Path, message_
     assert cli.main(["approve", str(message_copy), "--by", "Jens Kragh"]) == 1  # no request: refused, one line
     assert len(built) == 1 and len(loads) == 1
     capsys.readouterr()
+
+
+def _descriptors() -> set[str]:
+    return {os.readlink(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd")
+            if os.path.exists(f"/proc/self/fd/{fd}")}
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts descriptors in /proc (Linux)")
+def test_closing_a_runtime_releases_its_ledger_files(workdir: Path) -> None:
+    """Its ledger's connections (for SQLite the file, -wal and -shm) are closed: a process that builds runtime
+    after runtime (the tests, a long-lived worker) does not run out of descriptors."""
+    def ledger_files() -> set[str]:
+        return {path for path in _descriptors() if ".budbringer" in path}
+
+    before = ledger_files()
+    with runtime.build(PLAN, REGISTRY) as run:
+        assert run.ledger.records() == [] and run.ledger.approvals_for("2027-01-vagtplan") == []
+        held = ledger_files() - before
+        assert any(path.endswith("ledger.db") for path in held), held
+        second = Ledger(run.ledger.url)  # the same ledger in the same process: one engine, released by both
+        assert second.engine is run.ledger.engine and second.records() == []
+        second.close()
+        assert ledger_files() - before == held  # still held by the runtime
+    assert ledger_files() - before == set()
+    with runtime.build(PLAN, REGISTRY) as again:  # a closed ledger's file opens again for the next runtime
+        assert again.ledger.records() == []

@@ -54,6 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise
     finally:
         _checkpoint_ledgers()
+        run = getattr(args, "runtime", None)
+        if run is not None:  # the command's runtime (`cli.entry.runtime`): its channels and its ledger
+            run.close()
 
 
 def _checkpoint_ledgers() -> None:

@@ -226,7 +226,7 @@ def cmd_db_backup(args: argparse.Namespace) -> int:
     if url.startswith("sqlite"):
         from budbringer.ledger import Ledger
 
-        Ledger(url)  # an old ledger is refused here (`db upgrade` first), as by every other command
+        Ledger(url).close()  # an old ledger is refused here (`db upgrade` first), as by every other command
     else:
         database.new_engine(url).dispose()  # a URL that cannot be used says so first (no connection is made)
     written = backup(url, Path(args.file))

@@ -50,7 +50,8 @@ def _delivered_before(message_path: str) -> bool:
         if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
             return False
         message_id = message_.load(message_path).id
-        return any(r.state == State.DELIVERED for r in Ledger(url).records(message_id))
+        with Ledger(url) as ledger:
+            return any(r.state == State.DELIVERED for r in ledger.records(message_id))
     except Exception:  # noqa: BLE001 - only a guess about when to start the server
         return False
 
@@ -79,7 +80,7 @@ def _send(args: argparse.Namespace, server: TemporaryServer, commands: ModuleTyp
     # The ledger opens (or says why it cannot) before the flow starts; when it already holds every delivery of
     # this exact content, the answer comes from it, and no flow runs (the temporary server is stopped unused):
     # the flow's own test for a re-run (`engine.already_delivered`), asked here before Prefect is imported.
-    run = runtime.Runtime(args.settings, REGISTRY, plan=plan)
+    run = args.runtime = runtime.Runtime(args.settings, REGISTRY, plan=plan)  # `main` closes it at the end
     ledger = run.ledger
     cascade.refuse_edit_after_delivery(prepared, ledger)
     if not args.approved_by:

@@ -16,7 +16,7 @@ from budbringer.delivery import Delivery, Receipt
 from budbringer.ledger.answer_store import AnswerStore, EditorAnswer
 from budbringer.ledger.approval_store import ApprovalRequest, ApprovalStore, Vote
 from budbringer.ledger.attempts import Event
-from budbringer.ledger.database import _engine, database_url
+from budbringer.ledger.database import _engine, database_url, release
 from budbringer.ledger.delivery_store import DeliveryStore, Record
 from budbringer.ledger.locks import Locks
 from budbringer.ledger.notice_store import NoticeBook, NoticeRecord, NoticeStore
@@ -39,6 +39,20 @@ class Ledger:
         self.answer_store = AnswerStore(self.engine)
         self.session_store = SessionStore(self.engine)
         self.reach_store = ReachStore(self.engine)
+        self._closed = False
+
+    def close(self) -> None:
+        """Let the engine go: the last ledger on it disposes it (its connections and their file descriptors).
+        Closing twice is harmless; a closed ledger still works, on connections opened afresh."""
+        if not self._closed:
+            self._closed = True
+            release(self.url, self.engine)
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def __repr__(self) -> str:
         return f"Ledger({sa.make_url(self.url).render_as_string(hide_password=True)!r})"

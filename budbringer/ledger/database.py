@@ -56,6 +56,9 @@ def ledger_home(plan_file: Path | None = None) -> Path:
 
 
 _engines: dict[str, sa.Engine] = {}
+#: how many open ledgers hold each engine of `_engines`: the last `Ledger.close` disposes it (its connections,
+#: and for SQLite the file, its -wal and -shm descriptors)
+_holders: dict[str, int] = {}
 _engines_lock = threading.Lock()
 
 
@@ -124,8 +127,22 @@ def _engine(url: str) -> sa.Engine:
             except BaseException:
                 engine.dispose()
                 raise
-            _engines[url] = engine
+            _engines[url], _holders[url] = engine, 0  # (a count left by an engine popped by hand starts over)
+        _holders[url] = _holders.get(url, 0) + 1
         return _engines[url]
+
+
+def release(url: str, engine: sa.Engine) -> None:
+    """One holder of `engine` lets it go; the last one disposes it. An engine already taken out of `_engines`
+    (a test's fixture, a migration) is disposed by whoever took it."""
+    with _engines_lock:
+        if _engines.get(url) is not engine:
+            return
+        _holders[url] = _holders.get(url, 1) - 1
+        if _holders[url] > 0:
+            return
+        del _engines[url], _holders[url]
+    engine.dispose()
 
 
 def checkpoint_all() -> None:

@@ -23,7 +23,9 @@ an absurd `exp`) and `unpublished_key` signs them with a key the JWKS does not p
 Graph (`GraphEmulator`, another host, under /v1.0):
     POST /users/{sender}/sendMail                             202; the body checked against the reference
                                                               metadata (reference/graph-v1.0-subset.json)
+                                                              or in MIME form (text/plain, base64: graph_mime)
     GET  /users/{sender}/messages?$filter=singleValueExtendedProperties/Any(ep: ep/id eq '…' and ep/value eq '…')
+                                                              or ?$filter=internetMessageId eq '…'
     GET  /sites/{host}:/{path}
     GET  /sites/{site-id}/pages/microsoft.graph.sitePage?$filter=name eq '…'
     POST /sites/{site-id}/pages                               201 with id and webUrl; 409 if the name is taken
@@ -64,6 +66,7 @@ import trustme
 from tests.servers.entra import ALL_ROLES, GRAPH_SCOPE, App, Grant, LoginEmulator, Token, User  # noqa: F401
 from tests.servers.graph_schema import REFERENCE, Schema  # noqa: F401
 from tests.servers.graph_reach import ReachEndpoints
+from tests.servers import graph_mime
 from tests.servers.https import Emulator, HTTPSServer, Reply, Request
 
 
@@ -83,6 +86,7 @@ class StoredMessage:
     sent_at: str
     internet_message_id: str
     folder: str = "sentitems"
+    mime: Any = None  # the parsed mail when it was sent in MIME form (graph_mime)
     visible_at: float = 0.0  # Exchange files the copy in Sent Items a moment after accepting the mail
 
     def recipients(self) -> list[str]:
@@ -228,14 +232,22 @@ class GraphEmulator(ReachEndpoints, Emulator):
         box = sender.lower()
         if box not in self.mailboxes:
             return graph_error(404, "ErrorInvalidUser", f"The requested user '{sender}' is invalid.")
-        try:
-            body = request.json()
-        except ValueError:
-            return graph_error(400, "RequestBodyRead", "Unable to read JSON request payload.")
-        errors = self.schema.action("sendMail@graph.user", body)
-        if errors:
-            return graph_error(400, "RequestBodyRead", errors[0])
-        message = next(v for k, v in body.items() if k.lower() == "message")
+        mime, message_id = None, ""
+        if graph_mime.is_mime_request(request.header("Content-Type")):
+            try:
+                message, message_id, mime = graph_mime.parse(request.body)
+            except graph_mime.MimeRefused as exc:
+                return graph_error(400, exc.code, str(exc))
+            body: dict[str, Any] = {"message": message}  # MIME: always saved to Sent Items
+        else:
+            try:
+                body = request.json()
+            except ValueError:
+                return graph_error(400, "RequestBodyRead", "Unable to read JSON request payload.")
+            errors = self.schema.action("sendMail@graph.user", body)
+            if errors:
+                return graph_error(400, "RequestBodyRead", errors[0])
+            message = next(v for k, v in body.items() if k.lower() == "message")
         count = sum(len(message.get(k) or []) for k in ("toRecipients", "ccRecipients", "bccRecipients"))
         if count == 0:
             return graph_error(400, "ErrorInvalidRecipients", "At least one recipient isn't valid., A message "
@@ -257,8 +269,8 @@ class GraphEmulator(ReachEndpoints, Emulator):
             stored = StoredMessage(
                 id="AAMkAG" + secrets.token_hex(12), sender=sender, message=message,
                 sent_at=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                internet_message_id=f"<{secrets.token_hex(8)}@emulator.prod.outlook.com>",
-                folder="sentitems" if save is not False else "(not saved)",
+                internet_message_id=message_id or f"<{secrets.token_hex(8)}@emulator.prod.outlook.com>",
+                folder="sentitems" if save is not False else "(not saved)", mime=mime,
                 visible_at=time.monotonic() + self.filing_delay)
             with self.lock:
                 self.mailboxes[box].append(stored)
@@ -276,16 +288,19 @@ class GraphEmulator(ReachEndpoints, Emulator):
         unknown = set(request.query) - {"$filter", "$select", "$top"}
         if unknown:
             return graph_error(400, "BadRequest", f"Query option '{sorted(unknown)[0]}' is not allowed.")
-        condition = _LOOKUP.match((request.query.get("$filter") or [""])[0])
-        if condition is None:
+        text = (request.query.get("$filter") or [""])[0]
+        condition, by_id = _LOOKUP.match(text), graph_mime.BY_MESSAGE_ID.match(text)
+        if condition is None and by_id is None:
             return graph_error(400, "ErrorInvalidUrlQueryFilter", "The query filter contains one or more invalid "
                                "nodes.")
-        property_id, value = (g.replace("''", "'") for g in condition.groups())
+        if condition is not None:
+            property_id, value = (g.replace("''", "'") for g in condition.groups())
         top = int((request.query.get("$top") or ["10"])[0])
         with self.lock:
             found = [m for m in self.mailboxes[box]
                      if m.folder == "sentitems" and m.visible_at <= time.monotonic()
-                     and (m.property(property_id) or "").lower() == value.lower()]
+                     and (m.internet_message_id == by_id.group(1).replace("''", "'") if by_id is not None
+                          else (m.property(property_id) or "").lower() == value.lower())]
         select = (request.query.get("$select") or ["id,subject,internetMessageId,sentDateTime"])[0].split(",")
         items = []
         for m in found[:top]:
