@@ -13,7 +13,8 @@ from budbringer import cascade, engine, runtime
 from budbringer.adapters import memory
 from budbringer.channel import Registry
 from budbringer.delivery import Delivery, Receipt
-from tests.test_engine import LONG_BEFORE, MESSAGE, plan_with
+from tests.conftest import MESSAGE
+from tests.test_engine import LONG_BEFORE, plan_with
 
 #: the forum whose delivery is slow: the first of its tier's four mail fora
 SLOW, SLOW_SECONDS = "hmu", 4.0
