@@ -1,7 +1,8 @@
 """The engine's executor under Prefect: each release the engine hands it, `deliver` tasks (retried when
 transient) in the send's own flow run, sliding: at most a channel's `max_concurrency` in flight, the channel's
 next delivery submitted as soon as one of its tasks ends (no wave waits for its slowest; docs/benchmarks.md).
-It only executes: the order, the bounds, the notes and the progress lines are the engine's (`budbringer.engine.run`), and it never calls the engine back.
+It only executes: the order, the bounds, the notes and the progress lines are the engine's
+(`budbringer.engine.run`), and it never calls the engine back.
 
 The phases run in the flow itself, not as subflows: a subflow cost about 1.5 s to start and end on the 2-core
 machine (two of them were a third of the flow's time; docs/benchmarks.md) and showed nothing the tasks and the
