@@ -10,8 +10,10 @@ The rules, in one place (plain Python, no Prefect):
 - **calendar gates**: a tier with `not_before` waits until its day (`deadlines.gate_open`, judged at the
   injected clock's now); it and every later tier are then "waiting", and a later run delivers them.
 - **the chair's override**: every tier at once, gates too, in one release.
-- **a channel's concurrency**: a release hands the executor at most `Adapter.max_concurrency` deliveries of
-  one channel at a time (`waves`); a bigger release goes in waves, each after the one before has ended.
+- **a channel's concurrency**: at most `Adapter.max_concurrency` deliveries of one channel are in flight at
+  once. A `Sliding` executor (the Prefect one) is handed the whole release with each channel's bound, and
+  starts a channel's next delivery as soon as one of its deliveries ends; any other executor is handed the
+  release in waves (`waves`), each after the one before has ended.
 - **nothing to do**: `already_delivered` answers a re-run whose every delivery the ledger holds as delivered
   (the command line answers from it without starting Prefect; the flow returns with it before any approval).
 
@@ -27,9 +29,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, runtime_checkable
 
 from budbringer import cascade, deadlines
 from budbringer.approval import Approval
@@ -86,6 +88,17 @@ class Executor(Protocol):
         is "failed")."""
 
 
+@runtime_checkable
+class Sliding(Executor, Protocol):
+    """An executor that bounds a channel's deliveries in flight itself: it is handed a whole release at once."""
+
+    def deliver_sliding(self, tier: str, deliveries: Sequence[Delivery],
+                        bound: Mapping[str, int]) -> list[Outcome]:
+        """Deliver a whole release, never more than `bound[channel]` deliveries of one channel in flight,
+        starting a channel's next delivery as one of its deliveries ends (no wave waits for its slowest); one
+        outcome per delivery, in order."""
+
+
 #: one line per tier as its deliveries finish: the terminal's progress (`budbringer send`) and the run's log
 PROGRESS = logging.getLogger("budbringer.progress")
 
@@ -133,8 +146,7 @@ def run_tiers(plan: Plan, phase_: Phase, message_date: dt.date, clock: Clock, ex
             continue
         log.log(logging.WARNING if phase_.release_all else logging.INFO, step.note)
         got: dict[str, Outcome] = {}
-        for wave in waves(plan, step.deliveries):
-            delivered = executor.deliver(step.tier, wave)
+        for wave, delivered in _handed(plan, executor, step):
             if [o.key for o in delivered] != [d.key for d in wave]:
                 raise BudbringerError(f"the executor returned {len(delivered)} outcomes for {len(wave)} "
                                       f"deliveries of tier {step.tier}")
@@ -143,6 +155,17 @@ def run_tiers(plan: Plan, phase_: Phase, message_date: dt.date, clock: Clock, ex
         progress(plan, ended)
         outcomes += ended
     return outcomes
+
+
+def _handed(plan: Plan, executor: Executor, step: Release) -> Iterator[tuple[Sequence[Delivery], list[Outcome]]]:
+    """Hand a release to the executor: whole to a `Sliding` one (with each channel's bound), else wave by wave;
+    yields what was handed and its outcomes."""
+    if isinstance(executor, Sliding):
+        bound = {d.channel: max_concurrency(plan, d.channel) for d in step.deliveries}
+        yield step.deliveries, executor.deliver_sliding(step.tier, step.deliveries, bound)
+        return
+    for wave in waves(plan, step.deliveries):
+        yield wave, executor.deliver(step.tier, wave)
 
 
 def progress(plan: Plan, outcomes: Sequence[Outcome]) -> None:

@@ -1,6 +1,8 @@
-"""The engine's executor under Prefect: each wave the engine hands it, a set of `deliver` tasks run together
-(retried when transient) in the send's own flow run. It only executes: the order, the waves, the notes and
-the progress lines are the engine's (`budbringer.engine.run`), and it never calls the engine back.
+"""The engine's executor under Prefect: each release the engine hands it, `deliver` tasks (retried when
+transient) in the send's own flow run, sliding: at most a channel's `max_concurrency` in flight, the channel's
+next delivery submitted as soon as one of its tasks ends (no wave waits for its slowest; docs/benchmarks.md).
+It only executes: the order, the bounds, the notes and the progress lines are the engine's
+(`budbringer.engine.run`), and it never calls the engine back.
 
 The phases run in the flow itself, not as subflows: a subflow cost about 1.5 s to start and end on the 2-core
 machine (two of them were a third of the flow's time; docs/benchmarks.md) and showed nothing the tasks and the
@@ -19,7 +21,9 @@ submits a task; one message to 1,000 fora is one send (docs/benchmarks.md).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import queue
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from prefect import get_run_logger, task
@@ -83,7 +87,8 @@ def deliver_task(forum: str, key: str, deliveries: Deliveries, run: runtime.Runt
 
 
 class PrefectExecutor:
-    """Delivers a wave as `deliver` tasks submitted together, and waits for them all."""
+    """Delivers a release as `deliver` tasks, sliding per channel (`deliver_sliding`), and waits for them all;
+    `deliver` (a wave, all at once) is what any executor does."""
 
     def __init__(self, run: runtime.Runtime) -> None:
         self.run = run
@@ -94,6 +99,32 @@ class PrefectExecutor:
         futures = [deliver_task.submit(d.forum, d.key, self.handed, self.run) for d in deliveries]
         wait(futures)
         return [_result(f, d) for f, d in zip(futures, deliveries, strict=True)]
+
+    def deliver_sliding(self, tier: str, deliveries: Sequence[Delivery],
+                        bound: Mapping[str, int]) -> list[Outcome]:
+        """The release's first `bound[channel]` deliveries of each channel at once; then, as a task ends, the
+        next of its channel (in the release's order): never more than the bound of one channel in flight."""
+        self.handed.add(deliveries)
+        left: dict[str, deque[Delivery]] = {}
+        for delivery in deliveries:
+            left.setdefault(delivery.channel, deque()).append(delivery)
+        ended: queue.SimpleQueue[Delivery] = queue.SimpleQueue()
+        futures: dict[str, Any] = {}
+
+        def start(delivery: Delivery) -> None:
+            future = deliver_task.submit(delivery.forum, delivery.key, self.handed, self.run)
+            futures[delivery.key] = future
+            future.add_done_callback(lambda _: ended.put(delivery))
+
+        for channel, waiting in left.items():
+            for _ in range(min(max(1, bound.get(channel, 1)), len(waiting))):
+                start(waiting.popleft())
+        for _ in deliveries:
+            waiting = left[ended.get().channel]
+            if waiting:
+                start(waiting.popleft())
+        wait(list(futures.values()))
+        return [_result(futures[d.key], d) for d in deliveries]
 
 
 def _result(future: Any, delivery: Delivery) -> Outcome:
