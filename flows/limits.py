@@ -167,10 +167,12 @@ def _holding(names: list[str], delivery: Delivery) -> Iterator[None]:
     server grants the slot, or a reconciler could see the slot without its holder (and free it early) or a
     waiting delivery as a holder (and free nothing). So each try takes the reconcile lock shared, and the
     reconciler takes it exclusively. While it waits, a watcher says who holds the limit."""
+    from prefect import get_client
+
     started = time.monotonic()
     record = ExitStack()
-    with _watching(names, delivery.forum):
-        lease_id = _take(_client(), names, started, record)
+    with _watching(names, delivery.forum), get_client(sync_client=True) as client:
+        lease_id = _take(client, names, started, record)
     waited = time.monotonic() - started
     if waited > FIRST_LOOK_SECONDS:
         _logger().info("%s: got %s after %.0f s", delivery.forum, ", ".join(names), waited)
@@ -179,7 +181,8 @@ def _holding(names: list[str], delivery: Delivery) -> Iterator[None]:
             yield
     finally:
         try:
-            _post(_client(), "/v2/concurrency_limits/decrement-with-lease", {"lease_id": str(lease_id)})
+            with get_client(sync_client=True) as client:
+                _post(client, "/v2/concurrency_limits/decrement-with-lease", {"lease_id": str(lease_id)})
         except Exception as exc:  # noqa: BLE001 - the lease runs out by itself; the record is then an orphan's
             _logger().warning("%s: could not release %s (%s): freed when its lease runs out", delivery.forum,
                               ", ".join(names), exc)
@@ -219,49 +222,29 @@ def _take_rate(name: str, slots: int) -> None:
     up to 30 minutes; strict: a limit that does not exist is never skipped. Prefect's `rate_limit()` does the
     same, but with the client's 2-second backoff on every 503 (`_post`)."""
     import httpx
+    from prefect import get_client
     from prefect.client.schemas.responses import MinimalConcurrencyLimitResponse
     from prefect.concurrency._events import emit_concurrency_acquisition_events
 
     started = time.monotonic()
-    client = _client()  # this thread's, kept open between deliveries
-    while True:
-        try:
-            response = _post(client, "/v2/concurrency_limits/increment",
-                             {"names": [name], "slots": slots, "mode": "rate_limit"})
-        except httpx.HTTPStatusError as exc:
-            if exc.response.status_code != 423:
-                raise
-            retry_after = float(exc.response.headers.get("Retry-After") or 1.0)
-        else:
-            granted = [MinimalConcurrencyLimitResponse.model_validate(limit) for limit in response.json()]
-            if not granted:
-                raise RuntimeError(f"the shared limit {name} does not exist on the Prefect server")
-            emit_concurrency_acquisition_events(granted, slots)  # as `rate_limit()` does, for the UI
-            return
-        if time.monotonic() - started >= WAIT_SECONDS:
-            raise TimeoutError(f"waited {WAIT_SECONDS} s for {name}")
-        time.sleep(min(max(retry_after, 0.05), POLL_SECONDS))
-
-
-#: each thread's Prefect client by API URL: a delivery's three or four slot requests reuse one open client (and
-#: its connection) instead of opening one each (about 30 ms of CPU apiece on the 2-core machine; the task
-#: runner's threads serve delivery after delivery)
-_clients = threading.local()
-
-
-def _client() -> Any:
-    """This thread's open sync Prefect client for the current API URL (opened on first use, kept open)."""
-    from prefect import get_client
-    from prefect.settings import get_current_settings
-
-    url = get_current_settings().api.url
-    mine: dict[Any, Any] = _clients.__dict__.setdefault("by_url", {})
-    client = mine.get(url)
-    if client is None:
-        client = get_client(sync_client=True)
-        client.__enter__()
-        mine[url] = client
-    return client
+    with get_client(sync_client=True) as client:
+        while True:
+            try:
+                response = _post(client, "/v2/concurrency_limits/increment",
+                                 {"names": [name], "slots": slots, "mode": "rate_limit"})
+            except httpx.HTTPStatusError as exc:
+                if exc.response.status_code != 423:
+                    raise
+                retry_after = float(exc.response.headers.get("Retry-After") or 1.0)
+            else:
+                granted = [MinimalConcurrencyLimitResponse.model_validate(limit) for limit in response.json()]
+                if not granted:
+                    raise RuntimeError(f"the shared limit {name} does not exist on the Prefect server")
+                emit_concurrency_acquisition_events(granted, slots)  # as `rate_limit()` does, for the UI
+                return
+            if time.monotonic() - started >= WAIT_SECONDS:
+                raise TimeoutError(f"waited {WAIT_SECONDS} s for {name}")
+            time.sleep(min(max(retry_after, 0.05), POLL_SECONDS))
 
 
 def _post(client: Any, path: str, body: dict[str, Any]) -> Any:
@@ -298,14 +281,17 @@ def _post(client: Any, path: str, body: dict[str, Any]) -> Any:
 def _renewing(lease_id: Any) -> Iterator[None]:
     """Renew the lease while this process lives (every 3/4 of it); a failed renewal is said, never raised: it
     must not interrupt a request that may already be out."""
+    from prefect import get_client
+
     done = threading.Event()
 
-    def renew() -> None:  # a client only once there is something to renew (most deliveries end before)
-        while not done.wait(LEASE_SECONDS * 0.75):
-            try:
-                _client().renew_concurrency_lease(lease_id, LEASE_SECONDS)
-            except Exception as exc:  # noqa: BLE001 - tried again at the next beat
-                log.warning("could not renew the lease %s of a provider limit: %s", lease_id, exc)
+    def renew() -> None:
+        with get_client(sync_client=True) as client:
+            while not done.wait(LEASE_SECONDS * 0.75):
+                try:
+                    client.renew_concurrency_lease(lease_id, LEASE_SECONDS)
+                except Exception as exc:  # noqa: BLE001 - tried again at the next beat
+                    log.warning("could not renew the lease %s of a provider limit: %s", lease_id, exc)
 
     thread = threading.Thread(target=contextvars.copy_context().run, args=(renew,), daemon=True,
                               name=f"limits-lease-{lease_id}")
