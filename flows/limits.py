@@ -1,9 +1,13 @@
 """Provider limits across runs and workers, which cannot outlive the run that holds them.
 
-A delivery takes the limits its channel declares (`Adapter.limits`: per Graph mailbox, per LinkedIn
-organisation) as Prefect global concurrency limits: `<name>` for concurrent deliveries, plus `<name>-rate`
-with slot decay when the limit has a per-minute rate. Both are created or set to the plan's values here (once
-per process and value) and then taken strictly, so a missing limit is never skipped.
+A lane (one channel's deliveries of a release, one `deliver` task: flows/executor.py) takes the limits its
+channel declares (`Adapter.limits`: per Graph mailbox, per LinkedIn organisation) as Prefect global concurrency
+limits: `<name>` for concurrent deliveries, plus `<name>-rate` with slot decay when the limit has a per-minute
+rate. Both are created or set to the plan's values here (once per process and value) and then taken strictly, so
+a missing limit is never skipped. They are taken once per lane, not per delivery (`holding`): as many slots of
+`<name>` as the lane runs deliveries side by side, under one lease, and the rate places in batches of at most a
+burst as its deliveries start (`Held.pace`); a notice or a single delivery is a lane of one (`hold`). So the
+server's slot requests grow with the tiers and channels of a send, not with its fora.
 
 A slot must not outlive its holder (docs/exactly-once.md, "Limits after a crash"):
 
@@ -43,7 +47,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -84,39 +88,93 @@ _announced_lock = threading.Lock()
 
 
 def hold(adapter: Any, delivery: Delivery, ledger: Ledger | None = None) -> ExitStack:
-    """Take the provider limits the delivery consumes, across every run and worker; the returned context
-    releases them. Slots left by a run that is gone are freed first (ephemeral mode) or said to be waiting for
-    their lease (server). A delivery the ledger has as delivered makes no provider request: it takes nothing."""
-    limits = adapter.limits(delivery)
+    """Take the provider limits one delivery (or notice) consumes, across every run and worker; the returned
+    context releases them: a lane of one (`holding`), its rate places taken at once."""
     stack = ExitStack()
-    if not limits or _delivered(ledger, delivery):
-        return stack
-    wanted = {limit.name: (limit.concurrency, 0.0) for limit in limits}
-    wanted |= {limit.rate_name: rate for limit in limits if (rate := limit.rate())}
+    held = stack.enter_context(holding(adapter, [delivery], ledger, 1, delivery.forum))
+    try:
+        held.pace(delivery)
+    except BaseException:
+        stack.close()
+        raise
+    return stack
+
+
+class Held:
+    """What a lane holds while it delivers: `slots` deliveries may be in flight at once (each concurrency
+    limit's slots, taken under one lease), and `pace(delivery)`, which a delivery calls just before its provider
+    request: it takes the delivery's rate places from the lane's budget, topping the budget up from the server
+    when it runs out (at most a burst at once, never more than the lane's deliveries still need)."""
+
+    def __init__(self, adapter: Any, todo: list[Delivery], slots: int) -> None:
+        self.slots = slots
+        self._adapter = adapter
+        self._todo = {d.key for d in todo}
+        self._lock = threading.Lock()
+        self._budget: dict[str, int] = {}
+        self._left: dict[str, int] = {}  # rate places the lane's deliveries not yet paced still need
+        for delivery in todo:
+            for limit in adapter.limits(delivery):
+                if limit.rate():
+                    self._left[limit.rate_name] = self._left.get(limit.rate_name, 0) + limit.weight
+
+    def pace(self, delivery: Delivery) -> None:
+        if delivery.key not in self._todo:  # delivered before the lane took its limits: no provider request
+            return
+        with self._lock:  # one top-up at a time; the lane's other deliveries wait for the places they need too
+            self._todo.discard(delivery.key)
+            for limit in self._adapter.limits(delivery):
+                if not (rate := limit.rate()):
+                    continue
+                name, burst = limit.rate_name, rate[0]
+                while self._budget.get(name, 0) < limit.weight:
+                    have = self._budget.get(name, 0)
+                    more = min(burst, max(self._left.get(name, 0) - have, limit.weight - have))
+                    try:
+                        _take_rate(name, more)
+                    except TimeoutError:
+                        raise TransientDeliveryError(
+                            self._adapter.name, delivery.forum, f"waited 30 minutes for the provider's rate "
+                            f"limit ({name}) held by other runs; nothing was sent",
+                            "the task tries again; see `prefect gcl ls` for who holds it") from None
+                    self._budget[name] = have + more
+                self._budget[name] -= limit.weight
+                self._left[name] = self._left.get(name, 0) - limit.weight
+
+
+@contextmanager
+def holding(adapter: Any, deliveries: Sequence[Delivery], ledger: Ledger | None, slots: int,
+            label: str) -> Iterator[Held]:
+    """Take the provider limits a lane of one channel's `deliveries` consumes, once for the lane: `slots` of
+    each concurrency limit (at most the smallest limit's size) under one lease, renewed while this process
+    lives; rate places as its deliveries start (`Held.pace`). Slots left by a run that is gone are freed first
+    (ephemeral mode) or said to be waiting for their lease (server). Deliveries the ledger has as delivered make
+    no provider request: they take nothing. `label` names the lane in what is said while it waits."""
+    todo = [d for d in deliveries if adapter.limits(d) and not _delivered(ledger, d)]
+    limits = {limit.name: limit for delivery in todo for limit in adapter.limits(delivery)}
+    if not limits:
+        yield Held(adapter, [], max(1, slots))
+        return
+    slots = max(1, min(slots, len(todo), *(limit.concurrency for limit in limits.values())))
+    wanted = {limit.name: (limit.concurrency, 0.0) for limit in limits.values()}
+    wanted |= {limit.rate_name: rate for limit in limits.values() if (rate := limit.rate())}
     _set_limits(wanted)
-    names = [limit.name for limit in limits]
+    names = list(limits)
     if ephemeral():
-        with _reconciled_lock:  # the other deliveries of the tier wait for the first look, not for the slots
+        with _reconciled_lock:  # the other lanes of the tier wait for the first look, not for the slots
             first = [name for name in names if name not in _reconciled]
             if first:
                 free_orphans(first)
             _reconciled.update(first)
-    try:
-        stack.enter_context(_holding(names, delivery))
-        for limit in limits:
-            if rate := limit.rate():
-                for taken in range(0, limit.weight, rate[0]):  # never more than the burst at once
-                    _take_rate(limit.rate_name, min(rate[0], limit.weight - taken))
-    except TimeoutError:
-        stack.close()
-        raise TransientDeliveryError(adapter.name, delivery.forum, "waited 30 minutes for the provider's limits "
-                                     f"({', '.join(wanted)}) held by other runs; nothing was sent",
-                                     "the task tries again; see `prefect gcl ls` for who holds them") from None
-    except BaseException:
-        stack.close()
-        raise
-    _logger().debug("%s: holding %s", delivery.forum, ", ".join(wanted))
-    return stack
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(_holding(names, label, slots))
+        except TimeoutError:
+            raise TransientDeliveryError(adapter.name, label, "waited 30 minutes for the provider's limits "
+                                         f"({', '.join(wanted)}) held by other runs; nothing was sent",
+                                         "the task tries again; see `prefect gcl ls` for who holds them") from None
+        _logger().debug("%s: holding %d of %s", label, slots, ", ".join(wanted))
+        yield Held(adapter, todo, slots)
 
 
 def _delivered(ledger: Ledger | None, delivery: Delivery) -> bool:
@@ -159,8 +217,8 @@ def _set_limits(wanted: dict[str, tuple[int, float]]) -> None:
 
 
 @contextmanager
-def _holding(names: list[str], delivery: Delivery) -> Iterator[None]:
-    """Take one slot of each limit under a short lease, renewed while this process lives, and write the holding
+def _holding(names: list[str], label: str, slots: int) -> Iterator[None]:
+    """Take `slots` slots of each limit under a short lease, renewed while this process lives, and write the holding
     down (locked); on leaving, release the slot, then remove the record.
 
     Prefect's `concurrency()` does the same, but this process must write its record in the same step as the
@@ -171,11 +229,11 @@ def _holding(names: list[str], delivery: Delivery) -> Iterator[None]:
 
     started = time.monotonic()
     record = ExitStack()
-    with _watching(names, delivery.forum), get_client(sync_client=True) as client:
-        lease_id = _take(client, names, started, record)
+    with _watching(names, label), get_client(sync_client=True) as client:
+        lease_id = _take(client, names, started, record, slots)
     waited = time.monotonic() - started
     if waited > FIRST_LOOK_SECONDS:
-        _logger().info("%s: got %s after %.0f s", delivery.forum, ", ".join(names), waited)
+        _logger().info("%s: got %s after %.0f s", label, ", ".join(names), waited)
     try:
         with _renewing(lease_id):
             yield
@@ -184,13 +242,13 @@ def _holding(names: list[str], delivery: Delivery) -> Iterator[None]:
             with get_client(sync_client=True) as client:
                 _post(client, "/v2/concurrency_limits/decrement-with-lease", {"lease_id": str(lease_id)})
         except Exception as exc:  # noqa: BLE001 - the lease runs out by itself; the record is then an orphan's
-            _logger().warning("%s: could not release %s (%s): freed when its lease runs out", delivery.forum,
+            _logger().warning("%s: could not release %s (%s): freed when its lease runs out", label,
                               ", ".join(names), exc)
         record.close()
 
 
-def _take(client: Any, names: list[str], started: float, record: ExitStack) -> Any:
-    """Try until the server grants one slot of each limit (or 30 minutes pass): returns the lease's id, with the
+def _take(client: Any, names: list[str], started: float, record: ExitStack, slots: int = 1) -> Any:
+    """Try until the server grants `slots` slots of each limit (or 30 minutes pass): returns the lease's id, with the
     holding's record entered into `record`."""
     import httpx
     from prefect.client.schemas.responses import ConcurrencyLimitWithLeaseResponse
@@ -200,7 +258,7 @@ def _take(client: Any, names: list[str], started: float, record: ExitStack) -> A
         with _reconcile_lock(folder, fcntl.LOCK_SH):
             try:
                 response = _post(client, "/v2/concurrency_limits/increment-with-lease", {
-                    "names": names, "slots": 1, "mode": "concurrency", "lease_duration": LEASE_SECONDS})
+                    "names": names, "slots": slots, "mode": "concurrency", "lease_duration": LEASE_SECONDS})
             except httpx.HTTPStatusError as exc:
                 if exc.response.status_code != 423:
                     raise
@@ -210,7 +268,7 @@ def _take(client: Any, names: list[str], started: float, record: ExitStack) -> A
                 if len(granted.limits) != len(names):  # strict: a limit that does not exist is never skipped
                     client.release_concurrency_slots_with_lease(granted.lease_id)
                     raise RuntimeError(f"the shared limits {names} do not all exist on the Prefect server")
-                record.enter_context(_record(names, 1))
+                record.enter_context(_record(names, slots))
                 return granted.lease_id
         if time.monotonic() - started >= WAIT_SECONDS:
             raise TimeoutError(f"waited {WAIT_SECONDS} s for {names}")

@@ -264,4 +264,4 @@ def test_send_shows_a_line_per_tier_and_the_forum_titles_and_prefects_own_lines_
     (workdir / ".budbringer").rename(workdir / "first-ledger")
     loud = subprocess.run([*argv, "--verbose"], cwd=workdir, env=env, capture_output=True, text=True, timeout=300)
     assert loud.returncode == 0, loud.stderr
-    assert "Finished in state Completed()" in loud.stderr and "Task run 'deliver-oc'" in loud.stderr
+    assert "Finished in state Completed()" in loud.stderr and "Task run 'deliver-oc-" in loud.stderr

@@ -1,9 +1,10 @@
 """One message to hundreds of fora is one send (issue 26).
 
 The rendered variants never travel as Prefect parameters (a flow run's parameters are paths and ids; a
-`deliver` task gets a forum's name and a delivery key and looks the delivery up in this process), so a message
-whose variants render far above Prefect's parameter limit (512 KB; the former cap of 400 KiB) is sent in one
-flow run, each forum once, with the per-forum report in the run's artifacts.
+`deliver` task gets a lane, a plain object of this process), so a message whose variants render far above
+Prefect's parameter limit (512 KB; the former cap of 400 KiB) is sent in one flow run, each forum once, with the
+per-forum report in the run's artifacts and a line per forum in its log. Prefect's work grows with the tiers and
+channels, not with the fora: one `deliver` task per channel of a tier.
 """
 
 from __future__ import annotations
@@ -92,14 +93,18 @@ def test_a_message_to_hundreds_of_fora_above_the_former_cap_is_one_send(
         assert len(runs) == 1  # one send, one flow run
         [run] = runs
         assert len(json.dumps(run.parameters)) < 1000  # paths and ids
-        wanted = Counter(f"deliver-{forum}" for forum in fora)
+        lanes = Counter(f"deliver-{v.tier}-{v.channel}" for v in prepared.variants)  # one per channel of a tier
+        assert len(lanes) < 12
 
         def delivered() -> Counter[str] | None:  # the server records task runs from their events, a moment later
             tasks = _task_runs(client, run.id)
-            names = Counter(t.name for t in tasks if t.name.startswith("deliver-") and t.state_name == "Completed")
-            return names if names == wanted else None
+            names = Counter(t.name.split(" (")[0] for t in tasks
+                            if t.name.startswith("deliver-") and t.state_name == "Completed")
+            return names if names == Counter(dict.fromkeys(lanes, 1)) else None
 
-        wait_until(delivered, 120, f"{len(wanted)} completed deliver tasks, one per forum (the UI's view)")
+        wait_until(delivered, 120, f"{len(lanes)} completed deliver tasks, one per channel of a tier (the UI's view)")
+        lines = wait_until(lambda: _forum_lines(client, run.id, fora), 60, "a log line per forum in the run's log")
+        assert lines == Counter(dict.fromkeys(fora, 1))
         [table] = client.read_artifacts(limit=10, artifact_filter=_artifact_key(f"deliveries-{MESSAGE_ID}"))
     rows = json.loads(table.data) if isinstance(table.data, str) else table.data
     assert {row["forum"] for row in rows} >= fora  # the per-forum report
@@ -113,6 +118,20 @@ def _task_runs(client: Any, flow_run: object) -> list[Any]:
                                         limit=200, offset=len(found)):  # the API's largest page
         found += page
     return found
+
+
+def _forum_lines(client: Any, flow_run: object, fora: set[str]) -> Counter[str] | None:
+    """Each forum's "<forum>: delivered" line in the run's log (its tasks' logs included), once every forum has
+    one (the server stores logs a moment later)."""
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    found: list[Any] = []
+    while page := client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run])),
+                                   limit=200, offset=len(found)):
+        found += page
+    lines = Counter(forum for log in found if log.message.endswith(": delivered")
+                    and (forum := log.message.split(": ")[0]) in fora)
+    return lines if set(lines) >= fora else None
 
 
 def _artifact_key(key: str) -> object:

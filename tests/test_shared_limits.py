@@ -1,4 +1,4 @@
-"""Provider limits hold across runs: Prefect global concurrency limits taken by `deliver_task`.
+"""Provider limits hold across runs: Prefect global concurrency limits taken by the `deliver` task (a lane).
 
 Two flow runs started at once (threads, each in a copy of the caller's context: Prefect's settings live in a
 context variable) deliver two different messages over channels that share one limit of concurrency 1: the
@@ -77,14 +77,15 @@ def _two_runs_at_once(workdir: Path, settings: dict) -> list[tuple[str, float, f
     """Two flow runs, started together, each delivering its own message over its own channel object."""
     from prefect import flow
 
-    from budbringer.flows.executor import Deliveries, deliver_task
+    from budbringer.flows.executor import Lane, deliver_lane
 
     started = threading.Barrier(2, timeout=60)
 
     @flow(name="shared-limit-probe")
     def probe(delivery: Delivery) -> str:
         started.wait()  # both runs exist (creating a run against SQLite takes a while): deliver at once
-        return deliver_task(delivery.forum, delivery.key, Deliveries([delivery]), runs[delivery.message_id]).state
+        [outcome] = deliver_lane(Lane("external", "website", [delivery], 1), runs[delivery.message_id])
+        return outcome.state
 
     plan = str(memory_plan(workdir))
     tag = uuid.uuid4().hex[:8]

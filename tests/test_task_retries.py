@@ -1,7 +1,7 @@
 """Prefect's task retries on the delivery task, against the session's Prefect API.
 
-`deliver_task` retries a transient failure (nothing was delivered) twice, after 10 and 60 seconds, and never
-retries anything else. The run here keeps the task's retry count and condition and only shortens the delays
+The `deliver` task (a lane: one channel's deliveries of a release) retries a transient failure (nothing was
+delivered) twice, after 10 and 60 seconds, and never retries anything else. The run here keeps the task's retry count and condition and only shortens the delays
 (`with_options`), so the mechanism runs in a second: a channel that fails transiently once is tried again by
 Prefect and delivers once; a permanent failure is tried once.
 """
@@ -49,21 +49,23 @@ def _approved(tag: str) -> Delivery:
 
 
 def _run(workdir: Path, monkeypatch: pytest.MonkeyPatch, permanent: bool) -> tuple[Delivery, str, list[str]]:
-    """One flow run that delivers one variant through `deliver_task` (delays shortened): the delivery, the
+    """One flow run that delivers one variant through the lane task (delays shortened): the delivery, the
     outcome's state, and the states the task went through."""
     from prefect import flow, get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
-    from budbringer.flows.executor import Deliveries, deliver_task
+    from budbringer.flows.executor import Lane, deliver_lane
 
     FlakyChannel.tries, FlakyChannel.permanent = [], permanent
     channel = FlakyChannel.from_config("website", {}, os.environ)
     run = runtime.Runtime(runtime.Settings.read(memory_plan(workdir)), REGISTRY, channels={"website": channel})
-    quick = deliver_task.with_options(retry_delay_seconds=[0.1, 0.1])  # the count and the condition stay
+    quick = deliver_lane.with_options(retry_delay_seconds=[0.1, 0.1])  # the count and the condition stay
 
     @flow(name="retry-probe")
     def probe(delivery: Delivery) -> str:
-        return quick(delivery.forum, delivery.key, Deliveries([delivery]), run).state
+        lane = Lane("external", "website", [delivery], 1)
+        state = quick(lane, run, return_state=True)
+        return lane.outcome(delivery, "" if state.is_completed() else "the task gave up").state
 
     delivery = _approved(f"retry-{uuid.uuid4().hex[:8]}")
     state = probe(delivery, return_state=True)
@@ -75,10 +77,10 @@ def _run(workdir: Path, monkeypatch: pytest.MonkeyPatch, permanent: bool) -> tup
 
 
 def test_the_delivery_task_keeps_its_retry_policy() -> None:
-    from budbringer.flows.executor import deliver_task
+    from budbringer.flows.executor import deliver_lane
 
-    assert (deliver_task.retries, deliver_task.retry_delay_seconds) == (2, [10, 60])
-    assert deliver_task.retry_condition_fn is not None
+    assert (deliver_lane.retries, deliver_lane.retry_delay_seconds) == (2, [10, 60])
+    assert deliver_lane.retry_condition_fn is not None
 
 
 @pytest.mark.mechanism("retries")  # kept in plain pytest: Prefect retries a transient failure of the task
