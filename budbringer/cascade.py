@@ -6,6 +6,7 @@ steps run (and are tested) without a server.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -65,13 +66,24 @@ def prepare(plan_path: str | Path | Plan | None, message_path: str | Path,
             environ: Mapping[str, str] | None = None) -> Prepared:
     """Load the plan (unless given loaded) and the message, render every variant and check it. Raises
     InputError on any error. `environ`: the entry point's `Settings.environ`, else the settings read now."""
+    prepared = examine(plan_path, message_path, environ)
+    if errors := checks.blocking_problems(str(prepared.message.path), prepared.findings):
+        raise InputError(errors)
+    return prepared
+
+
+def examine(plan_path: str | Path | Plan | None, message_path: str | Path,
+            environ: Mapping[str, str] | None = None, *, now: dt.datetime | None = None,
+            text: str | None = None) -> Prepared:
+    """What `prepare` finds, blocking findings included, without refusing them (the author's page shows them).
+    Raises InputError only when the plan or the message cannot be read or rendered. `text`: the message's text,
+    named `message_path`, instead of the file's; `now`: also check the approval deadline against the clock
+    (`delivery_dates.findings`)."""
     plan = plan_path if isinstance(plan_path, Plan) else plan_.load(plan_path, environ=environ)
-    message = message_.load(message_path, plan)
+    message = message_.load(message_path, plan) if text is None else message_.loads(text, message_path, plan)
     variants = render.render_variants(plan, message)
     findings = checks.all_findings(plan, message, variants, channel_findings=(
-        channel_findings(plan, variants, environ) + delivery_dates.findings(plan, message, variants)))
-    if errors := checks.blocking_problems(str(message.path), findings):
-        raise InputError(errors)
+        channel_findings(plan, variants, environ) + delivery_dates.findings(plan, message, variants, now=now)))
     return Prepared(plan, message, variants, findings)
 
 

@@ -238,7 +238,16 @@ def fields_at(at: tuple[str | int, ...]) -> str:
 def load(path: str | os.PathLike[str], plan: Plan | None = None) -> Message:
     """Read a message file; raise InputError naming every problem (file, line, field, fix)."""
     file = Path(path)
-    text = yamlfile.read_text(file, limit=MAX_BYTES, fix="check the path of the message")
+    return loads(yamlfile.read_text(file, limit=MAX_BYTES, fix="check the path of the message"), file, plan)
+
+
+def loads(text: str, path: str | os.PathLike[str], plan: Plan | None = None) -> Message:
+    """A message from its text, as `load` reads it from the file at `path` (the name every problem gives, and
+    the message's `path`): the author's page checks the typed text without writing it anywhere."""
+    file = Path(path)
+    if (size := len(text.encode("utf-8"))) > MAX_BYTES:
+        raise InputError([Problem(str(file), "(file)", f"is {size:,} bytes; at most {MAX_BYTES:,} are read",
+                                  "make it shorter")])
     lines = text.splitlines()
     if not lines or lines[0].strip() != FENCE or FENCE not in (line.strip() for line in lines[1:]):
         raise InputError([Problem(str(file), "(front matter)", "has no YAML front matter",

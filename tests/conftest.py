@@ -25,6 +25,7 @@ from tests.servers.smtp import PASSWORD, PASSWORD_ENV, Relay, running_relay
 
 if TYPE_CHECKING:
     from tests.servers.entra import App, LoginEmulator
+    from tests.servers.graph import M365
     from tests.servers.meta import MetaEmulator  # not at run time: meta.py reads PLAN and MESSAGE from here
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -294,6 +295,20 @@ def entra(ca: trustme.CA, monkeypatch: pytest.MonkeyPatch) -> Iterator[EntraStan
         monkeypatch.setenv("BUDBRINGER_WEB_URL", stand_in.base)
         monkeypatch.setenv(signin.ENV_CLIENT_SECRET, client_secret)
         yield stand_in
+
+
+@pytest.fixture
+def tenant(ca: trustme.CA, monkeypatch: pytest.MonkeyPatch) -> Iterator[M365]:
+    """The sign-in and Graph emulators (tests/servers/graph.py) for one test, with the sender's mailbox, their
+    settings in the environment (the Graph channels' tests; a module that needs SharePoint sites has its own)."""
+    from budbringer.adapters import graph
+    from tests.servers.graph import m365
+
+    monkeypatch.delenv(graph.ENV_CERT, raising=False)
+    with m365(ca) as t:
+        for name, value in t.env().items():
+            monkeypatch.setenv(name, value)
+        yield t
 
 
 def web_variant(tag: str) -> Variant:

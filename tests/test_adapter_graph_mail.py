@@ -11,7 +11,6 @@ import email.utils
 import json
 import logging
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from urllib.parse import parse_qs
@@ -36,7 +35,6 @@ from tests.servers.graph import (
     certificate_pem,
     is_lookup,
     is_send_mail,
-    m365,
 )
 from tests.servers.https import Fault
 from tests.servers.ports import free_port
@@ -44,15 +42,6 @@ from tests.servers.ports import free_port
 FAST = {"attempts": 4, "budget": 10, "backoff_initial": 0.01, "backoff_max": 0.02, "max_retry_after": 0.05,
         "connect_timeout": 2, "read_timeout": 2}
 LOOKUP = {"enabled": True, "settle": 0.05, "checks": 3, "interval": 0.05, "resends": 3}
-
-
-@pytest.fixture
-def tenant(ca, monkeypatch: pytest.MonkeyPatch) -> Iterator[M365]:
-    monkeypatch.delenv(graph.ENV_CERT, raising=False)
-    with m365(ca) as t:
-        for name, value in t.env().items():
-            monkeypatch.setenv(name, value)
-        yield t
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import time
 
 from budbringer.adapters.graph_mail import GraphMailAdapter, MailboxLimiter
 from tests.servers.graph import M365, SENDER
-from tests.test_adapter_graph_mail import adapter, delivery, one_run, tenant  # noqa: F401 (tenant is a fixture)
+from tests.test_adapter_graph_mail import adapter, delivery, one_run
 
 
 # Exchange's per-mailbox limits ---------------------------------------------------------------------------------

@@ -9,17 +9,15 @@ import datetime as dt
 import email
 import email.policy
 import os
-from collections.abc import Iterator
 
 import pytest
 
-from budbringer.adapters import graph
 from budbringer.adapters.graph_mail import HEADER, GraphMailAdapter, mime_message_id
 from budbringer.adapters.mailformat import build_mail
 from budbringer.delivery import Delivery
 from budbringer.errors import UncertainDeliveryError
 from budbringer.render import Variant
-from tests.servers.graph import M365, SENDER, is_lookup, is_send_mail, m365
+from tests.servers.graph import M365, SENDER, is_lookup, is_send_mail
 from tests.servers.https import Fault
 
 FAST = {"attempts": 4, "budget": 10, "backoff_initial": 0.01, "backoff_max": 0.02, "max_retry_after": 0.05,
@@ -27,15 +25,6 @@ FAST = {"attempts": 4, "budget": 10, "backoff_initial": 0.01, "backoff_max": 0.0
 LOOKUP = {"enabled": True, "settle": 0.05, "checks": 3, "interval": 0.05, "resends": 3}
 TEXT = "Kære Mette\n\nUdkastet »Nyt om vagtplanen« venter på din godkendelse senest torsdag kl. 12.\n"
 HTML = "<p>Kære Mette</p><p>Udkastet <b>»Nyt om vagtplanen«</b> venter på din godkendelse senest torsdag kl. 12.</p>"
-
-
-@pytest.fixture
-def tenant(ca, monkeypatch: pytest.MonkeyPatch) -> Iterator[M365]:
-    monkeypatch.delenv(graph.ENV_CERT, raising=False)
-    with m365(ca) as t:
-        for name, value in t.env().items():
-            monkeypatch.setenv(name, value)
-        yield t
 
 
 def adapter(**settings: object) -> GraphMailAdapter:

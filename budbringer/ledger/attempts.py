@@ -9,7 +9,8 @@ every change of state appended to an events table, so the history can be read ba
     settle    the operator's `resolve`: `uncertain` → `delivered` (sent) or `failed` (resend)
 
 Every change is a compare-and-set on (key, state, attempt number), so of two runs that race for the same row
-exactly one wins. `DeliveryStore` and `NoticeStore` each keep one `Attempts`.
+exactly one wins. `DeliveryStore` and `NoticeStore` each keep one `Attempts`, and read their rows back through it
+(`Attempts.record`, `Attempts.known`, with the columns the rule keeps read by `entry`).
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Mapping
-from typing import NamedTuple
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -28,6 +29,8 @@ from budbringer.ledger.database import _aware, now
 from budbringer.ledger.states import Resolution, State
 
 RESOLUTIONS = tuple(Resolution)
+
+R = TypeVar("R")
 
 
 class Event(NamedTuple):
@@ -49,6 +52,14 @@ def matching_keys(conn: sa.Connection, column: sa.Column[str], text: str) -> lis
     if len(wanted) < 6:
         return []
     return [key for (key,) in conn.execute(sa.select(column)) if short_key(key).startswith(wanted)]
+
+
+def entry(row: sa.RowMapping) -> dict[str, Any]:
+    """The columns every record of attempts has (key, state, attempt number, receipt, error, start and end),
+    read from a row: a store's record is these and its own columns."""
+    return {"key": row["key"], "state": State(row["state"]), "attempts": row["attempts"],
+            "receipt": Receipt.from_json(json.loads(row["receipt"])) if row["receipt"] else None,
+            "error": row["error"], "started_at": _aware(row["started_at"]), "finished_at": _aware(row["finished_at"])}
 
 
 def settlement(outcome: str, provider: str, earlier_error: str | None, note: str = "",
@@ -153,6 +164,19 @@ class Attempts:
             return [text]
         with self.engine.connect() as conn:
             return matching_keys(conn, self.table.c.key, text)
+
+    def record(self, key: str, read: Callable[[sa.RowMapping], R]) -> R | None:
+        """The row of `key` as `read` makes it a record (the store's), or None when there is none."""
+        with self.engine.connect() as conn:
+            row = conn.execute(self.table.select().where(self.table.c.key == key)).mappings().first()
+        return read(row) if row else None
+
+    def known(self, key: str, read: Callable[[sa.RowMapping], R]) -> R:
+        """The record of `key`; LookupError when there is none."""
+        record = self.record(key, read)
+        if record is None:
+            raise LookupError(f"no {self.noun} {key!r} in the ledger")
+        return record
 
     def exists(self, key: str) -> bool:
         with self.engine.connect() as conn:

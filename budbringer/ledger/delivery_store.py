@@ -13,8 +13,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from budbringer.delivery import Delivery, Receipt
-from budbringer.ledger.attempts import RESOLUTIONS, Attempts, Event, matching_keys, settlement, short_key
-from budbringer.ledger.database import _aware
+from budbringer.ledger.attempts import RESOLUTIONS, Attempts, Event, entry, matching_keys, settlement, short_key
 from budbringer.ledger.locks import Locks
 from budbringer.ledger.schema import deliveries, delivery_events
 from budbringer.ledger.states import State
@@ -103,15 +102,10 @@ class DeliveryStore:
         return matches[0]
 
     def record(self, key: str) -> Record | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(deliveries.select().where(deliveries.c.key == key)).mappings().first()
-        return _record(row) if row else None
+        return self.attempts.record(key, _record)
 
     def _known(self, key: str) -> Record:
-        record = self.record(key)
-        if record is None:
-            raise LookupError(f"no delivery {key!r} in the ledger")
-        return record
+        return self.attempts.known(key, _record)
 
     def records(self, message_id: str | None = None) -> list[Record]:
         query = deliveries.select().order_by(deliveries.c.message_id, deliveries.c.tier_index,
@@ -134,11 +128,6 @@ class DeliveryStore:
 
 
 def _record(row: sa.RowMapping) -> Record:
-    return Record(
-        key=row["key"], message_id=row["message_id"], content_hash=row["content_hash"], forum=row["forum"],
-        channel=row["channel"], tier=row["tier"], tier_index=row["tier_index"], approval_id=row["approval_id"],
-        state=State(row["state"]), attempts=row["attempts"],
-        receipt=Receipt.from_json(json.loads(row["receipt"])) if row["receipt"] else None,
-        error=row["error"], started_at=_aware(row["started_at"]),
-        finished_at=_aware(row["finished_at"]),
-    )
+    return Record(**entry(row), message_id=row["message_id"], content_hash=row["content_hash"], forum=row["forum"],
+                  channel=row["channel"], tier=row["tier"], tier_index=row["tier_index"],
+                  approval_id=row["approval_id"])

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from budbringer.delivery import Delivery, Receipt
-from budbringer.ledger.attempts import Attempts, Event
-from budbringer.ledger.database import _aware
+from budbringer.ledger.attempts import Attempts, Event, entry
 from budbringer.ledger.locks import Locks
 from budbringer.ledger.schema import notice_events, notices
 from budbringer.ledger.states import NoticeKind, State
@@ -107,15 +106,10 @@ class NoticeStore:
         return self._known(key)
 
     def record(self, key: str) -> NoticeRecord | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(notices.select().where(notices.c.key == key)).mappings().first()
-        return _record(row) if row else None
+        return self.attempts.record(key, _record)
 
     def _known(self, key: str) -> NoticeRecord:
-        record = self.record(key)
-        if record is None:
-            raise LookupError(f"no notice {key!r} in the ledger")
-        return record
+        return self.attempts.known(key, _record)
 
     def events(self, key: str) -> list[Event]:
         return self.attempts.events(key)
@@ -156,10 +150,5 @@ class NoticeBook:
 
 
 def _record(row: sa.RowMapping) -> NoticeRecord:
-    return NoticeRecord(
-        key=row["key"], message_id=row["message_id"], request_id=row["request_id"], kind=row["kind"],
-        channel=row["channel"] or "", state=State(row["state"]), attempts=row["attempts"],
-        receipt=Receipt.from_json(json.loads(row["receipt"])) if row["receipt"] else None,
-        error=row["error"], started_at=_aware(row["started_at"]),
-        finished_at=_aware(row["finished_at"]),
-    )
+    return NoticeRecord(**entry(row), message_id=row["message_id"], request_id=row["request_id"], kind=row["kind"],
+                        channel=row["channel"] or "")

@@ -1,7 +1,7 @@
 """What the author's page shows beside each field of a message (plain Python, no Prefect).
 
-`analyse` reads a message file's text (saved, or the form's unsaved values written into a copy in a temporary
-folder under the drafts folder), renders every variant and checks it as `check` does, and gives per form field:
+`analyse` reads a message file's text (saved, or with the form's unsaved values), renders every variant and
+checks it as `check` does (`cascade.examine`, which names the author's file), and gives per form field:
 the fora that field feeds, each rendered as it will appear, and the findings it causes, in Danish. When the
 message cannot be read yet (an empty field of the skeleton), the fora come from where the plan says each text
 is written (budbringer.skeleton), and the file's problems are shown beside their fields.
@@ -10,15 +10,12 @@ is written (budbringer.skeleton), and the file's problems are shown beside their
 from __future__ import annotations
 
 import re
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from markupsafe import Markup
 
-from budbringer import author_drafts, cascade, checks, delivery_dates, findings, message_form, render, skeleton
-from budbringer import message as message_
+from budbringer import cascade, findings, message_form, render, skeleton
 from budbringer.clock import Clock
 from budbringer.errors import InputError
 from budbringer.plan import STAKEHOLDER_LABELS, Plan
@@ -111,20 +108,11 @@ def group_heading(plan: Plan, kind: str, key: str) -> str:
 def analyse(plan: Plan, text: str, name: str, clock: Clock) -> Analysis:
     """The fields of `text` (a message file named `name`) with what each feeds and causes."""
     form = message_form.fields(text)
-    folder = author_drafts.folder()
-    folder.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=folder, prefix="preview-") as temporary:
-        path = Path(temporary) / name
-        path.write_text(text, encoding="utf-8")
-        try:
-            message = message_.load(path, plan)
-            variants = render.render_variants(plan, message)
-        except InputError as exc:
-            return _unreadable(plan, form, exc)
-    found = checks.all_findings(plan, message, variants, channel_findings=(
-        cascade.channel_findings(plan, variants)
-        + delivery_dates.findings(plan, message, variants, now=clock())))
-    prepared = cascade.Prepared(plan, message, variants, found)
+    try:
+        prepared = cascade.examine(plan, name, now=clock(), text=text)
+    except InputError as exc:
+        return _unreadable(plan, form, exc)
+    message, variants, found = prepared.message, prepared.variants, prepared.findings
     views = {v.variant.forum: v for tier in pages.tiers(prepared, pages.no_figures) for v in tier.variants}
     shown = {name: Shown(name, v.variant.forum_title, v.medium, v.characters, v.over_limit, _demoted(v.html))
              for name, v in views.items()}
