@@ -10,6 +10,7 @@ import datetime as dt
 import logging
 import re
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,10 +125,13 @@ def preflight(plan: Plan, built: Mapping[str, Adapter] | None = None,
     else:
         adapters = built
     try:
-        for name, adapter in adapters.items():
-            if name in used:
-                found = [_in_plan(plan, p) for p in adapter.preflight()]
-                problems += [p for p in found if p not in problems]  # a transport's, once
+        checked = [adapter for name, adapter in adapters.items() if name in used]
+        # Each channel's checks are provider calls (a sign-in, a mailbox or site lookup): side by side, the
+        # problems in the plan's order of channels.
+        with ThreadPoolExecutor(max_workers=max(1, len(checked)), thread_name_prefix="preflight") as pool:
+            for found in pool.map(lambda adapter: adapter.preflight(), checked):
+                problems += [p for p in (_in_plan(plan, problem) for problem in found)
+                             if p not in problems]  # a transport's, once
     finally:
         if built is None:
             for adapter in adapters.values():
