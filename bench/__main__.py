@@ -78,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-ephemeral", action="store_true",
                         help="cascade bench: skip the ephemeral runs (only the warm server's)")
     parser.add_argument("--no-server", action="store_true", help="skip the runs on a warm `prefect server start`")
+    parser.add_argument("--server-database", metavar="URL",
+                        help="the warm server's database (e.g. postgresql+asyncpg://postgres@127.0.0.1/prefect_bench, "
+                             "an empty database); default: SQLite in its home")
     parser.add_argument("--reach-messages", type=int, default=2,
                         help="delivered messages (6 fora each) for the reach collection bench (default 2)")
     parser.add_argument("--only", choices=["main", "interactive", "cascade", "rate", "reach"], action="append",
@@ -95,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
 
+    warm = "warm server on PostgreSQL" if args.server_database else "warm server"
     base = Path(tempfile.mkdtemp(prefix="budbringer-bench-"))
     started = time.perf_counter()
     out: list[str] = [
@@ -122,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_server and parts & {"main", "cascade"}:
             home = base / "server-home"
             t0 = time.perf_counter()
-            with PrefectServer(home) as server:
+            with PrefectServer(home, database_url=args.server_database) as server:
                 up = time.perf_counter() - t0
                 out.append(f"| `prefect server start` until /api/health answers | {up:.2f} s | | | |")
                 if "main" in parts:
@@ -133,22 +137,22 @@ def main(argv: list[str] | None = None) -> int:
                         env["PREFECT_HOME"] = str(home)
                         runs.append((mainjob.send(folder, env), mainjob.send(folder, env)))
                     runs = runs[1:]
-                    out.append(_row("main job on a warm server (RSS: the client alone)", [r[0] for r in runs],
+                    out.append(_row(f"main job on a {warm} (RSS: the client alone)", [r[0] for r in runs],
                                     f"< {TARGETS['rss']:.0f} MB"))
-                    out.append(_row("its re-run on the warm server", [r[1] for r in runs], "≤ 2 s"))
+                    out.append(_row(f"its re-run on the {warm}", [r[1] for r in runs], "≤ 2 s"))
                 if "cascade" in parts:
                     for size in sizes:
                         server_cascade[size] = cascade.measure(base, args.latency, server.api_url, home, size)
-                        _progress(f"{size}, warm server", server_cascade[size])
+                        _progress(f"{size}, {warm}", server_cascade[size])
                     for size in fora_sizes:
-                        before = server_rows(home / "prefect.db")
+                        before = server_rows(args.server_database or home / "prefect.db")
                         one = cascade.measure(base, args.latency, server.api_url, home, fora=size)
                         time.sleep(5)  # the server records task runs and events from a queue, a moment later
-                        after = server_rows(home / "prefect.db")
+                        after = server_rows(args.server_database or home / "prefect.db")
                         assert server.process is not None
                         fora_cascade[size] = (one, group_peak_rss_mb(server.process.pid),
                                               {t: after[t] - before[t] for t in after})
-                        _progress(f"one message to {size} fora, warm server", one)
+                        _progress(f"one message to {size} fora, {warm}", one)
         if "cascade" in parts:
             out += ["", "Cascade overhead, `config/plan.m365.yaml` against the local Graph and sign-in emulators:", "",
                     "| what | figure | target |", "|---|---|---|"]
@@ -158,9 +162,9 @@ def main(argv: list[str] | None = None) -> int:
                     _progress(f"{size}, ephemeral", ephemeral)
                     out += _cascade_rows(f"{size}, ephemeral", ephemeral)
                 if size in server_cascade:
-                    out += _cascade_rows(f"{size}, warm server", server_cascade[size])
+                    out += _cascade_rows(f"{size}, {warm}", server_cascade[size])
             for size, (one, server_peak, rows) in fora_cascade.items():
-                label = f"one message to {size} fora, warm server"
+                label = f"one message to {size} fora, {warm}"
                 out += _cascade_rows(label, one)
                 client = f"{one.command.peak_rss_mb:.0f} MB" if one.command.peak_rss_mb is not None else "n/a"
                 served = f"{server_peak:.0f} MB" if server_peak is not None else "n/a"

@@ -83,9 +83,16 @@ def group_peak_rss_mb(group: int) -> float | None:
 SERVER_TABLES = ("task_run", "task_run_state", "log", "events", "event_resources", "artifact", "flow_run_state")
 
 
-def server_rows(database: Path) -> dict[str, int]:
-    """How many rows each of `SERVER_TABLES` holds in a Prefect server's SQLite database (read-only)."""
+def server_rows(database: Path | str) -> dict[str, int]:
+    """How many rows each of `SERVER_TABLES` holds in a Prefect server's database: its SQLite file (read-only), or
+    a PostgreSQL URL (`postgresql+asyncpg://…`, as the server's setting)."""
     import sqlite3
 
+    if isinstance(database, str):
+        import psycopg
+
+        with psycopg.connect(database.replace("+asyncpg", "", 1)) as pg:
+            return {table: pg.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # type: ignore[index]
+                    for table in SERVER_TABLES}
     with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30) as db:
         return {table: db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in SERVER_TABLES}
