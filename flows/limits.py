@@ -14,7 +14,7 @@ A slot must not outlive its holder (docs/exactly-once.md, "Limits after a crash"
 - **Every slot is taken under a short lease** (`LEASE_SECONDS`, Prefect's shortest), renewed by a thread of
   this process while it lives. A long-running server's repossessor frees the slots of a holder that is gone
   once its lease runs out.
-- **Every holding is written down, locked.** In the same step as the server grants a slot, a delivery writes a
+- **Every holding is written down, locked** (flows/limit_records.py). In the same step as the server grants a slot, a delivery writes a
   record (limit names, slots, pid) into `$PREFECT_HOME/budbringer-limits/` and holds an exclusive `flock` on
   it until it has released the slot: the same kind of hold the ledger keeps on a delivery, which the operating
   system drops when the process dies. A record whose lock can be taken belongs to a run that is gone.
@@ -38,22 +38,20 @@ transient failure: nothing was sent, the task tries again.
 from __future__ import annotations
 
 import contextvars
-import datetime as dt
 import fcntl
-import json
 import logging
 import os
 import random
 import threading
 import time
-import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from budbringer.delivery import Delivery
 from budbringer.errors import TransientDeliveryError
+from budbringer.flows import limit_records
+from budbringer.flows.limit_records import free_orphans, records_dir, run_logger
 from budbringer.ledger import Ledger, State
 
 #: Prefect's shortest lease; the holding process renews it every 45 s while it lives
@@ -173,7 +171,7 @@ def holding(adapter: Any, deliveries: Sequence[Delivery], ledger: Ledger | None,
             raise TransientDeliveryError(adapter.name, label, "waited 30 minutes for the provider's limits "
                                          f"({', '.join(wanted)}) held by other runs; nothing was sent",
                                          "the task tries again; see `prefect gcl ls` for who holds them") from None
-        _logger().debug("%s: holding %d of %s", label, slots, ", ".join(wanted))
+        run_logger().debug("%s: holding %d of %s", label, slots, ", ".join(wanted))
         yield Held(adapter, todo, slots)
 
 
@@ -191,13 +189,6 @@ def ephemeral() -> bool:
 
     url = get_current_settings().api.url
     return not url or is_temporary(url)
-
-
-def records_dir() -> Path:
-    """Where the holdings of `$PREFECT_HOME`'s limits are written down: beside the database that counts them."""
-    from prefect.settings import get_current_settings
-
-    return Path(get_current_settings().home) / "budbringer-limits"
 
 
 def _set_limits(wanted: dict[str, tuple[int, float]]) -> None:
@@ -233,7 +224,7 @@ def _holding(names: list[str], label: str, slots: int) -> Iterator[None]:
         lease_id = _take(client, names, started, record, slots)
     waited = time.monotonic() - started
     if waited > FIRST_LOOK_SECONDS:
-        _logger().info("%s: got %s after %.0f s", label, ", ".join(names), waited)
+        run_logger().info("%s: got %s after %.0f s", label, ", ".join(names), waited)
     try:
         with _renewing(lease_id):
             yield
@@ -242,7 +233,7 @@ def _holding(names: list[str], label: str, slots: int) -> Iterator[None]:
             with get_client(sync_client=True) as client:
                 _post(client, "/v2/concurrency_limits/decrement-with-lease", {"lease_id": str(lease_id)})
         except Exception as exc:  # noqa: BLE001 - the lease runs out by itself; the record is then an orphan's
-            _logger().warning("%s: could not release %s (%s): freed when its lease runs out", label,
+            run_logger().warning("%s: could not release %s (%s): freed when its lease runs out", label,
                               ", ".join(names), exc)
         record.close()
 
@@ -255,7 +246,7 @@ def _take(client: Any, names: list[str], started: float, record: ExitStack, slot
 
     folder = records_dir()
     while True:
-        with _reconcile_lock(folder, fcntl.LOCK_SH):
+        with limit_records.reconcile_lock(folder, fcntl.LOCK_SH):
             try:
                 response = _post(client, "/v2/concurrency_limits/increment-with-lease", {
                     "names": names, "slots": slots, "mode": "concurrency", "lease_duration": LEASE_SECONDS})
@@ -268,7 +259,7 @@ def _take(client: Any, names: list[str], started: float, record: ExitStack, slot
                 if len(granted.limits) != len(names):  # strict: a limit that does not exist is never skipped
                     client.release_concurrency_slots_with_lease(granted.lease_id)
                     raise RuntimeError(f"the shared limits {names} do not all exist on the Prefect server")
-                record.enter_context(_record(names, slots))
+                record.enter_context(limit_records.record(names, slots))
                 return granted.lease_id
         if time.monotonic() - started >= WAIT_SECONDS:
             raise TimeoutError(f"waited {WAIT_SECONDS} s for {names}")
@@ -384,102 +375,6 @@ def _watching(names: list[str], forum: str) -> Iterator[None]:
         done.set()
 
 
-# -- the records ---------------------------------------------------------------------------------------------
-
-@contextmanager
-def _record(names: list[str], slots: int) -> Iterator[Path]:
-    """A record of this holding, locked while this process holds it (the lock dies with the process).
-
-    Written under a temporary name, locked, then renamed: a reader never sees a record that is not yet locked
-    (it would take it for a gone holder's)."""
-    folder = records_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    name = uuid.uuid4().hex
-    temporary, path = folder / f".{name}.tmp", folder / f"{name}.json"
-    handle = open(temporary, "w", encoding="utf-8")  # noqa: SIM115 - held open (and locked) while we hold
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        json.dump({"names": names, "slots": slots, "pid": os.getpid(),
-                   "since": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}, handle)
-        handle.flush()
-        os.replace(temporary, path)
-        try:
-            yield path
-        finally:
-            path.unlink(missing_ok=True)  # after the slot was released: a reader may only under-count
-    finally:
-        handle.close()
-
-
-def _live_records(folder: Path) -> list[dict[str, Any]]:
-    """The records of live holders; a record whose lock can be taken belongs to a gone holder and is removed."""
-    live: list[dict[str, Any]] = []
-    for path in sorted(folder.glob("*.json")):
-        try:
-            handle: IO[str] = open(path, encoding="utf-8")  # noqa: SIM115
-        except FileNotFoundError:  # released meanwhile
-            continue
-        with handle:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                try:
-                    live.append(json.loads(handle.read()))
-                except ValueError:
-                    pass
-                continue
-            path.unlink(missing_ok=True)  # its holder is gone (the limit's slots are counted, not these)
-    for path in folder.glob(".*.tmp"):  # a holder killed while writing its record (a fresh one is being written)
-        try:
-            if time.time() - path.stat().st_mtime > 60:
-                path.unlink(missing_ok=True)
-        except FileNotFoundError:
-            pass
-    return live
-
-
-@contextmanager
-def _reconcile_lock(folder: Path, mode: int) -> Iterator[None]:
-    """Exclusive for a reconciler, shared for a try to take a slot: a reconciler never sees a slot granted and
-    its record not yet written, and two reconcilers never free the same orphan twice."""
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".reconcile.lock", "a", encoding="utf-8") as handle:
-        fcntl.flock(handle.fileno(), mode)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
-def free_orphans(names: list[str]) -> dict[str, int]:
-    """Ephemeral mode: free the slots of `names` that no live holder accounts for, and say so (one line per
-    limit). Returns the slots freed per limit."""
-    from prefect import get_client
-    from prefect.exceptions import ObjectNotFound
-
-    folder = records_dir()
-    freed: dict[str, int] = {}
-    with _reconcile_lock(folder, fcntl.LOCK_EX), get_client(sync_client=True) as client:
-        active: dict[str, int] = {}
-        for name in names:  # the counts first, then the records: a new holder is in both or only the records
-            try:
-                limit = client.read_global_concurrency_limit_by_name(name)
-            except ObjectNotFound:
-                continue
-            if limit.active:  # a switched-off limit is not enforced (and its slots are not decremented)
-                active[name] = limit.active_slots
-        live = _live_records(folder)
-        for name, count in active.items():
-            held = sum(int(record.get("slots", 1)) for record in live if name in record.get("names", ()))
-            orphans = count - held
-            if orphans > 0:
-                client.release_concurrency_slots([name], orphans, None)
-                freed[name] = orphans
-                _logger().warning("%s: freed %d slot%s held by a run that is gone (killed before it released "
-                                  "them); %d held by live runs", name, orphans, "s" if orphans != 1 else "", held)
-    return freed
-
-
 def _say_who_holds(names: list[str], forum: str, announce: bool) -> None:
     """One line on who holds the limit a delivery waits for (once per limit and process while it waits, not
     once per waiting delivery); in ephemeral mode first free what a gone run left (which says so itself)."""
@@ -492,7 +387,7 @@ def _say_who_holds(names: list[str], forum: str, announce: bool) -> None:
         if not announce or now - _announced.get(key, -LOOK_SECONDS) < LOOK_SECONDS:
             return
         _announced[key] = now
-    live = _live_records(records_dir())
+    live = limit_records.live_records(records_dir())
     pids = {record.get("pid") for record in live if set(names) & set(record.get("names", ()))}
     holders = (["this run"] if os.getpid() in pids else []) + [f"pid {pid}" for pid in sorted(pids - {os.getpid()})]
     with get_client(sync_client=True) as client:
@@ -506,15 +401,5 @@ def _say_who_holds(names: list[str], forum: str, announce: bool) -> None:
     else:
         gone = (f"a gone run's slots are freed by the server when its lease runs out (within "
                 f"{LEASE_SECONDS + REPOSSESSOR_SECONDS} s)")
-    _logger().warning("%s waits for %s (%s; %s); waiting up to %d minutes", forum, "; ".join(counts), here, gone,
+    run_logger().warning("%s waits for %s (%s; %s); waiting up to %d minutes", forum, "; ".join(counts), here, gone,
                       WAIT_SECONDS // 60)
-
-
-def _logger() -> Any:
-    from prefect import get_run_logger
-    from prefect.exceptions import MissingContextError
-
-    try:
-        return get_run_logger()
-    except MissingContextError:
-        return log

@@ -196,7 +196,7 @@ def test_free_orphans_frees_only_what_no_live_holder_accounts_for(prefect_api: N
 
     from prefect import get_client
 
-    from budbringer.flows import limits
+    from budbringer.flows import limit_records
 
     name = f"budbringer-test-orphans-{uuid.uuid4().hex[:12]}"
     monkeypatch.setattr(logging.getLogger("budbringer.limits"), "handlers", [caplog.handler])  # whatever Prefect's
@@ -204,19 +204,19 @@ def test_free_orphans_frees_only_what_no_live_holder_accounts_for(prefect_api: N
     with get_client(sync_client=True) as client:
         client.upsert_global_concurrency_limit_by_name(name, 4)
         client.increment_concurrency_slots([name], 3, "concurrency")  # 3 taken: by whom?
-    folder = limits.records_dir()
+    folder = limit_records.records_dir()
     folder.mkdir(parents=True, exist_ok=True)
     # A gone holder's record: nobody holds its lock (its process died); it accounts for nothing.
     gone = folder / f"{uuid.uuid4().hex}.json"
     gone.write_text(json_.dumps({"names": [name], "slots": 1, "pid": 999999}), encoding="utf-8")
 
-    with limits._record([name], 1):  # one live holder (this process, lock held)
-        freed = limits.free_orphans([name])
+    with limit_records.record([name], 1):  # one live holder (this process, lock held)
+        freed = limit_records.free_orphans([name])
         with get_client(sync_client=True) as client:
             active = client.read_global_concurrency_limit_by_name(name).active_slots
         assert freed == {name: 2} and active == 1  # the live holder's slot stays taken
         assert not gone.exists()
-        assert limits.free_orphans([name]) == {}  # nothing left to free: never twice
+        assert limit_records.free_orphans([name]) == {}  # nothing left to free: never twice
     # (the handler may see a record twice: its own and, when Prefect's config lets it propagate, the root's)
     [line] = {r.getMessage() for r in caplog.records if "held by a run that is gone" in r.getMessage()}
     assert line == f"{name}: freed 2 slots held by a run that is gone (killed before it released them); 1 held by live runs"
@@ -229,7 +229,7 @@ def test_a_holder_that_dies_while_others_wait_is_found_by_the_waiting_run(
     the waiting delivery (which is no holder itself) frees it and goes on, well before any timeout."""
     from prefect import get_client
 
-    from budbringer.flows import limits
+    from budbringer.flows import limit_records, limits
 
     monkeypatch.setattr(limits, "ephemeral", lambda: True)  # the harness has an API URL; the logic is the same
     monkeypatch.setattr(limits, "FIRST_LOOK_SECONDS", 0.5)
@@ -240,7 +240,7 @@ def test_a_holder_that_dies_while_others_wait_is_found_by_the_waiting_run(
     with get_client(sync_client=True) as client:
         client.upsert_global_concurrency_limit_by_name(name, 1)
         client.increment_concurrency_slots([name], 1, "concurrency")  # the other run's slot ...
-    holder = limits._record([name], 1)  # ... and its record, locked while it lives
+    holder = limit_records.record([name], 1)  # ... and its record, locked while it lives
     holder.__enter__()
     got = threading.Event()
 
