@@ -264,3 +264,47 @@ def test_a_holder_that_dies_while_others_wait_is_found_by_the_waiting_run(
                      "0 held by live runs"}
     with get_client(sync_client=True) as client:
         assert client.read_global_concurrency_limit_by_name(name).active_slots == 0  # released after
+
+
+class QuickLimited(TimedChannel):
+    """A channel with a mailbox-like limit (2 at a time, a per-minute rate), delivering at once."""
+
+    type: ClassVar[str] = "quick-limited"
+
+    def limits(self, delivery: Delivery) -> list[SharedLimit]:
+        return [SharedLimit(self.settings.limit, 2, 1000)]
+
+    def deliver(self, delivery: Delivery) -> Receipt:
+        return Receipt("quick", f"quick-{delivery.message_id}")
+
+
+def test_a_lane_takes_its_limits_once_not_per_delivery(prefect_api: None, workdir: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Five deliveries in one lane (bound 4): one slot request for 2 slots (the limit's size) under one lease, one
+    rate request for the five places (within the burst), and every slot released after."""
+    from prefect import flow, get_client
+
+    from budbringer.flows import limits
+    from budbringer.flows.executor import Lane, deliver_lane
+
+    slot_requests: list[int] = []
+    rate_requests: list[int] = []
+    take, take_rate = limits._take, limits._take_rate
+    monkeypatch.setattr(limits, "_take", lambda client, names, started, record, slots=1: (
+        slot_requests.append(slots), take(client, names, started, record, slots))[1])
+    monkeypatch.setattr(limits, "_take_rate", lambda name, slots: (rate_requests.append(slots),
+                                                                   take_rate(name, slots))[1])
+    name = f"budbringer-test-lane-{uuid.uuid4().hex[:12]}"
+    channel = QuickLimited.from_config("website", {"limit": name}, os.environ)
+    run = runtime.Runtime(runtime.Settings.read(memory_plan(workdir)), REGISTRY, channels={"website": channel})
+    tag = uuid.uuid4().hex[:8]
+    lane = Lane("external", "website", [_approved(f"lane-limits-{tag}-{n}") for n in range(5)], 4)
+
+    @flow(name="lane-limits-probe")
+    def probe() -> list[str]:
+        return [o.state for o in deliver_lane(lane, run)]
+
+    assert probe() == ["delivered"] * 5
+    assert slot_requests == [2] and rate_requests == [5]
+    with get_client(sync_client=True) as client:
+        assert client.read_global_concurrency_limit_by_name(name).active_slots == 0

@@ -100,3 +100,59 @@ def test_a_transient_failure_is_retried_by_prefect_and_delivered_once(
     assert "AwaitingRetry" not in history, history
     record = Ledger().record(delivery.key)
     assert record is not None and record.state == State.FAILED and record.attempts == 1
+
+
+class MixedChannel(FlakyChannel):
+    """Per delivery: the first fails transiently once, the second fails for good, the rest deliver."""
+
+    type: ClassVar[str] = "mixed"
+    transient_once: ClassVar[str] = ""
+    refused: ClassVar[str] = ""
+
+    def deliver(self, delivery: Delivery) -> Receipt:
+        self.tries.append(delivery.key)
+        if delivery.key == self.transient_once and self.tries.count(delivery.key) == 1:
+            raise TransientDeliveryError(self.name, delivery.forum, "the receiver answered 503", "try again later")
+        if delivery.key == self.refused:
+            raise PermanentDeliveryError(self.name, delivery.forum, "the receiver answered 400", "fix the text")
+        return Receipt("mixed", f"mixed-{len(self.tries)}")
+
+
+@pytest.mark.mechanism("retries")  # kept in plain pytest: a lane's retry takes only its transient failures
+def test_a_lane_retries_only_its_transient_failures(prefect_api: None, workdir: Path) -> None:
+    """One lane of four deliveries on one channel: one fails transiently once, one for good, two deliver. Prefect
+    retries the lane's task once, and the retry tries only the transient one again: nothing is sent twice, the
+    permanent failure is not tried again, and the outcomes are in the lane's order."""
+    from prefect import flow, get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    from budbringer.flows.executor import Lane, deliver_lane
+
+    tag = uuid.uuid4().hex[:8]
+    deliveries = [_approved(f"lane-{tag}-{n}") for n in range(4)]
+    MixedChannel.tries = []
+    MixedChannel.transient_once, MixedChannel.refused = deliveries[1].key, deliveries[2].key
+    channel = MixedChannel.from_config("website", {}, os.environ)
+    run = runtime.Runtime(runtime.Settings.read(memory_plan(workdir)), REGISTRY, channels={"website": channel})
+    quick = deliver_lane.with_options(retry_delay_seconds=[0.1, 0.1])
+    lane = Lane("external", "website", deliveries, 2)
+
+    @flow(name="lane-retry-probe")
+    def probe() -> list[str]:
+        return [o.state for o in quick(lane, run)]
+
+    state = probe(return_state=True)
+    assert state.result() == ["delivered", "delivered", "failed", "delivered"]
+    keys = [d.key for d in deliveries]
+    assert sorted(MixedChannel.tries) == sorted([keys[0], keys[1], keys[1], keys[2], keys[3]])
+    assert MixedChannel.tries[-1] == keys[1]  # the retry: the transient one alone
+    with get_client(sync_client=True) as client:
+        [task_run] = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[
+            state.state_details.flow_run_id])))
+        history = [s.name for s in client.read_task_run_states(task_run.id)]
+    assert task_run.name == "deliver-external-website (4 fora)"
+    assert history.count("AwaitingRetry") == 1 and history[-1] == "Completed", history
+    records = {key: Ledger().record(key) for key in keys}
+    assert [r.state if r else None for r in records.values()] == [State.DELIVERED, State.DELIVERED, State.FAILED,
+                                                                   State.DELIVERED]
+    assert [r.attempts if r else None for r in records.values()] == [1, 2, 1, 1]
