@@ -14,10 +14,11 @@ A slot must not outlive its holder (docs/exactly-once.md, "Limits after a crash"
 - **Every slot is taken under a short lease** (`LEASE_SECONDS`, Prefect's shortest), renewed by a thread of
   this process while it lives. A long-running server's repossessor frees the slots of a holder that is gone
   once its lease runs out.
-- **Every holding is written down, locked** (flows/limit_records.py). In the same step as the server grants a slot, a delivery writes a
-  record (limit names, slots, pid) into `$PREFECT_HOME/budbringer-limits/` and holds an exclusive `flock` on
-  it until it has released the slot: the same kind of hold the ledger keeps on a delivery, which the operating
-  system drops when the process dies. A record whose lock can be taken belongs to a run that is gone.
+- **Every holding is written down, locked** (flows/limit_records.py). In the same step as the server grants a
+  slot, a lane writes a record (limit names, slots, pid) into `$PREFECT_HOME/budbringer-limits/` and holds an
+  exclusive `flock` on it until it has released the slot: the same kind of hold the ledger keeps on a delivery,
+  which the operating system drops when the process dies. A record whose lock can be taken belongs to a run that
+  is gone.
 - **In the ephemeral default** (no `PREFECT_API_URL`) the leases live in the temporary server of the command
   that took them, and a temporary server runs no repossessor: a killed command's slots stay taken in
   `$PREFECT_HOME`'s database for ever. So before it first takes a limit, and again while it waits for one, a
