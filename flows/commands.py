@@ -82,6 +82,13 @@ def resume(flow_run_id: str, decision: Decision) -> str | None:
     return resume_waiting_run(flow_run_id, decision)
 
 
+def api_url() -> str | None:
+    """The Prefect server this process uses ($PREFECT_API_URL or the active profile's); None: a temporary one."""
+    from budbringer.flows.approval import api_url as configured
+
+    return configured()
+
+
 def serve(message: str, limit: int | None, plan: str | None = None) -> None:
     """`serve`: the deployments of prefect.yaml, run from this process until Ctrl-C (flows/serve.py), with
     `plan` (the command's) as their plan parameter."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from budbringer import settings
 from budbringer.cli.approval import cmd_approve, cmd_link, cmd_web
@@ -26,9 +26,14 @@ from budbringer.ledger.states import Answer, Resolution
 __all__ = ["EXIT_OK", "EXIT_PROBLEM", "main"]
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None,
+         handed_over: bool = False) -> int:
+    """The command `argv` (else this process's arguments) with its settings read from `environ` (else this
+    process's environment); `handed_over`: run by `budbringer serve` for a `send` command (cli/handover.py)."""
     parser = _parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    args.handed_over = handed_over
     args.plan = getattr(args, "plan", None)
     if not getattr(args, "command", None):
         parser.print_help()
@@ -36,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         # This command's settings, read once: the flows it runs in-process, its runtime and anything it calls
         # take them from here (the ledger beside the plan given with --plan, not the working folder).
-        args.settings = settings.Settings.read(args.plan)
+        args.settings = settings.Settings.read(args.plan, environ)
         with settings.installed(args.settings):
             code = args.run(args)
         sys.stdout.flush()

@@ -38,6 +38,11 @@ def progress_only() -> None:
     runs starting and finishing, the temporary server) still go to the run's log, not to the terminal. Set
     before Prefect configures its logging; `--verbose` leaves Prefect's console as it is."""
     settings.prepare_prefect(progress_only=True)
+    progress_lines()
+
+
+def progress_lines() -> None:
+    """The line per tier (the logger `budbringer.progress`) on the standard error of the moment."""
     progress = logging.getLogger("budbringer.progress")
     if not any(isinstance(h, _TerminalLines) for h in progress.handlers):
         progress.addHandler(_TerminalLines(logging.INFO))

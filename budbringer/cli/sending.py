@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
 
 from budbringer.cli.entry import EXIT_OK, EXIT_PROBLEM, load_plan
 from budbringer.cli.entry import runtime as command_runtime
-from budbringer.cli.prefect_tier import flows, progress_only
+from budbringer.cli.handover import Desk, hand_over
+from budbringer.cli.prefect_tier import flows, progress_lines, progress_only
 from budbringer.cli.records import print_uncertain
 from budbringer.errors import ApprovalError, BudbringerError, mask_secrets
 
@@ -24,10 +25,17 @@ if TYPE_CHECKING:
 
 
 def cmd_send(args: argparse.Namespace) -> int:
+    # A running `budbringer serve` has Prefect loaded: it takes the send when it would run it as this command
+    # would (cli/handover.py), and this command prints what it says.
+    handed = hand_over(args)
+    if handed is not None:
+        return handed
+    if args.handed_over:  # in serve's process: its Prefect is configured; the tier lines go to the command
+        progress_lines()
+    elif not args.verbose:
+        progress_only()
     # Without a Prefect server (the ephemeral default) the temporary one starts now, from a thread, so that its
     # start overlaps the checks and rendering below instead of following them (flows/temporary_server.py).
-    if not args.verbose:
-        progress_only()
     commands = flows()  # Prefect's environment set; flows/commands.py imports no Prefect yet
     # A message the ledger has delivered before may need no server at all (a re-run): then it starts only if
     # the full check below finds work left.
@@ -96,7 +104,8 @@ def _send(args: argparse.Namespace, server: TemporaryServer, commands: ModuleTyp
         return EXIT_OK
     server.start()  # work is left: if it was not started above, now
     try:
-        sent = commands.send(run, prepared, server, terminal_reports=args.verbose,
+        # Prefect's reports of failed runs go to the terminal with --verbose; in serve, to serve's own terminal.
+        sent = commands.send(run, prepared, server, terminal_reports=args.verbose or args.handed_over,
                              message=str(Path(args.message).resolve()),
                              approved_by=args.approved_by, approval_ref=args.approval_ref,
                              plan=str(run.settings.plan), override_order=args.override_order, reason=args.reason)
@@ -166,7 +175,10 @@ def _print_deliveries(plan: object, rows: list[dict[str, str]]) -> None:
             label = receipt if receipt.startswith("http") else Path(receipt).name
             cells[-1] = Text(label, style=f"link {target}")
         grid.add_row(*cells)
-    Console().print(grid)
+    from budbringer import settings
+
+    columns = settings.current().environ.get("COLUMNS", "")  # a handed-over send's: its terminal's width
+    Console(width=int(columns) if columns.isdigit() else None).print(grid)
 
 
 def _run_rows(records: Sequence, outcomes: Sequence | None) -> list[dict[str, str]]:  # type: ignore[type-arg]
@@ -248,10 +260,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not args.no_web:
         commands.start_web_in_background(command_runtime(args), "messages", args.web_host, args.web_port)
         print(f"approval pages on http://{args.web_host}:{args.web_port}/")
-    # The served runs are told the plan as a parameter (they may run in another process, which reads its own
-    # settings), not through the environment.
-    commands.serve(message=args.message, limit=args.limit, plan=str(args.settings.plan_file))
+    # `send --approved-by` from this folder, on this Prefect server, runs here: Prefect is loaded (cli/handover.py).
+    desk = Desk.open(args.settings, commands.api_url(), _run_handed_over)
+    if desk is not None:
+        print(f"sends from {desk.folder} run here (socket {desk.path})")
+    try:
+        # The served runs are told the plan as a parameter (they may run in another process, which reads its own
+        # settings), not through the environment.
+        commands.serve(message=args.message, limit=args.limit, plan=str(args.settings.plan_file))
+    finally:
+        if desk is not None:
+            desk.close()
     return EXIT_OK
+
+
+def _run_handed_over(argv: Sequence[str], environ: Mapping[str, str]) -> int:
+    """A `send` handed to this serve: the command's own `main`, with its arguments and environment."""
+    from budbringer.cli import main
+
+    return main(argv, environ, handed_over=True)
 
 
 def cmd_alerts_setup(args: argparse.Namespace) -> int:
