@@ -81,7 +81,7 @@ def prefect_api_url(environ: Mapping[str, str]) -> str | None:
 def hand_over(args: argparse.Namespace) -> int | None:
     """Hand this `send` to a running `serve` and print what it says: its exit status; None when no desk takes
     it (then the command sends itself)."""
-    if args.approved_by is None or args.verbose or getattr(args, "handed_over", False):
+    if not args.approved_by or args.verbose or getattr(args, "handed_over", False):
         return None
     path = socket_path(args.settings)
     if not path.is_socket():
