@@ -5,12 +5,15 @@ server kept out of the process tree (a warm `prefect server start` in its own ho
 from __future__ import annotations
 
 import shutil
+import signal
 import statistics
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench.measure import Run, budbringer, run
-from tests.servers.prefect_server import prefect_env
+from tests.servers.prefect_server import prefect_env, stop
+from tests.servers.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 MESSAGE = "messages/2026-11-status-udbud.md"
@@ -63,6 +66,36 @@ def main_job(base: Path, repeat: int) -> MainJob:
         if after != delivered:
             raise RuntimeError(f"the re-run wrote {after - delivered} more outbox files")
     return MainJob(first, again, delivered)
+
+
+def through_serve(base: Path, api_url: str, home: Path, repeat: int) -> tuple[Run, list[Run]]:
+    """The README's send as written (no --verbose) with `budbringer serve` running in the same folder on the warm
+    server: the command hands the send to serve (budbringer/cli/handover.py). Each send is the example message
+    under its own id (serve keeps its ledger open, so a send needs a message it has not delivered). The first
+    send after serve's start (serve imports the domain's modules then), and the next `repeat`."""
+    folder = workspace(base, "served")
+    env = env_for(base, folder, api_url)
+    env["PREFECT_HOME"] = str(home)
+    log = folder / "serve.log"
+    with log.open("w") as output:
+        serve = subprocess.Popen([budbringer(), "serve", "--no-web"], cwd=folder, env=env, stdout=output,
+                                 stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_until(lambda: "sends from" in log.read_text(), 180, "budbringer serve's desk", interval=0.2,
+                   detail=lambda: log.read_text()[-2000:])
+        example = (folder / MESSAGE).read_text(encoding="utf-8")
+        runs = []
+        for n in range(repeat + 1):
+            name = f"messages/served-{n}.md"
+            (folder / name).write_text(example.replace("id: 2026-11-status-udbud", f"id: served-{n}", 1),
+                                       encoding="utf-8")
+            done = run([budbringer(), "send", name, *APPROVAL], folder, env).check()
+            if "Sending through budbringer serve" not in done.output:
+                raise RuntimeError(f"the send was not handed to serve:\n{done.output[-2000:]}")
+            runs.append(done)
+        return runs[0], runs[1:]
+    finally:
+        stop(serve, first=signal.SIGINT)
 
 
 def interactive(base: Path, repeat: int) -> dict[str, list[Run]]:

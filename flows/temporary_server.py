@@ -34,6 +34,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from budbringer.errors import BudbringerError
+from budbringer.flows import prefect_seed
 from budbringer.settings import prefect_environment  # Prefect reads its own settings (PREFECT_*) from it
 
 #: the API URLs of temporary servers this process started (and has not stopped)
@@ -122,6 +123,7 @@ class TemporaryServer:
             _refuse_damaged(database)
             if not database.exists():
                 self._lock_first_start(database.parent)
+                prefect_seed.seed(database)  # instead of Prefect's migrations from nothing (flows/prefect_seed.py)
         with self._lock:
             if self._stopped:
                 return

@@ -363,4 +363,9 @@ def test_two_first_sends_on_a_new_prefect_home_both_deliver(workdir: Path, messa
         assert done.returncode == 0, done.stderr[-3000:]
         assert "Traceback" not in done.stderr
         assert "12 delivered now, 0 delivered before." in done.stdout
-    assert (workdir / "prefect-home" / "prefect.db").is_file()
+    # the new home's database came from the shipped seed (flows/prefect_seed.py), under the first-start lock
+    from budbringer.flows import prefect_seed
+
+    seed = prefect_seed.shipped()
+    assert seed is not None
+    assert prefect_seed.revision(workdir / "prefect-home" / "prefect.db") == seed.name.removesuffix(".sqlite.gz")
