@@ -27,6 +27,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from budbringer.settings import prefect_environment
+
 #: the shipped seed: `<alembic revision>.sqlite.gz`
 SEEDS = Path(__file__).parent / "prefect_seed"
 
@@ -69,7 +71,7 @@ def make(folder: Path) -> Path:
     """A new seed in `folder`: Prefect's own migrations on an empty database in a temporary home, VACUUMed and
     gzipped (no timestamp in the gzip header: the same Prefect makes the same bytes)."""
     with tempfile.TemporaryDirectory(prefix="budbringer-prefect-seed-") as home:
-        env = {**os.environ, "PREFECT_HOME": home, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
+        env = {**prefect_environment(), "PREFECT_HOME": home, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
         for name in ("PREFECT_API_URL", "PREFECT_API_DATABASE_CONNECTION_URL", "PREFECT_SERVER_DATABASE_CONNECTION_URL",
                      "PREFECT_PROFILE", "PREFECT_PROFILES_PATH"):
             env.pop(name, None)

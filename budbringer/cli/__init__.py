@@ -34,6 +34,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     args.handed_over = handed_over
+    args.main = main  # the entry point itself: `serve` runs the sends handed to it with it (cli/handover.py)
     args.plan = getattr(args, "plan", None)
     if not getattr(args, "command", None):
         parser.print_help()

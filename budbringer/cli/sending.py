@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
@@ -261,7 +261,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         commands.start_web_in_background(command_runtime(args), "messages", args.web_host, args.web_port)
         print(f"approval pages on http://{args.web_host}:{args.web_port}/")
     # `send --approved-by` from this folder, on this Prefect server, runs here: Prefect is loaded (cli/handover.py).
-    desk = Desk.open(args.settings, commands.api_url(), _run_handed_over)
+    desk = Desk.open(args.settings, commands.api_url(),
+                     lambda argv, environ: args.main(argv, environ, handed_over=True))
     if desk is not None:
         print(f"sends from {desk.folder} run here (socket {desk.path})")
     try:
@@ -273,12 +274,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
             desk.close()
     return EXIT_OK
 
-
-def _run_handed_over(argv: Sequence[str], environ: Mapping[str, str]) -> int:
-    """A `send` handed to this serve: the command's own `main`, with its arguments and environment."""
-    from budbringer.cli import main
-
-    return main(argv, environ, handed_over=True)
 
 
 def cmd_alerts_setup(args: argparse.Namespace) -> int:
