@@ -117,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
             out.append(_row(f"README main job, {job.delivered} new outbox files, ephemeral Prefect", job.first,
                             f"≤ {TARGETS['main']:.0f} s"))
             out.append(_row("the same command again, nothing to deliver", job.again, f"≤ {TARGETS['again']:.0f} s"))
+            out.append(_row("README main job in a brand-new Prefect home (the first run on a machine)",
+                            mainjob.new_home(base, args.repeat), f"≤ {TARGETS['main']:.0f} s"))
         if "interactive" in parts:
             for name, runs in mainjob.interactive(base, args.repeat).items():
                 out.append(_row(f"`budbringer {name}`", runs, "< 1 s" if name != "--help" else "< 0.5 s"))

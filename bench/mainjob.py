@@ -40,8 +40,20 @@ def env_for(base: Path, folder: Path, api_url: str | None = None) -> dict[str, s
     return env
 
 
-def send(folder: Path, env: dict[str, str]) -> Run:
-    return run([budbringer(), "send", MESSAGE, *APPROVAL, "--verbose"], folder, env).check()
+def send(folder: Path, env: dict[str, str], verbose: bool = True) -> Run:
+    return run([budbringer(), "send", MESSAGE, *APPROVAL, *(["--verbose"] if verbose else [])], folder, env).check()
+
+
+def new_home(base: Path, repeat: int) -> list[Run]:
+    """The README's main job as written, each time in a brand-new Prefect home (no prefect.db yet): the first run
+    on a machine. Its database comes from the shipped seed (flows/prefect_seed.py)."""
+    runs = []
+    for n in range(repeat):
+        folder = workspace(base, f"new-home-{n}")
+        env = env_for(base, folder)
+        env["PREFECT_HOME"] = str(base / f"new-prefect-home-{n}")
+        runs.append(send(folder, env, verbose=False))
+    return runs
 
 
 @dataclass

@@ -12,6 +12,7 @@ import argparse
 import contextvars
 import io
 import os
+import re
 import shutil
 import socket
 import stat
@@ -213,6 +214,18 @@ def test_send_runs_in_the_running_serve(prefect_api: None, tmp_path: Path) -> No
             assert again.returncode == 0, again.stdout + again.stderr
             assert "Sending through budbringer serve" in again.stderr
             assert "all 12 deliveries of 2026-12-evaluering were delivered before" in again.stdout
+
+            # two handed-over sends of another draft at once, in serve's threads: each delivery once
+            other = DRAFT.with_name("2026-12-demodage.md")
+            shutil.copy(other, checkout / "messages" / other.name)
+            both = [subprocess.Popen([*send[:2], f"messages/{other.name}", *send[3:]], cwd=checkout, env=env,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+            said = [p.communicate(timeout=180) for p in both]
+            assert [p.returncode for p in both] == [0, 0], said
+            assert all("Sending through budbringer serve" in err for _, err in said)
+            now = [int(m.group(1)) for out, _ in said for m in re.finditer(r"(\d+) delivered now", out)]
+            files = list((checkout / "outbox" / other.stem).rglob("*.*"))
+            assert sum(now) == len(files) > 0, (now, said)  # (this draft waits for its dates past the OC tier)
 
             elsewhere = subprocess.run([*send[:2], "--plan", str(checkout / "config" / "plan.yaml"),
                                         str(checkout / "messages" / DRAFT.name), *send[3:]],
