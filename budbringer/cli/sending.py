@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
@@ -265,7 +264,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     desk = Desk.open(args.settings, commands.api_url(),
                      lambda argv, environ: args.main(argv, environ, handed_over=True))
     if desk is not None:
-        threading.Thread(target=_warm_up, args=(args,), daemon=True, name="budbringer-warm-up").start()
+        commands.warm_up(lambda: _examine(args))  # before it says it is ready (a send meanwhile waits for it)
         print(f"sends from {desk.folder} run here (socket {desk.path})")
     try:
         # The served runs are told the plan as a parameter (they may run in another process, which reads its own
@@ -278,9 +277,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 
-def _warm_up(args: argparse.Namespace) -> None:
-    """What a send does before its flow, once, on serve's `--message`, and nothing printed: the first send handed
-    to serve then finds the checks, the renderer and the Danish word lists loaded (about 0.6 s)."""
+def _examine(args: argparse.Namespace) -> None:
+    """What a send checks and renders before its flow, on serve's `--message`; nothing printed, nothing raised."""
     from budbringer import cascade
 
     try:
