@@ -3,13 +3,13 @@
 The first `budbringer send` on a machine (no `$PREFECT_HOME/prefect.db` yet) waited for Prefect to create its
 SQLite database through its Alembic migrations: about 7 s of a 2-core machine's 14 s for the README main job
 (docs/benchmarks.md). Every new database goes through the same migrations to the same empty schema, so Budbringer
-ships that result (`SEED`: made by Prefect's own `prefect server database upgrade`, then VACUUMed and gzipped,
-18 KB) and the temporary server starts on a copy of it. Prefect still checks the database at its start: if the
-installed Prefect has migrations after the seed's revision, it runs them from there.
+ships that result (`SEEDS`: made by Prefect's own `prefect server database upgrade`, then VACUUMed and gzipped,
+18 KB) and the temporary server starts on a copy of it. Prefect still checks the database at its start.
 
-The seed is used only when the installed Prefect knows its revision (a Prefect older than the seed would not: then
-Prefect creates its database itself, as before), only for the default database in `$PREFECT_HOME`, and only for a
-database that does not exist yet, under the first-start lock (flows/temporary_server.py).
+The seed is used only when its revision is the installed Prefect's newest (so Prefect runs no migration on it at
+its start; with a Prefect older or newer than the seed, Prefect creates its database itself, as before), only for
+the default database in `$PREFECT_HOME`, only for a database that does not exist yet, under the first-start lock
+(flows/temporary_server.py), and written whole or not at all.
 
 After a Prefect upgrade, make a new seed: `python -m budbringer.flows.prefect_seed` (tests/test_prefect_seed.py
 says when the shipped one no longer equals what Prefect's migrations make).
@@ -20,11 +20,13 @@ from __future__ import annotations
 import gzip
 import importlib.util
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
 import sys
 import tempfile
+import zlib
 from pathlib import Path
 
 from budbringer.settings import prefect_environment
@@ -34,20 +36,38 @@ SEEDS = Path(__file__).parent / "prefect_seed"
 
 
 def shipped() -> Path | None:
-    """The shipped seed, when the installed Prefect knows its revision (found without importing Prefect)."""
+    """The shipped seed, when its revision is the head of the installed Prefect's SQLite migrations (read without
+    importing Prefect): then Prefect runs no migration on it at its start. Else None (a Prefect older or newer
+    than the seed creates its database itself, under the first-start lock, as before)."""
     found = sorted(SEEDS.glob("*.sqlite.gz"))
     if len(found) != 1:
         return None
-    revision = found[0].name.removesuffix(".sqlite.gz")
+    return found[0] if found[0].name.removesuffix(".sqlite.gz") == _prefect_head() else None
+
+
+#: `revision = "…"` and `down_revision = "…"` in an Alembic migration
+_REVISION = re.compile(r'^(down_revision|revision)\s*(?::[^=]*)?=\s*["\']([0-9a-f]+)["\']', re.MULTILINE)
+
+
+def _prefect_head() -> str | None:
+    """The newest revision of the installed Prefect's SQLite migrations: the one no other migration follows."""
     spec = importlib.util.find_spec("prefect")
     if spec is None or not spec.submodule_search_locations:
         return None
-    versions = Path(next(iter(spec.submodule_search_locations))) / "server" / "database" / "_migrations" / "versions"
-    return found[0] if any((versions / "sqlite").glob(f"*_{revision}_*.py")) else None
+    versions = (Path(next(iter(spec.submodule_search_locations))) / "server" / "database" / "_migrations" / "versions"
+                / "sqlite")
+    revisions: set[str] = set()
+    followed: set[str] = set()
+    for migration in versions.glob("*.py"):
+        for kind, value in _REVISION.findall(migration.read_text(encoding="utf-8")):
+            (revisions if kind == "revision" else followed).add(value)
+    heads = revisions - followed
+    return heads.pop() if len(heads) == 1 else None
 
 
 def seed(database: Path) -> bool:
-    """Create `database` (which does not exist) from the shipped seed; False when there is none to use."""
+    """Create `database` (which does not exist) from the shipped seed; False when there is none to use, or it
+    could not be written (then Prefect creates the database itself)."""
     source = shipped()
     if source is None or database.exists():
         return False
@@ -55,11 +75,14 @@ def seed(database: Path) -> bool:
     try:
         with gzip.open(source, "rb") as packed, open(partial, "wb") as unpacked:
             shutil.copyfileobj(packed, unpacked)
-        os.replace(partial, database)  # whole or not at all: a killed command leaves no half database
-    except OSError:
+            unpacked.flush()
+            os.fsync(unpacked.fileno())
+        os.link(partial, database)  # whole or not at all, and never over a database another process made
+        return True
+    except (OSError, EOFError, zlib.error):
+        return False
+    finally:
         partial.unlink(missing_ok=True)
-        return False  # Prefect creates it itself
-    return True
 
 
 def revision(database: Path) -> str:

@@ -123,7 +123,9 @@ class TemporaryServer:
             _refuse_damaged(database)
             if not database.exists():
                 self._lock_first_start(database.parent)
-                prefect_seed.seed(database)  # instead of Prefect's migrations from nothing (flows/prefect_seed.py)
+                if prefect_seed.seed(database):  # instead of Prefect's migrations from nothing (flows/prefect_seed.py)
+                    self._note(f"{database} created from Budbringer's empty Prefect database "
+                               f"({prefect_seed.SEEDS.name}), not by Prefect's migrations\n")
         with self._lock:
             if self._stopped:
                 return
@@ -155,6 +157,14 @@ class TemporaryServer:
                     log.write(line)
             except OSError:
                 pass
+
+    def _note(self, text: str) -> None:
+        """A line of Budbringer's own in the server's log file."""
+        try:
+            with open(self.home / SERVER_LOG, "a", encoding="utf-8") as log:
+                log.write(text)
+        except OSError:
+            pass
 
     @property
     def home(self) -> Path:

@@ -369,3 +369,5 @@ def test_two_first_sends_on_a_new_prefect_home_both_deliver(workdir: Path, messa
     seed = prefect_seed.shipped()
     assert seed is not None
     assert prefect_seed.revision(workdir / "prefect-home" / "prefect.db") == seed.name.removesuffix(".sqlite.gz")
+    log = (workdir / "prefect-home" / "budbringer-temporary-server.log").read_text(encoding="utf-8")
+    assert log.count("created from Budbringer's empty Prefect database") == 1  # once, by one of the two

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextvars
 import io
+import json
 import os
 import re
 import shutil
@@ -19,6 +20,7 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -159,8 +161,11 @@ def test_a_serve_that_stops_during_the_send_is_said(home: Path, capsys: pytest.C
 
     def accept_then_die() -> None:
         connection, _ = listener.accept()
-        connection.makefile("r").readline()
-        connection.sendall(b'{"accepted": 4242}\n{"to": "err", "text": "1. oc: 1 delivered\\n"}\n')
+        lines = connection.makefile("r")
+        lines.readline()  # the question
+        connection.sendall(b'{"accepted": 4242}\n')
+        assert '"go": true' in lines.readline()  # the word to go, with the environment
+        connection.sendall(b'{"to": "err", "text": "1. oc: 1 delivered\\n"}\n{"to": "err", "te')  # cut off
         connection.close()
 
     threading.Thread(target=accept_then_die, daemon=True).start()
@@ -171,6 +176,84 @@ def test_a_serve_that_stops_during_the_send_is_said(home: Path, capsys: pytest.C
     err = capsys.readouterr().err
     assert "1. oc: 1 delivered" in err
     assert "budbringer serve (pid 4242) stopped during the send" in err and "nothing is sent twice" in err
+
+
+def test_two_sends_at_once_each_get_their_own_output(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two commands' sends run in serve at the same time, each printing from its thread and its delivery threads:
+    each command gets its own lines and its own exit status, and serve's streams none of them."""
+    streams = Streams(monkeypatch)
+    both = threading.Barrier(2)
+
+    def run(argv: Sequence[str], environ: Mapping[str, str]) -> int:
+        mark = environ["BUDBRINGER_APPROVER"]
+        both.wait(timeout=10)  # the two sends are in serve at once
+        for n in range(20):
+            print(f"{mark} line {n}")
+            delivery = threading.Thread(target=contextvars.copy_context().run, args=(print, f"{mark} delivery {n}"),
+                                        kwargs={"file": sys.stderr})
+            delivery.start()
+            delivery.join()
+        return 4 if mark == "A" else 5
+
+    results: dict[str, tuple[int | None, str, str]] = {}
+    # each command a process of its own, as commands are (their stdout and stderr are their own)
+    client = ("import sys; from tests.test_handover import _args, _settings; from budbringer.cli.handover import "
+              "hand_over; from pathlib import Path; "
+              "sys.exit(hand_over(_args(_settings(Path(sys.argv[1]), BUDBRINGER_APPROVER=sys.argv[2]))))")
+
+    def command(mark: str) -> None:
+        done = subprocess.run([sys.executable, "-c", client, str(home), mark], capture_output=True, text=True,
+                              timeout=60, cwd=os.getcwd())
+        results[mark] = (done.returncode, done.stdout, done.stderr)
+
+    with _desk(home, run):
+        commands = [threading.Thread(target=command, args=(mark,)) for mark in "AB"]
+        for thread in commands:
+            thread.start()
+        for thread in commands:
+            thread.join(timeout=30)
+    for mark, other, code in (("A", "B", 4), ("B", "A", 5)):
+        got, out, err = results[mark]
+        assert got == code, (out, err)
+        assert out.count(f"{mark} line") == 20 and f"{other} " not in out
+        assert err.count(f"{mark} delivery") == 20 and f"{other} delivery" not in err
+    assert "line" not in streams.out.getvalue() and "delivery" not in streams.err.getvalue()
+
+
+def test_serve_runs_nothing_for_a_command_that_gave_up_before_the_word_to_go(home: Path) -> None:
+    """The command asked, was accepted, then went away (Ctrl-C, or its wait ran out) before saying go."""
+    calls: list = []
+    with _desk(home, _printing_runner(calls)) as opened:
+        gave_up = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        gave_up.connect(str(opened.path))
+        ask = {"argv": ["send", "m.md"], "cwd": os.getcwd(), "api_url": API, "install": handover._install()}
+        gave_up.sendall(json.dumps(ask).encode() + b"\n")
+        assert "accepted" in gave_up.makefile("r").readline()
+        gave_up.close()
+    assert calls == []  # close() waited for the desk's thread for it, which ran nothing
+
+
+def test_serve_stopping_lets_a_running_send_end(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C on serve: the desk takes no more sends, and the one running ends before serve does."""
+    Streams(monkeypatch)
+    started, codes = threading.Event(), []
+
+    def slow(argv: Sequence[str], environ: Mapping[str, str]) -> int:
+        started.set()
+        time.sleep(1.0)
+        print("4. external: 5 delivered", file=sys.stderr)
+        return 0
+
+    opened = Desk.open(_settings(home), API, slow)
+    assert opened is not None
+    command = threading.Thread(target=lambda: codes.append(hand_over(_args(_settings(home)))))
+    command.start()
+    assert started.wait(10)
+    opened.close()  # returns only once the send has ended
+    command.join(timeout=10)
+    assert codes == [0]
+    assert not opened.path.exists()
+    assert hand_over(_args(_settings(home))) is None  # no desk any more: the next command sends itself
 
 
 def test_no_serve_no_desk(home: Path) -> None:
@@ -223,6 +306,7 @@ def test_send_runs_in_the_running_serve(prefect_api: None, tmp_path: Path) -> No
             said = [p.communicate(timeout=180) for p in both]
             assert [p.returncode for p in both] == [0, 0], said
             assert all("Sending through budbringer serve" in err for _, err in said)
+            assert all("tier" in out and "receipt" in out for out, _ in said)  # each its own delivery table
             now = [int(m.group(1)) for out, _ in said for m in re.finditer(r"(\d+) delivered now", out)]
             files = list((checkout / "outbox" / other.stem).rglob("*.*"))
             assert sum(now) == len(files) > 0, (now, said)  # every delivery of this draft, once

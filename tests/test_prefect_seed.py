@@ -46,9 +46,21 @@ def test_an_existing_database_is_never_replaced(tmp_path: Path) -> None:
     assert database.read_bytes() == b"kept"
 
 
+def test_a_broken_seed_leaves_nothing_and_prefect_creates_the_database(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    shipped = prefect_seed.shipped()
+    assert shipped is not None
+    (tmp_path / "seeds").mkdir()
+    (tmp_path / "seeds" / shipped.name).write_bytes(shipped.read_bytes()[:4000])  # cut off
+    monkeypatch.setattr(prefect_seed, "SEEDS", tmp_path / "seeds")
+    assert not prefect_seed.seed(tmp_path / "prefect.db")
+    assert [p.name for p in tmp_path.iterdir()] == ["seeds"]
+
+
 def test_a_seed_the_installed_prefect_does_not_know_is_not_used(tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    """A Prefect older than the seed could not read it: then Prefect creates the database itself, as before."""
+    """A seed that is not the installed Prefect's newest revision (an older or newer Prefect): then Prefect
+    creates the database itself, as before."""
     (tmp_path / "seeds").mkdir()
     (tmp_path / "seeds" / "ffffffffffff.sqlite.gz").write_bytes(b"")
     monkeypatch.setattr(prefect_seed, "SEEDS", tmp_path / "seeds")

@@ -25,10 +25,12 @@ shows it); if `serve` stops during the send, the command says so, and a new send
 from __future__ import annotations
 
 import contextvars
+import importlib.metadata
 import io
 import json
 import os
 import socket
+import struct
 import sys
 import threading
 import tomllib
@@ -80,33 +82,48 @@ def prefect_api_url(environ: Mapping[str, str]) -> str | None:
 
 def hand_over(args: argparse.Namespace) -> int | None:
     """Hand this `send` to a running `serve` and print what it says: its exit status; None when no desk takes
-    it (then the command sends itself)."""
+    it (then the command sends itself).
+
+    In two steps, so that serve never runs a send its command gave up on: the command asks (its arguments, folder,
+    Prefect server and install, no environment yet); serve says whether it takes it; only then, and only to a
+    serve of the same user, the command sends its environment and the word to go."""
     if not args.approved_by or args.verbose or getattr(args, "handed_over", False):
         return None
     path = socket_path(args.settings)
-    if not path.is_socket():
+    try:
+        if not path.is_socket() or path.lstat().st_uid != os.geteuid():
+            return None  # none, or not this user's: never sent anything
+    except OSError:
         return None
     environ = dict(args.settings.environ)
     if sys.stdout.isatty():  # the delivery table's width, as this terminal has it
         environ.setdefault("COLUMNS", str(os.get_terminal_size(sys.stdout.fileno()).columns))
-    request = {"argv": list(args.argv), "cwd": os.getcwd(), "environ": environ,
-               "api_url": prefect_api_url(environ),
-               "tty": {"out": sys.stdout.isatty(), "err": sys.stderr.isatty()}}
+    ask = {"argv": list(args.argv), "cwd": os.getcwd(), "api_url": prefect_api_url(environ), "install": _install(),
+           "tty": {"out": sys.stdout.isatty(), "err": sys.stderr.isatty()}}
+    desk = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        desk = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         desk.settimeout(ANSWER_SECONDS)
         desk.connect(str(path))
-        desk.sendall(json.dumps(request).encode("utf-8") + b"\n")
+        if _peer_uid(desk) != os.geteuid():
+            desk.close()
+            return None
+        desk.sendall(_line(ask))
         lines = desk.makefile("r", encoding="utf-8")
         answer = json.loads(lines.readline() or "{}")
+        if "accepted" not in answer:
+            desk.close()
+            if answer.get("declined"):
+                print(f"budbringer serve is running but does not take this send ({answer['declined']}): sending "
+                      "from this command", file=sys.stderr)
+            return None
+        desk.sendall(_line({"go": True, "environ": environ}))
     except (OSError, ValueError):
-        return None  # no serve behind the socket (an old one), or it did not answer in time: send here
-    if "accepted" not in answer:
-        if answer.get("declined"):
-            print(f"budbringer serve is running but does not take this send ({answer['declined']}): sending from "
-                  "this command", file=sys.stderr)
         desk.close()
-        return None
+        return None  # no serve behind the socket (an old one), or it did not answer in time: send here
+    except KeyboardInterrupt:
+        desk.close()  # before the word to go: serve runs nothing
+        print("\ninterrupted: nothing was sent", file=sys.stderr)
+        return EXIT_INTERRUPTED
     pid = answer["accepted"]
     print(f"Sending through budbringer serve (pid {pid}), which has Prefect loaded.", file=sys.stderr, flush=True)
     desk.settimeout(None)
@@ -122,16 +139,43 @@ def hand_over(args: argparse.Namespace) -> int | None:
 def _relay(lines: io.TextIOWrapper, pid: int) -> int:
     """Print what the desk says until it says how the send ended."""
     streams = {"out": sys.stdout, "err": sys.stderr}
-    for line in lines:
-        said = json.loads(line)
-        if "exit" in said:
-            return int(said["exit"])
-        stream = streams[said["to"]]
-        stream.write(said["text"])
-        stream.flush()
+    try:
+        for line in lines:
+            said = json.loads(line)
+            if "exit" in said:
+                return int(said["exit"])
+            stream = streams[said["to"]]
+            stream.write(said["text"])
+            stream.flush()
+    except (OSError, ValueError, KeyError):
+        pass  # cut off mid-line: as if it stopped
     print(f"error: budbringer serve (pid {pid}) stopped during the send; what it delivered is in the ledger "
-          "(`budbringer status MESSAGE`): send again to deliver the rest, nothing is sent twice", file=sys.stderr)
+          "(`budbringer status MESSAGE`): send again to deliver the rest, nothing is sent twice (a delivery it "
+          "left uncertain is settled first with `budbringer resolve`, as `send` then says)", file=sys.stderr)
     return 1
+
+
+def _line(said: Mapping[str, Any]) -> bytes:
+    return json.dumps(said).encode("utf-8") + b"\n"
+
+
+def _peer_uid(connection: socket.socket) -> int:
+    """The user of the process at the other end of a Unix socket (Linux's SO_PEERCRED)."""
+    _, uid, _ = struct.unpack("3i", connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                                          struct.calcsize("3i")))
+    return int(uid)
+
+
+def _install() -> str:
+    """Which Budbringer this is (its version and where it is installed): serve runs a send with its own code, so
+    only a command of the same install hands one over."""
+    import budbringer
+
+    try:
+        version = importlib.metadata.version("budbringer")
+    except importlib.metadata.PackageNotFoundError:
+        version = "?"
+    return f"{version} {Path(budbringer.__file__).resolve().parent}"
 
 
 # --- serve's side ----------------------------------------------------------------------------------------------
@@ -204,6 +248,10 @@ class Desk:
     def __init__(self, listener: socket.socket, path: Path, api_url: str, run: Runner) -> None:
         self.listener, self.path, self.api_url, self.run = listener, path, api_url, run
         self.folder = os.path.realpath(os.getcwd())
+        self.install = _install()
+        self._inode = path.stat().st_ino  # ours to remove at the end (not a socket a later serve put there)
+        self._sends: set[threading.Thread] = set()
+        self._sends_lock = threading.Lock()
         self._own = (sys.stdout, sys.stderr)
         sys.stdout, sys.stderr = _Routed("out", sys.stdout), _Routed("err", sys.stderr)
         self._thread = threading.Thread(target=self._serve, daemon=True, name="budbringer-desk")
@@ -211,8 +259,9 @@ class Desk:
 
     @classmethod
     def open(cls, settings: Settings, api_url: str | None, run: Runner) -> Desk | None:
-        """The desk on the home folder's socket; None (said on stderr) when it cannot be opened: another serve
-        has it, or its path is too long for a Unix socket (then sends run in their commands)."""
+        """The desk on the home folder's socket; None (said on stderr) when it cannot be opened: no Prefect server
+        of its own, another serve has it, or its path is too long for a Unix socket (then sends run in their
+        commands)."""
         if not api_url:
             print("note: sends run in their own commands: this serve has no Prefect server of its own "
                   "(set PREFECT_API_URL, see the README)", file=sys.stderr)
@@ -231,26 +280,38 @@ class Desk:
             finally:
                 probe.close()
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        umask = os.umask(0o177)  # the socket is its owner's only from its first moment
         try:
             listener.bind(str(path))
+            path.chmod(0o600)  # its owner's only (and until now inside the owner's 0700 home folder)
+            listener.listen(8)
         except OSError as exc:
             listener.close()
             print(f"note: sends run in their own commands: no socket at {path} ({exc.strerror or exc})",
                   file=sys.stderr)
             return None
-        finally:
-            os.umask(umask)
-        listener.listen(8)
         return cls(listener, path, api_url.rstrip("/"), run)
 
     def close(self) -> None:
-        sys.stdout, sys.stderr = self._own
+        """Take no more sends, let the running ones end (a second Ctrl-C cuts them off), then give serve its
+        streams back."""
         try:
-            self.listener.close()
-            self.path.unlink(missing_ok=True)
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread
         except OSError:
             pass
+        self.listener.close()
+        try:
+            if self.path.stat().st_ino == self._inode:
+                self.path.unlink()
+        except OSError:
+            pass
+        with self._sends_lock:
+            running = [t for t in self._sends if t.is_alive()]
+        if running:
+            print(f"waiting for the {len(running)} send(s) handed to this serve to end (Ctrl-C again cuts them "
+                  "off: a delivery cut off is then uncertain, for `budbringer resolve`)", file=sys.stderr)
+        for thread in running:
+            thread.join()
+        sys.stdout, sys.stderr = self._own
 
     def _serve(self) -> None:
         while True:
@@ -258,25 +319,33 @@ class Desk:
                 connection, _ = self.listener.accept()
             except OSError:
                 return  # closed
-            threading.Thread(target=self._take, args=(connection,), daemon=True, name="budbringer-desk-send").start()
+            thread = threading.Thread(target=self._take, args=(connection,), daemon=True,
+                                      name="budbringer-desk-send")
+            with self._sends_lock:
+                self._sends = {t for t in self._sends if t.is_alive()} | {thread}
+            thread.start()
 
     def _take(self, connection: socket.socket) -> None:
         with connection:
             try:
                 connection.settimeout(ANSWER_SECONDS)
-                request = json.loads(connection.makefile("r", encoding="utf-8").readline() or "{}")
+                lines = connection.makefile("r", encoding="utf-8")
+                request = json.loads(lines.readline() or "{}")
+                caller = _Caller(connection, {k: bool(v) for k, v in dict(request.get("tty") or {}).items()})
+                why = self._declines(request, _peer_uid(connection))
+                if why:
+                    caller.say(declined=why)
+                    return
+                caller.say(accepted=os.getpid())
+                go = json.loads(lines.readline() or "{}")  # the command may have given up meanwhile: then nothing
+                if go.get("go") is not True or not isinstance(go.get("environ"), dict):
+                    return
                 connection.settimeout(None)
-            except (OSError, ValueError):
+            except (OSError, ValueError, AttributeError):
                 return
-            caller = _Caller(connection, {k: bool(v) for k, v in dict(request.get("tty") or {}).items()})
-            why = self._declines(request)
-            if why:
-                caller.say(declined=why)
-                return
-            caller.say(accepted=os.getpid())
             _caller.set(caller)  # this thread's own context: a new thread starts with an empty one
             try:
-                code = self.run(list(request["argv"]), dict(request["environ"]))
+                code = self.run(list(request["argv"]), {str(k): str(v) for k, v in go["environ"].items()})
             except SystemExit as exc:
                 code = exc.code if isinstance(exc.code, int) else 1
             except BaseException as exc:  # noqa: BLE001 - serve goes on; the command is told in one line
@@ -286,15 +355,17 @@ class Desk:
                 print(f"error: budbringer serve failed on this send ({type(exc).__name__}; its log has the "
                       "traceback); what was delivered is in the ledger: send again", file=sys.stderr)
                 code = 1
-            finally:
-                sys.stdout.flush()
             caller.say(exit=code)
 
-    def _declines(self, request: Mapping[str, Any]) -> str:
+    def _declines(self, request: Mapping[str, Any], uid: int) -> str:
         """Why this desk does not take the send ('' when it does)."""
         argv = request.get("argv")
-        if not isinstance(argv, list) or not argv or argv[0] != "send" or not isinstance(request.get("environ"), dict):
+        if uid != os.geteuid():
+            return "another user's command"
+        if not isinstance(argv, list) or "send" not in argv:
             return "not a send"
+        if request.get("install") != self.install:
+            return f"it runs Budbringer {self.install}, the command another install or version"
         if os.path.realpath(str(request.get("cwd"))) != self.folder:
             return f"it runs in {self.folder}, the command in another folder"
         if request.get("api_url") != self.api_url:

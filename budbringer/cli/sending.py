@@ -30,9 +30,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     handed = hand_over(args)
     if handed is not None:
         return handed
-    if args.handed_over:  # in serve's process: its Prefect is configured; the tier lines go to the command
-        progress_lines()
-    elif not args.verbose:
+    if not args.verbose and not args.handed_over:  # (serve put the tier lines' handler in place once)
         progress_only()
     # Without a Prefect server (the ephemeral default) the temporary one starts now, from a thread, so that its
     # start overlaps the checks and rendering below instead of following them (flows/temporary_server.py).
@@ -261,6 +259,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         commands.start_web_in_background(command_runtime(args), "messages", args.web_host, args.web_port)
         print(f"approval pages on http://{args.web_host}:{args.web_port}/")
     # `send --approved-by` from this folder, on this Prefect server, runs here: Prefect is loaded (cli/handover.py).
+    progress_lines()  # a handed-over send's line per tier, to its command (cli/handover.py routes it)
     desk = Desk.open(args.settings, commands.api_url(),
                      lambda argv, environ: args.main(argv, environ, handed_over=True))
     if desk is not None:
