@@ -45,6 +45,7 @@ def test_a_wheel_install_inits_checks_and_sends_without_a_checkout(tmp_path: Pat
 
     assert (site / "budbringer" / "adapters" / "registry.py").is_file()
     assert (site / "budbringer" / "templates" / "oc_briefing.html.j2").is_file()
+    assert list((site / "budbringer" / "flows" / "prefect_seed").glob("*.sqlite.gz"))  # a new Prefect home's database
     assert not [name for name in ("adapters", "flows", "templates", "config", "messages") if (site / name).exists()]
     assert not list(site.glob("__editable__*budbringer*"))
 
@@ -63,6 +64,8 @@ def test_a_wheel_install_inits_checks_and_sends_without_a_checkout(tmp_path: Pat
     sent = _run([budbringer, "send", f"messages/{message.name}", "--approved-by", "Mette Lund", "--approval-ref",
                  "Styregruppemøde 2026-11-20, punkt 3"], demo, env)
     assert "12 delivered now" in sent.stdout, sent.stdout[-2000:]
+    server_log = (tmp_path / "prefect" / "budbringer-temporary-server.log").read_text(encoding="utf-8")
+    assert "created from Budbringer's empty Prefect database" in server_log  # the wheel's seed, not migrations
     assert len(list((demo / "outbox").rglob("*.eml"))) >= 5
     again = subprocess.run([budbringer, "init", "demo"], cwd=empty, env=env, capture_output=True, text=True,
                            timeout=120)
