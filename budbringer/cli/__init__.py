@@ -156,7 +156,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Send a message through every tier. With --approved-by and --approval-ref it was approved in "
                     "the steering group's meeting; without them the run asks the steering group for approval "
                     "and waits for it (with a Prefect server), or sends the request and stops (without one): "
-                    "run `budbringer approve`, then send again.")
+                    "run `budbringer approve`, then send again. With `budbringer serve` running in this folder on "
+                    "the same Prefect server, an approved send runs there, where Prefect is loaded (faster), and "
+                    "this command prints what it says.")
     send.add_argument("message")
     send.add_argument("--approved-by", default=None, metavar="NAME",
                       help="the chair, members (comma-separated) or the steering group")
