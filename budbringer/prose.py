@@ -5,6 +5,7 @@ in the docstring of `budbringer.readability`, which measures and reviews this te
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from dataclasses import dataclass
@@ -32,7 +33,14 @@ SIGN_OFFS = ("med venlig hilsen", "venlig hilsen", "mvh", "de bedste hilsner", "
 
 def words(text: str) -> list[str]:
     """The words of a text (addresses left out); "5.678", "20.11.2026", "it-system" and "f.eks" are one each."""
-    return WORD.findall(ADDRESS.sub(" ", text))
+    return list(_words(text))
+
+
+@functools.lru_cache(maxsize=65536)
+def _words(text: str) -> tuple[str, ...]:
+    # Remembered: a message's fora share most of their texts, and the checks split the same sentences again and
+    # again (at 1,000 fora, 180,000 calls for a few hundred distinct sentences; docs/benchmarks.md).
+    return tuple(WORD.findall(ADDRESS.sub(" ", text)))
 
 
 def letters(word: str) -> int:
@@ -76,6 +84,12 @@ def _ends(token: str, following: str | None) -> bool:
 
 def sentences(text: str) -> list[str]:
     """Danish sentences of a text; a blank line (a block's end) always ends a sentence."""
+    return list(_sentences(text))
+
+
+@functools.lru_cache(maxsize=8192)
+def _sentences(text: str) -> tuple[str, ...]:
+    # Remembered, as `_words`: at 1,000 fora the checks split 60,000 texts, most of them the same few.
     out: list[str] = []
     for block in re.split(r"\n\s*\n", ADDRESS.sub(" ", text)):
         tokens = block.split()
@@ -88,7 +102,7 @@ def sentences(text: str) -> list[str]:
                 current = []
         if current:
             out.append(" ".join(current))
-    return [s for s in out if WORD.search(s)]
+    return tuple(s for s in out if WORD.search(s))
 
 
 def lix(text: str) -> float:
