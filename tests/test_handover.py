@@ -256,6 +256,24 @@ def test_serve_stopping_lets_a_running_send_end(home: Path, monkeypatch: pytest.
     assert hand_over(_args(_settings(home))) is None  # no desk any more: the next command sends itself
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving the socket to another user needs root")
+def test_a_socket_of_another_user_is_never_asked(home: Path) -> None:
+    """A `serve.sock` that another user put in a shared home folder gets nothing: not the question, not the
+    environment."""
+    home.mkdir(mode=0o700)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(home / handover.SOCKET_NAME))
+    listener.listen(1)
+    listener.settimeout(0.5)
+    os.chown(home / handover.SOCKET_NAME, 65534, 65534)
+    try:
+        assert hand_over(_args(_settings(home))) is None
+        with pytest.raises(TimeoutError):
+            listener.accept()  # nobody connected
+    finally:
+        listener.close()
+
+
 def test_no_serve_no_desk(home: Path) -> None:
     assert hand_over(_args(_settings(home))) is None
     assert Desk.open(_settings(home), None, lambda argv, environ: 0) is None  # serve on a temporary server
