@@ -282,6 +282,11 @@ def test_no_serve_no_desk(home: Path) -> None:
 # --- the commands themselves -----------------------------------------------------------------------------------
 
 
+def _copy_as(draft: Path, to: Path, message_id: str) -> None:
+    text = draft.read_text(encoding="utf-8")
+    to.write_text(text.replace(f"id: {draft.stem}", f"id: {message_id}", 1), encoding="utf-8")
+
+
 @pytest.mark.slow
 def test_send_runs_in_the_running_serve(prefect_api: None, tmp_path: Path) -> None:
     """`budbringer serve` in a checkout, on the session's Prefect server; `budbringer send --approved-by` from the
@@ -291,7 +296,9 @@ def test_send_runs_in_the_running_serve(prefect_api: None, tmp_path: Path) -> No
 
     checkout = make_checkout(Path(f"/tmp/bb-serve-{os.getpid()}"))
     try:
-        shutil.copy(DRAFT, checkout / "messages" / DRAFT.name)
+        # the drafts under ids of their own: other tests send them on the same session's Prefect server, whose
+        # artifacts are keyed by the message's id
+        _copy_as(DRAFT, checkout / "messages" / DRAFT.name, "2026-12-evaluering-serve")
         env = prefect_env(tmp_path / "prefect-home", str(PREFECT_API_URL.value()),
                           PYTHONPATH=str(PINNED_CLOCK), BUDBRINGER_TEST_CLOCK="2026-12-08T10:00:00+01:00",
                           BUDBRINGER_TEST_CLOCK_SCOPE="budbringer")
@@ -308,17 +315,17 @@ def test_send_runs_in_the_running_serve(prefect_api: None, tmp_path: Path) -> No
             assert f"Sending through budbringer serve (pid {serve.pid})" in first.stderr
             assert "1. oc" in first.stderr  # the tier lines, as from the command itself
             assert "12 delivered now, 0 delivered before." in first.stdout
-            delivered = sorted(p.name for p in (checkout / "outbox" / "2026-12-evaluering").rglob("*.*"))
+            delivered = sorted(p.name for p in (checkout / "outbox" / "2026-12-evaluering-serve").rglob("*.*"))
             assert len(delivered) == 12, delivered
 
             again = subprocess.run(send, cwd=checkout, env=env, capture_output=True, text=True, timeout=180)
             assert again.returncode == 0, again.stdout + again.stderr
             assert "Sending through budbringer serve" in again.stderr
-            assert "all 12 deliveries of 2026-12-evaluering were delivered before" in again.stdout
+            assert "all 12 deliveries of 2026-12-evaluering-serve were delivered before" in again.stdout
 
             # two handed-over sends of another draft at once, in serve's threads: each delivery once
             other = DRAFT.with_name("2026-12-demodage.md")
-            shutil.copy(other, checkout / "messages" / other.name)
+            _copy_as(other, checkout / "messages" / other.name, "2026-12-demodage-serve")
             both = [subprocess.Popen([*send[:2], f"messages/{other.name}", *send[3:]], cwd=checkout, env=env,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
             said = [p.communicate(timeout=180) for p in both]
@@ -326,7 +333,7 @@ def test_send_runs_in_the_running_serve(prefect_api: None, tmp_path: Path) -> No
             assert all("Sending through budbringer serve" in err for _, err in said)
             assert all("tier" in out and "receipt" in out for out, _ in said)  # each its own delivery table
             now = [int(m.group(1)) for out, _ in said for m in re.finditer(r"(\d+) delivered now", out)]
-            files = list((checkout / "outbox" / other.stem).rglob("*.*"))
+            files = list((checkout / "outbox" / "2026-12-demodage-serve").rglob("*.*"))
             assert sum(now) == len(files) > 0, (now, said)  # every delivery of this draft, once
 
             elsewhere = subprocess.run([*send[:2], "--plan", str(checkout / "config" / "plan.yaml"),
