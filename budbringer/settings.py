@@ -208,6 +208,23 @@ def prefect_environment() -> dict[str, str]:
     return dict(os.environ)
 
 
+def prefect_profile(environ: Mapping[str, str]) -> dict[str, str]:
+    """The settings of Prefect's active profile (`prefect config set …`), read without importing Prefect: from
+    $PREFECT_PROFILES_PATH, else $PREFECT_HOME/profiles.toml (~/.prefect), the profile $PREFECT_PROFILE, else the
+    file's active one. Empty when there is none or it cannot be read."""
+    import tomllib
+
+    profiles = Path(environ.get("PREFECT_PROFILES_PATH")
+                    or Path(environ.get("PREFECT_HOME") or "~/.prefect") / "profiles.toml").expanduser()
+    try:
+        data = tomllib.loads(profiles.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    active = environ.get("PREFECT_PROFILE") or data.get("active") or "ephemeral"
+    named = data.get("profiles", {}).get(active, {})
+    return {str(k): str(v) for k, v in named.items()} if isinstance(named, dict) else {}
+
+
 def prefect_startup_timeout() -> float:
     return float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS")
                  or PREFECT_DEFAULTS["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"])

@@ -28,14 +28,13 @@ import subprocess
 import sys
 import threading
 import time
-import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from budbringer.errors import BudbringerError
 from budbringer.flows import prefect_seed
-from budbringer.settings import prefect_environment  # Prefect reads its own settings (PREFECT_*) from it
+from budbringer.settings import prefect_environment, prefect_profile  # Prefect reads its own settings (PREFECT_*) from it
 
 #: the API URLs of temporary servers this process started (and has not stopped)
 _temporary: set[str] = set()
@@ -311,13 +310,9 @@ def _no_server_named() -> bool:
     try:
         if Path("pyproject.toml").exists() and "tool.prefect" in Path("pyproject.toml").read_text(encoding="utf-8"):
             return False
-        profiles = Path(prefect_environment().get("PREFECT_HOME") or "~/.prefect").expanduser() / "profiles.toml"
-        if profiles.exists():
-            data = tomllib.loads(profiles.read_text(encoding="utf-8"))
-            active = prefect_environment().get("PREFECT_PROFILE") or data.get("active") or "ephemeral"
-            named = data.get("profiles", {}).get(active, {})
-            if any(key.startswith(("PREFECT_API_", "PREFECT_SERVER_EPHEMERAL")) for key in named):
-                return False
+        named = prefect_profile(prefect_environment())
+        if any(key.startswith(("PREFECT_API_", "PREFECT_SERVER_EPHEMERAL")) for key in named):
+            return False
     except (OSError, ValueError):
         return False
     return True

@@ -9,6 +9,7 @@ asked for Prefect and the rest), never this repository or its editable install.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -41,7 +42,13 @@ def test_a_wheel_install_inits_checks_and_sends_without_a_checkout(tmp_path: Pat
            if not k.startswith(("BUDBRINGER_", "PREFECT_", "PYTHON", "VIRTUAL_ENV"))}
     env.update({"PATH": f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}", "PREFECT_HOME": str(tmp_path / "prefect"),
                 "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"})
-    _run([str(python), "-m", "pip", "install", "-q", str(ROOT)], tmp_path, env)
+    built = ROOT / "build"  # setuptools builds the wheel in the checkout's build/: removed after, if it was not there
+    had_build = built.exists()
+    try:
+        _run([str(python), "-m", "pip", "install", "-q", str(ROOT)], tmp_path, env)
+    finally:
+        if not had_build:
+            shutil.rmtree(built, ignore_errors=True)
 
     assert (site / "budbringer" / "adapters" / "registry.py").is_file()
     assert (site / "budbringer" / "templates" / "oc_briefing.html.j2").is_file()

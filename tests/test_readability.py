@@ -26,6 +26,18 @@ ABBREVIATIONS = ["bl.a.", "dvs.", "f.eks.", "fx", "mv.", "ca.", "jf.", "pga.", "
                  "ift.", "vedr.", "mht.", "osv."]
 
 
+def test_remembered_sentences_and_words_are_a_fresh_list_each_time() -> None:
+    """`sentences` and `words` remember their answer per text (the checks at 1,000 fora): a caller that changes
+    the list it got changes nothing for the next caller."""
+    text = "Vi tester systemerne i januar. Superbrugerne er fundet."
+    first = sentences(text)
+    first.append("noget andet")
+    assert sentences(text) == ["Vi tester systemerne i januar.", "Superbrugerne er fundet."]
+    got = words(text)
+    got.clear()
+    assert words(text)[:3] == ["Vi", "tester", "systemerne"]
+
+
 @pytest.mark.parametrize("abbreviation", ABBREVIATIONS)
 def test_an_abbreviation_inside_a_sentence_does_not_end_it(abbreviation: str) -> None:
     text = f"Vi taler {abbreviation} med netværkene om kravene. Derefter skriver vi dem ned."

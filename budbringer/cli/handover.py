@@ -33,7 +33,6 @@ import socket
 import struct
 import sys
 import threading
-import tomllib
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -63,17 +62,9 @@ def socket_path(settings: Settings) -> Path:
 def prefect_api_url(environ: Mapping[str, str]) -> str | None:
     """The Prefect server a command in this environment would use, read without importing Prefect:
     $PREFECT_API_URL, else the active profile's (`prefect config set PREFECT_API_URL=…`); None for neither."""
-    named = (environ.get("PREFECT_API_URL") or "").strip()
-    if named:
-        return named.rstrip("/")
-    profiles = Path(environ.get("PREFECT_PROFILES_PATH")
-                    or Path(environ.get("PREFECT_HOME") or "~/.prefect") / "profiles.toml").expanduser()
-    try:
-        data = tomllib.loads(profiles.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    active = environ.get("PREFECT_PROFILE") or data.get("active") or "ephemeral"
-    url = str(data.get("profiles", {}).get(active, {}).get("PREFECT_API_URL") or "").strip()
+    from budbringer.settings import prefect_profile
+
+    url = (environ.get("PREFECT_API_URL") or prefect_profile(environ).get("PREFECT_API_URL") or "").strip()
     return url.rstrip("/") or None
 
 

@@ -275,7 +275,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-
 def _examine(args: argparse.Namespace) -> None:
     """What a send checks and renders before its flow, on serve's `--message`; nothing printed, nothing raised."""
     from budbringer import cascade
