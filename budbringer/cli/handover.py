@@ -62,9 +62,9 @@ def socket_path(settings: Settings) -> Path:
 def prefect_api_url(environ: Mapping[str, str]) -> str | None:
     """The Prefect server a command in this environment would use, read without importing Prefect:
     $PREFECT_API_URL, else the active profile's (`prefect config set PREFECT_API_URL=…`); None for neither."""
-    from budbringer.settings import prefect_profile
+    from budbringer import settings
 
-    url = (environ.get("PREFECT_API_URL") or prefect_profile(environ).get("PREFECT_API_URL") or "").strip()
+    url = (environ.get("PREFECT_API_URL") or settings.prefect_profile(environ).get("PREFECT_API_URL") or "").strip()
     return url.rstrip("/") or None
 
 
